@@ -1,0 +1,83 @@
+// MNIST idx files (plain or gzip, detected by magic bytes, read through zlib): idx1 ubyte labels and idx3 ubyte
+// images. Declared sizes are checked against a cap before anything is allocated, and a short stream is an error.
+#include <zlib.h>
+
+#include <cstring>
+#include <vector>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+
+namespace onnxtrain {
+namespace {
+
+constexpr uint64_t kMaxBytes = uint64_t(4) << 30;  // no idx file we read decodes to more than 4 GiB
+
+struct GzFile {
+  gzFile f;
+  ~GzFile() {
+    if (f) gzclose(f);
+  }
+};
+
+// Reads exactly n bytes or fails naming the file.
+void read_exact(const std::string& path, gzFile f, void* dst, size_t n, const char* what) {
+  char* p = static_cast<char*>(dst);
+  while (n > 0) {
+    unsigned chunk = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
+    int got = gzread(f, p, chunk);
+    if (got <= 0) throw Error(path + ": the file ends inside the " + what + " (truncated?)");
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+}
+
+uint32_t be32(const unsigned char* b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; }
+
+}  // namespace
+
+Tensor load_idx(const std::string& path) {
+  GzFile gz{gzopen(path.c_str(), "rb")};  // gzread passes plain files through unchanged
+  if (!gz.f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  unsigned char head[4];
+  read_exact(path, gz.f, head, 4, "header");
+  const uint32_t magic = be32(head);
+  if (head[0] != 0 || head[1] != 0 || head[2] != 0x08 || (head[3] != 1 && head[3] != 3)) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", magic);
+    throw Error(path + ": not an idx1/idx3 unsigned-byte file (magic " + buf + ")");
+  }
+  const int rank = head[3];
+  std::vector<int64_t> shape;
+  uint64_t total = 1;
+  for (int i = 0; i < rank; ++i) {
+    unsigned char d[4];
+    read_exact(path, gz.f, d, 4, "header");
+    shape.push_back(be32(d));
+    if (__builtin_mul_overflow(total, uint64_t(be32(d)), &total) || total > kMaxBytes)
+      throw Error(path + ": header declares " + shape_str(shape) + "..., more than " + std::to_string(kMaxBytes) + " bytes");
+  }
+  // Read in chunks, so a header that lies about its size costs no more memory than the data actually present.
+  std::vector<unsigned char> bytes;
+  const size_t chunk = size_t(1) << 20;
+  while (bytes.size() < total) {
+    size_t n = std::min<size_t>(chunk, total - bytes.size());
+    size_t at = bytes.size();
+    bytes.resize(at + n);
+    int got = gzread(gz.f, bytes.data() + at, static_cast<unsigned>(n));
+    if (got < static_cast<int>(n))
+      throw Error(path + ": header declares " + shape_str(shape) + " (" + std::to_string(total) +
+                  " bytes) but the data ends after " + std::to_string(at + static_cast<size_t>(std::max(got, 0))));
+  }
+  Tensor t;
+  t.shape = shape;
+  if (rank == 1) {
+    t.dtype = DType::Int64;
+    t.i64.assign(bytes.begin(), bytes.end());
+  } else {
+    t.f32.assign(bytes.begin(), bytes.end());
+  }
+  return t;
+}
+
+}  // namespace onnxtrain

@@ -1,0 +1,166 @@
+// NumPy .npy and .npz in. The zip container is libzip's job; this file parses only the small npy header, checks
+// the declared shape against the bytes actually present before allocating, and converts to float32 / int64.
+#include <zip.h>
+
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+
+namespace onnxtrain {
+namespace {
+
+constexpr uint64_t kMaxMember = uint64_t(8) << 30;  // no array we read is over 8 GiB
+
+struct Descr {
+  char kind;  // 'f', 'i', 'u', 'b'
+  int size;   // bytes per element
+};
+
+// Parses one npy image (a whole file or an npz member). where names it in messages.
+Tensor parse_npy(const std::string& where, const std::string& bytes) {
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(where + ": not an .npy array (bad magic)");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  size_t header_len, offset;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw Error(where + ": truncated .npy header");
+    header_len = 0;
+    for (int i = 0; i < 4; ++i) header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+    offset = 12;
+  } else {
+    throw Error(where + ": unsupported .npy format version " + std::to_string(major));
+  }
+  if (header_len > bytes.size() - offset) throw Error(where + ": truncated .npy header");
+  const std::string header = bytes.substr(offset, header_len);
+  offset += header_len;
+
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")))
+    throw Error(where + ": .npy header has no 'descr'");
+  const std::string descr = m[1];
+  bool fortran = std::regex_search(header, std::regex("'fortran_order'\\s*:\\s*True"));
+  if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")))
+    throw Error(where + ": .npy header has no 'shape'");
+  std::vector<int64_t> shape;
+  const std::string dims = m[1];
+  static const std::regex kInt("-?[0-9]+");
+  for (std::sregex_iterator it(dims.begin(), dims.end(), kInt), end; it != end; ++it) {
+    if (it->str().size() > 18 || it->str()[0] == '-') throw Error(where + ": .npy shape (" + dims + ") is invalid");
+    shape.push_back(std::stoll(it->str()));
+  }
+
+  Descr d{};
+  if (descr == "<f4") d = {'f', 4};
+  else if (descr == "<f8") d = {'f', 8};
+  else if (descr == "<i8") d = {'i', 8};
+  else if (descr == "<i4") d = {'i', 4};
+  else if (descr == "|i1" || descr == "<i1") d = {'i', 1};
+  else if (descr == "|u1" || descr == "<u1") d = {'u', 1};
+  else if (descr == "|b1") d = {'b', 1};
+  else throw Error(where + ": dtype '" + descr + "' is not supported (float32/64, int32/64, uint8, int8 or bool, little-endian)");
+
+  uint64_t n = 1, need = 0;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, uint64_t(s), &n)) throw Error(where + ": .npy shape " + shape_str(shape) + " overflows");
+  if (__builtin_mul_overflow(n, uint64_t(d.size), &need) || need > bytes.size() - offset)
+    throw Error(where + ": header declares shape " + shape_str(shape) + " of " + descr + " but only " +
+                std::to_string(bytes.size() - offset) + " bytes follow");
+
+  Tensor t;
+  t.shape = shape;
+  t.dtype = d.kind == 'f' ? DType::Float32 : DType::Int64;
+  const char* p = bytes.data() + offset;
+  auto load = [&](auto* dst) {
+    for (uint64_t i = 0; i < n; ++i) {
+      const char* e = p + i * d.size;
+      using T = std::remove_pointer_t<decltype(dst)>;
+      if (d.kind == 'f' && d.size == 4) { float v; std::memcpy(&v, e, 4); dst[i] = static_cast<T>(v); }
+      else if (d.kind == 'f') { double v; std::memcpy(&v, e, 8); dst[i] = static_cast<T>(v); }
+      else if (d.size == 8) { int64_t v; std::memcpy(&v, e, 8); dst[i] = static_cast<T>(v); }
+      else if (d.size == 4) { int32_t v; std::memcpy(&v, e, 4); dst[i] = static_cast<T>(v); }
+      else if (d.kind == 'i') dst[i] = static_cast<T>(static_cast<int8_t>(*e));
+      else dst[i] = static_cast<T>(static_cast<uint8_t>(*e));
+    }
+  };
+  if (t.dtype == DType::Float32) {
+    t.f32.resize(n);
+    load(t.f32.data());
+  } else {
+    t.i64.resize(n);
+    load(t.i64.data());
+  }
+  if (fortran && shape.size() > 1) {
+    // Column-major to row-major: walk the C-order index, read at its Fortran offset.
+    auto reorder = [&](auto& v) {
+      auto src = v;
+      std::vector<int64_t> idx(shape.size(), 0);
+      for (uint64_t c = 0; c < n; ++c) {
+        uint64_t f = 0, stride = 1;
+        for (size_t k = 0; k < shape.size(); ++k) f += uint64_t(idx[k]) * stride, stride *= uint64_t(shape[k]);
+        v[c] = src[f];
+        for (size_t k = shape.size(); k-- > 0;)
+          if (++idx[k] < shape[k]) break; else idx[k] = 0;
+      }
+    };
+    t.dtype == DType::Float32 ? reorder(t.f32) : reorder(t.i64);
+  }
+  return t;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Tensor load_npy(const std::string& path) { return parse_npy(path, read_file(path)); }
+
+std::map<std::string, Tensor> load_npz(const std::string& path) {
+  int err = 0;
+  zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
+  if (!za) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, err);
+    std::string msg = err == ZIP_ER_OPEN ? std::string("cannot open: ") + std::strerror(errno)
+                                         : std::string("not an .npz (zip) file: ") + zip_error_strerror(&ze);
+    zip_error_fini(&ze);
+    throw Error(path + ": " + msg);
+  }
+  std::unique_ptr<zip_t, int (*)(zip_t*)> guard(za, zip_close);
+  std::map<std::string, Tensor> out;
+  const zip_int64_t count = zip_get_num_entries(za, 0);
+  for (zip_int64_t i = 0; i < count; ++i) {
+    zip_stat_t st;
+    if (zip_stat_index(za, static_cast<zip_uint64_t>(i), 0, &st) != 0) throw Error(path + ": unreadable zip entry");
+    std::string name = st.name;
+    const std::string where = path + ": member '" + name + "'";
+    if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxMember) throw Error(where + " is larger than " + std::to_string(kMaxMember) + " bytes");
+    zip_file_t* zf = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
+    if (!zf) throw Error(where + ": " + zip_strerror(za));
+    // Grow with what actually decompresses, not with what the directory claims.
+    std::string bytes;
+    char buf[1 << 16];
+    zip_int64_t got;
+    while ((got = zip_fread(zf, buf, sizeof buf)) > 0) {
+      bytes.append(buf, static_cast<size_t>(got));
+      if (bytes.size() > st.size) break;
+    }
+    bool failed = got < 0;
+    std::string why = failed ? zip_file_strerror(zf) : "";
+    zip_fclose(zf);
+    if (failed) throw Error(where + ": " + why);
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    out[name] = parse_npy(where, bytes);
+  }
+  if (out.empty()) throw Error(path + ": the .npz holds no arrays");
+  return out;
+}
+
+}  // namespace onnxtrain

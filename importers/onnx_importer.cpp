@@ -1,0 +1,356 @@
+// ONNX ModelProto -> IR. Honours each op version's semantics through the op registry, reads float32 initializers
+// from float_data, raw_data or confined external data, and refuses anything else with one line naming the file,
+// node and tensor. It does not execute or rewrite the graph.
+#include "importers/onnx_importer.h"
+
+#include <onnx/checker.h>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "importers/onnx_source.h"
+#include "onnxtrain/error.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::onnx_io {
+namespace {
+
+// The newest IR and opset that Debian's onnx library (1.12) knows; newer models skip its checker.
+constexpr int64_t kCheckerMaxIr = 8;
+constexpr int64_t kCheckerMaxOpset = 17;
+// No single tensor may claim more than this many elements (16 GiB of float32).
+constexpr int64_t kMaxElements = int64_t(1) << 32;
+
+std::string folder_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
+std::string dtype_name(int t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return "float32";
+    case onnx::TensorProto::DOUBLE: return "float64";
+    case onnx::TensorProto::FLOAT16: return "float16";
+    case onnx::TensorProto::BFLOAT16: return "bfloat16";
+    case onnx::TensorProto::INT64: return "int64";
+    case onnx::TensorProto::INT32: return "int32";
+    case onnx::TensorProto::INT8: return "int8";
+    case onnx::TensorProto::UINT8: return "uint8";
+    case onnx::TensorProto::BOOL: return "bool";
+    case onnx::TensorProto::STRING: return "string";
+    default: return "data type " + std::to_string(t);
+  }
+}
+
+class Importer {
+ public:
+  explicit Importer(const std::string& path) { g_.source = path; }
+
+  Imported run() {
+    auto src = std::make_shared<Source>();
+    src->path = g_.source;
+    src->dir = folder_of(g_.source);
+    parse(src->proto);
+    const onnx::ModelProto& m = src->proto;
+    read_header(m);
+    const onnx::GraphProto& gp = m.graph();
+    read_initializers(gp, *src);
+    read_inputs(gp);
+    read_nodes(gp);
+    read_outputs(gp);
+    g_.finalize();
+    for (const ir::Node& n : g_.nodes) ops::find_op(n.op_type)->check(g_, n);
+    ops::infer_shapes(g_);
+    run_checker(m);
+    Imported out;
+    out.graph = std::move(g_);
+    out.source = std::move(src);
+    out.meta = std::move(meta_);
+    return out;
+  }
+
+ private:
+  ir::Graph g_;
+  ModelInfo meta_;
+  std::string dir_;
+
+  [[noreturn]] void fail(const std::string& what) const { g_.fail(what); }
+
+  void parse(onnx::ModelProto& m) {
+    std::ifstream f(g_.source, std::ios::binary);
+    if (!f) fail(std::string("cannot open: ") + std::strerror(errno));
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (f.bad()) fail(std::string("cannot read: ") + std::strerror(errno));
+    if (bytes.empty()) fail("the file is empty, not an ONNX model");
+    if (!m.ParseFromString(bytes)) fail("not an ONNX model: the protobuf does not parse (truncated or corrupt?)");
+    dir_ = folder_of(g_.source);
+  }
+
+  void read_header(const onnx::ModelProto& m) {
+    if (!m.has_ir_version() || !m.has_graph())
+      fail("not an ONNX model: no ir_version or no graph (is this an .onnx file?)");
+    if (m.ir_version() < 3)
+      fail("ir_version " + std::to_string(m.ir_version()) + " is not supported (onnxtrain reads ir_version 3 and later)");
+    meta_.producer_name = m.producer_name();
+    meta_.producer_version = m.producer_version();
+    meta_.ir_version = m.ir_version();
+    bool found = false;
+    for (const auto& op : m.opset_import()) {
+      meta_.opsets.emplace_back(op.domain(), op.version());
+      if (op.domain().empty() || op.domain() == "ai.onnx") {
+        found = true;
+        if (op.version() < ops::kMinOpset || op.version() > ops::kMaxOpset)
+          fail("default-domain opset " + std::to_string(op.version()) + " is not supported (onnxtrain reads opsets " +
+               std::to_string(ops::kMinOpset) + " to " + std::to_string(ops::kMaxOpset) + ")");
+        g_.opset = static_cast<int>(op.version());
+      }
+    }
+    if (!found) fail("the model imports no default-domain opset");
+  }
+
+  // numel of dims, refusing negative dims, overflow and absurd sizes before anything is allocated.
+  int64_t checked_numel(const std::string& what, const google::protobuf::RepeatedField<int64_t>& dims) const {
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      if (d < 0) fail(what + " has a negative dimension " + std::to_string(d));
+      if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+        fail(what + " declares more than " + std::to_string(kMaxElements) + " elements");
+    }
+    return n;
+  }
+
+  // The external file for a location, confined to the model's folder: relative, no '..', no symlink escape.
+  std::string external_path(const std::string& what, const std::string& location) const {
+    if (location.empty()) fail(what + " has external data with no location");
+    if (location[0] == '/') fail(what + ": external data location '" + location + "' is absolute; it must be relative to the model's folder");
+    std::stringstream parts(location);
+    for (std::string part; std::getline(parts, part, '/');)
+      if (part == "..") fail(what + ": external data location '" + location + "' leaves the model's folder");
+    std::string full = dir_ + "/" + location;
+    char dir_real[PATH_MAX], file_real[PATH_MAX];
+    if (!realpath(dir_.c_str(), dir_real)) fail(what + ": cannot resolve the model's folder");
+    if (!realpath(full.c_str(), file_real))
+      fail(what + ": external data file '" + location + "' not found beside the model");
+    std::string d(dir_real), f(file_real);
+    if (f.compare(0, d.size() + 1, d + "/") != 0)
+      fail(what + ": external data location '" + location + "' resolves outside the model's folder");
+    return full;
+  }
+
+  // Reads one float32 tensor's values into dst (numel floats).
+  void read_tensor_data(const std::string& what, const onnx::TensorProto& t, int64_t numel, float* dst) const {
+    const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      std::string location;
+      int64_t offset = 0, length = -1;
+      for (const auto& kv : t.external_data()) {
+        char* end = nullptr;
+        if (kv.key() == "location") location = kv.value();
+        if (kv.key() == "offset" || kv.key() == "length") {
+          long long v = std::strtoll(kv.value().c_str(), &end, 10);
+          if (kv.value().empty() || *end || v < 0) fail(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a valid size");
+          (kv.key() == "offset" ? offset : length) = v;
+        }
+      }
+      std::string path = external_path(what, location);
+      if (length >= 0 && static_cast<size_t>(length) != bytes)
+        fail(what + ": external data length " + std::to_string(length) + " does not match " + std::to_string(bytes) +
+             " bytes for its shape");
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) fail(what + ": cannot stat external data file '" + location + "'");
+      if (offset > st.st_size || static_cast<int64_t>(bytes) > st.st_size - offset)
+        fail(what + ": external data at offset " + std::to_string(offset) + " needs " + std::to_string(bytes) +
+             " bytes but '" + location + "' has " + std::to_string(st.st_size));
+      std::ifstream f(path, std::ios::binary);
+      f.seekg(offset);
+      f.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+      if (!f) fail(what + ": cannot read external data from '" + location + "'");
+    } else if (t.has_raw_data()) {
+      if (t.raw_data().size() != bytes)
+        fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
+             std::to_string(bytes));
+      std::memcpy(dst, t.raw_data().data(), bytes);
+    } else {
+      if (t.float_data_size() != numel)
+        fail(what + ": float_data has " + std::to_string(t.float_data_size()) + " values but its shape needs " +
+             std::to_string(numel));
+      std::memcpy(dst, t.float_data().data(), bytes);
+    }
+  }
+
+  void read_initializers(const onnx::GraphProto& gp, Source& src) {
+    std::vector<std::pair<int, int64_t>> floats;  // (tensor index, numel)
+    size_t total = 0;
+    for (int k = 0; k < gp.initializer_size(); ++k) {
+      const onnx::TensorProto& t = gp.initializer(k);
+      std::string what = "initializer '" + t.name() + "'";
+      if (t.name().empty()) fail("initializer #" + std::to_string(k) + " has no name");
+      int64_t n = checked_numel(what, t.dims());
+      ir::Value v;
+      v.name = t.name();
+      v.kind = ir::ValueKind::Parameter;
+      v.shape.assign(t.dims().begin(), t.dims().end());
+      if (t.data_type() != onnx::TensorProto::FLOAT) {
+        // Kept for the exporter as is; refused only if a node reads it (see read_nodes).
+        v.kind = ir::ValueKind::Input;
+        nonfloat_[t.name()] = t.data_type();
+        g_.add_value(std::move(v));
+        continue;
+      }
+      v.offset = total;
+      total += (static_cast<size_t>(n) + 15) / 16 * 16;  // 64-byte aligned starts
+      int id = g_.add_value(std::move(v));
+      floats.emplace_back(k, n);
+      src.params.push_back({k, id});
+    }
+    g_.params.assign(total, 0.f);
+    for (size_t i = 0; i < floats.size(); ++i) {
+      const onnx::TensorProto& t = gp.initializer(floats[i].first);
+      read_tensor_data("initializer '" + t.name() + "'", t, floats[i].second, g_.param(src.params[i].value));
+    }
+  }
+
+  ModelInfo::Port port_of(const onnx::ValueInfoProto& vi, ir::Value* v) {
+    ModelInfo::Port p;
+    p.name = vi.name();
+    const auto& tt = vi.type().tensor_type();
+    p.dtype = tt.has_elem_type() ? dtype_name(tt.elem_type()) : "?";
+    if (tt.has_shape()) {
+      if (v) v->has_declared = true;
+      for (const auto& d : tt.shape().dim()) {
+        ir::Dim dim;
+        if (d.has_dim_value()) dim.value = d.dim_value();
+        if (d.has_dim_param()) dim.symbol = d.dim_param();
+        p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
+        if (v) v->declared.push_back(dim);
+      }
+    }
+    return p;
+  }
+
+  void read_inputs(const onnx::GraphProto& gp) {
+    for (const auto& vi : gp.input()) {
+      int id = g_.find(vi.name());
+      if (id >= 0 && g_.values[id].kind == ir::ValueKind::Parameter) {
+        // An initializer listed among the inputs (ir_version < 4, keep_initializers_as_inputs): a parameter that
+        // the user may still feed.
+        g_.values[id].feedable = true;
+        port_of(vi, nullptr);
+        continue;
+      }
+      if (id >= 0) continue;  // a non-float initializer also listed as input
+      ir::Value v;
+      v.name = vi.name();
+      v.kind = ir::ValueKind::Input;
+      meta_.inputs.push_back(port_of(vi, &v));
+      const auto& tt = vi.type().tensor_type();
+      if (!vi.type().has_tensor_type()) fail("input '" + vi.name() + "' is not a tensor");
+      if (tt.elem_type() != onnx::TensorProto::FLOAT)
+        fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + "; onnxtrain runs float32 inputs only");
+      for (auto& d : v.declared) v.shape.push_back(d.value);
+      g_.inputs.push_back(g_.add_value(std::move(v)));
+    }
+  }
+
+  void read_nodes(const onnx::GraphProto& gp) {
+    // Outputs first, so that inputs can name values produced later in the file (a cycle is refused in finalize).
+    for (int k = 0; k < gp.node_size(); ++k) {
+      const onnx::NodeProto& np = gp.node(k);
+      ir::Node n;
+      n.name = np.name().empty() ? "#" + std::to_string(k) : np.name();
+      n.op_type = np.op_type();
+      if (!np.domain().empty() && np.domain() != "ai.onnx")
+        g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
+      const ops::OpDef* op = ops::find_op(n.op_type);
+      if (!op || op->internal)
+        g_.fail(n, "op " + n.op_type + " is not supported at opset " + std::to_string(g_.opset) +
+                       "; supported: " + ops::supported_ops());
+      for (int v : op->versions)
+        if (v <= g_.opset) n.version = v;
+      if (n.version == 0)
+        g_.fail(n, "op " + n.op_type + " does not exist at opset " + std::to_string(g_.opset) + " (it starts at " +
+                       std::to_string(op->versions.front()) + ")");
+      for (const auto& a : np.attribute()) {
+        ir::Attr at;
+        switch (a.type()) {
+          case onnx::AttributeProto::INT: at.kind = ir::Attr::Int; at.i = a.i(); break;
+          case onnx::AttributeProto::FLOAT: at.kind = ir::Attr::Float; at.f = a.f(); break;
+          case onnx::AttributeProto::INTS: at.kind = ir::Attr::Ints; at.ints.assign(a.ints().begin(), a.ints().end()); break;
+          case onnx::AttributeProto::FLOATS: at.kind = ir::Attr::Floats; at.floats.assign(a.floats().begin(), a.floats().end()); break;
+          case onnx::AttributeProto::STRING: at.kind = ir::Attr::String; at.s = a.s(); break;
+          default: break;
+        }
+        n.attrs[a.name()] = at;
+      }
+      for (const std::string& o : np.output()) {
+        if (o.empty()) {
+          n.outputs.push_back(-1);
+          continue;
+        }
+        if (g_.find(o) >= 0) g_.fail(n, "output '" + o + "' is already defined elsewhere");
+        ir::Value v;
+        v.name = o;
+        n.outputs.push_back(g_.add_value(std::move(v)));
+      }
+      g_.nodes.push_back(std::move(n));
+    }
+    for (int k = 0; k < gp.node_size(); ++k) {
+      ir::Node& n = g_.nodes[k];
+      for (const std::string& i : gp.node(k).input()) {
+        int id = i.empty() ? -1 : g_.find(i);
+        if (!i.empty() && id < 0)
+          g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
+        auto nf = nonfloat_.find(i);
+        if (nf != nonfloat_.end())
+          g_.fail(n, "input '" + i + "' is " + dtype_name(nf->second) + "; onnxtrain computes in float32 only");
+        n.inputs.push_back(id);
+      }
+    }
+  }
+
+  void read_outputs(const onnx::GraphProto& gp) {
+    if (gp.output_size() == 0) fail("the graph has no outputs");
+    for (const auto& vi : gp.output()) {
+      int id = g_.find(vi.name());
+      if (id < 0) fail("graph output '" + vi.name() + "' is produced by no node");
+      ir::Value& v = g_.values[id];
+      meta_.outputs.push_back(port_of(vi, v.kind == ir::ValueKind::Activation ? &v : nullptr));
+      v.is_output = true;
+      g_.outputs.push_back(id);
+    }
+  }
+
+  // onnx::checker where it knows the model's versions; newer models load on our own checks alone.
+  void run_checker(const onnx::ModelProto& m) const {
+    if (m.ir_version() > kCheckerMaxIr || g_.opset > kCheckerMaxOpset) return;
+    for (const auto& op : m.opset_import())
+      if (!op.domain().empty() && op.domain() != "ai.onnx") return;
+    try {
+      onnx::checker::CheckerContext ctx;
+      ctx.set_ir_version(static_cast<int>(m.ir_version()));
+      std::unordered_map<std::string, int> opsets;
+      for (const auto& op : m.opset_import()) opsets[op.domain()] = static_cast<int>(op.version());
+      ctx.set_opset_imports(opsets);
+      ctx.set_model_dir(dir_);
+      onnx::checker::LexicalScopeContext lex;
+      onnx::checker::check_graph(m.graph(), ctx, lex);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      msg = msg.substr(0, msg.find('\n'));
+      fail("onnx checker: " + msg);
+    }
+  }
+
+  std::map<std::string, int> nonfloat_;
+};
+
+}  // namespace
+
+Imported import_model(const std::string& path) { return Importer(path).run(); }
+
+}  // namespace onnxtrain::onnx_io

@@ -1,0 +1,34 @@
+// Data files in and out: NumPy .npy/.npz (np.savez and np.savez_compressed) and MNIST idx (.gz or plain).
+// Readers check every declared size against the bytes present before allocating; they never trust a header.
+#pragma once
+#include <map>
+#include <string>
+
+#include "onnxtrain/tensor.h"
+
+namespace onnxtrain {
+
+// .npy: '<f4' and '<f8' load as Float32 (float64 is narrowed), '<i8', '<i4', '|u1', '|i1' and '|b1' as Int64.
+// C or Fortran order. Anything else is an Error naming the file (and the key, for npz).
+Tensor load_npy(const std::string& path);
+
+// .npz: every member, keyed by its name without the ".npy" suffix.
+std::map<std::string, Tensor> load_npz(const std::string& path);
+
+// Writes an uncompressed .npz (as np.savez) atomically: a temporary file in the target's folder, then rename.
+// Float32 tensors are written '<f4', Int64 '<i8'. On failure the previous file is left as it was.
+void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays);
+
+// MNIST idx (idx1 ubyte labels -> Int64 (N); idx3 ubyte images -> Float32 (N, rows, cols) with raw 0..255 values).
+// Gzip is detected from the magic bytes, not the name.
+Tensor load_idx(const std::string& path);
+
+}  // namespace onnxtrain
+
+namespace onnxtrain {
+
+// A serialized ONNX TensorProto (the input_N.pb / output_N.pb files of ONNX's test data sets): float32 or float64
+// as Float32, int64 or int32 as Int64. Other types, external data and size mismatches are an Error naming the file.
+Tensor load_onnx_tensor(const std::string& path, std::string* name = nullptr);
+
+}  // namespace onnxtrain

@@ -1,0 +1,68 @@
+// onnxtrain::Model: an ONNX model loaded for running and training, and written back with only its weights changed.
+// The public face of the importer and exporter; it exposes no protobuf and no oneDNN types.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace onnxtrain {
+
+struct ModelInfo {
+  struct Port {                    // a graph input or output
+    std::string name;
+    std::string dtype;             // "float32", ...
+    std::vector<std::string> dims; // "784", or a symbol such as "batch", or "?"
+  };
+  struct NodeInfo {
+    std::string name, op_type;
+    int version;                   // the op version in effect at the model's opset
+    std::vector<std::string> inputs, outputs;
+  };
+  struct Initializer {
+    std::string name;
+    std::vector<int64_t> shape;
+    int64_t count;
+    bool trainable;
+  };
+  std::string producer_name, producer_version;
+  int64_t ir_version = 0;
+  std::vector<std::pair<std::string, int64_t>> opsets;  // (domain, version); "" is the default domain
+  std::vector<Port> inputs, outputs;
+  std::vector<NodeInfo> nodes;
+  std::vector<Initializer> initializers;
+  int64_t total_params = 0, trainable_params = 0;
+};
+
+class Model {
+ public:
+  // Reads an .onnx file (and any external data beside it). Throws Error with one line naming the file, node and
+  // tensor at fault.
+  static Model load(const std::string& path);
+
+  // Writes the model atomically with only the initializers' values replaced; everything else is kept as it was
+  // loaded, down to the bytes. External data goes back into external files beside the output.
+  void save(const std::string& path) const;
+
+  // Refuses, before any long work, a path whose folder cannot take the file. Throws Error naming it.
+  static void check_writable(const std::string& path);
+
+  const std::string& path() const;
+  ModelInfo info() const;
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  struct Impl;  // runtime/model_impl.h
+  Impl& impl() { return *impl_; }
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onnxtrain

@@ -1,0 +1,32 @@
+// onnxtrain::InferenceSession: runs a loaded Model's forward pass on CPU through oneDNN.
+// Primitives and memory are built once per set of input shapes and reused while the shapes stay the same.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "onnxtrain/model.h"
+#include "onnxtrain/tensor.h"
+
+namespace onnxtrain {
+
+struct SessionOptions {
+  int threads = 0;  // OpenMP threads for oneDNN; 0 means the machine's cores
+};
+
+class InferenceSession {
+ public:
+  // The model must outlive the session.
+  explicit InferenceSession(Model& model, SessionOptions options = {});
+  ~InferenceSession();
+
+  // inputs are keyed by graph input name; when the model has one input, the key "x" also works. Keys that name no
+  // input are ignored (an .npz may carry labels too). Returns every graph output, keyed by name.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onnxtrain

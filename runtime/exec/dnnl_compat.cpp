@@ -1,0 +1,82 @@
+// oneDNN 2.x primitive construction behind version-neutral helpers. See dnnl_compat.h.
+#include "runtime/exec/dnnl_compat.h"
+
+namespace onnxtrain::dnnl_compat {
+
+using dt = memory::data_type;
+using prop = dnnl::prop_kind;
+using alg = dnnl::algorithm;
+
+memory::desc plain(const ir::Shape& dims) {
+  if (dims.empty()) return memory::desc({1}, dt::f32, memory::format_tag::a);
+  memory::dims strides(dims.size());
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= dims[i] > 0 ? dims[i] : 1;
+  }
+  return memory::desc(memory::dims(dims.begin(), dims.end()), dt::f32, strides);
+}
+
+memory::desc strided(const memory::dims& dims, const memory::dims& strides) {
+  return memory::desc(dims, dt::f32, strides);
+}
+
+dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
+                                    const memory::desc& dst, const MatmulEpilogue& ep) {
+  dnnl::primitive_attr attr;
+  if (ep.scale != 1.f) attr.set_output_scales(0, {ep.scale});
+  dnnl::post_ops po;
+  if (ep.add) po.append_binary(alg::binary_add, *ep.add);
+  if (ep.relu) po.append_eltwise(1.f, alg::eltwise_relu, ep.relu_slope, 0.f);
+  attr.set_post_ops(po);
+  dnnl::matmul::desc d(src, wei, dst);
+  return dnnl::matmul::primitive_desc(d, attr, eng);
+}
+
+int matmul_add_arg() { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1; }
+
+dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha,
+                                             float beta) {
+  dnnl::eltwise_forward::desc d(prop::forward_inference, alg::eltwise_linear, md, alpha, beta);
+  return dnnl::eltwise_forward::primitive_desc(d, eng);
+}
+
+dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory::desc& md, float slope,
+                                           bool training) {
+  dnnl::eltwise_forward::desc d(training ? prop::forward_training : prop::forward_inference, alg::eltwise_relu, md,
+                                slope, 0.f);
+  return dnnl::eltwise_forward::primitive_desc(d, eng);
+}
+
+dnnl::softmax_v2_forward::primitive_desc softmax(const dnnl::engine& eng, const memory::desc& md, int axis,
+                                                 bool training) {
+  dnnl::softmax_v2_forward::desc d(training ? prop::forward_training : prop::forward_inference, alg::softmax_accurate,
+                                   md, md, axis);
+  return dnnl::softmax_v2_forward::primitive_desc(d, eng);
+}
+
+dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,
+                                                     bool from_dst) {
+  alg a = from_dst ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;
+  dnnl::eltwise_forward::primitive_desc hint(dnnl::eltwise_forward::desc(prop::forward_training, a, md, slope, 0.f),
+                                             eng);
+  return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(a, md, md, slope, 0.f), eng, hint);
+}
+
+dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis) {
+  dnnl::softmax_v2_forward::primitive_desc hint(
+      dnnl::softmax_v2_forward::desc(prop::forward_training, alg::softmax_accurate, md, md, axis), eng);
+  return dnnl::softmax_v2_backward::primitive_desc(
+      dnnl::softmax_v2_backward::desc(alg::softmax_accurate, md, md, md, axis), eng, hint);
+}
+
+dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, size_t n) {
+  return dnnl::sum::primitive_desc(md, std::vector<float>(n, 1.f), std::vector<memory::desc>(n, md), eng);
+}
+
+dnnl::reduction::primitive_desc reduce_sum(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst) {
+  return dnnl::reduction::primitive_desc(dnnl::reduction::desc(alg::reduction_sum, src, dst, 0.f, 0.f), eng);
+}
+
+}  // namespace onnxtrain::dnnl_compat

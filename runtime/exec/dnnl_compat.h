@@ -1,0 +1,48 @@
+// The one place that knows which oneDNN API we build against (2.x: op::desc + primitive_desc(desc, attr, engine)).
+// Ops describe what they want in version-neutral terms here; porting to oneDNN 3.x touches only this pair of files.
+#pragma once
+#include <dnnl.hpp>
+
+#include "runtime/ir/graph.h"
+
+namespace onnxtrain::dnnl_compat {
+
+using dnnl::memory;
+
+// Row-major f32 desc of a concrete shape; a scalar is {1}.
+memory::desc plain(const ir::Shape& dims);
+// f32 desc with explicit strides (transposes as strides).
+memory::desc strided(const memory::dims& dims, const memory::dims& strides);
+
+// What follows a matmul: dst = scale * (src x wei) [+ add] [then relu with slope].
+struct MatmulEpilogue {
+  float scale = 1.f;
+  const memory::desc* add = nullptr;  // broadcastable src1 of a binary add post-op
+  bool relu = false;
+  float relu_slope = 0.f;
+};
+dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
+                                    const memory::desc& dst, const MatmulEpilogue& ep);
+// The argument key of the binary add's src1 in a matmul built with an add epilogue.
+int matmul_add_arg();
+
+// y = alpha * x + beta, elementwise (eltwise_linear).
+dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta);
+// y = x > 0 ? x : slope * x (eltwise_relu), for inference or for training (keeps what backward needs).
+dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory::desc& md, float slope,
+                                           bool training);
+// Softmax along axis of md (softmax_v2, accurate).
+dnnl::softmax_v2_forward::primitive_desc softmax(const dnnl::engine& eng, const memory::desc& md, int axis,
+                                                 bool training);
+
+// dX from dY for y = x > 0 ? x : slope * x; from dst (y) when from_dst, which needs slope >= 0, else from src (x).
+dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,
+                                                     bool from_dst);
+// dX = Y * (dY - sum(dY * Y)) along axis.
+dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis);
+// dst = sum of srcs (all of md's shape).
+dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, size_t n);
+// dst = src summed over the axes where dst has size 1 (same rank).
+dnnl::reduction::primitive_desc reduce_sum(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst);
+
+}  // namespace onnxtrain::dnnl_compat

@@ -1,0 +1,198 @@
+// Executor: shape binding, the memory plan (one arena per plan, 64-byte aligned slots, no reuse yet: training keeps
+// every activation anyway) and the execute loop. Primitives and argument maps are made only in prepare().
+#include "runtime/exec/executor.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "onnxtrain/error.h"
+
+namespace onnxtrain {
+
+void set_threads(int n) { omp_set_num_threads(n > 0 ? n : default_threads()); }
+int default_threads() { return omp_get_num_procs(); }
+
+namespace {
+
+constexpr int64_t kAlign = 64;
+int64_t aligned(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+int64_t bytes_of(const ir::Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n * static_cast<int64_t>(sizeof(float));
+}
+
+std::string declared_str(const ir::Value& v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.declared.size(); ++i) {
+    if (i) s += ",";
+    const ir::Dim& d = v.declared[i];
+    s += d.value != ir::kUnknown ? std::to_string(d.value) : (d.symbol.empty() ? "?" : d.symbol);
+  }
+  return s + ")";
+}
+
+}  // namespace
+
+struct Executor::Plan {
+  std::vector<ir::Shape> shapes;  // per value
+  std::vector<int64_t> offset;    // byte offset into the arena per value; -1 for parameters and gradients
+  std::vector<ops::Step> steps;
+  size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
+  std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
+  size_t arena_bytes = 0;
+};
+
+// Hands ops memory views whose data handles are bound once the arena exists.
+struct Executor::Compiled : ops::CompileCtx {
+  Executor& ex;
+  Plan& plan;
+  std::vector<std::pair<dnnl::memory, int64_t>> bindings;  // arena views: memory, byte offset
+  std::vector<std::pair<dnnl::memory, float*>> fixed;      // views of parameters and gradients: memory, address
+  int64_t arena_end = 0;
+
+  Compiled(Executor& e, Plan& p) : ex(e), plan(p) {}
+  const dnnl::engine& engine() const override { return ex.eng_; }
+  const ir::Graph& graph() const override { return ex.g_; }
+  const ir::Shape& shape(int v) const override { return plan.shapes[v]; }
+  dnnl::memory view(int v, const dnnl::memory::desc& md) override {
+    dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
+    if (plan.offset[v] < 0)
+      fixed.emplace_back(m, ex.fixed_address(v));
+    else
+      bindings.emplace_back(m, plan.offset[v]);
+    return m;
+  }
+  dnnl::memory scratch(const dnnl::memory::desc& md) override {
+    dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
+    bindings.emplace_back(m, arena_end);
+    arena_end += aligned(static_cast<int64_t>(md.get_size()));
+    return m;
+  }
+};
+
+Executor::Executor(const ir::Graph& g, float* params, size_t params_size)
+    : g_(g), params_(params ? params : const_cast<float*>(g.params.data())), eng_(dnnl::engine::kind::cpu, 0),
+      stream_(eng_) {
+  for (const ir::Value& v : g.values)
+    if (v.grad_of >= 0) {
+      grads_.assign(params ? params_size : g.params.size(), 0.f);
+      break;
+    }
+}
+
+Executor::~Executor() = default;
+
+std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& fed) const {
+  std::vector<ir::Shape> shapes(g_.values.size());
+  std::map<std::string, int64_t> symbols;
+  for (size_t v = 0; v < g_.values.size(); ++v)
+    if (g_.values[v].kind == ir::ValueKind::Parameter) shapes[v] = g_.values[v].shape;
+  for (auto& [id, shape] : fed) {
+    const ir::Value& v = g_.values[id];
+    if (v.kind == ir::ValueKind::Parameter) {
+      if (shape != v.shape)
+        g_.fail("input '" + v.name + "' overrides an initializer of shape " + ir::shape_str(v.shape) +
+                " but the data has shape " + ir::shape_str(shape));
+    } else if (v.has_declared) {
+      bool ok = shape.size() == v.declared.size();
+      for (size_t i = 0; ok && i < shape.size(); ++i) {
+        const ir::Dim& d = v.declared[i];
+        if (d.value != ir::kUnknown) {
+          ok = d.value == shape[i];
+        } else if (!d.symbol.empty()) {
+          auto [it, fresh] = symbols.emplace(d.symbol, shape[i]);
+          if (!fresh && it->second != shape[i])
+            g_.fail("input '" + v.name + "' has " + d.symbol + " = " + std::to_string(shape[i]) +
+                    " but another input set " + d.symbol + " = " + std::to_string(it->second));
+        }
+      }
+      if (!ok)
+        g_.fail("input '" + v.name + "' expects shape " + declared_str(v) + " but the data has shape " +
+                ir::shape_str(shape));
+    }
+    shapes[id] = shape;
+  }
+  for (int in : g_.inputs)
+    if (!fed.count(in)) g_.fail("input '" + g_.values[in].name + "' was not given any data");
+  for (const ir::Node& n : g_.nodes) {
+    std::vector<ir::Shape> in;
+    for (int i : n.inputs) in.push_back(i >= 0 ? shapes[i] : ir::Shape{});
+    auto out = ops::find_op(n.op_type)->infer(g_, n, in);
+    for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k)
+      if (n.outputs[k] >= 0) shapes[n.outputs[k]] = out[k];
+  }
+  return shapes;
+}
+
+float* Executor::fixed_address(int v) {
+  const ir::Value& val = g_.values[v];
+  if (val.grad_of >= 0) return grads_.data() + g_.values[val.grad_of].offset;
+  return params_ + val.offset;
+}
+
+bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
+  auto it = plans_.find(fed);
+  if (it != plans_.end()) {
+    plan_ = it->second.get();
+    return false;
+  }
+  auto plan = std::make_unique<Plan>();
+  plan->shapes = resolve_shapes(fed);
+
+  // Memory plan: every value gets its own arena slot, but parameters (unless fed) and their gradients, which live
+  // in their flat buffers.
+  plan->offset.assign(g_.values.size(), -1);
+  Compiled ctx(*this, *plan);
+  for (size_t v = 0; v < g_.values.size(); ++v) {
+    const ir::Value& val = g_.values[v];
+    bool in_place = (val.kind == ir::ValueKind::Parameter && !fed.count(static_cast<int>(v))) || val.grad_of >= 0;
+    if (in_place) continue;
+    plan->offset[v] = ctx.arena_end;
+    ctx.arena_end += aligned(bytes_of(plan->shapes[v]));
+  }
+  for (const ir::Node& n : g_.nodes) {
+    ops::find_op(n.op_type)->forward(ctx, n, plan->steps);
+    if (!n.backward) plan->forward_steps = plan->steps.size();
+  }
+
+  plan->arena_bytes = static_cast<size_t>(std::max<int64_t>(ctx.arena_end, kAlign));
+  void* p = std::aligned_alloc(kAlign, plan->arena_bytes);
+  if (!p) g_.fail("cannot allocate " + std::to_string(plan->arena_bytes) + " bytes for the activations");
+  std::memset(p, 0, plan->arena_bytes);
+  plan->arena.reset(static_cast<char*>(p));
+  for (auto& [m, off] : ctx.bindings) m.set_data_handle(plan->arena.get() + off);
+  for (auto& [m, addr] : ctx.fixed) m.set_data_handle(addr);
+  plan_ = plan.get();
+  plans_.emplace(fed, std::move(plan));
+  return true;
+}
+
+float* Executor::data(int v) {
+  if (plan_->offset[v] < 0) return fixed_address(v);
+  return reinterpret_cast<float*>(plan_->arena.get() + plan_->offset[v]);
+}
+
+const ir::Shape& Executor::shape(int v) const { return plan_->shapes[v]; }
+size_t Executor::arena_bytes() const { return plan_ ? plan_->arena_bytes : 0; }
+
+void Executor::run() { run_steps(plan_->steps.size()); }
+void Executor::run_forward() { run_steps(plan_->forward_steps); }
+
+void Executor::run_steps(size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    ops::Step& s = plan_->steps[i];
+    if (s.host) {
+      stream_.wait();
+      s.host();
+    } else {
+      s.prim.execute(stream_, s.args);
+    }
+  }
+  stream_.wait();
+}
+
+}  // namespace onnxtrain

@@ -1,0 +1,55 @@
+// The executor: binds input shapes, infers every shape, compiles each node's oneDNN steps into a Plan with one arena,
+// and runs them as a plain loop. Plans are cached per set of input shapes, so a partial last batch costs one compile
+// per run, not one per epoch. It does no autodiff and owns no parameters (those are read in place).
+#pragma once
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain {
+
+// Sets the OpenMP threads oneDNN uses; n <= 0 means the machine's cores.
+void set_threads(int n);
+int default_threads();
+
+class Executor {
+ public:
+  // g must outlive the executor. Parameters are read (and trained) in place at params + value.offset; by default
+  // the graph's own buffer. Gradients of parameters (values with grad_of set) live in grads(), in the same layout.
+  explicit Executor(const ir::Graph& g, float* params = nullptr, size_t params_size = 0);
+  ~Executor();
+
+  // Selects (compiling it the first time) the plan for these fed values: graph inputs, and feedable parameters the
+  // user overrides, keyed by value id. Refuses missing inputs and shapes that contradict the model. Returns whether
+  // it compiled.
+  bool prepare(const std::map<int, ir::Shape>& fed);
+
+  float* data(int value);                   // a value's buffer: arena, parameter storage or gradient buffer
+  const ir::Shape& shape(int value) const;  // concrete, after prepare()
+  void run();                               // every step, in order
+  void run_forward();                       // only the steps of nodes not marked backward
+  float* grads() { return grads_.data(); }  // every parameter gradient, laid out as the parameters
+  size_t arena_bytes() const;
+  size_t plans() const { return plans_.size(); }
+
+ private:
+  struct Plan;
+  struct Compiled;
+  std::vector<ir::Shape> resolve_shapes(const std::map<int, ir::Shape>& fed) const;
+  void run_steps(size_t count);
+  float* fixed_address(int value);  // a parameter's or a gradient's place in its flat buffer
+
+  const ir::Graph& g_;
+  float* params_;
+  std::vector<float> grads_;
+  dnnl::engine eng_;
+  dnnl::stream stream_;
+  std::map<std::map<int, ir::Shape>, std::unique_ptr<Plan>> plans_;
+  Plan* plan_ = nullptr;
+};
+
+}  // namespace onnxtrain

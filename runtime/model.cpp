@@ -1,0 +1,64 @@
+// Model: load through the importer, describe, and save through the exporter. The parameters stay in the IR graph,
+// where sessions read and train them in place.
+#include "onnxtrain/model.h"
+
+#include "exporters/atomic_write.h"
+#include "runtime/model_impl.h"
+
+namespace onnxtrain {
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string& path) {
+  onnx_io::Imported in = onnx_io::import_model(path);
+  auto impl = std::make_unique<Impl>();
+  impl->graph = std::move(in.graph);
+  impl->source = std::move(in.source);
+  impl->meta = std::move(in.meta);
+  return Model(std::move(impl));
+}
+
+void Model::save(const std::string& path) const { onnx_io::export_model(*impl_->source, impl_->graph, path); }
+
+void Model::check_writable(const std::string& path) { onnxtrain::check_writable(path); }
+
+const std::string& Model::path() const { return impl_->graph.source; }
+
+ModelInfo Model::info() const {
+  ModelInfo info = impl_->meta;
+  const ir::Graph& g = impl_->graph;
+  for (const ir::Node& n : g.nodes) {
+    ModelInfo::NodeInfo ni{n.name, n.op_type, n.version, {}, {}};
+    for (int i : n.inputs) ni.inputs.push_back(i >= 0 ? g.values[i].name : "");
+    for (int o : n.outputs) ni.outputs.push_back(o >= 0 ? g.values[o].name : "");
+    info.nodes.push_back(std::move(ni));
+  }
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const ir::Value& val = g.values[v];
+    if (val.kind != ir::ValueKind::Parameter) continue;
+    // Trainable: a float parameter some node reads (the Training issue adds --freeze).
+    bool trainable = !val.consumers.empty();
+    int64_t count = g.numel(static_cast<int>(v));
+    info.initializers.push_back({val.name, val.shape, count, trainable});
+    info.total_params += count;
+    if (trainable) info.trainable_params += count;
+  }
+  return info;
+}
+
+std::vector<std::string> Model::input_names() const {
+  std::vector<std::string> names;
+  for (int i : impl_->graph.inputs) names.push_back(impl_->graph.values[i].name);
+  return names;
+}
+
+std::vector<std::string> Model::output_names() const {
+  std::vector<std::string> names;
+  for (int o : impl_->graph.outputs) names.push_back(impl_->graph.values[o].name);
+  return names;
+}
+
+}  // namespace onnxtrain

@@ -1,0 +1,157 @@
+// Gemm: Y = alpha * A' * B' + beta * C, with A' = transA ? A^T : A and B' = transB ? B^T : B.
+// Shape inference, opset checks, the forward kernel (oneDNN matmul, transposes as strides, C as a broadcast add),
+// the gradient rule (itself Gemms) and ReduceToShape, the kernel of dC (oneDNN reduction).
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+namespace dc = dnnl_compat;
+
+struct GemmAttrs {
+  float alpha, beta;
+  bool transA, transB;
+  bool broadcast;  // before opset 7 C broadcasts only when broadcast=1; from 7 on it always may
+};
+
+GemmAttrs attrs_of(const ir::Node& n) {
+  return {n.attr_f("alpha", 1.f), n.attr_f("beta", 1.f), n.attr_i("transA", 0) != 0, n.attr_i("transB", 0) != 0,
+          n.version >= 7 || n.attr_i("broadcast", 0) != 0};
+}
+
+bool has_c(const ir::Node& n) { return n.input(2) >= 0; }
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0 || n.input(1) < 0) g.fail(n, "inputs A and B are required");
+  if (!has_c(n) && n.version < 11)
+    g.fail(n, "input C is required before opset 11 (this model imports opset " + std::to_string(g.opset) + ")");
+  if (n.inputs.size() > 3) g.fail(n, "expected at most 3 inputs, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// A: (M,K), or (K,M) with transA; B: (K,N), or (N,K) with transB; C: unidirectionally broadcastable to (M,N).
+// Y: (M,N).
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  const GemmAttrs at = attrs_of(n);
+  const Shape& a = in[0];
+  const Shape& b = in[1];
+  if (a.size() != 2) g.fail(n, "input A must be 2-D, found shape " + ir::shape_str(a));
+  if (b.size() != 2) g.fail(n, "input B must be 2-D, found shape " + ir::shape_str(b));
+  int64_t M = at.transA ? a[1] : a[0], K = at.transA ? a[0] : a[1];
+  int64_t Kb = at.transB ? b[1] : b[0], N = at.transB ? b[0] : b[1];
+  if (K != ir::kUnknown && Kb != ir::kUnknown && K != Kb)
+    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " cannot multiply (transA=" +
+                  std::to_string(at.transA) + ", transB=" + std::to_string(at.transB) + "): K is " + std::to_string(K) +
+                  " for A but " + std::to_string(Kb) + " for B");
+  if (has_c(n)) {
+    const Shape& c = in[2];
+    const Shape y = {M, N};
+    bool ok = c.size() <= 2;
+    for (size_t i = 0; ok && i < c.size(); ++i) {
+      int64_t cd = c[c.size() - 1 - i], yd = y[1 - i];
+      bool must_equal = !at.broadcast;
+      if (cd == ir::kUnknown || yd == ir::kUnknown) continue;
+      ok = cd == yd || (!must_equal && cd == 1);
+    }
+    if (!at.broadcast && c.size() != 2) ok = false;
+    if (!ok)
+      g.fail(n, "C " + ir::shape_str(c) + (at.broadcast ? " does not broadcast to " : " must equal (broadcast=0) ") +
+                    "Y " + ir::shape_str(y));
+  }
+  return {{M, N}};
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const GemmAttrs at = attrs_of(n);
+  const Shape& y = ctx.shape(n.outputs[0]);
+  const int64_t M = y[0], N = y[1];
+  const Shape& a = ctx.shape(n.inputs[0]);
+  const int64_t K = at.transA ? a[0] : a[1];
+  // A viewed as (M,K) and B as (K,N); a transposed operand is the same buffer read with swapped strides.
+  auto a_md = dc::strided({M, K}, at.transA ? dnnl::memory::dims{1, M} : dnnl::memory::dims{K, 1});
+  auto b_md = dc::strided({K, N}, at.transB ? dnnl::memory::dims{1, K} : dnnl::memory::dims{N, 1});
+  auto y_md = dc::plain({M, N});
+
+  dc::MatmulEpilogue ep;
+  ep.scale = at.alpha;
+  dnnl::memory c_mem;
+  dnnl::memory::desc c_md;
+  if (has_c(n) && at.beta != 0.f) {
+    // C right-aligned to (M,N): a scalar is (1,1), (N) is (1,N).
+    Shape c = ctx.shape(n.inputs[2]);
+    while (c.size() < 2) c.insert(c.begin(), 1);
+    c_md = dc::plain(c);
+    c_mem = ctx.view(n.inputs[2], c_md);
+    if (at.beta != 1.f) {
+      // beta*C is computed into scratch, so the matmul epilogue stays a plain add.
+      dnnl::memory scaled = ctx.scratch(c_md);
+      steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), c_md, at.beta, 0.f)),
+                       {{DNNL_ARG_SRC, c_mem}, {DNNL_ARG_DST, scaled}}});
+      c_mem = scaled;
+    }
+    ep.add = &c_md;
+  }
+  auto pd = dc::matmul(ctx.engine(), a_md, b_md, y_md, ep);
+  Step s{dnnl::matmul(pd),
+         {{DNNL_ARG_SRC, ctx.view(n.inputs[0], a_md)},
+          {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], b_md)},
+          {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
+  if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
+  steps.push_back(std::move(s));
+}
+
+// An ordinary Gemm node for the gradient: alpha * P' * Q', no C.
+int gemm(GradBuilder& b, int P, int Q, float alpha, bool transP, bool transQ) {
+  return b.emit("Gemm", {P, Q},
+                {{"alpha", ir::Attr::of(alpha)}, {"transA", ir::Attr::of(int64_t(transP))}, {"transB", ir::Attr::of(int64_t(transQ))}});
+}
+
+// Y = alpha * A' * B' + beta * C.
+//   transA = 0: dA = alpha * dY * B'^T          transA = 1: dA = alpha * B' * dY^T
+//   transB = 0: dB = alpha * A'^T * dY          transB = 1: dB = alpha * dY^T * A'
+//   dC = beta * dY, summed over the axes along which C was broadcast.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  const GemmAttrs at = attrs_of(n);
+  int dY = b.dY(n, 0);
+  if (dY < 0) return;
+  int A = n.inputs[0], B = n.inputs[1];
+  if (b.needs(n, 0))
+    b.set_dX(n, 0, at.transA ? gemm(b, B, dY, at.alpha, at.transB, true) : gemm(b, dY, B, at.alpha, false, !at.transB));
+  if (b.needs(n, 1))
+    b.set_dX(n, 1, at.transB ? gemm(b, dY, A, at.alpha, true, at.transA) : gemm(b, A, dY, at.alpha, !at.transA, false));
+  if (has_c(n) && b.needs(n, 2) && at.beta != 0.f)
+    b.set_dX(n, 2, b.emit("ReduceToShape", {dY, n.inputs[2]}, {{"scale", ir::Attr::of(at.beta)}}));
+}
+
+// ReduceToShape(dY, R) -> scale * dY summed down to R's shape (R right-aligned to dY, as in broadcasting). Only
+// R's shape is read. dY: (d0, ..., dk); R: a shape that broadcasts to dY's; out: R's shape.
+std::vector<Shape> reduce_infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[1]}; }
+
+void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const Shape& src = ctx.shape(n.inputs[0]);
+  Shape dst = ctx.shape(n.inputs[1]);
+  while (dst.size() < src.size()) dst.insert(dst.begin(), 1);
+  auto src_md = dc::plain(src), dst_md = dc::plain(dst);
+  float scale = n.attr_f("scale", 1.f);
+  dnnl::memory out = ctx.view(n.outputs[0], dst_md);
+  if (dst == src) {
+    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), src_md, scale, 0.f)),
+                     {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, out}}});
+    return;
+  }
+  steps.push_back({dnnl::reduction(dc::reduce_sum(ctx.engine(), src_md, dst_md)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, out}}});
+  if (scale != 1.f)
+    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), dst_md, scale, 0.f)),
+                     {{DNNL_ARG_SRC, out}, {DNNL_ARG_DST, out}}});
+}
+
+void no_check(const ir::Graph&, const ir::Node&) {}
+
+}  // namespace
+
+extern const OpDef kGemm{"Gemm", {1, 6, 7, 9, 11, 13}, check, infer, forward, gradient};
+extern const OpDef kReduceToShape{"ReduceToShape", {1}, no_check, reduce_infer, reduce_forward, nullptr, true};
+
+}  // namespace onnxtrain::ops

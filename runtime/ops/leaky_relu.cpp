@@ -1,0 +1,41 @@
+// LeakyRelu: Y = X if X > 0 else alpha * X, alpha defaulting to 0.01. Shape inference, the forward kernel (oneDNN
+// eltwise_relu with a negative slope) and the gradient rule; the backward kernel is ReluGrad (relu.cpp).
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+float alpha_of(const ir::Node& n) { return n.attr_f("alpha", 0.01f); }
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// X: any shape; Y: the same.
+std::vector<Shape> infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, alpha_of(n), false)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = X > 0 ? X : alpha*X; dX = dY where X > 0, else alpha * dY. LeakyReLU'(0) = alpha, as in PyTorch.
+// With alpha >= 0, Y has X's sign, so the rule reads Y; a negative alpha needs X itself.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0 || !b.needs(n, 0)) return;
+  float alpha = alpha_of(n);
+  if (alpha >= 0)
+    b.set_dX(n, 0, b.emit("ReluGrad", {dY, n.outputs[0]}, {{"alpha", ir::Attr::of(alpha)}}));
+  else
+    b.set_dX(n, 0, b.emit("ReluGrad", {dY, n.inputs[0]}, {{"alpha", ir::Attr::of(alpha)}, {"from_src", ir::Attr::of(int64_t(1))}}));
+}
+
+}  // namespace
+
+extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check, infer, forward, gradient};
+
+}  // namespace onnxtrain::ops

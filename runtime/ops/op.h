@@ -1,0 +1,86 @@
+// The contract every op file fulfils: validate a node at load, infer its output shapes, and compile its oneDNN
+// steps for fixed shapes. Ops never allocate: they ask the CompileCtx for views over the executor's arena.
+#pragma once
+#include <dnnl.hpp>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace onnxtrain::ops {
+
+using ir::Shape;
+
+// One primitive and its argument map, or (for the few kernels oneDNN has no primitive for, such as the losses) a
+// host loop. The executor's run() is a plain loop over these.
+struct Step {
+  Step() = default;
+  Step(dnnl::primitive p, std::unordered_map<int, dnnl::memory> a) : prim(std::move(p)), args(std::move(a)) {}
+  dnnl::primitive prim;
+  std::unordered_map<int, dnnl::memory> args;
+  std::function<void()> host;  // set instead of prim for a host kernel
+};
+
+// What an op may use while compiling. Memory handed out here is bound to the arena after every op has compiled.
+class CompileCtx {
+ public:
+  virtual ~CompileCtx() = default;
+  virtual const dnnl::engine& engine() const = 0;
+  virtual const ir::Graph& graph() const = 0;
+  virtual const Shape& shape(int value) const = 0;       // concrete shape of a value
+  // A memory object over a value's buffer, seen through md (which may reshape or stride it).
+  virtual dnnl::memory view(int value, const dnnl::memory::desc& md) = 0;
+  // Arena space owned by this node's kernels, alive for the whole run.
+  virtual dnnl::memory scratch(const dnnl::memory::desc& md) = 0;
+};
+
+// What a gradient rule may do: read the node's values and the gradients of its outputs, emit ordinary nodes, and
+// hand back the gradient of each input that needs one. Fan-out is summed by the builder.
+class GradBuilder {
+ public:
+  virtual ~GradBuilder() = default;
+  virtual const ir::Graph& graph() const = 0;
+  virtual int dY(const ir::Node& n, size_t k) = 0;                   // gradient of output k, -1 if none flows
+  virtual bool needs(const ir::Node& n, size_t k) const = 0;         // whether input k wants a gradient
+  virtual void set_dX(const ir::Node& n, size_t k, int grad) = 0;    // the gradient of input k
+  // Adds a node op_type(inputs) with attrs; returns its single output.
+  virtual int emit(const std::string& op_type, const std::vector<int>& inputs,
+                   std::map<std::string, ir::Attr> attrs = {}) = 0;
+  // The shape of a value as the forward pass infers it (kUnknown where symbolic).
+  virtual const Shape& shape(int value) const = 0;
+};
+
+struct OpDef {
+  const char* type;
+  std::vector<int> versions;  // the since-versions of the op that we implement, ascending
+  // Checks attributes and arity for node.version; throws through graph.fail(node, ...).
+  void (*check)(const ir::Graph& g, const ir::Node& n);
+  // Output shapes from input shapes (absent optional inputs are empty shapes). kUnknown dims propagate;
+  // a mismatch between known dims is an error naming the node and both shapes.
+  std::vector<Shape> (*infer)(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+  // Appends the forward steps for concrete shapes.
+  void (*forward)(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps);
+  // The gradient rule: emits the backward nodes. nullptr for an op with no gradient.
+  void (*gradient)(GradBuilder& b, const ir::Node& n) = nullptr;
+  bool internal = false;  // made by autodiff, never read from a model file
+};
+
+// The registry: one explicit list, in runtime/ops/registry.cpp.
+const OpDef* find_op(const std::string& type);
+const std::vector<OpDef>& all_ops();
+std::string supported_ops();  // "Gemm (opsets 1-21), LeakyRelu (1-21), ..." (model-file ops only)
+
+constexpr int kMinOpset = 1;
+constexpr int kMaxOpset = 21;
+
+// Static shape inference over the whole graph, symbolic dims unknown: stores each activation's shape and catches
+// shapes that cannot multiply and bad axes at load. A node reading a tensor of unknown rank (an input declared
+// without a shape) is checked when data arrives.
+void infer_shapes(ir::Graph& g);
+
+// Shared by the op files: a normalized axis in [0, rank), or an error naming the node.
+int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank);
+
+}  // namespace onnxtrain::ops

@@ -1,0 +1,88 @@
+// The op registry: one explicit list of what onnxtrain supports. An op missing here is refused at load with
+// its node, op type and opset named.
+#include <algorithm>
+
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+
+// Each op file defines its OpDef.
+extern const OpDef kGemm;
+extern const OpDef kLeakyRelu;
+extern const OpDef kRelu;
+extern const OpDef kSoftmax;
+// Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
+extern const OpDef kReduceToShape;
+extern const OpDef kReluGrad;
+extern const OpDef kSoftmaxGrad;
+extern const OpDef kSum;
+extern const OpDef kSoftmaxCrossEntropyLoss;
+extern const OpDef kMSELoss;
+
+const std::vector<OpDef>& all_ops() {
+  static const std::vector<OpDef> ops = {
+      // ONNX ops, read from model files.
+      kGemm,
+      kLeakyRelu,
+      kRelu,
+      kSoftmax,
+      // Internal.
+      kReduceToShape,
+      kReluGrad,
+      kSoftmaxGrad,
+      kSum,
+      kSoftmaxCrossEntropyLoss,
+      kMSELoss,
+  };
+  return ops;
+}
+
+const OpDef* find_op(const std::string& type) {
+  for (const OpDef& op : all_ops())
+    if (type == op.type) return &op;
+  return nullptr;
+}
+
+std::string supported_ops() {
+  std::string s;
+  for (const OpDef& op : all_ops()) {
+    if (op.internal) continue;
+    if (!s.empty()) s += ", ";
+    s += std::string(op.type) + " (opsets " + std::to_string(op.versions.front()) + "-" + std::to_string(kMaxOpset) + ")";
+  }
+  return s;
+}
+
+int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {
+  int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= std::max<int64_t>(r, 1))
+    g.fail(n, "axis " + std::to_string(axis) + " is out of range for an input of rank " + std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + r : axis);
+}
+
+}  // namespace onnxtrain::ops
+
+namespace onnxtrain::ops {
+
+void infer_shapes(ir::Graph& g) {
+  std::vector<bool> ranked(g.values.size(), true);
+  for (int i : g.inputs) ranked[i] = g.values[i].has_declared || !g.values[i].shape.empty();
+  for (const ir::Node& n : g.nodes) {
+    std::vector<ir::Shape> in;
+    bool known = true;
+    for (int i : n.inputs) {
+      in.push_back(i >= 0 ? g.values[i].shape : ir::Shape{});
+      known = known && (i < 0 || ranked[i]);
+    }
+    std::vector<ir::Shape> out;
+    if (known) out = find_op(n.op_type)->infer(g, n, in);
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      int o = n.outputs[k];
+      if (o < 0) continue;
+      ranked[o] = known && k < out.size();
+      if (ranked[o]) g.values[o].shape = out[k];
+    }
+  }
+}
+
+}  // namespace onnxtrain::ops

@@ -1,0 +1,49 @@
+// Relu: Y = max(X, 0), elementwise. Shape inference, the forward kernel (oneDNN eltwise_relu), the gradient rule,
+// and ReluGrad, the backward kernel that Relu and LeakyRelu share (oneDNN eltwise_backward).
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// X: any shape; Y: the same.
+std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, 0.f, false)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = max(X, 0); dX = dY where Y > 0, else 0. ReLU'(0) = 0, as in PyTorch. Read from Y, so X need not be kept.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0 || !b.needs(n, 0)) return;
+  b.set_dX(n, 0, b.emit("ReluGrad", {dY, n.outputs[0]}, {{"alpha", ir::Attr::of(0.f)}}));
+}
+
+// ReluGrad(dY, V) -> dX = dY where V > 0, else alpha * dY. V is Y (the default, alpha >= 0 keeps its sign) or X
+// (from_src = 1). At V = 0 the slope is alpha: ReLU'(0) = 0 and LeakyReLU'(0) = alpha, as in PyTorch.
+// dY: any shape; V: the same; dX: the same.
+void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  bool from_src = n.attr_i("from_src", 0) != 0;
+  steps.push_back({dnnl::eltwise_backward(dnnl_compat::relu_backward(ctx.engine(), md, n.attr_f("alpha", 0.f), !from_src)),
+                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
+                    {from_src ? DNNL_ARG_SRC : DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+}
+
+void no_check(const ir::Graph&, const ir::Node&) {}
+
+}  // namespace
+
+extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check, same_as_first, forward, gradient};
+extern const OpDef kReluGrad{"ReluGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+
+}  // namespace onnxtrain::ops

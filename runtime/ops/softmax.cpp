@@ -1,0 +1,69 @@
+// Softmax: Y = exp(X - max) / sum(exp(X - max)) along an axis, with each opset's semantics.
+//   opset 1 and 11: X is coerced to 2-D at `axis` (default 1), (prod(d[:axis]), prod(d[axis:])), and each row of
+//                   that flattened tail is normalized.
+//   opset 13 on:    normalized along `axis` alone (default -1).
+// Shape inference, the forward kernel (oneDNN softmax_v2, accurate), the gradient rule and SoftmaxGrad, its
+// backward kernel (softmax_v2_backward). Softmax feeding cross-entropy is fused by autodiff and skips SoftmaxGrad.
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+bool coerced_2d(const ir::Node& n) { return n.version < 13; }
+int64_t axis_attr(const ir::Node& n) { return n.attr_i("axis", coerced_2d(n) ? 1 : -1); }
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// X: any shape of rank >= 1; Y: the same.
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  if (in[0].empty()) g.fail(n, "input must have rank >= 1, found a scalar");
+  normalize_axis(g, n, axis_attr(n), in[0].size());
+  return {in[0]};
+}
+
+// The desc and axis the kernel sees: the input itself, or its 2-D coercion (outer, inner) with axis 1.
+std::pair<dnnl::memory::desc, int> layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis_in,
+                                          bool coerced) {
+  int axis = normalize_axis(g, n, axis_in, x.size());
+  if (!coerced) return {dnnl_compat::plain(x), axis};
+  int64_t outer = 1, inner = 1;
+  for (size_t i = 0; i < x.size(); ++i) (static_cast<int>(i) < axis ? outer : inner) *= x[i];
+  return {dnnl_compat::plain({outer, inner}), 1};
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  auto [md, axis] = layout(ctx.graph(), n, ctx.shape(n.inputs[0]), axis_attr(n), coerced_2d(n));
+  steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = softmax(X) along the axis (or the coerced 2-D tail); dX = Y * (dY - sum(dY * Y)) along the same axis.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0 || !b.needs(n, 0)) return;
+  b.set_dX(n, 0, b.emit("SoftmaxGrad", {dY, n.outputs[0]},
+                        {{"axis", ir::Attr::of(axis_attr(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
+}
+
+// SoftmaxGrad(dY, Y) -> dX. dY: any shape; Y: the same; dX: the same.
+void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  auto [md, axis] = layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
+  steps.push_back({dnnl::softmax_v2_backward(dnnl_compat::softmax_backward(ctx.engine(), md, axis)),
+                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
+                    {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+}
+
+std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+void no_check(const ir::Graph&, const ir::Node&) {}
+
+}  // namespace
+
+extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check, infer, forward, gradient};
+extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+
+}  // namespace onnxtrain::ops

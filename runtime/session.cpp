@@ -1,0 +1,58 @@
+// InferenceSession: maps named host tensors onto the executor's inputs, runs the forward pass, and copies the
+// outputs out. Recompiles only when the input shapes change.
+#include "onnxtrain/session.h"
+
+#include <cstring>
+
+#include "onnxtrain/error.h"
+#include "runtime/exec/executor.h"
+#include "runtime/model_impl.h"
+
+namespace onnxtrain {
+
+struct InferenceSession::Impl {
+  ir::Graph& g;
+  Executor ex;
+  explicit Impl(ir::Graph& graph) : g(graph), ex(graph) {}
+};
+
+InferenceSession::InferenceSession(Model& model, SessionOptions options)
+    : impl_(std::make_unique<Impl>(model.impl().graph)) {
+  set_threads(options.threads);
+}
+
+InferenceSession::~InferenceSession() = default;
+
+std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, Tensor>& inputs) {
+  ir::Graph& g = impl_->g;
+  std::map<int, const Tensor*> fed;
+  for (auto& [name, t] : inputs) {
+    int id = g.find(name);
+    if (id < 0 || (g.values[id].kind != ir::ValueKind::Input && !g.values[id].feedable)) continue;
+    fed[id] = &t;
+  }
+  if (g.inputs.size() == 1 && !fed.count(g.inputs[0]) && inputs.count("x")) fed[g.inputs[0]] = &inputs.at("x");
+  std::map<int, ir::Shape> shapes;
+  for (auto& [id, t] : fed) {
+    if (t->dtype != DType::Float32)
+      g.fail("input '" + g.values[id].name + "' is float32 but the data is " + dtype_name(t->dtype));
+    if (static_cast<int64_t>(t->f32.size()) != t->numel())
+      g.fail("input '" + g.values[id].name + "' has " + std::to_string(t->f32.size()) + " values for shape " +
+             shape_str(t->shape));
+    shapes[id] = t->shape;
+  }
+  impl_->ex.prepare(shapes);
+  for (auto& [id, t] : fed) std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
+  impl_->ex.run();
+  std::map<std::string, Tensor> out;
+  for (int o : g.outputs) {
+    const ir::Shape& s = impl_->ex.shape(o);
+    Tensor t;
+    t.shape = s;
+    t.f32.assign(impl_->ex.data(o), impl_->ex.data(o) + t.numel());
+    out[g.values[o].name] = std::move(t);
+  }
+  return out;
+}
+
+}  // namespace onnxtrain

@@ -1,0 +1,84 @@
+"""Writes broken and hostile model files, one per class of bad input, for tests/model/test_model_io.cpp to assert
+the error each one gets. Built with onnx.helper and serialized directly: the checker would refuse most of them."""
+import os
+import sys
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13, ir=7):
+    g = helper.make_graph(nodes, "bad", inputs, outputs, initializer=list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
+    m.ir_version = ir
+    return m
+
+
+def vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def gemm_model(b_init, a_shape=(2, 3)):
+    return model([helper.make_node("Gemm", ["x", "B"], ["y"], name="gemm0")], [vi("x", a_shape)], [vi("y", None)],
+                 [b_init])
+
+
+def external(name, location, offset=0, length=None, dims=(3, 4)):
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(dims))
+    t.data_location = TensorProto.EXTERNAL
+    entries = {"location": location, "offset": str(offset)}
+    if length is not None:
+        entries["length"] = str(length)
+    for k, v in entries.items():
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    return t
+
+
+def relu_model(**kw):
+    return model([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [vi("x", [2, 3])], [vi("y", [2, 3])], **kw)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    files = {}
+    good = gemm_model(numpy_helper.from_array(np.ones((3, 4), np.float32), "B")).SerializeToString()
+    files["empty.onnx"] = b""
+    files["garbage.onnx"] = np.random.default_rng(7).integers(0, 256, 200, dtype=np.uint8).tobytes()
+    files["truncated.onnx"] = good[: len(good) // 2]
+    files["int64_initializer.onnx"] = gemm_model(numpy_helper.from_array(np.ones((3, 4), np.int64), "B"))
+    files["missing_input.onnx"] = model([helper.make_node("Relu", ["ghost"], ["y"], name="relu0")],
+                                        [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["cycle.onnx"] = model([helper.make_node("Relu", ["b"], ["a"], name="relu_a"),
+                                 helper.make_node("Relu", ["a"], ["b"], name="relu_b")],
+                                [vi("x", [2, 3])], [vi("a", [2, 3])])
+    files["gemm_mismatch.onnx"] = gemm_model(numpy_helper.from_array(np.ones((4, 5), np.float32), "B"))
+    files["softmax_axis.onnx"] = model([helper.make_node("Softmax", ["x"], ["y"], name="softmax0", axis=5)],
+                                       [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["unsupported_op.onnx"] = model(
+        [helper.make_node("Conv", ["x", "W"], ["y"], name="conv0")], [vi("x", [1, 1, 4, 4])], [vi("y", None)],
+        [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "W")])
+    files["ir_version_2.onnx"] = relu_model(ir=2)
+    files["opset_99.onnx"] = relu_model(opset=99)
+    files["external_missing.onnx"] = gemm_model(external("B", "nope.bin"))
+    files["external_escape.onnx"] = gemm_model(external("B", "../escape.bin"))
+    files["external_absolute.onnx"] = gemm_model(external("B", "/etc/passwd"))
+    files["ext_small.bin"] = bytes(16)
+    files["external_out_of_range.onnx"] = gemm_model(external("B", "ext_small.bin", 0, 48))
+    short = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000, 1000], raw_data=bytes(8))
+    files["raw_data_short.onnx"] = gemm_model(short, a_shape=(2, 1000))
+    huge = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000000, 1000000], raw_data=bytes(4))
+    files["huge_dims.onnx"] = gemm_model(huge, a_shape=(2, 1000000))
+    files["no_float_input.onnx"] = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+                                         [vi("x", [2, 3], TensorProto.INT64)], [vi("y", [2, 3])])
+    files["good_relu.onnx"] = relu_model()
+    for name, content in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.SerializeToString())
+    print("\n".join(sorted(files)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_bad_models.py OUTDIR")
+    main(sys.argv[1])

@@ -1,0 +1,119 @@
+// The onnxtrain command line as a user meets it: help, info, run, and one usage or data error per class, each a
+// single line with a non-zero exit that leaves existing files as they were.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "onnxtrain/data.h"
+
+namespace fs = std::filesystem;
+using namespace onnxtrain;
+
+namespace {
+
+const std::string kModel = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.onnx";
+const std::string kRef = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.ref.npz";
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+// Runs the CLI with args (a shell-quoted string), capturing stdout and stderr.
+Result cli(const std::string& args) {
+  std::string err_file = (fs::temp_directory_path() / ("onnxtrain_cli_err_" + std::to_string(getpid()))).string();
+  std::string cmd = std::string(ONNXTRAIN_CLI) + " " + args + " 2>" + err_file;
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream f(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  fs::remove(err_file);
+  return r;
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+std::string temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_cli_XXXXXX").string();
+  return mkdtemp(tmpl.data());
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* cmd : {"--help", "info --help", "run --help"}) {
+    Result r = cli(cmd);
+    EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
+  }
+}
+
+TEST(Cli, InfoDescribesTheModel) {
+  Result r = cli("info " + kModel);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* s : {"pytorch", "ai.onnx 13", "input", "(batch,784)", "probs", "Gemm", "LeakyRelu", "Softmax",
+                        "235,146 total, 235,146 trainable"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << "'" << s << "' not in:\n" << r.out;
+}
+
+TEST(Cli, RunReproducesPyTorch) {
+  std::string dir = temp_dir();
+  Result r = cli("run " + kModel + " --data " + kRef + " --out " + dir + "/out.npz --threads 2 --batch-size 5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto got = load_npz(dir + "/out.npz");
+  auto ref = load_npz(kRef);
+  ASSERT_EQ(got.at("probs").shape, ref.at("probs").shape);
+  for (size_t i = 0; i < ref.at("probs").f32.size(); ++i)
+    ASSERT_NEAR(got.at("probs").f32[i], ref.at("probs").f32[i], 1e-5);
+  fs::remove_all(dir);
+}
+
+struct UsageCase {
+  const char* args;
+  int code;
+  const char* says;
+};
+
+class CliError : public ::testing::TestWithParam<UsageCase> {};
+
+TEST_P(CliError, IsOneLineAndNonZero) {
+  const UsageCase& c = GetParam();
+  std::string dir = temp_dir();
+  std::string out = dir + "/out.npz";
+  std::ofstream(out) << "keep me";
+  std::string args = c.args;
+  for (auto [from, to] : {std::pair<std::string, std::string>{"MODEL", kModel}, {"REF", kRef}, {"OUT", out}, {"DIR", dir}}) {
+    for (size_t p; (p = args.find(from)) != std::string::npos;) args.replace(p, from.size(), to);
+  }
+  Result r = cli(args);
+  EXPECT_EQ(r.code, c.code) << args << "\n" << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
+  std::ifstream f(out);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()), "keep me");
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliError,
+    ::testing::Values(UsageCase{"", 2, "subcommand"}, UsageCase{"frobnicate", 2, "frobnicate"},
+                      UsageCase{"info MODEL --bogus", 2, "--bogus"},
+                      UsageCase{"run MODEL --data REF --out OUT --threads 0", 2, "--threads"},
+                      UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},
+                      UsageCase{"run MODEL --data REF --out OUT --batch-size 0", 2, "--batch-size"},
+                      UsageCase{"run MODEL --out OUT", 2, "--data"},
+                      UsageCase{"info DIR/none.onnx", 1, "none.onnx: cannot open"},
+                      UsageCase{"run MODEL --data DIR/none.npz --out OUT", 1, "none.npz"},
+                      UsageCase{"run MODEL --data REF --out OUT --input-key nope", 1, "'nope'"},
+                      UsageCase{"run MODEL --data fashion-mnist --out DIR/missing/out.npz", 1, "out.npz"},
+                      UsageCase{"run MODEL --data MODEL --out OUT", 1, "unknown data format"}));
+
+}  // namespace

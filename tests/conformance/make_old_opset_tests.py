@@ -1,0 +1,118 @@
+"""Writes conformance cases for the older opset versions of Gemm, Relu, LeakyRelu and Softmax that ONNX's own node
+tests (made at the newest opset) do not cover, in the node tests' layout, with expected outputs from a NumPy
+reference written here. Nothing here runs a model."""
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 9: 4, 11: 6, 13: 7, 14: 7, 16: 8}
+rng = np.random.default_rng(2024)
+
+
+def softmax_ref(x, axis, coerced):
+    """Before opset 13: coerce to 2-D at axis and normalize rows. From 13: normalize along axis."""
+    x = x.astype(np.float64)
+    axis = axis % x.ndim
+    if coerced:
+        flat = x.reshape(int(np.prod(x.shape[:axis])), -1)
+        e = np.exp(flat - flat.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).reshape(x.shape)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def gemm_ref(a, b, c, alpha, beta, trans_a, trans_b):
+    a = a.T if trans_a else a
+    b = b.T if trans_b else b
+    y = alpha * (a.astype(np.float64) @ b.astype(np.float64))
+    return y + beta * c.astype(np.float64) if c is not None else y
+
+
+def write_case(out, name, opset, node, inputs, outputs):
+    """inputs/outputs: lists of (name, array); every input is a graph input."""
+    d = os.path.join(out, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    graph = helper.make_graph(
+        [node], name,
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
+    model.ir_version = IR_FOR_OPSET[opset]
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    for kind, items in (("input", inputs), ("output", outputs)):
+        for i, (n, a) in enumerate(items):
+            t = numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)
+            with open(os.path.join(d, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
+                f.write(t.SerializeToString())
+    return name
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    cases = []
+    x3 = rng.standard_normal((3, 4, 5)).astype(np.float32) * 3
+    for opset in (1, 11, 13):
+        coerced = opset < 13
+        for axis in (0, 1, 2, -1, None):
+            attrs = {} if axis is None else {"axis": axis}
+            ref_axis = axis if axis is not None else (1 if coerced else -1)
+            tag = "default" if axis is None else ("axis_neg1" if axis == -1 else f"axis{axis}")
+            node = helper.make_node("Softmax", ["x"], ["y"], **attrs)
+            cases.append(write_case(out, f"test_softmax_opset{opset}_{tag}", opset, node, [("x", x3)],
+                                    [("y", softmax_ref(x3, ref_axis, coerced))]))
+
+    M, K, N = 3, 5, 4
+    def gemm_case(name, opset, c_shape, alpha=1.0, beta=1.0, ta=0, tb=0, **extra):
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        attrs = dict(extra)
+        if alpha != 1.0: attrs["alpha"] = alpha
+        if beta != 1.0: attrs["beta"] = beta
+        if ta: attrs["transA"] = ta
+        if tb: attrs["transB"] = tb
+        inputs = [("a", a), ("b", b)]
+        c = None
+        if c_shape is not None:
+            c = rng.standard_normal(c_shape).astype(np.float32)
+            inputs.append(("c", c))
+        node = helper.make_node("Gemm", [n for n, _ in inputs], ["y"], **attrs)
+        cases.append(write_case(out, name, opset, node, inputs,
+                                [("y", gemm_ref(a, b, c, alpha, beta, ta, tb))]))
+
+    gemm_case("test_gemm_opset1_matrix_c", 1, (M, N), alpha=0.5, beta=2.0)
+    gemm_case("test_gemm_opset1_broadcast_vector_c", 1, (N,), broadcast=1, ta=1)
+    gemm_case("test_gemm_opset6_broadcast_vector_c", 6, (N,), broadcast=1)
+    gemm_case("test_gemm_opset6_broadcast_row_c", 6, (1, N), broadcast=1, tb=1)
+    gemm_case("test_gemm_opset6_broadcast_column_c", 6, (M, 1), broadcast=1, alpha=2.0, beta=0.5)
+    gemm_case("test_gemm_opset6_broadcast_single_c", 6, (1,), broadcast=1, ta=1, tb=1)
+    gemm_case("test_gemm_opset6_no_broadcast_matrix_c", 6, (M, N), broadcast=0, beta=-1.0)
+    gemm_case("test_gemm_opset7_vector_c", 7, (N,), alpha=0.25)
+    gemm_case("test_gemm_opset9_column_c", 9, (M, 1), tb=1)
+    gemm_case("test_gemm_opset11_no_c", 11, None, ta=1)
+    gemm_case("test_gemm_opset13_column_c", 13, (M, 1), beta=3.0)
+
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    x[0, :3] = 0.0
+    for opset in (1, 6, 13, 14):
+        cases.append(write_case(out, f"test_relu_opset{opset}", opset, helper.make_node("Relu", ["x"], ["y"]),
+                                [("x", x)], [("y", np.maximum(x, 0))]))
+    for opset in (1, 6, 16):
+        for alpha in (None, 0.3):
+            attrs = {} if alpha is None else {"alpha": alpha}
+            a = 0.01 if alpha is None else alpha
+            y = np.where(x > 0, x, np.float32(a) * x)
+            tag = "default" if alpha is None else "alpha"
+            cases.append(write_case(out, f"test_leakyrelu_opset{opset}_{tag}", opset,
+                                    helper.make_node("LeakyRelu", ["x"], ["y"], **attrs), [("x", x)], [("y", y)]))
+    print("\n".join(cases))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_old_opset_tests.py OUTDIR")
+    main(sys.argv[1])

@@ -1,0 +1,139 @@
+// ONNX conformance: every backend node test of ONNX 1.12 for the ops we run (generated from python3-onnx's case
+// definitions), and our old-opset cases whose expected values come from a NumPy reference. Each case loads
+// model.onnx, feeds test_data_set_*/input_*.pb and compares with output_*.pb.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/model.h"
+#include "onnxtrain/session.h"
+
+namespace fs = std::filesystem;
+using namespace onnxtrain;
+
+namespace {
+
+const std::string kNodeDir = std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node";
+const std::string kOldDir = std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets";
+
+// Every non-expanded ONNX 1.12 node test of Gemm, Relu, LeakyRelu and Softmax. NodeTestList.Complete checks that
+// the generator made no case for these ops that is missing here.
+const std::vector<std::string> kNodeCases = {
+    "test_gemm_all_attributes", "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_matrix_bias",
+    "test_gemm_default_no_bias", "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
+    "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_transposeA", "test_gemm_transposeB",
+    "test_relu", "test_leakyrelu", "test_leakyrelu_default", "test_leakyrelu_example", "test_softmax_axis_0",
+    "test_softmax_axis_1", "test_softmax_axis_2", "test_softmax_default_axis", "test_softmax_example",
+    "test_softmax_large_number", "test_softmax_negative_axis",
+};
+const std::regex kOurOps("test_(gemm|relu|leakyrelu|softmax)(_.*)?");
+
+void run_case(const std::string& dir) {
+  ASSERT_TRUE(fs::exists(dir + "/model.onnx")) << dir << " was not generated";
+  Model model = Model::load(dir + "/model.onnx");
+  InferenceSession session(model);
+  int sets = 0;
+  for (int s = 0; fs::exists(dir + "/test_data_set_" + std::to_string(s)); ++s, ++sets) {
+    std::string set = dir + "/test_data_set_" + std::to_string(s);
+    std::map<std::string, Tensor> inputs;
+    auto names = model.input_names();
+    for (size_t i = 0; i < names.size(); ++i) inputs[names[i]] = load_onnx_tensor(set + "/input_" + std::to_string(i) + ".pb");
+    auto outputs = session.run(inputs);
+    auto out_names = model.output_names();
+    for (size_t o = 0; o < out_names.size(); ++o) {
+      Tensor want = load_onnx_tensor(set + "/output_" + std::to_string(o) + ".pb");
+      const Tensor& got = outputs.at(out_names[o]);
+      ASSERT_EQ(got.shape, want.shape) << set << " output " << out_names[o];
+      for (size_t k = 0; k < want.f32.size(); ++k) {
+        float w = want.f32[k], g = got.f32[k];
+        ASSERT_LE(std::fabs(g - w), 1e-6f + 1e-5f * std::fabs(w))
+            << set << " output " << out_names[o] << "[" << k << "]: got " << g << ", expected " << w;
+      }
+    }
+  }
+  EXPECT_GT(sets, 0) << dir << " has no test_data_set";
+}
+
+class NodeTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(NodeTest, MatchesReference) { run_case(kNodeDir + "/" + GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(kNodeCases),
+                         [](const auto& info) { return info.param; });
+
+TEST(NodeTestList, Complete) {
+  ASSERT_TRUE(fs::is_directory(kNodeDir));
+  std::set<std::string> listed(kNodeCases.begin(), kNodeCases.end());
+  int ours = 0;
+  for (auto& e : fs::directory_iterator(kNodeDir)) {
+    std::string name = e.path().filename();
+    if (!std::regex_match(name, kOurOps) || name.find("_expanded") != std::string::npos) continue;
+    ++ours;
+    EXPECT_TRUE(listed.count(name)) << name << " is generated but not run";
+  }
+  EXPECT_EQ(ours, static_cast<int>(kNodeCases.size()));
+}
+
+// Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values. OldOpsetList.Complete
+// checks that the script made exactly these.
+std::vector<std::string> old_cases() {
+  return {
+    "test_softmax_opset1_axis0",
+    "test_softmax_opset1_axis1",
+    "test_softmax_opset1_axis2",
+    "test_softmax_opset1_axis_neg1",
+    "test_softmax_opset1_default",
+    "test_softmax_opset11_axis0",
+    "test_softmax_opset11_axis1",
+    "test_softmax_opset11_axis2",
+    "test_softmax_opset11_axis_neg1",
+    "test_softmax_opset11_default",
+    "test_softmax_opset13_axis0",
+    "test_softmax_opset13_axis1",
+    "test_softmax_opset13_axis2",
+    "test_softmax_opset13_axis_neg1",
+    "test_softmax_opset13_default",
+    "test_gemm_opset1_matrix_c",
+    "test_gemm_opset1_broadcast_vector_c",
+    "test_gemm_opset6_broadcast_vector_c",
+    "test_gemm_opset6_broadcast_row_c",
+    "test_gemm_opset6_broadcast_column_c",
+    "test_gemm_opset6_broadcast_single_c",
+    "test_gemm_opset6_no_broadcast_matrix_c",
+    "test_gemm_opset7_vector_c",
+    "test_gemm_opset9_column_c",
+    "test_gemm_opset11_no_c",
+    "test_gemm_opset13_column_c",
+    "test_relu_opset1",
+    "test_relu_opset6",
+    "test_relu_opset13",
+    "test_relu_opset14",
+    "test_leakyrelu_opset1_default",
+    "test_leakyrelu_opset1_alpha",
+    "test_leakyrelu_opset6_default",
+    "test_leakyrelu_opset6_alpha",
+    "test_leakyrelu_opset16_default",
+    "test_leakyrelu_opset16_alpha",
+  };
+}
+
+class OldOpsetTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(OldOpsetTest, MatchesNumpyReference) { run_case(kOldDir + "/" + GetParam()); }
+INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(old_cases()),
+                         [](const auto& info) { return info.param; });
+
+TEST(OldOpsetList, Complete) {
+  ASSERT_TRUE(fs::is_directory(kOldDir));
+  auto cases = old_cases();
+  std::set<std::string> listed(cases.begin(), cases.end());
+  int n = 0;
+  for (auto& e : fs::directory_iterator(kOldDir)) {
+    ++n;
+    EXPECT_TRUE(listed.count(e.path().filename())) << e.path().filename() << " is generated but not run";
+  }
+  EXPECT_EQ(n, static_cast<int>(cases.size()));
+}
+
+}  // namespace

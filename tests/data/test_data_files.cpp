@@ -1,0 +1,122 @@
+// The data readers and the npz writer against NumPy: fixtures written by np.save / np.savez(_compressed) with values
+// from a formula recomputed here, an npz we write read back by numpy itself, and one hostile file per failure class.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+
+namespace fs = std::filesystem;
+using namespace onnxtrain;
+using ::testing::HasSubstr;
+
+namespace {
+
+const std::string kDir = std::string(ONNXTRAIN_TEST_DATA) + "/data/";
+
+// Element k (row-major) of every float fixture is k * 0.5 - 3 (make_data_fixtures.py).
+void expect_formula(const Tensor& t, const std::vector<int64_t>& shape) {
+  ASSERT_EQ(t.dtype, DType::Float32);
+  ASSERT_EQ(t.shape, shape);
+  for (size_t k = 0; k < t.f32.size(); ++k) ASSERT_EQ(t.f32[k], float(double(k) * 0.5 - 3)) << k;
+}
+
+TEST(Npy, Float32Float64ScalarAndFortranOrder) {
+  expect_formula(load_npy(kDir + "f32.npy"), {3, 4});
+  expect_formula(load_npy(kDir + "f64.npy"), {2, 3, 5});
+  expect_formula(load_npy(kDir + "scalar.npy"), {});
+  expect_formula(load_npy(kDir + "fortran.npy"), {3, 4});
+}
+
+TEST(Npy, IntegerAndBoolLabelsBecomeInt64) {
+  Tensor u8 = load_npy(kDir + "u8.npy"), b = load_npy(kDir + "bool.npy");
+  ASSERT_EQ(u8.dtype, DType::Int64);
+  ASSERT_EQ(u8.shape, std::vector<int64_t>{7});
+  for (int64_t k = 0; k < 7; ++k) {
+    EXPECT_EQ(u8.i64[k], k % 3);
+    EXPECT_EQ(b.i64[k], k % 3 == 1);
+  }
+}
+
+TEST(Npz, SavezAndSavezCompressed) {
+  for (auto file : {"plain.npz", "compressed.npz"}) {
+    auto a = load_npz(kDir + file);
+    ASSERT_EQ(a.size(), 3u) << file;
+    expect_formula(a.at("x"), {6, 4});
+    for (auto key : {"y", "y32"}) {
+      ASSERT_EQ(a.at(key).dtype, DType::Int64);
+      for (int64_t k = 0; k < 6; ++k) EXPECT_EQ(a.at(key).i64[k], k % 3) << file << " " << key;
+    }
+  }
+}
+
+TEST(Npz, WhatWeWriteNumpyReads) {
+  std::string path = (fs::temp_directory_path() / ("onnxtrain_npz_" + std::to_string(getpid()) + ".npz")).string();
+  Tensor x = Tensor::f32_of({3, 2}, {-3, -2.5, -2, -1.5, -1, -0.5});
+  Tensor y = Tensor::i64_of({3}, {0, 1, 2});
+  Tensor s = Tensor::f32_of({}, {-3});
+  save_npz(path, {{"x", x}, {"y", y}, {"s", s}});
+  // numpy checks every value against the same formula; exit 0 only if all agree.
+  std::string check = std::string(SYSTEM_PYTHON3) +
+                      " -c \"import numpy as np, sys; a = np.load(sys.argv[1]); "
+                      "ok = a['x'].dtype == np.float32 and a['x'].shape == (3, 2) and "
+                      "(a['x'].ravel() == np.arange(6) * 0.5 - 3).all() and a['y'].dtype == np.int64 and "
+                      "list(a['y']) == [0, 1, 2] and a['s'].shape == () and a['s'] == -3; sys.exit(0 if ok else 1)\" " +
+                      path;
+  EXPECT_EQ(std::system(check.c_str()), 0);
+  auto back = load_npz(path);
+  EXPECT_EQ(back.at("x").f32, x.f32);
+  EXPECT_EQ(back.at("y").i64, y.i64);
+  fs::remove(path);
+}
+
+TEST(Idx, PlainAndGzip) {
+  for (auto suffix : {"", ".gz"}) {
+    Tensor img = load_idx(kDir + "images-idx3-ubyte" + suffix), lab = load_idx(kDir + "labels-idx1-ubyte" + suffix);
+    ASSERT_EQ(img.shape, (std::vector<int64_t>{4, 2, 3}));
+    for (size_t k = 0; k < img.f32.size(); ++k) EXPECT_EQ(img.f32[k], float(k));
+    EXPECT_EQ(lab.i64, (std::vector<int64_t>{3, 1, 4, 1}));
+  }
+}
+
+struct Bad {
+  const char* file;
+  const char* says;
+};
+class HostileFile : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(HostileFile, IsRefusedNamingTheFile) {
+  const Bad& b = GetParam();
+  std::string path = kDir + b.file;
+  std::string ext = fs::path(path).extension();
+  try {
+    if (ext == ".npy") load_npy(path);
+    else if (ext == ".npz") load_npz(path);
+    else load_idx(path);
+    FAIL() << b.file << " was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path));
+    EXPECT_THAT(e.what(), HasSubstr(b.says));
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, HostileFile,
+    ::testing::Values(Bad{"truncated.npy", "only 20 bytes follow"}, Bad{"huge.npy", "(1000000000000)"},
+                      Bad{"bad_magic.npy", "bad magic"}, Bad{"complex.npy", "'<c8' is not supported"},
+                      Bad{"bigendian.npy", "'>f4' is not supported"}, Bad{"not_zip.npz", "not an .npz"},
+                      Bad{"empty.npz", "not an .npz"}, Bad{"bad_member.npz", "member 'bad.npy'"},
+                      Bad{"truncated.idx", "but the data ends after 100"}, Bad{"bad_magic.idx", "0x12345678"},
+                      Bad{"huge.idx", "more than"}, Bad{"missing.npy", "cannot open"}),
+    [](const auto& info) {
+      std::string n = info.param.file;
+      for (char& c : n)
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
+
+}  // namespace

@@ -1,0 +1,265 @@
+// Importer and exporter against references made outside the code under test: PyTorch's outputs for the models it
+// exported, the exact bytes of the files as written by PyTorch and ONNX, and one broken file per class of bad input.
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+#include "onnxtrain/model.h"
+#include "onnxtrain/session.h"
+#include "runtime/model_impl.h"
+
+namespace fs = std::filesystem;
+using namespace onnxtrain;
+
+namespace {
+
+const std::string kModels = std::string(ONNXTRAIN_SOURCE_DIR) + "/models";
+const std::string kVariants = std::string(ONNXTRAIN_TEST_DATA) + "/models";
+const std::string kBad = std::string(ONNXTRAIN_TEST_DATA) + "/bad_models";
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::string temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_test_XXXXXX").string();
+  return mkdtemp(tmpl.data());
+}
+
+// Runs model on the reference input saved by models/make_models.py and compares with PyTorch's output.
+void expect_matches_pytorch(const std::string& model_path, const std::string& ref_path) {
+  Model model = Model::load(model_path);
+  auto ref = load_npz(ref_path);
+  InferenceSession session(model);
+  auto out = session.run({{"input", ref.at("input")}});
+  const Tensor& want = ref.at("probs");
+  const Tensor& got = out.at("probs");
+  ASSERT_EQ(got.shape, want.shape);
+  double max_diff = 0;
+  for (size_t i = 0; i < want.f32.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got.f32[i] - want.f32[i])));
+  EXPECT_LE(max_diff, 1e-5) << model_path;
+}
+
+TEST(PyTorchParity, BundledFashionMlp) {
+  expect_matches_pytorch(kModels + "/fashion_mlp.onnx", kModels + "/fashion_mlp.ref.npz");
+}
+
+class Variant : public ::testing::TestWithParam<std::string> {};
+TEST_P(Variant, MatchesPyTorch) {
+  expect_matches_pytorch(kVariants + "/" + GetParam() + ".onnx", kVariants + "/" + GetParam() + ".ref.npz");
+}
+INSTANTIATE_TEST_SUITE_P(Exports, Variant,
+                         ::testing::Values("mlp_opset9", "mlp_opset11", "mlp_opset13", "mlp_opset17",
+                                           "mlp_init_as_inputs", "mlp_external"));
+
+TEST(ModelInfo, DescribesTheBundledModel) {
+  ModelInfo info = Model::load(kModels + "/fashion_mlp.onnx").info();
+  ASSERT_EQ(info.inputs.size(), 1u);
+  EXPECT_EQ(info.inputs[0].name, "input");
+  EXPECT_EQ(info.inputs[0].dims, (std::vector<std::string>{"batch", "784"}));
+  std::vector<std::string> ops;
+  for (auto& n : info.nodes) ops.push_back(n.op_type);
+  EXPECT_EQ(ops, (std::vector<std::string>{"Gemm", "Relu", "Gemm", "LeakyRelu", "Gemm", "Softmax"}));
+  // 784*256+256 + 256*128+128 + 128*10+10, all trainable.
+  EXPECT_EQ(info.total_params, 235146);
+  EXPECT_EQ(info.trainable_params, 235146);
+}
+
+TEST(ModelInfo, InitializerListedAsInputIsAParameter) {
+  Model model = Model::load(kVariants + "/mlp_init_as_inputs.onnx");
+  EXPECT_EQ(model.input_names(), (std::vector<std::string>{"input"}));
+  EXPECT_EQ(model.info().trainable_params, 235146);
+}
+
+// ---- Round trip: load then save gives the same bytes ----------------------------------------------------------
+void expect_round_trip(const std::string& path) {
+  std::string dir = temp_dir();
+  std::string out = dir + "/" + fs::path(path).filename().string();
+  Model::load(path).save(out);
+  EXPECT_EQ(slurp(out), slurp(path)) << path;
+  fs::remove_all(dir);
+}
+
+TEST(RoundTrip, BundledModelIsByteIdentical) { expect_round_trip(kModels + "/fashion_mlp.onnx"); }
+
+TEST(RoundTrip, EveryExportIsByteIdentical) {
+  for (auto name : {"mlp_opset9", "mlp_opset11", "mlp_opset13", "mlp_opset17", "mlp_init_as_inputs"})
+    expect_round_trip(kVariants + "/" + name + ".onnx");
+}
+
+TEST(RoundTrip, EveryConformanceModelIsByteIdentical) {
+  int n = 0;
+  for (const std::string root : {std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node", std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets"}) {
+    for (auto& e : fs::directory_iterator(root)) {
+      std::string name = e.path().filename();
+      bool ours = name.rfind("test_gemm", 0) == 0 || name.rfind("test_relu", 0) == 0 ||
+                  name.rfind("test_leakyrelu", 0) == 0 || name.rfind("test_softmax", 0) == 0;
+      if (!ours || name.find("_expanded") != std::string::npos) continue;
+      expect_round_trip(e.path().string() + "/model.onnx");
+      ++n;
+    }
+  }
+  EXPECT_GT(n, 40);
+}
+
+TEST(RoundTrip, ExternalDataGoesBackToItsFile) {
+  std::string dir = temp_dir();
+  Model::load(kVariants + "/mlp_external.onnx").save(dir + "/mlp_external.onnx");
+  EXPECT_EQ(slurp(dir + "/mlp_external.onnx"), slurp(kVariants + "/mlp_external.onnx"));
+  EXPECT_EQ(slurp(dir + "/mlp_external.onnx.data"), slurp(kVariants + "/mlp_external.onnx.data"));
+  fs::remove_all(dir);
+}
+
+TEST(RoundTrip, ChangedWeightsAreWrittenAndNothingElse) {
+  std::string dir = temp_dir();
+  for (auto src : {kModels + "/fashion_mlp.onnx", kVariants + "/mlp_external.onnx"}) {
+    Model model = Model::load(src);
+    ir::Graph& g = model.impl().graph;
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (g.values[v].kind == ir::ValueKind::Parameter)
+        for (int64_t i = 0; i < g.numel(static_cast<int>(v)); ++i) g.param(static_cast<int>(v))[i] = g.param(static_cast<int>(v))[i] * 2.f + 0.25f;
+    const auto& params = g.params;
+    std::string out = dir + "/changed_" + fs::path(src).filename().string();
+    model.save(out);
+    Model back = Model::load(out);
+    EXPECT_EQ(back.impl().graph.params, params) << src;
+    // The structure is the file's own: same ports, nodes and initializers.
+    ModelInfo a = model.info(), b = back.info();
+    EXPECT_EQ(a.producer_name, b.producer_name);
+    EXPECT_EQ(a.nodes.size(), b.nodes.size());
+    EXPECT_EQ(a.initializers.size(), b.initializers.size());
+  }
+  // Saving beside the source under another name must not touch the source's external data.
+  std::string copy = dir + "/copy";
+  fs::create_directory(copy);
+  fs::copy(kVariants + "/mlp_external.onnx", copy);
+  fs::copy(kVariants + "/mlp_external.onnx.data", copy);
+  std::string before = slurp(copy + "/mlp_external.onnx.data");
+  Model m = Model::load(copy + "/mlp_external.onnx");
+  m.impl().graph.params[0] += 1.f;
+  m.save(copy + "/trained.onnx");
+  EXPECT_EQ(slurp(copy + "/mlp_external.onnx.data"), before);
+  EXPECT_EQ(Model::load(copy + "/trained.onnx").impl().graph.params, m.impl().graph.params);
+  fs::remove_all(dir);
+}
+
+// A write that fails half way (here: the file-size limit, which binds root too) leaves the old file and no
+// temporary behind.
+TEST(RoundTrip, FailedSaveLeavesTheOldFileIntact) {
+  std::string dir = temp_dir();
+  std::string out = dir + "/model.onnx";
+  std::ofstream(out) << "previous contents";
+  Model model = Model::load(kModels + "/fashion_mlp.onnx");
+  struct rlimit old;
+  getrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = {4096, old.rlim_max};
+  setrlimit(RLIMIT_FSIZE, &small);
+  try {
+    model.save(out);
+    ADD_FAILURE() << "a write over the size limit succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(out), std::string::npos) << e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_EQ(slurp(out), "previous contents");
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1) << "a temporary file was left behind";
+  EXPECT_THROW(model.save(dir + "/no/such/folder/model.onnx"), Error);
+  fs::remove_all(dir);
+}
+
+TEST(RoundTrip, SavingOntoAFolderIsRefused) {
+  std::string dir = temp_dir();
+  fs::create_directory(dir + "/taken.onnx");
+  try {
+    Model::load(kModels + "/fashion_mlp.onnx").save(dir + "/taken.onnx");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("taken.onnx"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_directory(dir + "/taken.onnx"));
+  fs::remove_all(dir);
+}
+
+// ---- Bad models: one clear line naming the file and what is wrong ---------------------------------------------
+struct BadCase {
+  const char* file;
+  std::vector<const char*> says;
+};
+
+class BadModel : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadModel, IsRefusedWithOneClearLine) {
+  const BadCase& c = GetParam();
+  std::string path = kBad + "/" + c.file;
+  if (std::string(c.file) != "does_not_exist.onnx") ASSERT_TRUE(fs::exists(path)) << path;
+  try {
+    Model model = Model::load(path);
+    InferenceSession session(model);
+    session.run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}});
+    FAIL() << c.file << " was accepted";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << "does not start with the file: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "more than one line: " << msg;
+    for (const char* s : c.says) EXPECT_NE(msg.find(s), std::string::npos) << "'" << s << "' not in: " << msg;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, BadModel,
+    ::testing::Values(
+        BadCase{"empty.onnx", {"empty"}}, BadCase{"garbage.onnx", {"not an ONNX model"}},
+        BadCase{"truncated.onnx", {"not an ONNX model"}},
+        BadCase{"int64_initializer.onnx", {"node 'gemm0' (Gemm)", "int64", "float32"}},
+        BadCase{"missing_input.onnx", {"node 'relu0' (Relu)", "'ghost'", "not a graph input"}},
+        BadCase{"cycle.onnx", {"cycle"}},
+        BadCase{"gemm_mismatch.onnx", {"node 'gemm0' (Gemm)", "cannot multiply", "(2,3)", "(4,5)"}},
+        BadCase{"softmax_axis.onnx", {"(Softmax)", "axis 5 is out of range"}},
+        BadCase{"unsupported_op.onnx", {"node 'conv0' (Conv)", "not supported at opset 13", "Gemm (opsets 1-21)"}},
+        BadCase{"ir_version_2.onnx", {"ir_version 2"}}, BadCase{"opset_99.onnx", {"opset 99", "1 to 21"}},
+        BadCase{"external_missing.onnx", {"nope.bin", "not found"}},
+        BadCase{"external_escape.onnx", {"../escape.bin", "leaves the model's folder"}},
+        BadCase{"external_absolute.onnx", {"/etc/passwd", "absolute"}},
+        BadCase{"external_out_of_range.onnx", {"ext_small.bin", "has 16"}},
+        BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}},
+        BadCase{"huge_dims.onnx", {"declares more than"}},
+        BadCase{"no_float_input.onnx", {"input 'x'", "int64"}},
+        BadCase{"does_not_exist.onnx", {"cannot open"}}),
+    [](const auto& info) {
+      std::string n = info.param.file;
+      return n.substr(0, n.find('.'));
+    });
+
+TEST(BadData, ShapeThatContradictsTheModelNamesTheInput) {
+  Model model = Model::load(kModels + "/fashion_mlp.onnx");
+  InferenceSession session(model);
+  try {
+    session.run({{"input", Tensor::f32_of({4, 100}, std::vector<float>(400, 0.f))}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'input' expects shape (batch,784) but the data has shape (4,100)"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    session.run({{"labels", Tensor::f32_of({4}, std::vector<float>(4, 0.f))}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'input' was not given any data"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

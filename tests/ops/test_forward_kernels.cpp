@@ -1,0 +1,200 @@
+// Each oneDNN forward kernel against a naive double-precision reference written here, on odd shapes (1, 3, 13,
+// 127), random data and a fixed seed, over every attribute combination the ops accept.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "onnxtrain/error.h"
+#include "ops/one_op.h"
+
+using namespace onnxtrain;
+using namespace onnxtrain::testing;
+
+namespace {
+
+void expect_close(const std::vector<double>& want, const float* got, double tol, const std::string& what) {
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1.0 + std::fabs(want[i]))) << what << " at " << i;
+}
+
+// ---- Gemm -------------------------------------------------------------------------------------------------------
+// Y = alpha * A' * B' + beta * C; A: (M,K) or (K,M); B: (K,N) or (N,K); C broadcast to (M,N).
+std::vector<double> gemm_ref(const std::vector<float>& A, const std::vector<float>& B, const std::vector<float>* C,
+                             const ir::Shape& c_shape, int64_t M, int64_t K, int64_t N, bool tA, bool tB, double alpha,
+                             double beta) {
+  std::vector<double> Y(M * N);
+  ir::Shape c2 = c_shape;
+  while (c2.size() < 2) c2.insert(c2.begin(), 1);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += double(tA ? A[k * M + m] : A[m * K + k]) * (tB ? B[n * K + k] : B[k * N + n]);
+      double c = 0;
+      if (C) c = (*C)[(c2[0] == 1 ? 0 : m) * c2[1] + (c2[1] == 1 ? 0 : n)];
+      Y[m * N + n] = alpha * acc + beta * c;
+    }
+  return Y;
+}
+
+struct GemmCase {
+  int64_t M, K, N;
+};
+
+class GemmKernel : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(GemmKernel, MatchesNaiveReference) {
+  const auto [M, K, N] = GetParam();
+  const std::vector<ir::Shape> c_shapes = {{}, {1}, {N}, {1, N}, {M, 1}, {M, N}};
+  uint32_t seed = 1;
+  for (bool tA : {false, true})
+    for (bool tB : {false, true})
+      for (float alpha : {1.f, 0.5f})
+        for (float beta : {1.f, 0.f, -2.f})
+          for (int c = -1; c < static_cast<int>(c_shapes.size()); ++c) {
+            GraphBuilder b;
+            ir::Shape as = tA ? ir::Shape{K, M} : ir::Shape{M, K};
+            ir::Shape bs = tB ? ir::Shape{N, K} : ir::Shape{K, N};
+            auto A = random_vec(M * K, seed++), B = random_vec(K * N, seed++);
+            std::vector<float> C;
+            int a = b.input("A", as);
+            int w = b.param("B", bs, B);
+            std::vector<int> ins = {a, w};
+            if (c >= 0) {
+              C = random_vec(numel(c_shapes[c]), seed++);
+              ins.push_back(b.param("C", c_shapes[c], C));
+            }
+            int y = b.node("Gemm", ins,
+                           {{"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}});
+            b.finish({y});
+            Executor ex(b.g);
+            ex.prepare({{a, as}});
+            std::copy(A.begin(), A.end(), ex.data(a));
+            ex.run();
+            ASSERT_EQ(ex.shape(y), (ir::Shape{M, N}));
+            auto want = gemm_ref(A, B, c >= 0 ? &C : nullptr, c >= 0 ? c_shapes[c] : ir::Shape{}, M, K, N, tA, tB,
+                                 alpha, beta);
+            expect_close(want, ex.data(y), 1e-5,
+                         "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                             " tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" +
+                             std::to_string(alpha) + " beta=" + std::to_string(beta) + " C#" + std::to_string(c));
+          }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddShapes, GemmKernel,
+                         ::testing::Values(GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13},
+                                           GemmCase{13, 1, 127}, GemmCase{1, 13, 3}));
+
+TEST(GemmKernel, RefusesShapesThatCannotMultiply) {
+  GraphBuilder b;
+  int a = b.input("A", {3, 5});
+  int w = b.param("B", {4, 2}, random_vec(8, 1));
+  int y = b.node("Gemm", {a, w});
+  try {
+    b.finish({y});  // static inference refuses it, as the importer does at load
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot multiply"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Gemm"), std::string::npos) << e.what();
+  }
+}
+
+// ---- Relu and LeakyRelu -----------------------------------------------------------------------------------------
+// Y = X > 0 ? X : alpha * X (alpha = 0 for Relu). Inputs include exact zeros.
+void check_eltwise(const std::string& op, float alpha, const ir::Shape& shape, uint32_t seed) {
+  GraphBuilder b;
+  int x = b.input("X", shape);
+  std::map<std::string, ir::Attr> attrs;
+  if (op == "LeakyRelu" && alpha != 0.01f) attrs["alpha"] = attr_f(alpha);
+  int y = b.node(op, {x}, attrs);
+  b.finish({y});
+  auto X = random_vec(numel(shape), seed, -3.f, 3.f);
+  for (size_t i = 0; i < X.size(); i += 7) X[i] = 0.f;
+  Executor ex(b.g);
+  ex.prepare({{x, shape}});
+  std::copy(X.begin(), X.end(), ex.data(x));
+  ex.run();
+  std::vector<double> want(X.size());
+  for (size_t i = 0; i < X.size(); ++i) want[i] = X[i] > 0 ? X[i] : double(alpha) * X[i];
+  expect_close(want, ex.data(y), 1e-7, op + " alpha=" + std::to_string(alpha));
+}
+
+TEST(ReluKernel, MatchesNaiveReference) {
+  for (auto shape : std::vector<ir::Shape>{{1}, {3, 127}, {13, 1, 127}, {}}) check_eltwise("Relu", 0.f, shape, 7);
+}
+
+TEST(LeakyReluKernel, MatchesNaiveReference) {
+  for (float alpha : {0.01f, 0.3f, 1.7f, 0.f})
+    for (auto shape : std::vector<ir::Shape>{{1}, {3, 127}, {13, 1, 127}}) check_eltwise("LeakyRelu", alpha, shape, 11);
+}
+
+// ---- Softmax ----------------------------------------------------------------------------------------------------
+// opset >= 13: normalize along axis. Before 13: coerce to (prod(d[:axis]), prod(d[axis:])) and normalize rows.
+std::vector<double> softmax_ref(const std::vector<float>& X, const ir::Shape& shape, int axis, bool coerced) {
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
+    if (i < axis) outer *= shape[i];
+    else if (i == axis || coerced) len *= shape[i];
+    else inner *= shape[i];
+  }
+  std::vector<double> Y(X.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t in = 0; in < inner; ++in) {
+      auto at = [&](int64_t l) { return (o * len + l) * inner + in; };
+      double mx = -INFINITY, sum = 0;
+      for (int64_t l = 0; l < len; ++l) mx = std::max(mx, double(X[at(l)]));
+      for (int64_t l = 0; l < len; ++l) sum += std::exp(X[at(l)] - mx);
+      for (int64_t l = 0; l < len; ++l) Y[at(l)] = std::exp(X[at(l)] - mx) / sum;
+    }
+  return Y;
+}
+
+TEST(SoftmaxKernel, MatchesNaiveReferenceAtEveryAxisAndOpset) {
+  uint32_t seed = 3;
+  for (int opset : {1, 11, 13})
+    for (auto shape : std::vector<ir::Shape>{{1, 1}, {3, 127}, {13, 3, 7}, {1, 13, 1}})
+      for (int axis = -static_cast<int>(shape.size()); axis < static_cast<int>(shape.size()); ++axis) {
+        GraphBuilder b(opset);
+        int x = b.input("X", shape);
+        int y = b.node("Softmax", {x}, {{"axis", attr_i(axis)}});
+        b.finish({y});
+        auto X = random_vec(numel(shape), seed++, -20.f, 20.f);
+        Executor ex(b.g);
+        ex.prepare({{x, shape}});
+        std::copy(X.begin(), X.end(), ex.data(x));
+        ex.run();
+        int a = axis < 0 ? axis + static_cast<int>(shape.size()) : axis;
+        expect_close(softmax_ref(X, shape, a, opset < 13), ex.data(y), 1e-5,
+                     "opset " + std::to_string(opset) + " axis " + std::to_string(axis) + " shape " + ir::shape_str(shape));
+      }
+}
+
+TEST(SoftmaxKernel, RefusesAxisOutOfRange) {
+  GraphBuilder b;
+  int x = b.input("X", {2, 3});
+  int y = b.node("Softmax", {x}, {{"axis", attr_i(2)}});
+  try {
+    b.finish({y});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("axis 2 is out of range for an input of rank 2"), std::string::npos) << e.what();
+  }
+}
+
+// The executor compiles once per set of input shapes and keeps each plan.
+TEST(Executor, RecompilesOnlyOnShapeChange) {
+  GraphBuilder b;
+  int x = b.input("X", {-1, 5});
+  int w = b.param("W", {5, 2}, random_vec(10, 9));
+  int y = b.node("Gemm", {x, w});
+  b.finish({y});
+  Executor ex(b.g);
+  EXPECT_TRUE(ex.prepare({{x, {4, 5}}}));
+  EXPECT_FALSE(ex.prepare({{x, {4, 5}}}));
+  EXPECT_TRUE(ex.prepare({{x, {7, 5}}}));
+  EXPECT_EQ(ex.shape(y), (ir::Shape{7, 2}));
+  EXPECT_FALSE(ex.prepare({{x, {4, 5}}}));  // the first plan is kept
+  EXPECT_EQ(ex.shape(y), (ir::Shape{4, 2}));
+  EXPECT_EQ(ex.plans(), 2u);
+}
+
+}  // namespace
