@@ -1,0 +1,64 @@
+// onnxtrain::TrainingSession: trains a loaded Model's float initializers in place, through autodiff-derived
+// backward kernels and a torch.optim-exact optimizer. The model is then saved with Model::save.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onnxtrain/model.h"
+#include "onnxtrain/tensor.h"
+
+namespace onnxtrain {
+
+// Hyperparameters are doubles, as Python floats are in torch.optim: the optimizers derive their float scalars from
+// them the way torch does, so updates match to the last bit where the arithmetic allows.
+struct OptimizerConfig {
+  std::string name = "sgd";     // sgd | adam | adamw
+  double lr = -1;               // < 0: the optimizer's default (sgd 0.01, adam and adamw 0.001)
+  double momentum = 0, dampening = 0;
+  bool nesterov = false;
+  double weight_decay = -1;     // < 0: the optimizer's default (0; adamw 0.01)
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+struct TrainOptions {
+  std::string loss;                 // cross-entropy | mse; empty: cross-entropy after a Softmax head
+  OptimizerConfig optimizer;
+  std::vector<std::string> freeze;  // initializers that are not trained
+  int threads = 0;                  // 0: the machine's cores
+};
+
+struct EvalResult {
+  double loss = 0;         // mean over the samples
+  int64_t correct = 0;     // argmax hits, for class labels
+  int64_t count = 0;
+  bool classification = false;
+  double accuracy() const { return count ? double(correct) / double(count) : 0; }
+};
+
+class TrainingSession {
+ public:
+  // The model must outlive the session; its parameters are updated in place. Throws Error for a model that cannot
+  // be trained with these options (naming the option, node or tensor).
+  TrainingSession(Model& model, TrainOptions options);
+  ~TrainingSession();
+
+  // One optimizer step on a batch. x: (B, ...) float32 features shaped as the model's input; y: (B) int64 class
+  // labels, or float32 targets shaped as the output (mse) or (B, C) class probabilities. Returns the batch's loss;
+  // with class labels, *correct receives the batch's argmax hits before the update.
+  float train_step(const Tensor& x, const Tensor& y, int64_t* correct = nullptr);
+
+  // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
+  EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+
+  std::string loss_name() const;
+  std::vector<std::string> trainable() const;  // the initializers that get gradients
+  int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onnxtrain

@@ -1,0 +1,174 @@
+// Reverse walk from the loss: each forward node whose outputs received gradients asks its op's gradient rule for
+// backward nodes; a value with several consumers has its gradients summed by a Sum node. A Softmax that feeds only
+// the cross-entropy loss is fused with it, so the gradient into its input is (p - onehot) / N.
+#include "runtime/autodiff/autodiff.h"
+
+#include <map>
+
+#include "onnxtrain/error.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::autodiff {
+namespace {
+
+// A Softmax producing out whose class axis is the last of a 2-D input, read by nothing but the loss.
+const ir::Node* fusable_softmax(const ir::Graph& g, int out) {
+  const ir::Value& v = g.values[out];
+  if (v.producer < 0 || !v.consumers.empty()) return nullptr;
+  const ir::Node& s = g.nodes[v.producer];
+  if (s.op_type != "Softmax") return nullptr;
+  const ir::Shape& x = g.values[s.inputs[0]].shape;
+  if (x.size() != 2) return nullptr;
+  int64_t axis = s.attr_i("axis", s.version < 13 ? 1 : -1);
+  return (axis == 1 || axis == -1) ? &s : nullptr;
+}
+
+class Builder : public ops::GradBuilder {
+ public:
+  Builder(ir::Graph& g, std::vector<bool> requires_grad) : g_(g), rg_(std::move(requires_grad)) {}
+
+  const ir::Graph& graph() const override { return g_; }
+  const ops::Shape& shape(int v) const override { return g_.values[v].shape; }
+
+  int dY(const ir::Node& n, size_t k) override { return k < n.outputs.size() ? total(n.outputs[k]) : -1; }
+  bool needs(const ir::Node& n, size_t k) const override {
+    int i = n.input(static_cast<int>(k));
+    return i >= 0 && rg_[i];
+  }
+  void set_dX(const ir::Node& n, size_t k, int grad) override { contrib_[n.inputs[k]].push_back(grad); }
+  void add(int value, int grad) { contrib_[value].push_back(grad); }
+
+  int emit(const std::string& op_type, const std::vector<int>& inputs, std::map<std::string, ir::Attr> attrs) override {
+    const ops::OpDef* op = ops::find_op(op_type);
+    ir::Node n;
+    n.name = "grad" + std::to_string(g_.nodes.size()) + "/" + op_type;
+    n.op_type = op_type;
+    n.version = op->versions.back();
+    n.inputs = inputs;
+    n.attrs = std::move(attrs);
+    n.backward = true;
+    ir::Value out;
+    out.name = n.name + ":0";
+    out.backward = true;
+    n.outputs = {g_.add_value(out)};
+    rg_.push_back(false);
+    g_.nodes.push_back(std::move(n));
+    return g_.nodes.back().outputs[0];
+  }
+
+  // The gradient of value: its one contribution, or the Sum of several (emitted once).
+  int total(int value) {
+    auto it = contrib_.find(value);
+    if (it == contrib_.end() || it->second.empty()) return -1;
+    if (it->second.size() > 1) {
+      std::vector<int> parts = it->second;
+      it->second = {emit("Sum", parts, {})};
+    }
+    return contrib_[value][0];
+  }
+
+ private:
+  ir::Graph& g_;
+  std::vector<bool> rg_;
+  std::map<int, std::vector<int>> contrib_;
+};
+
+}  // namespace
+
+Loss parse_loss(const std::string& name) {
+  if (name == "cross-entropy") return Loss::CrossEntropy;
+  if (name == "mse") return Loss::MSE;
+  throw Error("--loss: unknown loss '" + name + "' (expected cross-entropy or mse)");
+}
+
+const char* loss_name(Loss loss) { return loss == Loss::CrossEntropy ? "cross-entropy" : "mse"; }
+
+Loss default_loss(const ir::Graph& g) {
+  int out = g.outputs[0];
+  int p = g.values[out].producer;
+  if (p >= 0 && g.nodes[p].op_type == "Softmax") return Loss::CrossEntropy;
+  g.fail("output '" + g.values[out].name + "' does not come from a Softmax, so the loss cannot be guessed: pass --loss cross-entropy or --loss mse");
+}
+
+Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
+  for (const std::string& name : frozen) {
+    int id = g.find(name);
+    if (id < 0 || g.values[id].kind != ir::ValueKind::Parameter)
+      throw Error("--freeze: the model has no float initializer named '" + name + "'");
+  }
+  // Which values depend on a trainable parameter (and so want a gradient).
+  std::vector<bool> rg(g.values.size(), false);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    rg[v] = g.values[v].kind == ir::ValueKind::Parameter && !frozen.count(g.values[v].name) && !g.values[v].consumers.empty();
+  for (const ir::Node& n : g.nodes) {
+    bool any = false;
+    for (int i : n.inputs) any = any || (i >= 0 && rg[i]);
+    if (any && !ops::find_op(n.op_type)->gradient) g.fail(n, "has no gradient rule, so the parameters before it cannot be trained");
+    for (int o : n.outputs)
+      if (o >= 0) rg[o] = any;
+  }
+
+  Training t;
+  t.scores = g.outputs[0];
+  if (!rg[t.scores]) g.fail("no trainable parameter reaches output '" + g.values[t.scores].name + "'");
+  ir::Value target;
+  target.name = "onnxtrain:target";
+  target.kind = ir::ValueKind::Input;
+  t.target = g.add_value(target);
+  g.inputs.push_back(t.target);
+  rg.push_back(false);
+
+  const size_t forward_nodes = g.nodes.size();
+  Builder b(g, rg);
+
+  // The loss node: outputs (loss, gradient of what it reads).
+  int read = t.scores;
+  std::string op = "MSELoss";
+  if (loss == Loss::CrossEntropy) {
+    op = "SoftmaxCrossEntropyLoss";
+    if (const ir::Node* s = fusable_softmax(g, t.scores)) {
+      read = s->inputs[0];
+      t.fused_softmax = true;
+    } else if (g.values[t.scores].producer >= 0 && g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
+      g.fail("cross-entropy needs the final Softmax over the class axis of (N, C) scores, read by nothing else");
+    }
+  }
+  ir::Node ln;
+  ln.name = "loss/" + std::string(loss_name(loss));
+  ln.op_type = op;
+  ln.version = 1;
+  ln.inputs = {read, t.target};
+  ir::Value lv, dv;
+  lv.name = "onnxtrain:loss";
+  dv.name = "d" + g.values[read].name;
+  dv.backward = true;
+  t.loss = g.add_value(lv);
+  int dread = g.add_value(dv);
+  ln.outputs = {t.loss, dread};
+  g.nodes.push_back(ln);
+  b.add(read, dread);
+
+  // Reverse walk over the forward nodes. Each node is copied: emitting may grow g.nodes.
+  for (size_t k = forward_nodes; k-- > 0;) {
+    ir::Node n = g.nodes[k];
+    bool wants = false;
+    for (size_t i = 0; i < n.inputs.size(); ++i) wants = wants || b.needs(n, i);
+    if (wants) ops::find_op(n.op_type)->gradient(b, n);
+  }
+
+  // Each trainable parameter's gradient is one value in the executor's gradient buffer.
+  for (size_t v = 0; v < rg.size() && v < g.values.size(); ++v) {
+    if (g.values[v].kind != ir::ValueKind::Parameter || !rg[v]) continue;
+    int grad = b.total(static_cast<int>(v));
+    if (grad < 0) continue;
+    if (g.values[grad].grad_of >= 0 || !g.values[grad].backward)
+      grad = b.emit("ReduceToShape", {grad, static_cast<int>(v)}, {});
+    g.values[grad].grad_of = static_cast<int>(v);
+    g.values[grad].name = "d" + g.values[v].name;
+    t.trainable.push_back(static_cast<int>(v));
+  }
+  g.finalize();
+  return t;
+}
+
+}  // namespace onnxtrain::autodiff

@@ -1,0 +1,30 @@
+// Autodiff as a graph rewrite: appends a loss node and the backward nodes (ordinary ops, from each op's gradient
+// rule) to a forward graph, for the trainable parameters only. It runs nothing and allocates no tensors.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace onnxtrain::autodiff {
+
+enum class Loss { CrossEntropy, MSE };
+
+struct Training {
+  int target = -1;              // the input fed with labels (as float) or targets
+  int loss = -1;                // the scalar loss
+  int scores = -1;              // the model output the loss reads (accuracy is taken on it)
+  bool fused_softmax = false;   // cross-entropy fused with the model's final Softmax: its gradient is p - onehot
+  std::vector<int> trainable;   // parameters that get a gradient, in graph order
+};
+
+// The loss to use when none is named: cross-entropy after a Softmax head; otherwise an Error asking for --loss.
+Loss default_loss(const ir::Graph& g);
+Loss parse_loss(const std::string& name);  // "cross-entropy" | "mse"; an Error naming --loss otherwise
+const char* loss_name(Loss loss);
+
+// Rewrites g in place. frozen names parameters that get no gradient; an unknown name is an Error.
+Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen);
+
+}  // namespace onnxtrain::autodiff

@@ -1,0 +1,66 @@
+// Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), exactly as torch.optim.Adam and
+// torch.optim.AdamW (PyTorch 1.13, amsgrad off), including torch's bias correction and its order of operations.
+#include <cmath>
+
+#include "runtime/optim/optimizer.h"
+
+namespace onnxtrain::optim {
+namespace {
+
+class Adam : public Optimizer {
+ public:
+  Adam(const OptimizerConfig& c, size_t size, bool decoupled)
+      : c_(c), decoupled_(decoupled), m_(size, 0.f), v_(size, 0.f) {}
+
+  //   t = t + 1
+  //   AdamW: p = p * (1 - lr * weight_decay)        Adam: g = grad + weight_decay * p
+  //   m = beta1 * m + (1 - beta1) * g
+  //   v = beta2 * v + (1 - beta2) * g * g
+  //   step_size = lr / (1 - beta1^t)
+  //   denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+  //   p = p - step_size * m / denom
+  void step(float* params, const float* grads, const std::vector<Range>& ranges) override {
+    ++t_;
+    // Computed in double, as Python floats, then used as float scalars, as torch does.
+    const double bc1 = 1.0 - std::pow(c_.beta1, double(t_));
+    const double bc2 = 1.0 - std::pow(c_.beta2, double(t_));
+    const float step_size = static_cast<float>(c_.lr / bc1);
+    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+    const float b1 = float(c_.beta1), b2 = float(c_.beta2), eps = float(c_.eps), wd = float(c_.weight_decay);
+    const float one_b1 = float(1.0 - c_.beta1), one_b2 = float(1.0 - c_.beta2);
+    const float decay = float(1.0 - c_.lr * c_.weight_decay);
+    for (const Range& r : ranges) {
+      float* p = params + r.offset;
+      const float* gr = grads + r.offset;
+      float* m = m_.data() + r.offset;
+      float* v = v_.data() + r.offset;
+#pragma omp simd
+      for (size_t i = 0; i < r.count; ++i) {
+        float g = gr[i];
+        if (decoupled_) {
+          p[i] = p[i] * decay;
+        } else if (wd != 0.f) {
+          g = g + wd * p[i];
+        }
+        m[i] = m[i] * b1 + one_b1 * g;
+        v[i] = v[i] * b2 + one_b2 * g * g;
+        float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+        p[i] = p[i] + (-step_size) * (m[i] / denom);
+      }
+    }
+  }
+
+ private:
+  OptimizerConfig c_;
+  bool decoupled_;
+  std::vector<float> m_, v_;  // first and second moments, laid out as the parameters
+  int64_t t_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_adam(const OptimizerConfig& c, size_t size, bool decoupled) {
+  return std::make_unique<Adam>(c, size, decoupled);
+}
+
+}  // namespace onnxtrain::optim

@@ -1,0 +1,48 @@
+// SGD with momentum, dampening, Nesterov and L2 weight decay, exactly as torch.optim.SGD (PyTorch 1.13).
+#include "runtime/optim/optimizer.h"
+
+namespace onnxtrain::optim {
+namespace {
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(const OptimizerConfig& c, size_t size) : c_(c), buf_(c.momentum != 0.f ? size : 0, 0.f) {}
+
+  //   g = grad + weight_decay * p
+  //   if momentum != 0:
+  //     buf = g                                        (first step)
+  //     buf = momentum * buf + (1 - dampening) * g     (later steps)
+  //     g = nesterov ? g + momentum * buf : buf
+  //   p = p - lr * g
+  void step(float* params, const float* grads, const std::vector<Range>& ranges) override {
+    // torch's scalars: Python doubles cast to float.
+    const float lr = float(c_.lr), wd = float(c_.weight_decay), mom = float(c_.momentum), damp = float(1.0 - c_.dampening);
+    for (const Range& r : ranges) {
+      float* p = params + r.offset;
+      const float* gr = grads + r.offset;
+      float* buf = buf_.empty() ? nullptr : buf_.data() + r.offset;
+#pragma omp simd
+      for (size_t i = 0; i < r.count; ++i) {
+        float g = gr[i];
+        if (wd != 0.f) g = g + wd * p[i];
+        if (buf) {
+          buf[i] = first_ ? g : mom * buf[i] + damp * g;
+          g = c_.nesterov ? g + mom * buf[i] : buf[i];
+        }
+        p[i] = p[i] + (-lr) * g;
+      }
+    }
+    first_ = false;
+  }
+
+ private:
+  OptimizerConfig c_;
+  std::vector<float> buf_;  // momentum buffer, laid out as the parameters
+  bool first_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_sgd(const OptimizerConfig& c, size_t size) { return std::make_unique<Sgd>(c, size); }
+
+}  // namespace onnxtrain::optim

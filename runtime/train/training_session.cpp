@@ -1,0 +1,139 @@
+// TrainingSession: the model's graph plus autodiff's loss and backward nodes, one executor, one optimizer. A step
+// copies the batch in, runs every step of the plan, and updates the parameters in place. No epochs, shuffling or
+// reporting here: those belong to the caller (the CLI).
+#include "onnxtrain/train.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "onnxtrain/error.h"
+#include "runtime/autodiff/autodiff.h"
+#include "runtime/exec/executor.h"
+#include "runtime/model_impl.h"
+#include "runtime/optim/optimizer.h"
+
+namespace onnxtrain {
+
+struct TrainingSession::Impl {
+  Model& model;
+  ir::Graph g;  // the model's graph with loss and backward nodes; parameters are read from the model's buffer
+  autodiff::Loss loss;
+  autodiff::Training t;
+  int input = -1;
+  std::unique_ptr<Executor> ex;
+  std::unique_ptr<optim::Optimizer> opt;
+  std::vector<optim::Range> ranges;
+  int64_t classes = 0;
+
+  explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
+
+  // Binds a batch: checks it, picks the plan for its shapes, copies features and targets in.
+  void bind(const Tensor& x, const Tensor& y) {
+    const std::string& src = g.source;
+    if (x.dtype != DType::Float32) throw Error(src + ": features must be float32, got " + dtype_name(x.dtype));
+    if (x.shape.empty() || y.shape.empty() || x.shape[0] != y.shape[0])
+      throw Error(src + ": a batch of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
+    const int64_t B = x.shape[0];
+    ir::Shape target_shape = y.shape;
+    if (y.dtype == DType::Int64) {
+      if (loss != autodiff::Loss::CrossEntropy) throw Error(src + ": integer labels need --loss cross-entropy");
+      if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
+      for (int64_t i = 0; i < B; ++i)
+        if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
+          throw Error(src + ": label " + std::to_string(y.i64[i]) + " of sample " + std::to_string(i) +
+                      " is out of range for " + std::to_string(classes) + " classes");
+    }
+    ex->prepare({{input, x.shape}, {t.target, target_shape}});
+    std::memcpy(ex->data(input), x.f32.data(), x.f32.size() * sizeof(float));
+    float* tgt = ex->data(t.target);
+    if (y.dtype == DType::Int64)
+      for (int64_t i = 0; i < B; ++i) tgt[i] = static_cast<float>(y.i64[i]);
+    else
+      std::memcpy(tgt, y.f32.data(), y.f32.size() * sizeof(float));
+  }
+
+  // Argmax hits of the scores against int64 labels.
+  int64_t correct(const Tensor& y) {
+    if (y.dtype != DType::Int64) return 0;
+    const ir::Shape& s = ex->shape(t.scores);
+    if (s.size() != 2) return 0;
+    const float* p = ex->data(t.scores);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < s[0]; ++i) hits += (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
+    return hits;
+  }
+};
+
+TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std::make_unique<Impl>(model)) {
+  Impl& m = *impl_;
+  ir::Graph& g = m.g;
+  if (g.inputs.size() != 1)
+    g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()));
+  m.input = g.inputs[0];
+  if (g.outputs.size() != 1)
+    g.fail("training reads one output, but the model has " + std::to_string(g.outputs.size()));
+  m.loss = options.loss.empty() ? autodiff::default_loss(g) : autodiff::parse_loss(options.loss);
+  const ir::Shape& out = g.values[g.outputs[0]].shape;
+  if (out.size() == 2 && out[1] > 0) m.classes = out[1];
+  m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
+  ir::Graph& mg = model.impl().graph;
+  for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
+  m.opt = optim::make(options.optimizer, mg.params.size());
+  set_threads(options.threads);
+  m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size());
+}
+
+TrainingSession::~TrainingSession() = default;
+
+float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* correct) {
+  Impl& m = *impl_;
+  m.bind(x, y);
+  m.ex->run();
+  if (correct) *correct = m.correct(y);
+  m.opt->step(m.model.impl().graph.params.data(), m.ex->grads(), m.ranges);
+  return *m.ex->data(m.t.loss);
+}
+
+EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  Impl& m = *impl_;
+  EvalResult r;
+  r.classification = y.dtype == DType::Int64;
+  const int64_t n = x.shape.empty() ? 0 : x.shape[0];
+  const int64_t row = n ? x.numel() / n : 0, yrow = n ? y.numel() / n : 0;
+  Tensor xb, yb;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const int64_t e = std::min(n, b + batch_size);
+    xb.shape = x.shape;
+    xb.shape[0] = e - b;
+    xb.f32.assign(x.f32.begin() + b * row, x.f32.begin() + e * row);
+    yb.dtype = y.dtype;
+    yb.shape = y.shape;
+    yb.shape[0] = e - b;
+    if (y.dtype == DType::Int64)
+      yb.i64.assign(y.i64.begin() + b * yrow, y.i64.begin() + e * yrow);
+    else
+      yb.f32.assign(y.f32.begin() + b * yrow, y.f32.begin() + e * yrow);
+    m.bind(xb, yb);
+    m.ex->run_forward();
+    total += double(*m.ex->data(m.t.loss)) * double(e - b);
+    r.correct += m.correct(yb);
+  }
+  r.count = n;
+  r.loss = n ? total / double(n) : 0;
+  return r;
+}
+
+std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
+
+std::vector<std::string> TrainingSession::trainable() const {
+  std::vector<std::string> names;
+  for (int p : impl_->t.trainable) names.push_back(impl_->g.values[p].name);
+  return names;
+}
+
+int64_t TrainingSession::classes() const { return impl_->classes; }
+
+}  // namespace onnxtrain

@@ -1,0 +1,310 @@
+// Every gradient rule against central finite differences, computed in double precision on a naive reference forward
+// pass written here, at points away from the ReLU kinks; and the kinks themselves, exactly: ReLU'(0) = 0 and
+// LeakyReLU'(0) = alpha, as in PyTorch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "onnxtrain/error.h"
+#include "ops/one_op.h"
+#include "runtime/autodiff/autodiff.h"
+
+using namespace onnxtrain;
+using namespace onnxtrain::testing;
+
+namespace {
+
+using Vec = std::vector<double>;
+
+// ---- A naive double-precision forward pass over the graphs the builder makes -----------------------------------
+struct Ref {
+  const ir::Graph& g;
+  std::map<int, Vec> val;
+  std::map<int, ir::Shape> shape;
+
+  Vec gemm(const ir::Node& n, int64_t& M, int64_t& N) {
+    const Vec &A = val[n.inputs[0]], &B = val[n.inputs[1]];
+    const ir::Shape &as = shape[n.inputs[0]], &bs = shape[n.inputs[1]];
+    bool tA = n.attr_i("transA", 0), tB = n.attr_i("transB", 0);
+    double alpha = n.attr_f("alpha", 1.f), beta = n.attr_f("beta", 1.f);
+    M = tA ? as[1] : as[0];
+    int64_t K = tA ? as[0] : as[1];
+    N = tB ? bs[0] : bs[1];
+    Vec Y(M * N);
+    ir::Shape cs;
+    if (n.input(2) >= 0) {
+      cs = shape[n.inputs[2]];
+      while (cs.size() < 2) cs.insert(cs.begin(), 1);
+    }
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += (tA ? A[k * M + m] : A[m * K + k]) * (tB ? B[j * K + k] : B[k * N + j]);
+        double c = n.input(2) >= 0 ? val[n.inputs[2]][(cs[0] == 1 ? 0 : m) * cs[1] + (cs[1] == 1 ? 0 : j)] : 0;
+        Y[m * N + j] = alpha * acc + beta * c;
+      }
+    return Y;
+  }
+
+  Vec softmax(const ir::Node& n, const ir::Shape& s) {
+    const Vec& X = val[n.inputs[0]];
+    bool coerced = n.version < 13;
+    int64_t axis = n.attr_i("axis", coerced ? 1 : -1);
+    if (axis < 0) axis += static_cast<int64_t>(s.size());
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
+      (i < axis ? outer : (i == axis || coerced) ? len : inner) *= s[i];
+    Vec Y(X.size());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t in = 0; in < inner; ++in) {
+        auto at = [&](int64_t l) { return (o * len + l) * inner + in; };
+        double mx = -INFINITY, sum = 0;
+        for (int64_t l = 0; l < len; ++l) mx = std::max(mx, X[at(l)]);
+        for (int64_t l = 0; l < len; ++l) sum += std::exp(X[at(l)] - mx);
+        for (int64_t l = 0; l < len; ++l) Y[at(l)] = std::exp(X[at(l)] - mx) / sum;
+      }
+    return Y;
+  }
+
+  // Runs the forward nodes; returns the first output.
+  Vec run(size_t forward_nodes) {
+    for (size_t k = 0; k < forward_nodes; ++k) {
+      const ir::Node& n = g.nodes[k];
+      int out = n.outputs[0];
+      if (n.op_type == "Gemm") {
+        int64_t M, N;
+        val[out] = gemm(n, M, N);
+        shape[out] = {M, N};
+      } else if (n.op_type == "Relu" || n.op_type == "LeakyRelu") {
+        double alpha = n.op_type == "Relu" ? 0.0 : n.attr_f("alpha", 0.01f);
+        Vec Y = val[n.inputs[0]];
+        for (double& y : Y) y = y > 0 ? y : alpha * y;
+        val[out] = Y;
+        shape[out] = shape[n.inputs[0]];
+      } else if (n.op_type == "Softmax") {
+        shape[out] = shape[n.inputs[0]];
+        val[out] = softmax(n, shape[out]);
+      }
+    }
+    return val[g.outputs[0]];
+  }
+};
+
+// The losses, in double: mse against t, or cross-entropy -log p[label] (p from the output) with labels.
+double ref_loss(autodiff::Loss loss, const Vec& y, const ir::Shape& ys, const Vec& t, bool probs_out) {
+  double total = 0;
+  if (loss == autodiff::Loss::MSE) {
+    for (size_t i = 0; i < y.size(); ++i) total += (y[i] - t[i]) * (y[i] - t[i]);
+    return total / double(y.size());
+  }
+  int64_t N = ys[0], C = ys[1];
+  for (int64_t i = 0; i < N; ++i) {
+    const double* row = y.data() + i * C;
+    int64_t label = static_cast<int64_t>(t[i]);
+    if (probs_out) {
+      total += -std::log(row[label]);
+    } else {
+      double mx = *std::max_element(row, row + C), se = 0;
+      for (int64_t c = 0; c < C; ++c) se += std::exp(row[c] - mx);
+      total += mx + std::log(se) - row[label];
+    }
+  }
+  return total / double(N);
+}
+
+// Builds graph(b) with every operand a parameter, adds training, and compares each parameter's analytic gradient
+// (oneDNN backward kernels, float32) with central differences of the double reference.
+void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Loss loss, const std::string& what,
+               double tol = 2e-3) {
+  ir::Graph& g = b.g;
+  const size_t forward_nodes = g.nodes.size();
+  auto t = autodiff::add_training(g, loss, {});
+  const ir::Shape& ys = g.values[t.scores].shape;
+  Executor ex(g);
+  // Targets: class labels for cross-entropy, values for mse.
+  Ref shapes_ref{g, {}, {}};
+  auto X = random_vec(numel(x_shape), 77, -1.f, 1.f);
+  for (int p : t.trainable) {
+    shapes_ref.val[p] = Vec(g.param(p), g.param(p) + g.numel(p));
+    shapes_ref.shape[p] = g.values[p].shape;
+  }
+  shapes_ref.val[x_in] = Vec(X.begin(), X.end());
+  shapes_ref.shape[x_in] = x_shape;
+  Vec y0 = shapes_ref.run(forward_nodes);
+  ir::Shape out_shape = shapes_ref.shape[g.outputs[0]];
+  Vec target;
+  ir::Shape target_shape;
+  if (loss == autodiff::Loss::MSE) {
+    auto tv = random_vec(y0.size(), 99);
+    target.assign(tv.begin(), tv.end());
+    target_shape = out_shape;
+  } else {
+    for (int64_t i = 0; i < out_shape[0]; ++i) target.push_back(double((i * 7 + 3) % out_shape[1]));
+    target_shape = {out_shape[0]};
+  }
+  ex.prepare({{x_in, x_shape}, {t.target, target_shape}});
+  std::copy(X.begin(), X.end(), ex.data(x_in));
+  for (size_t i = 0; i < target.size(); ++i) ex.data(t.target)[i] = static_cast<float>(target[i]);
+  ex.run();
+  const bool probs_out = t.fused_softmax;
+  (void)ys;
+
+  ASSERT_FALSE(t.trainable.empty()) << what;
+  for (int p : t.trainable) {
+    const float* analytic = ex.data(p) == g.param(p) ? ex.grads() + g.values[p].offset : nullptr;
+    ASSERT_NE(analytic, nullptr);
+    for (int64_t i = 0; i < g.numel(p); ++i) {
+      const double h = 1e-6;
+      Ref r{g, shapes_ref.val, shapes_ref.shape};
+      double orig = r.val[p][i];
+      r.val[p][i] = orig + h;
+      double lp = ref_loss(loss, r.run(forward_nodes), out_shape, target, probs_out);
+      r.val[p][i] = orig - h;
+      double lm = ref_loss(loss, r.run(forward_nodes), out_shape, target, probs_out);
+      double numeric = (lp - lm) / (2 * h);
+      ASSERT_NEAR(analytic[i], numeric, tol * (1 + std::fabs(numeric)))
+          << what << ": d" << g.values[p].name << "[" << i << "]";
+    }
+  }
+}
+
+// Moves values away from the kink at 0, so finite differences do not straddle it.
+std::vector<float> away_from_zero(std::vector<float> v) {
+  for (float& x : v)
+    if (std::fabs(x) < 0.05f) x = x < 0 ? -0.05f : 0.05f;
+  return v;
+}
+
+TEST(GemmGradient, EveryTransposeAlphaBetaAndShapeOfC) {
+  const int64_t M = 3, K = 4, N = 5;
+  const std::vector<ir::Shape> c_shapes = {{}, {1}, {N}, {1, N}, {M, 1}, {M, N}};
+  uint32_t seed = 1;
+  for (bool tA : {false, true})
+    for (bool tB : {false, true})
+      for (float alpha : {1.f, 0.7f})
+        for (float beta : {1.f, -1.5f})
+          for (int c = -1; c < static_cast<int>(c_shapes.size()); ++c) {
+            GraphBuilder b;
+            int x = b.input("X", {2, tA ? M : K});  // only to feed something; A is the parameter below
+            (void)x;
+            int A = b.param("A", tA ? ir::Shape{K, M} : ir::Shape{M, K}, random_vec(M * K, seed++));
+            int B = b.param("B", tB ? ir::Shape{N, K} : ir::Shape{K, N}, random_vec(K * N, seed++));
+            std::vector<int> ins = {A, B};
+            if (c >= 0) ins.push_back(b.param("C", c_shapes[c], random_vec(numel(c_shapes[c]), seed++)));
+            int y = b.node("Gemm", ins,
+                           {{"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}});
+            b.finish({y});
+            gradcheck(b, x, {2, tA ? M : K}, autodiff::Loss::MSE,
+                      "tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" + std::to_string(alpha) +
+                          " beta=" + std::to_string(beta) + " C#" + std::to_string(c));
+          }
+}
+
+// X (input) -> Gemm(W, b) -> act -> mse: the activation's rule is checked through dW and db.
+void act_check(const std::string& op, std::map<std::string, ir::Attr> attrs, const std::string& what) {
+  GraphBuilder b;
+  int x = b.input("X", {4, 3});
+  int W = b.param("W", {3, 6}, random_vec(18, 5));
+  int bias = b.param("b", {6}, away_from_zero(random_vec(6, 6)));
+  int h = b.node("Gemm", {x, W, bias});
+  int y = b.node(op, {h}, attrs);
+  b.finish({y});
+  gradcheck(b, x, {4, 3}, autodiff::Loss::MSE, what);
+}
+
+TEST(ReluGradient, MatchesFiniteDifferences) { act_check("Relu", {}, "Relu"); }
+
+TEST(LeakyReluGradient, SeveralAlphas) {
+  for (float alpha : {0.01f, 0.2f, 1.5f, -0.3f})
+    act_check("LeakyRelu", {{"alpha", attr_f(alpha)}}, "LeakyRelu alpha=" + std::to_string(alpha));
+}
+
+TEST(SoftmaxGradient, EveryAxisAndOpset) {
+  for (int opset : {1, 11, 13})
+    for (int axis : {0, 1, 2, -1}) {
+      // A 3-D Softmax input straight from a parameter, so every axis (and each opset's 2-D coercion) is reachable.
+      GraphBuilder b(opset);
+      int x = b.input("X", {2, 3});
+      int S = b.param("S", {2, 3, 4}, random_vec(24, 9, -2.f, 2.f));
+      int y = b.node("Softmax", {S}, {{"axis", attr_i(axis)}});
+      b.finish({y});
+      gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "opset " + std::to_string(opset) + " axis " + std::to_string(axis));
+    }
+}
+
+TEST(SoftmaxCrossEntropy, FusedGradientIsPMinusOnehotOverN) {
+  for (int opset : {11, 13}) {
+    GraphBuilder b(opset);
+    int x = b.input("X", {5, 3});
+    int W = b.param("W", {3, 4}, random_vec(12, 10, -2.f, 2.f));
+    int bias = b.param("b", {4}, random_vec(4, 11));
+    int h = b.node("Gemm", {x, W, bias});
+    int y = b.node("Softmax", {h}, {{"axis", attr_i(1)}});
+    b.finish({y});
+    gradcheck(b, x, {5, 3}, autodiff::Loss::CrossEntropy, "fused, opset " + std::to_string(opset));
+  }
+}
+
+TEST(CrossEntropyOnLogits, MatchesFiniteDifferences) {
+  GraphBuilder b;
+  int x = b.input("X", {5, 3});
+  int W = b.param("W", {3, 4}, random_vec(12, 12, -2.f, 2.f));
+  int y = b.node("Gemm", {x, W});
+  b.finish({y});
+  gradcheck(b, x, {5, 3}, autodiff::Loss::CrossEntropy, "logits");
+}
+
+TEST(FanOut, GradientsOfASharedValueAreSummed) {
+  // W feeds two Gemms whose outputs meet in a third: dW is the sum of both paths.
+  GraphBuilder b;
+  int x = b.input("X", {3, 4});
+  int W = b.param("W", {4, 4}, random_vec(16, 13));
+  int h1 = b.node("Gemm", {x, W});
+  int h2 = b.node("Gemm", {h1, W}, {{"alpha", attr_f(0.5f)}});
+  int y = b.node("Gemm", {h1, h2}, {{"transB", attr_i(1)}});
+  b.finish({y});
+  gradcheck(b, x, {3, 4}, autodiff::Loss::MSE, "fan-out");
+}
+
+// ---- The kink, exactly --------------------------------------------------------------------------------------------
+// With X = 0 everywhere, dX = dY * slope at 0: 0 for Relu, alpha for LeakyRelu, as PyTorch defines them.
+float grad_at_zero(const std::string& op, float alpha) {
+  GraphBuilder b;
+  int x = b.input("X", {1, 4});
+  int P = b.param("P", {1, 4}, {0.f, 0.f, 0.f, 0.f});
+  std::map<std::string, ir::Attr> attrs;
+  if (op == "LeakyRelu") attrs["alpha"] = attr_f(alpha);
+  int y = b.node(op, {P}, attrs);
+  (void)x;
+  b.finish({y});
+  auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+  Executor ex(b.g);
+  ex.prepare({{x, {1, 4}}, {t.target, {1, 4}}});
+  for (int i = 0; i < 4; ++i) ex.data(t.target)[i] = -1.f;  // dL/dy = 2*(0 - (-1))/4 = 0.5
+  ex.run();
+  return ex.grads()[b.g.values[P].offset] / 0.5f;
+}
+
+TEST(Kink, ReluDerivativeAtZeroIsZero) { EXPECT_EQ(grad_at_zero("Relu", 0.f), 0.f); }
+
+TEST(Kink, LeakyReluDerivativeAtZeroIsAlpha) {
+  for (float alpha : {0.01f, 0.2f, 1.5f}) EXPECT_FLOAT_EQ(grad_at_zero("LeakyRelu", alpha), alpha) << alpha;
+}
+
+TEST(Autodiff, FrozenParametersAndInputsGetNoGradient) {
+  GraphBuilder b;
+  int x = b.input("X", {2, 3});
+  int W = b.param("W", {3, 2}, random_vec(6, 1));
+  int bias = b.param("b", {2}, random_vec(2, 2));
+  int y = b.node("Gemm", {x, W, bias});
+  b.finish({y});
+  auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {"b"});
+  ASSERT_EQ(t.trainable, std::vector<int>{W});
+  int grads = 0;
+  for (const ir::Value& v : b.g.values) grads += v.grad_of >= 0;
+  EXPECT_EQ(grads, 1);
+  EXPECT_THROW(autodiff::add_training(b.g, autodiff::Loss::MSE, {"nope"}), Error);
+}
+
+}  // namespace
