@@ -198,6 +198,7 @@ std::string describe(const EvalResult& r) {
 }
 
 int cmd_train(const TrainArgs& a) {
+  if (a.batch < 1) throw Error("--batch-size must be at least 1, got " + std::to_string(a.batch));
   const std::string out = a.in_place ? a.model : a.out;
   Model::check_writable(out);
   Model model = Model::load(a.model);
@@ -318,7 +319,7 @@ int main(int argc, char** argv) {
   train->add_option("--beta1", ta.opt.beta1, "Adam beta1 (default 0.9)");
   train->add_option("--beta2", ta.opt.beta2, "Adam beta2 (default 0.999)");
   train->add_option("--eps", ta.opt.eps, "Adam eps (default 1e-8)");
-  train->add_option("--batch-size", ta.batch, "Samples per step (default 32)")->check(CLI::PositiveNumber);
+  train->add_option("--batch-size", ta.batch, "Samples per step (default 32)");
   auto* epochs_opt = train->add_option("--epochs", ta.epochs, "Passes over the data (default 1)")->check(CLI::PositiveNumber);
   train->add_option("--steps", ta.steps, "Train this many batches in all, across epochs")->check(CLI::PositiveNumber)->excludes(epochs_opt);
   train->add_flag("--no-shuffle", ta.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");

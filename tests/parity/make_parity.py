@@ -1,0 +1,96 @@
+"""Exports small MLPs from PyTorch untrained, then trains each in PyTorch (no shuffling) and records the loss of every
+step and every final weight: the reference that tests/parity/test_parity.cpp holds onnxtrain to. Per case it writes
+NAME.onnx, NAME.npz (x, y, losses, and w:<initializer> final weights) and NAME.cfg (the training options)."""
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+N, D, H1, H2, C = 50, 12, 16, 8, 4     # 50 samples in batches of 16: the last batch is partial (2)
+BATCH, EPOCHS = 16, 2
+
+
+def make_model(head, seed):
+    torch.manual_seed(seed)
+    layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, H2), nn.LeakyReLU(0.1), nn.Linear(H2, C)]
+    if head == "softmax":
+        layers.append(nn.Softmax(dim=1))
+    return nn.Sequential(*layers)
+
+
+def optimizer(params, cfg):
+    name = cfg["optimizer"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg.get("momentum", 0), dampening=cfg.get("dampening", 0),
+                               nesterov=cfg.get("nesterov", False), weight_decay=cfg.get("weight_decay", 0))
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg["lr"], betas=(cfg.get("beta1", 0.9), cfg.get("beta2", 0.999)), eps=cfg.get("eps", 1e-8),
+               weight_decay=cfg.get("weight_decay", 0 if name == "adam" else 0.01))
+
+
+CASES = {
+    "sgd":            dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1),
+    "sgd_momentum":   dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.05, momentum=0.9, dampening=0.1),
+    "sgd_nesterov":   dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True),
+    "sgd_weight_decay": dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, momentum=0.5, weight_decay=0.01),
+    "adam":           dict(head="softmax", loss="cross-entropy", optimizer="adam", lr=0.01, weight_decay=0.001),
+    "adam_betas":     dict(head="softmax", loss="cross-entropy", optimizer="adam", lr=0.02, beta1=0.8, beta2=0.99, eps=1e-6),
+    "adamw":          dict(head="softmax", loss="cross-entropy", optimizer="adamw", lr=0.01, weight_decay=0.05),
+    "ce_logits":      dict(head="logits", loss="cross-entropy", optimizer="sgd", lr=0.1),
+    "ce_soft_targets": dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, soft=True),
+    "mse":            dict(head="logits", loss="mse", optimizer="sgd", lr=0.05, momentum=0.9),
+    "opset9":         dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, opset=9),
+    "opset11":        dict(head="softmax", loss="cross-entropy", optimizer="adam", lr=0.01, opset=11),
+}
+
+
+def run_case(out, name, cfg, seed):
+    rng = np.random.default_rng(seed)
+    model = make_model(cfg["head"], seed)
+    torch.onnx.export(model, torch.zeros(2, D), os.path.join(out, name + ".onnx"), opset_version=cfg.get("opset", 13),
+                      input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    x = rng.standard_normal((N, D)).astype(np.float32)
+    if cfg["loss"] == "mse":
+        y = rng.standard_normal((N, C)).astype(np.float32)
+    elif cfg.get("soft"):
+        y = rng.random((N, C)).astype(np.float32)
+        y /= y.sum(axis=1, keepdims=True)
+    else:
+        y = rng.integers(0, C, N).astype(np.int64)
+    # The loss reads logits: for a Softmax head, the Softmax's input (what onnxtrain's fused loss reads too).
+    logits_of = model[:-1] if cfg["head"] == "softmax" else model
+    loss_fn = nn.MSELoss() if cfg["loss"] == "mse" else nn.CrossEntropyLoss()
+    opt = optimizer(model.parameters(), cfg)
+    losses = []
+    for _ in range(EPOCHS):
+        for b in range(0, N, BATCH):
+            xb, yb = torch.from_numpy(x[b:b + BATCH]), torch.from_numpy(y[b:b + BATCH])
+            opt.zero_grad()
+            loss = loss_fn(logits_of(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    weights = {"w:" + k: v.detach().numpy() for k, v in model.state_dict().items()}
+    np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), **weights)
+    with open(os.path.join(out, name + ".cfg"), "w") as f:
+        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset")}
+        opts.update(batch=BATCH, epochs=EPOCHS)
+        for k, v in opts.items():
+            f.write(f"{k}={int(v) if isinstance(v, bool) else v}\n")
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+    for seed, (name, cfg) in enumerate(CASES.items()):
+        run_case(out, name, cfg, seed)
+    print("\n".join(CASES))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_parity.py OUTDIR")
+    main(sys.argv[1])
