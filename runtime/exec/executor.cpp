@@ -166,6 +166,9 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   plan->arena.reset(static_cast<char*>(p));
   for (auto& [m, off] : ctx.bindings) m.set_data_handle(plan->arena.get() + off);
   for (auto& [m, addr] : ctx.fixed) m.set_data_handle(addr);
+  // The C++ execute() rebuilds its argument vector on every call; the C API takes ours as they are.
+  for (ops::Step& s : plan->steps)
+    for (auto& [arg, mem] : s.args) s.c_args.push_back({arg, mem.get()});
   plan_ = plan.get();
   plans_.emplace(fed, std::move(plan));
   return true;
@@ -189,7 +192,9 @@ void Executor::run_steps(size_t count) {
       stream_.wait();
       s.host();
     } else {
-      s.prim.execute(stream_, s.args);
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(s.prim.get(), stream_.get(), static_cast<int>(s.c_args.size()), s.c_args.data()),
+          "could not execute a primitive");
     }
   }
   stream_.wait();

@@ -21,6 +21,7 @@ struct Step {
   dnnl::primitive prim;
   std::unordered_map<int, dnnl::memory> args;
   std::function<void()> host;  // set instead of prim for a host kernel
+  std::vector<dnnl_exec_arg_t> c_args;  // args as the C API takes them, built once by the executor
 };
 
 // What an op may use while compiling. Memory handed out here is bound to the arena after every op has compiled.

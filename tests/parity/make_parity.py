@@ -1,6 +1,6 @@
 """Exports small MLPs from PyTorch untrained, then trains each in PyTorch (no shuffling) and records the loss of every
 step and every final weight: the reference that tests/parity/test_parity.cpp holds onnxtrain to. Per case it writes
-NAME.onnx, NAME.npz (x, y, losses, and w:<initializer> final weights) and NAME.cfg (the training options)."""
+NAME.onnx, NAME.npz (x, y, losses, w:<initializer> final weights, and the trained model's output on x) and NAME.cfg (the training options)."""
 import os
 import sys
 
@@ -74,7 +74,10 @@ def run_case(out, name, cfg, seed):
             opt.step()
             losses.append(loss.item())
     weights = {"w:" + k: v.detach().numpy() for k, v in model.state_dict().items()}
-    np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), **weights)
+    with torch.no_grad():
+        final_output = model(torch.from_numpy(x)).numpy()  # the trained model's outputs, for `onnxtrain run`
+    np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), output=final_output,
+             **weights)
     with open(os.path.join(out, name + ".cfg"), "w") as f:
         opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset")}
         opts.update(batch=BATCH, epochs=EPOCHS)

@@ -126,7 +126,17 @@ TEST(ParityCli, TrainWritesPyTorchsWeights) {
                         "sys.exit(0 if a.SerializeToString() == b.SerializeToString() else 1)\" " +
                         kDir + name + ".onnx " + out;
     EXPECT_EQ(std::system(check.c_str()), 0) << name;
+    // `onnxtrain run` on the written model reproduces the PyTorch-trained model's outputs.
+    std::string preds = out + ".preds.npz";
+    std::string run = std::string(ONNXTRAIN_CLI) + " run " + out + " --data " + kDir + name + ".npz --out " + preds + " > /dev/null";
+    ASSERT_EQ(std::system(run.c_str()), 0) << run;
+    const Tensor got = load_npz(preds).at("output");
+    const Tensor want = load_npz(kDir + name + ".npz").at("output");
+    ASSERT_EQ(got.shape, want.shape);
+    for (size_t i = 0; i < want.f32.size(); ++i)
+      ASSERT_NEAR(got.f32[i], want.f32[i], 1e-5 + 1e-4 * std::fabs(want.f32[i])) << name << " output " << i;
     fs::remove(out);
+    fs::remove(preds);
   }
 }
 
