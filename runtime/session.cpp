@@ -6,14 +6,22 @@
 
 #include "onnxtrain/error.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/fusion.h"
 #include "runtime/model_impl.h"
 
 namespace onnxtrain {
 
+// The session runs its own copy of the model's graph (fused for speed) and reads the model's parameters in place.
 struct InferenceSession::Impl {
-  ir::Graph& g;
+  ir::Graph g;
   Executor ex;
-  explicit Impl(ir::Graph& graph) : g(graph), ex(graph) {}
+  static ir::Graph fused(const ir::Graph& model) {
+    ir::Graph g = model;
+    g.params.clear();
+    fuse_activations(g);
+    return g;
+  }
+  explicit Impl(ir::Graph& model) : g(fused(model)), ex(g, model.params.data(), model.params.size()) {}
 };
 
 InferenceSession::InferenceSession(Model& model, SessionOptions options)

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -52,6 +53,7 @@ struct Executor::Compiled : ops::CompileCtx {
   Plan& plan;
   std::vector<std::pair<dnnl::memory, int64_t>> bindings;  // arena views: memory, byte offset
   std::vector<std::pair<dnnl::memory, float*>> fixed;      // views of parameters and gradients: memory, address
+  std::vector<std::pair<dnnl::memory, float>> constants;   // arena views to fill once: memory, value
   int64_t arena_end = 0;
 
   Compiled(Executor& e, Plan& p) : ex(e), plan(p) {}
@@ -70,6 +72,11 @@ struct Executor::Compiled : ops::CompileCtx {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
     bindings.emplace_back(m, arena_end);
     arena_end += aligned(static_cast<int64_t>(md.get_size()));
+    return m;
+  }
+  dnnl::memory constant(const dnnl::memory::desc& md, float value) override {
+    dnnl::memory m = scratch(md);
+    constants.emplace_back(m, value);
     return m;
   }
 };
@@ -166,6 +173,10 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   plan->arena.reset(static_cast<char*>(p));
   for (auto& [m, off] : ctx.bindings) m.set_data_handle(plan->arena.get() + off);
   for (auto& [m, addr] : ctx.fixed) m.set_data_handle(addr);
+  for (auto& [m, value] : ctx.constants) {
+    float* p = static_cast<float*>(m.get_data_handle());
+    std::fill(p, p + m.get_desc().get_size() / sizeof(float), value);
+  }
   // The C++ execute() rebuilds its argument vector on every call; the C API takes ours as they are.
   for (ops::Step& s : plan->steps)
     for (auto& [arg, mem] : s.args) s.c_args.push_back({arg, mem.get()});

@@ -75,6 +75,9 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
   dc::MatmulEpilogue ep;
   ep.scale = at.alpha;
+  // A following Relu/LeakyRelu folded in by the fusion pass (runtime/exec/fusion.cpp): Y = act(alpha*A'B' + beta*C).
+  ep.relu = n.has("onnxtrain.relu_slope");
+  ep.relu_slope = n.attr_f("onnxtrain.relu_slope", 0.f);
   dnnl::memory c_mem;
   dnnl::memory::desc c_md;
   if (has_c(n) && at.beta != 0.f) {
@@ -128,23 +131,43 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 // R's shape is read. dY: (d0, ..., dk); R: a shape that broadcasts to dY's; out: R's shape.
 std::vector<Shape> reduce_infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[1]}; }
 
+// A 2-D sum over rows or columns is a matmul with a ones vector: 1^T * dY is (1,N), dY * 1 is (M,1). That runs on
+// oneDNN's GEMM kernels, where its reduction primitive has only a reference implementation in 2.6.
 void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const Shape& src = ctx.shape(n.inputs[0]);
   Shape dst = ctx.shape(n.inputs[1]);
   while (dst.size() < src.size()) dst.insert(dst.begin(), 1);
   auto src_md = dc::plain(src), dst_md = dc::plain(dst);
   float scale = n.attr_f("scale", 1.f);
-  dnnl::memory out = ctx.view(n.outputs[0], dst_md);
-  if (dst == src) {
-    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), src_md, scale, 0.f)),
-                     {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, out}}});
+  dnnl::memory in = ctx.view(n.inputs[0], src_md), out = ctx.view(n.outputs[0], dst_md);
+  auto linear = [&](dnnl::memory from, dnnl::memory to, const dnnl::memory::desc& md) {
+    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), md, scale, 0.f)), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, to}}});
+  };
+  if (dst == src) return linear(in, out, src_md);
+  auto matmul = [&](dnnl::memory a, const dnnl::memory::desc& a_md, dnnl::memory b, const dnnl::memory::desc& b_md,
+                    dnnl::memory y, const dnnl::memory::desc& y_md, float s) {
+    dc::MatmulEpilogue ep;
+    ep.scale = s;
+    steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, ep)),
+                     {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, y}}});
+  };
+  if (src.size() == 2) {
+    const int64_t M = src[0], N = src[1];
+    auto ones_m_md = dc::plain({1, M}), ones_n_md = dc::plain({N, 1});
+    if (dst[0] == 1 && dst[1] == N) {  // (1,N) = 1^T * dY
+      matmul(ctx.constant(ones_m_md, 1.f), ones_m_md, in, src_md, out, dst_md, scale);
+    } else if (dst[0] == M && dst[1] == 1) {  // (M,1) = dY * 1
+      matmul(in, src_md, ctx.constant(ones_n_md, 1.f), ones_n_md, out, dst_md, scale);
+    } else {  // (1,1) = 1^T * dY * 1
+      auto row_md = dc::plain({1, N});
+      dnnl::memory row = ctx.scratch(row_md);
+      matmul(ctx.constant(ones_m_md, 1.f), ones_m_md, in, src_md, row, row_md, 1.f);
+      matmul(row, row_md, ctx.constant(ones_n_md, 1.f), ones_n_md, out, dst_md, scale);
+    }
     return;
   }
-  steps.push_back({dnnl::reduction(dc::reduce_sum(ctx.engine(), src_md, dst_md)),
-                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, out}}});
-  if (scale != 1.f)
-    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), dst_md, scale, 0.f)),
-                     {{DNNL_ARG_SRC, out}, {DNNL_ARG_DST, out}}});
+  steps.push_back({dnnl::reduction(dc::reduce_sum(ctx.engine(), src_md, dst_md)), {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}}});
+  if (scale != 1.f) linear(out, out, dst_md);
 }
 
 void no_check(const ir::Graph&, const ir::Node&) {}

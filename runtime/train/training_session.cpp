@@ -11,6 +11,7 @@
 #include "onnxtrain/error.h"
 #include "runtime/autodiff/autodiff.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/fusion.h"
 #include "runtime/model_impl.h"
 #include "runtime/optim/optimizer.h"
 
@@ -80,6 +81,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
+  fuse_activations(g);
   ir::Graph& mg = model.impl().graph;
   for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
   m.opt = optim::make(options.optimizer, mg.params.size());

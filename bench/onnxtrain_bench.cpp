@@ -1,0 +1,145 @@
+// Times onnxtrain on one model, thread count and batch size, for bench/run.py: training steps, inference, and the
+// bound, i.e. oneDNN's own matmul on the same GEMMs one training step does (plain layouts, nothing else). Prints
+// one line of key=value pairs. It is a measuring tool, not a test: it asserts nothing.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "onnxtrain/model.h"
+#include "onnxtrain/session.h"
+#include "onnxtrain/train.h"
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/exec/executor.h"
+#include "runtime/model_impl.h"
+
+using namespace onnxtrain;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Runs fn repeatedly for about `seconds`, `repeats` times; returns per-call seconds of each repeat.
+template <typename F>
+std::vector<double> time_it(F fn, double seconds, int repeats) {
+  for (int i = 0; i < 3; ++i) fn();  // warm-up: first-touch page faults, caches
+  auto t0 = Clock::now();
+  int calib = 0;
+  while (std::chrono::duration<double>(Clock::now() - t0).count() < seconds / repeats / 4 || calib < 2) fn(), ++calib;
+  double per = std::chrono::duration<double>(Clock::now() - t0).count() / calib;
+  int n = std::max(3, static_cast<int>(seconds / repeats / per));
+  std::vector<double> out;
+  for (int r = 0; r < repeats; ++r) {
+    auto s = Clock::now();
+    for (int i = 0; i < n; ++i) fn();
+    out.push_back(std::chrono::duration<double>(Clock::now() - s).count() / n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Layer {
+  int64_t in, out;
+};
+
+// The Gemm layers of an MLP, in order: (in, out) from each weight (out, in) with transB = 1, or (in, out) without.
+std::vector<Layer> layers_of(const Model& m) {
+  const ir::Graph& g = m.impl().graph;
+  std::vector<Layer> ls;
+  for (const ir::Node& n : g.nodes) {
+    if (n.op_type != "Gemm") continue;
+    const ir::Shape& w = g.values[n.inputs[1]].shape;
+    bool tB = n.attr_i("transB", 0) != 0;
+    ls.push_back({tB ? w[1] : w[0], tB ? w[0] : w[1]});
+  }
+  return ls;
+}
+
+// The GEMMs of one SGD training step of the MLP, each as a oneDNN matmul on plain buffers:
+// forward Y = X W^T, weight gradients dW = dY^T X, data gradients dX = dY W (not for the first layer).
+double gemm_bound_seconds(const std::vector<Layer>& ls, int64_t B, double seconds, int repeats, double* spread) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  std::vector<std::pair<dnnl::matmul, std::unordered_map<int, dnnl::memory>>> prims;
+  auto add = [&](int64_t M, int64_t K, int64_t N) {
+    auto a = dnnl_compat::plain({M, K}), b = dnnl_compat::plain({K, N}), c = dnnl_compat::plain({M, N});
+    auto pd = dnnl_compat::matmul(eng, a, b, c, {});
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, dnnl::memory(a, eng)}, {DNNL_ARG_WEIGHTS, dnnl::memory(b, eng)}, {DNNL_ARG_DST, dnnl::memory(c, eng)}};
+    for (auto& [k, m] : args) std::memset(m.get_data_handle(), 0, m.get_desc().get_size());
+    prims.emplace_back(dnnl::matmul(pd), args);
+  };
+  for (size_t l = 0; l < ls.size(); ++l) {
+    add(B, ls[l].in, ls[l].out);   // forward
+    add(ls[l].out, B, ls[l].in);   // dW = dY^T X
+    if (l > 0) add(B, ls[l].out, ls[l].in);  // dX = dY W
+  }
+  auto t = time_it([&] {
+    for (auto& [p, a] : prims) p.execute(s, a);
+    s.wait();
+  }, seconds, repeats);
+  *spread = (t.back() - t.front()) / t[t.size() / 2];
+  return t[t.size() / 2];
+}
+
+long peak_rss_kb() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm]\n");
+    return 2;
+  }
+  std::string path = argv[1], mode = "train";
+  int threads = 1, repeats = 5;
+  int64_t B = 256;
+  double seconds = 2.0;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--threads") threads = std::stoi(v);
+    else if (k == "--batch") B = std::stoll(v);
+    else if (k == "--seconds") seconds = std::stod(v);
+    else if (k == "--repeats") repeats = std::stoi(v);
+    else if (k == "--mode") mode = v;
+  }
+  Model model = Model::load(path);
+  auto ls = layers_of(model);
+  set_threads(threads);
+  std::mt19937 rng(0);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  Tensor x = Tensor::f32_of({B, ls.front().in}, std::vector<float>(static_cast<size_t>(B * ls.front().in)));
+  for (float& v : x.f32) v = u(rng);
+  Tensor y = Tensor::i64_of({B}, std::vector<int64_t>(static_cast<size_t>(B)));
+  for (int64_t i = 0; i < B; ++i) y.i64[i] = i % ls.back().out;
+
+  std::vector<double> t;
+  double spread = 0;
+  if (mode == "train") {
+    TrainOptions o;
+    o.optimizer.lr = 1e-4;  // small steps keep the weights sane over many iterations
+    o.threads = threads;
+    TrainingSession session(model, o);
+    t = time_it([&] { session.train_step(x, y); }, seconds, repeats);
+  } else if (mode == "infer") {
+    InferenceSession session(model, SessionOptions{threads});
+    std::map<std::string, Tensor> in = {{model.input_names()[0], x}};
+    t = time_it([&] { session.run(in); }, seconds, repeats);
+  } else {
+    double med = gemm_bound_seconds(ls, B, seconds, repeats, &spread);
+    std::printf("mode=gemm samples_per_s=%.0f spread=%.3f\n", double(B) / med, spread);
+    return 0;
+  }
+  double med = t[t.size() / 2];
+  std::printf("mode=%s samples_per_s=%.0f spread=%.3f peak_rss_kb=%ld\n", mode.c_str(), double(B) / med,
+              (t.back() - t.front()) / med, peak_rss_kb());
+  return 0;
+}
