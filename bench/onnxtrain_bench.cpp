@@ -1,8 +1,6 @@
 // Times onnxtrain on one model, thread count and batch size, for bench/run.py: training steps, inference, and the
 // bound, i.e. oneDNN's own matmul on the same GEMMs one training step does (plain layouts, nothing else). Prints
 // one line of key=value pairs. It is a measuring tool, not a test: it asserts nothing.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -86,10 +84,16 @@ double gemm_bound_seconds(const std::vector<Layer>& ls, int64_t B, double second
   return t[t.size() / 2];
 }
 
+// Peak resident set of this process image: VmHWM (ru_maxrss would carry over the launching process's peak
+// across exec, e.g. a Python driver's).
 long peak_rss_kb() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss;
+  FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::atol(line + 6);
+  if (f) std::fclose(f);
+  return kb;
 }
 
 }  // namespace

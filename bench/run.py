@@ -1,0 +1,126 @@
+"""onnxtrain against PyTorch (and ONNX Runtime when its Node package is installed), side by side in one run, on the
+same exported MLPs, data sizes and thread counts. One process at a time: OpenMP programs sharing two cores slow each
+other down by orders of magnitude. Prints a table of samples/s, ratios, the oneDNN GEMM bound and peak memory.
+
+    python3 bench/run.py            # the full grid (a few minutes)
+    python3 bench/run.py --quick    # under a minute
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODELS = {"784-256-128-10": [784, 256, 128, 10], "784-1024-1024-10": [784, 1024, 1024, 10]}
+
+
+def export(widths, path):
+    import torch
+    from torch import nn
+    sys.path.insert(0, HERE)
+    from torch_bench import mlp
+    m = nn.Sequential(*mlp(widths), nn.Softmax(dim=1)).eval()
+    torch.onnx.export(m, torch.zeros(2, widths[0]), path, opset_version=13, input_names=["input"],
+                      output_names=["probs"], dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}})
+
+
+def parse(out):
+    return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+
+
+OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+
+
+def run(cmd, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env.setdefault("OPENBLAS_CORETYPE", "Haswell")
+    if os.path.isdir(OPENBLAS_OPENMP):  # OpenBLAS's OpenMP build shares torch's thread pool
+        env["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP + ":" + env.get("LD_LIBRARY_PATH", "")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return parse(r.stdout.strip().splitlines()[-1])
+
+
+def ort_available():
+    node = shutil.which("node")
+    return node and subprocess.run([node, "-e", "require('onnxruntime-node')"], cwd=HERE,
+                                   capture_output=True).returncode == 0
+
+
+def min_bytes(widths, batch):
+    """Parameters, their gradients, no optimizer state (plain SGD), and one batch's activations and their gradients."""
+    params = sum(widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(widths) - 1))
+    acts = batch * sum(widths)
+    return 4 * (2 * params + 2 * acts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the small model, batches 32 and 256, short timings")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
+    a = ap.parse_args()
+    bench = os.path.join(a.build, "bench", "onnxtrain_bench")
+    if not os.path.exists(bench):
+        raise SystemExit(f"{bench} not found: build first (bash scripts/setup.sh)")
+    seconds = a.seconds or (0.4 if a.quick else 1.5)
+    models = {"784-256-128-10": MODELS["784-256-128-10"]} if a.quick else MODELS
+    batches = (32, 256) if a.quick else (32, 256, 1024)
+    use_ort = ort_available()
+    tmp = tempfile.mkdtemp(prefix="onnxtrain_bench_")
+    rows, started = [], time.time()
+    info = {}
+    for name, widths in models.items():
+        path = os.path.join(tmp, name + ".onnx")
+        export(widths, path)
+        for threads in (1, 2):
+            for batch in batches:
+                common = ["--threads", str(threads), "--batch", str(batch), "--seconds", str(seconds)]
+                ours_t = run([bench, path, "--mode", "train"] + common, threads)
+                ours_i = run([bench, path, "--mode", "infer"] + common, threads)
+                bound = run([bench, path, "--mode", "gemm"] + common, threads)
+                tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--widths", ",".join(map(str, widths))] + common
+                torch_t = run(tb + ["--mode", "train"], threads)
+                torch_i = run(tb + ["--mode", "infer"], threads)
+                info["blas"] = torch_t["blas"]
+                ort = run(["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)],
+                          threads) if use_ort else None
+                rows.append(dict(model=name, threads=threads, batch=batch, ours_t=float(ours_t["samples_per_s"]),
+                                 torch_t=float(torch_t["samples_per_s"]), bound=float(bound["samples_per_s"]),
+                                 ours_i=float(ours_i["samples_per_s"]), torch_i=float(torch_i["samples_per_s"]),
+                                 ort_i=float(ort["samples_per_s"]) if ort else None,
+                                 spread=max(float(ours_t["spread"]), float(torch_t["spread"])),
+                                 rss=int(ours_t["peak_rss_kb"]) / 1024, min=min_bytes(widths, batch) / 2**20))
+                print(".", end="", flush=True, file=sys.stderr)
+    print(file=sys.stderr)
+    shutil.rmtree(tmp)
+
+    k = lambda v: f"{v / 1000:.0f}k" if v >= 10000 else f"{v / 1000:.1f}k"
+    print(f"PyTorch {__import__('torch').__version__} with BLAS: {info['blas']} "
+          f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'Haswell')}); "
+          f"ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
+          f"{seconds:g} s per measurement, medians of 5")
+    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "infer", "torch", "x torch",
+            "ORT", "x ORT", "spread", "RSS MiB", "min+50")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        ort = r["ort_i"]
+        print("| " + " | ".join([
+            r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
+            f"{r['ours_t'] / r['torch_t']:.1f}", k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
+            k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
+            k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
+            f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
+    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's GEMMs. spread: (max-min)/median "
+          f"of the noisier side. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

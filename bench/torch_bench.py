@@ -1,0 +1,84 @@
+"""Times PyTorch training or inference of an MLP for bench/run.py, in its own process so that its threads and BLAS
+are set before torch loads. Prints one line of key=value pairs, like onnxtrain_bench."""
+import argparse
+import os
+import time
+
+import torch
+from torch import nn
+
+
+def mlp(widths):
+    layers = []
+    acts = [nn.ReLU(), nn.LeakyReLU(0.01)]
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(acts[i % 2])
+    return nn.Sequential(*layers)  # logits; the Softmax is fused into the loss, as PyTorch users train
+
+
+def time_it(fn, seconds, repeats):
+    for _ in range(3):
+        fn()
+    t0, calib = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds / repeats / 4 or calib < 2:
+        fn()
+        calib += 1
+    n = max(3, int(seconds / repeats / ((time.perf_counter() - t0) / calib)))
+    out = []
+    for _ in range(repeats):
+        s = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append((time.perf_counter() - s) / n)
+    return sorted(out)
+
+
+def blas_in_use():
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line}
+    # The folder tells Debian's variants apart: openblas-openmp, openblas-pthread, blas (netlib's reference).
+    names = sorted({os.path.basename(os.path.dirname(os.path.realpath(p))) for p in libs if "libblas" in p})
+    return "+".join(names) or "none"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--widths", default="784,256,128,10")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--mode", default="train")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)  # torch.get_num_threads() is 1 here by default: libcpuinfo counts one core
+    torch.manual_seed(0)
+    widths = [int(w) for w in a.widths.split(",")]
+    model = mlp(widths)
+    x = torch.rand(a.batch, widths[0])
+    y = torch.arange(a.batch) % widths[-1]
+    if a.mode == "train":
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step():
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+        t = time_it(step, a.seconds, a.repeats)
+    else:
+        model.eval()
+
+        def infer():
+            with torch.no_grad():
+                torch.softmax(model(x), dim=1)
+        t = time_it(infer, a.seconds, a.repeats)
+    med = t[len(t) // 2]
+    print(f"mode={a.mode} samples_per_s={a.batch / med:.0f} spread={(t[-1] - t[0]) / med:.3f} "
+          f"blas={blas_in_use()} threads={torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
