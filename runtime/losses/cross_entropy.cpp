@@ -9,8 +9,6 @@
 namespace onnxtrain::ops {
 namespace {
 
-void no_check(const ir::Graph&, const ir::Node&) {}
-
 // X: (N, C) logits; T: (N) class indices (as float) or (N, C) class probabilities. loss: (); dX: (N, C).
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   const Shape &x = in[0], &t = in[1];

@@ -6,8 +6,6 @@
 namespace onnxtrain::ops {
 namespace {
 
-void no_check(const ir::Graph&, const ir::Node&) {}
-
 // Y: any shape; T: the same. loss: (); dY: Y's shape.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   if (in[0] != in[1]) g.fail(n, "mse targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));

@@ -8,14 +8,6 @@ namespace {
 
 float alpha_of(const ir::Node& n) { return n.attr_f("alpha", 0.01f); }
 
-void check(const ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
-}
-
-// X: any shape; Y: the same.
-std::vector<Shape> infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
-
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, alpha_of(n), false)),
@@ -36,6 +28,6 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check, infer, forward, gradient};
+extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check_unary, same_as_first, forward, gradient};
 
 }  // namespace onnxtrain::ops

@@ -85,5 +85,11 @@ void infer_shapes(ir::Graph& g);
 
 // Shared by the op files: a normalized axis in [0, rank), or an error naming the node.
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank);
+// One input and one output, both present (Relu, LeakyRelu, Softmax).
+void check_unary(const ir::Graph& g, const ir::Node& n);
+// For internal ops, which autodiff builds correctly by construction.
+void no_check(const ir::Graph& g, const ir::Node& n);
+// Output shape = the first input's (elementwise ops and their gradients).
+std::vector<Shape> same_as_first(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
 
 }  // namespace onnxtrain::ops

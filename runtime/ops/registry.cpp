@@ -53,6 +53,15 @@ std::string supported_ops() {
   return s;
 }
 
+void check_unary(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+void no_check(const ir::Graph&, const ir::Node&) {}
+
+std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {
   int64_t r = static_cast<int64_t>(rank);
   if (axis < -r || axis >= std::max<int64_t>(r, 1))

@@ -6,14 +6,7 @@
 namespace onnxtrain::ops {
 namespace {
 
-void check(const ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
-}
-
 // X: any shape; Y: the same.
-std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
-
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, 0.f, false)),
@@ -39,11 +32,9 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
-void no_check(const ir::Graph&, const ir::Node&) {}
-
 }  // namespace
 
-extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check, same_as_first, forward, gradient};
+extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check_unary, same_as_first, forward, gradient};
 extern const OpDef kReluGrad{"ReluGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

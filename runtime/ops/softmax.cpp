@@ -13,11 +13,6 @@ namespace {
 bool coerced_2d(const ir::Node& n) { return n.version < 13; }
 int64_t axis_attr(const ir::Node& n) { return n.attr_i("axis", coerced_2d(n) ? 1 : -1); }
 
-void check(const ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
-}
-
 // X: any shape of rank >= 1; Y: the same.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   if (in[0].empty()) g.fail(n, "input must have rank >= 1, found a scalar");
@@ -58,12 +53,9 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
-std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
-void no_check(const ir::Graph&, const ir::Node&) {}
-
 }  // namespace
 
-extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check, infer, forward, gradient};
+extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, infer, forward, gradient};
 extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

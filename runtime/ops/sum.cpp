@@ -6,8 +6,6 @@
 namespace onnxtrain::ops {
 namespace {
 
-void no_check(const ir::Graph&, const ir::Node&) {}
-
 // X1..Xn: one shape; Y: the same.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   for (const Shape& s : in)
