@@ -100,10 +100,10 @@ long peak_rss_kb() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm]\n");
+    std::fprintf(stderr, "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm] [--precision f32|bf16]\n");
     return 2;
   }
-  std::string path = argv[1], mode = "train";
+  std::string path = argv[1], mode = "train", precision = "f32";
   int threads = 1, repeats = 5;
   int64_t B = 256;
   double seconds = 2.0;
@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
     else if (k == "--seconds") seconds = std::stod(v);
     else if (k == "--repeats") repeats = std::stoi(v);
     else if (k == "--mode") mode = v;
+    else if (k == "--precision") precision = v;
   }
   Model model = Model::load(path);
   auto ls = layers_of(model);
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
     TrainOptions o;
     o.optimizer.lr = 1e-4;  // small steps keep the weights sane over many iterations
     o.threads = threads;
+    o.precision = precision;
     TrainingSession session(model, o);
     t = time_it([&] { session.train_step(x, y); }, seconds, repeats);
   } else if (mode == "infer") {

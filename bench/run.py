@@ -73,6 +73,8 @@ def main():
     models = {"784-256-128-10": MODELS["784-256-128-10"]} if a.quick else MODELS
     batches = (32, 256) if a.quick else (32, 256, 1024)
     use_ort = ort_available()
+    # bf16 only where the CPU computes it natively; onnxtrain itself falls back to f32 elsewhere.
+    bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
     tmp = tempfile.mkdtemp(prefix="onnxtrain_bench_")
     rows, started = [], time.time()
     info = {}
@@ -84,6 +86,7 @@ def main():
                 common = ["--threads", str(threads), "--batch", str(batch), "--seconds", str(seconds)]
                 ours_t = run([bench, path, "--mode", "train"] + common, threads)
                 ours_i = run([bench, path, "--mode", "infer"] + common, threads)
+                ours_bf16 = run([bench, path, "--mode", "train", "--precision", "bf16"] + common, threads) if bf16 else None
                 bound = run([bench, path, "--mode", "gemm"] + common, threads)
                 tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--widths", ",".join(map(str, widths))] + common
                 torch_t = run(tb + ["--mode", "train"], threads)
@@ -92,6 +95,7 @@ def main():
                 ort = run(["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)],
                           threads) if use_ort else None
                 rows.append(dict(model=name, threads=threads, batch=batch, ours_t=float(ours_t["samples_per_s"]),
+                                 bf16=float(ours_bf16["samples_per_s"]) if ours_bf16 else None,
                                  torch_t=float(torch_t["samples_per_s"]), bound=float(bound["samples_per_s"]),
                                  ours_i=float(ours_i["samples_per_s"]), torch_i=float(torch_i["samples_per_s"]),
                                  ort_i=float(ort["samples_per_s"]) if ort else None,
@@ -106,7 +110,7 @@ def main():
           f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'Haswell')}); "
           f"ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
           f"{seconds:g} s per measurement, medians of 5")
-    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "infer", "torch", "x torch",
+    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "bf16", "infer", "torch", "x torch",
             "ORT", "x ORT", "spread", "RSS MiB", "min+50")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -115,10 +119,12 @@ def main():
         print("| " + " | ".join([
             r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
             f"{r['ours_t'] / r['torch_t']:.1f}", k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
+            k(r["bf16"]) if r["bf16"] else "-",
             k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
             k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
             f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
-    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's GEMMs. spread: (max-min)/median "
+    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's f32 GEMMs. bf16: onnxtrain training "
+          f"with --precision bf16. spread: (max-min)/median "
           f"of the noisier side. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
 
 

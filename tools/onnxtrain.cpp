@@ -174,6 +174,7 @@ struct TrainArgs {
   int threads = 0;
   std::vector<std::string> freeze;
   OptimizerConfig opt;
+  std::string precision = "f32";
 };
 
 Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
@@ -202,8 +203,15 @@ int cmd_train(const TrainArgs& a) {
   const std::string out = a.in_place ? a.model : a.out;
   Model::check_writable(out);
   Model model = Model::load(a.model);
-  TrainOptions opts{a.loss, a.opt, a.freeze, a.threads};
+  TrainOptions opts;
+  opts.loss = a.loss;
+  opts.optimizer = a.opt;
+  opts.freeze = a.freeze;
+  opts.threads = a.threads;
+  opts.precision = a.precision;
   TrainingSession session(model, opts);
+  if (a.precision == "bf16" && session.precision() != "bf16")
+    std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
   Dataset train = load_for(model, a.data, Split::Train, a.x_key, a.target_key);
   check_trainable(train, session.classes());
   Dataset val;
@@ -214,9 +222,10 @@ int cmd_train(const TrainArgs& a) {
   const int64_t n = train.x.shape[0];
   const int64_t per_epoch = (n + a.batch - 1) / a.batch;
   const int64_t epochs = a.steps > 0 ? (a.steps + per_epoch - 1) / per_epoch : a.epochs;
-  std::printf("training %s on %s: %lld samples, %s loss, %s, batch %lld, %lld epoch%s\n", a.model.c_str(),
+  std::printf("training %s on %s: %lld samples, %s loss, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(), a.opt.name.c_str(),
-              static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s");
+              static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
+              session.precision() == "bf16" ? ", bf16" : "");
   std::fflush(stdout);
 
   std::mt19937_64 rng(a.seed);
@@ -270,7 +279,10 @@ int cmd_train(const TrainArgs& a) {
 int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& x_key,
              const std::string& y_key, int threads, int64_t batch) {
   Model model = Model::load(path);
-  TrainingSession session(model, TrainOptions{loss, {}, {}, threads});
+  TrainOptions options;
+  options.loss = loss;
+  options.threads = threads;
+  TrainingSession session(model, options);
   Dataset d = load_for(model, data, Split::Test, x_key, y_key);
   check_trainable(d, session.classes());
   EvalResult r = session.evaluate(d.x, d.y, batch);
@@ -329,6 +341,8 @@ int main(int argc, char** argv) {
   train->add_option("--input-key", ta.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", ta.target_key, "The .npz key of the labels or targets (default y)");
   train->add_option("--threads", ta.threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
+  train->add_option("--precision", ta.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
 
   std::string eval_loss, eval_y = "y";
   auto* eval = app.add_subcommand("eval", "Loss and accuracy of a model on a data set");

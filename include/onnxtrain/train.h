@@ -27,6 +27,9 @@ struct TrainOptions {
   OptimizerConfig optimizer;
   std::vector<std::string> freeze;  // initializers that are not trained
   int threads = 0;                  // 0: the machine's cores
+  // "f32", or "bf16": GEMMs compute in bf16 where the CPU has avx512_bf16, with f32 master weights (models stay f32).
+  // Elsewhere bf16 falls back to f32; TrainingSession::precision() says which runs.
+  std::string precision = "f32";
 };
 
 struct EvalResult {
@@ -55,6 +58,7 @@ class TrainingSession {
   std::string loss_name() const;
   std::vector<std::string> trainable() const;  // the initializers that get gradients
   int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
+  std::string precision() const;               // what the GEMMs compute in: "f32" or "bf16"
 
  private:
   struct Impl;

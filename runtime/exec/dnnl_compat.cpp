@@ -34,6 +34,19 @@ dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc&
   return dnnl::matmul::primitive_desc(d, attr, eng);
 }
 
+memory::desc as_bf16(const memory::dims& dims) {
+  return memory::desc(dims, dt::bf16, dims.size() == 2 ? memory::format_tag::ab : memory::format_tag::a);
+}
+
+bool has_native_bf16() {
+  auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst) {
+  return dnnl::reorder::primitive_desc(eng, src, eng, dst);
+}
+
 int matmul_add_arg() { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1; }
 
 dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha,

@@ -23,6 +23,13 @@ struct MatmulEpilogue {
 };
 dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
                                     const memory::desc& dst, const MatmulEpilogue& ep);
+// The same dims as md in bf16, plain row-major: where a bf16 GEMM reads its operands.
+memory::desc as_bf16(const memory::dims& dims);
+// Whether this CPU computes bf16 GEMMs natively (avx512_bf16); oneDNN would emulate them slowly otherwise.
+bool has_native_bf16();
+// dst = src converted between data types and layouts.
+dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst);
+
 // The argument key of the binary add's src1 in a matmul built with an add epilogue.
 int matmul_add_arg();
 

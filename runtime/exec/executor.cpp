@@ -60,6 +60,7 @@ struct Executor::Compiled : ops::CompileCtx {
   const dnnl::engine& engine() const override { return ex.eng_; }
   const ir::Graph& graph() const override { return ex.g_; }
   const ir::Shape& shape(int v) const override { return plan.shapes[v]; }
+  bool bf16() const override { return ex.bf16_; }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
     if (plan.offset[v] < 0)
@@ -81,8 +82,8 @@ struct Executor::Compiled : ops::CompileCtx {
   }
 };
 
-Executor::Executor(const ir::Graph& g, float* params, size_t params_size)
-    : g_(g), params_(params ? params : const_cast<float*>(g.params.data())), eng_(dnnl::engine::kind::cpu, 0),
+Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool bf16)
+    : g_(g), params_(params ? params : const_cast<float*>(g.params.data())), bf16_(bf16), eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
   for (const ir::Value& v : g.values)
     if (v.grad_of >= 0) {

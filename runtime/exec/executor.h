@@ -20,7 +20,7 @@ class Executor {
  public:
   // g must outlive the executor. Parameters are read (and trained) in place at params + value.offset; by default
   // the graph's own buffer. Gradients of parameters (values with grad_of set) live in grads(), in the same layout.
-  explicit Executor(const ir::Graph& g, float* params = nullptr, size_t params_size = 0);
+  explicit Executor(const ir::Graph& g, float* params = nullptr, size_t params_size = 0, bool bf16 = false);
   ~Executor();
 
   // Selects (compiling it the first time) the plan for these fed values: graph inputs, and feedable parameters the
@@ -45,6 +45,7 @@ class Executor {
 
   const ir::Graph& g_;
   float* params_;
+  bool bf16_;
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

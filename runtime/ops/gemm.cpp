@@ -66,8 +66,8 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const GemmAttrs at = attrs_of(n);
   const Shape& y = ctx.shape(n.outputs[0]);
   const int64_t M = y[0], N = y[1];
-  const Shape& a = ctx.shape(n.inputs[0]);
-  const int64_t K = at.transA ? a[0] : a[1];
+  const Shape& a_shape = ctx.shape(n.inputs[0]);
+  const int64_t K = at.transA ? a_shape[0] : a_shape[1];
   // A viewed as (M,K) and B as (K,N); a transposed operand is the same buffer read with swapped strides.
   auto a_md = dc::strided({M, K}, at.transA ? dnnl::memory::dims{1, M} : dnnl::memory::dims{K, 1});
   auto b_md = dc::strided({K, N}, at.transB ? dnnl::memory::dims{1, K} : dnnl::memory::dims{N, 1});
@@ -95,11 +95,21 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
     }
     ep.add = &c_md;
   }
+  dnnl::memory a = ctx.view(n.inputs[0], a_md), b = ctx.view(n.inputs[1], b_md);
+  if (ctx.bf16()) {
+    // bf16 compute: both operands converted (transposes resolved on the way) into scratch; the result stays f32.
+    auto convert = [&](dnnl::memory& m, dnnl::memory::desc& md, const dnnl::memory::dims& dims) {
+      auto to = dc::as_bf16(dims);
+      dnnl::memory converted = ctx.scratch(to);
+      steps.push_back({dnnl::reorder(dc::reorder(ctx.engine(), md, to)), {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, converted}}});
+      m = converted;
+      md = to;
+    };
+    convert(a, a_md, {M, K});
+    convert(b, b_md, {K, N});
+  }
   auto pd = dc::matmul(ctx.engine(), a_md, b_md, y_md, ep);
-  Step s{dnnl::matmul(pd),
-         {{DNNL_ARG_SRC, ctx.view(n.inputs[0], a_md)},
-          {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], b_md)},
-          {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
+  Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
   if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
   steps.push_back(std::move(s));
 }

@@ -35,6 +35,8 @@ class CompileCtx {
   virtual dnnl::memory view(int value, const dnnl::memory::desc& md) = 0;
   // Arena space owned by this node's kernels, alive for the whole run.
   virtual dnnl::memory scratch(const dnnl::memory::desc& md) = 0;
+  // Whether GEMMs compute in bf16 (operands converted, f32 results and master weights).
+  virtual bool bf16() const = 0;
   // Arena space filled with value once, when the plan is made (e.g. a ones vector that turns a sum into a matmul).
   virtual dnnl::memory constant(const dnnl::memory::desc& md, float value) = 0;
 };

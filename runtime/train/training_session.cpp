@@ -10,6 +10,7 @@
 
 #include "onnxtrain/error.h"
 #include "runtime/autodiff/autodiff.h"
+#include "runtime/exec/dnnl_compat.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/fusion.h"
 #include "runtime/model_impl.h"
@@ -27,6 +28,7 @@ struct TrainingSession::Impl {
   std::unique_ptr<optim::Optimizer> opt;
   std::vector<optim::Range> ranges;
   int64_t classes = 0;
+  bool bf16 = false;
   std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
 
   explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
@@ -86,7 +88,10 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
   m.opt = optim::make(options.optimizer, mg.params.size());
   set_threads(options.threads);
-  m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size());
+  if (options.precision != "f32" && options.precision != "bf16")
+    throw Error("--precision: unknown precision '" + options.precision + "' (expected f32 or bf16)");
+  m.bf16 = options.precision == "bf16" && dnnl_compat::has_native_bf16();
+  m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
 }
 
 TrainingSession::~TrainingSession() = default;
@@ -139,5 +144,6 @@ std::vector<std::string> TrainingSession::trainable() const {
 }
 
 int64_t TrainingSession::classes() const { return impl_->classes; }
+std::string TrainingSession::precision() const { return impl_->bf16 ? "bf16" : "f32"; }
 
 }  // namespace onnxtrain
