@@ -3,6 +3,7 @@
 // the cross-entropy loss is fused with it, so the gradient into its input is (p - onehot) / N.
 #include "runtime/autodiff/autodiff.h"
 
+#include <algorithm>
 #include <map>
 
 #include "onnxtrain/error.h"
@@ -118,7 +119,7 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
   g.inputs.push_back(t.target);
   rg.push_back(false);
 
-  const size_t forward_nodes = g.nodes.size();
+  size_t forward_nodes = g.nodes.size();
   Builder b(g, rg);
 
   // The loss node: outputs (loss, gradient of what it reads).
@@ -129,6 +130,14 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
     if (const ir::Node* s = fusable_softmax(g, t.scores)) {
       read = s->inputs[0];
       t.fused_softmax = true;
+      // Training needs only the logits: the loss reads them, and argmax (accuracy) is the same before the Softmax,
+      // so the Softmax node leaves the training graph, with the output only it produced.
+      const int softmax_out = t.scores;
+      t.scores = read;
+      g.nodes.erase(g.nodes.begin() + g.values[softmax_out].producer);
+      --forward_nodes;
+      g.values[softmax_out].is_output = false;
+      g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), softmax_out));
     } else if (g.values[t.scores].producer >= 0 && g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
       g.fail("cross-entropy needs the final Softmax over the class axis of (N, C) scores, read by nothing else");
     }

@@ -14,8 +14,9 @@ enum class Loss { CrossEntropy, MSE };
 struct Training {
   int target = -1;              // the input fed with labels (as float) or targets
   int loss = -1;                // the scalar loss
-  int scores = -1;              // the model output the loss reads (accuracy is taken on it)
-  bool fused_softmax = false;   // cross-entropy fused with the model's final Softmax: its gradient is p - onehot
+  int scores = -1;              // what accuracy is taken on: the output, or the logits before a fused Softmax
+  bool fused_softmax = false;   // cross-entropy fused with the model's final Softmax (which then leaves the
+                                // training graph): the gradient into its input is (p - onehot) / N
   std::vector<int> trainable;   // parameters that get a gradient, in graph order
 };
 
