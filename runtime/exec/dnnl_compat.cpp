@@ -63,10 +63,28 @@ dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory
 }
 
 dnnl::softmax_v2_forward::primitive_desc softmax(const dnnl::engine& eng, const memory::desc& md, int axis,
-                                                 bool training) {
-  dnnl::softmax_v2_forward::desc d(training ? prop::forward_training : prop::forward_inference, alg::softmax_accurate,
-                                   md, md, axis);
+                                                 bool training, bool log) {
+  dnnl::softmax_v2_forward::desc d(training ? prop::forward_training : prop::forward_inference,
+                                   log ? alg::softmax_log : alg::softmax_accurate, md, md, axis);
   return dnnl::softmax_v2_forward::primitive_desc(d, eng);
+}
+
+namespace {
+alg fwd_alg(Eltwise f) { return f == Eltwise::Logistic ? alg::eltwise_logistic : alg::eltwise_tanh; }
+alg bwd_alg(Eltwise f) {
+  return f == Eltwise::Logistic ? alg::eltwise_logistic_use_dst_for_bwd : alg::eltwise_tanh_use_dst_for_bwd;
+}
+}  // namespace
+
+dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f) {
+  return dnnl::eltwise_forward::primitive_desc(
+      dnnl::eltwise_forward::desc(prop::forward_inference, fwd_alg(f), md, 0.f, 0.f), eng);
+}
+
+dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f) {
+  dnnl::eltwise_forward::primitive_desc hint(
+      dnnl::eltwise_forward::desc(prop::forward_training, bwd_alg(f), md, 0.f, 0.f), eng);
+  return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(bwd_alg(f), md, md, 0.f, 0.f), eng, hint);
 }
 
 dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,
@@ -77,11 +95,12 @@ dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, co
   return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(a, md, md, slope, 0.f), eng, hint);
 }
 
-dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis) {
-  dnnl::softmax_v2_forward::primitive_desc hint(
-      dnnl::softmax_v2_forward::desc(prop::forward_training, alg::softmax_accurate, md, md, axis), eng);
-  return dnnl::softmax_v2_backward::primitive_desc(
-      dnnl::softmax_v2_backward::desc(alg::softmax_accurate, md, md, md, axis), eng, hint);
+dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis,
+                                                           bool log) {
+  alg a = log ? alg::softmax_log : alg::softmax_accurate;
+  dnnl::softmax_v2_forward::primitive_desc hint(dnnl::softmax_v2_forward::desc(prop::forward_training, a, md, md, axis),
+                                                eng);
+  return dnnl::softmax_v2_backward::primitive_desc(dnnl::softmax_v2_backward::desc(a, md, md, md, axis), eng, hint);
 }
 
 dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, size_t n) {

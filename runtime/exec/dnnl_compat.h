@@ -38,15 +38,22 @@ dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memo
 // y = x > 0 ? x : slope * x (eltwise_relu), for inference or for training (keeps what backward needs).
 dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory::desc& md, float slope,
                                            bool training);
-// Softmax along axis of md (softmax_v2, accurate).
+// Softmax (or log-softmax) along axis of md (softmax_v2, accurate or log).
 dnnl::softmax_v2_forward::primitive_desc softmax(const dnnl::engine& eng, const memory::desc& md, int axis,
-                                                 bool training);
+                                                 bool training, bool log = false);
+
+// Elementwise functions whose gradient oneDNN computes from the output.
+enum class Eltwise { Logistic, Tanh };
+dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f);
+// dX from dY and Y = f(X).
+dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f);
 
 // dX from dY for y = x > 0 ? x : slope * x; from dst (y) when from_dst, which needs slope >= 0, else from src (x).
 dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,
                                                      bool from_dst);
-// dX = Y * (dY - sum(dY * Y)) along axis.
-dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis);
+// dX = Y * (dY - sum(dY * Y)) along axis; for log-softmax dX = dY - exp(Y) * sum(dY).
+dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis,
+                                                           bool log = false);
 // dst = sum of srcs (all of md's shape).
 dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, size_t n);
 // dst = src summed over the axes where dst has size 1 (same rank).

@@ -87,6 +87,14 @@ void infer_shapes(ir::Graph& g);
 
 // Shared by the op files: a normalized axis in [0, rank), or an error naming the node.
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank);
+// Softmax and LogSoftmax: the desc and axis their kernels see. Before opset 13 the input is coerced to 2-D at axis,
+// (prod(d[:axis]), prod(d[axis:])), normalized along 1; from 13 on it is normalized along axis itself.
+std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis,
+                                                  bool coerced);
+
+// A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
+void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);
+
 // One input and one output, both present (Relu, LeakyRelu, Softmax).
 void check_unary(const ir::Graph& g, const ir::Node& n);
 // For internal ops, which autodiff builds correctly by construction.

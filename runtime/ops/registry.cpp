@@ -2,6 +2,7 @@
 // its node, op type and opset named.
 #include <algorithm>
 
+#include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
@@ -11,6 +12,13 @@ extern const OpDef kGemm;
 extern const OpDef kLeakyRelu;
 extern const OpDef kRelu;
 extern const OpDef kSoftmax;
+extern const OpDef kSigmoid;
+extern const OpDef kTanh;
+extern const OpDef kLogSoftmax;
+extern const OpDef kIdentity;
+extern const OpDef kFlatten;
+extern const OpDef kTranspose;
+extern const OpDef kMatMul;
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 extern const OpDef kReduceToShape;
 extern const OpDef kReluGrad;
@@ -18,6 +26,9 @@ extern const OpDef kSoftmaxGrad;
 extern const OpDef kSum;
 extern const OpDef kSoftmaxCrossEntropyLoss;
 extern const OpDef kMSELoss;
+extern const OpDef kSigmoidGrad;
+extern const OpDef kTanhGrad;
+extern const OpDef kReshapeLike;
 
 const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = {
@@ -26,6 +37,13 @@ const std::vector<OpDef>& all_ops() {
       kLeakyRelu,
       kRelu,
       kSoftmax,
+      kSigmoid,
+      kTanh,
+      kLogSoftmax,
+      kIdentity,
+      kFlatten,
+      kTranspose,
+      kMatMul,
       // Internal.
       kReduceToShape,
       kReluGrad,
@@ -33,6 +51,9 @@ const std::vector<OpDef>& all_ops() {
       kSum,
       kSoftmaxCrossEntropyLoss,
       kMSELoss,
+      kSigmoidGrad,
+      kTanhGrad,
+      kReshapeLike,
   };
   return ops;
 }
@@ -59,6 +80,14 @@ void check_unary(const ir::Graph& g, const ir::Node& n) {
 }
 
 void no_check(const ir::Graph&, const ir::Node&) {}
+
+void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
+  int64_t n = 1;
+  for (int64_t d : ctx.shape(from)) n *= d;
+  auto md = dnnl_compat::plain({n});
+  steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), md, md)),
+                   {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
+}
 
 std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
 

@@ -20,18 +20,8 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   return {in[0]};
 }
 
-// The desc and axis the kernel sees: the input itself, or its 2-D coercion (outer, inner) with axis 1.
-std::pair<dnnl::memory::desc, int> layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis_in,
-                                          bool coerced) {
-  int axis = normalize_axis(g, n, axis_in, x.size());
-  if (!coerced) return {dnnl_compat::plain(x), axis};
-  int64_t outer = 1, inner = 1;
-  for (size_t i = 0; i < x.size(); ++i) (static_cast<int>(i) < axis ? outer : inner) *= x[i];
-  return {dnnl_compat::plain({outer, inner}), 1};
-}
-
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto [md, axis] = layout(ctx.graph(), n, ctx.shape(n.inputs[0]), axis_attr(n), coerced_2d(n));
+  auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), axis_attr(n), coerced_2d(n));
   steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
@@ -44,16 +34,27 @@ void gradient(GradBuilder& b, const ir::Node& n) {
                         {{"axis", ir::Attr::of(axis_attr(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
 }
 
-// SoftmaxGrad(dY, Y) -> dX. dY: any shape; Y: the same; dX: the same.
+// SoftmaxGrad(dY, Y) -> dX, for Softmax, or with log = 1 for LogSoftmax (dX = dY - exp(Y) * sum(dY)).
+// dY: any shape; Y: the same; dX: the same.
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto [md, axis] = layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
-  steps.push_back({dnnl::softmax_v2_backward(dnnl_compat::softmax_backward(ctx.engine(), md, axis)),
+  auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
+  bool log = n.attr_i("log", 0) != 0;
+  steps.push_back({dnnl::softmax_v2_backward(dnnl_compat::softmax_backward(ctx.engine(), md, axis, log)),
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
                     {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
 }  // namespace
+
+std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis_in,
+                                          bool coerced) {
+  int axis = normalize_axis(g, n, axis_in, x.size());
+  if (!coerced) return {dnnl_compat::plain(x), axis};
+  int64_t outer = 1, inner = 1;
+  for (size_t i = 0; i < x.size(); ++i) (static_cast<int>(i) < axis ? outer : inner) *= x[i];
+  return {dnnl_compat::plain({outer, inner}), 1};
+}
 
 extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, infer, forward, gradient};
 extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};

@@ -82,9 +82,65 @@ struct Ref {
         for (double& y : Y) y = y > 0 ? y : alpha * y;
         val[out] = Y;
         shape[out] = shape[n.inputs[0]];
-      } else if (n.op_type == "Softmax") {
+      } else if (n.op_type == "Softmax" || n.op_type == "LogSoftmax") {
         shape[out] = shape[n.inputs[0]];
         val[out] = softmax(n, shape[out]);
+        if (n.op_type == "LogSoftmax")
+          for (double& y : val[out]) y = std::log(y);
+      } else if (n.op_type == "Sigmoid" || n.op_type == "Tanh") {
+        Vec Y = val[n.inputs[0]];
+        for (double& y : Y) y = n.op_type == "Tanh" ? std::tanh(y) : 1 / (1 + std::exp(-y));
+        val[out] = Y;
+        shape[out] = shape[n.inputs[0]];
+      } else if (n.op_type == "Identity" || n.op_type == "Flatten") {
+        val[out] = val[n.inputs[0]];
+        shape[out] = g.values[out].shape;  // static inference is exact here: every test shape is concrete
+      } else if (n.op_type == "Transpose") {
+        const ir::Shape& xs = shape[n.inputs[0]];
+        const auto& perm = n.attrs.at("perm").ints;
+        ir::Shape ys;
+        for (int64_t p : perm) ys.push_back(xs[p]);
+        std::vector<int64_t> xstride(xs.size()), idx(ys.size(), 0);
+        for (int64_t i = static_cast<int64_t>(xs.size()) - 1, st = 1; i >= 0; st *= xs[i], --i) xstride[i] = st;
+        Vec Y(val[n.inputs[0]].size());
+        for (size_t k = 0; k < Y.size(); ++k) {
+          int64_t off = 0;
+          for (size_t d = 0; d < ys.size(); ++d) off += idx[d] * xstride[perm[d]];
+          Y[k] = val[n.inputs[0]][off];
+          for (size_t d = ys.size(); d-- > 0;)
+            if (++idx[d] < ys[d]) break; else idx[d] = 0;
+        }
+        val[out] = Y;
+        shape[out] = ys;
+      } else if (n.op_type == "MatMul") {
+        // Batched with broadcasting: every operand padded to Y's rank, a batch dim of 1 repeats.
+        const ir::Shape& ys = g.values[out].shape;
+        const size_t r = ys.size();
+        auto pad = [&](ir::Shape s) { while (s.size() < r) s.insert(s.begin(), 1); return s; };
+        ir::Shape as = pad(shape[n.inputs[0]]), bs = pad(shape[n.inputs[1]]);
+        const int64_t M = ys[r - 2], N = ys[r - 1], K = as[r - 1];
+        int64_t batches = 1;
+        for (size_t i = 0; i + 2 < r; ++i) batches *= ys[i];
+        Vec Y(batches * M * N);
+        for (int64_t bt = 0; bt < batches; ++bt) {
+          int64_t ra = bt, aoff = 0, boff = 0, astr = M * K, bstr = K * N;
+          for (size_t i = r - 2; i-- > 0;) {
+            int64_t d = ra % ys[i];
+            ra /= ys[i];
+            aoff += (as[i] == 1 ? 0 : d) * astr;
+            boff += (bs[i] == 1 ? 0 : d) * bstr;
+            astr *= as[i];
+            bstr *= bs[i];
+          }
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t j = 0; j < N; ++j) {
+              double acc = 0;
+              for (int64_t k = 0; k < K; ++k) acc += val[n.inputs[0]][aoff + m * K + k] * val[n.inputs[1]][boff + k * N + j];
+              Y[bt * M * N + m * N + j] = acc;
+            }
+        }
+        val[out] = Y;
+        shape[out] = ys;
       }
     }
     return val[g.outputs[0]];
@@ -148,6 +204,10 @@ void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Lo
   for (size_t i = 0; i < target.size(); ++i) ex.data(t.target)[i] = static_cast<float>(target[i]);
   ex.run();
   const bool probs_out = t.fused_softmax;
+  // The forward pass against the reference too (unless a fused Softmax left the training graph).
+  if (!t.fused_softmax)
+    for (size_t i = 0; i < y0.size(); ++i)
+      ASSERT_NEAR(ex.data(fwd.outputs[0])[i], y0[i], 1e-4 * (1 + std::fabs(y0[i]))) << what << ": output " << i;
 
   ASSERT_FALSE(t.trainable.empty()) << what;
   for (int p : t.trainable) {
@@ -264,6 +324,67 @@ TEST(FanOut, GradientsOfASharedValueAreSummed) {
   int y = b.node("Gemm", {h1, h2}, {{"transB", attr_i(1)}});
   b.finish({y});
   gradcheck(b, x, {3, 4}, autodiff::Loss::MSE, "fan-out");
+}
+
+TEST(SigmoidAndTanhGradient, MatchFiniteDifferences) {
+  act_check("Sigmoid", {}, "Sigmoid");
+  act_check("Tanh", {}, "Tanh");
+}
+
+TEST(LogSoftmaxGradient, EveryAxisAndOpset) {
+  for (int opset : {1, 11, 13})
+    for (int axis : {0, 1, 2, -1}) {
+      GraphBuilder b(opset);
+      int x = b.input("X", {2, 3});
+      int S = b.param("S", {2, 3, 4}, random_vec(24, 19, -2.f, 2.f));
+      int y = b.node("LogSoftmax", {S}, {{"axis", attr_i(axis)}});
+      b.finish({y});
+      gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "LogSoftmax opset " + std::to_string(opset) + " axis " + std::to_string(axis));
+    }
+}
+
+ir::Attr ints(std::vector<int64_t> v) {
+  ir::Attr a;
+  a.kind = ir::Attr::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+
+TEST(ShapeOpsGradient, IdentityFlattenTranspose) {
+  for (int64_t axis : {0, 1, 2, 3, -1}) {
+    GraphBuilder b;
+    int x = b.input("X", {2, 3});
+    int S = b.param("S", {2, 3, 4}, random_vec(24, 21));
+    int i = b.node("Identity", {S});
+    int f = b.node("Flatten", {i}, {{"axis", attr_i(axis)}});
+    int y = b.node("Sigmoid", {f});  // something after the reshape, so position matters to the loss
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Identity+Flatten axis " + std::to_string(axis));
+  }
+  for (auto perm : std::vector<std::vector<int64_t>>{{1, 2, 0}, {2, 0, 1}, {0, 2, 1}}) {
+    GraphBuilder b;
+    int x = b.input("X", {2, 3});
+    int S = b.param("S", {2, 3, 4}, random_vec(24, 22));
+    int t = b.node("Transpose", {S}, {{"perm", ints(perm)}});
+    int y = b.node("Tanh", {t});
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Transpose");
+  }
+}
+
+TEST(MatMulGradient, TwoDAndBatchedWithBroadcast) {
+  const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {
+      {{3, 4}, {4, 5}}, {{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}}, {{1, 3, 4}, {2, 4, 5}}, {{2, 1, 3, 4}, {3, 4, 2}}};
+  uint32_t seed = 30;
+  for (auto& [as, bs] : shapes) {
+    GraphBuilder b;
+    int x = b.input("X", {2, 3});
+    int A = b.param("A", as, random_vec(numel(as), seed++));
+    int B = b.param("B", bs, random_vec(numel(bs), seed++));
+    int y = b.node("MatMul", {A, B});
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "MatMul " + ir::shape_str(as) + " @ " + ir::shape_str(bs));
+  }
 }
 
 // ---- The kink, exactly --------------------------------------------------------------------------------------------

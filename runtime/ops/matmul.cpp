@@ -1,0 +1,79 @@
+// MatMul: Y = A @ B, numpy semantics for operands of rank >= 2: batch dims broadcast, the last two multiply.
+// Shape inference, the forward kernel (oneDNN matmul, batch broadcast native) and the gradient rule, itself MatMuls
+// of transposes reduced over broadcast batch dims. 1-D operands are refused for now.
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0) g.fail(n, "expected inputs A and B");
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// A: (..., M, K); B: (..., K, N); Y: (broadcast(...), M, N).
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  const Shape &a = in[0], &b = in[1];
+  if (a.size() < 2 || b.size() < 2)
+    g.fail(n, "1-D operands are not supported yet: A " + ir::shape_str(a) + ", B " + ir::shape_str(b));
+  const int64_t K = a[a.size() - 1], Kb = b[b.size() - 2];
+  if (K != ir::kUnknown && Kb != ir::kUnknown && K != Kb)
+    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " cannot multiply: K is " + std::to_string(K) +
+                  " for A but " + std::to_string(Kb) + " for B");
+  const size_t r = std::max(a.size(), b.size());
+  Shape y(r);
+  for (size_t i = 0; i + 2 < r; ++i) {
+    int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1, db = i + b.size() >= r ? b[i + b.size() - r] : 1;
+    if (da != 1 && db != 1 && da != ir::kUnknown && db != ir::kUnknown && da != db)
+      g.fail(n, "batch dims of A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " do not broadcast");
+    y[i] = da == 1 ? db : da;
+  }
+  y[r - 2] = a[a.size() - 2];
+  y[r - 1] = b[b.size() - 1];
+  return {y};
+}
+
+Shape padded(Shape s, size_t rank) {
+  while (s.size() < rank) s.insert(s.begin(), 1);
+  return s;
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const Shape& y = ctx.shape(n.outputs[0]);
+  auto a_md = dnnl_compat::plain(padded(ctx.shape(n.inputs[0]), y.size()));
+  auto b_md = dnnl_compat::plain(padded(ctx.shape(n.inputs[1]), y.size()));
+  auto y_md = dnnl_compat::plain(y);
+  steps.push_back({dnnl::matmul(dnnl_compat::matmul(ctx.engine(), a_md, b_md, y_md, {})),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], a_md)},
+                    {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], b_md)},
+                    {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}});
+}
+
+// A transposed in its last two axes, as a Transpose node.
+int swap_last_two(GradBuilder& b, int v) {
+  const size_t r = b.shape(v).size();
+  ir::Attr perm;
+  perm.kind = ir::Attr::Ints;
+  for (size_t i = 0; i < r; ++i) perm.ints.push_back(static_cast<int64_t>(i));
+  std::swap(perm.ints[r - 1], perm.ints[r - 2]);
+  return b.emit("Transpose", {v}, {{"perm", perm}});
+}
+
+// Y = A @ B; dA = dY @ B^T, dB = A^T @ dY (^T: the last two axes), each summed over the batch dims along which its
+// operand was broadcast.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0) return;
+  const int A = n.inputs[0], B = n.inputs[1];
+  const bool batched = b.shape(n.outputs[0]).size() > 2;
+  auto to_shape_of = [&](int grad, int like) { return batched ? b.emit("ReduceToShape", {grad, like}) : grad; };
+  if (b.needs(n, 0)) b.set_dX(n, 0, to_shape_of(b.emit("MatMul", {dY, swap_last_two(b, B)}), A));
+  if (b.needs(n, 1)) b.set_dX(n, 1, to_shape_of(b.emit("MatMul", {swap_last_two(b, A), dY}), B));
+}
+
+}  // namespace
+
+extern const OpDef kMatMul{"MatMul", {1, 9, 13}, check, infer, forward, gradient};
+
+}  // namespace onnxtrain::ops

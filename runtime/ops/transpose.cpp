@@ -1,0 +1,67 @@
+// Transpose: Y = X with its axes permuted by perm (default: reversed). Shape inference, the forward kernel (a oneDNN
+// reorder reading X through permuted strides) and the gradient rule, itself a Transpose by the inverse permutation.
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+std::vector<int64_t> perm_of(const ir::Graph& g, const ir::Node& n, size_t rank) {
+  std::vector<int64_t> perm;
+  auto it = n.attrs.find("perm");
+  if (it == n.attrs.end()) {
+    for (size_t i = rank; i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+    return perm;
+  }
+  perm = it->second.ints;
+  std::vector<bool> seen(rank, false);
+  bool ok = perm.size() == rank;
+  for (int64_t p : perm) {
+    ok = ok && p >= 0 && p < static_cast<int64_t>(rank) && !seen[p];
+    if (ok) seen[p] = true;
+  }
+  if (!ok) g.fail(n, "perm is not a permutation of the " + std::to_string(rank) + " axes of its input");
+  return perm;
+}
+
+// X: (d0, ..., dr-1); Y: (d[perm[0]], ..., d[perm[r-1]]).
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  auto perm = perm_of(g, n, in[0].size());
+  Shape y;
+  for (int64_t p : perm) y.push_back(in[0][p]);
+  return {y};
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const Shape& x = ctx.shape(n.inputs[0]);
+  auto perm = perm_of(ctx.graph(), n, x.size());
+  if (x.empty()) return copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+  // X's row-major strides, permuted: reading X through them walks it in Y's order.
+  std::vector<int64_t> strides(x.size());
+  int64_t s = 1;
+  for (size_t i = x.size(); i-- > 0;) strides[i] = s, s *= x[i];
+  dnnl::memory::dims ydims, ystrides_of_x;
+  for (int64_t p : perm) ydims.push_back(x[p]), ystrides_of_x.push_back(strides[p]);
+  auto src_md = dnnl_compat::strided(ydims, ystrides_of_x);
+  auto dst_md = dnnl_compat::plain(ctx.shape(n.outputs[0]));
+  steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), src_md, dst_md)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], dst_md)}}});
+}
+
+// Y = transpose(X, perm); dX = transpose(dY, inverse(perm)).
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0 || !b.needs(n, 0)) return;
+  auto perm = perm_of(b.graph(), n, b.shape(n.inputs[0]).size());
+  ir::Attr inv;
+  inv.kind = ir::Attr::Ints;
+  inv.ints.resize(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv.ints[perm[i]] = static_cast<int64_t>(i);
+  b.set_dX(n, 0, b.emit("Transpose", {dY}, {{"perm", inv}}));
+}
+
+}  // namespace
+
+extern const OpDef kTranspose{"Transpose", {1, 13, 21}, check_unary, infer, forward, gradient};
+
+}  // namespace onnxtrain::ops
