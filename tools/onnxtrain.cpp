@@ -320,8 +320,8 @@ int main(int argc, char** argv) {
   auto* out_opt = train->add_option("--out", ta.out, "Where to write the trained model");
   auto* inplace = train->add_flag("--in-place", ta.in_place, "Rewrite MODEL itself");
   out_opt->excludes(inplace);
-  train->add_option("--loss", ta.loss, "cross-entropy | mse (default: cross-entropy after a Softmax)")
-      ->check(CLI::IsMember({"cross-entropy", "mse"}));
+  train->add_option("--loss", ta.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
+      ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   train->add_option("--optimizer", ta.opt.name, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   train->add_option("--lr", ta.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)");
   train->add_option("--momentum", ta.opt.momentum, "SGD momentum (default 0)");
@@ -348,8 +348,8 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "Loss and accuracy of a model on a data set");
   eval->add_option("MODEL", model_path, "The .onnx file")->required();
   eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")->required();
-  eval->add_option("--loss", eval_loss, "cross-entropy | mse (default: cross-entropy after a Softmax)")
-      ->check(CLI::IsMember({"cross-entropy", "mse"}));
+  eval->add_option("--loss", eval_loss, "cross-entropy | nll | bce | mse (default from the head)")
+      ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);

@@ -23,7 +23,8 @@ struct OptimizerConfig {
 };
 
 struct TrainOptions {
-  std::string loss;                 // cross-entropy | mse; empty: cross-entropy after a Softmax head
+  std::string loss;                 // cross-entropy | nll | bce | mse; empty: from the head (Softmax cross-entropy,
+                                    // LogSoftmax nll, Sigmoid bce)
   OptimizerConfig optimizer;
   std::vector<std::string> freeze;  // initializers that are not trained
   int threads = 0;                  // 0: the machine's cores

@@ -12,12 +12,14 @@
 namespace onnxtrain::autodiff {
 namespace {
 
-// A Softmax producing out whose class axis is the last of a 2-D input, read by nothing but the loss.
-const ir::Node* fusable_softmax(const ir::Graph& g, int out) {
+// The head producing out when it is op_type and read by nothing but the loss; a (Log)Softmax must also normalize the
+// class axis of a 2-D input.
+const ir::Node* fusable_head(const ir::Graph& g, int out, const std::string& op_type) {
   const ir::Value& v = g.values[out];
   if (v.producer < 0 || !v.consumers.empty()) return nullptr;
   const ir::Node& s = g.nodes[v.producer];
-  if (s.op_type != "Softmax") return nullptr;
+  if (s.op_type != op_type) return nullptr;
+  if (op_type == "Sigmoid") return &s;
   const ir::Shape& x = g.values[s.inputs[0]].shape;
   if (x.size() != 2) return nullptr;
   int64_t axis = s.attr_i("axis", s.version < 13 ? 1 : -1);
@@ -78,17 +80,30 @@ class Builder : public ops::GradBuilder {
 
 Loss parse_loss(const std::string& name) {
   if (name == "cross-entropy") return Loss::CrossEntropy;
+  if (name == "nll") return Loss::NLL;
+  if (name == "bce") return Loss::BCE;
   if (name == "mse") return Loss::MSE;
-  throw Error("--loss: unknown loss '" + name + "' (expected cross-entropy or mse)");
+  throw Error("--loss: unknown loss '" + name + "' (expected cross-entropy, nll, bce or mse)");
 }
 
-const char* loss_name(Loss loss) { return loss == Loss::CrossEntropy ? "cross-entropy" : "mse"; }
+const char* loss_name(Loss loss) {
+  switch (loss) {
+    case Loss::CrossEntropy: return "cross-entropy";
+    case Loss::NLL: return "nll";
+    case Loss::BCE: return "bce";
+    default: return "mse";
+  }
+}
 
 Loss default_loss(const ir::Graph& g) {
   int out = g.outputs[0];
   int p = g.values[out].producer;
-  if (p >= 0 && g.nodes[p].op_type == "Softmax") return Loss::CrossEntropy;
-  g.fail("output '" + g.values[out].name + "' does not come from a Softmax, so the loss cannot be guessed: pass --loss cross-entropy or --loss mse");
+  const std::string head = p >= 0 ? g.nodes[p].op_type : "";
+  if (head == "Softmax") return Loss::CrossEntropy;
+  if (head == "LogSoftmax") return Loss::NLL;
+  if (head == "Sigmoid") return Loss::BCE;
+  g.fail("output '" + g.values[out].name + "' comes from no Softmax, LogSoftmax or Sigmoid, so the loss cannot be " +
+         "guessed: pass --loss (cross-entropy, nll, bce or mse)");
 }
 
 Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
@@ -122,23 +137,32 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
   size_t forward_nodes = g.nodes.size();
   Builder b(g, rg);
 
-  // The loss node: outputs (loss, gradient of what it reads).
+  // The loss node: outputs (loss, gradient of what it reads). A head that only the loss reads fuses with it and
+  // leaves the training graph (accuracy reads the logits, whose argmax is the same).
   int read = t.scores;
-  std::string op = "MSELoss";
-  if (loss == Loss::CrossEntropy) {
-    op = "SoftmaxCrossEntropyLoss";
-    if (const ir::Node* s = fusable_softmax(g, t.scores)) {
+  static const std::map<Loss, std::pair<const char*, const char*>> kHeads = {
+      // loss: (fusable head, fused loss op)
+      {Loss::CrossEntropy, {"Softmax", "SoftmaxCrossEntropyLoss"}},
+      {Loss::NLL, {"LogSoftmax", "SoftmaxCrossEntropyLoss"}},
+      {Loss::BCE, {"Sigmoid", "SigmoidBCELoss"}},
+  };
+  static const std::map<Loss, const char*> kUnfused = {
+      {Loss::CrossEntropy, "SoftmaxCrossEntropyLoss"}, {Loss::NLL, "NLLLoss"}, {Loss::BCE, "BCELoss"}, {Loss::MSE, "MSELoss"}};
+  std::string op = kUnfused.at(loss);
+  auto head = kHeads.find(loss);
+  if (head != kHeads.end()) {
+    if (const ir::Node* s = fusable_head(g, t.scores, head->second.first)) {
+      op = head->second.second;
       read = s->inputs[0];
       t.fused_softmax = true;
-      // Training needs only the logits: the loss reads them, and argmax (accuracy) is the same before the Softmax,
-      // so the Softmax node leaves the training graph, with the output only it produced.
-      const int softmax_out = t.scores;
+      const int head_out = t.scores;
       t.scores = read;
-      g.nodes.erase(g.nodes.begin() + g.values[softmax_out].producer);
+      g.nodes.erase(g.nodes.begin() + g.values[head_out].producer);
       --forward_nodes;
-      g.values[softmax_out].is_output = false;
-      g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), softmax_out));
-    } else if (g.values[t.scores].producer >= 0 && g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
+      g.values[head_out].is_output = false;
+      g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), head_out));
+    } else if (loss == Loss::CrossEntropy && g.values[t.scores].producer >= 0 &&
+               g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
       g.fail("cross-entropy needs the final Softmax over the class axis of (N, C) scores, read by nothing else");
     }
   }

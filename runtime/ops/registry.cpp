@@ -29,6 +29,9 @@ extern const OpDef kMSELoss;
 extern const OpDef kSigmoidGrad;
 extern const OpDef kTanhGrad;
 extern const OpDef kReshapeLike;
+extern const OpDef kNLLLoss;
+extern const OpDef kBCELoss;
+extern const OpDef kSigmoidBCELoss;
 
 const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = {
@@ -54,6 +57,9 @@ const std::vector<OpDef>& all_ops() {
       kSigmoidGrad,
       kTanhGrad,
       kReshapeLike,
+      kNLLLoss,
+      kBCELoss,
+      kSigmoidBCELoss,
   };
   return ops;
 }

@@ -41,7 +41,8 @@ struct TrainingSession::Impl {
       throw Error(src + ": a batch of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
     const int64_t B = x.shape[0];
     if (y.dtype == DType::Int64) {
-      if (loss != autodiff::Loss::CrossEntropy) throw Error(src + ": integer labels need --loss cross-entropy");
+      if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
+        throw Error(src + ": integer labels need --loss cross-entropy or nll, not " + autodiff::loss_name(loss));
       if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
       for (int64_t i = 0; i < B; ++i)
         if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))

@@ -154,6 +154,14 @@ double ref_loss(autodiff::Loss loss, const Vec& y, const ir::Shape& ys, const Ve
     for (size_t i = 0; i < y.size(); ++i) total += (y[i] - t[i]) * (y[i] - t[i]);
     return total / double(y.size());
   }
+  if (loss == autodiff::Loss::BCE) {  // on probabilities y
+    for (size_t i = 0; i < y.size(); ++i) total -= t[i] * std::log(y[i]) + (1 - t[i]) * std::log(1 - y[i]);
+    return total / double(y.size());
+  }
+  if (loss == autodiff::Loss::NLL) {  // y holds log-probabilities
+    for (int64_t i = 0; i < ys[0]; ++i) total -= y[i * ys[1] + static_cast<int64_t>(t[i])];
+    return total / double(ys[0]);
+  }
   int64_t N = ys[0], C = ys[1];
   for (int64_t i = 0; i < N; ++i) {
     const double* row = y.data() + i * C;
@@ -191,8 +199,8 @@ void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Lo
   ir::Shape out_shape = shapes_ref.shape[fwd.outputs[0]];
   Vec target;
   ir::Shape target_shape;
-  if (loss == autodiff::Loss::MSE) {
-    auto tv = random_vec(y0.size(), 99);
+  if (loss == autodiff::Loss::MSE || loss == autodiff::Loss::BCE) {
+    auto tv = random_vec(y0.size(), 99, loss == autodiff::Loss::BCE ? 0.f : -1.f, 1.f);
     target.assign(tv.begin(), tv.end());
     target_shape = out_shape;
   } else {
@@ -312,6 +320,28 @@ TEST(CrossEntropyOnLogits, MatchesFiniteDifferences) {
   int y = b.node("Gemm", {x, W});
   b.finish({y});
   gradcheck(b, x, {5, 3}, autodiff::Loss::CrossEntropy, "logits");
+}
+
+TEST(NllAndBce, FusedWithTheirHeadAndOnTheirOwn) {
+  for (std::string head : {"LogSoftmax", "none"}) {
+    GraphBuilder b;
+    int x = b.input("X", {5, 3});
+    int W = b.param("W", {3, 4}, random_vec(12, 40, -2.f, 2.f));
+    int h = b.node("Gemm", {x, W});
+    // Without a LogSoftmax head nll reads the output as log-probabilities as it is.
+    int y = head == "LogSoftmax" ? b.node("LogSoftmax", {h}, {{"axis", attr_i(1)}}) : h;
+    b.finish({y});
+    gradcheck(b, x, {5, 3}, autodiff::Loss::NLL, "nll, head " + head);
+  }
+  for (bool fused : {true, false}) {
+    GraphBuilder b;
+    int x = b.input("X", {5, 3});
+    int W = b.param("W", {3, 4}, random_vec(12, 41, -2.f, 2.f));
+    int p = b.node("Sigmoid", {b.node("Gemm", {x, W})});
+    int y = fused ? p : b.node("Identity", {p});  // an Identity after the Sigmoid: bce on probabilities, unfused
+    b.finish({y});
+    gradcheck(b, x, {5, 3}, autodiff::Loss::BCE, fused ? "bce fused with Sigmoid" : "bce on probabilities");
+  }
 }
 
 TEST(FanOut, GradientsOfASharedValueAreSummed) {

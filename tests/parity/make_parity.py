@@ -12,12 +12,37 @@ N, D, H1, H2, C = 50, 12, 16, 8, 4     # 50 samples in batches of 16: the last b
 BATCH, EPOCHS = 16, 2
 
 
-def make_model(head, seed):
+def make_model(head, seed, arch="relu"):
     torch.manual_seed(seed)
-    layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, H2), nn.LeakyReLU(0.1), nn.Linear(H2, C)]
-    if head == "softmax":
-        layers.append(nn.Softmax(dim=1))
+    if arch == "tanh":
+        layers = [nn.Linear(D, H1), nn.Tanh(), nn.Linear(H1, H2), nn.Sigmoid(), nn.Linear(H2, C)]
+    elif arch == "nobias":  # nn.Linear(bias=False) exports as MatMul
+        layers = [nn.Linear(D, H1, bias=False), nn.ReLU(), nn.Linear(H1, C, bias=False)]
+    elif arch == "flatten":  # image-shaped input, (N, 1, 3, 4)
+        layers = [nn.Flatten(), nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
+    else:
+        layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, H2), nn.LeakyReLU(0.1), nn.Linear(H2, C)]
+    heads = {"softmax": nn.Softmax(dim=1), "logsoftmax": nn.LogSoftmax(dim=1), "sigmoid": nn.Sigmoid()}
+    if head in heads:
+        layers.append(heads[head])
     return nn.Sequential(*layers)
+
+
+def initializer_sources(path, model):
+    """Each ONNX initializer's PyTorch parameter: {name: (state_dict key, transposed)}. A bias-free Linear exports as
+    MatMul on a constant-folded, transposed, renamed copy of its weight."""
+    import onnx
+    from onnx import numpy_helper
+    sources = {}
+    for init in onnx.load(path).graph.initializer:
+        a = numpy_helper.to_array(init)
+        for key, v in model.state_dict().items():
+            v = v.detach().numpy()
+            if a.shape == v.shape and np.array_equal(a, v):
+                sources[init.name] = (key, False)
+            elif a.ndim == 2 and a.shape == v.T.shape and np.array_equal(a, v.T):
+                sources[init.name] = (key, True)
+    return sources
 
 
 def optimizer(params, cfg):
@@ -43,26 +68,42 @@ CASES = {
     "mse":            dict(head="logits", loss="mse", optimizer="sgd", lr=0.05, momentum=0.9),
     "opset9":         dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, opset=9),
     "opset11":        dict(head="softmax", loss="cross-entropy", optimizer="adam", lr=0.01, opset=11),
+    # What PyTorch writes besides Gemm (the interop issue).
+    "nll_logsoftmax": dict(head="logsoftmax", loss="nll", optimizer="sgd", lr=0.1),
+    "bce_sigmoid":    dict(head="sigmoid", loss="bce", optimizer="sgd", lr=0.5, momentum=0.5),
+    "tanh_sigmoid_mse": dict(head="logits", arch="tanh", loss="mse", optimizer="adam", lr=0.01),
+    "linear_nobias":  dict(head="softmax", arch="nobias", loss="cross-entropy", optimizer="sgd", lr=0.1),
+    "flatten_image":  dict(head="softmax", arch="flatten", loss="cross-entropy", optimizer="sgd", lr=0.1),
+    "unfolded_init_inputs": dict(head="softmax", arch="nobias", loss="cross-entropy", optimizer="sgd", lr=0.1,
+                                 opset=11, unfolded=True),
+    "opset7":         dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, opset=7),
+    "opset17":        dict(head="logsoftmax", loss="nll", optimizer="adamw", lr=0.01, opset=17),
 }
 
 
 def run_case(out, name, cfg, seed):
     rng = np.random.default_rng(seed)
-    model = make_model(cfg["head"], seed)
-    torch.onnx.export(model, torch.zeros(2, D), os.path.join(out, name + ".onnx"), opset_version=cfg.get("opset", 13),
-                      input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    x = rng.standard_normal((N, D)).astype(np.float32)
+    model = make_model(cfg["head"], seed, cfg.get("arch", "relu"))
+    in_shape = (1, 3, 4) if cfg.get("arch") == "flatten" else (D,)
+    extra = dict(keep_initializers_as_inputs=True, do_constant_folding=False) if cfg.get("unfolded") else {}
+    torch.onnx.export(model, torch.zeros(2, *in_shape), os.path.join(out, name + ".onnx"),
+                      opset_version=cfg.get("opset", 13), input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **extra)
+    onnx_names = initializer_sources(os.path.join(out, name + ".onnx"), model)
+    x = rng.standard_normal((N,) + in_shape).astype(np.float32)
     if cfg["loss"] == "mse":
         y = rng.standard_normal((N, C)).astype(np.float32)
+    elif cfg["loss"] == "bce":
+        y = rng.random((N, C)).astype(np.float32)
     elif cfg.get("soft"):
         y = rng.random((N, C)).astype(np.float32)
         y /= y.sum(axis=1, keepdims=True)
     else:
         y = rng.integers(0, C, N).astype(np.int64)
-    # The loss reads logits: for a Softmax head, the Softmax's input (what onnxtrain's fused loss reads too).
+    # Cross-entropy reads logits: for a Softmax head, the Softmax's input (what onnxtrain's fused loss reads too).
+    # nll and bce read the model's own output, as a PyTorch user writes them.
     logits_of = model[:-1] if cfg["head"] == "softmax" else model
-    loss_fn = nn.MSELoss() if cfg["loss"] == "mse" else nn.CrossEntropyLoss()
+    loss_fn = {"mse": nn.MSELoss(), "nll": nn.NLLLoss(), "bce": nn.BCELoss()}.get(cfg["loss"], nn.CrossEntropyLoss())
     opt = optimizer(model.parameters(), cfg)
     losses = []
     for _ in range(EPOCHS):
@@ -73,13 +114,14 @@ def run_case(out, name, cfg, seed):
             loss.backward()
             opt.step()
             losses.append(loss.item())
-    weights = {"w:" + k: v.detach().numpy() for k, v in model.state_dict().items()}
+    weights = {"w:" + name: (model.state_dict()[key].T if transposed else model.state_dict()[key]).detach().numpy()
+               for name, (key, transposed) in onnx_names.items()}
     with torch.no_grad():
         final_output = model(torch.from_numpy(x)).numpy()  # the trained model's outputs, for `onnxtrain run`
     np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), output=final_output,
              **weights)
     with open(os.path.join(out, name + ".cfg"), "w") as f:
-        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset")}
+        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset", "arch", "unfolded")}
         opts.update(batch=BATCH, epochs=EPOCHS)
         for k, v in opts.items():
             f.write(f"{k}={int(v) if isinstance(v, bool) else v}\n")

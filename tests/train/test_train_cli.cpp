@@ -78,7 +78,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"batch_size_0", "--data DATA/good.npz --batch-size 0", "--batch-size must be at least 1"},
         BadCase{"loss_diverges", "--data DATA/good.npz --lr 1e30 --batch-size 4",
                 "the loss became"},
-        BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse", "integer labels need --loss cross-entropy"},
+        BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse", "integer labels need --loss cross-entropy or nll, not mse"},
         BadCase{"bad_val", "--data DATA/good.npz --val DATA/nan.npz", "is nan"},
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
     [](const auto& info) { return std::string(info.param.name); });
