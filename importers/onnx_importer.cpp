@@ -6,6 +6,7 @@
 #include <onnx/checker.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,8 @@ constexpr int64_t kCheckerMaxIr = 8;
 constexpr int64_t kCheckerMaxOpset = 17;
 // No single tensor may claim more than this many elements (16 GiB of float32).
 constexpr int64_t kMaxElements = int64_t(1) << 32;
+// Integer tensors are read as constants (shapes, flags) only up to this many elements.
+constexpr int64_t kMaxIntConstant = int64_t(1) << 20;
 
 std::string folder_of(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -183,6 +186,82 @@ class Importer {
     }
   }
 
+  static bool is_integer(int t) {
+    return t == onnx::TensorProto::INT64 || t == onnx::TensorProto::INT32 || t == onnx::TensorProto::BOOL;
+  }
+
+  // An integer tensor's values (int64, int32 or bool), from raw_data or its typed field.
+  std::vector<int64_t> read_ints(const std::string& what, const onnx::TensorProto& t, int64_t n) const {
+    std::vector<int64_t> out(static_cast<size_t>(n));
+    const int width = t.data_type() == onnx::TensorProto::INT64 ? 8 : t.data_type() == onnx::TensorProto::INT32 ? 4 : 1;
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) fail(what + ": integer tensors with external data are not supported");
+    if (t.has_raw_data()) {
+      if (t.raw_data().size() != static_cast<size_t>(n) * width)
+        fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
+             std::to_string(n * width));
+      for (int64_t i = 0; i < n; ++i) {
+        const char* p = t.raw_data().data() + i * width;
+        if (width == 8) { int64_t v; std::memcpy(&v, p, 8); out[i] = v; }
+        else if (width == 4) { int32_t v; std::memcpy(&v, p, 4); out[i] = v; }
+        else out[i] = *p != 0;
+      }
+      return out;
+    }
+    const int have = t.data_type() == onnx::TensorProto::INT64 ? t.int64_data_size() : t.int32_data_size();
+    if (have != n) fail(what + ": holds " + std::to_string(have) + " values but its shape needs " + std::to_string(n));
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = t.data_type() == onnx::TensorProto::INT64 ? t.int64_data(static_cast<int>(i)) : t.int32_data(static_cast<int>(i));
+    return out;
+  }
+
+  // A Constant node folded into a Constant value: from its value tensor or value_float(s) / value_int(s).
+  void fold_constant(const onnx::NodeProto& np, const ir::Node& n) {
+    if (np.output_size() != 1 || np.attribute_size() != 1) g_.fail(n, "expected one output and one value attribute");
+    const onnx::AttributeProto& a = np.attribute(0);
+    ir::Value v;
+    v.name = np.output(0);
+    v.kind = ir::ValueKind::Constant;
+    std::vector<float> floats;
+    if (a.name() == "value" && a.type() == onnx::AttributeProto::TENSOR) {
+      const onnx::TensorProto& t = a.t();
+      const std::string what = n.label() + ": value";
+      int64_t count = checked_numel(what, t.dims());
+      v.shape.assign(t.dims().begin(), t.dims().end());
+      if (t.data_type() == onnx::TensorProto::FLOAT) {
+        floats.resize(static_cast<size_t>(count));
+        read_tensor_data(what, t, count, floats.data());
+      } else if (is_integer(t.data_type()) && count <= kMaxIntConstant) {
+        v.integer = true;
+        v.ints = read_ints(what, t, count);
+      } else {
+        g_.fail(n, "value of " + dtype_name(t.data_type()) + " is not supported (float32 or integers)");
+      }
+    } else if (a.name() == "value_float") {
+      floats = {a.f()};
+    } else if (a.name() == "value_floats") {
+      floats.assign(a.floats().begin(), a.floats().end());
+      v.shape = {static_cast<int64_t>(floats.size())};
+    } else if (a.name() == "value_int") {
+      v.integer = true;
+      v.ints = {a.i()};
+    } else if (a.name() == "value_ints") {
+      v.integer = true;
+      v.ints.assign(a.ints().begin(), a.ints().end());
+      v.shape = {static_cast<int64_t>(v.ints.size())};
+    } else {
+      g_.fail(n, "attribute '" + a.name() + "' is not supported (value, value_float(s), value_int(s))");
+    }
+    if (!v.integer) {
+      v.offset = g_.params.size();
+      g_.params.resize(v.offset + (floats.size() + 15) / 16 * 16, 0.f);
+      std::copy(floats.begin(), floats.end(), g_.params.begin() + static_cast<long>(v.offset));
+    } else {
+      nonfloat_[v.name] = onnx::TensorProto::INT64;
+    }
+    if (g_.find(v.name) >= 0) g_.fail(n, "output '" + v.name + "' is already defined elsewhere");
+    g_.add_value(std::move(v));
+  }
+
   void read_initializers(const onnx::GraphProto& gp, Source& src) {
     std::vector<std::pair<int, int64_t>> floats;  // (tensor index, numel)
     size_t total = 0;
@@ -196,8 +275,14 @@ class Importer {
       v.kind = ir::ValueKind::Parameter;
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() != onnx::TensorProto::FLOAT) {
-        // Kept for the exporter as is; refused only if a node reads it (see read_nodes).
+        // Integers (a Reshape's shape, a Dropout's training_mode) become constants; other types are kept for the
+        // exporter as they are. Either is refused where a node reads it as data (see read_nodes).
         v.kind = ir::ValueKind::Input;
+        if (is_integer(t.data_type()) && n <= kMaxIntConstant) {
+          v.kind = ir::ValueKind::Constant;
+          v.integer = true;
+          v.ints = read_ints(what, t, n);
+        }
         nonfloat_[t.name()] = t.data_type();
         g_.add_value(std::move(v));
         continue;
@@ -259,6 +344,7 @@ class Importer {
 
   void read_nodes(const onnx::GraphProto& gp) {
     // Outputs first, so that inputs can name values produced later in the file (a cycle is refused in finalize).
+    std::vector<int> node_of(gp.node_size(), -1);  // proto node -> IR node; Constant nodes fold into values
     for (int k = 0; k < gp.node_size(); ++k) {
       const onnx::NodeProto& np = gp.node(k);
       ir::Node n;
@@ -266,6 +352,11 @@ class Importer {
       n.op_type = np.op_type();
       if (!np.domain().empty() && np.domain() != "ai.onnx")
         g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
+      if (n.op_type == "Constant") {
+        fold_constant(np, n);
+        continue;
+      }
+      node_of[k] = static_cast<int>(g_.nodes.size());
       const ops::OpDef* op = ops::find_op(n.op_type);
       if (!op || op->internal)
         g_.fail(n, "op " + n.op_type + " is not supported at opset " + std::to_string(g_.opset) +
@@ -300,14 +391,20 @@ class Importer {
       g_.nodes.push_back(std::move(n));
     }
     for (int k = 0; k < gp.node_size(); ++k) {
-      ir::Node& n = g_.nodes[k];
+      if (node_of[k] < 0) continue;
+      ir::Node& n = g_.nodes[node_of[k]];
+      const ops::OpDef* op = ops::find_op(n.op_type);
       for (const std::string& i : gp.node(k).input()) {
         int id = i.empty() ? -1 : g_.find(i);
         if (!i.empty() && id < 0)
           g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
         auto nf = nonfloat_.find(i);
-        if (nf != nonfloat_.end())
+        const int slot = static_cast<int>(n.inputs.size());
+        const bool wants_ints = std::count(op->int_inputs.begin(), op->int_inputs.end(), slot) > 0;
+        if (nf != nonfloat_.end() && !(wants_ints && g_.values[id].integer))
           g_.fail(n, "input '" + i + "' is " + dtype_name(nf->second) + "; onnxtrain computes in float32 only");
+        if (wants_ints && id >= 0 && !g_.values[id].integer)
+          g_.fail(n, "input '" + i + "' must be a constant integer tensor (an initializer or a Constant node)");
         n.inputs.push_back(id);
       }
     }

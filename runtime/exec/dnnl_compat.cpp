@@ -43,6 +43,11 @@ bool has_native_bf16() {
   return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::desc& src0, const memory::desc& src1,
+                                        const memory::desc& dst) {
+  return dnnl::binary::primitive_desc(dnnl::binary::desc(alg::binary_add, src0, src1, dst), eng);
+}
+
 dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst) {
   return dnnl::reorder::primitive_desc(eng, src, eng, dst);
 }

@@ -98,7 +98,8 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
   std::vector<ir::Shape> shapes(g_.values.size());
   std::map<std::string, int64_t> symbols;
   for (size_t v = 0; v < g_.values.size(); ++v)
-    if (g_.values[v].kind == ir::ValueKind::Parameter) shapes[v] = g_.values[v].shape;
+    if (g_.values[v].kind == ir::ValueKind::Parameter || g_.values[v].kind == ir::ValueKind::Constant)
+      shapes[v] = g_.values[v].shape;
   for (auto& [id, shape] : fed) {
     const ir::Value& v = g_.values[id];
     if (v.kind == ir::ValueKind::Parameter) {
@@ -157,7 +158,8 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   Compiled ctx(*this, *plan);
   for (size_t v = 0; v < g_.values.size(); ++v) {
     const ir::Value& val = g_.values[v];
-    bool in_place = (val.kind == ir::ValueKind::Parameter && !fed.count(static_cast<int>(v))) || val.grad_of >= 0;
+    bool stored = val.kind == ir::ValueKind::Parameter || val.kind == ir::ValueKind::Constant;
+    bool in_place = (stored && !fed.count(static_cast<int>(v))) || val.grad_of >= 0;
     if (in_place) continue;
     plan->offset[v] = ctx.arena_end;
     ctx.arena_end += aligned(bytes_of(plan->shapes[v]));

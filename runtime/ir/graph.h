@@ -24,6 +24,7 @@ struct Dim {
 enum class ValueKind {
   Input,       // fed by the user each run
   Parameter,   // float32 initializer: trainable unless frozen
+  Constant,    // never trained: a Constant node's value, or an integer initializer (a Reshape's shape)
   Activation,  // produced by a node
 };
 
@@ -33,7 +34,9 @@ struct Value {
   std::vector<Dim> declared;     // declared dims of graph inputs/outputs (empty when undeclared)
   bool has_declared = false;     // whether the model declared a shape at all
   Shape shape;                   // Parameter: its dims; others: inferred, kUnknown where symbolic
-  size_t offset = 0;             // Parameter: where its values start in Graph::params (row-major)
+  size_t offset = 0;             // Parameter, float Constant: where its values start in Graph::params (row-major)
+  bool integer = false;          // Constant holding integers (in ints), not floats
+  std::vector<int64_t> ints;     // an integer Constant's values
   bool feedable = false;         // Parameter listed among graph inputs too (old exports): the user may feed it
   int producer = -1;             // index of the node producing it, -1 for inputs and parameters
   std::vector<int> consumers;    // nodes reading it

@@ -70,6 +70,7 @@ struct OpDef {
   // The gradient rule: emits the backward nodes. nullptr for an op with no gradient.
   void (*gradient)(GradBuilder& b, const ir::Node& n) = nullptr;
   bool internal = false;  // made by autodiff, never read from a model file
+  std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
 };
 
 // The registry: one explicit list, in runtime/ops/registry.cpp.

@@ -19,6 +19,8 @@ extern const OpDef kIdentity;
 extern const OpDef kFlatten;
 extern const OpDef kTranspose;
 extern const OpDef kMatMul;
+extern const OpDef kAdd;
+extern const OpDef kReshape;
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 extern const OpDef kReduceToShape;
 extern const OpDef kReluGrad;
@@ -47,6 +49,8 @@ const std::vector<OpDef>& all_ops() {
       kFlatten,
       kTranspose,
       kMatMul,
+      kAdd,
+      kReshape,
       // Internal.
       kReduceToShape,
       kReluGrad,

@@ -92,7 +92,25 @@ struct Ref {
         for (double& y : Y) y = n.op_type == "Tanh" ? std::tanh(y) : 1 / (1 + std::exp(-y));
         val[out] = Y;
         shape[out] = shape[n.inputs[0]];
-      } else if (n.op_type == "Identity" || n.op_type == "Flatten") {
+      } else if (n.op_type == "Add") {
+        // Both operands broadcast to Y (right-aligned, a dim of 1 repeats).
+        const ir::Shape& ys = g.values[out].shape;
+        Vec Y(static_cast<size_t>(numel(ys)), 0.0);
+        for (int k = 0; k < 2; ++k) {
+          ir::Shape xs = shape[n.inputs[k]];
+          while (xs.size() < ys.size()) xs.insert(xs.begin(), 1);
+          std::vector<int64_t> idx(ys.size(), 0);
+          for (size_t e = 0; e < Y.size(); ++e) {
+            int64_t off = 0;
+            for (size_t d = 0; d < ys.size(); ++d) off = off * xs[d] + (xs[d] == 1 ? 0 : idx[d]);
+            Y[e] += val[n.inputs[k]][off];
+            for (size_t d = ys.size(); d-- > 0;)
+              if (++idx[d] < ys[d]) break; else idx[d] = 0;
+          }
+        }
+        val[out] = Y;
+        shape[out] = ys;
+      } else if (n.op_type == "Identity" || n.op_type == "Flatten" || n.op_type == "Reshape") {
         val[out] = val[n.inputs[0]];
         shape[out] = g.values[out].shape;  // static inference is exact here: every test shape is concrete
       } else if (n.op_type == "Transpose") {
@@ -399,6 +417,33 @@ TEST(ShapeOpsGradient, IdentityFlattenTranspose) {
     int y = b.node("Tanh", {t});
     b.finish({y});
     gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Transpose");
+  }
+}
+
+TEST(AddGradient, SummedOverBroadcastAxes) {
+  const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {
+      {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 4}, {3, 1}}, {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}}, {{1}, {2, 3}}};
+  uint32_t seed = 50;
+  for (auto& [as, bs] : shapes) {
+    GraphBuilder b;
+    int x = b.input("X", {2, 3});
+    int A = b.param("A", as, random_vec(numel(as), seed++));
+    int B = b.param("B", bs, random_vec(numel(bs), seed++));
+    int y = b.node("Tanh", {b.node("Add", {A, B})});
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Add " + ir::shape_str(as) + " + " + ir::shape_str(bs));
+  }
+}
+
+TEST(ReshapeGradient, ZeroAndMinusOneRules) {
+  for (auto shape : std::vector<std::vector<int64_t>>{{4, -1}, {0, -1, 2}, {24}, {2, 1, 3, 4}}) {
+    GraphBuilder b;
+    int x = b.input("X", {2, 3});
+    int S = b.param("S", {2, 3, 4}, random_vec(24, 60));
+    int r = b.node("Reshape", {S, b.int_const("shape", shape)});
+    int y = b.node("Sigmoid", {r});
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Reshape");
   }
 }
 

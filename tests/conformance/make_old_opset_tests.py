@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 9: 4, 11: 6, 13: 7, 14: 7, 16: 8}
+IR_FOR_OPSET = {1: 3, 5: 3, 6: 3, 7: 3, 9: 4, 11: 6, 13: 7, 14: 7, 16: 8}
 rng = np.random.default_rng(2024)
 
 
@@ -32,15 +32,18 @@ def gemm_ref(a, b, c, alpha, beta, trans_a, trans_b):
     return y + beta * c.astype(np.float64) if c is not None else y
 
 
-def write_case(out, name, opset, node, inputs, outputs):
-    """inputs/outputs: lists of (name, array); every input is a graph input."""
+def write_case(out, name, opset, node, inputs, outputs, initializers=()):
+    """inputs/outputs: lists of (name, array), graph inputs and outputs; initializers: (name, array) constants."""
     d = os.path.join(out, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, "test_data_set_0"))
+    # Before ir_version 4 every initializer must be a graph input too.
+    listed = list(inputs) + (list(initializers) if IR_FOR_OPSET[opset] < 4 else [])
     graph = helper.make_graph(
         [node], name,
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in inputs],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in outputs])
+        [helper.make_tensor_value_info(n, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype], a.shape) for n, a in listed],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in outputs],
+        initializer=[numpy_helper.from_array(a, n) for n, a in initializers])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
     model.ir_version = IR_FOR_OPSET[opset]
     onnx.save(model, os.path.join(d, "model.onnx"))
@@ -109,6 +112,49 @@ def main(out):
             tag = "default" if alpha is None else "alpha"
             cases.append(write_case(out, f"test_leakyrelu_opset{opset}_{tag}", opset,
                                     helper.make_node("LeakyRelu", ["x"], ["y"], **attrs), [("x", x)], [("y", y)]))
+    # Reshape: the shape attribute (opset 1) or a constant int64 input (5 on), the 0 and -1 rules, allowzero (14).
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    for opset in (1, 5, 13, 14):
+        for tag, shape in (("neg", [4, -1]), ("zero", [0, -1, 2]), ("extend", [2, 1, 3, 4])):
+            want = x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
+            if opset == 1:
+                node = helper.make_node("Reshape", ["x"], ["y"], shape=shape)
+                cases.append(write_case(out, f"test_reshape_opset{opset}_{tag}", opset, node, [("x", x)], [("y", want)]))
+            else:
+                node = helper.make_node("Reshape", ["x", "shape"], ["y"])
+                cases.append(write_case(out, f"test_reshape_opset{opset}_{tag}", opset, node, [("x", x)], [("y", want)],
+                                        [("shape", np.array(shape, np.int64))]))
+    z = rng.standard_normal((0 + 2, 0 + 3)).astype(np.float32)
+    node = helper.make_node("Reshape", ["x", "shape"], ["y"], allowzero=1)
+    cases.append(write_case(out, "test_reshape_opset14_allowzero_copies_none", 14, node, [("x", z)],
+                            [("y", z.reshape(3, 2))], [("shape", np.array([3, 2], np.int64))]))
+    # Add: opset 6 with broadcast = 1 (B to A), opset 7 and 14 with numpy broadcasting in both directions.
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    for opset, b_shape, extra in ((6, (4,), dict(broadcast=1)), (6, (3, 4), {}), (7, (1, 4), {}), (14, (3, 1), {})):
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        node = helper.make_node("Add", ["a", "b"], ["y"], **extra)
+        cases.append(write_case(out, f"test_add_opset{opset}_{'x'.join(map(str, b_shape))}", opset, node,
+                                [("a", a), ("b", b)], [("y", a + b)]))
+    col, row = rng.standard_normal((3, 1)).astype(np.float32), rng.standard_normal((1, 4)).astype(np.float32)
+    cases.append(write_case(out, "test_add_opset13_both_broadcast", 13, helper.make_node("Add", ["a", "b"], ["y"]),
+                            [("a", col), ("b", row)], [("y", col + row)]))
+    # Constant nodes, folded at load: a float value feeding Add, an int64 shape feeding Reshape.
+    nodes = [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.full((4,), 0.5, np.float32))),
+             helper.make_node("Add", ["x", "c"], ["s"]),
+             helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([-1], np.int64))),
+             helper.make_node("Reshape", ["s", "shape"], ["y"])]
+    d = os.path.join(out, "test_constant_opset13")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    g = helper.make_graph(nodes, "constant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (3, 4))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, (12,))])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="onnxtrain-tests")
+    m.ir_version = 7
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for kind, n, arr in (("input", "x", a), ("output", "y", (a + 0.5).reshape(-1))):
+        with open(os.path.join(d, "test_data_set_0", f"{kind}_0.pb"), "wb") as f:
+            f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
+    cases.append("test_constant_opset13")
     print("\n".join(cases))
 
 

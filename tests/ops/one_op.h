@@ -37,6 +37,15 @@ struct GraphBuilder {
     pending_params.emplace_back(id, std::move(data));
     return id;
   }
+  int int_const(const std::string& name, std::vector<int64_t> ints) {
+    ir::Value v;
+    v.name = name;
+    v.kind = ir::ValueKind::Constant;
+    v.integer = true;
+    v.shape = {static_cast<int64_t>(ints.size())};
+    v.ints = std::move(ints);
+    return g.add_value(v);
+  }
   // Adds a node at the op's version in effect for the builder's opset; returns its first output.
   int node(const std::string& op, std::vector<int> inputs, std::map<std::string, ir::Attr> attrs = {}) {
     ir::Node n;

@@ -1,0 +1,77 @@
+// Reshape: Y = X's elements in a new shape: the `shape` attribute (opset 1) or a constant integer input (opset 5
+// on), where 0 copies the input's dim (unless allowzero = 1, opset 14) and one -1 is inferred. Shape inference, the
+// forward kernel (a copy) and the gradient rule, ReshapeLike back to X's shape (flatten.cpp).
+#include <algorithm>
+
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0) g.fail(n, "input data is required");
+  if (n.version >= 5 && n.input(1) < 0) g.fail(n, "input shape is required from opset 5");
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+std::vector<int64_t> requested(const ir::Graph& g, const ir::Node& n) {
+  if (n.version < 5) return n.attrs.count("shape") ? n.attrs.at("shape").ints : std::vector<int64_t>{};
+  return g.values[n.inputs[1]].ints;
+}
+
+// X: any shape; shape: (r) int64 constant; Y: shape with its 0s and -1 resolved.
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  std::vector<int64_t> want = requested(g, n);
+  const bool allowzero = n.attr_i("allowzero", 0) != 0;
+  int64_t total = 1, known = 1;
+  bool total_known = true;
+  for (int64_t d : x) {
+    if (d == ir::kUnknown) total_known = false;
+    else total *= d;
+  }
+  int infer_at = -1;
+  Shape y(want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    int64_t d = want[i];
+    if (d == 0 && !allowzero) {
+      if (i >= x.size()) g.fail(n, "shape has 0 at axis " + std::to_string(i) + " but the input has rank " + std::to_string(x.size()));
+      d = x[i];
+    }
+    if (d == -1) {
+      if (infer_at >= 0) g.fail(n, "shape has more than one -1");
+      infer_at = static_cast<int>(i);
+      continue;
+    }
+    if (d < -1) g.fail(n, "shape has a negative dim " + std::to_string(d));
+    y[i] = d;
+    if (d == ir::kUnknown) total_known = false;
+    else known *= d;
+  }
+  if (infer_at >= 0) {
+    if (!total_known) y[infer_at] = ir::kUnknown;
+    else if (known == 0 || total % known != 0)
+      g.fail(n, "cannot reshape " + ir::shape_str(x) + " to " + ir::shape_str(y) + ": " + std::to_string(total) +
+                    " elements do not divide evenly");
+    else y[infer_at] = total / known;
+  } else if (total_known && known != total && std::find(y.begin(), y.end(), ir::kUnknown) == y.end()) {
+    g.fail(n, "cannot reshape " + ir::shape_str(x) + " (" + std::to_string(total) + " elements) to " + ir::shape_str(y));
+  }
+  return {y};
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+}
+
+// Y = reshape(X); dX = dY reshaped to X's shape.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
+}
+
+}  // namespace
+
+extern const OpDef kReshape{"Reshape", {1, 5, 13, 14, 19, 21}, check, infer, forward, gradient, false, {1}};
+
+}  // namespace onnxtrain::ops
