@@ -70,8 +70,19 @@ Tensor load_onnx_tensor(const std::string& path, std::string* name) {
       convert(v.data(), count, out.i64);
       break;
     }
+    case onnx::TensorProto::BOOL: {  // one byte each in raw_data, int32_data otherwise
+      out.dtype = DType::Int64;
+      if (t.has_raw_data()) {
+        auto v = values<uint8_t>(path, t, t.int32_data(), count);
+        convert(v.data(), count, out.i64);
+      } else {
+        auto v = values<int32_t>(path, t, t.int32_data(), count);
+        convert(v.data(), count, out.i64);
+      }
+      break;
+    }
     default:
-      throw Error(path + ": data type " + std::to_string(t.data_type()) + " is not float32, float64, int64 or int32");
+      throw Error(path + ": data type " + std::to_string(t.data_type()) + " is not float32, float64, int64, int32 or bool");
   }
   if (name) *name = t.name();
   return out;

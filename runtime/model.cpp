@@ -4,8 +4,17 @@
 
 #include "exporters/atomic_write.h"
 #include "runtime/model_impl.h"
+#include "runtime/ops/op.h"
 
 namespace onnxtrain {
+
+std::vector<OpSupport> supported_ops() {
+  std::vector<OpSupport> out;
+  for (const ops::OpDef& op : ops::all_ops())
+    if (!op.internal) out.push_back({op.type, op.versions.front(), ops::kMaxOpset, op.gradient != nullptr});
+  out.push_back({"Constant", 1, ops::kMaxOpset, false});  // folded into a constant value at load
+  return out;
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;

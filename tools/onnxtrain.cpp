@@ -37,6 +37,13 @@ std::string thousands(int64_t n) {
   return s;
 }
 
+int cmd_ops() {
+  std::printf("%-12s %-8s %s\n", "op", "opsets", "gradient");
+  for (const OpSupport& op : supported_ops())
+    std::printf("%-12s %d-%-6d %s\n", op.op_type.c_str(), op.first_opset, op.last_opset, op.gradient ? "yes" : "no");
+  return 0;
+}
+
 int cmd_info(const std::string& path) {
   Model model = Model::load(path);
   ModelInfo info = model.info();
@@ -209,6 +216,7 @@ int cmd_train(const TrainArgs& a) {
   opts.freeze = a.freeze;
   opts.threads = a.threads;
   opts.precision = a.precision;
+  opts.seed = a.seed;
   TrainingSession session(model, opts);
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
@@ -299,8 +307,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "onnxtrain 0.1.0");
 
   std::string model_path;
+  bool list_ops = false;
   auto* info = app.add_subcommand("info", "Describe a model: producer, opsets, inputs, outputs, nodes, parameters");
-  info->add_option("MODEL", model_path, "The .onnx file")->required();
+  auto* info_model = info->add_option("MODEL", model_path, "The .onnx file");
+  info->add_flag("--ops", list_ops, "List the supported ops instead: opset ranges and whether each has a gradient")
+      ->excludes(info_model);
 
   std::string data, out, x_key;
   int threads = 0;
@@ -361,6 +372,7 @@ int main(int argc, char** argv) {
                              CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
     if (*train && ta.out.empty() && !ta.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
+    if (*info && !list_ops && model_path.empty()) throw CLI::RequiredError("MODEL (or --ops)");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
@@ -373,6 +385,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (*info && list_ops) return cmd_ops();
     if (*info) return cmd_info(model_path);
     if (*run) return cmd_run(model_path, data, out, threads, batch, x_key);
     if (*train) return cmd_train(ta);

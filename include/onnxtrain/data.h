@@ -28,7 +28,7 @@ Tensor load_idx(const std::string& path);
 namespace onnxtrain {
 
 // A serialized ONNX TensorProto (the input_N.pb / output_N.pb files of ONNX's test data sets): float32 or float64
-// as Float32, int64 or int32 as Int64. Other types, external data and size mismatches are an Error naming the file.
+// as Float32, int64, int32 or bool as Int64. Other types, external data and size mismatches are an Error naming the file.
 Tensor load_onnx_tensor(const std::string& path, std::string* name = nullptr);
 
 }  // namespace onnxtrain

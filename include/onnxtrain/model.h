@@ -34,6 +34,14 @@ struct ModelInfo {
   int64_t total_params = 0, trainable_params = 0;
 };
 
+// The ops onnxtrain runs, for listings: name, the opset range, and whether training flows through it.
+struct OpSupport {
+  std::string op_type;
+  int first_opset, last_opset;
+  bool gradient;
+};
+std::vector<OpSupport> supported_ops();
+
 class Model {
  public:
   // Reads an .onnx file (and any external data beside it). Throws Error with one line naming the file, node and

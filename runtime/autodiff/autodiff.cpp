@@ -124,6 +124,20 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
       if (o >= 0) rg[o] = any;
   }
 
+  // Outputs a gradient rule reads but the model left off (Dropout's mask) get values of their own.
+  for (ir::Node& n : g.nodes) {
+    const size_t need = ops::find_op(n.op_type)->grad_outputs;
+    for (size_t k = 0; k < need; ++k) {
+      if (k < n.outputs.size() && n.outputs[k] >= 0) continue;
+      ir::Value v;
+      v.name = n.name + ":output" + std::to_string(k);
+      v.producer = static_cast<int>(&n - g.nodes.data());
+      n.outputs.resize(std::max(n.outputs.size(), k + 1), -1);
+      n.outputs[k] = g.add_value(v);
+      rg.push_back(false);  // a mask is not differentiated
+    }
+  }
+
   Training t;
   t.scores = g.outputs[0];
   if (!rg[t.scores]) g.fail("no trainable parameter reaches output '" + g.values[t.scores].name + "'");

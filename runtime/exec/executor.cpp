@@ -61,6 +61,8 @@ struct Executor::Compiled : ops::CompileCtx {
   const ir::Graph& graph() const override { return ex.g_; }
   const ir::Shape& shape(int v) const override { return plan.shapes[v]; }
   bool bf16() const override { return ex.bf16_; }
+  const bool* training() const override { return &ex.training_; }
+  uint64_t seed() const override { return ex.seed_; }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
     if (plan.offset[v] < 0)

@@ -34,6 +34,8 @@ class Executor {
   void run_forward();                       // only the steps of nodes not marked backward
   float* grads() { return grads_.data(); }  // every parameter gradient, laid out as the parameters
   size_t arena_bytes() const;
+  void set_training(bool on) { training_ = on; }  // Dropout drops only in training runs
+  void set_seed(uint64_t seed) { seed_ = seed; }  // before the first prepare()
   size_t plans() const { return plans_.size(); }
 
  private:
@@ -46,6 +48,8 @@ class Executor {
   const ir::Graph& g_;
   float* params_;
   bool bf16_;
+  bool training_ = false;
+  uint64_t seed_ = 0;
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

@@ -37,6 +37,10 @@ class CompileCtx {
   virtual dnnl::memory scratch(const dnnl::memory::desc& md) = 0;
   // Whether GEMMs compute in bf16 (operands converted, f32 results and master weights).
   virtual bool bf16() const = 0;
+  // Whether the current run trains (Dropout drops only then); read by kernels when they execute, not when built.
+  virtual const bool* training() const = 0;
+  // A seed for kernels that draw random numbers (Dropout), fixed per executor.
+  virtual uint64_t seed() const = 0;
   // Arena space filled with value once, when the plan is made (e.g. a ones vector that turns a sum into a matmul).
   virtual dnnl::memory constant(const dnnl::memory::desc& md, float value) = 0;
 };
@@ -71,12 +75,14 @@ struct OpDef {
   void (*gradient)(GradBuilder& b, const ir::Node& n) = nullptr;
   bool internal = false;  // made by autodiff, never read from a model file
   std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
+  size_t grad_outputs = 0;           // outputs the gradient rule reads (Dropout's mask): autodiff adds missing ones
 };
 
 // The registry: one explicit list, in runtime/ops/registry.cpp.
 const OpDef* find_op(const std::string& type);
 const std::vector<OpDef>& all_ops();
-std::string supported_ops();  // "Gemm (opsets 1-21), LeakyRelu (1-21), ..." (model-file ops only)
+// "Gemm (opsets 1-21, trainable through), ...": the ops a model file may use (Constant nodes are folded at load).
+std::string supported_ops();
 
 constexpr int kMinOpset = 1;
 constexpr int kMaxOpset = 21;

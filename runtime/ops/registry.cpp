@@ -21,6 +21,7 @@ extern const OpDef kTranspose;
 extern const OpDef kMatMul;
 extern const OpDef kAdd;
 extern const OpDef kReshape;
+extern const OpDef kDropout;
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 extern const OpDef kReduceToShape;
 extern const OpDef kReluGrad;
@@ -34,6 +35,7 @@ extern const OpDef kReshapeLike;
 extern const OpDef kNLLLoss;
 extern const OpDef kBCELoss;
 extern const OpDef kSigmoidBCELoss;
+extern const OpDef kDropoutGrad;
 
 const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = {
@@ -51,6 +53,7 @@ const std::vector<OpDef>& all_ops() {
       kMatMul,
       kAdd,
       kReshape,
+      kDropout,
       // Internal.
       kReduceToShape,
       kReluGrad,
@@ -64,6 +67,7 @@ const std::vector<OpDef>& all_ops() {
       kNLLLoss,
       kBCELoss,
       kSigmoidBCELoss,
+      kDropoutGrad,
   };
   return ops;
 }
@@ -79,7 +83,8 @@ std::string supported_ops() {
   for (const OpDef& op : all_ops()) {
     if (op.internal) continue;
     if (!s.empty()) s += ", ";
-    s += std::string(op.type) + " (opsets " + std::to_string(op.versions.front()) + "-" + std::to_string(kMaxOpset) + ")";
+    s += std::string(op.type) + " (opsets " + std::to_string(op.versions.front()) + "-" + std::to_string(kMaxOpset) +
+         (op.gradient ? ", trainable through" : ", no gradient") + ")";
   }
   return s;
 }

@@ -93,6 +93,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
     throw Error("--precision: unknown precision '" + options.precision + "' (expected f32 or bf16)");
   m.bf16 = options.precision == "bf16" && dnnl_compat::has_native_bf16();
   m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
+  m.ex->set_seed(options.seed);
 }
 
 TrainingSession::~TrainingSession() = default;
@@ -100,7 +101,9 @@ TrainingSession::~TrainingSession() = default;
 float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* correct) {
   Impl& m = *impl_;
   m.bind(x, y);
+  m.ex->set_training(true);
   m.ex->run();
+  m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
   m.opt->step(m.model.impl().graph.params.data(), m.ex->grads(), m.ranges);
   return *m.ex->data(m.t.loss);

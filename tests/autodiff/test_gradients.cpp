@@ -462,6 +462,48 @@ TEST(MatMulGradient, TwoDAndBatchedWithBroadcast) {
   }
 }
 
+// Dropout in training: about `ratio` of the elements dropped, the rest scaled by 1/(1-ratio), the gradient through
+// the same mask; outside training the identity; the same seed, the same mask.
+TEST(Dropout, DropsTheRatioScalesTheRestAndDifferentiatesThroughTheMask) {
+  const float ratio = 0.3f;
+  const int64_t R = 200, C = 100, E = R * C;
+  auto run = [&](uint64_t seed, bool training, std::vector<float>* grad) {
+    GraphBuilder b(10);  // opset 10: ratio as an attribute
+    int x = b.input("X", {1, 1});
+    int P = b.param("P", {R, C}, std::vector<float>(E, 1.f));
+    int y = b.node("Dropout", {P}, {{"ratio", attr_f(ratio)}});
+    b.finish({y});
+    auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+    Executor ex(b.g);
+    ex.set_seed(seed);
+    ex.prepare({{x, {1, 1}}, {t.target, {R, C}}});
+    std::fill(ex.data(t.target), ex.data(t.target) + E, 0.f);
+    ex.set_training(training);
+    ex.run();
+    std::vector<float> out(ex.data(y), ex.data(y) + E);
+    if (grad) grad->assign(ex.grads() + b.g.values[P].offset, ex.grads() + b.g.values[P].offset + E);
+    return out;
+  };
+  std::vector<float> grad;
+  auto y = run(7, true, &grad);
+  int64_t dropped = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    if (y[e] == 0.f) {
+      ++dropped;
+      EXPECT_EQ(grad[e], 0.f) << e;
+    } else {
+      ASSERT_FLOAT_EQ(y[e], 1.f / (1.f - ratio)) << e;
+      // L = mean(y^2): dL/dy = 2y/E, and dy/dp = 1/(1-ratio) where kept.
+      ASSERT_FLOAT_EQ(grad[e], 2.f * y[e] / E / (1.f - ratio)) << e;
+    }
+  }
+  EXPECT_NEAR(double(dropped) / E, ratio, 0.02);
+  EXPECT_EQ(run(7, true, nullptr), y) << "the same seed must draw the same mask";
+  EXPECT_NE(run(8, true, nullptr), y) << "another seed must draw another mask";
+  auto eval = run(7, false, nullptr);
+  EXPECT_EQ(eval, std::vector<float>(E, 1.f)) << "outside training Dropout is the identity";
+}
+
 // ---- The kink, exactly --------------------------------------------------------------------------------------------
 // With X = 0 everywhere, dX = dY * slope at 0: 0 for Relu, alpha for LeakyRelu, as PyTorch defines them.
 float grad_at_zero(const std::string& op, float alpha) {

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "onnxtrain/data.h"
+#include "onnxtrain/model.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -64,6 +65,15 @@ TEST(Cli, InfoDescribesTheModel) {
     EXPECT_NE(r.out.find(s), std::string::npos) << "'" << s << "' not in:\n" << r.out;
 }
 
+TEST(Cli, InfoListsTheSupportedOps) {
+  Result r = cli("info --ops");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* s : {"Gemm         1-21", "MatMul", "Dropout", "Reshape", "Constant", "yes", "no"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << "'" << s << "' not in:\n" << r.out;
+  // Every op but Constant trains through.
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n') - 1, static_cast<long>(onnxtrain::supported_ops().size()));
+}
+
 TEST(Cli, RunReproducesPyTorch) {
   std::string dir = temp_dir();
   Result r = cli("run " + kModel + " --data " + kRef + " --out " + dir + "/out.npz --threads 2 --batch-size 5");
@@ -105,7 +115,7 @@ TEST_P(CliError, IsOneLineAndNonZero) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, CliError,
     ::testing::Values(UsageCase{"", 2, "subcommand"}, UsageCase{"frobnicate", 2, "frobnicate"},
-                      UsageCase{"info MODEL --bogus", 2, "--bogus"},
+                      UsageCase{"info MODEL --bogus", 2, "--bogus"}, UsageCase{"info", 2, "MODEL"},
                       UsageCase{"run MODEL --data REF --out OUT --threads 0", 2, "--threads"},
                       UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},
                       UsageCase{"run MODEL --data REF --out OUT --batch-size 0", 2, "--batch-size"},

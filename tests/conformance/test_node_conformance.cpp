@@ -41,9 +41,11 @@ const std::vector<std::string> kNodeCases = {
     "test_transpose_default",
     "test_matmul_2d", "test_matmul_3d", "test_matmul_4d",
     "test_add", "test_add_bcast",
+    "test_dropout_default", "test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_dropout_default_old",
+    "test_dropout_default_ratio", "test_dropout_random_old",
 };
 const std::regex kOurOps(
-    "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape)(_.*)?");
+    "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape|dropout)(_.*)?");
 // Cases of our ops that onnxtrain refuses by design, with the reason:
 const std::set<std::string> kNotTensors = {
     // values that are not float32 tensors: onnxtrain computes on float32 tensors
@@ -71,8 +73,10 @@ void run_case(const std::string& dir) {
       Tensor want = load_onnx_tensor(set + "/output_" + std::to_string(o) + ".pb");
       const Tensor& got = outputs.at(out_names[o]);
       ASSERT_EQ(got.shape, want.shape) << set << " output " << out_names[o];
-      for (size_t k = 0; k < want.f32.size(); ++k) {
-        float w = want.f32[k], g = got.f32[k];
+      // Integer and bool expectations (Dropout's mask) hold exact values; onnxtrain computes them as float 0/1.
+      const size_t count = want.dtype == DType::Float32 ? want.f32.size() : want.i64.size();
+      for (size_t k = 0; k < count; ++k) {
+        float w = want.dtype == DType::Float32 ? want.f32[k] : static_cast<float>(want.i64[k]), g = got.f32[k];
         ASSERT_LE(std::fabs(g - w), 1e-6f + 1e-5f * std::fabs(w))
             << set << " output " << out_names[o] << "[" << k << "]: got " << g << ", expected " << w;
       }

@@ -18,6 +18,8 @@ def make_model(head, seed, arch="relu"):
         layers = [nn.Linear(D, H1), nn.Tanh(), nn.Linear(H1, H2), nn.Sigmoid(), nn.Linear(H2, C)]
     elif arch == "nobias":  # nn.Linear(bias=False) exports as MatMul
         layers = [nn.Linear(D, H1, bias=False), nn.ReLU(), nn.Linear(H1, C, bias=False)]
+    elif arch == "dropout":  # exported in training mode, so the Dropout node stays (at ratio 0: deterministic)
+        layers = [nn.Linear(D, H1), nn.ReLU(), nn.Dropout(p=0.0), nn.Linear(H1, C)]
     elif arch == "flatten":  # image-shaped input, (N, 1, 3, 4)
         layers = [nn.Flatten(), nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
     else:
@@ -77,6 +79,7 @@ CASES = {
     "unfolded_init_inputs": dict(head="softmax", arch="nobias", loss="cross-entropy", optimizer="sgd", lr=0.1,
                                  opset=11, unfolded=True),
     "opset7":         dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, opset=7),
+    "dropout_ratio0": dict(head="softmax", arch="dropout", loss="cross-entropy", optimizer="sgd", lr=0.1),
     "opset17":        dict(head="logsoftmax", loss="nll", optimizer="adamw", lr=0.01, opset=17),
 }
 
@@ -86,6 +89,8 @@ def run_case(out, name, cfg, seed):
     model = make_model(cfg["head"], seed, cfg.get("arch", "relu"))
     in_shape = (1, 3, 4) if cfg.get("arch") == "flatten" else (D,)
     extra = dict(keep_initializers_as_inputs=True, do_constant_folding=False) if cfg.get("unfolded") else {}
+    if cfg.get("arch") == "dropout":
+        extra = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     torch.onnx.export(model, torch.zeros(2, *in_shape), os.path.join(out, name + ".onnx"),
                       opset_version=cfg.get("opset", 13), input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **extra)

@@ -1,0 +1,106 @@
+// Dropout: in training, Y = X * mask / (1 - ratio) with a random mask keeping each element with probability
+// 1 - ratio (seeded); in run and eval, Y = X and the mask is all ones. The ratio comes from the attribute (before
+// opset 12, default 0.5) or a constant input (12 on). Shape inference, the forward kernel, the gradient rule and
+// DropoutGrad, dX = dY * mask / (1 - ratio). Host loops: oneDNN has no random primitive. The mask is float 0/1.
+#include <memory>
+#include <random>
+
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+// The ratio input (opset 12 on) when it is fed at run time rather than constant.
+int runtime_ratio(const ir::Graph& g, const ir::Node& n) {
+  int r = n.version >= 12 ? n.input(1) : -1;
+  if (r < 0) return -1;
+  const ir::ValueKind k = g.values[r].kind;
+  return k == ir::ValueKind::Constant || k == ir::ValueKind::Parameter ? -1 : r;
+}
+
+// The ratio when it is known before running: the attribute, a constant input, or the default 0.5.
+float ratio_of(const ir::Graph& g, const ir::Node& n) {
+  if (n.version < 12) return n.attr_f("ratio", 0.5f);
+  int r = n.input(1);
+  return r < 0 || runtime_ratio(g, n) >= 0 ? 0.5f : g.param(r)[0];
+}
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0) g.fail(n, "input data is required");
+  if (n.outputs.empty() || n.outputs[0] < 0) g.fail(n, "output is required");
+  float r = ratio_of(g, n);
+  if (!(r >= 0.f && r < 1.f)) g.fail(n, "ratio " + std::to_string(r) + " is outside [0, 1)");
+}
+
+// X: any shape; Y and mask: the same.
+std::vector<Shape> infer(const ir::Graph&, const ir::Node& n, const std::vector<Shape>& in) {
+  return std::vector<Shape>(std::max<size_t>(n.outputs.size(), 1), in[0]);
+}
+
+// Y = X * mask / (1 - ratio) while training, else Y = X (mask = 1).
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const Shape& xs = ctx.shape(n.inputs[0]);
+  int64_t E = 1;
+  for (int64_t d : xs) E *= d;
+  auto md = dnnl_compat::plain(xs);
+  dnnl::memory x = ctx.view(n.inputs[0], md), y = ctx.view(n.outputs[0], md);
+  dnnl::memory mask = n.outputs.size() > 1 && n.outputs[1] >= 0 ? ctx.view(n.outputs[1], md) : ctx.scratch(md);
+  const float fixed_ratio = ratio_of(ctx.graph(), n);
+  const int fed = runtime_ratio(ctx.graph(), n);
+  dnnl::memory ratio_mem = fed >= 0 ? ctx.view(fed, dnnl_compat::plain({})) : dnnl::memory();
+  const bool* training = ctx.training();
+  // One generator per node and executor, advancing across steps: the same seed gives the same masks.
+  auto rng = std::make_shared<std::mt19937_64>(ctx.seed() * 1000003 + std::hash<std::string>()(n.name));
+  Step s;
+  s.host = [=]() {
+    const float* X = static_cast<const float*>(x.get_data_handle());
+    float* Y = static_cast<float*>(y.get_data_handle());
+    float* M = static_cast<float*>(mask.get_data_handle());
+    const float ratio = fed >= 0 ? *static_cast<const float*>(ratio_mem.get_data_handle()) : fixed_ratio;
+    const float scale = 1.f / (1.f - ratio);
+    if (!*training || ratio == 0.f) {
+      for (int64_t e = 0; e < E; ++e) Y[e] = X[e], M[e] = 1.f;
+      return;
+    }
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (int64_t e = 0; e < E; ++e) {
+      M[e] = u(*rng) >= ratio ? 1.f : 0.f;
+      Y[e] = X[e] * M[e] * scale;
+    }
+  };
+  steps.push_back(std::move(s));
+}
+
+// Y = X * mask / (1 - ratio); dX = dY * mask / (1 - ratio).
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0 || !b.needs(n, 0)) return;
+  if (runtime_ratio(b.graph(), n) >= 0) b.graph().fail(n, "ratio must be a constant to train through Dropout");
+  b.set_dX(n, 0, b.emit("DropoutGrad", {dY, n.outputs[1]}, {{"scale", ir::Attr::of(1.f / (1.f - ratio_of(b.graph(), n)))}}));
+}
+
+// DropoutGrad(dY, mask) -> dY * mask * scale. dY: any shape; mask: the same; dX: the same.
+void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const Shape& s = ctx.shape(n.inputs[0]);
+  int64_t E = 1;
+  for (int64_t d : s) E *= d;
+  auto md = dnnl_compat::plain(s);
+  dnnl::memory dy = ctx.view(n.inputs[0], md), m = ctx.view(n.inputs[1], md), dx = ctx.view(n.outputs[0], md);
+  const float scale = n.attr_f("scale", 1.f);
+  Step st;
+  st.host = [=]() {
+    const float* DY = static_cast<const float*>(dy.get_data_handle());
+    const float* M = static_cast<const float*>(m.get_data_handle());
+    float* DX = static_cast<float*>(dx.get_data_handle());
+    for (int64_t e = 0; e < E; ++e) DX[e] = DY[e] * M[e] * scale;
+  };
+  steps.push_back(std::move(st));
+}
+
+}  // namespace
+
+extern const OpDef kDropout{"Dropout", {1, 6, 7, 10, 12, 13}, check, infer, forward, gradient, false, {2}, 2};
+extern const OpDef kDropoutGrad{"DropoutGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+
+}  // namespace onnxtrain::ops
