@@ -20,6 +20,8 @@ def make_model(head, seed, arch="relu"):
         layers = [nn.Linear(D, H1, bias=False), nn.ReLU(), nn.Linear(H1, C, bias=False)]
     elif arch == "dropout":  # exported in training mode, so the Dropout node stays (at ratio 0: deterministic)
         layers = [nn.Linear(D, H1), nn.ReLU(), nn.Dropout(p=0.0), nn.Linear(H1, C)]
+    elif arch == "linear3d":  # nn.Linear on (N, 3, D) exports as MatMul + Add
+        layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
     elif arch == "flatten":  # image-shaped input, (N, 1, 3, 4)
         layers = [nn.Flatten(), nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
     else:
@@ -79,6 +81,7 @@ CASES = {
     "unfolded_init_inputs": dict(head="softmax", arch="nobias", loss="cross-entropy", optimizer="sgd", lr=0.1,
                                  opset=11, unfolded=True),
     "opset7":         dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, opset=7),
+    "linear_3d_input": dict(head="logits", arch="linear3d", loss="mse", optimizer="sgd", lr=0.05),
     "dropout_ratio0": dict(head="softmax", arch="dropout", loss="cross-entropy", optimizer="sgd", lr=0.1),
     "opset17":        dict(head="logsoftmax", loss="nll", optimizer="adamw", lr=0.01, opset=17),
 }
@@ -87,7 +90,7 @@ CASES = {
 def run_case(out, name, cfg, seed):
     rng = np.random.default_rng(seed)
     model = make_model(cfg["head"], seed, cfg.get("arch", "relu"))
-    in_shape = (1, 3, 4) if cfg.get("arch") == "flatten" else (D,)
+    in_shape = {"flatten": (1, 3, 4), "linear3d": (3, D)}.get(cfg.get("arch"), (D,))
     extra = dict(keep_initializers_as_inputs=True, do_constant_folding=False) if cfg.get("unfolded") else {}
     if cfg.get("arch") == "dropout":
         extra = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
@@ -97,7 +100,7 @@ def run_case(out, name, cfg, seed):
     onnx_names = initializer_sources(os.path.join(out, name + ".onnx"), model)
     x = rng.standard_normal((N,) + in_shape).astype(np.float32)
     if cfg["loss"] == "mse":
-        y = rng.standard_normal((N, C)).astype(np.float32)
+        y = rng.standard_normal((N,) + in_shape[:-1] + (C,) if cfg.get("arch") == "linear3d" else (N, C)).astype(np.float32)
     elif cfg["loss"] == "bce":
         y = rng.random((N, C)).astype(np.float32)
     elif cfg.get("soft"):
