@@ -21,7 +21,9 @@ struct InferenceSession::Impl {
     fuse_activations(g);
     return g;
   }
-  explicit Impl(ir::Graph& model) : g(fused(model)), ex(g, model.params.data(), model.params.size()) {}
+  explicit Impl(ir::Graph& model) : g(fused(model)), ex(g, model.params.data(), model.params.size()) {
+    ex.freeze_weights(&model.params_version);
+  }
 };
 
 InferenceSession::InferenceSession(Model& model, SessionOptions options)

@@ -34,6 +34,8 @@ dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc&
   return dnnl::matmul::primitive_desc(d, attr, eng);
 }
 
+memory::desc any_layout(const memory::dims& dims) { return memory::desc(dims, dt::f32, memory::format_tag::any); }
+
 memory::desc as_bf16(const memory::dims& dims) {
   return memory::desc(dims, dt::bf16, dims.size() == 2 ? memory::format_tag::ab : memory::format_tag::a);
 }

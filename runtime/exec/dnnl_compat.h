@@ -23,6 +23,8 @@ struct MatmulEpilogue {
 };
 dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
                                     const memory::desc& dst, const MatmulEpilogue& ep);
+// f32 of these dims in whatever layout the primitive prefers (format_tag::any): for weights packed once.
+memory::desc any_layout(const memory::dims& dims);
 // The same dims as md in bf16, plain row-major: where a bf16 GEMM reads its operands.
 memory::desc as_bf16(const memory::dims& dims);
 // Whether this CPU computes bf16 GEMMs natively (avx512_bf16); oneDNN would emulate them slowly otherwise.

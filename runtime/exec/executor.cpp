@@ -42,6 +42,8 @@ struct Executor::Plan {
   std::vector<ir::Shape> shapes;  // per value
   std::vector<int64_t> offset;    // byte offset into the arena per value; -1 for parameters and gradients
   std::vector<ops::Step> steps;
+  std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
+  uint64_t prepared_version = ~uint64_t(0);
   size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
   std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
   size_t arena_bytes = 0;
@@ -62,6 +64,9 @@ struct Executor::Compiled : ops::CompileCtx {
   const ir::Shape& shape(int v) const override { return plan.shapes[v]; }
   bool bf16() const override { return ex.bf16_; }
   const bool* training() const override { return &ex.training_; }
+  bool weights_frozen() const override { return ex.frozen_version_ != nullptr; }
+  bool stored(int v) const override { return plan.offset[v] < 0 && ex.g_.values[v].grad_of < 0; }
+  void prepare_step(ops::Step step) override { plan.prepare.push_back(std::move(step)); }
   uint64_t seed() const override { return ex.seed_; }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
@@ -183,8 +188,9 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     std::fill(p, p + m.get_desc().get_size() / sizeof(float), value);
   }
   // The C++ execute() rebuilds its argument vector on every call; the C API takes ours as they are.
-  for (ops::Step& s : plan->steps)
-    for (auto& [arg, mem] : s.args) s.c_args.push_back({arg, mem.get()});
+  for (auto* list : {&plan->steps, &plan->prepare})
+    for (ops::Step& s : *list)
+      for (auto& [arg, mem] : s.args) s.c_args.push_back({arg, mem.get()});
   plan_ = plan.get();
   plans_.emplace(fed, std::move(plan));
   return true;
@@ -202,6 +208,13 @@ void Executor::run() { run_steps(plan_->steps.size()); }
 void Executor::run_forward() { run_steps(plan_->forward_steps); }
 
 void Executor::run_steps(size_t count) {
+  if (!plan_->prepare.empty() && plan_->prepared_version != *frozen_version_) {
+    for (ops::Step& s : plan_->prepare)
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(s.prim.get(), stream_.get(), static_cast<int>(s.c_args.size()), s.c_args.data()),
+          "could not pack weights");
+    plan_->prepared_version = *frozen_version_;
+  }
   for (size_t i = 0; i < count; ++i) {
     ops::Step& s = plan_->steps[i];
     if (s.host) {

@@ -36,6 +36,9 @@ class Executor {
   size_t arena_bytes() const;
   void set_training(bool on) { training_ = on; }  // Dropout drops only in training runs
   void set_seed(uint64_t seed) { seed_ = seed; }  // before the first prepare()
+  // Inference: parameters change only between runs, as *version says (the model's params_version); weights may be
+  // packed once per plan and repacked when the version moves. Before the first prepare().
+  void freeze_weights(const uint64_t* version) { frozen_version_ = version; }
   size_t plans() const { return plans_.size(); }
 
  private:
@@ -49,6 +52,7 @@ class Executor {
   float* params_;
   bool bf16_;
   bool training_ = false;
+  const uint64_t* frozen_version_ = nullptr;
   uint64_t seed_ = 0;
   std::vector<float> grads_;
   dnnl::engine eng_;

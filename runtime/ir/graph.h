@@ -93,6 +93,7 @@ struct Graph {
   // Every parameter's values in one buffer, each starting on a 64-byte boundary: one allocation per role, so that
   // gradients and optimizer moments can share its layout and the optimizer is one loop.
   std::vector<float> params;
+  uint64_t params_version = 0;    // bumped whenever training changes params: sessions repack what they cached
 
   float* param(int id) { return params.data() + values[id].offset; }
   const float* param(int id) const { return params.data() + values[id].offset; }

@@ -109,6 +109,18 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
     convert(b, b_md, {K, N});
   }
   auto pd = dc::matmul(ctx.engine(), a_md, b_md, y_md, ep);
+  if (ctx.weights_frozen() && !ctx.bf16() && ctx.stored(n.inputs[1])) {
+    // Inference: let oneDNN choose B's layout and pack it once (again only when training changes it), instead of
+    // re-reading a transposed B on every run.
+    auto packed_pd = dc::matmul(ctx.engine(), a_md, dc::any_layout({K, N}), y_md, ep);
+    if (packed_pd.weights_desc() != b_md) {
+      dnnl::memory packed = ctx.scratch(packed_pd.weights_desc());
+      ctx.prepare_step({dnnl::reorder(dc::reorder(ctx.engine(), b_md, packed_pd.weights_desc())),
+                        {{DNNL_ARG_SRC, b}, {DNNL_ARG_DST, packed}}});
+      pd = packed_pd;
+      b = packed;
+    }
+  }
   Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
   if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
   steps.push_back(std::move(s));

@@ -37,6 +37,12 @@ class CompileCtx {
   virtual dnnl::memory scratch(const dnnl::memory::desc& md) = 0;
   // Whether GEMMs compute in bf16 (operands converted, f32 results and master weights).
   virtual bool bf16() const = 0;
+  // Whether parameters stay fixed between runs of this executor (inference): kernels may then pack weights once,
+  // in prepare steps, which the executor reruns only when the parameters change.
+  virtual bool weights_frozen() const = 0;
+  // Whether a value is read in place from the parameter buffer (not fed by the user for this plan).
+  virtual bool stored(int value) const = 0;
+  virtual void prepare_step(Step step) = 0;
   // Whether the current run trains (Dropout drops only then); read by kernels when they execute, not when built.
   virtual const bool* training() const = 0;
   // A seed for kernels that draw random numbers (Dropout), fixed per executor.

@@ -105,7 +105,9 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
   m.ex->run();
   m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
-  m.opt->step(m.model.impl().graph.params.data(), m.ex->grads(), m.ranges);
+  ir::Graph& params_owner = m.model.impl().graph;
+  m.opt->step(params_owner.params.data(), m.ex->grads(), m.ranges);
+  ++params_owner.params_version;  // inference sessions repack the weights they cached
   return *m.ex->data(m.t.loss);
 }
 

@@ -8,6 +8,7 @@
 
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/model.h"
+#include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
 
 namespace fs = std::filesystem;
@@ -82,6 +83,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_val", "--data DATA/good.npz --val DATA/nan.npz", "is nan"},
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// An InferenceSession packs weights once; after a training step on the same model it must compute with the new
+// weights, exactly as a session made afresh does.
+TEST(InferenceAfterTraining, SeesTheTrainedWeights) {
+  Model model = Model::load(kModel);
+  InferenceSession before(model);
+  Tensor x = Tensor::f32_of({3, 784}, std::vector<float>(3 * 784, 0.5f));
+  auto out0 = before.run({{"input", x}}).at("probs").f32;
+  TrainOptions options;
+  options.optimizer.lr = 0.5;
+  TrainingSession trainer(model, options);
+  trainer.train_step(x, Tensor::i64_of({3}, {1, 2, 3}));
+  auto out1 = before.run({{"input", x}}).at("probs").f32;
+  InferenceSession fresh(model);
+  auto want = fresh.run({{"input", x}}).at("probs").f32;
+  EXPECT_NE(out1, out0) << "the step changed nothing: the test would not see stale weights";
+  EXPECT_EQ(out1, want);
+}
 
 // Fashion-MNIST, a subset small enough for CI: the loss falls and accuracy beats chance (0.1) by a wide margin.
 TEST(EndToEnd, FashionMnistSubsetLearns) {
