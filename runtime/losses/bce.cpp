@@ -2,8 +2,7 @@
 // probabilities, and SigmoidBCELoss on logits: what autodiff fuses a Sigmoid head into, stable for any logit.
 #include <cmath>
 
-#include "runtime/exec/dnnl_compat.h"
-#include "runtime/ops/op.h"
+#include "runtime/losses/elementwise_loss.h"
 
 namespace onnxtrain::ops {
 namespace {
@@ -14,29 +13,10 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   return {{}, in[0]};
 }
 
-template <typename Body>
-void host_loss(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, Body body) {
-  int64_t E = 1;
-  for (int64_t d : ctx.shape(n.inputs[0])) E *= d;
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  dnnl::memory x = ctx.view(n.inputs[0], md), t = ctx.view(n.inputs[1], md);
-  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})), dx = ctx.view(n.outputs[1], md);
-  Step s;
-  s.host = [=]() {
-    const float* X = static_cast<const float*>(x.get_data_handle());
-    const float* T = static_cast<const float*>(t.get_data_handle());
-    float* dX = static_cast<float*>(dx.get_data_handle());
-    double total = 0;
-    for (int64_t e = 0; e < E; ++e) total += body(X[e], T[e], dX[e], E);
-    *static_cast<float*>(loss.get_data_handle()) = static_cast<float>(total / double(E));
-  };
-  steps.push_back(std::move(s));
-}
-
 // loss = -(1/E) * sum (t * max(log p, -100) + (1 - t) * max(log(1 - p), -100))
 // dP = (p - t) / (max(p * (1 - p), 1e-12) * E)     (PyTorch clamps the same denominator)
 void bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  host_loss(ctx, n, steps, [](float p, float t, float& dp, int64_t E) {
+  elementwise_loss(ctx, n, steps, [](float p, float t, float& dp, int64_t E) {
     double lp = std::max(std::log(double(p)), -100.0), l1p = std::max(std::log(1.0 - p), -100.0);
     dp = static_cast<float>((double(p) - t) / (std::max(double(p) * (1.0 - p), 1e-12) * double(E)));
     return -(t * lp + (1.0 - t) * l1p);
@@ -45,7 +25,7 @@ void bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 // With p = sigmoid(z): loss = (1/E) * sum (max(z, 0) - t * z + log(1 + exp(-|z|)));  dZ = (p - t) / E.
 void sigmoid_bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  host_loss(ctx, n, steps, [](float z, float t, float& dz, int64_t E) {
+  elementwise_loss(ctx, n, steps, [](float z, float t, float& dz, int64_t E) {
     double zd = z;
     double p = 1.0 / (1.0 + std::exp(-zd));
     dz = static_cast<float>((p - t) / double(E));

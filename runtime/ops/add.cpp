@@ -20,21 +20,9 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   const Shape &a = in[0], &b = in[1];
   const bool legacy_exact = n.version < 7 && n.attr_i("broadcast", 0) == 0;
   if (legacy_exact && a != b) g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " differ and broadcast = 0");
-  const size_t r = std::max(a.size(), b.size());
-  Shape y(r);
-  for (size_t i = 0; i < r; ++i) {
-    int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1, db = i + b.size() >= r ? b[i + b.size() - r] : 1;
-    if (da != 1 && db != 1 && da != ir::kUnknown && db != ir::kUnknown && da != db)
-      g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " do not broadcast");
-    y[i] = da == 1 ? db : da;
-  }
+  Shape y = broadcast(g, n, a, b);
   if (n.version < 7 && y != a) g.fail(n, "B " + ir::shape_str(b) + " must broadcast to A " + ir::shape_str(a) + " before opset 7");
   return {y};
-}
-
-Shape padded(Shape s, size_t rank) {
-  while (s.size() < rank) s.insert(s.begin(), 1);
-  return s;
 }
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {

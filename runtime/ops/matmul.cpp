@@ -21,22 +21,11 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   if (K != ir::kUnknown && Kb != ir::kUnknown && K != Kb)
     g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " cannot multiply: K is " + std::to_string(K) +
                   " for A but " + std::to_string(Kb) + " for B");
-  const size_t r = std::max(a.size(), b.size());
-  Shape y(r);
-  for (size_t i = 0; i + 2 < r; ++i) {
-    int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1, db = i + b.size() >= r ? b[i + b.size() - r] : 1;
-    if (da != 1 && db != 1 && da != ir::kUnknown && db != ir::kUnknown && da != db)
-      g.fail(n, "batch dims of A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " do not broadcast");
-    y[i] = da == 1 ? db : da;
-  }
+  Shape y = broadcast(g, n, a, b, 2);  // the batch dims
+  const size_t r = y.size();
   y[r - 2] = a[a.size() - 2];
   y[r - 1] = b[b.size() - 1];
   return {y};
-}
-
-Shape padded(Shape s, size_t rank) {
-  while (s.size() < rank) s.insert(s.begin(), 1);
-  return s;
 }
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {

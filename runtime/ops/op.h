@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/exec/dnnl_compat.h"
 #include "runtime/ir/graph.h"
 
 namespace onnxtrain::ops {
@@ -98,12 +99,25 @@ constexpr int kMaxOpset = 21;
 // without a shape) is checked when data arrives.
 void infer_shapes(ir::Graph& g);
 
+// Elementwise Y = f(X) (Sigmoid, Tanh), and dX from dY and Y for it.
+void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f);
+void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f);
+
 // Shared by the op files: a normalized axis in [0, rank), or an error naming the node.
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank);
 // Softmax and LogSoftmax: the desc and axis their kernels see. Before opset 13 the input is coerced to 2-D at axis,
 // (prod(d[:axis]), prod(d[axis:])), normalized along 1; from 13 on it is normalized along axis itself.
 std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis,
                                                   bool coerced);
+
+// The numpy broadcast of a and b, but for their last `trailing` dims (MatMul's matrix dims), which are left 0 for the
+// caller; an error naming the node when they do not broadcast.
+Shape broadcast(const ir::Graph& g, const ir::Node& n, const Shape& a, const Shape& b, size_t trailing = 0);
+Shape padded(Shape s, size_t rank);  // leading 1s up to rank
+
+// Softmax and LogSoftmax: the axis attribute with each opset's default, and their shape inference.
+int64_t softmax_axis(const ir::Node& n);
+std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
 
 // A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);

@@ -2,7 +2,6 @@
 // its node, op type and opset named.
 #include <algorithm>
 
-#include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
@@ -87,30 +86,6 @@ std::string supported_ops() {
          (op.gradient ? ", trainable through" : ", no gradient") + ")";
   }
   return s;
-}
-
-void check_unary(const ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
-}
-
-void no_check(const ir::Graph&, const ir::Node&) {}
-
-void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
-  int64_t n = 1;
-  for (int64_t d : ctx.shape(from)) n *= d;
-  auto md = dnnl_compat::plain({n});
-  steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), md, md)),
-                   {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
-}
-
-std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
-
-int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {
-  int64_t r = static_cast<int64_t>(rank);
-  if (axis < -r || axis >= std::max<int64_t>(r, 1))
-    g.fail(n, "axis " + std::to_string(axis) + " is out of range for an input of rank " + std::to_string(rank));
-  return static_cast<int>(axis < 0 ? axis + r : axis);
 }
 
 }  // namespace onnxtrain::ops

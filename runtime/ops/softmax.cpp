@@ -11,17 +11,9 @@ namespace onnxtrain::ops {
 namespace {
 
 bool coerced_2d(const ir::Node& n) { return n.version < 13; }
-int64_t axis_attr(const ir::Node& n) { return n.attr_i("axis", coerced_2d(n) ? 1 : -1); }
-
-// X: any shape of rank >= 1; Y: the same.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
-  if (in[0].empty()) g.fail(n, "input must have rank >= 1, found a scalar");
-  normalize_axis(g, n, axis_attr(n), in[0].size());
-  return {in[0]};
-}
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), axis_attr(n), coerced_2d(n));
+  auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), softmax_axis(n), coerced_2d(n));
   steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
@@ -31,7 +23,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
   if (dY < 0 || !b.needs(n, 0)) return;
   b.set_dX(n, 0, b.emit("SoftmaxGrad", {dY, n.outputs[0]},
-                        {{"axis", ir::Attr::of(axis_attr(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
+                        {{"axis", ir::Attr::of(softmax_axis(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
 }
 
 // SoftmaxGrad(dY, Y) -> dX, for Softmax, or with log = 1 for LogSoftmax (dX = dY - exp(Y) * sum(dY)).
@@ -56,7 +48,8 @@ std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::
   return {dnnl_compat::plain({outer, inner}), 1};
 }
 
-extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, infer, forward, gradient};
+// X: any shape of rank >= 1; Y: the same (softmax_infer).
+extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient};
 extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

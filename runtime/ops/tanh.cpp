@@ -9,11 +9,7 @@ namespace {
 constexpr auto kFn = dnnl_compat::Eltwise::Tanh;
 
 // X: any shape; Y: the same.
-void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  steps.push_back({dnnl::eltwise_forward(dnnl_compat::eltwise(ctx.engine(), md, kFn)),
-                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
-}
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) { eltwise_forward(ctx, n, steps, kFn); }
 
 // Y = tanh(X); dX = dY * (1 - Y^2)
 void gradient(GradBuilder& b, const ir::Node& n) {
@@ -24,11 +20,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 // TanhGrad(dY, Y) -> dX. dY: any shape; Y: the same; dX: the same.
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  steps.push_back({dnnl::eltwise_backward(dnnl_compat::eltwise_backward(ctx.engine(), md, kFn)),
-                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
-                    {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
-                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+  eltwise_backward_from_dst(ctx, n, steps, kFn);
 }
 
 }  // namespace

@@ -1,0 +1,30 @@
+// The host kernel of a loss that is a mean over elements (mse, bce): one loop computing each element's loss term
+// and its gradient, the mean written to the scalar loss output.
+#pragma once
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+
+// body(x, t, dx&, E) returns the element's loss term and writes d(mean loss)/dx into dx.
+// X: any shape; T: the same. Outputs: loss (); dX: X's shape.
+template <typename Body>
+void elementwise_loss(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, Body body) {
+  int64_t E = 1;
+  for (int64_t d : ctx.shape(n.inputs[0])) E *= d;
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  dnnl::memory x = ctx.view(n.inputs[0], md), t = ctx.view(n.inputs[1], md);
+  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})), dx = ctx.view(n.outputs[1], md);
+  Step s;
+  s.host = [=]() {
+    const float* X = static_cast<const float*>(x.get_data_handle());
+    const float* T = static_cast<const float*>(t.get_data_handle());
+    float* dX = static_cast<float*>(dx.get_data_handle());
+    double total = 0;
+    for (int64_t e = 0; e < E; ++e) total += body(X[e], T[e], dX[e], E);
+    *static_cast<float*>(loss.get_data_handle()) = static_cast<float>(total / double(E));
+  };
+  steps.push_back(std::move(s));
+}
+
+}  // namespace onnxtrain::ops

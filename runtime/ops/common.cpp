@@ -1,0 +1,73 @@
+// Helpers the op files share: arity checks, shape rules (unary, broadcasting, softmax axes), copies, and the
+// elementwise kernels whose gradient oneDNN computes from the output. No op is defined here.
+#include <algorithm>
+
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+
+void check_unary(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+void no_check(const ir::Graph&, const ir::Node&) {}
+
+void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
+  int64_t n = 1;
+  for (int64_t d : ctx.shape(from)) n *= d;
+  auto md = dnnl_compat::plain({n});
+  steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), md, md)),
+                   {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
+}
+
+std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+
+int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {
+  int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= std::max<int64_t>(r, 1))
+    g.fail(n, "axis " + std::to_string(axis) + " is out of range for an input of rank " + std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + r : axis);
+}
+
+Shape broadcast(const ir::Graph& g, const ir::Node& n, const Shape& a, const Shape& b, size_t trailing) {
+  const size_t r = std::max(a.size(), b.size());
+  Shape y(r);
+  for (size_t i = 0; i + trailing < r; ++i) {
+    int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1, db = i + b.size() >= r ? b[i + b.size() - r] : 1;
+    if (da != 1 && db != 1 && da != ir::kUnknown && db != ir::kUnknown && da != db)
+      g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " do not broadcast");
+    y[i] = da == 1 ? db : da;
+  }
+  return y;
+}
+
+Shape padded(Shape s, size_t rank) {
+  while (s.size() < rank) s.insert(s.begin(), 1);
+  return s;
+}
+
+int64_t softmax_axis(const ir::Node& n) { return n.attr_i("axis", n.version < 13 ? 1 : -1); }
+
+std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  if (in[0].empty()) g.fail(n, "input must have rank >= 1, found a scalar");
+  normalize_axis(g, n, softmax_axis(n), in[0].size());
+  return {in[0]};
+}
+
+void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  steps.push_back({dnnl::eltwise_forward(dnnl_compat::eltwise(ctx.engine(), md, f)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
+  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  steps.push_back({dnnl::eltwise_backward(dnnl_compat::eltwise_backward(ctx.engine(), md, f)),
+                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
+                    {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+}
+
+}  // namespace onnxtrain::ops
