@@ -1,6 +1,7 @@
 // onnxtrain: the command line, a thin layer over the public API (include/onnxtrain/). Commands: info, run, train,
 // eval. Epochs, shuffling and reporting live here; everything that computes lives in the library.
 // Every failure is one line on stderr and a non-zero exit: 1 for bad models or data, 2 for bad usage.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -135,6 +136,10 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
 }
 
 
+// SIGINT/SIGTERM during training: the step under way finishes, then the model trained so far is written.
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
 // Copies rows idx[begin, end) of d into the batch tensors (their buffers are reused across steps).
 void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, size_t end, Tensor& xb, Tensor& yb) {
   const int64_t n = d.x.shape[0], row = d.x.numel() / n, yrow = d.y.numel() / n, b = static_cast<int64_t>(end - begin);
@@ -207,6 +212,10 @@ std::string describe(const EvalResult& r) {
 
 int cmd_train(const TrainArgs& a) {
   if (a.batch < 1) throw Error("--batch-size must be at least 1, got " + std::to_string(a.batch));
+  struct sigaction sa = {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   const std::string out = a.in_place ? a.model : a.out;
   Model::check_writable(out);
   Model model = Model::load(a.model);
@@ -249,7 +258,7 @@ int cmd_train(const TrainArgs& a) {
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
-    for (int64_t b = 0; b < n && (a.steps == 0 || step < a.steps); b += a.batch) {
+    for (int64_t b = 0; b < n && (a.steps == 0 || step < a.steps) && !g_stop_signal; b += a.batch) {
       const int64_t end = std::min(n, b + a.batch);
       gather(train, order, static_cast<size_t>(b), static_cast<size_t>(end), xb, yb);
       int64_t hits = 0;
@@ -273,6 +282,17 @@ int cmd_train(const TrainArgs& a) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     progress.clear();
+    if (g_stop_signal) {
+      model.save(out);
+      std::fprintf(stderr,
+                   "onnxtrain: interrupted by %s after step %lld (epoch %lld of %lld, %lld of %lld samples); the "
+                   "model trained so far was written to %s. Resuming is not supported yet: train %s further to "
+                   "continue from its weights (the optimizer state and data order start afresh).\n",
+                   g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(step),
+                   static_cast<long long>(e), static_cast<long long>(epochs), static_cast<long long>(seen),
+                   static_cast<long long>(n), out.c_str(), out.c_str());
+      return 128 + g_stop_signal;
+    }
     std::printf("epoch %lld/%lld: loss %.4f", static_cast<long long>(e), static_cast<long long>(epochs), loss_sum / double(seen));
     if (train.y.dtype == DType::Int64) std::printf(", accuracy %.4f", double(correct) / double(seen));
     if (!a.val.empty()) std::printf(", val %s", describe(session.evaluate(val.x, val.y)).c_str());

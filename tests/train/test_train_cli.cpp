@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/model.h"
@@ -100,6 +106,44 @@ TEST(InferenceAfterTraining, SeesTheTrainedWeights) {
   auto want = fresh.run({{"input", x}}).at("probs").f32;
   EXPECT_NE(out1, out0) << "the step changed nothing: the test would not see stale weights";
   EXPECT_EQ(out1, want);
+}
+
+// SIGINT or SIGTERM in the middle of training: the step under way finishes, the model trained so far is written,
+// and the exit is non-zero with a line that says where it stopped.
+TEST(Interruption, WritesTheModelTrainedSoFar) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    std::string tmpl = (fs::temp_directory_path() / "onnxtrain_sig_XXXXXX").string();
+    std::string dir = mkdtemp(tmpl.data());
+    std::string out = dir + "/out.onnx";
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(err, 2);
+      int log = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(log, 1);
+      execl(ONNXTRAIN_CLI, ONNXTRAIN_CLI, "train", kModel.c_str(), "--data", "fashion-mnist", "--epochs", "50",
+            "--batch-size", "16", "--out", out.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Once it says it is training (the data is loaded), let it train a while.
+    for (int i = 0; i < 600 && slurp(dir + "/stdout").find("training ") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping";
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+    std::string err = slurp(dir + "/stderr");
+    EXPECT_NE(err.find(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " after step"),
+              std::string::npos) << err;
+    EXPECT_NE(err.find("written to " + out), std::string::npos) << err;
+    ASSERT_TRUE(fs::exists(out));
+    Model trained = Model::load(out);  // a whole, loadable model
+    EXPECT_NE(slurp(out), slurp(kModel)) << "the written model holds no training";
+    fs::remove_all(dir);
+  }
 }
 
 // Fashion-MNIST, a subset small enough for CI: the loss falls and accuracy beats chance (0.1) by a wide margin.
