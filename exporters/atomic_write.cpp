@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
 namespace onnxtrain {
@@ -92,5 +93,7 @@ void atomic_write(const std::string& path, const std::string& bytes) {
     close(dfd);
   }
 }
+
+void save_text(const std::string& path, const std::string& text) { atomic_write(path, text); }
 
 }  // namespace onnxtrain

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -178,8 +179,20 @@ struct Progress {
   }
 };
 
+// --log FILE.jsonl: one JSON object per step and per epoch, kept in memory and written (atomically) when training
+// ends or is interrupted, so a failed run leaves no half log behind.
+struct JsonLog {
+  std::string path, lines;
+  void add(const nlohmann::json& j) {
+    if (!path.empty()) lines += j.dump() + "\n";
+  }
+  void write() const {
+    if (!path.empty()) save_text(path, lines);
+  }
+};
+
 struct TrainArgs {
-  std::string model, data, out, val, loss, target_key = "y", x_key;
+  std::string model, data, out, val, loss, target_key = "y", x_key, log;
   bool in_place = false, no_shuffle = false;
   int64_t batch = 32, epochs = 1, steps = 0;
   uint64_t seed = 0;
@@ -218,6 +231,8 @@ int cmd_train(const TrainArgs& a) {
   sigaction(SIGTERM, &sa, nullptr);
   const std::string out = a.in_place ? a.model : a.out;
   Model::check_writable(out);
+  JsonLog log{a.log, {}};
+  if (!a.log.empty()) Model::check_writable(a.log);
   Model model = Model::load(a.model);
   TrainOptions opts;
   opts.loss = a.loss;
@@ -277,6 +292,13 @@ int cmd_train(const TrainArgs& a) {
       correct += hits;
       seen += end - b;
       double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!a.log.empty()) {
+        nlohmann::json j = {{"type", "step"}, {"epoch", e}, {"step", step}, {"loss", loss}, {"batch", end - b},
+                            {"lr", a.opt.lr >= 0 ? a.opt.lr : (a.opt.name == "sgd" ? 0.01 : 0.001)},
+                            {"samples_per_s", double(seen) / elapsed}};
+        if (train.y.dtype == DType::Int64) j["accuracy"] = double(hits) / double(end - b);
+        log.add(j);
+      }
       progress.show(static_cast<int>(e), static_cast<int>(epochs), static_cast<size_t>(end), static_cast<size_t>(n),
                     loss_sum / double(seen), elapsed);
     }
@@ -284,6 +306,7 @@ int cmd_train(const TrainArgs& a) {
     progress.clear();
     if (g_stop_signal) {
       model.save(out);
+      log.write();
       std::fprintf(stderr,
                    "onnxtrain: interrupted by %s after step %lld (epoch %lld of %lld, %lld of %lld samples); the "
                    "model trained so far was written to %s. Resuming is not supported yet: train %s further to "
@@ -293,14 +316,25 @@ int cmd_train(const TrainArgs& a) {
                    static_cast<long long>(n), out.c_str(), out.c_str());
       return 128 + g_stop_signal;
     }
+    nlohmann::json ej = {{"type", "epoch"}, {"epoch", e}, {"loss", loss_sum / double(seen)}, {"samples_per_s", double(seen) / secs}};
     std::printf("epoch %lld/%lld: loss %.4f", static_cast<long long>(e), static_cast<long long>(epochs), loss_sum / double(seen));
-    if (train.y.dtype == DType::Int64) std::printf(", accuracy %.4f", double(correct) / double(seen));
-    if (!a.val.empty()) std::printf(", val %s", describe(session.evaluate(val.x, val.y)).c_str());
+    if (train.y.dtype == DType::Int64) {
+      std::printf(", accuracy %.4f", double(correct) / double(seen));
+      ej["accuracy"] = double(correct) / double(seen);
+    }
+    if (!a.val.empty()) {
+      EvalResult v = session.evaluate(val.x, val.y);
+      std::printf(", val %s", describe(v).c_str());
+      ej["val_loss"] = v.loss;
+      if (v.classification) ej["val_accuracy"] = v.accuracy();
+    }
     std::printf(", %.0f samples/s\n", double(seen) / secs);
+    log.add(ej);
     std::fflush(stdout);
   }
   model.save(out);
-  std::printf("wrote %s\n", out.c_str());
+  log.write();
+  std::printf("wrote %s%s\n", out.c_str(), a.log.empty() ? "" : (" and " + a.log).c_str());
   return 0;
 }
 
@@ -372,6 +406,7 @@ int main(int argc, char** argv) {
   train->add_option("--input-key", ta.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", ta.target_key, "The .npz key of the labels or targets (default y)");
   train->add_option("--threads", ta.threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
+  train->add_option("--log", ta.log, "Write a JSON object per step and per epoch to this .jsonl file");
   train->add_option("--precision", ta.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
 

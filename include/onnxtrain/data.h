@@ -19,6 +19,9 @@ std::map<std::string, Tensor> load_npz(const std::string& path);
 // Float32 tensors are written '<f4', Int64 '<i8'. On failure the previous file is left as it was.
 void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays);
 
+// Writes text (a log, a report) atomically, as every output: a temporary file beside path, then rename.
+void save_text(const std::string& path, const std::string& text);
+
 // MNIST idx (idx1 ubyte labels -> Int64 (N); idx3 ubyte images -> Float32 (N, rows, cols) with raw 0..255 values).
 // Gzip is detected from the magic bytes, not the name.
 Tensor load_idx(const std::string& path);

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
@@ -144,6 +146,43 @@ TEST(Interruption, WritesTheModelTrainedSoFar) {
     EXPECT_NE(slurp(out), slurp(kModel)) << "the written model holds no training";
     fs::remove_all(dir);
   }
+}
+
+// --log: one JSON object per step and per epoch; the epoch losses are the printed ones and the batch-weighted means
+// of the step losses.
+TEST(JsonLog, ParsesAndMatchesWhatIsPrinted) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_log_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + kModel + " --data " + kData +
+                    "good.npz --batch-size 6 --epochs 2 --lr 0.05 --log " + dir + "/log.jsonl --out " + dir +
+                    "/out.onnx > " + dir + "/stdout";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream f(dir + "/log.jsonl");
+  int steps = 0;
+  std::vector<double> epoch_losses;
+  double weighted = 0, samples = 0;
+  for (std::string line; std::getline(f, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);  // throws, failing the test, on a malformed line
+    if (j.at("type") == "step") {
+      ++steps;
+      weighted += j.at("loss").get<double>() * j.at("batch").get<double>();
+      samples += j.at("batch").get<double>();
+    } else {
+      ASSERT_EQ(j.at("type"), "epoch");
+      epoch_losses.push_back(j.at("loss").get<double>());
+      EXPECT_NEAR(epoch_losses.back(), weighted / samples, 1e-6);
+      weighted = samples = 0;
+    }
+  }
+  EXPECT_EQ(steps, 2 * 4);  // 20 samples in batches of 6: 4 steps an epoch, the last one partial
+  ASSERT_EQ(epoch_losses.size(), 2u);
+  std::string out = slurp(dir + "/stdout");
+  for (size_t e = 0; e < 2; ++e) {
+    char want[64];
+    std::snprintf(want, sizeof want, "epoch %zu/2: loss %.4f", e + 1, epoch_losses[e]);
+    EXPECT_NE(out.find(want), std::string::npos) << "'" << want << "' not in:\n" << out;
+  }
+  fs::remove_all(dir);
 }
 
 // Fashion-MNIST, a subset small enough for CI: the loss falls and accuracy beats chance (0.1) by a wide margin.
