@@ -68,6 +68,7 @@ struct Executor::Compiled : ops::CompileCtx {
   bool stored(int v) const override { return plan.offset[v] < 0 && ex.g_.values[v].grad_of < 0; }
   void prepare_step(ops::Step step) override { plan.prepare.push_back(std::move(step)); }
   uint64_t seed() const override { return ex.seed_; }
+  const uint64_t* step() const override { return &ex.step_; }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
     if (plan.offset[v] < 0)

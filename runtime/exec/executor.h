@@ -36,6 +36,7 @@ class Executor {
   size_t arena_bytes() const;
   void set_training(bool on) { training_ = on; }  // Dropout drops only in training runs
   void set_seed(uint64_t seed) { seed_ = seed; }  // before the first prepare()
+  void set_step(uint64_t step) { step_ = step; }  // the training step the next run() is (Dropout's masks)
   // Inference: parameters change only between runs, as *version says (the model's params_version); weights may be
   // packed once per plan and repacked when the version moves. Before the first prepare().
   void freeze_weights(const uint64_t* version) { frozen_version_ = version; }
@@ -54,6 +55,7 @@ class Executor {
   bool training_ = false;
   const uint64_t* frozen_version_ = nullptr;
   uint64_t seed_ = 0;
+  uint64_t step_ = 0;
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

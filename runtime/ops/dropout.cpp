@@ -1,15 +1,23 @@
 // Dropout: in training, Y = X * mask / (1 - ratio) with a random mask keeping each element with probability
-// 1 - ratio (seeded); in run and eval, Y = X and the mask is all ones. The ratio comes from the attribute (before
-// opset 12, default 0.5) or a constant input (12 on). Shape inference, the forward kernel, the gradient rule and
-// DropoutGrad, dX = dY * mask / (1 - ratio). Host loops: oneDNN has no random primitive. The mask is float 0/1.
-#include <memory>
-#include <random>
+// 1 - ratio, hashed from (seed, node, step, element) so that no generator state outlives a step; in run and eval,
+// Y = X and the mask is all ones. The ratio comes from the attribute (before opset 12, default 0.5) or a constant
+// input (12 on). Shape inference, the forward kernel, the gradient rule and DropoutGrad, dX = dY * mask / (1 - ratio).
+// Host loops: oneDNN has no random primitive. The mask is float 0/1.
+#include <functional>
+#include <string>
 
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
 namespace {
+
+// splitmix64's finalizer: a bijective 64-bit mix whose outputs pass as independent uniform draws.
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
 
 // The ratio input (opset 12 on) when it is fed at run time rather than constant.
 int runtime_ratio(const ir::Graph& g, const ir::Node& n) {
@@ -50,8 +58,10 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const int fed = runtime_ratio(ctx.graph(), n);
   dnnl::memory ratio_mem = fed >= 0 ? ctx.view(fed, dnnl_compat::plain({})) : dnnl::memory();
   const bool* training = ctx.training();
-  // One generator per node and executor, advancing across steps: the same seed gives the same masks.
-  auto rng = std::make_shared<std::mt19937_64>(ctx.seed() * 1000003 + std::hash<std::string>()(n.name));
+  // Each element's draw is a hash of (seed, node, step, element): the same seed gives the same masks, whichever
+  // plan (batch size) runs the step, and resuming at step t needs only t.
+  const uint64_t node_key = mix(ctx.seed() * 1000003 + std::hash<std::string>()(n.name));
+  const uint64_t* step = ctx.step();
   Step s;
   s.host = [=]() {
     const float* X = static_cast<const float*>(x.get_data_handle());
@@ -63,9 +73,10 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
       for (int64_t e = 0; e < E; ++e) Y[e] = X[e], M[e] = 1.f;
       return;
     }
-    std::uniform_real_distribution<float> u(0.f, 1.f);
+    const uint64_t key = mix(node_key ^ mix(*step + 0x632be59bd9b4e019ull));
     for (int64_t e = 0; e < E; ++e) {
-      M[e] = u(*rng) >= ratio ? 1.f : 0.f;
+      const float u = float(mix(key + uint64_t(e) * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;  // uniform in [0, 1)
+      M[e] = u >= ratio ? 1.f : 0.f;
       Y[e] = X[e] * M[e] * scale;
     }
   };

@@ -48,6 +48,9 @@ class CompileCtx {
   virtual const bool* training() const = 0;
   // A seed for kernels that draw random numbers (Dropout), fixed per executor.
   virtual uint64_t seed() const = 0;
+  // The index of the training step being run, read when kernels execute: Dropout's masks are a function of seed,
+  // node and step alone, so a resumed run draws the masks the uninterrupted one would have.
+  virtual const uint64_t* step() const = 0;
   // Arena space filled with value once, when the plan is made (e.g. a ones vector that turns a sum into a matmul).
   virtual dnnl::memory constant(const dnnl::memory::desc& md, float value) = 0;
 };
