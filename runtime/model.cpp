@@ -2,7 +2,11 @@
 // where sessions read and train them in place.
 #include "onnxtrain/model.h"
 
+#include <algorithm>
+
 #include "exporters/atomic_write.h"
+#include "onnxtrain/error.h"
+#include "onnxtrain/tensor.h"
 #include "runtime/model_impl.h"
 #include "runtime/ops/op.h"
 
@@ -31,6 +35,30 @@ Model Model::load(const std::string& path) {
 }
 
 void Model::save(const std::string& path) const { onnx_io::export_model(*impl_->source, impl_->graph, path); }
+
+void Model::load_weights(const std::string& path) {
+  const Model other = load(path);
+  const ir::Graph &from = other.impl_->graph;
+  ir::Graph& to = impl_->graph;
+  struct Copy { size_t from, to, count; };  // checked whole before anything is copied
+  std::vector<Copy> copies;
+  for (const ir::Value& v : to.values) {
+    if (v.kind != ir::ValueKind::Parameter) continue;
+    auto it = std::find_if(from.values.begin(), from.values.end(), [&](const ir::Value& w) {
+      return w.kind == ir::ValueKind::Parameter && w.name == v.name; });
+    if (it == from.values.end()) throw Error(path + ": has no initializer '" + v.name + "'");
+    if (it->shape != v.shape)
+      throw Error(path + ": initializer '" + v.name + "' is " + shape_str(it->shape) + ", expected " + shape_str(v.shape));
+    copies.push_back({it->offset, v.offset, static_cast<size_t>(from.numel(static_cast<int>(it - from.values.begin())))});
+  }
+  const auto params = [](const ir::Graph& g) {
+    return std::count_if(g.values.begin(), g.values.end(), [](const ir::Value& w) { return w.kind == ir::ValueKind::Parameter; });
+  };
+  if (params(from) != params(to))
+    throw Error(path + ": has initializers that " + to.source + " does not; it is not a copy of that model");
+  for (const Copy& c : copies) std::copy_n(from.params.data() + c.from, c.count, to.params.data() + c.to);
+  ++to.params_version;
+}
 
 void Model::check_writable(const std::string& path) { onnxtrain::check_writable(path); }
 

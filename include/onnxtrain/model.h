@@ -52,6 +52,11 @@ class Model {
   // loaded, down to the bytes. External data goes back into external files beside the output.
   void save(const std::string& path) const;
 
+  // Replaces every initializer's values with those of the same-named initializer in the model file at path (a copy
+  // of this model saved at another point of training, such as a checkpoint). Every initializer must be there with
+  // the same shape; otherwise it throws Error naming path and the tensor, and this model is left unchanged.
+  void load_weights(const std::string& path);
+
   // Refuses, before any long work, a path whose folder cannot take the file. Throws Error naming it.
   static void check_writable(const std::string& path);
 

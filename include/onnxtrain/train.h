@@ -2,6 +2,7 @@
 // backward kernels and a torch.optim-exact optimizer. The model is then saved with Model::save.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ struct EvalResult {
   double accuracy() const { return count ? double(correct) / double(count) : 0; }
 };
 
+// What resuming needs beyond the weights to continue bitwise: the steps taken (Adam's bias correction and Dropout's
+// masks follow it) and the optimizer's state, one tensor per buffer and trainable initializer, keyed
+// "<buffer>/<initializer>" with torch.optim's buffer names (exp_avg, exp_avg_sq, momentum_buffer).
+struct TrainingState {
+  int64_t steps = 0;
+  std::map<std::string, Tensor> optimizer;
+};
+
 class TrainingSession {
  public:
   // The model must outlive the session; its parameters are updated in place. Throws Error for a model that cannot
@@ -56,6 +65,12 @@ class TrainingSession {
 
   // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
   EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+
+  // The state to checkpoint beside the weights, and its restoration (before the next train_step) in a session made
+  // from the same model and options. restore() throws Error naming the tensor for a state that does not fit.
+  TrainingState state() const;
+  void restore(const TrainingState& state);
+  int64_t steps() const;  // train_step calls so far, counting restored ones
 
   std::string loss_name() const;
   std::vector<std::string> trainable() const;  // the initializers that get gradients

@@ -50,6 +50,11 @@ class Adam : public Optimizer {
     }
   }
 
+  std::vector<std::pair<std::string, std::vector<float>*>> buffers() override {
+    return {{"exp_avg", &m_}, {"exp_avg_sq", &v_}};
+  }
+  void set_steps(int64_t steps) override { t_ = steps; }
+
  private:
   OptimizerConfig c_;
   bool decoupled_;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "onnxtrain/train.h"
@@ -19,6 +20,10 @@ class Optimizer {
   virtual ~Optimizer() = default;
   // One update of every range: params -= f(grads, state).
   virtual void step(float* params, const float* grads, const std::vector<Range>& ranges) = 0;
+  // For checkpoints: the state buffers, laid out as the parameters and named as torch.optim's state_dict names them
+  // (exp_avg, exp_avg_sq, momentum_buffer), and the steps taken. Restoring both continues bitwise.
+  virtual std::vector<std::pair<std::string, std::vector<float>*>> buffers() = 0;
+  virtual void set_steps(int64_t steps) = 0;
 };
 
 // size is the flat buffers' length. Throws Error naming the option for an invalid configuration.

@@ -35,6 +35,12 @@ class Sgd : public Optimizer {
     first_ = false;
   }
 
+  std::vector<std::pair<std::string, std::vector<float>*>> buffers() override {
+    if (buf_.empty()) return {};
+    return {{"momentum_buffer", &buf_}};
+  }
+  void set_steps(int64_t steps) override { first_ = steps == 0; }
+
  private:
   OptimizerConfig c_;
   std::vector<float> buf_;  // momentum buffer, laid out as the parameters

@@ -30,6 +30,7 @@ struct TrainingSession::Impl {
   int64_t classes = 0;
   bool bf16 = false;
   std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
+  int64_t steps = 0;
 
   explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
 
@@ -102,12 +103,14 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
   Impl& m = *impl_;
   m.bind(x, y);
   m.ex->set_training(true);
+  m.ex->set_step(static_cast<uint64_t>(m.steps));
   m.ex->run();
   m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
   ir::Graph& params_owner = m.model.impl().graph;
   m.opt->step(params_owner.params.data(), m.ex->grads(), m.ranges);
   ++params_owner.params_version;  // inference sessions repack the weights they cached
+  ++m.steps;
   return *m.ex->data(m.t.loss);
 }
 
@@ -140,6 +143,47 @@ EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t b
   r.loss = n ? total / double(n) : 0;
   return r;
 }
+
+TrainingState TrainingSession::state() const {
+  const Impl& m = *impl_;
+  TrainingState st;
+  st.steps = m.steps;
+  for (auto& [buffer, data] : m.opt->buffers())
+    for (size_t k = 0; k < m.t.trainable.size(); ++k) {
+      const ir::Value& v = m.g.values[m.t.trainable[k]];
+      const float* from = data->data() + m.ranges[k].offset;
+      st.optimizer[buffer + "/" + v.name] = Tensor::f32_of(v.shape, std::vector<float>(from, from + m.ranges[k].count));
+    }
+  return st;
+}
+
+void TrainingSession::restore(const TrainingState& st) {
+  Impl& m = *impl_;
+  if (st.steps < 0) throw Error("training state: a negative step count " + std::to_string(st.steps));
+  // Checked whole before anything is copied, so a refused state leaves the session as it was.
+  std::vector<std::pair<const Tensor*, float*>> copies;
+  std::set<std::string> expected;
+  for (auto& [buffer, data] : m.opt->buffers())
+    for (size_t k = 0; k < m.t.trainable.size(); ++k) {
+      const ir::Value& v = m.g.values[m.t.trainable[k]];
+      const std::string key = buffer + "/" + v.name;
+      auto it = st.optimizer.find(key);
+      if (it == st.optimizer.end()) throw Error("training state: no optimizer tensor '" + key + "' (another optimizer?)");
+      if (it->second.dtype != DType::Float32 || it->second.shape != v.shape)
+        throw Error("training state: optimizer tensor '" + key + "' is " + dtype_name(it->second.dtype) + " " +
+                    shape_str(it->second.shape) + ", expected float32 " + shape_str(v.shape));
+      expected.insert(key);
+      copies.emplace_back(&it->second, data->data() + m.ranges[k].offset);
+    }
+  for (auto& [key, t] : st.optimizer)
+    if (!expected.count(key))
+      throw Error("training state: optimizer tensor '" + key + "' is not state of this optimizer and model");
+  for (auto& [from, to] : copies) std::copy(from->f32.begin(), from->f32.end(), to);
+  m.opt->set_steps(st.steps);
+  m.steps = st.steps;
+}
+
+int64_t TrainingSession::steps() const { return impl_->steps; }
 
 std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
 
