@@ -1,0 +1,25 @@
+// What the CLI's commands share: fitting a data set to a model's input, and describing a loss/accuracy result.
+// Command-line parsing stays in onnxtrain.cpp; computing stays in the library.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onnxtrain/dataset.h"
+#include "onnxtrain/model.h"
+#include "onnxtrain/train.h"
+
+namespace onnxtrain::cli {
+
+// Per-sample dims of the model's input as declared, -1 where symbolic.
+std::vector<int64_t> sample_dims(const ModelInfo::Port& p);
+
+// Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's single input, features fitted to its shape.
+// x_key empty: the input's own name, else x. Throws Error naming the file or the model.
+Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
+                 const std::string& y_key);
+
+// "loss 0.4123, accuracy 0.8512", or "loss 0.001234" for targets that are not class labels.
+std::string describe(const EvalResult& r);
+
+}  // namespace onnxtrain::cli

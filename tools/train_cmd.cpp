@@ -1,0 +1,338 @@
+// `onnxtrain train`: the loop around TrainingSession. It owns epochs, shuffling, the progress bar, validation, the
+// records behind --log, checkpoints and --resume, and SIGINT/SIGTERM; everything that computes is in the library.
+#include "tools/train_cmd.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+#include "tools/checkpoint.h"
+#include "tools/cli_common.h"
+
+namespace onnxtrain::cli {
+namespace {
+
+// SIGINT/SIGTERM during training: the step under way finishes, then the model and a checkpoint are written.
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Copies rows idx[begin, end) of d into the batch tensors (their buffers are reused across steps).
+void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, size_t end, Tensor& xb, Tensor& yb) {
+  const int64_t n = d.x.shape[0], row = d.x.numel() / n, yrow = d.y.numel() / n, b = static_cast<int64_t>(end - begin);
+  xb.shape = d.x.shape;
+  xb.shape[0] = b;
+  xb.f32.resize(static_cast<size_t>(b * row));
+  yb.dtype = d.y.dtype;
+  yb.shape = d.y.shape;
+  yb.shape[0] = b;
+  if (d.y.dtype == DType::Int64) yb.i64.resize(static_cast<size_t>(b * yrow)); else yb.f32.resize(static_cast<size_t>(b * yrow));
+  for (int64_t k = 0; k < b; ++k) {
+    const int64_t i = idx[begin + static_cast<size_t>(k)];
+    std::copy(d.x.f32.begin() + i * row, d.x.f32.begin() + (i + 1) * row, xb.f32.begin() + k * row);
+    if (d.y.dtype == DType::Int64)
+      std::copy(d.y.i64.begin() + i * yrow, d.y.i64.begin() + (i + 1) * yrow, yb.i64.begin() + k * yrow);
+    else
+      std::copy(d.y.f32.begin() + i * yrow, d.y.f32.begin() + (i + 1) * yrow, yb.f32.begin() + k * yrow);
+  }
+}
+
+// A one-line progress bar on stderr when it is a terminal; nothing otherwise.
+struct ProgressBar {
+  bool tty = isatty(STDERR_FILENO) != 0;
+  void show(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double loss, double elapsed) const {
+    if (!tty) return;
+    const int64_t width = 30, filled = total ? width * done / total : width;
+    double eta = done ? elapsed * double(total - done) / double(done) : 0;
+    std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s%s] %lld/%lld loss %.4f ETA %.0fs", static_cast<long long>(epoch),
+                 static_cast<long long>(epochs), std::string(static_cast<size_t>(filled), '=').c_str(),
+                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total), loss, eta);
+    std::fflush(stderr);
+  }
+  void clear() const {
+    if (tty) std::fprintf(stderr, "\r\033[K");
+  }
+};
+
+// The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the same.
+nlohmann::json run_config(const TrainArgs& a, const TrainingSession& s, int64_t samples) {
+  return {{"samples", samples}, {"batch-size", a.batch}, {"loss", s.loss_name()}, {"optimizer", a.opt.name},
+          {"lr", a.opt.lr}, {"momentum", a.opt.momentum}, {"dampening", a.opt.dampening}, {"nesterov", a.opt.nesterov},
+          {"weight-decay", a.opt.weight_decay}, {"beta1", a.opt.beta1}, {"beta2", a.opt.beta2}, {"eps", a.opt.eps},
+          {"seed", a.seed}, {"no-shuffle", a.no_shuffle}, {"freeze", a.freeze}, {"precision", s.precision()},
+          {"threads", a.threads}};
+}
+
+// Refuses a resume whose options would not continue the same run, naming the first option that differs.
+void check_same_run(const std::string& dir, const nlohmann::json& was, const nlohmann::json& now) {
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    if (it.key() == "threads") continue;  // allowed; only the bitwise promise depends on it (warned below)
+    if (!was.contains(it.key()) || was[it.key()] != it.value())
+      throw Error("--resume " + dir + ": the checkpoint was made with " + it.key() + " " +
+                  (was.contains(it.key()) ? was[it.key()].dump() : "unset") + ", this run has " + it.value().dump() +
+                  "; resume with the same options");
+  }
+  if (was.value("threads", 0) != now.value("threads", 0))
+    std::fprintf(stderr, "onnxtrain: note: the checkpoint was made with --threads %d and this run uses %d: the result "
+                 "may differ from an uninterrupted run in the last bits\n", was.value("threads", 0), now.value("threads", 0));
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") == std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The command line that continues from dir: this one without its own --resume, plus --resume dir.
+std::string resume_command(const std::vector<std::string>& argv, const std::string& dir) {
+  std::string cmd;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--resume") { ++i; continue; }
+    if (argv[i].rfind("--resume=", 0) == 0) continue;
+    cmd += (cmd.empty() ? "" : " ") + shell_quote(argv[i]);
+  }
+  return cmd + " --resume " + shell_quote(dir);
+}
+
+std::string rng_text(const std::mt19937_64& rng) {
+  std::ostringstream s;
+  s << rng;
+  return s.str();
+}
+
+// Checks a checkpoint's position against the data it is resumed on.
+void check_position(const std::string& dir, const Position& p, int64_t n) {
+  if (p.order.empty()) {
+    if (p.next != 0) throw Error("--resume " + dir + ": a position past an empty order");
+    return;
+  }
+  if (static_cast<int64_t>(p.order.size()) != n || p.next > n)
+    throw Error("--resume " + dir + ": the checkpoint's order covers " + std::to_string(p.order.size()) +
+                " samples, the data has " + std::to_string(n));
+  std::vector<char> seen(static_cast<size_t>(n), 0);
+  for (int64_t i : p.order)
+    if (i < 0 || i >= n || seen[static_cast<size_t>(i)]++)
+      throw Error("--resume " + dir + ": the checkpoint's order is not a permutation of the samples");
+}
+
+}  // namespace
+
+CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
+  auto* train = app.add_subcommand("train", "Train a model's initializers and write the model back with new weights");
+  train->add_option("MODEL", a.model, "The .onnx file")->required();
+  train->add_option("--data", a.data, "Training data: .npz (x, y), an idx3 file, or fashion-mnist")->required();
+  auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model");
+  auto* inplace = train->add_flag("--in-place", a.in_place, "Rewrite MODEL itself");
+  out_opt->excludes(inplace);
+  train->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
+      ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
+  train->add_option("--optimizer", a.opt.name, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)");
+  train->add_option("--momentum", a.opt.momentum, "SGD momentum (default 0)");
+  train->add_option("--dampening", a.opt.dampening, "SGD dampening (default 0)");
+  train->add_flag("--nesterov", a.opt.nesterov, "SGD Nesterov momentum");
+  train->add_option("--weight-decay", a.opt.weight_decay, "Weight decay (default 0; adamw 0.01)");
+  train->add_option("--beta1", a.opt.beta1, "Adam beta1 (default 0.9)");
+  train->add_option("--beta2", a.opt.beta2, "Adam beta2 (default 0.999)");
+  train->add_option("--eps", a.opt.eps, "Adam eps (default 1e-8)");
+  train->add_option("--batch-size", a.batch, "Samples per step (default 32)");
+  auto* epochs_opt = train->add_option("--epochs", a.epochs, "Passes over the data (default 1)")->check(CLI::PositiveNumber);
+  train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")->check(CLI::PositiveNumber)->excludes(epochs_opt);
+  train->add_flag("--no-shuffle", a.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");
+  train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)");
+  train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
+  train->add_option("--freeze", a.freeze, "An initializer not to train (repeatable)");
+  train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
+  train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
+  train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
+  train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file");
+  train->add_option("--precision", a.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  train->add_option("--checkpoint", a.checkpoint, "Keep a checkpoint (model, optimizer state, data position) in this folder");
+  train->add_option("--checkpoint-every", a.checkpoint_every, "Checkpoint every N steps (default: at each epoch's end)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--resume", a.resume, "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
+  return train;
+}
+
+void check_train_usage(const TrainArgs& a) {
+  if (a.out.empty() && !a.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
+  if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
+    throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
+}
+
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
+  if (a.batch < 1) throw Error("--batch-size must be at least 1, got " + std::to_string(a.batch));
+  struct sigaction sa = {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // Every output is checked before the long work, and every one is written atomically.
+  const std::string out = a.in_place ? a.model : a.out;
+  Model::check_writable(out);
+  if (!a.log.empty()) Model::check_writable(a.log);
+  Checkpoint resumed;
+  if (!a.resume.empty()) resumed = read_checkpoint(a.resume);
+  const std::string ckpt_dir = !a.checkpoint.empty() ? a.checkpoint : a.resume;  // where checkpoints go, if anywhere
+  if (!ckpt_dir.empty()) check_checkpoint_dir(ckpt_dir);
+
+  Model model = Model::load(a.model);
+  if (!a.resume.empty()) model.load_weights(resumed.model);
+  TrainOptions opts;
+  opts.loss = a.loss;
+  opts.optimizer = a.opt;
+  opts.freeze = a.freeze;
+  opts.threads = a.threads;
+  opts.precision = a.precision;
+  opts.seed = a.seed;
+  TrainingSession session(model, opts);
+  if (a.precision == "bf16" && session.precision() != "bf16")
+    std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
+  Dataset train = load_for(model, a.data, Split::Train, a.x_key, a.target_key);
+  check_trainable(train, session.classes());
+  Dataset val;
+  if (!a.val.empty()) {
+    val = load_for(model, a.val, Split::Test, a.x_key, a.target_key);
+    check_trainable(val, session.classes());
+  }
+  const int64_t n = train.x.shape[0];
+  const int64_t per_epoch = (n + a.batch - 1) / a.batch;
+  const int64_t epochs = a.steps > 0 ? (a.steps + per_epoch - 1) / per_epoch : a.epochs;
+  const bool labels = train.y.dtype == DType::Int64;
+
+  Position pos;
+  pos.config = run_config(a, session, n);
+  std::mt19937_64 rng(a.seed);
+  if (!a.resume.empty()) {
+    check_same_run(a.resume, resumed.position.config, pos.config);
+    check_position(a.resume, resumed.position, n);
+    std::istringstream in(resumed.position.rng);
+    if (!(in >> rng)) throw Error("--resume " + a.resume + ": the checkpoint's generator state is malformed");
+    session.restore(resumed.state);
+    pos = std::move(resumed.position);
+  }
+  std::printf("training %s on %s: %lld samples, %s loss, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
+              a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(), a.opt.name.c_str(),
+              static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
+              session.precision() == "bf16" ? ", bf16" : "");
+  if (!a.resume.empty())
+    std::printf("resuming from %s at step %lld (epoch %lld, %lld of %lld samples done)\n", a.resume.c_str(),
+                static_cast<long long>(session.steps()), static_cast<long long>(pos.epoch),
+                static_cast<long long>(pos.next), static_cast<long long>(n));
+  std::fflush(stdout);
+
+  const auto checkpoint = [&](const std::string& dir) {
+    pos.rng = rng_text(rng);
+    write_checkpoint(dir, model, session.state(), pos);
+  };
+  const auto write_log = [&]() {
+    if (a.log.empty()) return;
+    std::string lines;
+    for (const nlohmann::json& r : pos.records) lines += r.dump() + "\n";
+    save_text(a.log, lines);
+  };
+  const double lr = a.opt.lr >= 0 ? a.opt.lr : (a.opt.name == "sgd" ? 0.01 : 0.001);
+  Tensor xb, yb;
+  ProgressBar progress;
+  float last_finite = NAN;
+  while (pos.epoch <= epochs) {
+    if (pos.order.empty()) {  // a new epoch: its own draw of the order
+      pos.order.resize(static_cast<size_t>(n));
+      std::iota(pos.order.begin(), pos.order.end(), 0);
+      if (!a.no_shuffle)  // Fisher-Yates with our own draw, so a seed means the same order everywhere
+        for (size_t i = pos.order.size(); i > 1; --i) std::swap(pos.order[i - 1], pos.order[rng() % i]);
+      pos.next = 0;
+      pos.loss_sum = 0;
+      pos.correct = pos.seen = 0;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
+    while (pos.next < n && (a.steps == 0 || session.steps() < a.steps) && !g_stop_signal) {
+      const int64_t b = pos.next, end = std::min(n, b + a.batch);
+      gather(train, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), xb, yb);
+      int64_t hits = 0;
+      const float loss = session.train_step(xb, yb, &hits);
+      const int64_t step = session.steps();
+      if (!std::isfinite(loss)) {
+        progress.clear();
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%g", double(last_finite));
+        throw Error("training diverged: the loss became " + std::string(std::isnan(loss) ? "NaN" : "Inf") + " at step " +
+                    std::to_string(step) + " (epoch " + std::to_string(pos.epoch) + "); the last finite loss was " + buf +
+                    ". Nothing was written; try a lower --lr");
+      }
+      last_finite = loss;
+      pos.next = end;
+      pos.loss_sum += double(loss) * double(end - b);
+      pos.correct += hits;
+      pos.seen += end - b;
+      seen_here += end - b;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::json r = {{"type", "step"}, {"epoch", pos.epoch}, {"step", step}, {"loss", loss}, {"batch", end - b},
+                          {"lr", lr}, {"samples_per_s", double(seen_here) / elapsed}};
+      if (labels) r["accuracy"] = double(hits) / double(end - b);
+      pos.records.push_back(std::move(r));
+      progress.show(pos.epoch, epochs, end, n, pos.loss_sum / double(pos.seen), elapsed);
+      if (a.checkpoint_every > 0 && step % a.checkpoint_every == 0) checkpoint(ckpt_dir);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress.clear();
+    if (g_stop_signal) {
+      const std::string dir = ckpt_dir.empty() ? out + ".checkpoint" : ckpt_dir;
+      model.save(out);
+      if (ckpt_dir.empty()) check_checkpoint_dir(dir);
+      checkpoint(dir);
+      write_log();
+      std::fprintf(stderr,
+                   "onnxtrain: interrupted by %s after step %lld (epoch %lld of %lld, %lld of %lld samples); wrote the "
+                   "model trained so far to %s and a checkpoint to %s. To continue: %s\n",
+                   g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(session.steps()),
+                   static_cast<long long>(pos.epoch), static_cast<long long>(epochs), static_cast<long long>(pos.next),
+                   static_cast<long long>(n), out.c_str(), dir.c_str(), resume_command(argv, dir).c_str());
+      return 128 + g_stop_signal;
+    }
+    if (pos.seen > 0) {
+      nlohmann::json r = {{"type", "epoch"}, {"epoch", pos.epoch}, {"loss", pos.loss_sum / double(pos.seen)},
+                          {"samples_per_s", double(seen_here) / secs}};
+      std::printf("epoch %lld/%lld: loss %.4f", static_cast<long long>(pos.epoch), static_cast<long long>(epochs),
+                  pos.loss_sum / double(pos.seen));
+      if (labels) {
+        std::printf(", accuracy %.4f", double(pos.correct) / double(pos.seen));
+        r["accuracy"] = double(pos.correct) / double(pos.seen);
+      }
+      if (!a.val.empty()) {
+        EvalResult v = session.evaluate(val.x, val.y);
+        std::printf(", val %s", describe(v).c_str());
+        r["val_loss"] = v.loss;
+        if (v.classification) r["val_accuracy"] = v.accuracy();
+      }
+      std::printf(", %.0f samples/s\n", double(seen_here) / secs);
+      std::fflush(stdout);
+      pos.records.push_back(std::move(r));
+    }
+    if (pos.next < n) break;  // --steps ended the run inside this epoch: the position stays there
+    ++pos.epoch;
+    pos.order.clear();
+    write_log();
+    if (!ckpt_dir.empty() && a.checkpoint_every == 0) checkpoint(ckpt_dir);
+  }
+  model.save(out);
+  write_log();
+  if (!ckpt_dir.empty()) checkpoint(ckpt_dir);  // so that a later --resume with more --epochs or --steps goes on
+  std::printf("wrote %s%s%s\n", out.c_str(), a.log.empty() ? "" : (" and " + a.log).c_str(),
+              ckpt_dir.empty() ? "" : (", checkpoint in " + ckpt_dir).c_str());
+  return 0;
+}
+
+}  // namespace onnxtrain::cli

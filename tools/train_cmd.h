@@ -1,0 +1,36 @@
+// `onnxtrain train`: its options, and the loop around the library's TrainingSession: epochs, shuffling, progress,
+// validation, the JSON log, checkpoints and resuming, and stopping cleanly on SIGINT or SIGTERM.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onnxtrain/train.h"
+
+namespace onnxtrain::cli {
+
+struct TrainArgs {
+  std::string model, data, out, val, loss, target_key = "y", x_key, log;
+  bool in_place = false, no_shuffle = false;
+  int64_t batch = 32, epochs = 1, steps = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::vector<std::string> freeze;
+  OptimizerConfig opt;
+  std::string precision = "f32";
+  std::string checkpoint, resume;  // checkpoint folders
+  int64_t checkpoint_every = 0;    // steps; 0: at each epoch's end
+};
+
+// Registers the train command and its options, filled into a when parsed.
+CLI::App* add_train_command(CLI::App& app, TrainArgs& a);
+
+// Usage rules CLI11 cannot state; throws CLI::ValidationError naming the option.
+void check_train_usage(const TrainArgs& a);
+
+// Runs it. Returns 0, or 128 + the signal when SIGINT or SIGTERM stopped it (after writing the model and a
+// checkpoint). argv is quoted back in the hint on how to resume. Throws Error for bad models, data or files.
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
+
+}  // namespace onnxtrain::cli
