@@ -198,6 +198,8 @@ struct BadCase {
   const char* file;
   std::vector<const char*> says;
 };
+// gtest prints this in test listings instead of the struct's bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.file; }
 
 class BadModel : public ::testing::TestWithParam<BadCase> {};
 

@@ -39,6 +39,8 @@ std::vector<double> gemm_ref(const std::vector<float>& A, const std::vector<floa
 struct GemmCase {
   int64_t M, K, N;
 };
+// gtest prints this in test listings instead of the struct's bytes.
+void PrintTo(const GemmCase& c, std::ostream* os) { *os << c.M << "x" << c.K << "x" << c.N; }
 
 class GemmKernel : public ::testing::TestWithParam<GemmCase> {};
 
