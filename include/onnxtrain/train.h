@@ -51,6 +51,23 @@ struct TrainingState {
   std::map<std::string, Tensor> optimizer;
 };
 
+// Diagnostics, gathered while set_diagnostics(true) (off by default: they read every Relu output and copy the weights
+// each step). For each Relu and LeakyRelu of the model, over the steps since reset_layer_stats():
+struct LayerStats {
+  std::string node, op_type;
+  int64_t units = 0;     // features per sample: the output's size over its batch dimension
+  int64_t samples = 0;   // samples seen
+  double dead = 0;       // fraction of units whose pre-activation was <= 0 on every sample seen (zero ReLU output)
+  double negative = 0;   // fraction of (sample, unit) pre-activations that were <= 0
+};
+// For each trainable parameter, at the last train_step.
+struct ParamStats {
+  std::string name;
+  double grad_norm = 0;     // ||dW||, the loss's gradient before the optimizer (weight decay not included)
+  double weight_norm = 0;   // ||W|| before the update
+  double update_ratio = 0;  // ||W_after - W_before|| / ||W_before||
+};
+
 class TrainingSession {
  public:
   // The model must outlive the session; its parameters are updated in place. Throws Error for a model that cannot
@@ -71,6 +88,14 @@ class TrainingSession {
   TrainingState state() const;
   void restore(const TrainingState& state);
   int64_t steps() const;  // train_step calls so far, counting restored ones
+
+  void set_diagnostics(bool on);
+  std::vector<LayerStats> layer_stats() const;
+  void reset_layer_stats();
+  std::vector<ParamStats> param_stats() const;
+  // After a step whose loss is NaN or Inf: where it first appeared, "the forward pass at node 'fc1' (Gemm)" or
+  // "the backward pass at node ... (Op)", from the values that step computed; empty if none holds one.
+  std::string nonfinite_origin() const;
 
   std::string loss_name() const;
   std::vector<std::string> trainable() const;  // the initializers that get gradients
