@@ -1,5 +1,6 @@
 // `onnxtrain train`: the loop around TrainingSession. It owns epochs, shuffling, the progress bar, validation, the
-// records behind --log, checkpoints and --resume, and SIGINT/SIGTERM; everything that computes is in the library.
+// records behind --log and --plot, --diagnostics' reports and warnings, checkpoints and --resume, and SIGINT/SIGTERM;
+// everything that computes is in the library.
 #include "tools/train_cmd.h"
 
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -17,6 +19,7 @@
 #include "onnxtrain/error.h"
 #include "tools/checkpoint.h"
 #include "tools/cli_common.h"
+#include "tools/plot.h"
 
 namespace onnxtrain::cli {
 namespace {
@@ -126,6 +129,62 @@ void check_position(const std::string& dir, const Position& p, int64_t n) {
       throw Error("--resume " + dir + ": the checkpoint's order is not a permutation of the samples");
 }
 
+// --diagnostics: per-epoch sums of each parameter's statistics, and the warnings' thresholds.
+struct ParamEpoch {
+  double grad_norm = 0, update_ratio = 0;
+  int64_t steps = 0, vanishing = 0, exploding = 0;
+};
+constexpr double kVanishingNorm = 1e-7;  // a gradient norm below this on every step of an epoch: vanishing
+constexpr double kExplodingNorm = 1e3;   // above this on any step: exploding
+constexpr double kDeadWarn = 0.5;        // a layer with more than this fraction of units dead for a whole epoch
+
+std::string pct(double f) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100 * f);
+  return b;
+}
+
+std::string sci(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
+  return b;
+}
+
+// Prints an epoch's diagnostics, warns (stderr, one line each, with a hint) and returns them for the log.
+nlohmann::json report_diagnostics(TrainingSession& s, int64_t epoch, std::map<std::string, ParamEpoch>& params) {
+  nlohmann::json layers = nlohmann::json::array(), ps = nlohmann::json::array();
+  for (const LayerStats& l : s.layer_stats()) {
+    std::printf("  %s '%s': %lld units, %s dead, %s negative pre-activations\n", l.op_type.c_str(), l.node.c_str(),
+                static_cast<long long>(l.units), pct(l.dead).c_str(), pct(l.negative).c_str());
+    layers.push_back({{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead}, {"negative", l.negative}});
+    if (l.units > 0 && l.dead > kDeadWarn)
+      std::fprintf(stderr, "onnxtrain: warning: epoch %lld: %s '%s' had %s of its %lld units dead for the whole epoch "
+                   "(zero output on every sample); they no longer learn. Try a lower --lr, LeakyRelu instead of Relu, or "
+                   "an initialization without large negative biases\n", static_cast<long long>(epoch), l.op_type.c_str(),
+                   l.node.c_str(), pct(l.dead).c_str(), static_cast<long long>(l.units));
+  }
+  for (auto& [name, p] : params) {
+    if (p.steps == 0) continue;
+    const double g = p.grad_norm / double(p.steps), u = p.update_ratio / double(p.steps);
+    std::printf("  param '%s': gradient norm %s, update/weight %s (epoch means)\n", name.c_str(), sci(g).c_str(), sci(u).c_str());
+    ps.push_back({{"name", name}, {"grad_norm", g}, {"update_ratio", u}, {"vanishing_steps", p.vanishing},
+                  {"exploding_steps", p.exploding}});
+    if (p.vanishing == p.steps)
+      std::fprintf(stderr, "onnxtrain: warning: epoch %lld: the gradient of '%s' vanished (norm below %g on all %lld "
+                   "steps), so it does not learn. Look for dead units feeding it or above it; try LeakyRelu, a higher --lr, "
+                   "or another initialization\n", static_cast<long long>(epoch), name.c_str(), kVanishingNorm,
+                   static_cast<long long>(p.steps));
+    if (p.exploding > 0)
+      std::fprintf(stderr, "onnxtrain: warning: epoch %lld: the gradient of '%s' exploded (norm above %g on %lld of %lld "
+                   "steps). Try a lower --lr or a smaller-variance initialization\n", static_cast<long long>(epoch),
+                   name.c_str(), kExplodingNorm, static_cast<long long>(p.exploding), static_cast<long long>(p.steps));
+    p = ParamEpoch();
+  }
+  std::fflush(stdout);
+  s.reset_layer_stats();
+  return {{"layers", layers}, {"params", ps}};
+}
+
 }  // namespace
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
@@ -162,6 +221,11 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--checkpoint", a.checkpoint, "Keep a checkpoint (model, optimizer state, data position) in this folder");
   train->add_option("--checkpoint-every", a.checkpoint_every, "Checkpoint every N steps (default: at each epoch's end)")
       ->check(CLI::PositiveNumber);
+  train->add_option("--val-every", a.val_every, "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, rewritten at each epoch's end");
+  train->add_flag("--diagnostics", a.diagnostics, "Report dead ReLU units, negative pre-activations, gradient norms and "
+                  "update ratios per epoch, and warn about dead layers and vanishing or exploding gradients");
   train->add_option("--resume", a.resume, "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
   return train;
 }
@@ -170,6 +234,9 @@ void check_train_usage(const TrainArgs& a) {
   if (a.out.empty() && !a.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
   if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
     throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
+  if (a.val_every > 0 && a.val.empty()) throw CLI::ValidationError("--val-every", "needs --val DATA to validate on");
+  if (!a.plot.empty() && (a.plot.size() < 4 || a.plot.compare(a.plot.size() - 4, 4, ".svg") != 0))
+    throw CLI::ValidationError("--plot", "writes SVG: name a .svg file (rsvg-convert FILE.svg -o FILE.png makes a PNG)");
 }
 
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
@@ -182,6 +249,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   const std::string out = a.in_place ? a.model : a.out;
   Model::check_writable(out);
   if (!a.log.empty()) Model::check_writable(a.log);
+  if (!a.plot.empty()) Model::check_writable(a.plot);
   Checkpoint resumed;
   if (!a.resume.empty()) resumed = read_checkpoint(a.resume);
   const std::string ckpt_dir = !a.checkpoint.empty() ? a.checkpoint : a.resume;  // where checkpoints go, if anywhere
@@ -197,6 +265,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   opts.precision = a.precision;
   opts.seed = a.seed;
   TrainingSession session(model, opts);
+  session.set_diagnostics(a.diagnostics);
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
   Dataset train = load_for(model, a.data, Split::Train, a.x_key, a.target_key);
@@ -237,11 +306,25 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     write_checkpoint(dir, model, session.state(), pos);
   };
   const auto write_log = [&]() {
-    if (a.log.empty()) return;
-    std::string lines;
-    for (const nlohmann::json& r : pos.records) lines += r.dump() + "\n";
-    save_text(a.log, lines);
+    if (!a.log.empty()) {
+      std::string lines;
+      for (const nlohmann::json& r : pos.records) lines += r.dump() + "\n";
+      save_text(a.log, lines);
+    }
+    if (!a.plot.empty()) {
+      const std::string name = a.model.substr(a.model.find_last_of('/') + 1);
+      save_text(a.plot, plot_svg(pos.records, per_epoch, "onnxtrain: " + name + " on " + a.data + ", " + a.opt.name +
+                                                             ", batch " + std::to_string(a.batch)));
+    }
   };
+  std::map<std::string, ParamEpoch> param_epoch;
+  if (!a.val.empty() && a.resume.empty()) {  // where validation starts: the first point of its curve
+    EvalResult v = session.evaluate(val.x, val.y);
+    std::printf("before training: val %s\n", describe(v).c_str());
+    nlohmann::json r = {{"type", "val"}, {"epoch", 0}, {"step", 0}, {"val_loss", v.loss}};
+    if (v.classification) r["val_accuracy"] = v.accuracy();
+    pos.records.push_back(std::move(r));
+  }
   const double lr = a.opt.lr >= 0 ? a.opt.lr : (a.opt.name == "sgd" ? 0.01 : 0.001);
   Tensor xb, yb;
   ProgressBar progress;
@@ -258,18 +341,28 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
+    double eval_secs = 0;   // time spent in --val-every validations, not training
     while (pos.next < n && (a.steps == 0 || session.steps() < a.steps) && !g_stop_signal) {
       const int64_t b = pos.next, end = std::min(n, b + a.batch);
       gather(train, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), xb, yb);
       int64_t hits = 0;
       const float loss = session.train_step(xb, yb, &hits);
       const int64_t step = session.steps();
-      if (!std::isfinite(loss)) {
+      std::vector<ParamStats> stats = a.diagnostics ? session.param_stats() : std::vector<ParamStats>();
+      std::string bad_grad;
+      for (const ParamStats& p : stats)
+        if (bad_grad.empty() && !std::isfinite(p.grad_norm)) bad_grad = p.name;
+      if (!std::isfinite(loss) || !bad_grad.empty()) {
         progress.clear();
         char buf[64];
         std::snprintf(buf, sizeof buf, "%g", double(last_finite));
-        throw Error("training diverged: the loss became " + std::string(std::isnan(loss) ? "NaN" : "Inf") + " at step " +
-                    std::to_string(step) + " (epoch " + std::to_string(pos.epoch) + "); the last finite loss was " + buf +
+        const std::string what = !std::isfinite(loss) ? std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "Inf")
+                                                      : "the gradient of '" + bad_grad + "' became NaN or Inf";
+        const std::string where = session.nonfinite_origin();
+        throw Error("training diverged: " + what + " at step " + std::to_string(step) + " (epoch " +
+                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) +
+                    (std::isnan(last_finite) ? std::string("; no step had a finite loss")
+                                             : "; the last finite loss was " + std::string(buf)) +
                     ". Nothing was written; try a lower --lr");
       }
       last_finite = loss;
@@ -278,15 +371,38 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
       pos.correct += hits;
       pos.seen += end - b;
       seen_here += end - b;
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
       nlohmann::json r = {{"type", "step"}, {"epoch", pos.epoch}, {"step", step}, {"loss", loss}, {"batch", end - b},
                           {"lr", lr}, {"samples_per_s", double(seen_here) / elapsed}};
       if (labels) r["accuracy"] = double(hits) / double(end - b);
+      if (!stats.empty()) {
+        nlohmann::json gn, ur;
+        for (const ParamStats& p : stats) {
+          gn[p.name] = p.grad_norm;
+          ur[p.name] = p.update_ratio;
+          ParamEpoch& e = param_epoch[p.name];
+          e.grad_norm += p.grad_norm;
+          e.update_ratio += p.update_ratio;
+          ++e.steps;
+          e.vanishing += p.grad_norm < kVanishingNorm;
+          e.exploding += p.grad_norm > kExplodingNorm;
+        }
+        r["grad_norm"] = std::move(gn);
+        r["update_ratio"] = std::move(ur);
+      }
       pos.records.push_back(std::move(r));
       progress.show(pos.epoch, epochs, end, n, pos.loss_sum / double(pos.seen), elapsed);
+      if (a.val_every > 0 && step % a.val_every == 0 && pos.next < n) {  // the epoch's end validates anyway
+        const auto e0 = std::chrono::steady_clock::now();
+        EvalResult v = session.evaluate(val.x, val.y);
+        eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+        nlohmann::json e = {{"type", "val"}, {"epoch", pos.epoch}, {"step", step}, {"val_loss", v.loss}};
+        if (v.classification) e["val_accuracy"] = v.accuracy();
+        pos.records.push_back(std::move(e));
+      }
       if (a.checkpoint_every > 0 && step % a.checkpoint_every == 0) checkpoint(ckpt_dir);
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
     progress.clear();
     if (g_stop_signal) {
       const std::string dir = ckpt_dir.empty() ? out + ".checkpoint" : ckpt_dir;
@@ -319,6 +435,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
       }
       std::printf(", %.0f samples/s\n", double(seen_here) / secs);
       std::fflush(stdout);
+      if (a.diagnostics) r["diagnostics"] = report_diagnostics(session, pos.epoch, param_epoch);
       pos.records.push_back(std::move(r));
     }
     if (pos.next < n) break;  // --steps ended the run inside this epoch: the position stays there
@@ -330,7 +447,8 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   model.save(out);
   write_log();
   if (!ckpt_dir.empty()) checkpoint(ckpt_dir);  // so that a later --resume with more --epochs or --steps goes on
-  std::printf("wrote %s%s%s\n", out.c_str(), a.log.empty() ? "" : (" and " + a.log).c_str(),
+  std::printf("wrote %s%s%s%s\n", out.c_str(), a.log.empty() ? "" : (", " + a.log).c_str(),
+              a.plot.empty() ? "" : (", " + a.plot).c_str(),
               ckpt_dir.empty() ? "" : (", checkpoint in " + ckpt_dir).c_str());
   return 0;
 }

@@ -1,5 +1,5 @@
 // `onnxtrain train`: its options, and the loop around the library's TrainingSession: epochs, shuffling, progress,
-// validation, the JSON log, checkpoints and resuming, and stopping cleanly on SIGINT or SIGTERM.
+// validation, the JSON log, the plot, diagnostics, checkpoints and resuming, and stopping cleanly on SIGINT or SIGTERM.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -21,6 +21,9 @@ struct TrainArgs {
   std::string precision = "f32";
   std::string checkpoint, resume;  // checkpoint folders
   int64_t checkpoint_every = 0;    // steps; 0: at each epoch's end
+  std::string plot;                // an .svg rewritten at each epoch's end
+  int64_t val_every = 0;           // steps between validations inside an epoch (logged and plotted); 0: none
+  bool diagnostics = false;        // dead units, gradient norms, update ratios, warnings
 };
 
 // Registers the train command and its options, filled into a when parsed.

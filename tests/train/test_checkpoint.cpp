@@ -18,36 +18,17 @@
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/model.h"
+#include "tests/train/cli_run.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
+using namespace onnxtrain::testing;
 
 namespace {
 
 const std::string kFashion = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.onnx";
 const std::string kDropout = std::string(ONNXTRAIN_TEST_DATA) + "/train/dropout_mlp.onnx";
 const std::string kGood = std::string(ONNXTRAIN_TEST_DATA) + "/train/good.npz";  // 20 samples, 784 features
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::string temp_dir(const char* what) {
-  std::string tmpl = (fs::temp_directory_path() / (std::string("onnxtrain_") + what + "_XXXXXX")).string();
-  return mkdtemp(tmpl.data());
-}
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome cli(const std::string& args, const std::string& dir) {
-  std::string cmd = std::string(ONNXTRAIN_CLI) + " " + args + " > " + dir + "/stdout 2> " + dir + "/stderr";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir + "/stdout"), slurp(dir + "/stderr")};
-}
 
 // The step records of a --log file: (step, loss), in order.
 std::vector<std::pair<int64_t, double>> step_losses(const std::string& log) {
