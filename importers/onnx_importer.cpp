@@ -335,8 +335,14 @@ class Importer {
       meta_.inputs.push_back(port_of(vi, &v));
       const auto& tt = vi.type().tensor_type();
       if (!vi.type().has_tensor_type()) fail("input '" + vi.name() + "' is not a tensor");
-      if (tt.elem_type() != onnx::TensorProto::FLOAT)
-        fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + "; onnxtrain runs float32 inputs only");
+      // int64 inputs are read only where an op takes integers (a Reshape's shape, fed at run time); read_nodes
+      // refuses them anywhere else.
+      if (tt.elem_type() == onnx::TensorProto::INT64) {
+        v.integer = true;
+        nonfloat_[v.name] = onnx::TensorProto::INT64;
+      } else if (tt.elem_type() != onnx::TensorProto::FLOAT) {
+        fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + "; onnxtrain runs float32 inputs (and int64 shapes) only");
+      }
       for (auto& d : v.declared) v.shape.push_back(d.value);
       g_.inputs.push_back(g_.add_value(std::move(v)));
     }
@@ -404,7 +410,7 @@ class Importer {
         if (nf != nonfloat_.end() && !(wants_ints && g_.values[id].integer))
           g_.fail(n, "input '" + i + "' is " + dtype_name(nf->second) + "; onnxtrain computes in float32 only");
         if (wants_ints && id >= 0 && !g_.values[id].integer)
-          g_.fail(n, "input '" + i + "' must be a constant integer tensor (an initializer or a Constant node)");
+          g_.fail(n, "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
         n.inputs.push_back(id);
       }
     }

@@ -44,6 +44,14 @@ std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, 
   if (g.inputs.size() == 1 && !fed.count(g.inputs[0]) && inputs.count("x")) fed[g.inputs[0]] = &inputs.at("x");
   std::map<int, ir::Shape> shapes;
   for (auto& [id, t] : fed) {
+    ir::Value& v = g.values[id];
+    if (v.integer) {  // a shape read when the plan is made, never data: its values are the plan's key
+      if (t->dtype != DType::Int64 || t->shape.size() != 1 || static_cast<int64_t>(t->i64.size()) != t->numel())
+        g.fail("input '" + v.name + "' must be a 1-D int64 tensor, got " + dtype_name(t->dtype) + " " + shape_str(t->shape));
+      v.ints = t->i64;
+      shapes[id] = t->i64;
+      continue;
+    }
     if (t->dtype != DType::Float32)
       g.fail("input '" + g.values[id].name + "' is float32 but the data is " + dtype_name(t->dtype));
     if (static_cast<int64_t>(t->f32.size()) != t->numel())
@@ -52,7 +60,8 @@ std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, 
     shapes[id] = t->shape;
   }
   impl_->ex.prepare(shapes);
-  for (auto& [id, t] : fed) std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
+  for (auto& [id, t] : fed)
+    if (!g.values[id].integer) std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
   impl_->ex.run();
   std::map<std::string, Tensor> out;
   for (int o : g.outputs) {

@@ -108,8 +108,10 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
   for (size_t v = 0; v < g_.values.size(); ++v)
     if (g_.values[v].kind == ir::ValueKind::Parameter || g_.values[v].kind == ir::ValueKind::Constant)
       shapes[v] = g_.values[v].shape;
-  for (auto& [id, shape] : fed) {
+  for (auto& [id, key] : fed) {
     const ir::Value& v = g_.values[id];
+    // An integer input's entry holds its values (bound into v.ints by the caller); its shape is their count.
+    const ir::Shape shape = v.integer ? ir::Shape{static_cast<int64_t>(v.ints.size())} : key;
     if (v.kind == ir::ValueKind::Parameter) {
       if (shape != v.shape)
         g_.fail("input '" + v.name + "' overrides an initializer of shape " + ir::shape_str(v.shape) +

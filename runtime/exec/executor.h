@@ -24,7 +24,8 @@ class Executor {
   ~Executor();
 
   // Selects (compiling it the first time) the plan for these fed values: graph inputs, and feedable parameters the
-  // user overrides, keyed by value id. Refuses missing inputs and shapes that contradict the model. Returns whether
+  // user overrides, keyed by value id. For an integer input (a Reshape's shape fed at run time) the entry is its
+  // values, which the caller has bound into the graph value's ints: shapes then follow from them. Refuses missing inputs and shapes that contradict the model. Returns whether
   // it compiled.
   bool prepare(const std::map<int, ir::Shape>& fed);
 

@@ -1,6 +1,6 @@
-// Reshape: Y = X's elements in a new shape: the `shape` attribute (opset 1) or a constant integer input (opset 5
-// on), where 0 copies the input's dim (unless allowzero = 1, opset 14) and one -1 is inferred. Shape inference, the
-// forward kernel (a copy) and the gradient rule, ReshapeLike back to X's shape (flatten.cpp).
+// Reshape: Y = X's elements in a new shape: the `shape` attribute (opset 1) or an integer input (opset 5 on),
+// constant or fed at run time, where 0 copies the input's dim (unless allowzero = 1, opset 14) and one -1 is
+// inferred. Shape inference, the forward kernel (a copy) and the gradient rule, ReshapeLike back to X's shape.
 #include <algorithm>
 
 #include "runtime/ops/op.h"
@@ -19,9 +19,20 @@ std::vector<int64_t> requested(const ir::Graph& g, const ir::Node& n) {
   return g.values[n.inputs[1]].ints;
 }
 
-// X: any shape; shape: (r) int64 constant; Y: shape with its 0s and -1 resolved.
+// X: any shape; shape: (r) int64, constant or fed; Y: shape with its 0s and -1 resolved.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   const Shape& x = in[0];
+  if (n.version >= 5 && g.values[n.inputs[1]].kind == ir::ValueKind::Input) {
+    // A shape fed at run time: the session binds its values into the value's ints before each plan; until then
+    // (at load) only its length, when declared, says the output's rank.
+    const Shape& r = in[1];
+    if (r.size() != 1) {
+      if (r.empty()) return {};
+      g.fail(n, "input shape must be 1-D, got " + ir::shape_str(r));
+    }
+    if (r[0] == ir::kUnknown) return {};
+    if (static_cast<int64_t>(g.values[n.inputs[1]].ints.size()) != r[0]) return {Shape(static_cast<size_t>(r[0]), ir::kUnknown)};
+  }
   std::vector<int64_t> want = requested(g, n);
   const bool allowzero = n.attr_i("allowzero", 0) != 0;
   int64_t total = 1, known = 1;

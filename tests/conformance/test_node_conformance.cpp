@@ -9,6 +9,7 @@
 #include <set>
 
 #include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 
@@ -41,6 +42,10 @@ const std::vector<std::string> kNodeCases = {
     "test_transpose_default",
     "test_matmul_2d", "test_matmul_3d", "test_matmul_4d",
     "test_add", "test_add_bcast",
+    "test_reshape_allowzero_reordered", "test_reshape_extended_dims", "test_reshape_negative_dim",
+    "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reduced_dims",
+    "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims", "test_reshape_zero_and_negative_dim",
+    "test_reshape_zero_dim",
     "test_dropout_default", "test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_dropout_default_old",
     "test_dropout_default_ratio", "test_dropout_random_old",
 };
@@ -49,13 +54,7 @@ const std::regex kOurOps(
 // Cases of our ops that onnxtrain refuses by design, with the reason:
 const std::set<std::string> kNotTensors = {
     // values that are not float32 tensors: onnxtrain computes on float32 tensors
-    "test_identity_opt", "test_identity_sequence", "test_add_uint8",
-    // the target shape comes as a graph input at run time; onnxtrain takes shapes from constants (initializers or
-    // Constant nodes), which make_old_opset_tests.py covers at every Reshape opset
-    "test_reshape_allowzero_reordered", "test_reshape_extended_dims", "test_reshape_negative_dim",
-    "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reduced_dims",
-    "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims", "test_reshape_zero_and_negative_dim",
-    "test_reshape_zero_dim"};
+    "test_identity_opt", "test_identity_sequence", "test_add_uint8"};
 
 void run_case(const std::string& dir) {
   ASSERT_TRUE(fs::exists(dir + "/model.onnx")) << dir << " was not generated";
@@ -102,6 +101,37 @@ TEST(NodeTestList, Complete) {
     EXPECT_TRUE(listed.count(name)) << name << " is generated but not run";
   }
   EXPECT_EQ(ours, static_cast<int>(kNodeCases.size()));
+}
+
+// A Reshape whose shape is fed at run time: each new shape value gets its plan, a repeated one reuses it, and bad
+// shapes are one-line errors naming the node or the input.
+TEST(RuntimeReshape, FollowsEachFedShapeAndRefusesBadOnes) {
+  Model model = Model::load(kNodeDir + "/test_reshape_negative_dim/model.onnx");  // data (2,3,4), shape (3) int64
+  ASSERT_EQ(model.input_names().size(), 2u);
+  const std::string data = model.input_names()[0], shape = model.input_names()[1];
+  InferenceSession session(model);
+  std::vector<float> x(24);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i) * 0.5f;
+  const Tensor X = Tensor::f32_of({2, 3, 4}, x);
+  for (const auto& [want, expect] : std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+           {{4, -1, 2}, {4, 3, 2}}, {{0, 12, 1}, {2, 12, 1}}, {{-1, 2, 2}, {6, 2, 2}}, {{4, -1, 2}, {4, 3, 2}}}) {
+    auto out = session.run({{data, X}, {shape, Tensor::i64_of({3}, want)}});
+    const Tensor& y = out.begin()->second;
+    EXPECT_EQ(y.shape, expect);
+    EXPECT_EQ(y.f32, x) << "a reshape keeps the elements in order";
+  }
+  auto refused = [&](const Tensor& s, const std::string& says) {
+    try {
+      session.run({{data, X}, {shape, s}});
+      ADD_FAILURE() << "accepted a bad shape";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused(Tensor::i64_of({3}, {5, -1, 7}), "do not divide evenly");
+  refused(Tensor::i64_of({3}, {-1, -1, 2}), "more than one -1");
+  refused(Tensor::f32_of({3}, {2, 3, 4}), "must be a 1-D int64 tensor");
+  refused(Tensor::i64_of({1, 3}, {2, 3, 4}), "must be a 1-D int64 tensor");
 }
 
 // Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values. OldOpsetList.Complete
