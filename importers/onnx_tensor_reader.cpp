@@ -25,7 +25,7 @@ std::vector<T> values(const std::string& path, const onnx::TensorProto& t, const
     if (t.raw_data().size() != n * sizeof(T))
       throw Error(path + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes, its shape needs " +
                   std::to_string(n * sizeof(T)));
-    std::memcpy(out.data(), t.raw_data().data(), n * sizeof(T));
+    if (n) std::memcpy(out.data(), t.raw_data().data(), n * sizeof(T));  // an empty vector's data() may be null
   } else {
     if (static_cast<size_t>(field.size()) != n)
       throw Error(path + ": holds " + std::to_string(field.size()) + " values, its shape needs " + std::to_string(n));

@@ -61,7 +61,8 @@ std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, 
   }
   impl_->ex.prepare(shapes);
   for (auto& [id, t] : fed)
-    if (!g.values[id].integer) std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
+    if (!g.values[id].integer && !t->f32.empty())  // an empty vector's data() may be null
+      std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
   impl_->ex.run();
   std::map<std::string, Tensor> out;
   for (int o : g.outputs) {
