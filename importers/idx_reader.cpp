@@ -49,14 +49,19 @@ Tensor load_idx(const std::string& path) {
   }
   const int rank = head[3];
   std::vector<int64_t> shape;
-  uint64_t total = 1;
+  // The non-zero dims are bounded as well: with a 0 among them the file is empty, but whoever multiplies the
+  // others later must not overflow.
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (int i = 0; i < rank; ++i) {
     unsigned char d[4];
     read_exact(path, gz.f, d, 4, "header");
     shape.push_back(be32(d));
-    if (__builtin_mul_overflow(total, uint64_t(be32(d)), &total) || total > kMaxBytes)
+    empty = empty || be32(d) == 0;
+    if (be32(d) != 0 && (__builtin_mul_overflow(nonzero, uint64_t(be32(d)), &nonzero) || nonzero > kMaxBytes))
       throw Error(path + ": header declares " + shape_str(shape) + "..., more than " + std::to_string(kMaxBytes) + " bytes");
   }
+  const uint64_t total = empty ? 0 : nonzero;
   // Read in chunks, so a header that lies about its size costs no more memory than the data actually present.
   std::vector<unsigned char> bytes;
   const size_t chunk = size_t(1) << 20;

@@ -4,7 +4,8 @@
 
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <memory>
+#include <sstream>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
@@ -13,6 +14,24 @@ namespace onnxtrain {
 namespace {
 
 constexpr uint64_t kMaxMember = uint64_t(8) << 30;  // no array we read is over 8 GiB
+
+// The value of 'key' in the .npy header (a Python dict literal): the text between open and close that follows
+// "'key':", or (open == 0) everything after the colon. A plain scan: std::regex recurses per character and
+// overflows the stack on a long header.
+constexpr const char* kSpace = " \t\r\n";
+
+std::string header_value(const std::string& where, const std::string& header, const std::string& key, char open,
+                         char close) {
+  size_t p = header.find("'" + key + "'");
+  if (p == std::string::npos) throw Error(where + ": .npy header has no '" + key + "'");
+  p = header.find_first_not_of(kSpace, p + key.size() + 2);
+  if (p == std::string::npos || header[p] != ':') throw Error(where + ": .npy header has no value for '" + key + "'");
+  p = header.find_first_not_of(kSpace, p + 1);
+  if (open == 0) return p == std::string::npos ? "" : header.substr(p);
+  size_t end = p == std::string::npos || header[p] != open ? std::string::npos : header.find(close, p + 1);
+  if (end == std::string::npos) throw Error(where + ": .npy header has a malformed '" + key + "'");
+  return header.substr(p + 1, end - p - 1);
+}
 
 struct Descr {
   char kind;  // 'f', 'i', 'u', 'b'
@@ -39,19 +58,20 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
   const std::string header = bytes.substr(offset, header_len);
   offset += header_len;
 
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")))
-    throw Error(where + ": .npy header has no 'descr'");
-  const std::string descr = m[1];
-  bool fortran = std::regex_search(header, std::regex("'fortran_order'\\s*:\\s*True"));
-  if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")))
-    throw Error(where + ": .npy header has no 'shape'");
+  const std::string descr = header_value(where, header, "descr", '\'', '\'');
+  const bool fortran = header.find("'fortran_order'") != std::string::npos &&
+                       header_value(where, header, "fortran_order", 0, 0).compare(0, 4, "True") == 0;
   std::vector<int64_t> shape;
-  const std::string dims = m[1];
-  static const std::regex kInt("-?[0-9]+");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), kInt), end; it != end; ++it) {
-    if (it->str().size() > 18 || it->str()[0] == '-') throw Error(where + ": .npy shape (" + dims + ") is invalid");
-    shape.push_back(std::stoll(it->str()));
+  const std::string dims = header_value(where, header, "shape", '(', ')');
+  std::stringstream parts(dims);
+  for (std::string part; std::getline(parts, part, ',');) {
+    part.erase(0, part.find_first_not_of(kSpace));
+    part.erase(part.find_last_not_of(kSpace) + 1);
+    if (!part.empty() && part.back() == 'L') part.pop_back();  // Python 2's long literal: (3L, 4L)
+    if (part.empty() && parts.eof()) break;                    // the trailing comma of (3,)
+    if (part.empty() || part.size() > 18 || part.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(where + ": .npy shape (" + dims + ") is invalid");
+    shape.push_back(std::stoll(part));
   }
 
   Descr d{};
@@ -64,9 +84,14 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
   else if (descr == "|b1") d = {'b', 1};
   else throw Error(where + ": dtype '" + descr + "' is not supported (float32/64, int32/64, uint8, int8 or bool, little-endian)");
 
-  uint64_t n = 1, need = 0;
-  for (int64_t s : shape)
-    if (__builtin_mul_overflow(n, uint64_t(s), &n)) throw Error(where + ": .npy shape " + shape_str(shape) + " overflows");
+  // n elements; the non-zero dims are bounded even when a 0 makes the array empty, so that no product of some of
+  // the dims, formed later, can overflow.
+  uint64_t n = 1, nonzero = 1, need = 0;
+  for (int64_t s : shape) {
+    n *= uint64_t(s);
+    if (s != 0 && (__builtin_mul_overflow(nonzero, uint64_t(s), &nonzero) || nonzero > kMaxMember))
+      throw Error(where + ": .npy shape " + shape_str(shape) + " has more than " + std::to_string(kMaxMember) + " elements");
+  }
   if (__builtin_mul_overflow(n, uint64_t(d.size), &need) || need > bytes.size() - offset)
     throw Error(where + ": header declares shape " + shape_str(shape) + " of " + descr + " but only " +
                 std::to_string(bytes.size() - offset) + " bytes follow");

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -25,7 +26,7 @@ namespace {
 constexpr int64_t kCheckerMaxIr = 8;
 constexpr int64_t kCheckerMaxOpset = 17;
 // No single tensor may claim more than this many elements (16 GiB of float32).
-constexpr int64_t kMaxElements = int64_t(1) << 32;
+constexpr int64_t kMaxElements = ir::kMaxElements;
 // Integer tensors are read as constants (shapes, flags) only up to this many elements.
 constexpr int64_t kMaxIntConstant = int64_t(1) << 20;
 
@@ -119,11 +120,12 @@ class Importer {
   // numel of dims, refusing negative dims, overflow and absurd sizes before anything is allocated.
   int64_t checked_numel(const std::string& what, const google::protobuf::RepeatedField<int64_t>& dims) const {
     int64_t n = 1;
-    for (int64_t d : dims) {
+    for (int64_t d : dims)
       if (d < 0) fail(what + " has a negative dimension " + std::to_string(d));
-      if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
-        fail(what + " declares more than " + std::to_string(kMaxElements) + " elements");
-    }
+    // Its non-zero dims bounded too, or a 0 among them would let the others multiply past int64 downstream.
+    if (!ir::within_limits(ir::Shape(dims.begin(), dims.end())))
+      fail(what + " declares more than " + std::to_string(kMaxElements) + " elements");
+    for (int64_t d : dims) n *= d;
     return n;
   }
 
@@ -145,43 +147,69 @@ class Importer {
     return full;
   }
 
-  // Reads one float32 tensor's values into dst (numel floats).
-  void read_tensor_data(const std::string& what, const onnx::TensorProto& t, int64_t numel, float* dst) const {
+  // Where a float32 tensor's data is, checked against the bytes actually present before anything is allocated for
+  // it: its raw_data or float_data, or a region of an external file.
+  struct DataRef {
+    std::string path, location;  // path: the external file, empty when the data is inside the model
+    int64_t offset = 0;
+  };
+  DataRef check_tensor_data(const std::string& what, const onnx::TensorProto& t, int64_t numel) {
     const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    DataRef ref;
     if (t.data_location() == onnx::TensorProto::EXTERNAL) {
-      std::string location;
-      int64_t offset = 0, length = -1;
+      int64_t length = -1;
+      std::set<std::string> seen;
       for (const auto& kv : t.external_data()) {
+        // The exporter reads the first of a key, this loop would keep the last: a repeated key is refused.
+        if (!seen.insert(kv.key()).second) fail(what + ": external data key '" + kv.key() + "' is given twice");
         char* end = nullptr;
-        if (kv.key() == "location") location = kv.value();
+        if (kv.key() == "location") ref.location = kv.value();
         if (kv.key() == "offset" || kv.key() == "length") {
           long long v = std::strtoll(kv.value().c_str(), &end, 10);
           if (kv.value().empty() || *end || v < 0) fail(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a valid size");
-          (kv.key() == "offset" ? offset : length) = v;
+          (kv.key() == "offset" ? ref.offset : length) = v;
         }
       }
-      std::string path = external_path(what, location);
+      ref.path = external_path(what, ref.location);
       if (length >= 0 && static_cast<size_t>(length) != bytes)
         fail(what + ": external data length " + std::to_string(length) + " does not match " + std::to_string(bytes) +
              " bytes for its shape");
       struct stat st;
-      if (stat(path.c_str(), &st) != 0) fail(what + ": cannot stat external data file '" + location + "'");
-      if (offset > st.st_size || static_cast<int64_t>(bytes) > st.st_size - offset)
-        fail(what + ": external data at offset " + std::to_string(offset) + " needs " + std::to_string(bytes) +
-             " bytes but '" + location + "' has " + std::to_string(st.st_size));
-      std::ifstream f(path, std::ios::binary);
-      f.seekg(offset);
-      f.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(bytes));
-      if (!f) fail(what + ": cannot read external data from '" + location + "'");
+      if (stat(ref.path.c_str(), &st) != 0) fail(what + ": cannot stat external data file '" + ref.location + "'");
+      const int64_t size = st.st_size;
+      if (ref.offset > size || static_cast<int64_t>(bytes) > size - ref.offset)
+        fail(what + ": external data at offset " + std::to_string(ref.offset) + " needs " + std::to_string(bytes) +
+             " bytes but '" + ref.location + "' has " + std::to_string(size));
+      // Tensors may share a file, but together they may not read more of it than it holds: what is allocated for
+      // them never outgrows the files, however many tensors point at the same bytes.
+      int64_t& claimed = external_claims_[{st.st_dev, st.st_ino}];  // the file, however its location spells it
+      claimed += static_cast<int64_t>(bytes);
+      if (claimed > size)
+        fail(what + ": the tensors stored in '" + ref.location + "' claim " + std::to_string(claimed) +
+             " bytes of it but it holds " + std::to_string(size));
     } else if (t.has_raw_data()) {
       if (t.raw_data().size() != bytes)
         fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
              std::to_string(bytes));
+    } else if (t.float_data_size() != numel) {
+      fail(what + ": float_data has " + std::to_string(t.float_data_size()) + " values but its shape needs " +
+           std::to_string(numel));
+    }
+    return ref;
+  }
+
+  // Reads one float32 tensor's values into dst (numel floats), from where check_tensor_data found them.
+  void read_tensor_data(const std::string& what, const onnx::TensorProto& t, const DataRef& ref, int64_t numel,
+                        float* dst) const {
+    const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    if (!ref.path.empty()) {
+      std::ifstream f(ref.path, std::ios::binary);
+      f.seekg(ref.offset);
+      f.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+      if (!f) fail(what + ": cannot read external data from '" + ref.location + "'");
+    } else if (t.has_raw_data()) {
       std::memcpy(dst, t.raw_data().data(), bytes);
     } else {
-      if (t.float_data_size() != numel)
-        fail(what + ": float_data has " + std::to_string(t.float_data_size()) + " values but its shape needs " +
-             std::to_string(numel));
       std::memcpy(dst, t.float_data().data(), bytes);
     }
   }
@@ -192,13 +220,16 @@ class Importer {
 
   // An integer tensor's values (int64, int32 or bool), from raw_data or its typed field.
   std::vector<int64_t> read_ints(const std::string& what, const onnx::TensorProto& t, int64_t n) const {
-    std::vector<int64_t> out(static_cast<size_t>(n));
     const int width = t.data_type() == onnx::TensorProto::INT64 ? 8 : t.data_type() == onnx::TensorProto::INT32 ? 4 : 1;
     if (t.data_location() == onnx::TensorProto::EXTERNAL) fail(what + ": integer tensors with external data are not supported");
+    const int have = t.has_raw_data() ? -1 : t.data_type() == onnx::TensorProto::INT64 ? t.int64_data_size() : t.int32_data_size();
+    if (t.has_raw_data() && t.raw_data().size() != static_cast<size_t>(n) * width)
+      fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
+           std::to_string(n * width));
+    if (!t.has_raw_data() && have != n)
+      fail(what + ": holds " + std::to_string(have) + " values but its shape needs " + std::to_string(n));
+    std::vector<int64_t> out(static_cast<size_t>(n));
     if (t.has_raw_data()) {
-      if (t.raw_data().size() != static_cast<size_t>(n) * width)
-        fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
-             std::to_string(n * width));
       for (int64_t i = 0; i < n; ++i) {
         const char* p = t.raw_data().data() + i * width;
         if (width == 8) { int64_t v; std::memcpy(&v, p, 8); out[i] = v; }
@@ -207,8 +238,6 @@ class Importer {
       }
       return out;
     }
-    const int have = t.data_type() == onnx::TensorProto::INT64 ? t.int64_data_size() : t.int32_data_size();
-    if (have != n) fail(what + ": holds " + std::to_string(have) + " values but its shape needs " + std::to_string(n));
     for (int64_t i = 0; i < n; ++i)
       out[i] = t.data_type() == onnx::TensorProto::INT64 ? t.int64_data(static_cast<int>(i)) : t.int32_data(static_cast<int>(i));
     return out;
@@ -228,8 +257,9 @@ class Importer {
       int64_t count = checked_numel(what, t.dims());
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() == onnx::TensorProto::FLOAT) {
+        const DataRef ref = check_tensor_data(what, t, count);
         floats.resize(static_cast<size_t>(count));
-        read_tensor_data(what, t, count, floats.data());
+        read_tensor_data(what, t, ref, count, floats.data());
       } else if (is_integer(t.data_type()) && count <= kMaxIntConstant) {
         v.integer = true;
         v.ints = read_ints(what, t, count);
@@ -264,6 +294,7 @@ class Importer {
 
   void read_initializers(const onnx::GraphProto& gp, Source& src) {
     std::vector<std::pair<int, int64_t>> floats;  // (tensor index, numel)
+    std::vector<DataRef> refs;                     // where each one's data is
     size_t total = 0;
     for (int k = 0; k < gp.initializer_size(); ++k) {
       const onnx::TensorProto& t = gp.initializer(k);
@@ -287,6 +318,8 @@ class Importer {
         g_.add_value(std::move(v));
         continue;
       }
+      // Its data must be there before the one buffer for all of them is allocated.
+      refs.push_back(check_tensor_data(what, t, n));
       v.offset = total;
       total += (static_cast<size_t>(n) + 15) / 16 * 16;  // 64-byte aligned starts
       int id = g_.add_value(std::move(v));
@@ -296,7 +329,7 @@ class Importer {
     g_.params.assign(total, 0.f);
     for (size_t i = 0; i < floats.size(); ++i) {
       const onnx::TensorProto& t = gp.initializer(floats[i].first);
-      read_tensor_data("initializer '" + t.name() + "'", t, floats[i].second, g_.param(src.params[i].value));
+      read_tensor_data("initializer '" + t.name() + "'", t, refs[i], floats[i].second, g_.param(src.params[i].value));
     }
   }
 
@@ -309,6 +342,8 @@ class Importer {
       if (v) v->has_declared = true;
       for (const auto& d : tt.shape().dim()) {
         ir::Dim dim;
+        if (d.has_dim_value() && d.dim_value() < 0)
+          fail("'" + vi.name() + "' declares a negative dimension " + std::to_string(d.dim_value()));
         if (d.has_dim_value()) dim.value = d.dim_value();
         if (d.has_dim_param()) dim.symbol = d.dim_param();
         p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
@@ -344,6 +379,9 @@ class Importer {
         fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + "; onnxtrain runs float32 inputs (and int64 shapes) only");
       }
       for (auto& d : v.declared) v.shape.push_back(d.value);
+      if (!ir::within_limits(v.shape))
+        fail("input '" + vi.name() + "' declares " + ir::shape_str(v.shape) + ", more than " +
+             std::to_string(kMaxElements) + " elements");
       g_.inputs.push_back(g_.add_value(std::move(v)));
     }
   }
@@ -450,6 +488,7 @@ class Importer {
   }
 
   std::map<std::string, int> nonfloat_;
+  std::map<std::pair<dev_t, ino_t>, int64_t> external_claims_;  // external file -> bytes the tensors read claim of it
 };
 
 }  // namespace

@@ -8,7 +8,23 @@ namespace onnxtrain {
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message) : std::runtime_error(one_line(message)) {}
+
+  // Names come from the files (node, tensor, member names) and may hold any byte: control characters are written
+  // as escapes (\n, \x1b), so that a message stays one line whatever the file holds.
+  static std::string one_line(const std::string& s) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+      if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c < 0x20 || c == 0x7f) out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      else out += static_cast<char>(c);
+    }
+    return out;
+  }
 };
 
 }  // namespace onnxtrain

@@ -14,6 +14,13 @@ std::string shape_str(const Shape& s) {
   return out + ")";
 }
 
+bool within_limits(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    if (d > 0 && (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)) return false;
+  return true;
+}
+
 int64_t Node::attr_i(const std::string& a, int64_t dflt) const {
   auto it = attrs.find(a);
   return it == attrs.end() ? dflt : it->second.i;

@@ -15,6 +15,12 @@ constexpr int64_t kUnknown = -1;
 
 std::string shape_str(const Shape& s);  // "(2,?,4)"
 
+// No tensor may hold more elements than this (16 GiB of float32); files that declare more are refused at load.
+constexpr int64_t kMaxElements = int64_t(1) << 32;
+// Whether the product of s's known non-zero dims is at most kMaxElements. Every shape in a loaded graph is, so that no
+// product of some of its dims (as shape inference and the kernels form them) can overflow.
+bool within_limits(const Shape& s);
+
 // A declared dimension: a size, or a symbol (ONNX dim_param) bound from the data, or neither.
 struct Dim {
   int64_t value = kUnknown;

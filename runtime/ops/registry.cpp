@@ -108,6 +108,9 @@ void infer_shapes(ir::Graph& g) {
       int o = n.outputs[k];
       if (o < 0) continue;
       ranked[o] = known && k < out.size();
+      if (ranked[o] && !ir::within_limits(out[k]))
+        g.fail(n, "output '" + g.values[o].name + "' would be " + ir::shape_str(out[k]) + ", more than " +
+                      std::to_string(ir::kMaxElements) + " elements");
       if (ranked[o]) g.values[o].shape = out[k];
     }
   }

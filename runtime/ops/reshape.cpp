@@ -56,9 +56,12 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
     }
     if (d < -1) g.fail(n, "shape has a negative dim " + std::to_string(d));
     y[i] = d;
-    if (d == ir::kUnknown) total_known = false;
-    else known *= d;
   }
+  // Bounded before multiplying: the requested dims come from the file and may be anything up to 2^63.
+  if (!ir::within_limits(y))
+    g.fail(n, "shape " + ir::shape_str(y) + " has more than " + std::to_string(ir::kMaxElements) + " elements");
+  for (size_t i = 0; i < y.size(); ++i)
+    if (static_cast<int>(i) != infer_at && y[i] != ir::kUnknown) known *= y[i];
   if (infer_at >= 0) {
     if (!total_known) y[infer_at] = ir::kUnknown;
     else if (known == 0 || total % known != 0)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan, in build-fuzz) and runs each for SECONDS (default 600), one
+# after another in one process, then prints each one's execs, coverage and corpus. It never touches the default build.
+#
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      TARGET: model, npy, idx (default: all three)
+#
+# Corpora, crash inputs and logs go to tests/fuzz/out/ (git-ignored); the corpus grows from run to run. A crash
+# stops that target (its input is in out/artifacts/TARGET/) and makes the script exit 1 after the others have run.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+secs=${1:-600}
+shift $(($# > 0 ? 1 : 0))
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(model npy idx)
+build=${ONNXTRAIN_FUZZ_BUILD:-$root/build-fuzz}
+out=${ONNXTRAIN_FUZZ_OUT:-$here/out}
+
+# Largest input the fuzzer makes, per target: the model seeds are about 1 KB; the data targets take the run-time
+# seeds (up to 64 KB: the training sets of tests/train, more Fashion-MNIST).
+declare -A max_len=([model]=16384 [npy]=65536 [idx]=65536)
+for t in "${targets[@]}"; do
+  [ -n "${max_len[$t]:-}" ] || { echo "run.sh: unknown target '$t' (model, npy or idx)" >&2; exit 2; }
+done
+
+echo "== building ${targets[*]/#/fuzz_} in $build"
+cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DONNXTRAIN_FUZZ=ON \
+  -DONNXTRAIN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >/dev/null
+
+echo "== run-time seeds in $out/seeds-large"
+/usr/bin/python3 "$here/make_seeds.py" --large "$out/seeds-large"
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+  corpus=$out/corpus/$t artifacts=$out/artifacts/$t logs=$out/logs/$t
+  mkdir -p "$corpus" "$artifacts" "$logs" "$out/seeds-large/$t"
+  before=$(find "$artifacts" -type f | wc -l)
+  echo "== fuzz_$t for $secs s (log: $logs/fuzz-0.log)"
+  # -jobs=1 -workers=1: one fuzzing process at a time on the 2 shared cores; libFuzzer writes its log to
+  # fuzz-0.log in the current folder. New inputs go to the first corpus folder only, never to the committed seeds.
+  (cd "$logs" && rm -f fuzz-0.log && "$build/fuzz/fuzz_$t" -jobs=1 -workers=1 \
+    -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len="${max_len[$t]}" \
+    -dict="$here/$t.dict" -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    "$corpus" "$here/seeds/$t" "$out/seeds-large/$t" >"$logs/parent.log" 2>&1) || true
+  log=$logs/fuzz-0.log
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  execs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$log" || echo "?")
+  rate=$(grep -oP 'stat::average_exec_per_sec:\s*\K[0-9]+' "$log" || echo "?")
+  cov=$(grep -oP ' cov: \K[0-9]+' <<<"$last" || echo "?")
+  ft=$(grep -oP ' ft: \K[0-9]+' <<<"$last" || echo "?")
+  corp=$(grep -oP ' corp: \K[0-9]+/[0-9]+[a-zA-Z]+' <<<"$last" || echo "?")
+  crashes=$(($(find "$artifacts" -type f | wc -l) - before))
+  if [ "$crashes" -gt 0 ] || grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+    status=1
+    echo "!! fuzz_$t found a bug: see $log and $artifacts/"
+    grep -E 'ERROR:|runtime error:|^uncaught|^refused|SUMMARY' "$log" | head -5 || true
+  fi
+  summary+=("$(printf '%-6s %6s s  execs %-10s %6s/s  cov %-6s ft %-7s corpus %-14s dir %-6s new crashes %s' \
+    "$t" "$secs" "$execs" "$rate" "$cov" "$ft" "$corp" "$(find "$corpus" -type f | wc -l)" "$crashes")")
+done
+
+echo "== summary (corpus: files/bytes libFuzzer kept in memory; dir: files in $out/corpus/TARGET)"
+printf '%s\n' "${summary[@]}"
+exit $status
