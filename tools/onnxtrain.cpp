@@ -1,5 +1,6 @@
 // onnxtrain: the command line, a thin layer over the public API (include/onnxtrain/). Commands: info, run, train,
-// eval (train's loop is in train_cmd.cpp). Everything that computes lives in the library.
+// eval, gradcheck (train's loop is in train_cmd.cpp, gradcheck's report in gradcheck_cmd.cpp). Everything that
+// computes lives in the library.
 // Every failure is one line on stderr and a non-zero exit: 1 for bad models or data, 2 for bad usage.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
 #include "tools/cli_common.h"
+#include "tools/gradcheck_cmd.h"
 #include "tools/train_cmd.h"
 
 namespace {
@@ -175,9 +177,12 @@ int main(int argc, char** argv) {
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
   eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(CLI::PositiveNumber);
 
+  GradcheckArgs ga;
+  auto* gradcheck = add_gradcheck_command(app, ga);
+
   try {
     if (argc > 1 && argv[1][0] != '-' && app.get_subcommands([&](CLI::App* c) { return c->check_name(argv[1]); }).empty())
-      throw CLI::ExtrasError("unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval)",
+      throw CLI::ExtrasError("unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck)",
                              CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
     if (*train) check_train_usage(ta);
@@ -199,6 +204,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(model_path, data, out, threads, batch, x_key);
     if (*train) return cmd_train(ta, std::vector<std::string>(argv, argv + argc));
     if (*eval) return cmd_eval(model_path, data, eval_loss, x_key, eval_y, threads, batch);
+    if (*gradcheck) return cmd_gradcheck(ga);
   } catch (const onnxtrain::Error& e) {
     std::fprintf(stderr, "onnxtrain: error: %s\n", e.what());
     return 1;

@@ -80,6 +80,11 @@ class TrainingSession {
   // with class labels, *correct receives the batch's argmax hits before the update.
   float train_step(const Tensor& x, const Tensor& y, int64_t* correct = nullptr);
 
+  // The gradient train_step would take on this batch, of each trainable initializer (keyed by name, float32, shaped as
+  // the initializer), from the same kernels and loss, but with Dropout as the identity (as evaluate runs it). No
+  // update and no step is counted. *loss, when given, receives the batch's loss. For gradcheck.
+  std::map<std::string, Tensor> gradients(const Tensor& x, const Tensor& y, float* loss = nullptr);
+
   // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
   EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
 

@@ -1,6 +1,6 @@
 // Add: Y = A + B with numpy broadcasting (from opset 7; before it, B broadcasts to A only with broadcast = 1 and
-// no axis). Shape inference, the forward kernel (oneDNN binary add) and the gradient rule: each input's gradient is
-// dY summed over the axes along which it was broadcast (ReduceToShape, gemm.cpp).
+// no axis). Shape inference, the forward kernel (oneDNN binary add), its double reference and the gradient rule: each
+// input's gradient is dY summed over the axes along which it was broadcast (ReduceToShape, gemm.cpp).
 #include <algorithm>
 
 #include "runtime/exec/dnnl_compat.h"
@@ -42,6 +42,14 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   add(out, y_md, second);
 }
 
+// Y[i] = A[a(i)] + B[b(i)], a(i) and b(i) the index i broadcast back to A's and B's shapes. Y: the broadcast shape.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  const std::vector<int64_t> a_at = broadcast_offsets(in[0]->shape, out[0].shape);
+  const std::vector<int64_t> b_at = broadcast_offsets(in[1]->shape, out[0].shape);
+  for (size_t e = 0; e < out[0].data.size(); ++e) out[0].data[e] = in[0]->data[a_at[e]] + in[1]->data[b_at[e]];
+}
+
 // Y = A + B; dA = dY summed to A's shape, dB = dY summed to B's shape.
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -52,6 +60,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kAdd{"Add", {1, 6, 7, 13, 14}, check, infer, forward, gradient};
+extern const OpDef kAdd{"Add", {1, 6, 7, 13, 14}, check, infer, forward, gradient,
+                        /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

@@ -1,5 +1,5 @@
-// Helpers the op files share: arity checks, shape rules (unary, broadcasting, softmax axes), copies, and the
-// elementwise kernels whose gradient oneDNN computes from the output. No op is defined here.
+// Helpers the op files share: arity checks, shape rules (unary, broadcasting, softmax axes), copies, the elementwise
+// kernels whose gradient oneDNN computes from the output, and the references' broadcasting. No op is defined here.
 #include <algorithm>
 
 #include "runtime/exec/dnnl_compat.h"
@@ -46,6 +46,26 @@ Shape broadcast(const ir::Graph& g, const ir::Node& n, const Shape& a, const Sha
 Shape padded(Shape s, size_t rank) {
   while (s.size() < rank) s.insert(s.begin(), 1);
   return s;
+}
+
+// x: right-aligned to y (rank(x) <= rank(y)), each dim 1 or y's. Walks y's index (odometer) and x's offset with it.
+std::vector<int64_t> broadcast_offsets(const Shape& x_in, const Shape& y) {
+  const Shape x = padded(x_in, y.size());
+  int64_t count = 1;
+  for (int64_t d : y) count *= d;
+  std::vector<int64_t> stride(x.size()), idx(y.size(), 0), out(static_cast<size_t>(count));
+  for (int64_t i = static_cast<int64_t>(x.size()) - 1, s = 1; i >= 0; --i) stride[i] = x[i] == 1 ? 0 : s, s *= x[i];
+  int64_t off = 0;
+  for (int64_t e = 0; e < count; ++e) {
+    out[static_cast<size_t>(e)] = off;
+    for (size_t d = y.size(); d-- > 0;) {
+      off += stride[d];
+      if (++idx[d] < y[d]) break;
+      off -= stride[d] * idx[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
 }
 
 int64_t softmax_axis(const ir::Node& n) { return n.attr_i("axis", n.version < 13 ? 1 : -1); }

@@ -1,8 +1,10 @@
 // Dropout: in training, Y = X * mask / (1 - ratio) with a random mask keeping each element with probability
 // 1 - ratio, hashed from (seed, node, step, element) so that no generator state outlives a step; in run and eval,
 // Y = X and the mask is all ones. The ratio comes from the attribute (before opset 12, default 0.5) or a constant
-// input (12 on). Shape inference, the forward kernel, the gradient rule and DropoutGrad, dX = dY * mask / (1 - ratio).
+// input (12 on). Shape inference, the forward kernel, its double reference (inference only), the gradient rule and
+// DropoutGrad, dX = dY * mask / (1 - ratio) (dX = dY in a run that does not train, where Y = X).
 // Host loops: oneDNN has no random primitive. The mask is float 0/1.
+#include <algorithm>
 #include <functional>
 #include <string>
 
@@ -83,6 +85,14 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   steps.push_back(std::move(s));
 }
 
+// Dropout at inference: Y = X and mask = 1. Only that: a training mask is drawn by the kernel, so gradcheck runs both
+// sides with Dropout as the identity. X: any shape; Y and mask: the same.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+  if (out.size() > 1) std::fill(out[1].data.begin(), out[1].data.end(), 1.0);
+}
+
 // Y = X * mask / (1 - ratio); dX = dY * mask / (1 - ratio).
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -91,19 +101,22 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   b.set_dX(n, 0, b.emit("DropoutGrad", {dY, n.outputs[1]}, {{"scale", ir::Attr::of(1.f / (1.f - ratio_of(b.graph(), n)))}}));
 }
 
-// DropoutGrad(dY, mask) -> dY * mask * scale. dY: any shape; mask: the same; dX: the same.
+// DropoutGrad(dY, mask) -> dY * mask * scale while training; in a run that does not train the forward was Y = X
+// (mask all ones), so dX = dY. dY: any shape; mask: the same; dX: the same.
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const Shape& s = ctx.shape(n.inputs[0]);
   int64_t E = 1;
   for (int64_t d : s) E *= d;
   auto md = dnnl_compat::plain(s);
   dnnl::memory dy = ctx.view(n.inputs[0], md), m = ctx.view(n.inputs[1], md), dx = ctx.view(n.outputs[0], md);
-  const float scale = n.attr_f("scale", 1.f);
+  const float train_scale = n.attr_f("scale", 1.f);
+  const bool* training = ctx.training();
   Step st;
   st.host = [=]() {
     const float* DY = static_cast<const float*>(dy.get_data_handle());
     const float* M = static_cast<const float*>(m.get_data_handle());
     float* DX = static_cast<float*>(dx.get_data_handle());
+    const float scale = *training ? train_scale : 1.f;
     for (int64_t e = 0; e < E; ++e) DX[e] = DY[e] * M[e] * scale;
   };
   steps.push_back(std::move(st));
@@ -111,7 +124,8 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kDropout{"Dropout", {1, 6, 7, 10, 12, 13}, check, infer, forward, gradient, false, {2}, 2};
+extern const OpDef kDropout{"Dropout", {1, 6, 7, 10, 12, 13}, check, infer, forward, gradient,
+                             /*internal=*/false, /*int_inputs=*/{2}, /*grad_outputs=*/2, reference};
 extern const OpDef kDropoutGrad{"DropoutGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

@@ -1,6 +1,6 @@
 // Flatten: Y = X viewed as 2-D, (prod(d[:axis]), prod(d[axis:])), axis defaulting to 1 (negative from opset 11).
-// Shape inference, the forward kernel (a copy), the gradient rule, and ReshapeLike, the copy back to X's shape that
-// the gradient needs.
+// Shape inference, the forward kernel (a copy), its double reference, the gradient rule, and ReshapeLike, the copy
+// back to X's shape that the gradient needs.
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
@@ -25,6 +25,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   copy_step(ctx, n.inputs[0], n.outputs[0], steps);
 }
 
+// Y = X's elements in row-major order, in the (outer, inner) shape infer gave out[0].
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+}
+
 // Y = flatten(X); dX = dY reshaped to X's shape.
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -36,7 +42,8 @@ std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const s
 
 }  // namespace
 
-extern const OpDef kFlatten{"Flatten", {1, 9, 11, 13, 21}, check_unary, infer, forward, gradient};
+extern const OpDef kFlatten{"Flatten", {1, 9, 11, 13, 21}, check_unary, infer, forward, gradient,
+                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 extern const OpDef kReshapeLike{"ReshapeLike", {1}, no_check, reshape_like_infer, forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

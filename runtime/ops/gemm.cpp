@@ -1,6 +1,6 @@
 // Gemm: Y = alpha * A' * B' + beta * C, with A' = transA ? A^T : A and B' = transB ? B^T : B.
-// Shape inference, opset checks, the forward kernel (oneDNN matmul, transposes as strides, C as a broadcast add),
-// the gradient rule (itself Gemms) and ReduceToShape, the kernel of dC (oneDNN reduction).
+// Shape inference, opset checks, the forward kernel (oneDNN matmul, transposes as strides, C as a broadcast add), its
+// double reference, the gradient rule (itself Gemms) and ReduceToShape, the kernel of dC (oneDNN reduction).
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -126,6 +126,25 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   steps.push_back(std::move(s));
 }
 
+// Y[m,j] = alpha * sum_k A'[m,k] * B'[k,j] + beta * C[m,j], C right-aligned to (M,N) with its dims of 1 repeated
+// (skipped when beta = 0, as the kernel skips it). A: (M,K) or (K,M); B: (K,N) or (N,K); Y: (M,N).
+void reference(const ir::Graph&, const ir::Node& n, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  const GemmAttrs at = attrs_of(n);
+  const RefTensor &A = *in[0], &B = *in[1];
+  const RefTensor* C = in.size() > 2 && at.beta != 0.f ? in[2] : nullptr;
+  RefTensor& Y = out[0];
+  const int64_t M = Y.shape[0], N = Y.shape[1], K = at.transA ? A.shape[0] : A.shape[1];
+  const std::vector<int64_t> c_at = C ? broadcast_offsets(C->shape, Y.shape) : std::vector<int64_t>();
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += A.data[at.transA ? k * M + m : m * K + k] * B.data[at.transB ? j * K + k : k * N + j];
+      Y.data[m * N + j] = double(at.alpha) * acc + (C ? double(at.beta) * C->data[c_at[m * N + j]] : 0.0);
+    }
+}
+
 // An ordinary Gemm node for the gradient: alpha * P' * Q', no C.
 int gemm(GradBuilder& b, int P, int Q, float alpha, bool transP, bool transQ) {
   return b.emit("Gemm", {P, Q},
@@ -194,7 +213,8 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
 
 }  // namespace
 
-extern const OpDef kGemm{"Gemm", {1, 6, 7, 9, 11, 13}, check, infer, forward, gradient};
+extern const OpDef kGemm{"Gemm", {1, 6, 7, 9, 11, 13}, check, infer, forward, gradient,
+                         /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 extern const OpDef kReduceToShape{"ReduceToShape", {1}, no_check, reduce_infer, reduce_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

@@ -1,5 +1,5 @@
-// Identity: Y = X. Shape inference, the forward kernel (a copy) and the gradient rule, dX = dY. Tensors only:
-// optional and sequence inputs (opset 16 on) are refused by the importer as non-tensors.
+// Identity: Y = X. Shape inference, the forward kernel (a copy), its double reference and the gradient rule, dX = dY.
+// Tensors only: optional and sequence inputs (opset 16 on) are refused by the importer as non-tensors.
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
@@ -10,6 +10,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   copy_step(ctx, n.inputs[0], n.outputs[0], steps);
 }
 
+// Y = X. X: any shape; Y: the same.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+}
+
 // Y = X; dX = dY.
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -18,6 +24,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kIdentity{"Identity", {1, 13, 14, 16, 19, 21}, check_unary, same_as_first, forward, gradient};
+extern const OpDef kIdentity{"Identity", {1, 13, 14, 16, 19, 21}, check_unary, same_as_first, forward, gradient,
+                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

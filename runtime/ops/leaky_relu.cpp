@@ -1,5 +1,6 @@
 // LeakyRelu: Y = X if X > 0 else alpha * X, alpha defaulting to 0.01. Shape inference, the forward kernel (oneDNN
-// eltwise_relu with a negative slope) and the gradient rule; the backward kernel is ReluGrad (relu.cpp).
+// eltwise_relu with a negative slope), its double reference and the gradient rule; the backward kernel is ReluGrad
+// (relu.cpp).
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -12,6 +13,16 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, alpha_of(n), false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = X > 0 ? X : alpha * X (alpha the float attribute, exactly). X: any shape; Y: the same.
+void reference(const ir::Graph&, const ir::Node& n, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  const double alpha = alpha_of(n);
+  for (size_t e = 0; e < out[0].data.size(); ++e) {
+    const double x = in[0]->data[e];
+    out[0].data[e] = x > 0 ? x : alpha * x;
+  }
 }
 
 // Y = X > 0 ? X : alpha*X; dX = dY where X > 0, else alpha * dY. LeakyReLU'(0) = alpha, as in PyTorch.
@@ -28,6 +39,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check_unary, same_as_first, forward, gradient};
+extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check_unary, same_as_first, forward, gradient,
+                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

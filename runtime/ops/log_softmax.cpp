@@ -1,6 +1,6 @@
 // LogSoftmax: Y = X - log(sum(exp(X))) along an axis, with Softmax's per-opset semantics (2-D coercion before opset
-// 13). Shape inference, the forward kernel (oneDNN softmax_v2 with softmax_log) and the gradient rule; the backward
-// kernel is SoftmaxGrad's log variant (softmax.cpp).
+// 13). Shape inference, the forward kernel (oneDNN softmax_v2 with softmax_log), its double reference and the gradient
+// rule; the backward kernel is SoftmaxGrad's log variant (softmax.cpp).
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -15,6 +15,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 
+// Y = X - logsumexp(X) along the axis, or the coerced 2-D tail, by softmax_reference. X: rank >= 1; Y: the same.
+void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  softmax_reference(g, n, *in[0], out[0], true);
+}
+
 // Y = X - logsumexp(X) along the axis; dX = dY - exp(Y) * sum(dY) along the same axis.
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -27,6 +33,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kLogSoftmax{"LogSoftmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient};
+extern const OpDef kLogSoftmax{"LogSoftmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient,
+                               /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

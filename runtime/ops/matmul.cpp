@@ -1,6 +1,6 @@
 // MatMul: Y = A @ B, numpy semantics for operands of rank >= 2: batch dims broadcast, the last two multiply.
-// Shape inference, the forward kernel (oneDNN matmul, batch broadcast native) and the gradient rule, itself MatMuls
-// of transposes reduced over broadcast batch dims. 1-D operands are refused for now.
+// Shape inference, the forward kernel (oneDNN matmul, batch broadcast native), its double reference and the gradient
+// rule, itself MatMuls of transposes reduced over broadcast batch dims. 1-D operands are refused for now.
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -39,6 +39,30 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
                     {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}});
 }
 
+// Y[b, m, j] = sum_k A[a(b), m, k] * B[c(b), k, j], where a(b) and c(b) are Y's batch index b broadcast back to A's
+// and B's batch dims. A: (..., M, K); B: (..., K, N); Y: (broadcast(...), M, N).
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  const RefTensor &A = *in[0], &B = *in[1];
+  RefTensor& Y = out[0];
+  const size_t r = Y.shape.size();
+  const int64_t M = Y.shape[r - 2], N = Y.shape[r - 1], K = A.shape[A.shape.size() - 1];
+  const Shape batch(Y.shape.begin(), Y.shape.end() - 2);
+  const std::vector<int64_t> a_at = broadcast_offsets(Shape(A.shape.begin(), A.shape.end() - 2), batch);
+  const std::vector<int64_t> b_at = broadcast_offsets(Shape(B.shape.begin(), B.shape.end() - 2), batch);
+  for (size_t bi = 0; bi < a_at.size(); ++bi) {
+    const double* a = A.data.data() + a_at[bi] * M * K;
+    const double* b = B.data.data() + b_at[bi] * K * N;
+    double* y = Y.data.data() + static_cast<int64_t>(bi) * M * N;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += a[m * K + k] * b[k * N + j];
+        y[m * N + j] = acc;
+      }
+  }
+}
+
 // A transposed in its last two axes, as a Transpose node.
 int swap_last_two(GradBuilder& b, int v) {
   const size_t r = b.shape(v).size();
@@ -63,6 +87,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kMatMul{"MatMul", {1, 9, 13}, check, infer, forward, gradient};
+extern const OpDef kMatMul{"MatMul", {1, 9, 13}, check, infer, forward, gradient,
+                           /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

@@ -71,6 +71,19 @@ class GradBuilder {
   virtual const Shape& shape(int value) const = 0;
 };
 
+// A tensor of the double-precision reference forward (runtime/check): row-major and dense, no views.
+struct RefTensor {
+  Shape shape;
+  std::vector<double> data;
+};
+
+// An op's naive double-precision forward, for gradcheck's finite differences (runtime/check). in: one per node input
+// (nullptr for an absent optional one; an integer input holds its values as doubles); out: one per node output,
+// already shaped by the op's infer and zero-filled, for the reference to fill.
+using ReferenceFn = void (*)(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                             std::vector<RefTensor>& out);
+using GradientFn = void (*)(GradBuilder& b, const ir::Node& n);
+
 struct OpDef {
   const char* type;
   std::vector<int> versions;  // the since-versions of the op that we implement, ascending
@@ -86,11 +99,17 @@ struct OpDef {
   bool internal = false;  // made by autodiff, never read from a model file
   std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
   size_t grad_outputs = 0;           // outputs the gradient rule reads (Dropout's mask): autodiff adds missing ones
+  // The naive double forward beside the kernel, the math as a comment above it. Every ONNX op has one; internal ops
+  // (backward kernels, losses) need none: gradcheck differentiates the model's own graph.
+  ReferenceFn reference = nullptr;
 };
 
 // The registry: one explicit list, in runtime/ops/registry.cpp.
 const OpDef* find_op(const std::string& type);
 const std::vector<OpDef>& all_ops();
+// Tests only: swaps type's gradient rule for rule (a deliberately wrong one, for gradcheck to catch) and returns the
+// rule it replaced, to be put back the same way. Sessions built afterwards use the new rule. Not thread-safe.
+GradientFn replace_gradient_for_testing(const char* type, GradientFn rule);
 // "Gemm (opsets 1-21, trainable through), ...": the ops a model file may use (Constant nodes are folded at load).
 std::string supported_ops();
 
@@ -121,6 +140,12 @@ Shape padded(Shape s, size_t rank);  // leading 1s up to rank
 // Softmax and LogSoftmax: the axis attribute with each opset's default, and their shape inference.
 int64_t softmax_axis(const ir::Node& n);
 std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+
+// The references' broadcasting: for each element of y (row-major), the offset of the element of x that broadcasts
+// to it (x right-aligned to y, its dims of 1 repeated).
+std::vector<int64_t> broadcast_offsets(const Shape& x, const Shape& y);
+// Softmax's and LogSoftmax's reference, with softmax_layout's per-opset axis semantics: Y = softmax(X), or log of it.
+void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x, RefTensor& y, bool log);
 
 // A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);

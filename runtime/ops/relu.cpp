@@ -1,5 +1,5 @@
-// Relu: Y = max(X, 0), elementwise. Shape inference, the forward kernel (oneDNN eltwise_relu), the gradient rule,
-// and ReluGrad, the backward kernel that Relu and LeakyRelu share (oneDNN eltwise_backward).
+// Relu: Y = max(X, 0), elementwise. Shape inference, the forward kernel (oneDNN eltwise_relu), its double reference,
+// the gradient rule, and ReluGrad, the backward kernel that Relu and LeakyRelu share (oneDNN eltwise_backward).
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -11,6 +11,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, 0.f, false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = max(X, 0). X: any shape; Y: the same.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  for (size_t e = 0; e < out[0].data.size(); ++e) out[0].data[e] = in[0]->data[e] > 0 ? in[0]->data[e] : 0.0;
 }
 
 // Y = max(X, 0); dX = dY where Y > 0, else 0. ReLU'(0) = 0, as in PyTorch. Read from Y, so X need not be kept.
@@ -34,7 +40,8 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check_unary, same_as_first, forward, gradient};
+extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check_unary, same_as_first, forward, gradient,
+                         /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 extern const OpDef kReluGrad{"ReluGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

@@ -1,6 +1,7 @@
 // Reshape: Y = X's elements in a new shape: the `shape` attribute (opset 1) or an integer input (opset 5 on),
 // constant or fed at run time, where 0 copies the input's dim (unless allowzero = 1, opset 14) and one -1 is
-// inferred. Shape inference, the forward kernel (a copy) and the gradient rule, ReshapeLike back to X's shape.
+// inferred. Shape inference, the forward kernel (a copy), its double reference and the gradient rule, ReshapeLike
+// back to X's shape.
 #include <algorithm>
 
 #include "runtime/ops/op.h"
@@ -78,6 +79,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   copy_step(ctx, n.inputs[0], n.outputs[0], steps);
 }
 
+// Y = X's elements in row-major order, in the shape infer resolved (0s and -1) for out[0].
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+}
+
 // Y = reshape(X); dX = dY reshaped to X's shape.
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -86,6 +93,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kReshape{"Reshape", {1, 5, 13, 14, 19, 21}, check, infer, forward, gradient, false, {1}};
+extern const OpDef kReshape{"Reshape", {1, 5, 13, 14, 19, 21}, check, infer, forward, gradient,
+                             /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

@@ -1,5 +1,8 @@
-// Sigmoid: Y = 1 / (1 + exp(-X)), elementwise. Shape inference, the forward kernel (oneDNN eltwise), the gradient
-// rule and SigmoidGrad, its backward kernel (eltwise_backward from the output, so X need not be kept).
+// Sigmoid: Y = 1 / (1 + exp(-X)), elementwise. Shape inference, the forward kernel (oneDNN eltwise), its double
+// reference, the gradient rule and SigmoidGrad, its backward kernel (eltwise_backward from the output, so X need not
+// be kept).
+#include <cmath>
+
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -10,6 +13,12 @@ constexpr auto kFn = dnnl_compat::Eltwise::Logistic;
 
 // X: any shape; Y: the same.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) { eltwise_forward(ctx, n, steps, kFn); }
+
+// Y = 1 / (1 + exp(-X)). X: any shape; Y: the same.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  for (size_t e = 0; e < out[0].data.size(); ++e) out[0].data[e] = 1.0 / (1.0 + std::exp(-in[0]->data[e]));
+}
 
 // Y = 1 / (1 + exp(-X)); dX = dY * Y * (1 - Y)
 void gradient(GradBuilder& b, const ir::Node& n) {
@@ -25,7 +34,8 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kSigmoid{"Sigmoid", {1, 6, 13}, check_unary, same_as_first, forward, gradient};
+extern const OpDef kSigmoid{"Sigmoid", {1, 6, 13}, check_unary, same_as_first, forward, gradient,
+                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 extern const OpDef kSigmoidGrad{"SigmoidGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

@@ -2,8 +2,12 @@
 //   opset 1 and 11: X is coerced to 2-D at `axis` (default 1), (prod(d[:axis]), prod(d[axis:])), and each row of
 //                   that flattened tail is normalized.
 //   opset 13 on:    normalized along `axis` alone (default -1).
-// Shape inference, the forward kernel (oneDNN softmax_v2, accurate), the gradient rule and SoftmaxGrad, its
-// backward kernel (softmax_v2_backward). Softmax feeding cross-entropy is fused by autodiff and skips SoftmaxGrad.
+// Shape inference, the forward kernel (oneDNN softmax_v2, accurate), its double reference (shared with LogSoftmax),
+// the gradient rule and SoftmaxGrad, its backward kernel (softmax_v2_backward). Softmax feeding cross-entropy is fused
+// by autodiff and skips SoftmaxGrad.
+#include <algorithm>
+#include <cmath>
+
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -16,6 +20,12 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), softmax_axis(n), coerced_2d(n));
   steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+}
+
+// Y = softmax(X) along the axis, or the coerced 2-D tail, by softmax_reference. X: rank >= 1; Y: the same.
+void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  softmax_reference(g, n, *in[0], out[0], false);
 }
 
 // Y = softmax(X) along the axis (or the coerced 2-D tail); dX = Y * (dY - sum(dY * Y)) along the same axis.
@@ -48,8 +58,30 @@ std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::
   return {dnnl_compat::plain({outer, inner}), 1};
 }
 
+// With outer = prod(d[:axis]) and, before opset 13, len = prod(d[axis:]) and inner = 1, from 13 on len = d[axis] and
+// inner = prod(d[axis+1:]), each of the outer * inner lines of len elements, l along it:
+//   y_l = exp(x_l - max) / sum_l' exp(x_l' - max),    or with log:  y_l = x_l - max - log(sum_l' exp(x_l' - max))
+// x: any shape of rank >= 1; y: the same.
+void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x, RefTensor& y, bool log) {
+  const Shape& s = x.shape;
+  const bool coerced = coerced_2d(n);
+  const int axis = normalize_axis(g, n, softmax_axis(n), s.size());
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int i = 0; i < static_cast<int>(s.size()); ++i) (i < axis ? outer : (i == axis || coerced) ? len : inner) *= s[i];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t in = 0; in < inner; ++in) {
+      const auto at = [&](int64_t l) { return static_cast<size_t>((o * len + l) * inner + in); };
+      double mx = -INFINITY, sum = 0;
+      for (int64_t l = 0; l < len; ++l) mx = std::max(mx, x.data[at(l)]);
+      for (int64_t l = 0; l < len; ++l) sum += std::exp(x.data[at(l)] - mx);
+      for (int64_t l = 0; l < len; ++l)
+        y.data[at(l)] = log ? x.data[at(l)] - mx - std::log(sum) : std::exp(x.data[at(l)] - mx) / sum;
+    }
+}
+
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient};
+extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient,
+                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

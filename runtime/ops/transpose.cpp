@@ -1,5 +1,6 @@
 // Transpose: Y = X with its axes permuted by perm (default: reversed). Shape inference, the forward kernel (a oneDNN
-// reorder reading X through permuted strides) and the gradient rule, itself a Transpose by the inverse permutation.
+// reorder reading X through permuted strides), its double reference and the gradient rule, itself a Transpose by the
+// inverse permutation.
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
 
@@ -48,6 +49,24 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], src_md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], dst_md)}}});
 }
 
+// Y[i_0, ..., i_r-1] = X[j] with j[perm[k]] = i_k: Y's axis k is X's axis perm[k]. X: (d0, ..., dr-1);
+// Y: (d[perm[0]], ..., d[perm[r-1]]).
+void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  const Shape& x = in[0]->shape;
+  const Shape& y = out[0].shape;
+  const auto perm = perm_of(g, n, x.size());
+  std::vector<int64_t> xstride(x.size()), idx(y.size(), 0);
+  for (int64_t i = static_cast<int64_t>(x.size()) - 1, s = 1; i >= 0; --i) xstride[i] = s, s *= x[i];
+  for (size_t e = 0; e < out[0].data.size(); ++e) {
+    int64_t off = 0;
+    for (size_t k = 0; k < y.size(); ++k) off += idx[k] * xstride[perm[k]];
+    out[0].data[e] = in[0]->data[off];
+    for (size_t k = y.size(); k-- > 0;)
+      if (++idx[k] < y[k]) break; else idx[k] = 0;
+  }
+}
+
 // Y = transpose(X, perm); dX = transpose(dY, inverse(perm)).
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
@@ -62,6 +81,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kTranspose{"Transpose", {1, 13, 21}, check_unary, infer, forward, gradient};
+extern const OpDef kTranspose{"Transpose", {1, 13, 21}, check_unary, infer, forward, gradient,
+                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
 
 }  // namespace onnxtrain::ops

@@ -198,6 +198,21 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
   return *m.ex->data(m.t.loss);
 }
 
+std::map<std::string, Tensor> TrainingSession::gradients(const Tensor& x, const Tensor& y, float* loss) {
+  Impl& m = *impl_;
+  m.bind(x, y);
+  m.ex->set_training(false);  // Dropout as the identity; DropoutGrad then passes dY through unscaled
+  m.ex->run();
+  std::map<std::string, Tensor> grads;
+  for (size_t k = 0; k < m.t.trainable.size(); ++k) {
+    const ir::Value& v = m.g.values[m.t.trainable[k]];
+    const float* from = m.ex->grads() + m.ranges[k].offset;
+    grads[v.name] = Tensor::f32_of(v.shape, std::vector<float>(from, from + m.ranges[k].count));
+  }
+  if (loss) *loss = *m.ex->data(m.t.loss);
+  return grads;
+}
+
 EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
   Impl& m = *impl_;
   EvalResult r;

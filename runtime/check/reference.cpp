@@ -1,0 +1,103 @@
+// ReferenceForward: binds data and parameters as doubles, shapes each node's outputs with the op's own infer, and
+// fills them with the op's reference. Also first_nonfinite_node, the public search built on it. No loss here
+// (gradcheck.cpp), and no gradients.
+#include "runtime/check/reference.h"
+
+#include <cfloat>
+#include <cmath>
+
+#include "onnxtrain/error.h"
+#include "onnxtrain/gradcheck.h"
+#include "runtime/model_impl.h"
+
+namespace onnxtrain::check {
+
+ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : g_(g), values_(g.values.size()) {
+  if (g.inputs.size() != 1)
+    g.fail("the reference forward feeds one input, but the model has " + std::to_string(g.inputs.size()));
+  if (x.dtype != DType::Float32) throw Error(g.source + ": features must be float32, got " + dtype_name(x.dtype));
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const ir::Value& val = g.values[v];
+    ops::RefTensor& t = values_[v];
+    if (val.kind == ir::ValueKind::Parameter || (val.kind == ir::ValueKind::Constant && !val.integer)) {
+      t.shape = val.shape;
+      const float* p = g.param(static_cast<int>(v));
+      t.data.assign(p, p + g.numel(static_cast<int>(v)));
+    } else if (val.kind == ir::ValueKind::Constant) {
+      t.shape = val.shape;
+      t.data.assign(val.ints.begin(), val.ints.end());
+    }
+  }
+  ops::RefTensor& in = values_[static_cast<size_t>(g.inputs[0])];
+  in.shape = x.shape;
+  in.data.assign(x.f32.begin(), x.f32.end());
+}
+
+void ReferenceForward::run_node(size_t k) {
+  const ir::Node& n = g_.nodes[k];
+  const ops::OpDef* op = ops::find_op(n.op_type);
+  if (!op->reference) g_.fail(n, "has no double reference, so it cannot be checked");
+  std::vector<const ops::RefTensor*> in;
+  std::vector<ir::Shape> shapes;
+  for (int i : n.inputs) {
+    in.push_back(i >= 0 ? &values_[static_cast<size_t>(i)] : nullptr);
+    shapes.push_back(i >= 0 ? values_[static_cast<size_t>(i)].shape : ir::Shape{});
+  }
+  const std::vector<ir::Shape> out_shapes = op->infer(g_, n, shapes);
+  std::vector<ops::RefTensor> out(n.outputs.size());
+  for (size_t j = 0; j < out.size() && j < out_shapes.size(); ++j) {
+    out[j].shape = out_shapes[j];
+    int64_t count = 1;
+    for (int64_t d : out[j].shape) count *= d;
+    out[j].data.assign(static_cast<size_t>(count), 0.0);
+  }
+  op->reference(g_, n, in, out);
+  for (size_t j = 0; j < out.size(); ++j)
+    if (n.outputs[j] >= 0) values_[static_cast<size_t>(n.outputs[j])] = std::move(out[j]);
+}
+
+void ReferenceForward::run(const std::vector<size_t>& nodes) {
+  for (size_t k : nodes) run_node(k);
+}
+
+void ReferenceForward::run_all() {
+  for (size_t k = 0; k < g_.nodes.size(); ++k) run_node(k);
+}
+
+std::vector<size_t> ReferenceForward::downstream(int value) const {
+  std::vector<bool> dirty(g_.values.size(), false);
+  dirty[static_cast<size_t>(value)] = true;
+  std::vector<size_t> nodes;
+  for (size_t k = 0; k < g_.nodes.size(); ++k) {
+    const ir::Node& n = g_.nodes[k];
+    bool reads = false;
+    for (int i : n.inputs) reads = reads || (i >= 0 && dirty[static_cast<size_t>(i)]);
+    if (!reads) continue;
+    nodes.push_back(k);
+    for (int o : n.outputs)
+      if (o >= 0) dirty[static_cast<size_t>(o)] = true;
+  }
+  return nodes;
+}
+
+}  // namespace onnxtrain::check
+
+namespace onnxtrain {
+
+// The first node, in topological order, one of whose outputs holds a NaN, an Inf, or a value float32 cannot hold.
+std::string first_nonfinite_node(const Model& model, const Tensor& x) {
+  const ir::Graph& g = model.impl().graph;
+  check::ReferenceForward ref(g, x);
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    ref.run_node(k);
+    const ir::Node& n = g.nodes[k];
+    for (int o : n.outputs) {
+      if (o < 0) continue;
+      for (double v : ref.value(o).data)
+        if (!std::isfinite(v) || std::fabs(v) > double(FLT_MAX)) return n.name + " (" + n.op_type + ")";
+    }
+  }
+  return "";
+}
+
+}  // namespace onnxtrain
