@@ -36,6 +36,11 @@ void check_writable(const std::string& path) {
     fail(path, "it is a folder");
   }
   std::string dir = folder_of(path);
+  if (stat(dir.c_str(), &st) != 0) fail(path, "folder '" + dir + "'");  // ENOENT: "No such file or directory"
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    fail(path, "'" + dir + "' is a file, not a folder");
+  }
   if (access(dir.c_str(), W_OK | X_OK) != 0) fail(path, "folder '" + dir + "' is not writable");
 }
 

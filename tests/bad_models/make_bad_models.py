@@ -65,6 +65,8 @@ def main(out):
     files["external_absolute.onnx"] = gemm_model(external("B", "/etc/passwd"))
     files["ext_small.bin"] = bytes(16)
     files["external_out_of_range.onnx"] = gemm_model(external("B", "ext_small.bin", 0, 48))
+    # A relative location that is a symlink to a file outside the model's folder (made below, beside the folder).
+    files["external_symlink.onnx"] = gemm_model(external("B", "ext_link.bin"))
     short = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000, 1000], raw_data=bytes(8))
     files["raw_data_short.onnx"] = gemm_model(short, a_shape=(2, 1000))
     huge = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000000, 1000000], raw_data=bytes(4))
@@ -75,6 +77,13 @@ def main(out):
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(content if isinstance(content, bytes) else content.SerializeToString())
+    outside = os.path.join(os.path.dirname(os.path.abspath(out)), "outside_the_model_folder.bin")
+    with open(outside, "wb") as f:
+        f.write(bytes(48))
+    link = os.path.join(out, "ext_link.bin")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(outside, link)
     print("\n".join(sorted(files)))
 
 

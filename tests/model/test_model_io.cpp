@@ -236,6 +236,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"external_escape.onnx", {"../escape.bin", "leaves the model's folder"}},
         BadCase{"external_absolute.onnx", {"/etc/passwd", "absolute"}},
         BadCase{"external_out_of_range.onnx", {"ext_small.bin", "has 16"}},
+        BadCase{"external_symlink.onnx", {"ext_link.bin", "resolves outside the model's folder"}},
         BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}},
         BadCase{"huge_dims.onnx", {"declares more than"}},
         BadCase{"no_float_input.onnx", {"input 'x'", "int64"}},

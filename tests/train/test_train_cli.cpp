@@ -94,6 +94,73 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Outputs that cannot be written are reported before any training: nothing on stdout (not even the "training"
+// line, printed once the model and data are loaded), one line on stderr naming the option's path, exit 1.
+TEST(Outputs, UnwritableOnesAreReportedBeforeTraining) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_out_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  std::ofstream(dir + "/a_file") << "not a folder";
+  fs::create_directory(dir + "/a_folder");
+  const std::string train = "train " + kModel + " --data " + kData + "good.npz --epochs 50 ";
+  struct Case {
+    std::string args, names, says;
+  };
+  std::vector<Case> cases = {
+      {"--out " + dir + "/no/such/out.onnx", dir + "/no/such/out.onnx", "No such file or directory"},
+      {"--out " + dir + "/a_file/out.onnx", dir + "/a_file/out.onnx", "is a file, not a folder"},
+      {"--out " + dir + "/a_folder", dir + "/a_folder", "it is a folder"},
+      {"--out " + dir + "/out.onnx --log " + dir + "/no/such/log.jsonl", dir + "/no/such/log.jsonl", "No such file"},
+      {"--out " + dir + "/out.onnx --plot " + dir + "/a_file/plot.svg", dir + "/a_file/plot.svg", "not a folder"},
+      {"--out " + dir + "/out.onnx --checkpoint " + dir + "/a_file/ckpt", dir + "/a_file/ckpt", "cannot create the folder"},
+  };
+  // Root writes into any folder whatever its mode; everyone else is refused a read-only one.
+  if (geteuid() != 0) {
+    fs::create_directory(dir + "/read_only");
+    fs::permissions(dir + "/read_only", fs::perms::owner_read | fs::perms::owner_exec);
+    cases.push_back({"--out " + dir + "/read_only/out.onnx", dir + "/read_only/out.onnx", "is not writable"});
+  }
+  for (const Case& c : cases) {
+    std::string cmd = std::string(ONNXTRAIN_CLI) + " " + train + c.args + " > " + dir + "/stdout 2> " + dir + "/stderr";
+    int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << c.args;
+    EXPECT_EQ(WEXITSTATUS(status), 1) << c.args;
+    const std::string err = slurp(dir + "/stderr");
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_NE(err.find(c.names), std::string::npos) << "'" << c.names << "' not in: " << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << err;
+    EXPECT_EQ(slurp(dir + "/stdout"), "") << c.args << ": it started before checking its outputs";
+    EXPECT_FALSE(fs::exists(dir + "/out.onnx")) << c.args;
+  }
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add);
+  if (fs::exists(dir + "/read_only")) fs::permissions(dir + "/read_only", fs::perms::owner_all);
+  fs::remove_all(dir);
+}
+
+// A write that fails after training (here the file-size limit, as a full disk would: EFBIG rather than ENOSPC, and
+// it binds root too) is one clear line naming the file, exit 1, and the file that was there keeps its bytes, with no
+// temporary left beside it.
+TEST(Outputs, AFailedWriteKeepsThePreviousFile) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_full_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  const std::string out = dir + "/out.onnx";
+  std::ofstream(out) << "previous contents";
+  // ulimit -f counts 512-byte blocks: 256 KB, a quarter of the model. SIGXFSZ ignored, so the write fails with
+  // EFBIG instead of killing the process.
+  std::string cmd = "trap '' XFSZ; ulimit -f 512; " + std::string(ONNXTRAIN_CLI) + " train " + kModel + " --data " +
+                    kData + "good.npz --out " + out + " > /dev/null 2> " + dir + "/stderr";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string err = slurp(dir + "/stderr");
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find(out + ": cannot write"), std::string::npos) << err;
+  EXPECT_EQ(slurp(out), "previous contents");
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stderr";
+  EXPECT_EQ(files, 1) << "a temporary file was left in " << dir;
+  fs::remove_all(dir);
+}
+
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
 // weights, exactly as a session made afresh does.
 TEST(InferenceAfterTraining, SeesTheTrainedWeights) {
