@@ -8,6 +8,7 @@
 
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
+#include "tools/cli_checks.h"
 #include "tools/cli_common.h"
 
 namespace onnxtrain::cli {
@@ -53,17 +54,17 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
   GradcheckOptions& o = a.options;
   c->add_option("MODEL", a.model, "The .onnx file")->required();
   c->add_option("--data", a.data, "Data: .npz (x, y), an idx3 file, or fashion-mnist (its training split)")->required();
-  c->add_option("--samples", a.samples, "The batch: the data's first N samples (default 8)")->check(CLI::PositiveNumber);
-  c->add_option("--eps", o.eps, "Finite-difference step (default 1e-6)")->check(CLI::PositiveNumber);
+  c->add_option("--samples", a.samples, "The batch: the data's first N samples (default 8)")->check(cli::kPositive);
+  c->add_option("--eps", o.eps, "Finite-difference step (default 1e-6)")->check(cli::kPositive);
   c->add_option("--elements", o.elements, "Elements checked per parameter, at random plus the largest gradient; 0: all "
-                "(default 30)")->check(CLI::NonNegativeNumber);
-  c->add_option("--tolerance", o.tolerance, "Largest relative error that passes (default 1e-3)")->check(CLI::PositiveNumber);
+                "(default 30)")->check(cli::kNonNegative);
+  c->add_option("--tolerance", o.tolerance, "Largest relative error that passes (default 1e-3)")->check(cli::kPositive);
   c->add_option("--seed", o.seed, "Which elements are picked (default 0)");
   c->add_option("--loss", o.loss, "cross-entropy | nll | bce | mse (default from the head, as train)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   c->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   c->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
-  c->add_option("--threads", o.threads, "Threads for the kernels (default: the machine's cores)")->check(CLI::PositiveNumber);
+  c->add_option("--threads", o.threads, "Threads for the kernels (default: the machine's cores)")->check(cli::kPositive);
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
+#include "tools/cli_checks.h"
 #include "tools/cli_common.h"
 #include "tools/gradcheck_cmd.h"
 #include "tools/train_cmd.h"
@@ -159,8 +160,8 @@ int main(int argc, char** argv) {
   run->add_option("MODEL", model_path, "The .onnx file")->required();
   run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")->required();
   run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name)")->required();
-  run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
-  run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(CLI::PositiveNumber);
+  run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
+  run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
 
   TrainArgs ta;
@@ -174,8 +175,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
-  eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
-  eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(CLI::PositiveNumber);
+  eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
+  eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
 
   GradcheckArgs ga;
   auto* gradcheck = add_gradcheck_command(app, ga);

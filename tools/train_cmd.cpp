@@ -18,6 +18,7 @@
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 #include "tools/checkpoint.h"
+#include "tools/cli_checks.h"
 #include "tools/cli_common.h"
 #include "tools/plot.h"
 
@@ -197,32 +198,32 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   train->add_option("--optimizer", a.opt.name, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)");
+  train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)")->check(kPositive);
   train->add_option("--momentum", a.opt.momentum, "SGD momentum (default 0)");
   train->add_option("--dampening", a.opt.dampening, "SGD dampening (default 0)");
   train->add_flag("--nesterov", a.opt.nesterov, "SGD Nesterov momentum");
-  train->add_option("--weight-decay", a.opt.weight_decay, "Weight decay (default 0; adamw 0.01)");
+  train->add_option("--weight-decay", a.opt.weight_decay, "Weight decay (default 0; adamw 0.01)")->check(kNonNegative);
   train->add_option("--beta1", a.opt.beta1, "Adam beta1 (default 0.9)");
   train->add_option("--beta2", a.opt.beta2, "Adam beta2 (default 0.999)");
   train->add_option("--eps", a.opt.eps, "Adam eps (default 1e-8)");
   train->add_option("--batch-size", a.batch, "Samples per step (default 32)");
-  auto* epochs_opt = train->add_option("--epochs", a.epochs, "Passes over the data (default 1)")->check(CLI::PositiveNumber);
-  train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")->check(CLI::PositiveNumber)->excludes(epochs_opt);
+  auto* epochs_opt = train->add_option("--epochs", a.epochs, "Passes over the data (default 1)")->check(cli::kPositive);
+  train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")->check(cli::kPositive)->excludes(epochs_opt);
   train->add_flag("--no-shuffle", a.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");
   train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)");
   train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
   train->add_option("--freeze", a.freeze, "An initializer not to train (repeatable)");
   train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
-  train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(CLI::PositiveNumber);
+  train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
   train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file");
   train->add_option("--precision", a.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   train->add_option("--checkpoint", a.checkpoint, "Keep a checkpoint (model, optimizer state, data position) in this folder");
   train->add_option("--checkpoint-every", a.checkpoint_every, "Checkpoint every N steps (default: at each epoch's end)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::kPositive);
   train->add_option("--val-every", a.val_every, "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::kPositive);
   train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, rewritten at each epoch's end");
   train->add_flag("--diagnostics", a.diagnostics, "Report dead ReLU units, negative pre-activations, gradient norms and "
                   "update ratios per epoch, and warn about dead layers and vanishing or exploding gradients");
