@@ -33,6 +33,7 @@ extern const OpDef kMSELoss;
 extern const OpDef kSigmoidGrad;
 extern const OpDef kTanhGrad;
 extern const OpDef kReshapeLike;
+extern const OpDef kInsertAxis;
 extern const OpDef kNLLLoss;
 extern const OpDef kBCELoss;
 extern const OpDef kSigmoidBCELoss;
@@ -68,6 +69,7 @@ std::vector<OpDef>& registry() {
       kSigmoidGrad,
       kTanhGrad,
       kReshapeLike,
+      kInsertAxis,
       kNLLLoss,
       kBCELoss,
       kSigmoidBCELoss,

@@ -131,11 +131,15 @@ struct Ref {
         val[out] = Y;
         shape[out] = ys;
       } else if (n.op_type == "MatMul") {
-        // Batched with broadcasting: every operand padded to Y's rank, a batch dim of 1 repeats.
-        const ir::Shape& ys = g.values[out].shape;
+        // Batched with broadcasting: every operand padded to Y's rank, a batch dim of 1 repeats. A 1-D A is the
+        // row (1, K), a 1-D B the column (K, 1), and Y's matching dim of 1 is dropped (ys keeps it here).
+        const ir::Shape& a0 = shape[n.inputs[0]], &b0 = shape[n.inputs[1]];
+        ir::Shape ys = g.values[out].shape;
+        if (a0.size() == 1) ys.insert(ys.end() - (b0.size() == 1 ? 0 : 1), 1);
+        if (b0.size() == 1) ys.push_back(1);
         const size_t r = ys.size();
         auto pad = [&](ir::Shape s) { while (s.size() < r) s.insert(s.begin(), 1); return s; };
-        ir::Shape as = pad(shape[n.inputs[0]]), bs = pad(shape[n.inputs[1]]);
+        ir::Shape as = pad(a0.size() == 1 ? ir::Shape{1, a0[0]} : a0), bs = pad(b0.size() == 1 ? ir::Shape{b0[0], 1} : b0);
         const int64_t M = ys[r - 2], N = ys[r - 1], K = as[r - 1];
         int64_t batches = 1;
         for (size_t i = 0; i + 2 < r; ++i) batches *= ys[i];
@@ -158,7 +162,7 @@ struct Ref {
             }
         }
         val[out] = Y;
-        shape[out] = ys;
+        shape[out] = g.values[out].shape;
       }
     }
     return val[g.outputs[0]];
@@ -447,9 +451,11 @@ TEST(ReshapeGradient, ZeroAndMinusOneRules) {
   }
 }
 
-TEST(MatMulGradient, TwoDAndBatchedWithBroadcast) {
+TEST(MatMulGradient, TwoDAndBatchedWithBroadcastAndOneD) {
   const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {
-      {{3, 4}, {4, 5}}, {{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}}, {{1, 3, 4}, {2, 4, 5}}, {{2, 1, 3, 4}, {3, 4, 2}}};
+      {{3, 4}, {4, 5}}, {{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}}, {{1, 3, 4}, {2, 4, 5}}, {{2, 1, 3, 4}, {3, 4, 2}},
+      // 1-D operands: a row vector times a matrix or a batch, a matrix or a batch times a column, a dot product.
+      {{4}, {4, 5}}, {{4}, {2, 4, 5}}, {{3, 4}, {4}}, {{2, 3, 4}, {4}}, {{4}, {4}}};
   uint32_t seed = 30;
   for (auto& [as, bs] : shapes) {
     GraphBuilder b;

@@ -132,7 +132,8 @@ TEST(References, MatMulAndAddBroadcastAsTheKernelsDo) {
     ir::Shape a, b;
   };
   for (const Case& c : std::vector<Case>{{{3, 4}, {4, 5}}, {{2, 3, 4, 5}, {5, 6}}, {{1, 3, 4, 5}, {2, 1, 5, 6}},
-                                        {{4, 5}, {2, 3, 5, 6}}, {{1, 2, 3}, {4, 3, 2}}}) {
+                                        {{4, 5}, {2, 3, 5, 6}}, {{1, 2, 3}, {4, 3, 2}}, {{5}, {5, 6}},
+                                        {{5}, {2, 5, 3}}, {{3, 5}, {5}}, {{2, 3, 5}, {5}}, {{5}, {5}}}) {
     GraphBuilder b;
     int x = b.input("A", c.a);
     int y = b.node("MatMul", {x, b.param("B", c.b, random_vec(numel(c.b), seed++))});
