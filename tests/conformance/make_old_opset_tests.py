@@ -1,6 +1,6 @@
-"""Writes conformance cases for the older opset versions of Gemm, Relu, LeakyRelu and Softmax that ONNX's own node
-tests (made at the newest opset) do not cover, in the node tests' layout, with expected outputs from a NumPy
-reference written here. Nothing here runs a model."""
+"""Writes conformance cases for the older opset versions of the ops onnxtrain supports, which ONNX's own node tests
+(made at the newest opset) do not cover, and for MatMul's 1-D operands, in the node tests' layout, with expected
+outputs from a NumPy reference written here. Nothing here runs a model."""
 import os
 import shutil
 import sys
@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-IR_FOR_OPSET = {1: 3, 5: 3, 6: 3, 7: 3, 9: 4, 11: 6, 13: 7, 14: 7, 16: 8}
+IR_FOR_OPSET = {1: 3, 5: 3, 6: 3, 7: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 16: 8}
 rng = np.random.default_rng(2024)
 
 
@@ -155,7 +155,68 @@ def main(out):
         with open(os.path.join(d, "test_data_set_0", f"{kind}_0.pb"), "wb") as f:
             f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
     cases.append("test_constant_opset13")
+    cases += more_ops(out)
     print("\n".join(cases))
+
+
+def more_ops(out):
+    """The older versions of the ops PyTorch exports besides Gemm/Relu/LeakyRelu/Softmax, whose node tests ONNX 1.12
+    makes only at the newest version; and MatMul with 1-D operands, which no node test has."""
+    cases = []
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    x4 = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    # Elementwise: Sigmoid and Tanh at 1 and 6, Identity at 1, 13 and 14.
+    for op, ref in (("Sigmoid", lambda v: 1 / (1 + np.exp(-v.astype(np.float64)))), ("Tanh", np.tanh)):
+        for opset in (1, 6):
+            cases.append(write_case(out, f"test_{op.lower()}_opset{opset}", opset, helper.make_node(op, ["x"], ["y"]),
+                                    [("x", x)], [("y", ref(x))]))
+    for opset in (1, 13, 14):
+        cases.append(write_case(out, f"test_identity_opset{opset}", opset, helper.make_node("Identity", ["x"], ["y"]),
+                                [("x", x)], [("y", x)]))
+    # LogSoftmax before 13: coerced to 2-D at axis (default 1), like Softmax.
+    for opset in (1, 11):
+        for tag, extra, axis in (("default", {}, 1), ("axis2", dict(axis=2), 2), ("axis0", dict(axis=0), 0)):
+            node = helper.make_node("LogSoftmax", ["x"], ["y"], **extra)
+            cases.append(write_case(out, f"test_logsoftmax_opset{opset}_{tag}", opset, node, [("x", x)],
+                                    [("y", np.log(softmax_ref(x, axis, coerced=True)))]))
+    # Flatten: axis 0 to rank at 1 and 9 (9 adds types), negative axes from 11.
+    for opset, axis in ((1, 2), (1, 0), (9, 4), (11, -1), (11, -3)):
+        a = axis % 4 if axis < 0 else axis
+        want = x4.reshape(int(np.prod(x4.shape[:a])), -1)
+        cases.append(write_case(out, f"test_flatten_opset{opset}_axis{axis}".replace("-", "neg"), opset,
+                                helper.make_node("Flatten", ["x"], ["y"], axis=axis), [("x", x4)], [("y", want)]))
+    # Transpose at 1: a permutation and the default (reversed axes).
+    for tag, extra, perm in (("perm201", dict(perm=[2, 0, 1]), (2, 0, 1)), ("default", {}, None)):
+        cases.append(write_case(out, f"test_transpose_opset1_{tag}", 1, helper.make_node("Transpose", ["x"], ["y"], **extra),
+                                [("x", x)], [("y", np.transpose(x, perm))]))
+    # MatMul at 1 and 9 (numpy semantics throughout), and 1-D operands at 13.
+    def matmul_case(name, opset, a_shape, b_shape):
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        cases.append(write_case(out, name, opset, helper.make_node("MatMul", ["a", "b"], ["y"]), [("a", a), ("b", b)],
+                                [("y", np.matmul(a.astype(np.float64), b.astype(np.float64)))]))
+    matmul_case("test_matmul_opset1_2d", 1, (3, 4), (4, 5))
+    matmul_case("test_matmul_opset1_batch_broadcast", 1, (1, 3, 4), (2, 4, 5))
+    matmul_case("test_matmul_opset9_2d", 9, (3, 4), (4, 5))
+    matmul_case("test_matmul_opset9_batch_broadcast", 9, (2, 3, 4), (4, 5))
+    matmul_case("test_matmul_1d_2d", 13, (4,), (4, 5))
+    matmul_case("test_matmul_1d_3d", 13, (4,), (2, 4, 5))
+    matmul_case("test_matmul_2d_1d", 13, (3, 4), (4,))
+    matmul_case("test_matmul_3d_1d", 13, (2, 3, 4), (4,))
+    matmul_case("test_matmul_1d_1d", 13, (4,), (4,))
+    # Add at 1: B broadcast to A only with broadcast = 1.
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    for tag, b_shape, extra in (("3x4", (3, 4), {}), ("4", (4,), dict(broadcast=1))):
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        cases.append(write_case(out, f"test_add_opset1_{tag}", 1, helper.make_node("Add", ["a", "b"], ["y"], **extra),
+                                [("a", a), ("b", b)], [("y", a + b)]))
+    # Dropout in inference: the identity. is_test = 1 before 7; ratio as an attribute until 12, an input from 12.
+    for opset, extra in ((1, dict(is_test=1, ratio=0.3)), (6, dict(is_test=1)), (7, dict(ratio=0.2)), (10, {})):
+        cases.append(write_case(out, f"test_dropout_opset{opset}", opset, helper.make_node("Dropout", ["x"], ["y"], **extra),
+                                [("x", x)], [("y", x)]))
+    cases.append(write_case(out, "test_dropout_opset12_ratio_input", 12, helper.make_node("Dropout", ["x", "r"], ["y"]),
+                            [("x", x)], [("y", x)], [("r", np.array(0.4, np.float32))]))
+    return cases
 
 
 if __name__ == "__main__":
