@@ -24,6 +24,17 @@ for t in "${targets[@]}"; do
   [ -n "${max_len[$t]:-}" ] || { echo "run.sh: unknown target '$t' (model, npy or idx)" >&2; exit 2; }
 done
 
+# clang and its libFuzzer runtime, from Debian (through sudo when not root); the rest comes from scripts/setup.sh.
+dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok installed" ||
+  { echo "run.sh: run 'bash scripts/setup.sh' first (it installs the libraries onnxtrain builds on)" >&2; exit 2; }
+fuzzer_rt() { [ -f "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ]; }
+if ! command -v clang++ >/dev/null || ! fuzzer_rt; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "== installing clang and libclang-rt-dev (libFuzzer)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-rt-dev
+fi
+
 echo "== building ${targets[*]/#/fuzz_} in $build"
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DONNXTRAIN_FUZZ=ON \
   -DONNXTRAIN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
