@@ -7,6 +7,28 @@
 namespace onnxtrain::optim {
 namespace {
 
+struct Scalars {
+  float step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd, decay;  // decay = 1 - lr * weight_decay
+  bool decoupled;
+};
+
+// The update of count elements, on one thread's share; the formula is above Adam::step.
+void update(float* p, const float* gr, float* m, float* v, size_t count, const Scalars s) {
+#pragma omp simd
+  for (size_t i = 0; i < count; ++i) {
+    float g = gr[i];
+    if (s.decoupled) {
+      p[i] = p[i] * s.decay;
+    } else if (s.wd != 0.f) {
+      g = g + s.wd * p[i];
+    }
+    m[i] = m[i] * s.b1 + s.one_b1 * g;
+    v[i] = v[i] * s.b2 + s.one_b2 * g * g;
+    float denom = std::sqrt(v[i]) / s.bc2_sqrt + s.eps;
+    p[i] = p[i] + (-s.step_size) * (m[i] / denom);
+  }
+}
+
 class Adam : public Optimizer {
  public:
   Adam(const OptimizerConfig& c, size_t size, bool decoupled)
@@ -24,30 +46,13 @@ class Adam : public Optimizer {
     // Computed in double, as Python floats, then used as float scalars, as torch does.
     const double bc1 = 1.0 - std::pow(c_.beta1, double(t_));
     const double bc2 = 1.0 - std::pow(c_.beta2, double(t_));
-    const float step_size = static_cast<float>(c_.lr / bc1);
-    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-    const float b1 = float(c_.beta1), b2 = float(c_.beta2), eps = float(c_.eps), wd = float(c_.weight_decay);
-    const float one_b1 = float(1.0 - c_.beta1), one_b2 = float(1.0 - c_.beta2);
-    const float decay = float(1.0 - c_.lr * c_.weight_decay);
-    for (const Range& r : ranges) {
-      float* p = params + r.offset;
-      const float* gr = grads + r.offset;
-      float* m = m_.data() + r.offset;
-      float* v = v_.data() + r.offset;
-#pragma omp simd
-      for (size_t i = 0; i < r.count; ++i) {
-        float g = gr[i];
-        if (decoupled_) {
-          p[i] = p[i] * decay;
-        } else if (wd != 0.f) {
-          g = g + wd * p[i];
-        }
-        m[i] = m[i] * b1 + one_b1 * g;
-        v[i] = v[i] * b2 + one_b2 * g * g;
-        float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-        p[i] = p[i] + (-step_size) * (m[i] / denom);
-      }
-    }
+    const Scalars s{static_cast<float>(c_.lr / bc1), static_cast<float>(std::sqrt(bc2)), float(c_.beta1),
+                    float(c_.beta2), float(1.0 - c_.beta1), float(1.0 - c_.beta2), float(c_.eps),
+                    float(c_.weight_decay), float(1.0 - c_.lr * c_.weight_decay), decoupled_};
+    float *const ms = m_.data(), *const vs = v_.data();
+    for_each_share(ranges, [=](size_t offset, size_t count) {
+      update(params + offset, grads + offset, ms + offset, vs + offset, count, s);
+    });
   }
 
   std::vector<std::pair<std::string, std::vector<float>*>> buffers() override {

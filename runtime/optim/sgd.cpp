@@ -4,6 +4,21 @@
 namespace onnxtrain::optim {
 namespace {
 
+// The update of count elements, on one thread's share; the formula is above Sgd::step.
+void update(float* p, const float* gr, float* buf, size_t count, float lr, float wd, float mom, float damp, bool first,
+            bool nesterov) {
+#pragma omp simd
+  for (size_t i = 0; i < count; ++i) {
+    float g = gr[i];
+    if (wd != 0.f) g = g + wd * p[i];
+    if (buf) {
+      buf[i] = first ? g : mom * buf[i] + damp * g;
+      g = nesterov ? g + mom * buf[i] : buf[i];
+    }
+    p[i] = p[i] + (-lr) * g;
+  }
+}
+
 class Sgd : public Optimizer {
  public:
   Sgd(const OptimizerConfig& c, size_t size) : c_(c), buf_(c.momentum != 0.f ? size : 0, 0.f) {}
@@ -17,21 +32,11 @@ class Sgd : public Optimizer {
   void step(float* params, const float* grads, const std::vector<Range>& ranges) override {
     // torch's scalars: Python doubles cast to float.
     const float lr = float(c_.lr), wd = float(c_.weight_decay), mom = float(c_.momentum), damp = float(1.0 - c_.dampening);
-    for (const Range& r : ranges) {
-      float* p = params + r.offset;
-      const float* gr = grads + r.offset;
-      float* buf = buf_.empty() ? nullptr : buf_.data() + r.offset;
-#pragma omp simd
-      for (size_t i = 0; i < r.count; ++i) {
-        float g = gr[i];
-        if (wd != 0.f) g = g + wd * p[i];
-        if (buf) {
-          buf[i] = first_ ? g : mom * buf[i] + damp * g;
-          g = c_.nesterov ? g + mom * buf[i] : buf[i];
-        }
-        p[i] = p[i] + (-lr) * g;
-      }
-    }
+    const bool first = first_, nesterov = c_.nesterov;
+    float* const bufs = buf_.empty() ? nullptr : buf_.data();
+    for_each_share(ranges, [=](size_t offset, size_t count) {
+      update(params + offset, grads + offset, bufs ? bufs + offset : nullptr, count, lr, wd, mom, damp, first, nesterov);
+    });
     first_ = false;
   }
 
