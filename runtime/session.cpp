@@ -2,8 +2,6 @@
 // outputs out. Recompiles only when the input shapes change.
 #include "onnxtrain/session.h"
 
-#include <cstring>
-
 #include "onnxtrain/error.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/fusion.h"
@@ -62,7 +60,7 @@ std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, 
   impl_->ex.prepare(shapes);
   for (auto& [id, t] : fed)
     if (!g.values[id].integer && !t->f32.empty())  // an empty vector's data() may be null
-      std::memcpy(impl_->ex.data(id), t->f32.data(), t->f32.size() * sizeof(float));
+      impl_->ex.bind_input(id, t->f32.data());
   impl_->ex.run();
   std::map<std::string, Tensor> out;
   for (int o : g.outputs) {

@@ -29,7 +29,10 @@ class Executor {
   // it compiled.
   bool prepare(const std::map<int, ir::Shape>& fed);
 
-  float* data(int value);                   // a value's buffer: arena, parameter storage or gradient buffer
+  // Reads fed value v from the caller's buffer instead of the arena, so the caller copies nothing in: every view of
+  // v is rebound to data. Ops only read their inputs; data must stay alive and unchanged until run() returns.
+  void bind_input(int value, const float* data);
+  float* data(int value);                   // a value's buffer: arena, bound input, parameter or gradient
   const ir::Shape& shape(int value) const;  // concrete, after prepare()
   void run();                               // every step, in order
   void run_forward();                       // only the steps of nodes not marked backward

@@ -74,7 +74,7 @@ struct TrainingSession::Impl {
     fed[input] = x.shape;  // same-size copies reuse the vectors' storage
     fed[t.target] = y.shape;
     ex->prepare(fed);
-    std::memcpy(ex->data(input), x.f32.data(), x.f32.size() * sizeof(float));
+    if (!x.f32.empty()) ex->bind_input(input, x.f32.data());  // read in place: x outlives the step
     float* tgt = ex->data(t.target);
     if (y.dtype == DType::Int64)
       for (int64_t i = 0; i < B; ++i) tgt[i] = static_cast<float>(y.i64[i]);

@@ -54,6 +54,32 @@ TEST(PyTorchParity, BundledFashionMlp) {
   expect_matches_pytorch(kModels + "/fashion_mlp.onnx", kModels + "/fashion_mlp.ref.npz");
 }
 
+// A session reads each run's input where the caller holds it (no copy): a second tensor of the same shape, here the
+// reference rows in reverse order, must give PyTorch's rows in reverse order, and the first tensor its own again.
+TEST(PyTorchParity, EachRunReadsItsOwnInput) {
+  Model model = Model::load(kModels + "/fashion_mlp.onnx");
+  auto ref = load_npz(kModels + "/fashion_mlp.ref.npz");
+  const Tensor& x = ref.at("input");
+  const Tensor& want = ref.at("probs");
+  const int64_t rows = x.shape[0], in = x.numel() / rows, out = want.numel() / rows;
+  ASSERT_GT(rows, 1);
+  // Both feeds stay alive throughout, so they sit at different addresses.
+  std::map<std::string, Tensor> plain = {{"input", x}}, reversed = {{"input", x}};
+  Tensor& rx = reversed.at("input");
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(x.f32.begin() + (rows - 1 - r) * in, x.f32.begin() + (rows - r) * in, rx.f32.begin() + r * in);
+  InferenceSession session(model);
+  for (const auto* feed : {&plain, &reversed, &plain}) {
+    const Tensor got = session.run(*feed).at("probs");
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < out; ++j) {
+        const int64_t from = feed == &plain ? r : rows - 1 - r;
+        ASSERT_NEAR(got.f32[r * out + j], want.f32[from * out + j], 1e-5)
+            << (feed == &plain ? "reference" : "reversed") << " input, row " << r;
+      }
+  }
+}
+
 class Variant : public ::testing::TestWithParam<std::string> {};
 TEST_P(Variant, MatchesPyTorch) {
   expect_matches_pytorch(kVariants + "/" + GetParam() + ".onnx", kVariants + "/" + GetParam() + ".ref.npz");
