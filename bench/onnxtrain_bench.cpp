@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -98,9 +99,12 @@ long peak_rss_kb() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm] [--precision f32|bf16]\n");
+int main(int argc, char** argv) try {
+  const char* usage =
+      "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm] "
+      "[--precision f32|bf16]\n";
+  if (argc < 2 || argc % 2 != 0 || argv[1][0] == '-') {
+    std::fputs(usage, stderr);
     return 2;
   }
   std::string path = argv[1], mode = "train", precision = "f32";
@@ -109,13 +113,21 @@ int main(int argc, char** argv) {
   double seconds = 2.0;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--batch") B = std::stoll(v);
-    else if (k == "--seconds") seconds = std::stod(v);
-    else if (k == "--repeats") repeats = std::stoi(v);
-    else if (k == "--mode") mode = v;
+    if (k == "--mode") mode = v;
     else if (k == "--precision") precision = v;
+    else if (k != "--threads" && k != "--batch" && k != "--seconds" && k != "--repeats")
+      throw std::invalid_argument("unknown option " + k);
+    else try {
+      if (k == "--threads") threads = std::stoi(v);
+      else if (k == "--batch") B = std::stoll(v);
+      else if (k == "--seconds") seconds = std::stod(v);
+      else repeats = std::stoi(v);
+    } catch (const std::logic_error&) {
+      throw std::invalid_argument(k + ": '" + v + "' is not a number");
+    }
   }
+  if (threads < 1 || B < 1 || repeats < 1 || !(seconds > 0) || (mode != "train" && mode != "infer" && mode != "gemm"))
+    throw std::invalid_argument("--threads, --batch, --repeats and --seconds must be positive; --mode train, infer or gemm");
   Model model = Model::load(path);
   auto ls = layers_of(model);
   set_threads(threads);
@@ -148,4 +160,7 @@ int main(int argc, char** argv) {
   std::printf("mode=%s samples_per_s=%.0f spread=%.3f peak_rss_kb=%ld\n", mode.c_str(), double(B) / med,
               (t.back() - t.front()) / med, peak_rss_kb());
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "onnxtrain_bench: %s\n", e.what());
+  return 1;
 }
