@@ -1,5 +1,6 @@
-// Optimizers over flat buffers: parameters, gradients and every moment share one layout, so a step is one loop
-// per trainable range. The update rules are torch.optim's (PyTorch 1.13), formula above each.
+// Optimizers over flat buffers: parameters, gradients and every moment share one layout, so a step is one pass over
+// the trainable ranges, split across the threads. The update rules are torch.optim's (PyTorch 1.13), formula above
+// each.
 #pragma once
 #include <omp.h>
 
