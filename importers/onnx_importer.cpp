@@ -202,6 +202,7 @@ class Importer {
   void read_tensor_data(const std::string& what, const onnx::TensorProto& t, const DataRef& ref, int64_t numel,
                         float* dst) const {
     const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    if (bytes == 0) return;  // an empty tensor: its fields' data() and dst may be null, which memcpy must not see
     if (!ref.path.empty()) {
       std::ifstream f(ref.path, std::ios::binary);
       f.seekg(ref.offset);

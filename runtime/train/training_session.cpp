@@ -78,7 +78,7 @@ struct TrainingSession::Impl {
     float* tgt = ex->data(t.target);
     if (y.dtype == DType::Int64)
       for (int64_t i = 0; i < B; ++i) tgt[i] = static_cast<float>(y.i64[i]);
-    else
+    else if (!y.f32.empty())  // an empty vector's data() may be null
       std::memcpy(tgt, y.f32.data(), y.f32.size() * sizeof(float));
   }
 
