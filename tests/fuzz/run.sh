@@ -50,12 +50,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts" "$logs" "$out/seeds-large/$t"
   before=$(find "$artifacts" -type f | wc -l)
   echo "== fuzz_$t for $secs s (log: $logs/fuzz-0.log)"
+  started=$SECONDS
   # -jobs=1 -workers=1: one fuzzing process at a time on the 2 shared cores; libFuzzer writes its log to
   # fuzz-0.log in the current folder. New inputs go to the first corpus folder only, never to the committed seeds.
   (cd "$logs" && rm -f fuzz-0.log && "$build/fuzz/fuzz_$t" -jobs=1 -workers=1 \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len="${max_len[$t]}" \
     -dict="$here/$t.dict" -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$corpus" "$here/seeds/$t" "$out/seeds-large/$t" >"$logs/parent.log" 2>&1) || true
+  ran=$((SECONDS - started))  # less than $secs when a bug stopped the target
   log=$logs/fuzz-0.log
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   execs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$log" || echo "?")
@@ -70,7 +72,7 @@ for t in "${targets[@]}"; do
     grep -E 'ERROR:|runtime error:|^uncaught|^refused|SUMMARY' "$log" | head -5 || true
   fi
   summary+=("$(printf '%-6s %6s s  execs %-10s %6s/s  cov %-6s ft %-7s corpus %-14s dir %-6s new crashes %s' \
-    "$t" "$secs" "$execs" "$rate" "$cov" "$ft" "$corp" "$(find "$corpus" -type f | wc -l)" "$crashes")")
+    "$t" "$ran" "$execs" "$rate" "$cov" "$ft" "$corp" "$(find "$corpus" -type f | wc -l)" "$crashes")")
 done
 
 echo "== summary (corpus: files/bytes libFuzzer kept in memory; dir: files in $out/corpus/TARGET)"
