@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -101,6 +102,26 @@ TEST(NodeTestList, Complete) {
     EXPECT_TRUE(listed.count(name)) << name << " is generated but not run";
   }
   EXPECT_EQ(ours, static_cast<int>(kNodeCases.size()));
+}
+
+// The cases refused by design end in one clear error at load, naming the input and what it is.
+TEST(NodeTestList, NotTensorsAreRefusedNamingTheInput) {
+  const std::map<std::string, std::string> says = {
+      {"test_add_uint8", "input 'x' is uint8; onnxtrain runs float32 inputs"},
+      {"test_identity_opt", "input 'opt_in' is not a tensor"},
+      {"test_identity_sequence", "input 'x' is not a tensor"}};
+  ASSERT_EQ(says.size(), kNotTensors.size());
+  for (const auto& [name, what] : says) {
+    ASSERT_TRUE(kNotTensors.count(name)) << name;
+    try {
+      Model::load(kNodeDir + "/" + name + "/model.onnx");
+      ADD_FAILURE() << name << " loaded";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(what), std::string::npos) << name << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << name << ": " << msg;
+    }
+  }
 }
 
 // A Reshape whose shape is fed at run time: each new shape value gets its plan, a repeated one reuses it, and bad
