@@ -45,8 +45,11 @@ struct Executor::Plan {
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
   uint64_t prepared_version = ~uint64_t(0);
   size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
-  std::map<int, std::vector<dnnl::memory>> fed_views;  // the views of each fed value, for bind_input
-  std::map<int, float*> bound;                         // fed values read from the caller's buffer
+  struct Fed {
+    std::vector<dnnl::memory> views;  // every view of the value, which bind_input rebinds
+    float* bound = nullptr;           // the caller's buffer it is read from; nullptr: its arena slot
+  };
+  std::map<int, Fed> fed;  // per fed value
   std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
   size_t arena_bytes = 0;
 };
@@ -77,7 +80,7 @@ struct Executor::Compiled : ops::CompileCtx {
       fixed.emplace_back(m, ex.fixed_address(v));
     else
       bindings.emplace_back(m, plan.offset[v]);
-    if (auto it = plan.fed_views.find(v); it != plan.fed_views.end()) it->second.push_back(m);
+    if (auto it = plan.fed.find(v); it != plan.fed.end()) it->second.views.push_back(m);
     return m;
   }
   dnnl::memory scratch(const dnnl::memory::desc& md) override {
@@ -168,7 +171,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   // Memory plan: every value gets its own arena slot, but parameters (unless fed) and their gradients, which live
   // in their flat buffers.
   plan->offset.assign(g_.values.size(), -1);
-  for (auto& [id, shape] : fed) plan->fed_views[id];
+  for (auto& [id, shape] : fed) plan->fed[id];
   Compiled ctx(*this, *plan);
   for (size_t v = 0; v < g_.values.size(); ++v) {
     const ir::Value& val = g_.values[v];
@@ -204,16 +207,16 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
 }
 
 void Executor::bind_input(int v, const float* data) {
-  auto it = plan_->fed_views.find(v);
-  if (it == plan_->fed_views.end() || plan_->offset[v] < 0) g_.fail("bind_input: '" + g_.values[v].name + "' is not fed");
-  float* p = const_cast<float*>(data);  // oneDNN takes void*; ops only read their inputs
-  for (dnnl::memory& m : it->second) m.set_data_handle(p);
-  plan_->bound[v] = p;
+  auto it = plan_->fed.find(v);
+  if (it == plan_->fed.end()) g_.fail("bind_input: '" + g_.values[v].name + "' is not fed");
+  Plan::Fed& f = it->second;
+  f.bound = const_cast<float*>(data);  // oneDNN takes void*; ops only read their inputs
+  for (dnnl::memory& m : f.views) m.set_data_handle(f.bound);
 }
 
 float* Executor::data(int v) {
   if (plan_->offset[v] < 0) return fixed_address(v);
-  if (auto it = plan_->bound.find(v); it != plan_->bound.end()) return it->second;
+  if (auto it = plan_->fed.find(v); it != plan_->fed.end() && it->second.bound) return it->second.bound;
   return reinterpret_cast<float*>(plan_->arena.get() + plan_->offset[v]);
 }
 
