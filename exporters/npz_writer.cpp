@@ -12,12 +12,31 @@
 namespace onnxtrain {
 namespace {
 
+// NumPy's name for a dtype; bfloat16, which NumPy lacks, is written widened to float32 (exactly).
+const char* descr(DType d) {
+  switch (d) {
+    case DType::Float32: case DType::BFloat16: return "<f4";
+    case DType::Int64: return "<i8";
+    case DType::UInt8: return "|u1";
+    case DType::Int8: return "|i1";
+    case DType::UInt16: return "<u2";
+    case DType::Int16: return "<i2";
+    case DType::Int32: return "<i4";
+    case DType::UInt32: return "<u4";
+    case DType::UInt64: return "<u8";
+    case DType::Bool: return "|b1";
+    case DType::Float16: return "<f2";
+    case DType::Float64: return "<f8";
+  }
+  return "|u1";
+}
+
 std::string npy_bytes(const Tensor& t) {
   // Python tuple syntax: (), (3,), (3, 4).
   std::string shape = "(";
   for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
   shape += t.shape.size() == 1 ? ",)" : ")";
-  std::string header = std::string("{'descr': '") + (t.dtype == DType::Float32 ? "<f4" : "<i8") +
+  std::string header = std::string("{'descr': '") + descr(t.dtype) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces and a newline so the data starts on a 64-byte boundary, as numpy does.
   size_t total = 10 + header.size() + 1;
@@ -28,10 +47,14 @@ std::string npy_bytes(const Tensor& t) {
   out += static_cast<char>(header.size() & 0xff);
   out += static_cast<char>(header.size() >> 8);
   out += header;
-  if (t.dtype == DType::Float32)
-    out.append(reinterpret_cast<const char*>(t.f32.data()), t.f32.size() * sizeof(float));
-  else
-    out.append(reinterpret_cast<const char*>(t.i64.data()), t.i64.size() * sizeof(int64_t));
+  if (t.dtype == DType::BFloat16) {
+    for (size_t i = 0; i + 1 < t.bytes.size(); i += 2) {
+      const uint32_t bits = uint32_t(t.bytes[i] | (t.bytes[i + 1] << 8)) << 16;  // the high half of a float32
+      out.append(reinterpret_cast<const char*>(&bits), 4);
+    }
+  } else {
+    out.append(static_cast<const char*>(t.data()), t.data_bytes());
+  }
   return out;
 }
 

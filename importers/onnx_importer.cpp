@@ -1,6 +1,7 @@
-// ONNX ModelProto -> IR. Honours each op version's semantics through the op registry, reads float32 initializers
-// from float_data, raw_data or confined external data, and refuses anything else with one line naming the file,
-// node and tensor. It does not execute or rewrite the graph.
+// ONNX ModelProto -> IR. Honours each op version's semantics and type constraints through the op registry, reads
+// float32 initializers from float_data, raw_data or confined external data and those of other dtypes from raw_data or
+// their typed field, and refuses anything else with one line naming the file, node and tensor. It does not execute or
+// rewrite the graph.
 #include "importers/onnx_importer.h"
 
 #include <onnx/checker.h>
@@ -35,19 +36,47 @@ std::string folder_of(const std::string& path) {
   return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
 }
 
-std::string dtype_name(int t) {
+// The DType of an ONNX element type; false for those onnxtrain does not carry (string, complex, float8).
+bool dtype_of(int t, DType* out) {
   switch (t) {
-    case onnx::TensorProto::FLOAT: return "float32";
-    case onnx::TensorProto::DOUBLE: return "float64";
-    case onnx::TensorProto::FLOAT16: return "float16";
-    case onnx::TensorProto::BFLOAT16: return "bfloat16";
-    case onnx::TensorProto::INT64: return "int64";
-    case onnx::TensorProto::INT32: return "int32";
-    case onnx::TensorProto::INT8: return "int8";
-    case onnx::TensorProto::UINT8: return "uint8";
-    case onnx::TensorProto::BOOL: return "bool";
+    case onnx::TensorProto::FLOAT: *out = DType::Float32; return true;
+    case onnx::TensorProto::INT64: *out = DType::Int64; return true;
+    case onnx::TensorProto::UINT8: *out = DType::UInt8; return true;
+    case onnx::TensorProto::INT8: *out = DType::Int8; return true;
+    case onnx::TensorProto::UINT16: *out = DType::UInt16; return true;
+    case onnx::TensorProto::INT16: *out = DType::Int16; return true;
+    case onnx::TensorProto::INT32: *out = DType::Int32; return true;
+    case onnx::TensorProto::UINT32: *out = DType::UInt32; return true;
+    case onnx::TensorProto::UINT64: *out = DType::UInt64; return true;
+    case onnx::TensorProto::BOOL: *out = DType::Bool; return true;
+    case onnx::TensorProto::FLOAT16: *out = DType::Float16; return true;
+    case onnx::TensorProto::BFLOAT16: *out = DType::BFloat16; return true;
+    case onnx::TensorProto::DOUBLE: *out = DType::Float64; return true;
+    default: return false;
+  }
+}
+
+std::string dtype_name(int t) {
+  DType d;
+  if (dtype_of(t, &d)) return onnxtrain::dtype_name(d);
+  switch (t) {
     case onnx::TensorProto::STRING: return "string";
+    case onnx::TensorProto::COMPLEX64: return "complex64";
+    case onnx::TensorProto::COMPLEX128: return "complex128";
     default: return "data type " + std::to_string(t);
+  }
+}
+
+// An ONNX type as messages and `onnxtrain info` write it: "float32", "sequence(float32)", "optional(float32)".
+std::string type_str(const onnx::TypeProto& t) {
+  switch (t.value_case()) {
+    case onnx::TypeProto::kTensorType:
+      return t.tensor_type().has_elem_type() ? dtype_name(t.tensor_type().elem_type()) : "?";
+    case onnx::TypeProto::kSequenceType: return "sequence(" + type_str(t.sequence_type().elem_type()) + ")";
+    case onnx::TypeProto::kOptionalType: return "optional(" + type_str(t.optional_type().elem_type()) + ")";
+    case onnx::TypeProto::kMapType: return "map(" + dtype_name(t.map_type().key_type()) + "," + type_str(t.map_type().value_type()) + ")";
+    case onnx::TypeProto::kSparseTensorType: return "sparse_tensor(" + dtype_name(t.sparse_tensor_type().elem_type()) + ")";
+    default: return "?";
   }
 }
 
@@ -69,6 +98,7 @@ class Importer {
     read_outputs(gp);
     g_.finalize();
     for (const ir::Node& n : g_.nodes) ops::find_op(n.op_type)->check(g_, n);
+    ops::infer_types(g_);
     ops::infer_shapes(g_);
     run_checker(m);
     Imported out;
@@ -244,6 +274,45 @@ class Importer {
     return out;
   }
 
+  // A tensor of another dtype than float32 into v: its dtype, its element bytes (from raw_data or its typed field,
+  // checked against its shape first) and, for integers small enough to be a shape, its values as int64.
+  void read_typed(const std::string& what, const onnx::TensorProto& t, int64_t n, ir::Value& v) const {
+    if (!dtype_of(t.data_type(), &v.dtype)) fail(what + ": " + dtype_name(t.data_type()) + " tensors are not supported");
+    const size_t width = dtype_size(v.dtype), count = static_cast<size_t>(n);
+    v.raw.resize(count * width);
+    if (t.has_raw_data()) {
+      if (t.raw_data().size() != count * width)
+        fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
+             std::to_string(count * width));
+      if (count) std::memcpy(v.raw.data(), t.raw_data().data(), count * width);
+    } else {
+      // The typed field each dtype is stored in: int32_data holds every type narrower than 32 bits (float16 and
+      // bfloat16 as their bit patterns), int64_data int64, uint64_data uint32 and uint64, double_data float64.
+      auto fill = [&](const auto& field) {
+        if (static_cast<size_t>(field.size()) != count)
+          fail(what + ": holds " + std::to_string(field.size()) + " values but its shape needs " + std::to_string(count));
+        for (size_t i = 0; i < count; ++i) {
+          const auto x = field.Get(static_cast<int>(i));
+          uint8_t* dst = v.raw.data() + i * width;
+          switch (v.dtype) {
+            case DType::Float64: { const double d = static_cast<double>(x); std::memcpy(dst, &d, 8); break; }
+            default: { const uint64_t bits = static_cast<uint64_t>(x); std::memcpy(dst, &bits, width); break; }  // little-endian
+          }
+        }
+      };
+      switch (v.dtype) {
+        case DType::Int64: fill(t.int64_data()); break;
+        case DType::UInt32: case DType::UInt64: fill(t.uint64_data()); break;
+        case DType::Float64: fill(t.double_data()); break;
+        default: fill(t.int32_data()); break;
+      }
+    }
+    if (is_integer(t.data_type()) && n <= kMaxIntConstant) {
+      v.integer = true;
+      v.ints = read_ints(what, t, n);
+    }
+  }
+
   // A Constant node folded into a Constant value: from its value tensor or value_float(s) / value_int(s).
   void fold_constant(const onnx::NodeProto& np, const ir::Node& n) {
     if (np.output_size() != 1 || np.attribute_size() != 1) g_.fail(n, "expected one output and one value attribute");
@@ -261,33 +330,31 @@ class Importer {
         const DataRef ref = check_tensor_data(what, t, count);
         floats.resize(static_cast<size_t>(count));
         read_tensor_data(what, t, ref, count, floats.data());
-      } else if (is_integer(t.data_type()) && count <= kMaxIntConstant) {
-        v.integer = true;
-        v.ints = read_ints(what, t, count);
+      } else if (t.data_location() != onnx::TensorProto::EXTERNAL && dtype_of(t.data_type(), &v.dtype)) {
+        read_typed(what, t, count, v);
       } else {
-        g_.fail(n, "value of " + dtype_name(t.data_type()) + " is not supported (float32 or integers)");
+        g_.fail(n, "value of " + dtype_name(t.data_type()) + (t.data_location() == onnx::TensorProto::EXTERNAL ? " with external data" : "") +
+                       " is not supported");
       }
     } else if (a.name() == "value_float") {
       floats = {a.f()};
     } else if (a.name() == "value_floats") {
       floats.assign(a.floats().begin(), a.floats().end());
       v.shape = {static_cast<int64_t>(floats.size())};
-    } else if (a.name() == "value_int") {
+    } else if (a.name() == "value_int" || a.name() == "value_ints") {
       v.integer = true;
-      v.ints = {a.i()};
-    } else if (a.name() == "value_ints") {
-      v.integer = true;
-      v.ints.assign(a.ints().begin(), a.ints().end());
-      v.shape = {static_cast<int64_t>(v.ints.size())};
+      v.dtype = DType::Int64;
+      if (a.name() == "value_int") v.ints = {a.i()};
+      else v.ints.assign(a.ints().begin(), a.ints().end()), v.shape = {static_cast<int64_t>(v.ints.size())};
+      v.raw.resize(v.ints.size() * sizeof(int64_t));
+      if (!v.ints.empty()) std::memcpy(v.raw.data(), v.ints.data(), v.raw.size());
     } else {
       g_.fail(n, "attribute '" + a.name() + "' is not supported (value, value_float(s), value_int(s))");
     }
-    if (!v.integer) {
+    if (v.dtype == DType::Float32) {
       v.offset = g_.params.size();
       g_.params.resize(v.offset + (floats.size() + 15) / 16 * 16, 0.f);
       std::copy(floats.begin(), floats.end(), g_.params.begin() + static_cast<long>(v.offset));
-    } else {
-      nonfloat_[v.name] = onnx::TensorProto::INT64;
     }
     if (g_.find(v.name) >= 0) g_.fail(n, "output '" + v.name + "' is already defined elsewhere");
     g_.add_value(std::move(v));
@@ -307,15 +374,19 @@ class Importer {
       v.kind = ir::ValueKind::Parameter;
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() != onnx::TensorProto::FLOAT) {
-        // Integers (a Reshape's shape, a Dropout's training_mode) become constants; other types are kept for the
-        // exporter as they are. Either is refused where a node reads it as data (see read_nodes).
+        // Other dtypes become constants, which only the ops that take them read (Add and Identity as data, Reshape
+        // as a shape). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
+        // is, and refused where a node reads it (see read_nodes).
         v.kind = ir::ValueKind::Input;
-        if (is_integer(t.data_type()) && n <= kMaxIntConstant) {
+        DType d;
+        if (dtype_of(t.data_type(), &d) && t.data_location() != onnx::TensorProto::EXTERNAL) {
           v.kind = ir::ValueKind::Constant;
-          v.integer = true;
-          v.ints = read_ints(what, t, n);
+          read_typed(what, t, n, v);
+        } else {
+          unreadable_[t.name()] = t.data_location() == onnx::TensorProto::EXTERNAL
+                                      ? dtype_name(t.data_type()) + " with external data"
+                                      : dtype_name(t.data_type());
         }
-        nonfloat_[t.name()] = t.data_type();
         g_.add_value(std::move(v));
         continue;
       }
@@ -338,7 +409,9 @@ class Importer {
     ModelInfo::Port p;
     p.name = vi.name();
     const auto& tt = vi.type().tensor_type();
-    p.dtype = tt.has_elem_type() ? dtype_name(tt.elem_type()) : "?";
+    p.dtype = type_str(vi.type());
+    p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
+             : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
     if (tt.has_shape()) {
       if (v) v->has_declared = true;
       for (const auto& d : tt.shape().dim()) {
@@ -370,15 +443,17 @@ class Importer {
       v.kind = ir::ValueKind::Input;
       meta_.inputs.push_back(port_of(vi, &v));
       const auto& tt = vi.type().tensor_type();
-      if (!vi.type().has_tensor_type()) fail("input '" + vi.name() + "' is not a tensor");
-      // int64 inputs are read only where an op takes integers (a Reshape's shape, fed at run time); read_nodes
-      // refuses them anywhere else.
-      if (tt.elem_type() == onnx::TensorProto::INT64) {
-        v.integer = true;
-        nonfloat_[v.name] = onnx::TensorProto::INT64;
-      } else if (tt.elem_type() != onnx::TensorProto::FLOAT) {
-        fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + "; onnxtrain runs float32 inputs (and int64 shapes) only");
+      if (vi.type().has_sequence_type() || vi.type().has_optional_type()) {
+        // Carried through Identity as the caller gave it (InferenceSession::run_values); no op computes on it.
+        v.tensor = false;
+        v.type_name = type_str(vi.type());
+        g_.inputs.push_back(g_.add_value(std::move(v)));
+        continue;
       }
+      if (!vi.type().has_tensor_type())
+        fail("input '" + vi.name() + "' is " + type_str(vi.type()) + "; onnxtrain takes tensors, sequences and optionals");
+      if (!dtype_of(tt.elem_type(), &v.dtype))
+        fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + ", which onnxtrain does not carry");
       for (auto& d : v.declared) v.shape.push_back(d.value);
       if (!ir::within_limits(v.shape))
         fail("input '" + vi.name() + "' declares " + ir::shape_str(v.shape) + ", more than " +
@@ -443,13 +518,17 @@ class Importer {
         int id = i.empty() ? -1 : g_.find(i);
         if (!i.empty() && id < 0)
           g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
-        auto nf = nonfloat_.find(i);
+        auto nf = unreadable_.find(i);
         const int slot = static_cast<int>(n.inputs.size());
         const bool wants_ints = std::count(op->int_inputs.begin(), op->int_inputs.end(), slot) > 0;
-        if (nf != nonfloat_.end() && !(wants_ints && g_.values[id].integer))
-          g_.fail(n, "input '" + i + "' is " + dtype_name(nf->second) + "; onnxtrain computes in float32 only");
-        if (wants_ints && id >= 0 && !g_.values[id].integer)
-          g_.fail(n, "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
+        if (nf != unreadable_.end()) g_.fail(n, "input '" + i + "' is " + nf->second + ", which onnxtrain cannot read");
+        if (wants_ints && id >= 0) {
+          ir::Value& v = g_.values[id];
+          // An int64 input read as a shape: its values are bound when the plan is made (Executor::prepare).
+          if (v.kind == ir::ValueKind::Input && v.tensor && v.dtype == DType::Int64) v.integer = true;
+          if (!v.integer)
+            g_.fail(n, "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
+        }
         n.inputs.push_back(id);
       }
     }
@@ -488,7 +567,7 @@ class Importer {
     }
   }
 
-  std::map<std::string, int> nonfloat_;
+  std::map<std::string, std::string> unreadable_;  // initializer -> what it is, for those no node may read
   std::map<std::pair<dev_t, ino_t>, int64_t> external_claims_;  // external file -> bytes the tensors read claim of it
 };
 

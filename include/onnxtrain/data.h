@@ -16,7 +16,8 @@ Tensor load_npy(const std::string& path);
 std::map<std::string, Tensor> load_npz(const std::string& path);
 
 // Writes an uncompressed .npz (as np.savez) atomically: a temporary file in the target's folder, then rename.
-// Float32 tensors are written '<f4', Int64 '<i8'. On failure the previous file is left as it was.
+// Each tensor in its NumPy dtype ('<f4', '<i8', '|u1', ...); bfloat16, which NumPy lacks, widened to '<f4'. On
+// failure the previous file is left as it was.
 void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays);
 
 // Writes text (a log, a report) atomically, as every output: a temporary file beside path, then rename.
@@ -30,8 +31,13 @@ Tensor load_idx(const std::string& path);
 
 namespace onnxtrain {
 
-// A serialized ONNX TensorProto (the input_N.pb / output_N.pb files of ONNX's test data sets): float32 or float64
-// as Float32, int64, int32 or bool as Int64. Other types, external data and size mismatches are an Error naming the file.
+// A serialized ONNX TensorProto (the input_N.pb / output_N.pb files of ONNX's test data sets), in its own dtype:
+// float32 in f32, int64 in i64, every other numeric type and bool in bytes. Strings, complex numbers, external data
+// and size mismatches are an Error naming the file.
 Tensor load_onnx_tensor(const std::string& path, std::string* name = nullptr);
+
+// A serialized TensorProto, SequenceProto or OptionalProto, as kind says (a model port's kind: the files do not
+// say which they are). Sequences and optionals of tensors, sequences and optionals.
+Value load_onnx_value(const std::string& path, Value::Kind kind);
 
 }  // namespace onnxtrain

@@ -6,12 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "onnxtrain/tensor.h"
+
 namespace onnxtrain {
 
 struct ModelInfo {
   struct Port {                    // a graph input or output
     std::string name;
-    std::string dtype;             // "float32", ...
+    std::string dtype;             // its type: "float32", "uint8", ..., "sequence(float32)", "optional(...)"
+    Value::Kind kind = Value::Kind::Tensor;  // what run_values takes or gives for it
     std::vector<std::string> dims; // "784", or a symbol such as "batch", or "?"
   };
   struct NodeInfo {

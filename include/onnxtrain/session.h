@@ -22,7 +22,13 @@ class InferenceSession {
 
   // inputs are keyed by graph input name; when the model has one input, the key "x" also works. Keys that name no
   // input are ignored (an .npz may carry labels too). Returns every graph output, keyed by name.
+  // Each tensor is read where it is, without a copy, and must stay unchanged until run returns. A tensor must have its
+  // input's dtype. Throws Error naming the input or output that is a sequence or optional: see run_values.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs);
+
+  // The same for models whose inputs or outputs include ONNX sequences or optionals (which only Identity passes on):
+  // every value is checked against the model's declared type.
+  std::map<std::string, Value> run_values(const std::map<std::string, Value>& inputs);
 
  private:
   struct Impl;

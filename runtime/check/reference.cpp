@@ -18,6 +18,8 @@ ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : g_(g),
   if (x.dtype != DType::Float32) throw Error(g.source + ": features must be float32, got " + dtype_name(x.dtype));
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
+    if (!val.tensor || (val.dtype != DType::Float32 && !val.integer))
+      g.fail("value '" + val.name + "' is " + g.type_of(static_cast<int>(v)) + "; the reference runs float32 graphs");
     ops::RefTensor& t = values_[v];
     if (val.kind == ir::ValueKind::Parameter || (val.kind == ir::ValueKind::Constant && !val.integer)) {
       t.shape = val.shape;

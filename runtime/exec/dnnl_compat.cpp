@@ -7,6 +7,8 @@ using dt = memory::data_type;
 using prop = dnnl::prop_kind;
 using alg = dnnl::algorithm;
 
+memory::desc bytes(int64_t n) { return memory::desc({n}, dt::u8, memory::format_tag::a); }
+
 memory::desc plain(const ir::Shape& dims) {
   if (dims.empty()) return memory::desc({1}, dt::f32, memory::format_tag::a);
   memory::dims strides(dims.size());

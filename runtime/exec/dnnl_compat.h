@@ -11,6 +11,8 @@ using dnnl::memory;
 
 // Row-major f32 desc of a concrete shape; a scalar is {1}.
 memory::desc plain(const ir::Shape& dims);
+// n bytes as u8: a copy of a tensor of any dtype.
+memory::desc bytes(int64_t n);
 // f32 desc with explicit strides (transposes as strides).
 memory::desc strided(const memory::dims& dims, const memory::dims& strides);
 

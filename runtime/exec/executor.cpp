@@ -20,10 +20,12 @@ namespace {
 constexpr int64_t kAlign = 64;
 int64_t aligned(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
-int64_t bytes_of(const ir::Shape& s) {
+// A tensor value's bytes; a sequence or an optional has no buffer (Identity passes it on without one).
+int64_t bytes_of(const ir::Value& v, const ir::Shape& s) {
+  if (!v.tensor) return 0;
   int64_t n = 1;
   for (int64_t d : s) n *= d;
-  return n * static_cast<int64_t>(sizeof(float));
+  return n * static_cast<int64_t>(dtype_size(v.dtype));
 }
 
 std::string declared_str(const ir::Value& v) {
@@ -47,7 +49,7 @@ struct Executor::Plan {
   size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
   struct Fed {
     std::vector<dnnl::memory> views;  // every view of the value, which bind_input rebinds
-    float* bound = nullptr;           // the caller's buffer it is read from; nullptr: its arena slot
+    void* bound = nullptr;            // the caller's buffer it is read from; nullptr: its arena slot
   };
   std::map<int, Fed> fed;  // per fed value
   std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
@@ -59,7 +61,7 @@ struct Executor::Compiled : ops::CompileCtx {
   Executor& ex;
   Plan& plan;
   std::vector<std::pair<dnnl::memory, int64_t>> bindings;  // arena views: memory, byte offset
-  std::vector<std::pair<dnnl::memory, float*>> fixed;      // views of parameters and gradients: memory, address
+  std::vector<std::pair<dnnl::memory, void*>> fixed;       // views of parameters, constants, gradients: memory, address
   std::vector<std::pair<dnnl::memory, float>> constants;   // arena views to fill once: memory, value
   int64_t arena_end = 0;
 
@@ -141,8 +143,8 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
     }
     shapes[id] = shape;
   }
-  for (int in : g_.inputs)
-    if (!fed.count(in)) g_.fail("input '" + g_.values[in].name + "' was not given any data");
+  for (int in : g_.inputs)  // sequences and optionals are the session's to check: they have no buffer here
+    if (!fed.count(in) && g_.values[in].tensor) g_.fail("input '" + g_.values[in].name + "' was not given any data");
   for (const ir::Node& n : g_.nodes) {
     std::vector<ir::Shape> in;
     for (int i : n.inputs) in.push_back(i >= 0 ? shapes[i] : ir::Shape{});
@@ -153,9 +155,10 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
   return shapes;
 }
 
-float* Executor::fixed_address(int v) {
+void* Executor::fixed_address(int v) {
   const ir::Value& val = g_.values[v];
   if (val.grad_of >= 0) return grads_.data() + g_.values[val.grad_of].offset;
+  if (val.dtype != DType::Float32) return const_cast<uint8_t*>(val.raw.data());  // a typed constant; ops only read it
   return params_ + val.offset;
 }
 
@@ -179,7 +182,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     bool in_place = (stored && !fed.count(static_cast<int>(v))) || val.grad_of >= 0;
     if (in_place) continue;
     plan->offset[v] = ctx.arena_end;
-    ctx.arena_end += aligned(bytes_of(plan->shapes[v]));
+    ctx.arena_end += aligned(bytes_of(val, plan->shapes[v]));
   }
   for (const ir::Node& n : g_.nodes) {
     ops::find_op(n.op_type)->forward(ctx, n, plan->steps);
@@ -206,18 +209,18 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   return true;
 }
 
-void Executor::bind_input(int v, const float* data) {
+void Executor::bind_input(int v, const void* data) {
   auto it = plan_->fed.find(v);
   if (it == plan_->fed.end()) g_.fail("bind_input: '" + g_.values[v].name + "' is not fed");
   Plan::Fed& f = it->second;
-  f.bound = const_cast<float*>(data);  // oneDNN takes void*; ops only read their inputs
+  f.bound = const_cast<void*>(data);  // oneDNN takes void*; ops only read their inputs
   for (dnnl::memory& m : f.views) m.set_data_handle(f.bound);
 }
 
-float* Executor::data(int v) {
+void* Executor::bytes(int v) {
   if (plan_->offset[v] < 0) return fixed_address(v);
   if (auto it = plan_->fed.find(v); it != plan_->fed.end() && it->second.bound) return it->second.bound;
-  return reinterpret_cast<float*>(plan_->arena.get() + plan_->offset[v]);
+  return plan_->arena.get() + plan_->offset[v];
 }
 
 const ir::Shape& Executor::shape(int v) const { return plan_->shapes[v]; }

@@ -31,8 +31,9 @@ class Executor {
 
   // Reads fed value v from the caller's buffer instead of the arena, so the caller copies nothing in: every view of
   // v is rebound to data. Ops only read their inputs; data must stay alive and unchanged until run() returns.
-  void bind_input(int value, const float* data);
-  float* data(int value);                   // a value's buffer: arena, bound input, parameter or gradient
+  void bind_input(int value, const void* data);
+  void* bytes(int value);                   // a value's buffer: arena, bound input, parameter, constant or gradient
+  float* data(int value) { return static_cast<float*>(bytes(value)); }  // the same, of a float32 value
   const ir::Shape& shape(int value) const;  // concrete, after prepare()
   void run();                               // every step, in order
   void run_forward();                       // only the steps of nodes not marked backward
@@ -51,7 +52,7 @@ class Executor {
   struct Compiled;
   std::vector<ir::Shape> resolve_shapes(const std::map<int, ir::Shape>& fed) const;
   void run_steps(size_t count);
-  float* fixed_address(int value);  // a parameter's or a gradient's place in its flat buffer
+  void* fixed_address(int value);  // a parameter's or a gradient's place in its flat buffer, or a typed constant's
 
   const ir::Graph& g_;
   float* params_;

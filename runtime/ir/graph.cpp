@@ -37,6 +37,11 @@ int64_t Graph::numel(int id) const {
   return n;
 }
 
+std::string Graph::type_of(int id) const {
+  const Value& v = values[id];
+  return v.tensor ? dtype_name(v.dtype) : v.type_name;
+}
+
 std::string Node::label() const { return "node '" + name + "' (" + op_type + ")"; }
 
 int Graph::find(const std::string& name) const {

@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "onnxtrain/tensor.h"
+
 namespace onnxtrain::ir {
 
 // A shape as inference sees it: -1 is a dimension not known yet (symbolic until data arrives).
@@ -41,8 +43,14 @@ struct Value {
   bool has_declared = false;     // whether the model declared a shape at all
   Shape shape;                   // Parameter: its dims; others: inferred, kUnknown where symbolic
   size_t offset = 0;             // Parameter, float Constant: where its values start in Graph::params (row-major)
-  bool integer = false;          // Constant holding integers (in ints), not floats
+  bool integer = false;          // Constant or int64 input read as integers (in ints) by an op (a Reshape's shape)
   std::vector<int64_t> ints;     // an integer Constant's values
+  // The value's type. Float32 tensors are what ops compute on and train; tensors of other dtypes pass through the
+  // few ops that take them (Add, Identity); sequences and optionals (tensor = false) only through Identity.
+  DType dtype = DType::Float32;
+  bool tensor = true;
+  std::string type_name;         // a non-tensor's ONNX type, as messages name it: "sequence(float32)"
+  std::vector<uint8_t> raw;      // a Constant of another dtype than float32: its element bytes
   bool feedable = false;         // Parameter listed among graph inputs too (old exports): the user may feed it
   int producer = -1;             // index of the node producing it, -1 for inputs and parameters
   std::vector<int> consumers;    // nodes reading it
@@ -104,6 +112,7 @@ struct Graph {
   float* param(int id) { return params.data() + values[id].offset; }
   const float* param(int id) const { return params.data() + values[id].offset; }
   int64_t numel(int id) const;                // product of the value's shape (all known)
+  std::string type_of(int id) const;          // "float32", "uint8", "sequence(float32)": for messages
 
   int find(const std::string& name) const;  // -1 when absent
   int add_value(Value v);                   // throws on a duplicate name

@@ -1,7 +1,11 @@
 // Add: Y = A + B with numpy broadcasting (from opset 7; before it, B broadcasts to A only with broadcast = 1 and
-// no axis). Shape inference, the forward kernel (oneDNN binary add), its double reference and the gradient rule: each
-// input's gradient is dY summed over the axes along which it was broadcast (ReduceToShape, gemm.cpp).
+// no axis). Shape inference, the types each opset takes, the forward kernels (oneDNN binary add for float32, a host
+// loop with numpy's arithmetic for the other dtypes), its double reference and the gradient rule: each input's
+// gradient is dY summed over the axes along which it was broadcast (ReduceToShape, gemm.cpp). Only float32 trains.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
@@ -25,7 +29,123 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   return {y};
 }
 
+// The dtypes of A, B and Y (all one) by opset: float16, float32, float64 from 1; int32, int64, uint32, uint64 from 6;
+// bfloat16 from 13; int8, int16, uint8, uint16 from 14.
+void types(ir::Graph& g, const ir::Node& n) {
+  const ir::Value &a = g.values[n.inputs[0]], &b = g.values[n.inputs[1]];
+  for (const ir::Value* v : {&a, &b}) {
+    const DType d = v->dtype;
+    const int since = !v->tensor || d == DType::Bool ? 0
+                      : d == DType::Float32 || d == DType::Float16 || d == DType::Float64 ? 1
+                      : d == DType::Int32 || d == DType::Int64 || d == DType::UInt32 || d == DType::UInt64 ? 6
+                      : d == DType::BFloat16 ? 13 : 14;
+    if (since == 0) g.fail(n, "input '" + v->name + "' is " + g.type_of(g.find(v->name)) + "; Add takes numeric tensors");
+    if (n.version < since)
+      g.fail(n, "input '" + v->name + "' is " + dtype_name(d) + ", which Add takes from opset " + std::to_string(since) +
+                    " (this is opset " + std::to_string(g.opset) + ")");
+  }
+  if (a.dtype != b.dtype)
+    g.fail(n, "A '" + a.name + "' is " + dtype_name(a.dtype) + " but B '" + b.name + "' is " + dtype_name(b.dtype));
+  g.values[n.outputs[0]].dtype = a.dtype;
+}
+
+// float16 and bfloat16 as numpy and PyTorch add them: widened to float32, added, rounded to nearest even.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: man * 2^-24
+    const float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  const uint32_t bits = sign | (exp == 0x1f ? 0x7f800000u | (man << 13) : ((exp + 112) << 23) | (man << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  x &= 0x7fffffffu;
+  if (x > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (x >= 0x47800000u) return sign | 0x7c00u;  // >= 2^16: infinity
+  if (x < 0x38800000u)                          // below 2^-14: a subnormal half, m * 2^-24, m rounded to even
+    return sign | static_cast<uint16_t>(std::nearbyint(std::fabs(f) * 16777216.f));
+  const uint32_t r = x - 0x38000000u;  // the exponent rebiased from 127 to 15
+  return sign | static_cast<uint16_t>((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
+}
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint16_t float_to_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN stays NaN
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+template <typename T>
+T add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {  // wraps around as numpy's does, without signed overflow
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+  } else {
+    return a + b;
+  }
+}
+
+// Y[i] = A[a_at[i]] + B[b_at[i]] over the broadcast index, for dtypes oneDNN has no binary add for.
+template <typename T, typename Elem>
+void add_loop(const void* a, const void* b, void* y, const std::vector<int64_t>& a_at, const std::vector<int64_t>& b_at,
+              Elem elem) {
+  const T *A = static_cast<const T*>(a), *B = static_cast<const T*>(b);
+  T* Y = static_cast<T*>(y);
+  for (size_t i = 0; i < a_at.size(); ++i) Y[i] = elem(A[a_at[i]], B[b_at[i]]);
+}
+
+void typed_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const DType d = ctx.graph().values[n.outputs[0]].dtype;
+  auto bytes_of = [&](int v) {
+    int64_t count = static_cast<int64_t>(dtype_size(d));
+    for (int64_t s : ctx.shape(v)) count *= s;
+    return ctx.view(v, dnnl_compat::bytes(count));
+  };
+  dnnl::memory a = bytes_of(n.inputs[0]), b = bytes_of(n.inputs[1]), y = bytes_of(n.outputs[0]);
+  const Shape& ys = ctx.shape(n.outputs[0]);
+  const std::vector<int64_t> a_at = broadcast_offsets(ctx.shape(n.inputs[0]), ys);
+  const std::vector<int64_t> b_at = broadcast_offsets(ctx.shape(n.inputs[1]), ys);
+  Step s;
+  s.host = [=]() {
+    const void *A = a.get_data_handle(), *B = b.get_data_handle();
+    void* Y = y.get_data_handle();
+    auto plain = [&](auto zero) { add_loop<decltype(zero)>(A, B, Y, a_at, b_at, add<decltype(zero)>); };
+    switch (d) {
+      case DType::Int64: return plain(int64_t{});
+      case DType::Int32: return plain(int32_t{});
+      case DType::Int16: return plain(int16_t{});
+      case DType::Int8: return plain(int8_t{});
+      case DType::UInt64: return plain(uint64_t{});
+      case DType::UInt32: return plain(uint32_t{});
+      case DType::UInt16: return plain(uint16_t{});
+      case DType::UInt8: return plain(uint8_t{});
+      case DType::Float64: return plain(double{});
+      case DType::Float16:
+        return add_loop<uint16_t>(A, B, Y, a_at, b_at,
+                                  [](uint16_t p, uint16_t q) { return float_to_half(half_to_float(p) + half_to_float(q)); });
+      case DType::BFloat16:
+        return add_loop<uint16_t>(A, B, Y, a_at, b_at,
+                                  [](uint16_t p, uint16_t q) { return float_to_bf16(bf16_to_float(p) + bf16_to_float(q)); });
+      case DType::Float32: case DType::Bool: return;  // oneDNN's; refused by types
+    }
+  };
+  steps.push_back(std::move(s));
+}
+
+// A, B: shapes that broadcast to Y. float32 through oneDNN's binary add.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  if (ctx.graph().values[n.outputs[0]].dtype != DType::Float32) return typed_forward(ctx, n, steps);
   const Shape& y = ctx.shape(n.outputs[0]);
   auto y_md = dnnl_compat::plain(y);
   dnnl::memory out = ctx.view(n.outputs[0], y_md);
@@ -61,6 +181,6 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 extern const OpDef kAdd{"Add", {1, 6, 7, 13, 14}, check, infer, forward, gradient,
-                        /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
+                        /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference, types};
 
 }  // namespace onnxtrain::ops

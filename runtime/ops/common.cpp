@@ -15,9 +15,9 @@ void check_unary(const ir::Graph& g, const ir::Node& n) {
 void no_check(const ir::Graph&, const ir::Node&) {}
 
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
-  int64_t n = 1;
+  int64_t n = static_cast<int64_t>(dtype_size(ctx.graph().values[from].dtype));
   for (int64_t d : ctx.shape(from)) n *= d;
-  auto md = dnnl_compat::plain({n});
+  auto md = dnnl_compat::bytes(n);  // bytes, whatever the dtype
   steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), md, md)),
                    {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
 }

@@ -1,13 +1,25 @@
 // Identity: Y = X. Shape inference, the forward kernel (a copy), its double reference and the gradient rule, dX = dY.
-// Tensors only: optional and sequence inputs (opset 16 on) are refused by the importer as non-tensors.
+// It takes every type onnxtrain carries: tensors of any dtype and, from opset 16, sequences and optionals, which
+// it passes on without a kernel (the session hands the fed value to the output). Only float32 carries gradients.
 #include "runtime/ops/op.h"
 
 namespace onnxtrain::ops {
 namespace {
 
-// X: any shape; Y: the same.
+// Y has X's type. Sequences and optionals are in its type constraint from opset 16.
+void types(ir::Graph& g, const ir::Node& n) {
+  const ir::Value& x = g.values[n.inputs[0]];
+  if (!x.tensor && n.version < 16)
+    g.fail(n, "input '" + x.name + "' is " + x.type_name + "; Identity takes sequences and optionals from opset 16");
+  ir::Value& y = g.values[n.outputs[0]];
+  y.dtype = x.dtype;
+  y.tensor = x.tensor;
+  y.type_name = x.type_name;
+}
+
+// X: any shape; Y: the same. A sequence or optional needs no kernel: Y is X.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+  if (ctx.graph().values[n.inputs[0]].tensor) copy_step(ctx, n.inputs[0], n.outputs[0], steps);
 }
 
 // Y = X. X: any shape; Y: the same.
@@ -25,6 +37,6 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 extern const OpDef kIdentity{"Identity", {1, 13, 14, 16, 19, 21}, check_unary, same_as_first, forward, gradient,
-                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
+                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference, types};
 
 }  // namespace onnxtrain::ops

@@ -83,6 +83,9 @@ struct RefTensor {
 using ReferenceFn = void (*)(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
                              std::vector<RefTensor>& out);
 using GradientFn = void (*)(GradBuilder& b, const ir::Node& n);
+// Checks the types of a node's inputs for n.version and gives its outputs theirs (dtype, tensor, type_name); fails
+// naming the node and the input. For the ops that take more than float32 tensors.
+using TypesFn = void (*)(ir::Graph& g, const ir::Node& n);
 
 struct OpDef {
   const char* type;
@@ -102,6 +105,8 @@ struct OpDef {
   // The naive double forward beside the kernel, the math as a comment above it. Every ONNX op has one; internal ops
   // (backward kernels, losses) need none: gradcheck differentiates the model's own graph.
   ReferenceFn reference = nullptr;
+  // nullptr: the op computes on float32 tensors only (its int_inputs apart) and makes float32 tensors.
+  TypesFn types = nullptr;
 };
 
 // The registry: one explicit list, in runtime/ops/registry.cpp.
@@ -115,6 +120,10 @@ std::string supported_ops();
 
 constexpr int kMinOpset = 1;
 constexpr int kMaxOpset = 21;
+
+// Type inference over the whole graph, in node order: each op's TypesFn, or float32 tensors in and out. A value of
+// another type reaching an op that computes in float32 is an error naming the node, the input and its type.
+void infer_types(ir::Graph& g);
 
 // Static shape inference over the whole graph, symbolic dims unknown: stores each activation's shape and catches
 // shapes that cannot multiply and bad axes at load. A node reading a tensor of unknown rank (an input declared

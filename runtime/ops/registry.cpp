@@ -109,6 +109,23 @@ std::string supported_ops() {
 
 namespace onnxtrain::ops {
 
+void infer_types(ir::Graph& g) {
+  for (const ir::Node& n : g.nodes) {
+    const OpDef* op = find_op(n.op_type);
+    if (op->types) {
+      op->types(g, n);
+      continue;
+    }
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const int i = n.inputs[k];
+      if (i < 0 || std::count(op->int_inputs.begin(), op->int_inputs.end(), static_cast<int>(k))) continue;
+      const ir::Value& v = g.values[i];
+      if (!v.tensor || v.dtype != DType::Float32)
+        g.fail(n, "input '" + v.name + "' is " + g.type_of(i) + "; " + n.op_type + " computes on float32 tensors");
+    }
+  }
+}
+
 void infer_shapes(ir::Graph& g) {
   std::vector<bool> ranked(g.values.size(), true);
   for (int i : g.inputs) ranked[i] = g.values[i].has_declared || !g.values[i].shape.empty();

@@ -150,6 +150,10 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.input = g.inputs[0];
   if (g.outputs.size() != 1)
     g.fail("training reads one output, but the model has " + std::to_string(g.outputs.size()));
+  for (int v : {m.input, g.outputs[0]})
+    if (!g.values[v].tensor || g.values[v].dtype != DType::Float32)
+      g.fail(std::string(v == m.input ? "input '" : "output '") + g.values[v].name + "' is " + g.type_of(v) +
+             "; training computes on float32 tensors");
   m.loss = options.loss.empty() ? autodiff::default_loss(g) : autodiff::parse_loss(options.loss);
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];

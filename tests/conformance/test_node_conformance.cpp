@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -13,6 +15,7 @@
 #include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
+#include "onnxtrain/train.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -23,7 +26,7 @@ const std::string kNodeDir = std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node
 const std::string kOldDir = std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets";
 
 // Every non-expanded ONNX 1.12 node test of the ops we run. NodeTestList.Complete checks that the generator made no
-// case for these ops that is missing here, but for kNotTensors.
+// case for these ops that is missing here.
 const std::vector<std::string> kNodeCases = {
     "test_gemm_all_attributes", "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_matrix_bias",
     "test_gemm_default_no_bias", "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
@@ -34,7 +37,7 @@ const std::vector<std::string> kNodeCases = {
     "test_sigmoid", "test_sigmoid_example", "test_tanh", "test_tanh_example",
     "test_logsoftmax_axis_0", "test_logsoftmax_axis_1", "test_logsoftmax_axis_2", "test_logsoftmax_default_axis",
     "test_logsoftmax_example_1", "test_logsoftmax_large_number", "test_logsoftmax_negative_axis",
-    "test_identity",
+    "test_identity", "test_identity_opt", "test_identity_sequence",
     "test_flatten_axis0", "test_flatten_axis1", "test_flatten_axis2", "test_flatten_axis3", "test_flatten_default_axis",
     "test_flatten_negative_axis1", "test_flatten_negative_axis2", "test_flatten_negative_axis3",
     "test_flatten_negative_axis4",
@@ -42,7 +45,7 @@ const std::vector<std::string> kNodeCases = {
     "test_transpose_all_permutations_3", "test_transpose_all_permutations_4", "test_transpose_all_permutations_5",
     "test_transpose_default",
     "test_matmul_2d", "test_matmul_3d", "test_matmul_4d",
-    "test_add", "test_add_bcast",
+    "test_add", "test_add_bcast", "test_add_uint8",
     "test_reshape_allowzero_reordered", "test_reshape_extended_dims", "test_reshape_negative_dim",
     "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reduced_dims",
     "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims", "test_reshape_zero_and_negative_dim",
@@ -52,37 +55,190 @@ const std::vector<std::string> kNodeCases = {
 };
 const std::regex kOurOps(
     "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape|dropout)(_.*)?");
-// Cases of our ops that onnxtrain refuses by design, with the reason:
-const std::set<std::string> kNotTensors = {
-    // values that are not float32 tensors: onnxtrain computes on float32 tensors
-    "test_identity_opt", "test_identity_sequence", "test_add_uint8"};
+// Element k of t as a double, whatever its dtype (float16 and bfloat16 decoded here, apart from the runtime's code).
+double element(const Tensor& t, size_t k) {
+  auto at = [&](auto zero) {
+    decltype(zero) v;
+    std::memcpy(&v, t.bytes.data() + k * sizeof(v), sizeof(v));
+    return static_cast<double>(v);
+  };
+  switch (t.dtype) {
+    case DType::Float32: return t.f32[k];
+    case DType::Int64: return static_cast<double>(t.i64[k]);
+    case DType::UInt8: case DType::Bool: return at(uint8_t{});
+    case DType::Int8: return at(int8_t{});
+    case DType::UInt16: return at(uint16_t{});
+    case DType::Int16: return at(int16_t{});
+    case DType::Int32: return at(int32_t{});
+    case DType::UInt32: return at(uint32_t{});
+    case DType::UInt64: return at(uint64_t{});
+    case DType::Float64: return at(double{});
+    case DType::Float16: {
+      const auto h = static_cast<uint16_t>(at(uint16_t{}));
+      const int e = (h >> 10) & 31, m = h & 1023;
+      const double mag = e == 31 ? (m ? NAN : INFINITY) : e ? std::ldexp(1024 + m, e - 25) : std::ldexp(m, -24);
+      return h & 0x8000 ? -mag : mag;
+    }
+    case DType::BFloat16: {
+      const uint32_t bits = static_cast<uint32_t>(at(uint16_t{})) << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+  }
+  return NAN;
+}
+
+// got against want, recursively through sequences and optionals: the same kind, dtype, shape and element count, and
+// values within float32 rounding (integers exactly).
+void expect_same(const Value& got, const Value& want, const std::string& where) {
+  ASSERT_EQ(static_cast<int>(got.kind), static_cast<int>(want.kind)) << where;
+  ASSERT_EQ(got.elements.size(), want.elements.size()) << where;
+  for (size_t e = 0; e < want.elements.size(); ++e)
+    expect_same(got.elements[e], want.elements[e], where + "[" + std::to_string(e) + "]");
+  if (want.kind != Value::Kind::Tensor) return;
+  const Tensor &g = got.tensor, &w = want.tensor;
+  // Dropout's mask is the one output onnxtrain gives in another dtype than ONNX: float32 0/1 for ONNX's bool.
+  if (!(w.dtype == DType::Bool && g.dtype == DType::Float32)) ASSERT_EQ(dtype_name(g.dtype), dtype_name(w.dtype)) << where;
+  ASSERT_EQ(g.shape, w.shape) << where;
+  const size_t count = static_cast<size_t>(w.numel());
+  ASSERT_EQ(g.data_bytes(), count * dtype_size(g.dtype)) << where;
+  ASSERT_EQ(w.data_bytes(), count * dtype_size(w.dtype)) << where;
+  // Integers, bool, float16 and bfloat16 are exact: every element's bytes are the reference's.
+  if (g.dtype == w.dtype && g.dtype != DType::Float32 && g.dtype != DType::Float64) {
+    const size_t width = dtype_size(g.dtype);
+    const auto *gb = static_cast<const uint8_t*>(g.data()), *wb = static_cast<const uint8_t*>(w.data());
+    for (size_t k = 0; k < count; ++k)
+      ASSERT_EQ(std::memcmp(gb + k * width, wb + k * width, width), 0)
+          << where << "[" << k << "]: got " << element(g, k) << ", expected " << element(w, k);
+    return;
+  }
+  for (size_t k = 0; k < count; ++k) {
+    const double gv = element(g, k), wv = element(w, k);
+    if (gv == wv) continue;  // infinities too
+    ASSERT_LE(std::fabs(gv - wv), 1e-6 + 1e-5 * std::fabs(wv)) << where << "[" << k << "]: got " << gv << ", expected " << wv;
+  }
+}
 
 void run_case(const std::string& dir) {
   ASSERT_TRUE(fs::exists(dir + "/model.onnx")) << dir << " was not generated";
   Model model = Model::load(dir + "/model.onnx");
+  const ModelInfo info = model.info();
   InferenceSession session(model);
   int sets = 0;
   for (int s = 0; fs::exists(dir + "/test_data_set_" + std::to_string(s)); ++s, ++sets) {
     std::string set = dir + "/test_data_set_" + std::to_string(s);
-    std::map<std::string, Tensor> inputs;
-    auto names = model.input_names();
-    for (size_t i = 0; i < names.size(); ++i) inputs[names[i]] = load_onnx_tensor(set + "/input_" + std::to_string(i) + ".pb");
-    auto outputs = session.run(inputs);
-    auto out_names = model.output_names();
-    for (size_t o = 0; o < out_names.size(); ++o) {
-      Tensor want = load_onnx_tensor(set + "/output_" + std::to_string(o) + ".pb");
-      const Tensor& got = outputs.at(out_names[o]);
-      ASSERT_EQ(got.shape, want.shape) << set << " output " << out_names[o];
-      // Integer and bool expectations (Dropout's mask) hold exact values; onnxtrain computes them as float 0/1.
-      const size_t count = want.dtype == DType::Float32 ? want.f32.size() : want.i64.size();
-      for (size_t k = 0; k < count; ++k) {
-        float w = want.dtype == DType::Float32 ? want.f32[k] : static_cast<float>(want.i64[k]), g = got.f32[k];
-        ASSERT_LE(std::fabs(g - w), 1e-6f + 1e-5f * std::fabs(w))
-            << set << " output " << out_names[o] << "[" << k << "]: got " << g << ", expected " << w;
-      }
+    std::map<std::string, Value> inputs;
+    for (size_t i = 0; i < info.inputs.size(); ++i)
+      inputs[info.inputs[i].name] = load_onnx_value(set + "/input_" + std::to_string(i) + ".pb", info.inputs[i].kind);
+    auto outputs = session.run_values(inputs);
+    for (size_t o = 0; o < info.outputs.size(); ++o) {
+      const std::string& name = info.outputs[o].name;
+      Value want = load_onnx_value(set + "/output_" + std::to_string(o) + ".pb", info.outputs[o].kind);
+      ASSERT_TRUE(outputs.count(name)) << set << ": no output " << name;
+      expect_same(outputs.at(name), want, set + " output " + name);
     }
   }
   EXPECT_GT(sets, 0) << dir << " has no test_data_set";
+}
+
+const std::string kTypedDir = std::string(ONNXTRAIN_TEST_DATA) + "/typed";
+// Cases made by tests/conformance/make_typed_tests.py: values that are not float32 tensors, expected values from
+// NumPy (PyTorch for bfloat16). TypedList.Complete checks that the script made exactly these.
+const std::vector<std::string> kTypedCases = {
+    "test_add_int8_opset14", "test_add_int16_opset14", "test_add_int32_opset7", "test_add_int64_opset7",
+    "test_add_uint8_opset14", "test_add_uint16_opset14", "test_add_uint32_opset7", "test_add_uint64_opset7",
+    "test_add_float64_opset7", "test_add_float16_opset7", "test_add_bfloat16_opset13", "test_add_uint16_initializer",
+    "test_add_int32_constant_node", "test_identity_int64_opset1", "test_identity_bool_opset13",
+    "test_identity_float16_opset16", "test_identity_uint8_opset16", "test_identity_sequence_shapes",
+    "test_identity_sequence_empty", "test_identity_optional_none", "test_identity_optional_tensor",
+};
+
+class TypedTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(TypedTest, MatchesReference) { run_case(kTypedDir + "/" + GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(kTypedCases), [](const auto& info) { return info.param; });
+
+TEST(TypedList, Complete) {
+  ASSERT_TRUE(fs::is_directory(kTypedDir));
+  std::set<std::string> listed(kTypedCases.begin(), kTypedCases.end());
+  int n = 0;
+  for (auto& e : fs::directory_iterator(kTypedDir)) {
+    if (e.path().filename() == "bad") continue;
+    ++n;
+    EXPECT_TRUE(listed.count(e.path().filename())) << e.path().filename() << " is generated but not run";
+  }
+  EXPECT_EQ(n, static_cast<int>(kTypedCases.size()));
+}
+
+// Types an op does not take are refused at load, in one line naming the node or the input and the type.
+TEST(TypedRefusals, NameTheInputAndItsType) {
+  int n = 0;
+  for (auto& e : fs::directory_iterator(kTypedDir + "/bad")) {
+    ++n;
+    std::ifstream f(e.path() / "says.txt");
+    const std::string says((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(says.empty()) << e.path();
+    try {
+      Model::load(e.path() / "model.onnx");
+      ADD_FAILURE() << e.path() << " loaded";
+    } catch (const Error& err) {
+      const std::string msg = err.what();
+      EXPECT_NE(msg.find(says), std::string::npos) << e.path() << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  EXPECT_EQ(n, 8);
+}
+
+// run() is for tensors; a model with a sequence says so, naming it, and run_values checks each value's type.
+TEST(TypedSession, SequencesGoThroughRunValuesAndAreChecked) {
+  Model model = Model::load(kTypedDir + "/test_identity_sequence_shapes/model.onnx");
+  InferenceSession session(model);
+  auto says = [&](auto&& call, const std::string& what) {
+    try {
+      call();
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  says([&] { session.run({{"x", Tensor::f32_of({1}, {1.f})}}); }, "input 'x' is sequence(float32); feed it through run_values");
+  says([&] { session.run_values({{"x", Value::of(Tensor::f32_of({1}, {1.f}))}}); },
+       "input 'x' is sequence(float32) but the value given is float32");
+  Value seq;
+  seq.kind = Value::Kind::Sequence;
+  seq.elements = {Value::of(Tensor::f32_of({2}, {1.f, 2.f})), Value::of(Tensor::i64_of({1}, {3}))};
+  says([&] { session.run_values({{"x", seq}}); }, "input 'x' is sequence(float32) but the value given is sequence(float32)");
+  says([&] { session.run_values({}); }, "input 'x' was not given any data");
+  seq.elements.pop_back();
+  auto out = session.run_values({{"x", seq}});
+  ASSERT_EQ(out.at("y").elements.size(), 1u);
+  EXPECT_EQ(out.at("y").elements[0].tensor.f32, (std::vector<float>{1.f, 2.f}));
+}
+
+// A typed tensor must come in its input's dtype; training refuses typed inputs and outputs.
+TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
+  Model model = Model::load(kTypedDir + "/test_add_uint16_initializer/model.onnx");
+  InferenceSession session(model);
+  try {
+    session.run({{"a", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}});
+    ADD_FAILURE() << "accepted float32 data for a uint16 input";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'a' is uint16 but the data is float32"), std::string::npos) << e.what();
+  }
+  try {
+    session.run({{"a", Tensor::bytes_of(DType::UInt16, {2, 3}, std::vector<uint8_t>(10))}});
+    ADD_FAILURE() << "accepted 5 values for shape (2,3)";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'a' has 5 values for shape (2,3)"), std::string::npos) << e.what();
+  }
+  try {
+    TrainingSession train(model, TrainOptions{});
+    ADD_FAILURE() << "a uint16 model trains";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'a' is uint16; training computes on float32 tensors"), std::string::npos)
+        << e.what();
+  }
 }
 
 class NodeTest : public ::testing::TestWithParam<std::string> {};
@@ -96,32 +252,12 @@ TEST(NodeTestList, Complete) {
   int ours = 0;
   for (auto& e : fs::directory_iterator(kNodeDir)) {
     std::string name = e.path().filename();
-    if (!std::regex_match(name, kOurOps) || name.find("_expanded") != std::string::npos || kNotTensors.count(name))
+    if (!std::regex_match(name, kOurOps) || name.find("_expanded") != std::string::npos)
       continue;
     ++ours;
     EXPECT_TRUE(listed.count(name)) << name << " is generated but not run";
   }
   EXPECT_EQ(ours, static_cast<int>(kNodeCases.size()));
-}
-
-// The cases refused by design end in one clear error at load, naming the input and what it is.
-TEST(NodeTestList, NotTensorsAreRefusedNamingTheInput) {
-  const std::map<std::string, std::string> says = {
-      {"test_add_uint8", "input 'x' is uint8; onnxtrain runs float32 inputs"},
-      {"test_identity_opt", "input 'opt_in' is not a tensor"},
-      {"test_identity_sequence", "input 'x' is not a tensor"}};
-  ASSERT_EQ(says.size(), kNotTensors.size());
-  for (const auto& [name, what] : says) {
-    ASSERT_TRUE(kNotTensors.count(name)) << name;
-    try {
-      Model::load(kNodeDir + "/" + name + "/model.onnx");
-      ADD_FAILURE() << name << " loaded";
-    } catch (const Error& e) {
-      const std::string msg = e.what();
-      EXPECT_NE(msg.find(what), std::string::npos) << name << ": " << msg;
-      EXPECT_EQ(msg.find('\n'), std::string::npos) << name << ": " << msg;
-    }
-  }
 }
 
 // A Reshape whose shape is fed at run time: each new shape value gets its plan, a repeated one reuses it, and bad

@@ -1,0 +1,171 @@
+"""Writes conformance cases for values that are not float32 tensors, in the node tests' layout: Add on every dtype
+each opset takes (odd, broadcast shapes; wraparound, float16 rounding and overflow), Identity on tensors of other
+dtypes, sequences and optionals. Expected outputs come from NumPy, and from PyTorch for bfloat16, which NumPy lacks.
+Also writes models that must be refused (bad/<name>/model.onnx), each with the words its error must say. Nothing
+here runs a model."""
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 13: 7, 14: 7, 16: 8}
+rng = np.random.default_rng(7)
+BF16 = "bfloat16"  # a dtype tag: arrays of it are held as float32 values that bfloat16 represents exactly
+
+
+def tensor(name, a, raw=True):
+    """A TensorProto of a in its own dtype; raw=False puts the values in the typed field (int32_data, ...)."""
+    if isinstance(a, tuple) and a[0] == BF16:
+        bits = torch.tensor(a[1]).bfloat16().view(torch.int16).numpy().view(np.uint16)
+        return helper.make_tensor(name, TensorProto.BFLOAT16, a[1].shape, bits.tobytes(), raw=True)
+    if raw:
+        return numpy_helper.from_array(a, name)
+    return helper.make_tensor(name, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype], a.shape, a.flatten().tolist())
+
+
+def elem_type(a):
+    if isinstance(a, tuple):
+        return TensorProto.BFLOAT16
+    return onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype]
+
+
+def shape_of(a):
+    return a[1].shape if isinstance(a, tuple) else a.shape
+
+
+def write_model(d, name, opset, nodes, inputs, outputs, initializers=()):
+    """inputs/outputs: (name, onnx TypeProto) pairs; initializers: TensorProtos."""
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    graph = helper.make_graph(nodes, name, [helper.make_value_info(n, t) for n, t in inputs],
+                              [helper.make_value_info(n, t) for n, t in outputs], initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
+    model.ir_version = IR_FOR_OPSET[opset]
+    onnx.save(model, os.path.join(d, "model.onnx"))
+
+
+def write_case(out, name, opset, nodes, inputs, outputs, initializers=(), raw_inputs=True):
+    """inputs/outputs: (name, array) pairs of tensors, or (name, TypeProto, proto) for sequences and optionals."""
+    d = os.path.join(out, name)
+    typed = lambda items: [(it[0], it[1]) if len(it) == 3 else
+                           (it[0], helper.make_tensor_type_proto(elem_type(it[1]), shape_of(it[1]))) for it in items]
+    write_model(d, name, opset, nodes, typed(inputs), typed(outputs), initializers)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    for kind, items, raw in (("input", inputs, raw_inputs), ("output", outputs, True)):
+        for i, it in enumerate(items):
+            proto = it[2] if len(it) == 3 else tensor(it[0], it[1], raw)
+            with open(os.path.join(d, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
+                f.write(proto.SerializeToString())
+    return name
+
+
+def ints(dtype, shape):
+    """Values over the dtype's whole range, so that sums wrap around."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    cases = []
+    a_shape, b_shape = (3, 1, 5), (4, 1)  # broadcast to (3, 4, 5)
+    add = lambda: helper.make_node("Add", ["a", "b"], ["y"])
+    # Integers: NumPy's wraparound.
+    for dtype, opset in ((np.int8, 14), (np.int16, 14), (np.int32, 7), (np.int64, 7), (np.uint8, 14),
+                         (np.uint16, 14), (np.uint32, 7), (np.uint64, 7)):
+        a, b = ints(dtype, a_shape), ints(dtype, b_shape)
+        with np.errstate(over="ignore"):
+            y = a + b
+        cases.append(write_case(out, f"test_add_{np.dtype(dtype).name}_opset{opset}", opset, [add()],
+                                [("a", a), ("b", b)], [("y", y)], raw_inputs=dtype not in (np.int8, np.uint16)))
+    # float64, and float16: NumPy widens to float32, adds and rounds to nearest even; large values overflow to inf.
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    cases.append(write_case(out, "test_add_float64_opset7", 7, [add()], [("a", a), ("b", b)], [("y", a + b)]))
+    a = (rng.standard_normal(a_shape) * 1000).astype(np.float16)
+    a[0, 0, :3] = [np.float16(6.1e-5), np.float16(-3e-7), np.float16(65000)]  # subnormal sums, overflow
+    b = (rng.standard_normal(b_shape) * 1000).astype(np.float16)
+    b[0, 0], b[1, 0] = np.float16(2000), np.float16(-6.0e-5)  # 65000 + 2000 = inf; 6.1e-5 - 6e-5 is subnormal
+    with np.errstate(over="ignore"):
+        y = a + b
+    cases.append(write_case(out, "test_add_float16_opset7", 7, [add()], [("a", a), ("b", b)], [("y", y)], raw_inputs=False))
+    # bfloat16: PyTorch's sum, rounded to nearest even.
+    a32 = torch.tensor(rng.standard_normal(a_shape).astype(np.float32)).bfloat16()
+    b32 = torch.tensor(rng.standard_normal(b_shape).astype(np.float32) * 300).bfloat16()
+    y32 = (a32 + b32).float().numpy()
+    cases.append(write_case(out, "test_add_bfloat16_opset13", 13, [add()],
+                            [("a", (BF16, a32.float().numpy())), ("b", (BF16, b32.float().numpy()))], [("y", (BF16, y32))]))
+    # A typed initializer and a typed Constant node, read by the importer.
+    a, c = ints(np.uint16, (2, 3)), ints(np.uint16, (3,))
+    cases.append(write_case(out, "test_add_uint16_initializer", 14, [add()], [("a", a)], [("y", a + c)],
+                            initializers=[tensor("b", c)]))
+    c = ints(np.int32, (2, 1))
+    cases.append(write_case(out, "test_add_int32_constant_node", 13,
+                            [helper.make_node("Constant", [], ["b"], value=tensor("c", c, raw=False)), add()],
+                            [("a", a.astype(np.int32))], [("y", a.astype(np.int32) + c)]))
+    # Identity of tensors of other dtypes, at the first opset and the last that changed it.
+    for dtype, opset in ((np.int64, 1), (np.bool_, 13), (np.float16, 16), (np.uint8, 16)):
+        x = rng.integers(0, 2, size=(2, 3, 1)).astype(dtype) if dtype == np.bool_ else ints(np.uint8, (2, 3, 1)).astype(dtype)
+        cases.append(write_case(out, f"test_identity_{np.dtype(dtype).name}_opset{opset}", opset,
+                                [helper.make_node("Identity", ["x"], ["y"])], [("x", x)], [("y", x)]))
+    # Identity of sequences and optionals: elements of different shapes, an empty one, an optional without a value.
+    ident = helper.make_node("Identity", ["x"], ["y"])
+    seq_t = helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, None))
+    seq = lambda n, items: helper.make_sequence(n, onnx.SequenceProto.TENSOR, [numpy_helper.from_array(v) for v in items])
+    items = [rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (1,), (0, 4))]
+    cases.append(write_case(out, "test_identity_sequence_shapes", 16, [ident],
+                            [("x", seq_t, seq("x", items))], [("y", seq_t, seq("y", items))]))
+    cases.append(write_case(out, "test_identity_sequence_empty", 16, [ident],
+                            [("x", seq_t, seq("x", []))], [("y", seq_t, seq("y", []))]))
+    opt_t = helper.make_optional_type_proto(helper.make_tensor_type_proto(TensorProto.INT64, (2,)))
+    empty_opt = lambda n: helper.make_optional(n, onnx.OptionalProto.UNDEFINED, None)
+    cases.append(write_case(out, "test_identity_optional_none", 16, [ident],
+                            [("x", opt_t, empty_opt("x"))], [("y", opt_t, empty_opt("y"))]))
+    v = np.array([3, -4], np.int64)
+    full_opt = lambda n: helper.make_optional(n, onnx.OptionalProto.TENSOR, numpy_helper.from_array(v))
+    cases.append(write_case(out, "test_identity_optional_tensor", 16, [ident, helper.make_node("Identity", ["y"], ["z"])],
+                            [("x", opt_t, full_opt("x"))], [("z", opt_t, full_opt("z"))]))
+    write_bad(os.path.join(out, "bad"))
+    return cases
+
+
+def write_bad(out):
+    """Models to refuse, with what each error must say (in says.txt)."""
+    t = helper.make_tensor_type_proto
+    seq_t = helper.make_sequence_type_proto(t(TensorProto.FLOAT, None))
+    bad = {
+        "add_uint8_opset13": (13, [helper.make_node("Add", ["a", "b"], ["y"])],
+                              [("a", t(TensorProto.UINT8, (2,))), ("b", t(TensorProto.UINT8, (2,)))],
+                              "input 'a' is uint8, which Add takes from opset 14 (this is opset 13)"),
+        "add_mixed_dtypes": (14, [helper.make_node("Add", ["a", "b"], ["y"])],
+                             [("a", t(TensorProto.INT32, (2,))), ("b", t(TensorProto.INT64, (2,)))],
+                             "A 'a' is int32 but B 'b' is int64"),
+        "add_bool": (14, [helper.make_node("Add", ["a", "b"], ["y"])],
+                     [("a", t(TensorProto.BOOL, (2,))), ("b", t(TensorProto.BOOL, (2,)))],
+                     "input 'a' is bool; Add takes numeric tensors"),
+        "relu_int32": (14, [helper.make_node("Relu", ["a"], ["y"])], [("a", t(TensorProto.INT32, (2,)))],
+                       "node '#0' (Relu): input 'a' is int32; Relu computes on float32 tensors"),
+        "gemm_after_typed_add": (14, [helper.make_node("Add", ["a", "a"], ["s"]), helper.make_node("Gemm", ["s", "s"], ["y"])],
+                                 [("a", t(TensorProto.FLOAT16, (2, 2)))],
+                                 "node '#1' (Gemm): input 's' is float16; Gemm computes on float32 tensors"),
+        "identity_sequence_opset14": (14, [helper.make_node("Identity", ["a"], ["y"])], [("a", seq_t)],
+                                      "input 'a' is sequence(float32); Identity takes sequences and optionals from opset 16"),
+        "add_sequence": (16, [helper.make_node("Add", ["a", "a"], ["y"])], [("a", seq_t)],
+                         "input 'a' is sequence(float32); Add takes numeric tensors"),
+        "string_input": (16, [helper.make_node("Identity", ["a"], ["y"])], [("a", t(TensorProto.STRING, (2,)))],
+                         "input 'a' is string, which onnxtrain does not carry"),
+    }
+    for name, (opset, nodes, inputs, says) in bad.items():
+        d = os.path.join(out, name)
+        write_model(d, name, opset, nodes, inputs, [("y", t(TensorProto.FLOAT, None))])
+        with open(os.path.join(d, "says.txt"), "w") as f:
+            f.write(says)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_typed_tests.py OUTDIR")
+    main(sys.argv[1])
