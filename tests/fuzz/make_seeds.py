@@ -155,6 +155,13 @@ def committed(out, tmp):
             path = f"{root}/{case}/model.onnx"
             if op in OPS and "_expanded" not in case and os.path.getsize(path) <= SMALL:
                 m[f"{case}.onnx"] = open(path, "rb").read()
+    # Values that are not float32 tensors: typed Add and Identity, sequences, optionals, and models to refuse.
+    run("tests/conformance/make_typed_tests.py", f"{tmp}/typed")
+    for root, prefix in ((f"{tmp}/typed", "typed-"), (f"{tmp}/typed/bad", "typed-bad-")):
+        for case in sorted(os.listdir(root)):
+            path = f"{root}/{case}/model.onnx"
+            if os.path.exists(path) and os.path.getsize(path) <= SMALL:
+                m[f"{prefix}{case}.onnx"] = open(path, "rb").read()
     run("tests/bad_models/make_bad_models.py", f"{tmp}/bad")
     for f in sorted(os.listdir(f"{tmp}/bad")):
         if f.endswith(".onnx"):
