@@ -97,8 +97,8 @@ class Importer {
     read_nodes(gp);
     read_outputs(gp);
     g_.finalize();
+    ops::infer_types(g_);  // first: checks may read constant inputs (Dropout's ratio), which must have their types
     for (const ir::Node& n : g_.nodes) ops::find_op(n.op_type)->check(g_, n);
-    ops::infer_types(g_);
     ops::infer_shapes(g_);
     run_checker(m);
     Imported out;

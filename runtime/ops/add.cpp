@@ -32,6 +32,7 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 // The dtypes of A, B and Y (all one) by opset: float16, float32, float64 from 1; int32, int64, uint32, uint64 from 6;
 // bfloat16 from 13; int8, int16, uint8, uint16 from 14.
 void types(ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) return;  // check's
   const ir::Value &a = g.values[n.inputs[0]], &b = g.values[n.inputs[1]];
   for (const ir::Value* v : {&a, &b}) {
     const DType d = v->dtype;

@@ -33,7 +33,10 @@ int runtime_ratio(const ir::Graph& g, const ir::Node& n) {
 float ratio_of(const ir::Graph& g, const ir::Node& n) {
   if (n.version < 12) return n.attr_f("ratio", 0.5f);
   int r = n.input(1);
-  return r < 0 || runtime_ratio(g, n) >= 0 ? 0.5f : g.param(r)[0];
+  if (r < 0 || runtime_ratio(g, n) >= 0) return 0.5f;
+  if (g.values[r].dtype != DType::Float32 || g.numel(r) != 1)
+    g.fail(n, "ratio '" + g.values[r].name + "' must be one float32 value, got " + g.type_of(r) + " " + ir::shape_str(g.values[r].shape));
+  return g.param(r)[0];
 }
 
 void check(const ir::Graph& g, const ir::Node& n) {

@@ -8,6 +8,7 @@ namespace {
 
 // Y has X's type. Sequences and optionals are in its type constraint from opset 16.
 void types(ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 1 || n.input(0) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) return;  // check refuses it
   const ir::Value& x = g.values[n.inputs[0]];
   if (!x.tensor && n.version < 16)
     g.fail(n, "input '" + x.name + "' is " + x.type_name + "; Identity takes sequences and optionals from opset 16");

@@ -84,7 +84,8 @@ using ReferenceFn = void (*)(const ir::Graph& g, const ir::Node& n, const std::v
                              std::vector<RefTensor>& out);
 using GradientFn = void (*)(GradBuilder& b, const ir::Node& n);
 // Checks the types of a node's inputs for n.version and gives its outputs theirs (dtype, tensor, type_name); fails
-// naming the node and the input. For the ops that take more than float32 tensors.
+// naming the node and the input. For the ops that take more than float32 tensors. It runs before OpDef::check, so it
+// returns without a word on a node of the wrong arity, which check then refuses.
 using TypesFn = void (*)(ir::Graph& g, const ir::Node& n);
 
 struct OpDef {
