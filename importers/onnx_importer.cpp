@@ -372,12 +372,14 @@ class Importer {
       ir::Value v;
       v.name = t.name();
       v.kind = ir::ValueKind::Parameter;
+      v.initializer = true;
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() != onnx::TensorProto::FLOAT) {
         // Other dtypes become constants, which only the ops that take them read (Add and Identity as data, Reshape
         // as a shape). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
         // is, and refused where a node reads it (see read_nodes).
         v.kind = ir::ValueKind::Input;
+        v.initializer = true;
         DType d;
         if (dtype_of(t.data_type(), &d) && t.data_location() != onnx::TensorProto::EXTERNAL) {
           v.kind = ir::ValueKind::Constant;
@@ -386,6 +388,7 @@ class Importer {
           unreadable_[t.name()] = t.data_location() == onnx::TensorProto::EXTERNAL
                                       ? dtype_name(t.data_type()) + " with external data"
                                       : dtype_name(t.data_type());
+          v.type_name = dtype_name(t.data_type());  // for listings only: no node may read it
         }
         g_.add_value(std::move(v));
         continue;

@@ -75,11 +75,15 @@ ModelInfo Model::info() const {
   }
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
-    if (val.kind != ir::ValueKind::Parameter) continue;
+    if (!val.initializer) continue;
+    int64_t count = g.numel(static_cast<int>(v));
+    if (val.kind != ir::ValueKind::Parameter) {  // integers and other dtypes: listed, never trained or counted
+      info.initializers.push_back({val.name, val.shape, count, false, val.type_name.empty() ? dtype_name(val.dtype) : val.type_name});
+      continue;
+    }
     // Trainable: a float parameter some node reads (the Training issue adds --freeze).
     bool trainable = !val.consumers.empty();
-    int64_t count = g.numel(static_cast<int>(v));
-    info.initializers.push_back({val.name, val.shape, count, trainable});
+    info.initializers.push_back({val.name, val.shape, count, trainable, "float32"});
     info.total_params += count;
     if (trainable) info.trainable_params += count;
   }

@@ -56,17 +56,22 @@ int cmd_info(const std::string& path) {
     opsets += (opsets.empty() ? "" : ", ") + (domain.empty() ? std::string("ai.onnx") : domain) + " " + std::to_string(version);
   std::printf("opsets:    %s\n", opsets.c_str());
   std::printf("inputs:\n");
-  for (auto& p : info.inputs) std::printf("  %-24s %-8s %s\n", p.name.c_str(), p.dtype.c_str(), dims_str(p.dims).c_str());
+  // A sequence or optional has no dims to print.
+  auto port = [](const ModelInfo::Port& p) {
+    std::printf("  %-24s %-8s %s\n", p.name.c_str(), p.dtype.c_str(),
+                p.kind == Value::Kind::Tensor ? dims_str(p.dims).c_str() : "");
+  };
+  for (auto& p : info.inputs) port(p);
   std::printf("outputs:\n");
-  for (auto& p : info.outputs) std::printf("  %-24s %-8s %s\n", p.name.c_str(), p.dtype.c_str(), dims_str(p.dims).c_str());
+  for (auto& p : info.outputs) port(p);
   std::printf("nodes (%zu):\n", info.nodes.size());
   for (auto& n : info.nodes)
     std::printf("  %-24s %s-%d  (%s) -> (%s)\n", n.name.c_str(), n.op_type.c_str(), n.version,
                 join(n.inputs, ", ").c_str(), join(n.outputs, ", ").c_str());
   std::printf("initializers (%zu):\n", info.initializers.size());
   for (auto& i : info.initializers)
-    std::printf("  %-24s %-14s %12s  %s\n", i.name.c_str(), shape_str(i.shape).c_str(), thousands(i.count).c_str(),
-                i.trainable ? "trainable" : "not trainable");
+    std::printf("  %-24s %-8s %-14s %12s  %s\n", i.name.c_str(), i.dtype.c_str(), shape_str(i.shape).c_str(),
+                thousands(i.count).c_str(), i.trainable ? "trainable" : "not trainable");
   std::printf("parameters: %s total, %s trainable\n", thousands(info.total_params).c_str(),
               thousands(info.trainable_params).c_str());
   return 0;

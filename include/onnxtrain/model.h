@@ -26,7 +26,8 @@ struct ModelInfo {
     std::string name;
     std::vector<int64_t> shape;
     int64_t count;
-    bool trainable;
+    bool trainable;                // float32 and read by a node; the others (integers, ...) are constants
+    std::string dtype = "float32";
   };
   std::string producer_name, producer_version;
   int64_t ir_version = 0;

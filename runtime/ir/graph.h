@@ -52,6 +52,7 @@ struct Value {
   std::string type_name;         // a non-tensor's ONNX type, as messages name it: "sequence(float32)"
   std::vector<uint8_t> raw;      // a Constant of another dtype than float32: its element bytes
   bool feedable = false;         // Parameter listed among graph inputs too (old exports): the user may feed it
+  bool initializer = false;      // read from the model's initializers (not a Constant node, not an input)
   int producer = -1;             // index of the node producing it, -1 for inputs and parameters
   std::vector<int> consumers;    // nodes reading it
   bool is_output = false;

@@ -193,6 +193,8 @@ TEST(TypedRefusals, NameTheInputAndItsType) {
 // run() is for tensors; a model with a sequence says so, naming it, and run_values checks each value's type.
 TEST(TypedSession, SequencesGoThroughRunValuesAndAreChecked) {
   Model model = Model::load(kTypedDir + "/test_identity_sequence_shapes/model.onnx");
+  EXPECT_EQ(model.info().inputs[0].dtype, "sequence(float32)");
+  EXPECT_EQ(static_cast<int>(model.info().inputs[0].kind), static_cast<int>(Value::Kind::Sequence));
   InferenceSession session(model);
   auto says = [&](auto&& call, const std::string& what) {
     try {
@@ -219,6 +221,13 @@ TEST(TypedSession, SequencesGoThroughRunValuesAndAreChecked) {
 // A typed tensor must come in its input's dtype; training refuses typed inputs and outputs.
 TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
   Model model = Model::load(kTypedDir + "/test_add_uint16_initializer/model.onnx");
+  const ModelInfo info = model.info();  // the typed initializer is listed, with its dtype, and not counted as trained
+  ASSERT_EQ(info.initializers.size(), 1u);
+  EXPECT_EQ(info.initializers[0].name, "b");
+  EXPECT_EQ(info.initializers[0].dtype, "uint16");
+  EXPECT_FALSE(info.initializers[0].trainable);
+  EXPECT_EQ(info.total_params, 0);
+  EXPECT_EQ(info.inputs[0].dtype, "uint16");
   InferenceSession session(model);
   try {
     session.run({{"a", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}});
