@@ -195,8 +195,13 @@ class Importer {
         char* end = nullptr;
         if (kv.key() == "location") ref.location = kv.value();
         if (kv.key() == "offset" || kv.key() == "length") {
-          long long v = std::strtoll(kv.value().c_str(), &end, 10);
-          if (kv.value().empty() || *end || v < 0) fail(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a valid size");
+          // Decimal digits only, all of them: strtoll would stop at an embedded NUL, which the exporter's parse
+          // does not, and would take a sign or spaces.
+          const std::string& text = kv.value();
+          long long v = std::strtoll(text.c_str(), &end, 10);
+          if (text.empty() || end != text.c_str() + text.size() || text.find_first_not_of("0123456789") != std::string::npos ||
+              v < 0 || v == LLONG_MAX)
+            fail(what + ": external data " + kv.key() + " '" + text + "' is not a valid size");
           (kv.key() == "offset" ? ref.offset : length) = v;
         }
       }
