@@ -1,5 +1,6 @@
 // Times onnxtrain on one model, thread count and batch size, for bench/run.py: training steps, inference, and the
-// bound, i.e. oneDNN's own matmul on the same GEMMs one training step does (plain layouts, nothing else). Prints
+// bound, i.e. oneDNN's own matmul on the same GEMMs one training step does (plain layouts, nothing else), and the
+// same GEMMs as inner products on weights kept in oneDNN's blocked layout (gemm-blocked). Prints
 // one line of key=value pairs. It is a measuring tool, not a test: it asserts nothing.
 #include <algorithm>
 #include <chrono>
@@ -85,6 +86,38 @@ double gemm_bound_seconds(const std::vector<Layer>& ls, int64_t B, double second
   return t[t.size() / 2];
 }
 
+// The same GEMMs as oneDNN inner products with the weights and their gradients in oneDNN's blocked layout, kept in it
+// across steps (no reorder): what training could reach by keeping its weights blocked, against gemm_bound_seconds.
+double gemm_blocked_seconds(const std::vector<Layer>& ls, int64_t B, double seconds, int repeats, double* spread) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, dnnl::memory>>> prims;
+  auto zeroed = [&](const dnnl::memory::desc& md) {
+    dnnl::memory m(md, eng);
+    std::memset(m.get_data_handle(), 0, md.get_size());
+    return m;
+  };
+  for (size_t l = 0; l < ls.size(); ++l) {
+    auto ip = dnnl_compat::inner_product_training(eng, B, ls[l].in, ls[l].out);
+    dnnl::memory x = zeroed(ip.forward.src_desc()), y = zeroed(ip.forward.dst_desc()), w = zeroed(ip.forward.weights_desc());
+    dnnl::memory dy = zeroed(ip.forward.dst_desc()), dw = zeroed(ip.weights.diff_weights_desc());
+    prims.emplace_back(dnnl::inner_product_forward(ip.forward),
+                       std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}});
+    prims.emplace_back(dnnl::inner_product_backward_weights(ip.weights),
+                       std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+    if (l > 0)
+      prims.emplace_back(dnnl::inner_product_backward_data(ip.data),
+                         std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w},
+                                                               {DNNL_ARG_DIFF_SRC, zeroed(ip.data.diff_src_desc())}});
+  }
+  auto t = time_it([&] {
+    for (auto& [p, a] : prims) p.execute(s, a);
+    s.wait();
+  }, seconds, repeats);
+  *spread = (t.back() - t.front()) / t[t.size() / 2];
+  return t[t.size() / 2];
+}
+
 // Peak resident set of this process image: VmHWM (ru_maxrss would carry over the launching process's peak
 // across exec, e.g. a Python driver's).
 long peak_rss_kb() {
@@ -101,7 +134,7 @@ long peak_rss_kb() {
 
 int main(int argc, char** argv) try {
   const char* usage =
-      "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm] "
+      "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm|gemm-blocked] "
       "[--precision f32|bf16]\n";
   if (argc < 2 || argc % 2 != 0 || argv[1][0] == '-') {
     std::fputs(usage, stderr);
@@ -126,8 +159,10 @@ int main(int argc, char** argv) try {
       throw std::invalid_argument(k + ": '" + v + "' is not a number");
     }
   }
-  if (threads < 1 || B < 1 || repeats < 1 || !(seconds > 0) || (mode != "train" && mode != "infer" && mode != "gemm"))
-    throw std::invalid_argument("--threads, --batch, --repeats and --seconds must be positive; --mode train, infer or gemm");
+  if (threads < 1 || B < 1 || repeats < 1 || !(seconds > 0) ||
+      (mode != "train" && mode != "infer" && mode != "gemm" && mode != "gemm-blocked"))
+    throw std::invalid_argument(
+        "--threads, --batch, --repeats and --seconds must be positive; --mode train, infer, gemm or gemm-blocked");
   Model model = Model::load(path);
   auto ls = layers_of(model);
   set_threads(threads);
@@ -152,8 +187,9 @@ int main(int argc, char** argv) try {
     std::map<std::string, Tensor> in = {{model.input_names()[0], x}};
     t = time_it([&] { session.run(in); }, seconds, repeats);
   } else {
-    double med = gemm_bound_seconds(ls, B, seconds, repeats, &spread);
-    std::printf("mode=gemm samples_per_s=%.0f spread=%.3f\n", double(B) / med, spread);
+    double med = mode == "gemm" ? gemm_bound_seconds(ls, B, seconds, repeats, &spread)
+                                : gemm_blocked_seconds(ls, B, seconds, repeats, &spread);
+    std::printf("mode=%s samples_per_s=%.0f spread=%.3f\n", mode.c_str(), double(B) / med, spread);
     return 0;
   }
   double med = t[t.size() / 2];

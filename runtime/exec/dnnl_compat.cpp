@@ -36,6 +36,18 @@ dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc&
   return dnnl::matmul::primitive_desc(d, attr, eng);
 }
 
+InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t batch, int64_t in, int64_t out) {
+  const memory::desc x({batch, in}, dt::f32, memory::format_tag::nc), y({batch, out}, dt::f32, memory::format_tag::nc);
+  const memory::desc w({out, in}, dt::f32, memory::format_tag::any);
+  dnnl::inner_product_forward::primitive_desc fwd(
+      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, x, w, y), eng);
+  dnnl::inner_product_backward_weights::primitive_desc bw(
+      dnnl::inner_product_backward_weights::desc(x, fwd.weights_desc(), y), eng, fwd);
+  dnnl::inner_product_backward_data::primitive_desc bd(
+      dnnl::inner_product_backward_data::desc(x, fwd.weights_desc(), y), eng, fwd);
+  return {fwd, bw, bd};
+}
+
 memory::desc any_layout(const memory::dims& dims) { return memory::desc(dims, dt::f32, memory::format_tag::any); }
 
 memory::desc as_bf16(const memory::dims& dims) {

@@ -25,6 +25,15 @@ struct MatmulEpilogue {
 };
 dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
                                     const memory::desc& dst, const MatmulEpilogue& ep);
+// A fully connected layer's three training GEMMs as oneDNN inner products, over weights (out, in) in the layout oneDNN
+// prefers for them (format any, blocked), kept in it from step to step: Y = X W^T, dW = dY^T X, dX = dY W. For the
+// bench's comparison of layouts (bench/onnxtrain_bench.cpp --mode gemm-blocked); the runtime uses matmul.
+struct InnerProductTraining {
+  dnnl::inner_product_forward::primitive_desc forward;
+  dnnl::inner_product_backward_weights::primitive_desc weights;
+  dnnl::inner_product_backward_data::primitive_desc data;
+};
+InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t batch, int64_t in, int64_t out);
 // f32 of these dims in whatever layout the primitive prefers (format_tag::any): for weights packed once.
 memory::desc any_layout(const memory::dims& dims);
 // The same dims as md in bf16, plain row-major: where a bf16 GEMM reads its operands.
