@@ -192,16 +192,15 @@ class Importer {
       for (const auto& kv : t.external_data()) {
         // The exporter reads the first of a key, this loop would keep the last: a repeated key is refused.
         if (!seen.insert(kv.key()).second) fail(what + ": external data key '" + kv.key() + "' is given twice");
-        char* end = nullptr;
         if (kv.key() == "location") ref.location = kv.value();
         if (kv.key() == "offset" || kv.key() == "length") {
-          // Decimal digits only, all of them: strtoll would stop at an embedded NUL, which the exporter's parse
-          // does not, and would take a sign or spaces.
+          // Decimal digits only, all of them: strtoll alone would stop at an embedded NUL, which the exporter's
+          // parse does not, and would take a sign or spaces. LLONG_MAX: it overflowed.
           const std::string& text = kv.value();
-          long long v = std::strtoll(text.c_str(), &end, 10);
-          if (text.empty() || end != text.c_str() + text.size() || text.find_first_not_of("0123456789") != std::string::npos ||
-              v < 0 || v == LLONG_MAX)
+          if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
             fail(what + ": external data " + kv.key() + " '" + text + "' is not a valid size");
+          const long long v = std::strtoll(text.c_str(), nullptr, 10);
+          if (v == LLONG_MAX) fail(what + ": external data " + kv.key() + " '" + text + "' is not a valid size");
           (kv.key() == "offset" ? ref.offset : length) = v;
         }
       }
@@ -250,35 +249,6 @@ class Importer {
     }
   }
 
-  static bool is_integer(int t) {
-    return t == onnx::TensorProto::INT64 || t == onnx::TensorProto::INT32 || t == onnx::TensorProto::BOOL;
-  }
-
-  // An integer tensor's values (int64, int32 or bool), from raw_data or its typed field.
-  std::vector<int64_t> read_ints(const std::string& what, const onnx::TensorProto& t, int64_t n) const {
-    const int width = t.data_type() == onnx::TensorProto::INT64 ? 8 : t.data_type() == onnx::TensorProto::INT32 ? 4 : 1;
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) fail(what + ": integer tensors with external data are not supported");
-    const int have = t.has_raw_data() ? -1 : t.data_type() == onnx::TensorProto::INT64 ? t.int64_data_size() : t.int32_data_size();
-    if (t.has_raw_data() && t.raw_data().size() != static_cast<size_t>(n) * width)
-      fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
-           std::to_string(n * width));
-    if (!t.has_raw_data() && have != n)
-      fail(what + ": holds " + std::to_string(have) + " values but its shape needs " + std::to_string(n));
-    std::vector<int64_t> out(static_cast<size_t>(n));
-    if (t.has_raw_data()) {
-      for (int64_t i = 0; i < n; ++i) {
-        const char* p = t.raw_data().data() + i * width;
-        if (width == 8) { int64_t v; std::memcpy(&v, p, 8); out[i] = v; }
-        else if (width == 4) { int32_t v; std::memcpy(&v, p, 4); out[i] = v; }
-        else out[i] = *p != 0;
-      }
-      return out;
-    }
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = t.data_type() == onnx::TensorProto::INT64 ? t.int64_data(static_cast<int>(i)) : t.int32_data(static_cast<int>(i));
-    return out;
-  }
-
   // A tensor of another dtype than float32 into v: its dtype, its element bytes (from raw_data or its typed field,
   // checked against its shape first) and, for integers small enough to be a shape, its values as int64.
   void read_typed(const std::string& what, const onnx::TensorProto& t, int64_t n, ir::Value& v) const {
@@ -312,9 +282,17 @@ class Importer {
         default: fill(t.int32_data()); break;
       }
     }
-    if (is_integer(t.data_type()) && n <= kMaxIntConstant) {
+    // int64, int32 and bool constants small enough to be a shape are also kept as values, for the ops that read
+    // integers (a Reshape's shape, a Dropout's training_mode).
+    if ((v.dtype == DType::Int64 || v.dtype == DType::Int32 || v.dtype == DType::Bool) && n <= kMaxIntConstant) {
       v.integer = true;
-      v.ints = read_ints(what, t, n);
+      v.ints.resize(count);
+      for (size_t i = 0; i < count; ++i) {
+        const uint8_t* p = v.raw.data() + i * width;
+        if (v.dtype == DType::Int64) std::memcpy(&v.ints[i], p, 8);
+        else if (v.dtype == DType::Int32) { int32_t x; std::memcpy(&x, p, 4); v.ints[i] = x; }
+        else v.ints[i] = *p != 0;
+      }
     }
   }
 
@@ -384,7 +362,6 @@ class Importer {
         // as a shape). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
         // is, and refused where a node reads it (see read_nodes).
         v.kind = ir::ValueKind::Input;
-        v.initializer = true;
         DType d;
         if (dtype_of(t.data_type(), &d) && t.data_location() != onnx::TensorProto::EXTERNAL) {
           v.kind = ir::ValueKind::Constant;
