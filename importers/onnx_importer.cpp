@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "importers/onnx_elements.h"
 #include "importers/onnx_source.h"
 #include "onnxtrain/error.h"
 #include "runtime/ops/op.h"
@@ -34,26 +35,6 @@ constexpr int64_t kMaxIntConstant = int64_t(1) << 20;
 std::string folder_of(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-// The DType of an ONNX element type; false for those onnxtrain does not carry (string, complex, float8).
-bool dtype_of(int t, DType* out) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT: *out = DType::Float32; return true;
-    case onnx::TensorProto::INT64: *out = DType::Int64; return true;
-    case onnx::TensorProto::UINT8: *out = DType::UInt8; return true;
-    case onnx::TensorProto::INT8: *out = DType::Int8; return true;
-    case onnx::TensorProto::UINT16: *out = DType::UInt16; return true;
-    case onnx::TensorProto::INT16: *out = DType::Int16; return true;
-    case onnx::TensorProto::INT32: *out = DType::Int32; return true;
-    case onnx::TensorProto::UINT32: *out = DType::UInt32; return true;
-    case onnx::TensorProto::UINT64: *out = DType::UInt64; return true;
-    case onnx::TensorProto::BOOL: *out = DType::Bool; return true;
-    case onnx::TensorProto::FLOAT16: *out = DType::Float16; return true;
-    case onnx::TensorProto::BFLOAT16: *out = DType::BFloat16; return true;
-    case onnx::TensorProto::DOUBLE: *out = DType::Float64; return true;
-    default: return false;
-  }
 }
 
 std::string dtype_name(int t) {
@@ -249,39 +230,13 @@ class Importer {
     }
   }
 
-  // A tensor of another dtype than float32 into v: its dtype, its element bytes (from raw_data or its typed field,
-  // checked against its shape first) and, for integers small enough to be a shape, its values as int64.
+  // A tensor of another dtype than float32 into v: its dtype, its element bytes (read_elements: from raw_data or its
+  // typed field, checked against its shape) and, for integers small enough to be a shape, its values as int64.
   void read_typed(const std::string& what, const onnx::TensorProto& t, int64_t n, ir::Value& v) const {
     if (!dtype_of(t.data_type(), &v.dtype)) fail(what + ": " + dtype_name(t.data_type()) + " tensors are not supported");
     const size_t width = dtype_size(v.dtype), count = static_cast<size_t>(n);
     v.raw.resize(count * width);
-    if (t.has_raw_data()) {
-      if (t.raw_data().size() != count * width)
-        fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
-             std::to_string(count * width));
-      if (count) std::memcpy(v.raw.data(), t.raw_data().data(), count * width);
-    } else {
-      // The typed field each dtype is stored in: int32_data holds every type narrower than 32 bits (float16 and
-      // bfloat16 as their bit patterns), int64_data int64, uint64_data uint32 and uint64, double_data float64.
-      auto fill = [&](const auto& field) {
-        if (static_cast<size_t>(field.size()) != count)
-          fail(what + ": holds " + std::to_string(field.size()) + " values but its shape needs " + std::to_string(count));
-        for (size_t i = 0; i < count; ++i) {
-          const auto x = field.Get(static_cast<int>(i));
-          uint8_t* dst = v.raw.data() + i * width;
-          switch (v.dtype) {
-            case DType::Float64: { const double d = static_cast<double>(x); std::memcpy(dst, &d, 8); break; }
-            default: { const uint64_t bits = static_cast<uint64_t>(x); std::memcpy(dst, &bits, width); break; }  // little-endian
-          }
-        }
-      };
-      switch (v.dtype) {
-        case DType::Int64: fill(t.int64_data()); break;
-        case DType::UInt32: case DType::UInt64: fill(t.uint64_data()); break;
-        case DType::Float64: fill(t.double_data()); break;
-        default: fill(t.int32_data()); break;
-      }
-    }
+    if (std::string wrong = read_elements(t, v.dtype, count, v.raw.data()); !wrong.empty()) fail(what + ": " + wrong);
     // int64, int32 and bool constants small enough to be a shape are also kept as values, for the ops that read
     // integers (a Reshape's shape, a Dropout's training_mode).
     if ((v.dtype == DType::Int64 || v.dtype == DType::Int32 || v.dtype == DType::Bool) && n <= kMaxIntConstant) {

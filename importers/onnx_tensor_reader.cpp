@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "importers/onnx_elements.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
@@ -22,28 +23,11 @@ std::string read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// The raw_data or typed field of t as n elements of T, stored little-endian in out (n * sizeof(T) bytes).
-template <typename T, typename Field>
-void values(const std::string& path, const onnx::TensorProto& t, const Field& field, size_t n, void* out) {
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != n * sizeof(T))
-      throw Error(path + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes, its shape needs " +
-                  std::to_string(n * sizeof(T)));
-    if (n) std::memcpy(out, t.raw_data().data(), n * sizeof(T));  // an empty vector's data() may be null
-    return;
-  }
-  if (static_cast<size_t>(field.size()) != n)
-    throw Error(path + ": holds " + std::to_string(field.size()) + " values, its shape needs " + std::to_string(n));
-  for (size_t i = 0; i < n; ++i) {
-    // Narrow types sit in int32_data, float16 and bfloat16 as their bit patterns: keep the low bytes.
-    const T v = static_cast<T>(field.Get(static_cast<int>(i)));
-    std::memcpy(static_cast<char*>(out) + i * sizeof(T), &v, sizeof(T));
-  }
-}
-
 Tensor tensor_of(const std::string& path, const onnx::TensorProto& t) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL) throw Error(path + ": external data is not read here");
   Tensor out;
+  if (!onnx_io::dtype_of(t.data_type(), &out.dtype))
+    throw Error(path + ": data type " + std::to_string(t.data_type()) + " is not a numeric or bool tensor type");
   int64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t(1) << 32))
@@ -51,32 +35,11 @@ Tensor tensor_of(const std::string& path, const onnx::TensorProto& t) {
     out.shape.push_back(d);
   }
   const size_t count = static_cast<size_t>(n);
-  auto bytes = [&](DType d) {
-    out.dtype = d;
-    out.bytes.resize(count * dtype_size(d));
-    return static_cast<void*>(out.bytes.data());
-  };
-  switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT: out.f32.resize(count); values<float>(path, t, t.float_data(), count, out.f32.data()); break;
-    case onnx::TensorProto::INT64:
-      out.dtype = DType::Int64;
-      out.i64.resize(count);
-      values<int64_t>(path, t, t.int64_data(), count, out.i64.data());
-      break;
-    case onnx::TensorProto::DOUBLE: values<double>(path, t, t.double_data(), count, bytes(DType::Float64)); break;
-    case onnx::TensorProto::INT32: values<int32_t>(path, t, t.int32_data(), count, bytes(DType::Int32)); break;
-    case onnx::TensorProto::INT16: values<int16_t>(path, t, t.int32_data(), count, bytes(DType::Int16)); break;
-    case onnx::TensorProto::INT8: values<int8_t>(path, t, t.int32_data(), count, bytes(DType::Int8)); break;
-    case onnx::TensorProto::UINT8: values<uint8_t>(path, t, t.int32_data(), count, bytes(DType::UInt8)); break;
-    case onnx::TensorProto::UINT16: values<uint16_t>(path, t, t.int32_data(), count, bytes(DType::UInt16)); break;
-    case onnx::TensorProto::BOOL: values<uint8_t>(path, t, t.int32_data(), count, bytes(DType::Bool)); break;
-    case onnx::TensorProto::FLOAT16: values<uint16_t>(path, t, t.int32_data(), count, bytes(DType::Float16)); break;
-    case onnx::TensorProto::BFLOAT16: values<uint16_t>(path, t, t.int32_data(), count, bytes(DType::BFloat16)); break;
-    case onnx::TensorProto::UINT32: values<uint32_t>(path, t, t.uint64_data(), count, bytes(DType::UInt32)); break;
-    case onnx::TensorProto::UINT64: values<uint64_t>(path, t, t.uint64_data(), count, bytes(DType::UInt64)); break;
-    default:
-      throw Error(path + ": data type " + std::to_string(t.data_type()) + " is not a numeric or bool tensor type");
-  }
+  if (out.dtype == DType::Float32) out.f32.resize(count);
+  else if (out.dtype == DType::Int64) out.i64.resize(count);
+  else out.bytes.resize(count * dtype_size(out.dtype));
+  if (std::string wrong = onnx_io::read_elements(t, out.dtype, count, out.data()); !wrong.empty())
+    throw Error(path + ": " + wrong);
   return out;
 }
 

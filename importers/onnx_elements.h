@@ -1,0 +1,20 @@
+// The elements of an ONNX TensorProto of any dtype onnxtrain carries, as native bytes: the one decoder of raw_data
+// and the typed fields, shared by the model importer and the test-data reader. Private to importers/ (protobuf).
+// It does not read external data and does not allocate: callers size the output from the shape first.
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <string>
+
+#include "onnxtrain/tensor.h"
+
+namespace onnxtrain::onnx_io {
+
+// The DType of an ONNX element type; false for those onnxtrain does not carry (string, complex).
+bool dtype_of(int onnx_type, DType* out);
+
+// Copies t's n elements of dtype d (t.data_type()'s) into out (n * dtype_size(d) bytes), from raw_data or the typed
+// field they are stored in. Returns "" or what is wrong: "raw_data has 3 bytes but its shape needs 8".
+std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* out);
+
+}  // namespace onnxtrain::onnx_io
