@@ -60,8 +60,14 @@ bool has_native_bf16() {
 }
 
 dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::desc& src0, const memory::desc& src1,
-                                        const memory::desc& dst) {
-  return dnnl::binary::primitive_desc(dnnl::binary::desc(alg::binary_add, src0, src1, dst), eng);
+                                        const memory::desc& dst, const MatmulEpilogue& relu) {
+  dnnl::primitive_attr attr;
+  if (relu.relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, alg::eltwise_relu, relu.relu_slope, 0.f);
+    attr.set_post_ops(po);
+  }
+  return dnnl::binary::primitive_desc(dnnl::binary::desc(alg::binary_add, src0, src1, dst), attr, eng);
 }
 
 dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst) {

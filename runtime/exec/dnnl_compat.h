@@ -40,9 +40,10 @@ memory::desc any_layout(const memory::dims& dims);
 memory::desc as_bf16(const memory::dims& dims);
 // Whether this CPU computes bf16 GEMMs natively (avx512_bf16); oneDNN would emulate them slowly otherwise.
 bool has_native_bf16();
-// dst = src0 + src1, src1 broadcast to dst (both of dst's rank; src0 of dst's shape).
+// dst = src0 + src1, src1 broadcast to dst (both of dst's rank; src0 of dst's shape); then, with relu, the
+// activation of MatmulEpilogue (only ep.relu and ep.relu_slope are read).
 dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::desc& src0, const memory::desc& src1,
-                                        const memory::desc& dst);
+                                        const memory::desc& dst, const MatmulEpilogue& relu = {});
 // dst = src converted between data types and layouts.
 dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst);
 

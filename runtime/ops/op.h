@@ -131,6 +131,10 @@ void infer_types(ir::Graph& g);
 // without a shape) is checked when data arrives.
 void infer_shapes(ir::Graph& g);
 
+// Whether Gemm computes Y (M,N) = A' * B^T, B (N,K), as Y^T = B * A'^T and a reorder, when training: for few rows
+// against a large weight, where that runs faster on oneDNN's matmul (runtime/ops/gemm.cpp has the measurements).
+bool gemm_computes_transposed(int64_t M, int64_t K, int64_t N);
+
 // Elementwise Y = f(X) (Sigmoid, Tanh), and dX from dY and Y for it.
 void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f);
 void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f);

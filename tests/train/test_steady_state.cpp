@@ -1,7 +1,8 @@
 // A training step in steady state creates no primitive and allocates nothing on the heap. Every operator new in the
 // process is counted while steps run on batch shapes seen before, and attributed by a stack walk: oneDNN 2.6's own
-// dnnl_primitive_execute builds a hash map of its arguments on each call (inside the library, unavoidable for any
-// caller), so those are counted apart; everything else must be zero.
+// dnnl_primitive_execute builds a hash map of its arguments on each call, and its jit reorder allocates on the
+// OpenMP workers (inside the library, unavoidable for any caller), so those are counted apart; everything else must
+// be zero.
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <gtest/gtest.h>
@@ -20,30 +21,47 @@ std::atomic<bool> g_counting{false};
 std::atomic<long> g_ours{0}, g_onednn{0};
 thread_local bool t_inside = false;
 
-// Whether the allocation comes from inside oneDNN's primitive execution.
-bool from_onednn_execute() {
-  void* frames[48];
-  int n = backtrace(frames, 48);
+// Whether an allocation is oneDNN's own, from the stack above the operator new at frames[0]: made inside
+// dnnl_primitive_execute, or on one of oneDNN's OpenMP workers running a primitive's parallel region (its jit reorder
+// allocates there), with no frame of this program on the stack. A primitive created by our code in the step still
+// counts as ours: our frames are on its stack.
+bool is_onednns(void* const* frames, int n) {
+  Dl_info self;
+  dladdr(frames[0], &self);
+  bool in_onednn = false, in_ours = false;
   for (int i = 0; i < n; ++i) {
     Dl_info info;
-    if (dladdr(frames[i], &info) && info.dli_sname && std::strcmp(info.dli_sname, "dnnl_primitive_execute") == 0)
-      return true;
+    if (!dladdr(frames[i], &info)) continue;
+    if (info.dli_sname && std::strcmp(info.dli_sname, "dnnl_primitive_execute") == 0) return true;
+    if (info.dli_fname && std::strstr(info.dli_fname, "libdnnl")) in_onednn = true;
+    if (i > 0 && info.dli_fname && self.dli_fname && std::strcmp(info.dli_fname, self.dli_fname) == 0) in_ours = true;
   }
-  return false;
+  return in_onednn && !in_ours;
+}
+
+// Counts one allocation; inlined, so that frames[0] is the operator new that allocates.
+__attribute__((always_inline)) inline void count_allocation() {
+  if (g_counting.load(std::memory_order_relaxed) && !t_inside) {
+    t_inside = true;
+    void* frames[48];
+    int n = backtrace(frames, 48);
+    (is_onednns(frames, n) ? g_onednn : g_ours).fetch_add(1);
+    t_inside = false;
+  }
 }
 
 }  // namespace
 
 void* operator new(size_t n) {
-  if (g_counting.load(std::memory_order_relaxed) && !t_inside) {
-    t_inside = true;
-    (from_onednn_execute() ? g_onednn : g_ours).fetch_add(1);
-    t_inside = false;
-  }
+  count_allocation();
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](size_t n) { return operator new(n); }
+void* operator new[](size_t n) {
+  count_allocation();
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
