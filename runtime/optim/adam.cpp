@@ -13,7 +13,7 @@ struct Scalars {
 };
 
 // The update of count elements, on one thread's share; the formula is above Adam::step.
-void update(float* p, const float* gr, float* m, float* v, size_t count, const Scalars s) {
+ONNXTRAIN_VECTOR_CLONES void update(float* p, const float* gr, float* m, float* v, size_t count, const Scalars s) {
 #pragma omp simd
   for (size_t i = 0; i < count; ++i) {
     float g = gr[i];

@@ -15,6 +15,15 @@
 
 namespace onnxtrain::optim {
 
+// On an update function: compiled for AVX-512, AVX2 and the baseline, the widest the CPU runs chosen at load (the
+// build targets baseline x86-64, 4 floats per vector). The optimizer files are built with -ffp-contract=off, so no
+// variant fuses a multiply and an add: every one gives the same bits as torch's formula.
+#if defined(__x86_64__) && !defined(ONNXTRAIN_NO_CLONES)
+#define ONNXTRAIN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ONNXTRAIN_VECTOR_CLONES
+#endif
+
 struct Range {
   size_t offset, count;  // a trainable parameter's place in the flat buffers
 };
