@@ -1,7 +1,11 @@
 // Times onnxtrain on one model, thread count and batch size, for bench/run.py: training steps, inference, and the
 // bound, i.e. oneDNN's own matmul on the same GEMMs one training step does (plain layouts, nothing else), and the
-// same GEMMs as inner products on weights kept in oneDNN's blocked layout (gemm-blocked). Prints
-// one line of key=value pairs. It is a measuring tool, not a test: it asserts nothing.
+// same GEMMs as inner products on weights kept in oneDNN's blocked layout (gemm-blocked), and the CPU's f32 FMA peak
+// (peak), which puts the bound itself in proportion. Prints one line of key=value pairs. It is a measuring tool, not
+// a test: it asserts nothing.
+#include <immintrin.h>
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -118,6 +122,42 @@ double gemm_blocked_seconds(const std::vector<Layer>& ls, int64_t B, double seco
   return t[t.size() / 2];
 }
 
+// The f32 FMA throughput of `threads` cores, in GFLOP/s: independent chains of fused multiply-adds per thread, enough
+// to cover a 4-cycle FMA latency on two ports and few enough to stay in registers (16 of AVX-512's 32, 12 of AVX2's
+// 16), in 512-bit vectors (avx512 = true) or 256-bit ones. Nothing reaches more f32 FLOPs on this CPU: every GEMM,
+// oneDNN's or OpenBLAS's, runs at a fraction of it.
+#define FMA_CHAINS(C, V, SET, FMA, FIRST)                    \
+  V acc[C];                                                  \
+  for (int i = 0; i < C; ++i) acc[i] = SET(0.001f * i);      \
+  const V a = SET(0.9999f), b = SET(0.0001f);                \
+  for (long k = 0; k < n; ++k)                               \
+    for (int i = 0; i < C; ++i) acc[i] = FMA(acc[i], a, b);  \
+  float sink = 0;                                            \
+  for (int i = 0; i < C; ++i) sink += FIRST(acc[i]);         \
+  return sink;
+__attribute__((target("avx512f"))) float chains512(long n) {
+  FMA_CHAINS(16, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)
+}
+__attribute__((target("avx2,fma"))) float chains256(long n) {
+  FMA_CHAINS(12, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
+}
+#undef FMA_CHAINS
+
+double fma_peak_gflops(int threads, bool avx512) {
+  const long n = 50'000'000;
+  const double lanes = avx512 ? 16 : 8;
+  double best = 0, sink = 0;
+  for (int r = 0; r < 3; ++r) {
+    auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += avx512 ? chains512(n) : chains256(n);
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, threads * n * (avx512 ? 16 : 12) * lanes * 2 / s / 1e9);
+  }
+  if (sink == 12345.f) std::puts("");  // keeps the chains live
+  return best;
+}
+
 // Peak resident set of this process image: VmHWM (ru_maxrss would carry over the launching process's peak
 // across exec, e.g. a Python driver's).
 long peak_rss_kb() {
@@ -134,8 +174,9 @@ long peak_rss_kb() {
 
 int main(int argc, char** argv) try {
   const char* usage =
-      "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] [--mode train|infer|gemm|gemm-blocked] "
-      "[--precision f32|bf16]\n";
+      "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] "
+      "[--mode train|infer|gemm|gemm-blocked|peak] [--precision f32|bf16]\n"
+      "(--mode peak reads no model: MODEL may be any word)\n";
   if (argc < 2 || argc % 2 != 0 || argv[1][0] == '-') {
     std::fputs(usage, stderr);
     return 2;
@@ -160,9 +201,17 @@ int main(int argc, char** argv) try {
     }
   }
   if (threads < 1 || B < 1 || repeats < 1 || !(seconds > 0) ||
-      (mode != "train" && mode != "infer" && mode != "gemm" && mode != "gemm-blocked"))
+      (mode != "train" && mode != "infer" && mode != "gemm" && mode != "gemm-blocked" && mode != "peak"))
     throw std::invalid_argument(
-        "--threads, --batch, --repeats and --seconds must be positive; --mode train, infer, gemm or gemm-blocked");
+        "--threads, --batch, --repeats and --seconds must be positive; --mode train, infer, gemm, gemm-blocked or peak");
+  if (mode == "peak") {
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (!avx512 && !__builtin_cpu_supports("avx2")) throw std::invalid_argument("--mode peak needs AVX2 or AVX-512");
+    std::printf("mode=peak isa=%s gflops=%.1f avx2_gflops=%.1f\n", avx512 ? "avx512" : "avx2",
+                fma_peak_gflops(threads, avx512), fma_peak_gflops(threads, false));
+    return 0;
+  }
   Model model = Model::load(path);
   auto ls = layers_of(model);
   set_threads(threads);

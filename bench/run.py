@@ -60,6 +60,13 @@ def min_bytes(widths, batch):
     return 4 * (2 * params + 2 * acts)
 
 
+def gemm_flops(widths):
+    """FLOPs per sample of the bound's GEMMs: forward and weight gradients of every layer, data gradients but the
+    first's."""
+    macs = [widths[i] * widths[i + 1] for i in range(len(widths) - 1)]
+    return 2 * (2 * sum(macs) + sum(macs[1:]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the small model, batches 32 and 256, short timings")
@@ -78,6 +85,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="onnxtrain_bench_")
     rows, started = [], time.time()
     info = {}
+    # The CPU's f32 FMA peak per thread count (no model is read in this mode).
+    peak = {t: run([bench, "none", "--mode", "peak", "--threads", str(t)], t) for t in (1, 2)}
     for name, widths in models.items():
         path = os.path.join(tmp, name + ".onnx")
         export(widths, path)
@@ -101,6 +110,7 @@ def main():
                                  blocked=float(blocked["samples_per_s"]),
                                  ours_i=float(ours_i["samples_per_s"]), torch_i=float(torch_i["samples_per_s"]),
                                  ort_i=float(ort["samples_per_s"]) if ort else None,
+                                 peak=float(peak[threads]["gflops"]) * 1e9 / gemm_flops(widths),
                                  spread=max(float(ours_t["spread"]), float(torch_t["spread"])),
                                  rss=int(ours_t["peak_rss_kb"]) / 1024, min=min_bytes(widths, batch) / 2**20))
                 print(".", end="", flush=True, file=sys.stderr)
@@ -112,7 +122,11 @@ def main():
           f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'Haswell')}); "
           f"ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
           f"{seconds:g} s per measurement, medians of 5")
-    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "blocked", "bf16", "infer", "torch",
+    p1, p2 = peak[1], peak[2]
+    print(f"f32 FMA peak, GFLOP/s: 1 thread {float(p1['gflops']):.0f} ({p1['isa']}; AVX2 {float(p1['avx2_gflops']):.0f}), "
+          f"2 threads {float(p2['gflops']):.0f} (AVX2 {float(p2['avx2_gflops']):.0f})")
+    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "bound % peak", "blocked", "bf16",
+            "infer", "torch",
             "x torch", "ORT", "x ORT", "spread", "RSS MiB", "min+50")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -121,12 +135,14 @@ def main():
         print("| " + " | ".join([
             r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
             f"{r['ours_t'] / r['torch_t']:.1f}", k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
+            f"{100 * r['bound'] / r['peak']:.0f}%",
             f"{r['blocked'] / r['bound']:.2f}",
             k(r["bf16"]) if r["bf16"] else "-",
             k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
             k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
             f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
-    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's f32 GEMMs. blocked: the same GEMMs as "
+    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's f32 GEMMs. bound % peak: the bound's "
+          f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
           f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
           f"with --precision bf16. spread: (max-min)/median "
           f"of the noisier side. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
