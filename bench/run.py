@@ -2,8 +2,11 @@
 same exported MLPs, data sizes and thread counts. One process at a time: OpenMP programs sharing two cores slow each
 other down by orders of magnitude. Prints a table of samples/s, ratios, the oneDNN GEMM bound and peak memory.
 
-    python3 bench/run.py            # the full grid (a few minutes)
+    python3 bench/run.py            # the full grid, 3 rounds (about 10 minutes)
     python3 bench/run.py --quick    # under a minute
+
+Each cell is measured in rounds: every program once per round, the rounds one after the other, and the median of the
+rounds taken per program. A passing disturbance on a shared machine then moves one round, not the ratio.
 """
 import argparse
 import os
@@ -72,11 +75,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the small model, batches 32 and 256, short timings")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
+    ap.add_argument("--rounds", type=int, default=None, help="measurements of each cell (default 3, 1 with --quick)")
     a = ap.parse_args()
     bench = os.path.join(a.build, "bench", "onnxtrain_bench")
     if not os.path.exists(bench):
         raise SystemExit(f"{bench} not found: build first (bash scripts/setup.sh)")
     seconds = a.seconds or (0.4 if a.quick else 1.5)
+    rounds = a.rounds or (1 if a.quick else 3)
     models = {"784-256-128-10": MODELS["784-256-128-10"]} if a.quick else MODELS
     batches = (32, 256) if a.quick else (32, 256, 1024)
     use_ort = ort_available()
@@ -93,26 +98,36 @@ def main():
         for threads in (1, 2):
             for batch in batches:
                 common = ["--threads", str(threads), "--batch", str(batch), "--seconds", str(seconds)]
-                ours_t = run([bench, path, "--mode", "train"] + common, threads)
-                ours_i = run([bench, path, "--mode", "infer"] + common, threads)
-                ours_bf16 = run([bench, path, "--mode", "train", "--precision", "bf16"] + common, threads) if bf16 else None
-                bound = run([bench, path, "--mode", "gemm"] + common, threads)
-                blocked = run([bench, path, "--mode", "gemm-blocked"] + common, threads)
                 tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--widths", ",".join(map(str, widths))] + common
-                torch_t = run(tb + ["--mode", "train"], threads)
-                torch_i = run(tb + ["--mode", "infer"], threads)
-                info["blas"] = torch_t["blas"]
-                ort = run(["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)],
-                          threads) if use_ort else None
-                rows.append(dict(model=name, threads=threads, batch=batch, ours_t=float(ours_t["samples_per_s"]),
-                                 bf16=float(ours_bf16["samples_per_s"]) if ours_bf16 else None,
-                                 torch_t=float(torch_t["samples_per_s"]), bound=float(bound["samples_per_s"]),
-                                 blocked=float(blocked["samples_per_s"]),
-                                 ours_i=float(ours_i["samples_per_s"]), torch_i=float(torch_i["samples_per_s"]),
-                                 ort_i=float(ort["samples_per_s"]) if ort else None,
+                programs = {
+                    "ours_t": [bench, path, "--mode", "train"] + common,
+                    "ours_i": [bench, path, "--mode", "infer"] + common,
+                    "bf16": [bench, path, "--mode", "train", "--precision", "bf16"] + common if bf16 else None,
+                    "bound": [bench, path, "--mode", "gemm"] + common,
+                    "blocked": [bench, path, "--mode", "gemm-blocked"] + common,
+                    "torch_t": tb + ["--mode", "train"],
+                    "torch_i": tb + ["--mode", "infer"],
+                    "ort_i": ["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)]
+                    if use_ort else None,
+                }
+                got = {key: [] for key in programs}
+                for _ in range(rounds):
+                    for key, cmd in programs.items():
+                        if cmd:
+                            got[key].append(run(cmd, threads))
+                info["blas"] = got["torch_t"][0]["blas"]
+                med = lambda key, field="samples_per_s": statistics.median(float(r[field]) for r in got[key]) \
+                    if got[key] else None
+                # spread: within each measurement (its repeats) and across the rounds, the noisier side's.
+                spread = lambda key: max(max(float(r["spread"]) for r in got[key]),
+                                         (max(float(r["samples_per_s"]) for r in got[key]) -
+                                          min(float(r["samples_per_s"]) for r in got[key])) / med(key))
+                rows.append(dict(model=name, threads=threads, batch=batch, ours_t=med("ours_t"), bf16=med("bf16"),
+                                 torch_t=med("torch_t"), bound=med("bound"), blocked=med("blocked"),
+                                 ours_i=med("ours_i"), torch_i=med("torch_i"), ort_i=med("ort_i"),
                                  peak=float(peak[threads]["gflops"]) * 1e9 / gemm_flops(widths),
-                                 spread=max(float(ours_t["spread"]), float(torch_t["spread"])),
-                                 rss=int(ours_t["peak_rss_kb"]) / 1024, min=min_bytes(widths, batch) / 2**20))
+                                 spread=max(spread("ours_t"), spread("torch_t")),
+                                 rss=med("ours_t", "peak_rss_kb") / 1024, min=min_bytes(widths, batch) / 2**20))
                 print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)
     shutil.rmtree(tmp)
@@ -121,7 +136,7 @@ def main():
     print(f"PyTorch {__import__('torch').__version__} with BLAS: {info['blas']} "
           f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'Haswell')}); "
           f"ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
-          f"{seconds:g} s per measurement, medians of 5")
+          f"{seconds:g} s per measurement, medians of 5 repeats, medians of {rounds} round{'s' if rounds > 1 else ''}")
     p1, p2 = peak[1], peak[2]
     print(f"f32 FMA peak, GFLOP/s: 1 thread {float(p1['gflops']):.0f} ({p1['isa']}; AVX2 {float(p1['avx2_gflops']):.0f}), "
           f"2 threads {float(p2['gflops']):.0f} (AVX2 {float(p2['avx2_gflops']):.0f})")
@@ -145,7 +160,7 @@ def main():
           f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
           f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
           f"with --precision bf16. spread: (max-min)/median "
-          f"of the noisier side. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
+          f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
 
 
 if __name__ == "__main__":
