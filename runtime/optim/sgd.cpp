@@ -5,8 +5,8 @@ namespace onnxtrain::optim {
 namespace {
 
 // The update of count elements, on one thread's share; the formula is above Sgd::step.
-ONNXTRAIN_VECTOR_CLONES void update(float* p, const float* gr, float* buf, size_t count, float lr, float wd, float mom, float damp, bool first,
-            bool nesterov) {
+ONNXTRAIN_VECTOR_CLONES void update(float* p, const float* gr, float* buf, size_t count, float lr, float wd, float mom,
+                                    float damp, bool first, bool nesterov) {
 #pragma omp simd
   for (size_t i = 0; i < count; ++i) {
     float g = gr[i];

@@ -55,45 +55,46 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
         for (float beta : {1.f, 0.f, -2.f})
           for (int c = -1; c < static_cast<int>(c_shapes.size()); ++c)
             for (float slope : {-1.f, 0.f, 0.1f}) {  // the fusion pass's folded Relu/LeakyRelu; -1: none
-            GraphBuilder b;
-            ir::Shape as = tA ? ir::Shape{K, M} : ir::Shape{M, K};
-            ir::Shape bs = tB ? ir::Shape{N, K} : ir::Shape{K, N};
-            auto A = random_vec(M * K, seed++), B = random_vec(K * N, seed++);
-            std::vector<float> C;
-            int a = b.input("A", as);
-            int w = b.param("B", bs, B);
-            std::vector<int> ins = {a, w};
-            if (c >= 0) {
-              C = random_vec(numel(c_shapes[c]), seed++);
-              ins.push_back(b.param("C", c_shapes[c], C));
+              GraphBuilder b;
+              ir::Shape as = tA ? ir::Shape{K, M} : ir::Shape{M, K};
+              ir::Shape bs = tB ? ir::Shape{N, K} : ir::Shape{K, N};
+              auto A = random_vec(M * K, seed++), B = random_vec(K * N, seed++);
+              std::vector<float> C;
+              int a = b.input("A", as);
+              int w = b.param("B", bs, B);
+              std::vector<int> ins = {a, w};
+              if (c >= 0) {
+                C = random_vec(numel(c_shapes[c]), seed++);
+                ins.push_back(b.param("C", c_shapes[c], C));
+              }
+              std::map<std::string, ir::Attr> attrs = {
+                  {"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}};
+              if (slope >= 0) attrs["onnxtrain.relu_slope"] = attr_f(slope);
+              int y = b.node("Gemm", ins, attrs);
+              b.finish({y});
+              Executor ex(b.g);
+              ex.prepare({{a, as}});
+              std::copy(A.begin(), A.end(), ex.data(a));
+              ex.run();
+              ASSERT_EQ(ex.shape(y), (ir::Shape{M, N}));
+              auto want = gemm_ref(A, B, c >= 0 ? &C : nullptr, c >= 0 ? c_shapes[c] : ir::Shape{}, M, K, N, tA, tB,
+                                   alpha, beta);
+              if (slope >= 0)
+                for (double& v : want) v = v > 0 ? v : slope * v;
+              expect_close(want, ex.data(y), 1e-5,
+                           "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                               " tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" +
+                               std::to_string(alpha) + " beta=" + std::to_string(beta) + " C#" + std::to_string(c) +
+                               " slope=" + std::to_string(slope));
             }
-            std::map<std::string, ir::Attr> attrs = {
-                {"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}};
-            if (slope >= 0) attrs["onnxtrain.relu_slope"] = attr_f(slope);
-            int y = b.node("Gemm", ins, attrs);
-            b.finish({y});
-            Executor ex(b.g);
-            ex.prepare({{a, as}});
-            std::copy(A.begin(), A.end(), ex.data(a));
-            ex.run();
-            ASSERT_EQ(ex.shape(y), (ir::Shape{M, N}));
-            auto want = gemm_ref(A, B, c >= 0 ? &C : nullptr, c >= 0 ? c_shapes[c] : ir::Shape{}, M, K, N, tA, tB,
-                                 alpha, beta);
-            if (slope >= 0)
-              for (double& v : want) v = v > 0 ? v : slope * v;
-            expect_close(want, ex.data(y), 1e-5,
-                         "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
-                             " tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" +
-                             std::to_string(alpha) + " beta=" + std::to_string(beta) + " C#" + std::to_string(c) +
-                             " slope=" + std::to_string(slope));
-          }
 }
 
 // The last case is a small batch against a large weight, which the kernel computes as Y^T = B * A'^T and a reorder
 // when B is transposed (ops::gemm_computes_transposed); the others take the direct matmul.
 TEST(GemmKernel, OddShapesCoverBothFormsOfTheProduct) {
   EXPECT_TRUE(ops::gemm_computes_transposed(5, 257, 300));
-  for (GemmCase c : {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127}, GemmCase{1, 13, 3}})
+  for (GemmCase c :
+       {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127}, GemmCase{1, 13, 3}})
     EXPECT_FALSE(ops::gemm_computes_transposed(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
 }
 
