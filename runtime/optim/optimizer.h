@@ -3,6 +3,9 @@
 // each.
 #pragma once
 #include <omp.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -28,9 +31,28 @@ struct Range {
   size_t offset, count;  // a trainable parameter's place in the flat buffers
 };
 
+// While alive, this thread treats subnormal floats as zero, in and out (x86's MXCSR DAZ and FTZ); then the mode
+// before is restored. For the update passes: a moment whose gradient has stopped (a dead unit) decays geometrically
+// (Adam's m by 0.9 a step) and would turn subnormal after some 800 steps, where every operation on it costs a
+// microcode assist of some hundred cycles. That made Adam 1.5-1.7x slower in long runs. A subnormal moment moves
+// no normal weight: step * m / denom with |m| < 2^-126 lies below the last bit of any weight above about 2^-100.
+// (Subnormal weights, below 2^-126, become 0.)
+class SubnormalsAsZero {
+ public:
+#if defined(__x86_64__)
+  SubnormalsAsZero() : csr_(_mm_getcsr()) { _mm_setcsr(csr_ | kDaz | kFtz); }
+  ~SubnormalsAsZero() { _mm_setcsr(csr_); }
+
+ private:
+  static constexpr unsigned kDaz = 0x0040, kFtz = 0x8000;
+  unsigned csr_;
+#endif
+};
+
 // Runs body(offset, count) over every range, in one OpenMP parallel region: each thread takes a contiguous share of
-// each range (a multiple of 16 floats, one cache line). An update is elementwise, so it gives the same bits on any
-// split and any thread count; the split only spreads the pass, which is bound by memory bandwidth, over the cores.
+// each range (a multiple of 16 floats, one cache line), with subnormals as zero. An update is elementwise, so it gives
+// the same bits on any split and any thread count; the split only spreads the pass, which is bound by memory
+// bandwidth, over the cores.
 template <typename Body>
 void for_each_share(const std::vector<Range>& ranges, Body body) {
   size_t total = 0;
@@ -38,6 +60,7 @@ void for_each_share(const std::vector<Range>& ranges, Body body) {
   const int threads = total < 16384 ? 1 : omp_get_max_threads();  // below 64 KiB a fork costs more than it saves
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
+    SubnormalsAsZero flush;
     const size_t t = static_cast<size_t>(omp_get_thread_num()), n = static_cast<size_t>(omp_get_num_threads());
     for (const Range& r : ranges) {
       const size_t share = ((r.count + n - 1) / n + 15) & ~size_t(15);
