@@ -39,13 +39,33 @@ def parse(out):
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 
-def run(cmd, threads):
+def strongest_openblas_core():
+    """The OpenBLAS core with the widest f32 kernels this CPU runs: OpenBLAS 0.3.21 (Debian 12) detects no CPU newer
+    than itself, and falls back to SSE3 ("Prescott") on one. SkylakeX is its AVX-512 sgemm (Cooperlake and Sapphire
+    Rapids add only bf16 kernels), Haswell its AVX2 one."""
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "SkylakeX"
+    return "Haswell" if {"avx2", "fma"} <= flags else None
+
+
+def run(cmd, threads, openblas_core=None, optional=False):
+    """Runs one measurement and returns its key=value pairs. openblas_core forces OPENBLAS_CORETYPE; without it the
+    environment's setting (or OpenBLAS's detection) stands. optional: a failure returns None instead of stopping."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    env.setdefault("OPENBLAS_CORETYPE", "Haswell")
+    if openblas_core:
+        env["OPENBLAS_CORETYPE"] = openblas_core
     if os.path.isdir(OPENBLAS_OPENMP):  # OpenBLAS's OpenMP build shares torch's thread pool
         env["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP + ":" + env.get("LD_LIBRARY_PATH", "")
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
+        if optional:
+            print(f"\n{' '.join(cmd)} failed (left out): {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            return None
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
     return parse(r.stdout.strip().splitlines()[-1])
 
@@ -90,6 +110,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="onnxtrain_bench_")
     rows, started = [], time.time()
     info = {}
+    # PyTorch twice: with OpenBLAS's strongest kernels for this CPU (the comparison), and as the environment has it.
+    best = strongest_openblas_core()
     # The CPU's f32 FMA peak per thread count (no model is read in this mode).
     peak = {t: run([bench, "none", "--mode", "peak", "--threads", str(t)], t) for t in (1, 2)}
     for name, widths in models.items():
@@ -105,17 +127,29 @@ def main():
                     "bf16": [bench, path, "--mode", "train", "--precision", "bf16"] + common if bf16 else None,
                     "bound": [bench, path, "--mode", "gemm"] + common,
                     "blocked": [bench, path, "--mode", "gemm-blocked"] + common,
-                    "torch_t": tb + ["--mode", "train"],
-                    "torch_i": tb + ["--mode", "infer"],
+                    "torch_t": (tb + ["--mode", "train"], best),
+                    "torch_env": tb + ["--mode", "train"],
+                    "torch_i": (tb + ["--mode", "infer"], best),
                     "ort_i": ["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)]
                     if use_ort else None,
                 }
                 got = {key: [] for key in programs}
                 for _ in range(rounds):
                     for key, cmd in programs.items():
-                        if cmd:
+                        if isinstance(cmd, tuple):  # (command, OpenBLAS core): left out if that core fails here
+                            r = run(cmd[0], threads, cmd[1], optional=True)
+                            if r is None:
+                                programs[key] = None
+                            else:
+                                got[key].append(r)
+                        elif cmd:
                             got[key].append(run(cmd, threads))
-                info["blas"] = got["torch_t"][0]["blas"]
+                if not got["torch_t"]:  # the forced core does not run here: compare with the environment's
+                    got["torch_t"] = got["torch_env"]
+                if not got["torch_i"]:
+                    got["torch_i"] = [run(tb + ["--mode", "infer"], threads)]
+                info.update(blas=got["torch_env"][0]["blas"], env_core=got["torch_env"][0].get("core", "-"),
+                            core=got["torch_t"][0].get("core", "-"))
                 med = lambda key, field="samples_per_s": statistics.median(float(r[field]) for r in got[key]) \
                     if got[key] else None
                 # spread: within each measurement (its repeats) and across the rounds, the noisier side's.
@@ -123,7 +157,7 @@ def main():
                                          (max(float(r["samples_per_s"]) for r in got[key]) -
                                           min(float(r["samples_per_s"]) for r in got[key])) / med(key))
                 rows.append(dict(model=name, threads=threads, batch=batch, ours_t=med("ours_t"), bf16=med("bf16"),
-                                 torch_t=med("torch_t"), bound=med("bound"), blocked=med("blocked"),
+                                 torch_t=med("torch_t"), torch_env=med("torch_env"), bound=med("bound"), blocked=med("blocked"),
                                  ours_i=med("ours_i"), torch_i=med("torch_i"), ort_i=med("ort_i"),
                                  peak=float(peak[threads]["gflops"]) * 1e9 / gemm_flops(widths),
                                  spread=max(spread("ours_t"), spread("torch_t")),
@@ -133,14 +167,15 @@ def main():
     shutil.rmtree(tmp)
 
     k = lambda v: f"{v / 1000:.0f}k" if v >= 10000 else f"{v / 1000:.1f}k"
-    print(f"PyTorch {__import__('torch').__version__} with BLAS: {info['blas']} "
-          f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'Haswell')}); "
-          f"ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
+    env_ct = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"PyTorch {__import__('torch').__version__} with BLAS {info['blas']}: torch runs OpenBLAS's {info['core']} "
+          f"kernels, torch env its {info['env_core']} kernels "
+          f"({'OPENBLAS_CORETYPE=' + env_ct if env_ct else 'the environment sets no OPENBLAS_CORETYPE'}); ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
           f"{seconds:g} s per measurement, medians of 5 repeats, medians of {rounds} round{'s' if rounds > 1 else ''}")
     p1, p2 = peak[1], peak[2]
     print(f"f32 FMA peak, GFLOP/s: 1 thread {float(p1['gflops']):.0f} ({p1['isa']}; AVX2 {float(p1['avx2_gflops']):.0f}), "
           f"2 threads {float(p2['gflops']):.0f} (AVX2 {float(p2['avx2_gflops']):.0f})")
-    head = ("model", "thr", "batch", "train", "torch", "x torch", "bound", "% bound", "bound % peak", "blocked", "bf16",
+    head = ("model", "thr", "batch", "train", "torch", "x torch", "2x torch % peak", "torch env", "x env", "bound", "% bound", "bound % peak", "blocked", "bf16",
             "infer", "torch",
             "x torch", "ORT", "x ORT", "spread", "RSS MiB", "min+50")
     print("| " + " | ".join(head) + " |")
@@ -149,14 +184,18 @@ def main():
         ort = r["ort_i"]
         print("| " + " | ".join([
             r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
-            f"{r['ours_t'] / r['torch_t']:.1f}", k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
+            f"{r['ours_t'] / r['torch_t']:.1f}", f"{200 * r['torch_t'] / r['peak']:.0f}%", k(r["torch_env"]), f"{r['ours_t'] / r['torch_env']:.1f}",
+            k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
             f"{100 * r['bound'] / r['peak']:.0f}%",
             f"{r['blocked'] / r['bound']:.2f}",
             k(r["bf16"]) if r["bf16"] else "-",
             k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
             k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
             f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
-    print(f"train/infer: samples/s. bound: oneDNN matmul alone on the same step's f32 GEMMs. bound % peak: the bound's "
+    print(f"train/infer: samples/s. torch: PyTorch with OpenBLAS's strongest kernels for this CPU (its AVX-512 or "
+          f"AVX2 sgemm), the one the ratios compare with; 2x torch % peak: the GEMM FLOP rate that twice its samples/s would take, against "
+          f"the CPU's f32 FMA peak; torch env: the same PyTorch with the environment's OpenBLAS core. "
+          f"bound: oneDNN matmul alone on the same step's f32 GEMMs. bound % peak: the bound's "
           f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
           f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
           f"with --precision bf16. spread: (max-min)/median "

@@ -1,6 +1,7 @@
 """Times PyTorch training or inference of an MLP for bench/run.py, in its own process so that its threads and BLAS
 are set before torch loads. Prints one line of key=value pairs, like onnxtrain_bench."""
 import argparse
+import ctypes
 import os
 import time
 
@@ -36,12 +37,32 @@ def time_it(fn, seconds, repeats):
 
 
 def blas_in_use():
+    """(library, kernel): Debian's BLAS variant torch loaded, and for OpenBLAS the core whose kernels it runs, which
+    OPENBLAS_CORETYPE sets and which otherwise is OpenBLAS's own detection (a CPU newer than the OpenBLAS build can
+    fall back to old SSE3 kernels: "Prescott")."""
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))
     with open("/proc/self/maps") as f:
         libs = {line.split()[-1] for line in f if "blas" in line}
     # The folder tells Debian's variants apart: openblas-openmp, openblas-pthread, blas (netlib's reference).
     names = sorted({os.path.basename(os.path.dirname(os.path.realpath(p))) for p in libs if "libblas" in p})
-    return "+".join(names) or "none"
+    core = "-"
+    for p in sorted(libs):
+        try:
+            corename = ctypes.CDLL(p).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        corename.restype = ctypes.c_char_p
+        core = corename().decode()
+        break
+    return "+".join(names) or "none", core
+
+
+def blas_is_right():
+    """A forced OPENBLAS_CORETYPE can pick kernels this CPU runs wrongly: check a product against float64 first."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(300, 784, generator=g), torch.randn(784, 257, generator=g)
+    ref = a.double() @ b.double()
+    return float((torch.mm(a, b).double() - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
 def main():
@@ -54,6 +75,8 @@ def main():
     ap.add_argument("--mode", default="train")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)  # torch.get_num_threads() is 1 here by default: libcpuinfo counts one core
+    if not blas_is_right():
+        raise SystemExit(f"torch's BLAS ({'/'.join(blas_in_use())}) computes wrong products on this CPU")
     torch.manual_seed(0)
     widths = [int(w) for w in a.widths.split(",")]
     model = mlp(widths)
@@ -76,8 +99,9 @@ def main():
                 torch.softmax(model(x), dim=1)
         t = time_it(infer, a.seconds, a.repeats)
     med = t[len(t) // 2]
+    blas, core = blas_in_use()
     print(f"mode={a.mode} samples_per_s={a.batch / med:.0f} spread={(t[-1] - t[0]) / med:.3f} "
-          f"blas={blas_in_use()} threads={torch.get_num_threads()}")
+          f"blas={blas} core={core} threads={torch.get_num_threads()}")
 
 
 if __name__ == "__main__":
