@@ -106,6 +106,10 @@ class TrainingSession {
   std::vector<std::string> trainable() const;  // the initializers that get gradients
   int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
   std::string precision() const;               // what the GEMMs compute in: "f32" or "bf16"
+  // The parameters the last train_step updated inside its backward pass: plain SGD (no momentum, no weight decay)
+  // is folded into the GEMMs that compute weight and bias gradients, which then add -lr times the gradient to the
+  // parameter instead of writing the gradient (f32, without diagnostics). The optimizer's own pass updated the rest.
+  std::vector<std::string> fused_updates() const;
 
  private:
   struct Impl;

@@ -29,6 +29,7 @@ dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc&
   dnnl::primitive_attr attr;
   if (ep.scale != 1.f) attr.set_output_scales(0, {ep.scale});
   dnnl::post_ops po;
+  if (ep.accumulate) po.append_sum(1.f);
   if (ep.add) po.append_binary(alg::binary_add, *ep.add);
   if (ep.relu) po.append_eltwise(1.f, alg::eltwise_relu, ep.relu_slope, 0.f);
   attr.set_post_ops(po);

@@ -19,6 +19,7 @@ memory::desc strided(const memory::dims& dims, const memory::dims& strides);
 // What follows a matmul: dst = scale * (src x wei) [+ add] [then relu with slope].
 struct MatmulEpilogue {
   float scale = 1.f;
+  bool accumulate = false;  // dst = scale * product + dst (a sum post-op): a fused update of the buffer dst views
   const memory::desc* add = nullptr;  // broadcastable src1 of a binary add post-op
   bool relu = false;
   float relu_slope = 0.f;

@@ -1,5 +1,6 @@
 // Executor: shape binding, the memory plan (one arena per plan, 64-byte aligned slots, no reuse yet: training keeps
-// every activation anyway) and the execute loop. Primitives and argument maps are made only in prepare().
+// every activation anyway) and the execute loop. Primitives and argument maps are made only in prepare(). An update
+// run (run_update) swaps the steps that write parameter gradients for their fused-update variants, run last.
 #include "runtime/exec/executor.h"
 
 #include <omp.h>
@@ -47,6 +48,9 @@ struct Executor::Plan {
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
   uint64_t prepared_version = ~uint64_t(0);
   size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
+  std::vector<ops::Step> update_steps;  // run_update(): these run last, instead of the steps marked replaced
+  std::vector<char> replaced;           // per step
+  std::vector<char> fused;              // per value: a parameter that update_steps update
   struct Fed {
     std::vector<dnnl::memory> views;  // every view of the value, which bind_input rebinds
     void* bound = nullptr;            // the caller's buffer it is read from; nullptr: its arena slot
@@ -95,6 +99,22 @@ struct Executor::Compiled : ops::CompileCtx {
     dnnl::memory m = scratch(md);
     constants.emplace_back(m, value);
     return m;
+  }
+  float update_scale(int grad, const std::vector<int>& reads) const override {
+    const ir::Graph& g = ex.g_;
+    const ir::Value& dp = g.values[grad];
+    if (ex.update_scale_ == 0.f || dp.grad_of < 0 || plan.offset[dp.grad_of] >= 0 || dp.is_output ||
+        !dp.consumers.empty())
+      return 0.f;
+    for (int r : reads)
+      if (r >= 0 && (g.values[r].kind == ir::ValueKind::Parameter || g.values[r].grad_of >= 0)) return 0.f;
+    return ex.update_scale_;
+  }
+  void update_step(int grad, ops::Step step) override {
+    plan.update_steps.push_back(std::move(step));
+    plan.replaced.resize(plan.steps.size());
+    plan.replaced.back() = 1;
+    plan.fused[ex.g_.values[grad].grad_of] = 1;
   }
 };
 
@@ -174,6 +194,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   // Memory plan: every value gets its own arena slot, but parameters (unless fed) and their gradients, which live
   // in their flat buffers.
   plan->offset.assign(g_.values.size(), -1);
+  plan->fused.assign(g_.values.size(), 0);
   for (auto& [id, shape] : fed) plan->fed[id];
   Compiled ctx(*this, *plan);
   for (size_t v = 0; v < g_.values.size(); ++v) {
@@ -188,6 +209,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     ops::find_op(n.op_type)->forward(ctx, n, plan->steps);
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }
+  plan->replaced.resize(plan->steps.size());
 
   plan->arena_bytes = static_cast<size_t>(std::max<int64_t>(ctx.arena_end, kAlign));
   void* p = std::aligned_alloc(kAlign, plan->arena_bytes);
@@ -201,7 +223,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     std::fill(p, p + m.get_desc().get_size() / sizeof(float), value);
   }
   // The C++ execute() rebuilds its argument vector on every call; the C API takes ours as they are.
-  for (auto* list : {&plan->steps, &plan->prepare})
+  for (auto* list : {&plan->steps, &plan->prepare, &plan->update_steps})
     for (ops::Step& s : *list)
       for (auto& [arg, mem] : s.args) s.c_args.push_back({arg, mem.get()});
   plan_ = plan.get();
@@ -228,8 +250,10 @@ size_t Executor::arena_bytes() const { return plan_ ? plan_->arena_bytes : 0; }
 
 void Executor::run() { run_steps(plan_->steps.size()); }
 void Executor::run_forward() { run_steps(plan_->forward_steps); }
+void Executor::run_update() { run_steps(plan_->steps.size(), true); }
+const std::vector<char>& Executor::fused() const { return plan_->fused; }
 
-void Executor::run_steps(size_t count) {
+void Executor::run_steps(size_t count, bool update) {
   if (!plan_->prepare.empty() && plan_->prepared_version != *frozen_version_) {
     for (ops::Step& s : plan_->prepare)
       dnnl::error::wrap_c_api(
@@ -237,8 +261,7 @@ void Executor::run_steps(size_t count) {
           "could not pack weights");
     plan_->prepared_version = *frozen_version_;
   }
-  for (size_t i = 0; i < count; ++i) {
-    ops::Step& s = plan_->steps[i];
+  auto execute = [this](ops::Step& s) {
     if (s.host) {
       stream_.wait();
       s.host();
@@ -247,7 +270,11 @@ void Executor::run_steps(size_t count) {
           dnnl_primitive_execute(s.prim.get(), stream_.get(), static_cast<int>(s.c_args.size()), s.c_args.data()),
           "could not execute a primitive");
     }
-  }
+  };
+  for (size_t i = 0; i < count; ++i)
+    if (!update || !plan_->replaced[i]) execute(plan_->steps[i]);
+  if (update)  // last: every other step has read the parameters these update
+    for (ops::Step& s : plan_->update_steps) execute(s);
   stream_.wait();
 }
 

@@ -37,11 +37,19 @@ class Executor {
   const ir::Shape& shape(int value) const;  // concrete, after prepare()
   void run();                               // every step, in order
   void run_forward();                       // only the steps of nodes not marked backward
+  // A training run that also applies the update fuse_updates() folded into the backward pass, to the parameters
+  // fused() names; their gradients are then not written. The others' gradients are, as in run().
+  void run_update();
   float* grads() { return grads_.data(); }  // every parameter gradient, laid out as the parameters
   size_t arena_bytes() const;
   void set_training(bool on) { training_ = on; }  // Dropout drops only in training runs
   void set_seed(uint64_t seed) { seed_ = seed; }  // before the first prepare()
   void set_step(uint64_t step) { step_ = step; }  // the training step the next run() is (Dropout's masks)
+  // Plain SGD, p = p + scale * dp with scale = -lr, to be folded into the steps that write whole parameter gradients,
+  // for run_update(). Before the first prepare().
+  void fuse_updates(float scale) { update_scale_ = scale; }
+  // Per value id, after prepare(): whether run_update() updates this parameter itself (the plan's GEMM shapes decide).
+  const std::vector<char>& fused() const;
   // Inference: parameters change only between runs, as *version says (the model's params_version); weights may be
   // packed once per plan and repacked when the version moves. Before the first prepare().
   void freeze_weights(const uint64_t* version) { frozen_version_ = version; }
@@ -51,7 +59,7 @@ class Executor {
   struct Plan;
   struct Compiled;
   std::vector<ir::Shape> resolve_shapes(const std::map<int, ir::Shape>& fed) const;
-  void run_steps(size_t count);
+  void run_steps(size_t count, bool update = false);
   void* fixed_address(int value);  // a parameter's or a gradient's place in its flat buffer, or a typed constant's
 
   const ir::Graph& g_;
@@ -61,6 +69,7 @@ class Executor {
   const uint64_t* frozen_version_ = nullptr;
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
+  float update_scale_ = 0.f;
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

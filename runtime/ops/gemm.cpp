@@ -1,7 +1,9 @@
 // Gemm: Y = alpha * A' * B' + beta * C, with A' = transA ? A^T : A and B' = transB ? B^T : B.
 // Shape inference, opset checks, the forward kernel (oneDNN matmul, transposes as strides, C as a broadcast add), its
 // double reference, the gradient rule (itself Gemms) and ReduceToShape, the kernel of dC (oneDNN reduction). For a
-// small batch against a large weight the forward kernel computes Y^T instead (gemm_computes_transposed).
+// small batch against a large weight the forward kernel computes Y^T instead (gemm_computes_transposed). Under plain
+// SGD a Gemm or ReduceToShape that computes a parameter's gradient also gets a variant adding -lr times it to the
+// parameter (CompileCtx::update_step).
 #include <algorithm>
 
 #include "runtime/exec/dnnl_compat.h"
@@ -167,6 +169,16 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
   if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
   steps.push_back(std::move(s));
+  // A weight gradient dW = A' * B' with plain SGD folded in (CompileCtx::update_scale): W = W + (-lr) * (A' * B').
+  if (ep.scale == 1.f && !ep.add && !ep.relu && !ctx.bf16())
+    if (const float lr_step = ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}); lr_step != 0.f) {
+      dc::MatmulEpilogue update;
+      update.scale = lr_step;
+      update.accumulate = true;
+      const int w = ctx.graph().values[n.outputs[0]].grad_of;
+      ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, update)),
+                                     {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(w, y_md)}}});
+    }
 }
 
 // Y[m,j] = alpha * sum_k A'[m,k] * B'[k,j] + beta * C[m,j], C right-aligned to (M,N) with its dims of 1 repeated
@@ -235,13 +247,28 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
     steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, ep)),
                      {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, y}}});
   };
+  // A bias gradient db = sum(dY) with plain SGD folded in (CompileCtx::update_scale): b = b + (-lr) * sum(dY).
+  auto fold_update = [&](dnnl::memory a, const dnnl::memory::desc& a_md, dnnl::memory b, const dnnl::memory::desc& b_md) {
+    const float lr_step = scale == 1.f ? ctx.update_scale(n.outputs[0], {n.inputs[0]}) : 0.f;
+    if (lr_step == 0.f) return;
+    dc::MatmulEpilogue update;
+    update.scale = lr_step;
+    update.accumulate = true;
+    const int bias = ctx.graph().values[n.outputs[0]].grad_of;
+    ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, dst_md, update)),
+                                   {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(bias, dst_md)}}});
+  };
   if (src.size() == 2) {
     const int64_t M = src[0], N = src[1];
     auto ones_m_md = dc::plain({1, M}), ones_n_md = dc::plain({N, 1});
     if (dst[0] == 1 && dst[1] == N) {  // (1,N) = 1^T * dY
-      matmul(ctx.constant(ones_m_md, 1.f), ones_m_md, in, src_md, out, dst_md, scale);
+      dnnl::memory ones = ctx.constant(ones_m_md, 1.f);
+      matmul(ones, ones_m_md, in, src_md, out, dst_md, scale);
+      fold_update(ones, ones_m_md, in, src_md);
     } else if (dst[0] == M && dst[1] == 1) {  // (M,1) = dY * 1
-      matmul(in, src_md, ctx.constant(ones_n_md, 1.f), ones_n_md, out, dst_md, scale);
+      dnnl::memory ones = ctx.constant(ones_n_md, 1.f);
+      matmul(in, src_md, ones, ones_n_md, out, dst_md, scale);
+      fold_update(in, src_md, ones, ones_n_md);
     } else {  // (1,1) = 1^T * dY * 1
       auto row_md = dc::plain({1, N});
       dnnl::memory row = ctx.scratch(row_md);

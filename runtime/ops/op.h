@@ -53,6 +53,15 @@ class CompileCtx {
   virtual const uint64_t* step() const = 0;
   // Arena space filled with value once, when the plan is made (e.g. a ones vector that turns a sum into a matmul).
   virtual dnnl::memory constant(const dnnl::memory::desc& md, float value) = 0;
+  // Training with an update that folds into the backward pass (plain SGD, p = p + (-lr) * dp): for a step that writes
+  // the whole gradient `grad` of a parameter, the factor (-lr) with which a variant of the step may add its result
+  // to the parameter instead; 0 where it may not: no such update, another node reads the gradient, or the step reads
+  // (reads: the values it reads) a parameter or gradient, which another fused update may already have changed.
+  virtual float update_scale(int grad, const std::vector<int>& reads) const = 0;
+  // The fused variant of the step the op appended last, which wrote gradient `grad`: in update runs it runs instead
+  // of that step, after every other step, and writes the parameter. It must give the separate update's bits: the
+  // GEMM scaled by -lr, then added to p (oneDNN's output scale and sum post-op round as p + (-lr) * dp does).
+  virtual void update_step(int grad, Step step) = 0;
 };
 
 // What a gradient rule may do: read the node's values and the gradients of its outputs, emit ordinary nodes, and

@@ -79,6 +79,9 @@ class Optimizer {
   // (exp_avg, exp_avg_sq, momentum_buffer), and the steps taken. Restoring both continues bitwise.
   virtual std::vector<std::pair<std::string, std::vector<float>*>> buffers() = 0;
   virtual void set_steps(int64_t steps) = 0;
+  // For an update p = p + s * grad with no state, s (plain SGD: -lr), which the backward pass may then apply itself
+  // (Executor::fuse_updates); 0 for any other rule.
+  virtual float fused_scale() const { return 0.f; }
 };
 
 // size is the flat buffers' length. Throws Error naming the option for an invalid configuration.

@@ -45,6 +45,10 @@ class Sgd : public Optimizer {
     return {{"momentum_buffer", &buf_}};
   }
   void set_steps(int64_t steps) override { first_ = steps == 0; }
+  // With no momentum and no weight decay, p = p + (-lr) * grad: the weight-gradient GEMMs may apply it themselves.
+  float fused_scale() const override {
+    return c_.momentum == 0.f && c_.weight_decay == 0.f ? -float(c_.lr) : 0.f;
+  }
 
  private:
   OptimizerConfig c_;

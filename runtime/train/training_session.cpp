@@ -39,6 +39,19 @@ struct TrainingSession::Impl {
   bool bf16 = false;
   std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
   int64_t steps = 0;
+  bool last_fused = false;  // whether the last train_step ran the executor's fused update
+  // Per plan (its fused flags): the ranges of the parameters that the executor's fused update leaves to the optimizer.
+  std::map<const std::vector<char>*, std::vector<optim::Range>> unfused;
+
+  const std::vector<optim::Range>& unfused_ranges() {
+    const std::vector<char>& fused = ex->fused();
+    auto it = unfused.find(&fused);
+    if (it != unfused.end()) return it->second;
+    std::vector<optim::Range>& rest = unfused[&fused];
+    for (size_t k = 0; k < t.trainable.size(); ++k)
+      if (!fused[t.trainable[k]]) rest.push_back(ranges[k]);
+    return rest;
+  }
 
   // Diagnostics: each Relu and LeakyRelu, read after the step from its pre-activation, or, where fusion left no
   // pre-activation (slope >= 0), from its output, whose sign is the pre-activation's.
@@ -181,6 +194,9 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.bf16 = options.precision == "bf16" && dnnl_compat::has_native_bf16();
   m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
   m.ex->set_seed(options.seed);
+  // Plain SGD is folded into the weight-gradient GEMMs (f32 only): they add -lr * dW to W instead of writing dW,
+  // which saves the update pass's reading and writing of every weight, 15% of a step at batch 32 on 1024x1024.
+  if (!m.bf16) m.ex->fuse_updates(m.opt->fused_scale());
 }
 
 TrainingSession::~TrainingSession() = default;
@@ -190,12 +206,18 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
   m.bind(x, y);
   m.ex->set_training(true);
   m.ex->set_step(static_cast<uint64_t>(m.steps));
-  m.ex->run();
+  // Diagnostics read every gradient, so they run the update as its own pass.
+  const bool fused = m.opt->fused_scale() != 0.f && !m.bf16 && !m.diagnose;
+  m.last_fused = fused;
+  if (fused)
+    m.ex->run_update();
+  else
+    m.ex->run();
   m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
   if (m.diagnose) m.observe();
   ir::Graph& params_owner = m.model.impl().graph;
-  m.opt->step(params_owner.params.data(), m.ex->grads(), m.ranges);
+  m.opt->step(params_owner.params.data(), m.ex->grads(), fused ? m.unfused_ranges() : m.ranges);
   if (m.diagnose) m.observe_update();
   ++params_owner.params_version;  // inference sessions repack the weights they cached
   ++m.steps;
@@ -346,5 +368,14 @@ std::vector<std::string> TrainingSession::trainable() const {
 
 int64_t TrainingSession::classes() const { return impl_->classes; }
 std::string TrainingSession::precision() const { return impl_->bf16 ? "bf16" : "f32"; }
+
+std::vector<std::string> TrainingSession::fused_updates() const {
+  const Impl& m = *impl_;
+  std::vector<std::string> names;
+  if (!m.last_fused) return names;
+  for (int p : m.t.trainable)
+    if (m.ex->fused()[p]) names.push_back(m.g.values[p].name);
+  return names;
+}
 
 }  // namespace onnxtrain

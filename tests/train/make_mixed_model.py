@@ -1,0 +1,35 @@
+"""Writes mixed_mlp.onnx for the fused update's test (test_fused_update.cpp): 784 -> 32 Gemm, Relu, then 32 -> 10 as
+MatMul and Add, Softmax. Plain SGD folds into the Gemm's weight and bias gradients and the Add's bias gradient, but
+not into the MatMul's, so one step updates some parameters in the GEMMs and the rest in the optimizer's pass."""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(5)
+    nodes = [
+        helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"], name="fc1", transB=1),
+        helper.make_node("Relu", ["h"], ["a"], name="relu1"),
+        helper.make_node("MatMul", ["a", "fc2.weight_t"], ["m"], name="fc2_matmul"),
+        helper.make_node("Add", ["m", "fc2.bias"], ["z"], name="fc2_add"),
+        helper.make_node("Softmax", ["z"], ["p"], name="softmax", axis=1),
+    ]
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
+        ("fc1.weight", rng.normal(0, 0.05, (32, 784))), ("fc1.bias", rng.normal(0, 0.1, 32)),
+        ("fc2.weight_t", rng.normal(0, 0.2, (32, 10))), ("fc2.bias", rng.normal(0, 0.1, 10))]]
+    graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+                              [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "mixed_mlp.onnx"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_mixed_model.py OUTDIR")
+    main(sys.argv[1])
