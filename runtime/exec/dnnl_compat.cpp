@@ -49,6 +49,20 @@ InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t bat
   return {fwd, bw, bd};
 }
 
+dnnl::inner_product_forward::primitive_desc inner_product_inference(const dnnl::engine& eng, const memory::desc& src,
+                                                                    const memory::desc& weights_any,
+                                                                    const memory::desc* bias, const memory::desc& dst,
+                                                                    const MatmulEpilogue& ep) {
+  dnnl::primitive_attr attr;
+  dnnl::post_ops po;
+  if (ep.relu) po.append_eltwise(1.f, alg::eltwise_relu, ep.relu_slope, 0.f);
+  attr.set_post_ops(po);
+  const auto prop = dnnl::prop_kind::forward_inference;
+  auto d = bias ? dnnl::inner_product_forward::desc(prop, src, weights_any, *bias, dst)
+                : dnnl::inner_product_forward::desc(prop, src, weights_any, dst);
+  return dnnl::inner_product_forward::primitive_desc(d, attr, eng);
+}
+
 memory::desc any_layout(const memory::dims& dims) { return memory::desc(dims, dt::f32, memory::format_tag::any); }
 
 memory::desc as_bf16(const memory::dims& dims) {

@@ -35,6 +35,13 @@ struct InnerProductTraining {
   dnnl::inner_product_backward_data::primitive_desc data;
 };
 InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t batch, int64_t in, int64_t out);
+// Inference Y = X W^T + b, then the activation of MatmulEpilogue (ep.relu, ep.relu_slope; nothing else is read):
+// oneDNN's inner product, with W (out, in) in the layout it prefers (any), for weights packed once. bias: nullptr
+// for none, else (out).
+dnnl::inner_product_forward::primitive_desc inner_product_inference(const dnnl::engine& eng, const memory::desc& src,
+                                                                    const memory::desc& weights_any,
+                                                                    const memory::desc* bias, const memory::desc& dst,
+                                                                    const MatmulEpilogue& ep);
 // f32 of these dims in whatever layout the primitive prefers (format_tag::any): for weights packed once.
 memory::desc any_layout(const memory::dims& dims);
 // The same dims as md in bf16, plain row-major: where a bf16 GEMM reads its operands.

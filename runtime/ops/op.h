@@ -143,6 +143,9 @@ void infer_shapes(ir::Graph& g);
 // Whether Gemm computes Y (M,N) = A' * B^T, B (N,K), as Y^T = B * A'^T and a reorder, when training: for few rows
 // against a large weight, where that runs faster on oneDNN's matmul (runtime/ops/gemm.cpp has the measurements).
 bool gemm_computes_transposed(int64_t M, int64_t K, int64_t N);
+// Whether inference computes a Gemm layer Y (M,N) = act(X W^T + b), W (N,K) stored, as oneDNN's inner product rather
+// than a matmul, both on weights packed once: for small weights or few rows (runtime/ops/gemm.cpp has the figures).
+bool gemm_infers_as_inner_product(int64_t M, int64_t K, int64_t N);
 
 // Elementwise Y = f(X) (Sigmoid, Tanh), and dX from dY and Y for it.
 void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f);

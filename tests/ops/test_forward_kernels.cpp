@@ -49,6 +49,9 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
   const auto [M, K, N] = GetParam();
   const std::vector<ir::Shape> c_shapes = {{}, {1}, {N}, {1, N}, {M, 1}, {M, N}};
   uint32_t seed = 1;
+  // frozen: inference's executor, which packs a stored B once (an inner product where B^T is a layer's weight and C
+  // its bias row, else a matmul); otherwise training's, which reads B as it is stored.
+  for (bool frozen : {false, true})
   for (bool tA : {false, true})
     for (bool tB : {false, true})
       for (float alpha : {1.f, 0.5f})
@@ -73,6 +76,8 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
               int y = b.node("Gemm", ins, attrs);
               b.finish({y});
               Executor ex(b.g);
+              const uint64_t version = 0;
+              if (frozen) ex.freeze_weights(&version);
               ex.prepare({{a, as}});
               std::copy(A.begin(), A.end(), ex.data(a));
               ex.run();
@@ -82,7 +87,8 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
               if (slope >= 0)
                 for (double& v : want) v = v > 0 ? v : slope * v;
               expect_close(want, ex.data(y), 1e-5,
-                           "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                           std::string(frozen ? "inference " : "") + "M=" + std::to_string(M) + " K=" +
+                               std::to_string(K) + " N=" + std::to_string(N) +
                                " tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" +
                                std::to_string(alpha) + " beta=" + std::to_string(beta) + " C#" + std::to_string(c) +
                                " slope=" + std::to_string(slope));
@@ -93,6 +99,11 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
 // when B is transposed (ops::gemm_computes_transposed); the others take the direct matmul.
 TEST(GemmKernel, OddShapesCoverBothFormsOfTheProduct) {
   EXPECT_TRUE(ops::gemm_computes_transposed(5, 257, 300));
+  // Inference: every case here is small enough for the inner product where the Gemm is a layer (transA = 0, alpha
+  // = 1, C a row or none); the other attribute combinations take the packed matmul.
+  for (GemmCase c : {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127},
+                     GemmCase{1, 13, 3}, GemmCase{5, 257, 300}})
+    EXPECT_TRUE(ops::gemm_infers_as_inner_product(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
   for (GemmCase c :
        {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127}, GemmCase{1, 13, 3}})
     EXPECT_FALSE(ops::gemm_computes_transposed(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
