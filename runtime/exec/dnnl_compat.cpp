@@ -49,6 +49,15 @@ InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t bat
   return {fwd, bw, bd};
 }
 
+dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M, int64_t K,
+                                                                           int64_t N) {
+  const memory::desc a({M, K}, dt::f32, memory::format_tag::nc), y({M, N}, dt::f32, memory::format_tag::nc);
+  const memory::desc b({K, N}, dt::f32, memory::format_tag::oi);
+  dnnl::inner_product_forward::primitive_desc hint(
+      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, y, b, a), eng);
+  return dnnl::inner_product_backward_data::primitive_desc(dnnl::inner_product_backward_data::desc(y, b, a), eng, hint);
+}
+
 dnnl::inner_product_forward::primitive_desc inner_product_inference(const dnnl::engine& eng, const memory::desc& src,
                                                                     const memory::desc& weights_any,
                                                                     const memory::desc* bias, const memory::desc& dst,

@@ -35,6 +35,10 @@ struct InnerProductTraining {
   dnnl::inner_product_backward_data::primitive_desc data;
 };
 InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t batch, int64_t in, int64_t out);
+// Y (M,N) = A (M,K) * B (K,N), both plain, as oneDNN's inner product backward-data pass, which reads B as a layer's
+// weights (out = K, in = N) in their plain layout and multiplies with oneDNN's jit gemm.
+dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M, int64_t K,
+                                                                           int64_t N);
 // Inference Y = X W^T + b, then the activation of MatmulEpilogue (ep.relu, ep.relu_slope; nothing else is read):
 // oneDNN's inner product, with W (out, in) in the layout it prefers (any), for weights packed once. bias: nullptr
 // for none, else (out).

@@ -96,7 +96,8 @@ TEST_P(GemmKernel, MatchesNaiveReference) {
 }
 
 // The last case is a small batch against a large weight, which the kernel computes as Y^T = B * A'^T and a reorder
-// when B is transposed (ops::gemm_computes_transposed); the others take the direct matmul.
+// when B is transposed (ops::gemm_computes_transposed), and as an inner product's backward-data pass when neither is
+// transposed (ops::gemm_as_backward_data); the others take the direct matmul.
 TEST(GemmKernel, OddShapesCoverBothFormsOfTheProduct) {
   EXPECT_TRUE(ops::gemm_computes_transposed(5, 257, 300));
   // Inference: every case here is small enough for the inner product where the Gemm is a layer (transA = 0, alpha
@@ -104,9 +105,13 @@ TEST(GemmKernel, OddShapesCoverBothFormsOfTheProduct) {
   for (GemmCase c : {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127},
                      GemmCase{1, 13, 3}, GemmCase{5, 257, 300}})
     EXPECT_TRUE(ops::gemm_infers_as_inner_product(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
+  // And without transposes (a data gradient's form), as an inner product's backward-data pass.
+  EXPECT_TRUE(ops::gemm_as_backward_data(5, 257, 300));
   for (GemmCase c :
-       {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127}, GemmCase{1, 13, 3}})
+       {GemmCase{1, 1, 1}, GemmCase{3, 127, 1}, GemmCase{127, 3, 13}, GemmCase{13, 1, 127}, GemmCase{1, 13, 3}}) {
     EXPECT_FALSE(ops::gemm_computes_transposed(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
+    EXPECT_FALSE(ops::gemm_as_backward_data(c.M, c.K, c.N)) << c.M << "x" << c.K << "x" << c.N;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(OddShapes, GemmKernel,
