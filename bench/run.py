@@ -184,7 +184,7 @@ def main():
         ort = r["ort_i"]
         print("| " + " | ".join([
             r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
-            f"{r['ours_t'] / r['torch_t']:.1f}", f"{200 * r['torch_t'] / r['peak']:.0f}%", k(r["torch_env"]), f"{r['ours_t'] / r['torch_env']:.1f}",
+            f"{r['ours_t'] / r['torch_t']:.2f}", f"{200 * r['torch_t'] / r['peak']:.0f}%", k(r["torch_env"]), f"{r['ours_t'] / r['torch_env']:.1f}",
             k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
             f"{100 * r['bound'] / r['peak']:.0f}%",
             f"{r['blocked'] / r['bound']:.2f}",
