@@ -91,6 +91,19 @@ bool gemm_as_backward_data(int64_t M, int64_t K, int64_t N) { return M <= 64 && 
 
 namespace {
 
+// The fused-update variant of the matmul step (a, b) -> n's output, a parameter's gradient P: P = P + lr_step * a * b,
+// registered with ctx.update_step. lr_step is CompileCtx::update_scale's answer; 0 registers nothing.
+void fold_update(CompileCtx& ctx, const ir::Node& n, float lr_step, const dnnl::memory& a, const dnnl::memory::desc& a_md,
+                 const dnnl::memory& b, const dnnl::memory::desc& b_md, const dnnl::memory::desc& y_md) {
+  if (lr_step == 0.f) return;
+  dc::MatmulEpilogue update;
+  update.scale = lr_step;
+  update.accumulate = true;
+  const int param = ctx.graph().values[n.outputs[0]].grad_of;
+  ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, update)),
+                                 {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(param, y_md)}}});
+}
+
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const GemmAttrs at = attrs_of(n);
   const Shape& y = ctx.shape(n.outputs[0]);
@@ -208,16 +221,9 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
   if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
   steps.push_back(std::move(s));
-  // A weight gradient dW = A' * B' with plain SGD folded in (CompileCtx::update_scale): W = W + (-lr) * (A' * B').
+  // A weight gradient dW = A' * B' with plain SGD folded in: W = W + (-lr) * (A' * B').
   if (ep.scale == 1.f && !ep.add && !ep.relu && !ctx.bf16())
-    if (const float lr_step = ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}); lr_step != 0.f) {
-      dc::MatmulEpilogue update;
-      update.scale = lr_step;
-      update.accumulate = true;
-      const int w = ctx.graph().values[n.outputs[0]].grad_of;
-      ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, update)),
-                                     {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(w, y_md)}}});
-    }
+    fold_update(ctx, n, ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}), a, a_md, b, b_md, y_md);
 }
 
 // Y[m,j] = alpha * sum_k A'[m,k] * B'[k,j] + beta * C[m,j], C right-aligned to (M,N) with its dims of 1 repeated
@@ -286,28 +292,19 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
     steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, ep)),
                      {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, y}}});
   };
-  // A bias gradient db = sum(dY) with plain SGD folded in (CompileCtx::update_scale): b = b + (-lr) * sum(dY).
-  auto fold_update = [&](dnnl::memory a, const dnnl::memory::desc& a_md, dnnl::memory b, const dnnl::memory::desc& b_md) {
-    const float lr_step = scale == 1.f ? ctx.update_scale(n.outputs[0], {n.inputs[0]}) : 0.f;
-    if (lr_step == 0.f) return;
-    dc::MatmulEpilogue update;
-    update.scale = lr_step;
-    update.accumulate = true;
-    const int bias = ctx.graph().values[n.outputs[0]].grad_of;
-    ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, dst_md, update)),
-                                   {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(bias, dst_md)}}});
-  };
+  // A bias gradient db = sum(dY) with plain SGD folded in: b = b + (-lr) * sum(dY).
+  const float lr_step = scale == 1.f ? ctx.update_scale(n.outputs[0], {n.inputs[0]}) : 0.f;
   if (src.size() == 2) {
     const int64_t M = src[0], N = src[1];
     auto ones_m_md = dc::plain({1, M}), ones_n_md = dc::plain({N, 1});
     if (dst[0] == 1 && dst[1] == N) {  // (1,N) = 1^T * dY
       dnnl::memory ones = ctx.constant(ones_m_md, 1.f);
       matmul(ones, ones_m_md, in, src_md, out, dst_md, scale);
-      fold_update(ones, ones_m_md, in, src_md);
+      fold_update(ctx, n, lr_step, ones, ones_m_md, in, src_md, dst_md);
     } else if (dst[0] == M && dst[1] == 1) {  // (M,1) = dY * 1
       dnnl::memory ones = ctx.constant(ones_n_md, 1.f);
       matmul(in, src_md, ones, ones_n_md, out, dst_md, scale);
-      fold_update(in, src_md, ones, ones_n_md);
+      fold_update(ctx, n, lr_step, in, src_md, ones, ones_n_md, dst_md);
     } else {  // (1,1) = 1^T * dY * 1
       auto row_md = dc::plain({1, N});
       dnnl::memory row = ctx.scratch(row_md);
