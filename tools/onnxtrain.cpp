@@ -97,8 +97,9 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
                                                 : std::vector<std::string>{x_key};
   Dataset d = load_dataset(data, Split::Test, keys);
   fit_features(d, info.inputs[0].name, sample_dims(info.inputs[0]));
-  InferenceSession session(model, SessionOptions{threads});
   const int64_t n = d.x.shape[0];
+  if (n == 0) throw Error(d.source + ": the data set is empty");  // as train and eval say; no outputs to write
+  InferenceSession session(model, SessionOptions{threads});
   std::map<std::string, Tensor> outputs;
   for (int64_t b = 0; b < n; b += batch) {
     auto res = session.run({{info.inputs[0].name, slice_rows(d.x, b, std::min(n, b + batch))}});

@@ -132,6 +132,8 @@ INSTANTIATE_TEST_SUITE_P(
                       UsageCase{"run MODEL --data DIR/none.npz --out OUT", 1, "none.npz"},
                       UsageCase{"run MODEL --data REF --out OUT --input-key nope", 1, "'nope'"},
                       UsageCase{"run MODEL --data fashion-mnist --out DIR/missing/out.npz", 1, "out.npz"},
-                      UsageCase{"run MODEL --data MODEL --out OUT", 1, "unknown data format"}));
+                      UsageCase{"run MODEL --data MODEL --out OUT", 1, "unknown data format"},
+                      UsageCase{"run MODEL --data " ONNXTRAIN_TEST_DATA "/train/empty.npz --out OUT", 1,
+                                "empty.npz: the data set is empty"}));
 
 }  // namespace
