@@ -112,6 +112,8 @@ def main():
     info = {}
     # PyTorch twice: with OpenBLAS's strongest kernels for this CPU (the comparison), and as the environment has it.
     best = strongest_openblas_core()
+    # Where the environment already asks for that core, the two are one PyTorch: measure it once.
+    env_is_best = best is not None and os.environ.get("OPENBLAS_CORETYPE", "").lower() == best.lower()
     # The CPU's f32 FMA peak per thread count (no model is read in this mode).
     peak = {t: run([bench, "none", "--mode", "peak", "--threads", str(t)], t) for t in (1, 2)}
     for name, widths in models.items():
@@ -127,9 +129,9 @@ def main():
                     "bf16": [bench, path, "--mode", "train", "--precision", "bf16"] + common if bf16 else None,
                     "bound": [bench, path, "--mode", "gemm"] + common,
                     "blocked": [bench, path, "--mode", "gemm-blocked"] + common,
-                    "torch_t": (tb + ["--mode", "train"], best),
-                    "torch_env": tb + ["--mode", "train"],
-                    "torch_i": (tb + ["--mode", "infer"], best),
+                    "torch_t": tb + ["--mode", "train"] if env_is_best else (tb + ["--mode", "train"], best),
+                    "torch_env": None if env_is_best else tb + ["--mode", "train"],
+                    "torch_i": tb + ["--mode", "infer"] if env_is_best else (tb + ["--mode", "infer"], best),
                     "ort_i": ["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)]
                     if use_ort else None,
                 }
@@ -144,6 +146,8 @@ def main():
                                 got[key].append(r)
                         elif cmd:
                             got[key].append(run(cmd, threads))
+                if env_is_best:
+                    got["torch_env"] = got["torch_t"]
                 if not got["torch_t"]:  # the forced core does not run here: compare with the environment's
                     got["torch_t"] = got["torch_env"]
                 if not got["torch_i"]:
