@@ -1,10 +1,13 @@
-// Number checks for CLI11 options, with one-line messages that say what the option needs: "--epochs: must be a
-// positive number, got 0". CLI11's own PositiveNumber states its range as two 300-digit numbers instead.
+// Checks for CLI11 options, with one-line messages that say what the option needs: "--epochs: must be a positive
+// number, got 0". CLI11's own PositiveNumber states its range as two 300-digit numbers instead.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <vector>
+
+#include "onnxtrain/session.h"
 
 namespace onnxtrain::cli {
 
@@ -22,5 +25,29 @@ inline CLI::Validator number_at_least_zero(bool zero_ok) {
 }
 inline const CLI::Validator kPositive = number_at_least_zero(false);
 inline const CLI::Validator kNonNegative = number_at_least_zero(true);
+
+// A whole number from lo to hi, in decimal: "--threads: must be a whole number from 1 to 1024, got 100000". Checked
+// before CLI11 converts it, which would wrap "-1" into an unsigned option.
+inline CLI::Validator whole_number(unsigned long long lo, unsigned long long hi, const std::string& range) {
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+        const unsigned long long v = digits ? std::strtoull(s.c_str(), nullptr, 10) : 0;
+        return digits && v >= lo && v <= hi ? std::string() : "must be a whole number " + range + ", got " + s;
+      },
+      "UINT");
+}
+inline const CLI::Validator kThreads =
+    whole_number(1, kMaxThreads, "from 1 to " + std::to_string(kMaxThreads));
+inline const CLI::Validator kSeed = whole_number(0, ~0ull, ">= 0");
+
+// --input-key and --target-key name arrays inside an .npz. Given with no .npz among the data sets they would apply
+// to, they would do nothing; refused instead, naming the option and the data.
+inline void check_npz_key(const CLI::App& cmd, const std::string& option, const std::vector<std::string>& data) {
+  if (cmd.count(option) == 0) return;
+  for (const std::string& d : data)
+    if (d.size() >= 4 && d.compare(d.size() - 4, 4, ".npz") == 0) return;
+  throw CLI::ValidationError(option, "names an array inside .npz data, and " + data[0] + " is not an .npz file");
+}
 
 }  // namespace onnxtrain::cli

@@ -59,12 +59,12 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
   c->add_option("--elements", o.elements, "Elements checked per parameter, at random plus the largest gradient; 0: all "
                 "(default 30)")->check(cli::kNonNegative);
   c->add_option("--tolerance", o.tolerance, "Largest relative error that passes (default 1e-3)")->check(cli::kPositive);
-  c->add_option("--seed", o.seed, "Which elements are picked (default 0)");
+  c->add_option("--seed", o.seed, "Which elements are picked (default 0)")->check(cli::kSeed);
   c->add_option("--loss", o.loss, "cross-entropy | nll | bce | mse (default from the head, as train)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   c->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   c->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
-  c->add_option("--threads", o.threads, "Threads for the kernels (default: the machine's cores)")->check(cli::kPositive);
+  c->add_option("--threads", o.threads, "Threads for the kernels (default: the machine's cores)")->check(cli::kThreads);
   return c;
 }
 

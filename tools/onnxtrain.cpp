@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   run->add_option("MODEL", model_path, "The .onnx file")->required();
   run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")->required();
   run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name)")->required();
-  run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
+  run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
 
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
-  eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
+  eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
 
   GradcheckArgs ga;
@@ -192,7 +192,16 @@ int main(int argc, char** argv) {
       throw CLI::ExtrasError("unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck)",
                              CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
-    if (*train) check_train_usage(ta);
+    if (*train) check_train_usage(*train, ta);
+    if (*run) check_npz_key(*run, "--input-key", {data});
+    if (*eval) {
+      check_npz_key(*eval, "--input-key", {data});
+      check_npz_key(*eval, "--target-key", {data});
+    }
+    if (*gradcheck) {
+      check_npz_key(*gradcheck, "--input-key", {ga.data});
+      check_npz_key(*gradcheck, "--target-key", {ga.data});
+    }
     if (*info && !list_ops && model_path.empty()) throw CLI::RequiredError("MODEL (or --ops)");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

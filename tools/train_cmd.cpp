@@ -206,16 +206,16 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--beta1", a.opt.beta1, "Adam beta1 (default 0.9)");
   train->add_option("--beta2", a.opt.beta2, "Adam beta2 (default 0.999)");
   train->add_option("--eps", a.opt.eps, "Adam eps (default 1e-8)");
-  train->add_option("--batch-size", a.batch, "Samples per step (default 32)");
+  train->add_option("--batch-size", a.batch, "Samples per step (default 32)")->check(kPositive);
   auto* epochs_opt = train->add_option("--epochs", a.epochs, "Passes over the data (default 1)")->check(cli::kPositive);
   train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")->check(cli::kPositive)->excludes(epochs_opt);
   train->add_flag("--no-shuffle", a.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");
-  train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)");
+  train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)")->check(kSeed);
   train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
   train->add_option("--freeze", a.freeze, "An initializer not to train (repeatable)");
   train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
-  train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kPositive);
+  train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file");
   train->add_option("--precision", a.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
@@ -231,8 +231,16 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   return train;
 }
 
-void check_train_usage(const TrainArgs& a) {
+void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   if (a.out.empty() && !a.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
+  // An option of another optimizer would be ignored without a word: refused, as a likely slip.
+  const bool sgd = a.opt.name == "sgd";
+  for (const char* option : {"--momentum", "--dampening", "--nesterov"})
+    if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.opt.name);
+  for (const char* option : {"--beta1", "--beta2", "--eps"})
+    if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
+  check_npz_key(train, "--input-key", {a.data, a.val});
+  check_npz_key(train, "--target-key", {a.data, a.val});
   if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
     throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
   if (a.val_every > 0 && a.val.empty()) throw CLI::ValidationError("--val-every", "needs --val DATA to validate on");
@@ -241,7 +249,6 @@ void check_train_usage(const TrainArgs& a) {
 }
 
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
-  if (a.batch < 1) throw Error("--batch-size must be at least 1, got " + std::to_string(a.batch));
   struct sigaction sa = {};
   sa.sa_handler = on_stop_signal;
   sigaction(SIGINT, &sa, nullptr);

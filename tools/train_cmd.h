@@ -29,8 +29,8 @@ struct TrainArgs {
 // Registers the train command and its options, filled into a when parsed.
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a);
 
-// Usage rules CLI11 cannot state; throws CLI::ValidationError naming the option.
-void check_train_usage(const TrainArgs& a);
+// Usage rules CLI11 cannot state, checked on the parsed train command; throws CLI::ValidationError naming the option.
+void check_train_usage(const CLI::App& train, const TrainArgs& a);
 
 // Runs it. Returns 0, or 128 + the signal when SIGINT or SIGTERM stopped it (after writing the model and a
 // checkpoint). argv is quoted back in the hint on how to resume. Throws Error for bad models, data or files.

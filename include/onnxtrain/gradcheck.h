@@ -24,7 +24,7 @@ struct GradcheckOptions {
   double floor_fraction = 1e-3;
   int64_t elements = 30;     // per parameter, at random, plus always the one of largest |analytic|; 0: every element
   uint64_t seed = 0;         // which elements
-  int threads = 0;           // for the kernels; 0: the machine's cores
+  int threads = 0;           // for the kernels, 1 to kMaxThreads; 0: the machine's cores
 };
 
 struct ParamCheck {

@@ -10,8 +10,11 @@
 
 namespace onnxtrain {
 
+// The most threads a session takes: past it, thread creation fails inside OpenMP (or crashes) before any work.
+inline constexpr int kMaxThreads = 1024;
+
 struct SessionOptions {
-  int threads = 0;  // OpenMP threads for oneDNN; 0 means the machine's cores
+  int threads = 0;  // OpenMP threads for oneDNN, 1 to kMaxThreads; 0 means the machine's cores
 };
 
 class InferenceSession {

@@ -28,7 +28,7 @@ struct TrainOptions {
                                     // LogSoftmax nll, Sigmoid bce)
   OptimizerConfig optimizer;
   std::vector<std::string> freeze;  // initializers that are not trained
-  int threads = 0;                  // 0: the machine's cores
+  int threads = 0;                  // 1 to kMaxThreads (session.h); 0: the machine's cores
   uint64_t seed = 0;                // Dropout masks (the CLI passes --seed)
   // "f32", or "bf16": GEMMs compute in bf16 where the CPU has avx512_bf16, with f32 master weights (models stay f32).
   // Elsewhere bf16 falls back to f32; TrainingSession::precision() says which runs.

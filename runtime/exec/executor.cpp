@@ -8,12 +8,19 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "onnxtrain/error.h"
+#include "onnxtrain/session.h"
 
 namespace onnxtrain {
 
-void set_threads(int n) { omp_set_num_threads(n > 0 ? n : default_threads()); }
+void set_threads(int n) {
+  if (n < 0 || n > kMaxThreads)
+    throw Error("threads: " + std::to_string(n) + " is out of range (1 to " + std::to_string(kMaxThreads) +
+                ", or 0 for the machine's cores)");
+  omp_set_num_threads(n > 0 ? n : default_threads());
+}
 int default_threads() { return omp_get_num_procs(); }
 
 namespace {

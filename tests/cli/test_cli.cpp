@@ -118,7 +118,18 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CliError,
     ::testing::Values(UsageCase{"", 2, "subcommand"}, UsageCase{"frobnicate", 2, "frobnicate"},
                       UsageCase{"info MODEL --bogus", 2, "--bogus"}, UsageCase{"info", 2, "MODEL"},
-                      UsageCase{"run MODEL --data REF --out OUT --threads 0", 2, "--threads: must be a positive number, got 0"},
+                      UsageCase{"run MODEL --data REF --out OUT --threads 0", 2, "--threads: must be a whole number from 1 to 1024, got 0"},
+                      // Past the limit OpenMP failed to make its threads, or crashed, before any work.
+                      UsageCase{"eval MODEL --data REF --threads 100000", 2, "--threads: must be a whole number from 1 to 1024, got 100000"},
+                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --batch-size 0", 2, "--batch-size: must be a positive number, got 0"},
+                      // CLI11 would wrap -1 into the unsigned seed.
+                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --seed -1", 2, "--seed: must be a whole number >= 0, got -1"},
+                      // Another optimizer's option would be ignored without a word.
+                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --beta1 0.5", 2, "--beta1: applies to --optimizer adam and adamw, not sgd"},
+                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --optimizer adam --momentum 0.9", 2, "--momentum: applies to --optimizer sgd, not adam"},
+                      // So would a key for data that is not an .npz.
+                      UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2, "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
+                      UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2, "--target-key: names an array inside .npz data"},
                       UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},
                       UsageCase{"run MODEL --data REF --out OUT --batch-size 0", 2, "--batch-size: must be a positive number, got 0"},
                       // A negative --lr is refused, not taken as "the default" (the library's sentinel).

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "onnxtrain/dataset.h"
+#include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
@@ -86,7 +87,6 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"nan", "--data DATA/nan.npz", "feature 5 of sample 0 is nan"},
         BadCase{"inf", "--data DATA/inf.npz", "feature 9 of sample 0 is inf"},
         BadCase{"empty", "--data DATA/empty.npz", "the data set is empty"},
-        BadCase{"batch_size_0", "--data DATA/good.npz --batch-size 0", "--batch-size must be at least 1"},
         BadCase{"loss_diverges", "--data DATA/good.npz --lr 1e30 --batch-size 4",
                 "the loss became"},
         BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse", "integer labels need --loss cross-entropy or nll, not mse"},
@@ -159,6 +159,24 @@ TEST(Outputs, AFailedWriteKeepsThePreviousFile) {
   for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stderr";
   EXPECT_EQ(files, 1) << "a temporary file was left in " << dir;
   fs::remove_all(dir);
+}
+
+// A thread count past kMaxThreads made OpenMP fail inside its first parallel region, or crash; the sessions refuse it
+// by name, as they do a negative one.
+TEST(Options, ThreadCountsOutOfRangeAreRefused) {
+  Model model = Model::load(kModel);
+  for (int threads : {-1, kMaxThreads + 1, 100000}) {
+    TrainOptions options;
+    options.threads = threads;
+    try {
+      TrainingSession s(model, options);
+      ADD_FAILURE() << "threads " << threads << " was taken";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("threads: " + std::to_string(threads) + " is out of range"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(InferenceSession(model, SessionOptions{threads}), Error);
+  }
 }
 
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
