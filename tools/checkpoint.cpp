@@ -107,14 +107,20 @@ Checkpoint read_checkpoint(const std::string& dir) {
     if (j.at("version") != kVersion)
       throw Error(progress.string() + ": checkpoint format version " + j.at("version").dump() + ", this onnxtrain reads " +
                   std::to_string(kVersion));
-    c.state.steps = j.at("step").get<int64_t>();
+    // Counts must be JSON integers: a float such as 1e30 would not convert to int64_t.
+    const auto count = [&](const char* key) {
+      const nlohmann::json& v = j.at(key);
+      if (!v.is_number_integer()) throw Error(progress.string() + ": '" + key + "' is not a whole number");
+      return v.get<int64_t>();
+    };
+    c.state.steps = count("step");
     Position& p = c.position;
-    p.epoch = j.at("epoch").get<int64_t>();
-    p.next = j.at("next").get<int64_t>();
+    p.epoch = count("epoch");
+    p.next = count("next");
     p.rng = j.at("rng").get<std::string>();
     p.loss_sum = j.at("loss_sum").get<double>();
-    p.correct = j.at("correct").get<int64_t>();
-    p.seen = j.at("seen").get<int64_t>();
+    p.correct = count("correct");
+    p.seen = count("seen");
     p.config = j.at("config");
     p.records = j.at("records");
     if (!p.records.is_array()) throw Error(progress.string() + ": 'records' is not a list");

@@ -117,8 +117,10 @@ std::string rng_text(const std::mt19937_64& rng) {
 
 // Checks a checkpoint's position against the data it is resumed on.
 void check_position(const std::string& dir, const Position& p, int64_t n) {
-  if (p.order.empty()) {
-    if (p.next != 0) throw Error("--resume " + dir + ": a position past an empty order");
+  if (p.order.empty()) {  // between epochs; checkpoints made before 2026-11-28 left next at the last epoch's end
+    if (p.next != 0 && p.next != n)
+      throw Error("--resume " + dir + ": the checkpoint is between epochs but " + std::to_string(p.next) +
+                  " samples into one");
     return;
   }
   if (static_cast<int64_t>(p.order.size()) != n || p.next > n)
@@ -298,6 +300,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     if (!(in >> rng)) throw Error("--resume " + a.resume + ": the checkpoint's generator state is malformed");
     session.restore(resumed.state);
     pos = std::move(resumed.position);
+    if (pos.order.empty()) pos.next = 0;
   }
   std::printf("training %s on %s: %lld samples, %s loss, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(), a.opt.name.c_str(),
@@ -448,7 +451,8 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     }
     if (pos.next < n) break;  // --steps ended the run inside this epoch: the position stays there
     ++pos.epoch;
-    pos.order.clear();
+    pos.order.clear();  // the next epoch draws its order when it starts, from the start
+    pos.next = 0;
     write_log();
     if (!ckpt_dir.empty() && a.checkpoint_every == 0) checkpoint(ckpt_dir);
   }

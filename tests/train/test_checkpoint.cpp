@@ -87,6 +87,25 @@ INSTANTIATE_TEST_SUITE_P(Cases, Resume,
                                            ResumeCase{"adamw_dropout", &kDropout, "--optimizer adamw --lr 0.01"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The default checkpoints, at each epoch's end, resume too (they were refused as "a position past an empty order"):
+// one epoch continued to three ends with the weights of three epochs straight, bitwise, and resuming a finished run
+// trains nothing more.
+TEST(ResumeAtEpochEnd, ContinuesWithMoreEpochsBitwise) {
+  const std::string dir = temp_dir("epochend");
+  const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --threads 2 --seed 7 --optimizer adam";
+  ASSERT_EQ(cli("train " + common + " --epochs 3 --out " + dir + "/a.onnx", dir).code, 0);
+  Outcome b1 = cli("train " + common + " --epochs 1 --out " + dir + "/b.onnx --checkpoint " + dir + "/ck", dir);
+  ASSERT_EQ(b1.code, 0) << b1.err;
+  Outcome b2 = cli("train " + common + " --epochs 3 --out " + dir + "/b.onnx --resume " + dir + "/ck", dir);
+  ASSERT_EQ(b2.code, 0) << b2.err;
+  EXPECT_NE(b2.out.find("resuming from " + dir + "/ck at step 4 (epoch 2, 0 of 20 samples done)"), std::string::npos) << b2.out;
+  EXPECT_EQ(slurp(dir + "/b.onnx"), slurp(dir + "/a.onnx")) << "one epoch resumed to three differs from three straight";
+  Outcome b3 = cli("train " + common + " --epochs 3 --out " + dir + "/c.onnx --resume " + dir + "/ck", dir);
+  ASSERT_EQ(b3.code, 0) << b3.err;
+  EXPECT_EQ(slurp(dir + "/c.onnx"), slurp(dir + "/a.onnx")) << "resuming a finished run changed the weights";
+  fs::remove_all(dir);
+}
+
 // kill -9 at random moments of a real run that checkpoints often: the last published checkpoint always loads, and
 // resuming from it ends where the uninterrupted run ends, bitwise. The kill times are printed with any failure.
 TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
@@ -216,7 +235,15 @@ INSTANTIATE_TEST_SUITE_P(
                     j["epoch"] = "two";
                     write(ck + kStep + "/progress.json", j.dump());
                   },
-                  "", "progress.json: malformed"},
+                  "", "progress.json: 'epoch' is not a whole number"},
+        // A float count would not convert to int64_t.
+        BadResume{"count_not_whole",
+                  [](const std::string& ck) {
+                    auto j = nlohmann::json::parse(slurp(ck + kStep + "/progress.json"));
+                    j["next"] = 1e30;
+                    write(ck + kStep + "/progress.json", j.dump());
+                  },
+                  "", "progress.json: 'next' is not a whole number"},
         BadResume{"order_not_a_permutation",
                   [](const std::string& ck) {
                     auto a = load_npz(ck + kStep + "/state.npz");
