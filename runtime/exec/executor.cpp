@@ -212,7 +212,20 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     plan->offset[v] = ctx.arena_end;
     ctx.arena_end += aligned(bytes_of(val, plan->shapes[v]));
   }
+  // A zero-size tensor: a node whose outputs are all empty has nothing to compute and gets no step. oneDNN's kernels
+  // divide by a zero dimension (a SIGFPE in matmul's setup) rather than refuse one, so an empty input to a node that
+  // would compute something from it is refused.
+  const auto empty = [&](int v) {
+    if (v < 0 || !g_.values[v].tensor) return false;
+    const ir::Shape& s = plan->shapes[v];
+    return std::find(s.begin(), s.end(), int64_t{0}) != s.end();
+  };
   for (const ir::Node& n : g_.nodes) {
+    if (std::all_of(n.outputs.begin(), n.outputs.end(), empty)) continue;
+    for (int in : n.inputs)
+      if (empty(in))
+        g_.fail(n, "input '" + g_.values[in].name + "' has shape " +
+                ir::shape_str(plan->shapes[in]) + ", and zero-size tensors run only through nodes whose outputs are empty too");
     ops::find_op(n.op_type)->forward(ctx, n, plan->steps);
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }

@@ -69,13 +69,32 @@ struct TrainingSession::Impl {
 
   explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
 
+  // Checks features and targets as a whole: dtypes, matching counts, and storage that holds what the shapes say
+  // (the kernels read shape-many values from it). "what": "a batch" or "the data".
+  void check_xy(const Tensor& x, const Tensor& y, const char* what) const {
+    const std::string& src = g.source;
+    if (x.dtype != DType::Float32) throw Error(src + ": features must be float32, got " + dtype_name(x.dtype));
+    if (y.dtype != DType::Float32 && y.dtype != DType::Int64)
+      throw Error(src + ": targets must be int64 labels or float32, got " + dtype_name(y.dtype));
+    if (x.shape.empty() || y.shape.empty() || x.shape[0] != y.shape[0])
+      throw Error(src + ": " + what + " of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
+    for (int64_t d : x.shape)
+      if (d < 0) throw Error(src + ": features of shape " + shape_str(x.shape));
+    for (int64_t d : y.shape)
+      if (d < 0) throw Error(src + ": targets of shape " + shape_str(y.shape));
+    if (static_cast<int64_t>(x.f32.size()) != x.numel())
+      throw Error(src + ": features of shape " + shape_str(x.shape) + " hold " + std::to_string(x.f32.size()) + " values");
+    const size_t y_held = y.dtype == DType::Int64 ? y.i64.size() : y.f32.size();
+    if (static_cast<int64_t>(y_held) != y.numel())
+      throw Error(src + ": targets of shape " + shape_str(y.shape) + " hold " + std::to_string(y_held) + " values");
+  }
+
   // Binds a batch: checks it, picks the plan for its shapes, copies features and targets in.
   void bind(const Tensor& x, const Tensor& y) {
     const std::string& src = g.source;
-    if (x.dtype != DType::Float32) throw Error(src + ": features must be float32, got " + dtype_name(x.dtype));
-    if (x.shape.empty() || y.shape.empty() || x.shape[0] != y.shape[0])
-      throw Error(src + ": a batch of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
+    check_xy(x, y, "a batch");
     const int64_t B = x.shape[0];
+    if (B == 0) throw Error(src + ": the batch is empty");
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
         throw Error(src + ": integer labels need --loss cross-entropy or nll, not " + autodiff::loss_name(loss));
@@ -243,9 +262,11 @@ std::map<std::string, Tensor> TrainingSession::gradients(const Tensor& x, const 
 
 EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
   Impl& m = *impl_;
+  if (batch_size < 1) throw Error("evaluate: batch_size must be at least 1, got " + std::to_string(batch_size));
+  m.check_xy(x, y, "data");
   EvalResult r;
   r.classification = y.dtype == DType::Int64;
-  const int64_t n = x.shape.empty() ? 0 : x.shape[0];
+  const int64_t n = x.shape[0];
   const int64_t row = n ? x.numel() / n : 0, yrow = n ? y.numel() / n : 0;
   Tensor xb, yb;
   double total = 0;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -177,6 +178,49 @@ TEST(Options, ThreadCountsOutOfRangeAreRefused) {
     }
     EXPECT_THROW(InferenceSession(model, SessionOptions{threads}), Error);
   }
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Batches the library is handed directly, past the CLI's checks: each was a crash (a SIGFPE inside oneDNN for an
+// empty batch), an out-of-bounds read (storage shorter than the shape) or a non-onnxtrain exception before.
+TEST(SessionInput, BadBatchesAreRefusedByName) {
+  Model model = Model::load(kModel);
+  TrainingSession s(model, TrainOptions{});
+  const Tensor x2 = Tensor::f32_of({2, 784}, std::vector<float>(2 * 784, 0.1f));
+  const Tensor y2 = Tensor::i64_of({2}, {1, 2});
+  Tensor short_x = x2;
+  short_x.f32.resize(10);
+  Tensor short_y = y2;
+  short_y.i64.resize(1);
+  const auto has = [](const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos ? ::testing::AssertionSuccess()
+                                               : ::testing::AssertionFailure() << "'" << part << "' not in: " << msg;
+  };
+  EXPECT_TRUE(has(error_of([&] { s.train_step(Tensor::f32_of({0, 784}, {}), Tensor::i64_of({0}, {})); }), "the batch is empty"));
+  EXPECT_TRUE(has(error_of([&] { s.train_step(short_x, y2); }), "features of shape (2,784) hold 10 values"));
+  EXPECT_TRUE(has(error_of([&] { s.train_step(x2, short_y); }), "targets of shape (2) hold 1 values"));
+  EXPECT_TRUE(has(error_of([&] { s.gradients(short_x, y2); }), "features of shape (2,784) hold 10 values"));
+  EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, 0); }), "batch_size must be at least 1, got 0"));
+  EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, -5); }), "batch_size must be at least 1, got -5"));
+  EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, short_y); }), "targets of shape (2) hold 1 values"));
+  EXPECT_EQ(s.steps(), 0) << "a refused batch counted as a step";
+  // An empty evaluation set and an empty inference batch have nothing to compute, and say so by their sizes.
+  EvalResult none = s.evaluate(Tensor::f32_of({0, 784}, {}), Tensor::i64_of({0}, {}));
+  EXPECT_EQ(none.count, 0);
+  InferenceSession inf(model);
+  auto out = inf.run({{"input", Tensor::f32_of({0, 784}, {})}});
+  EXPECT_EQ(out.at("probs").shape, (std::vector<int64_t>{0, 10}));
+  EXPECT_TRUE(out.at("probs").f32.empty());
+  // The session still runs a real batch afterwards.
+  EXPECT_EQ(inf.run({{"input", x2}}).at("probs").f32.size(), 20u);
 }
 
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
