@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "importers/file_bytes.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
@@ -37,6 +38,7 @@ uint32_t be32(const unsigned char* b) { return uint32_t(b[0]) << 24 | uint32_t(b
 }  // namespace
 
 Tensor load_idx(const std::string& path) {
+  io::openable_file(path, "an idx file");
   GzFile gz{gzopen(path.c_str(), "rb")};  // gzread passes plain files through unchanged
   if (!gz.f) throw Error(path + ": cannot open: " + std::strerror(errno));
   unsigned char head[4];

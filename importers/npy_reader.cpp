@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "importers/file_bytes.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
@@ -137,11 +138,7 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
   return t;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+std::string read_file(const std::string& path) { return io::file_bytes(path, UINT64_MAX, "an .npy file"); }
 
 }  // namespace
 
@@ -149,6 +146,7 @@ Tensor load_npy(const std::string& path) { return parse_npy(path, read_file(path
 
 std::map<std::string, Tensor> load_npz(const std::string& path) {
   int err = 0;
+  io::openable_file(path, "an .npz file");
   zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
   if (!za) {
     zip_error_t ze;

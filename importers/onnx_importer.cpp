@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "importers/file_bytes.h"
 #include "importers/onnx_elements.h"
 #include "importers/onnx_source.h"
 #include "onnxtrain/error.h"
@@ -97,10 +98,7 @@ class Importer {
   [[noreturn]] void fail(const std::string& what) const { g_.fail(what); }
 
   void parse(onnx::ModelProto& m) {
-    std::ifstream f(g_.source, std::ios::binary);
-    if (!f) fail(std::string("cannot open: ") + std::strerror(errno));
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) fail(std::string("cannot read: ") + std::strerror(errno));
+    const std::string bytes = io::file_bytes(g_.source, io::kMaxProtobuf, "an ONNX model");
     if (bytes.empty()) fail("the file is empty, not an ONNX model");
     if (!m.ParseFromString(bytes)) fail("not an ONNX model: the protobuf does not parse (truncated or corrupt?)");
     dir_ = folder_of(g_.source);
@@ -191,6 +189,7 @@ class Importer {
              " bytes for its shape");
       struct stat st;
       if (stat(ref.path.c_str(), &st) != 0) fail(what + ": cannot stat external data file '" + ref.location + "'");
+      if (!S_ISREG(st.st_mode)) fail(what + ": external data '" + ref.location + "' is not a regular file");
       const int64_t size = st.st_size;
       if (ref.offset > size || static_cast<int64_t>(bytes) > size - ref.offset)
         fail(what + ": external data at offset " + std::to_string(ref.offset) + " needs " + std::to_string(bytes) +

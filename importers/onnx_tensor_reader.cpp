@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "importers/file_bytes.h"
 #include "importers/onnx_elements.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
@@ -17,11 +18,7 @@ namespace {
 // No file may nest sequences and optionals deeper than this (a hostile file could recurse the stack away).
 constexpr int kMaxDepth = 16;
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+std::string read_file(const std::string& path) { return io::file_bytes(path, io::kMaxProtobuf, "a TensorProto"); }
 
 Tensor tensor_of(const std::string& path, const onnx::TensorProto& t) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL) throw Error(path + ": external data is not read here");

@@ -67,6 +67,8 @@ def main(out):
     files["external_out_of_range.onnx"] = gemm_model(external("B", "ext_small.bin", 0, 48))
     # A relative location that is a symlink to a file outside the model's folder (made below, beside the folder).
     files["external_symlink.onnx"] = gemm_model(external("B", "ext_link.bin"))
+    # A location that is a folder inside the model's (made below).
+    files["external_folder.onnx"] = gemm_model(external("B", "ext_folder.bin"))
     short = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000, 1000], raw_data=bytes(8))
     files["raw_data_short.onnx"] = gemm_model(short, a_shape=(2, 1000))
     huge = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000000, 1000000], raw_data=bytes(4))
@@ -84,6 +86,7 @@ def main(out):
     if os.path.lexists(link):
         os.remove(link)
     os.symlink(outside, link)
+    os.makedirs(os.path.join(out, "ext_folder.bin"), exist_ok=True)
     print("\n".join(sorted(files)))
 
 

@@ -25,10 +25,12 @@ struct Result {
   std::string out, err;
 };
 
-// Runs the CLI with args (a shell-quoted string), capturing stdout and stderr.
-Result cli(const std::string& args) {
+// Runs the CLI with args (a shell-quoted string), capturing stdout and stderr; with seconds > 0, killed (exit 124)
+// if it runs longer.
+Result cli(const std::string& args, int seconds = 0) {
   std::string err_file = (fs::temp_directory_path() / ("onnxtrain_cli_err_" + std::to_string(getpid()))).string();
-  std::string cmd = std::string(ONNXTRAIN_CLI) + " " + args + " 2>" + err_file;
+  std::string cmd = (seconds > 0 ? "timeout " + std::to_string(seconds) + " " : std::string()) +
+                    std::string(ONNXTRAIN_CLI) + " " + args + " 2>" + err_file;
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -111,6 +113,32 @@ TEST_P(CliError, IsOneLineAndNonZero) {
   EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
   std::ifstream f(out);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()), "keep me");
+  fs::remove_all(dir);
+}
+
+// Paths that are not files: a folder, and /dev/zero under each reader's name (it was read forever, growing without
+// bound). Each is refused in one line that names it; a time limit turns the old hang into a failure.
+TEST(Cli, FoldersAndDevicesAreNotRead) {
+  std::string dir = temp_dir();
+  for (const char* name : {"z.onnx", "z.npy", "z.npz", "z-images-idx3-ubyte"})
+    fs::create_symlink("/dev/zero", dir + "/" + name);
+  fs::create_directory(dir + "/folder.onnx");
+  fs::create_directory(dir + "/folder.npz");
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : {Case{"info " + dir + "/z.onnx", "z.onnx: is a device or socket, not an ONNX model"},
+                        Case{"info " + dir + "/folder.onnx", "folder.onnx: is a folder, not an ONNX model"},
+                        Case{"eval " + kModel + " --data " + dir + "/z.npy", "z.npy: is a device or socket, not an .npy file"},
+                        Case{"eval " + kModel + " --data " + dir + "/z.npz", "z.npz: is a device or socket, not an .npz file"},
+                        Case{"eval " + kModel + " --data " + dir + "/folder.npz", "folder.npz: is a folder, not an .npz file"},
+                        Case{"eval " + kModel + " --data " + dir + "/z-images-idx3-ubyte",
+                             "z-images-idx3-ubyte: is a device or socket, not an idx file"}}) {
+    Result r = cli(c.args, 60);
+    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
+  }
   fs::remove_all(dir);
 }
 

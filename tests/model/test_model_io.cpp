@@ -263,6 +263,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"external_absolute.onnx", {"/etc/passwd", "absolute"}},
         BadCase{"external_out_of_range.onnx", {"ext_small.bin", "has 16"}},
         BadCase{"external_symlink.onnx", {"ext_link.bin", "resolves outside the model's folder"}},
+        BadCase{"external_folder.onnx", {"ext_folder.bin", "is not a regular file"}},
         BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}},
         BadCase{"huge_dims.onnx", {"declares more than"}},
         BadCase{"no_float_input.onnx", {"input 'x'", "int64"}},
