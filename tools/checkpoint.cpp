@@ -42,11 +42,15 @@ const std::regex kStepName("step-[0-9]{8,19}");
 
 }  // namespace
 
-void check_checkpoint_dir(const std::string& dir) {
+std::string check_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
+  std::string made;  // the topmost folder that does not exist yet
+  for (fs::path p = fs::absolute(dir, ec); !p.empty() && p.has_relative_path() && !fs::exists(p, ec); p = p.parent_path())
+    made = p.string();
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) throw Error("--checkpoint " + dir + ": cannot create the folder" + (ec ? ": " + ec.message() : ""));
   Model::check_writable((fs::path(dir) / "latest").string());
+  return made;
 }
 
 void write_checkpoint(const std::string& dir, const Model& model, const TrainingState& state, const Position& pos) {

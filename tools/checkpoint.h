@@ -39,7 +39,8 @@ void write_checkpoint(const std::string& dir, const Model& model, const Training
 // Reads the checkpoint latest names; one-line errors name the file that is missing or malformed.
 Checkpoint read_checkpoint(const std::string& dir);
 
-// Creates dir if missing and refuses, before training, one that cannot take checkpoints.
-void check_checkpoint_dir(const std::string& dir);
+// Creates dir if missing and refuses, before training, one that cannot take checkpoints. Returns the topmost folder
+// it created ("" when dir existed), for the caller to remove if the run ends before a checkpoint is published.
+std::string check_checkpoint_dir(const std::string& dir);
 
 }  // namespace onnxtrain::cli

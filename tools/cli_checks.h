@@ -4,7 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "onnxtrain/session.h"
@@ -40,6 +43,35 @@ inline CLI::Validator whole_number(unsigned long long lo, unsigned long long hi,
 inline const CLI::Validator kThreads =
     whole_number(1, kMaxThreads, "from 1 to " + std::to_string(kMaxThreads));
 inline const CLI::Validator kSeed = whole_number(0, ~0ull, ">= 0");
+
+// Whether two paths name one file: the same path once normalized (the file need not exist yet), or one existing file
+// reached by two names (a symlink, a hard link).
+inline bool same_file(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  const auto ca = std::filesystem::weakly_canonical(a, ec);
+  if (ec) return false;
+  const auto cb = std::filesystem::weakly_canonical(b, ec);
+  return !ec && ca == cb;
+}
+
+// (option, path) pairs; an empty path is an option not given.
+using NamedPaths = std::vector<std::pair<std::string, std::string>>;
+
+// Every output its own file, and none of them a file the run reads: --log onto --out lost the trained model, and
+// --out or --log onto --data destroyed the data, each with a "wrote" line. Refused before anything is read or written.
+inline void check_distinct_outputs(const NamedPaths& outputs, const NamedPaths& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [option, path] = outputs[i];
+    for (size_t j = 0; j < i; ++j)
+      if (same_file(path, outputs[j].second))
+        throw CLI::ValidationError(option, path + " is also where " + outputs[j].first + " writes; give each output its own file");
+    for (const auto& [in_option, in_path] : inputs)
+      if (same_file(path, in_path))
+        throw CLI::ValidationError(option, path + " is the " + in_option + " this run reads; writing there would destroy it");
+  }
+}
 
 // --input-key and --target-key name arrays inside an .npz. Given with no .npz among the data sets they would apply
 // to, they would do nothing; refused instead, naming the option and the data.

@@ -193,7 +193,10 @@ int main(int argc, char** argv) {
                              CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
     if (*train) check_train_usage(*train, ta);
-    if (*run) check_npz_key(*run, "--input-key", {data});
+    if (*run) {
+      check_npz_key(*run, "--input-key", {data});
+      check_distinct_outputs({{"--out", out}}, {{"MODEL", model_path}, {"--data", data == "fashion-mnist" ? "" : data}});
+    }
     if (*eval) {
       check_npz_key(*eval, "--input-key", {data});
       check_npz_key(*eval, "--target-key", {data});

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <numeric>
 #include <random>
@@ -241,6 +242,13 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
     if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.opt.name);
   for (const char* option : {"--beta1", "--beta2", "--eps"})
     if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
+  // The model itself is an output with --in-place, or with --out naming it: the same thing, and meant.
+  const std::string out = a.in_place ? a.model : a.out;
+  NamedPaths inputs = {{"--data", a.data == "fashion-mnist" ? "" : a.data}, {"--val", a.val == "fashion-mnist" ? "" : a.val}};
+  if (!same_file(out, a.model)) inputs.push_back({"MODEL", a.model});
+  check_distinct_outputs({{a.in_place ? "--in-place" : "--out", out}, {"--log", a.log}, {"--plot", a.plot},
+                          {"--checkpoint", a.checkpoint.empty() ? a.resume : a.checkpoint}},
+                         inputs);
   check_npz_key(train, "--input-key", {a.data, a.val});
   check_npz_key(train, "--target-key", {a.data, a.val});
   if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
@@ -263,7 +271,15 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   Checkpoint resumed;
   if (!a.resume.empty()) resumed = read_checkpoint(a.resume);
   const std::string ckpt_dir = !a.checkpoint.empty() ? a.checkpoint : a.resume;  // where checkpoints go, if anywhere
-  if (!ckpt_dir.empty()) check_checkpoint_dir(ckpt_dir);
+  // A folder this run made is removed again if the run fails before publishing a checkpoint into it.
+  struct RemoveIfUnused {
+    std::string made, dir;
+    ~RemoveIfUnused() {
+      std::error_code ec;
+      if (!made.empty() && !std::filesystem::exists(std::filesystem::path(dir) / "latest", ec))
+        std::filesystem::remove_all(made, ec);
+    }
+  } made_ckpt{ckpt_dir.empty() ? "" : check_checkpoint_dir(ckpt_dir), ckpt_dir};
 
   Model model = Model::load(a.model);
   if (!a.resume.empty()) model.load_weights(resumed.model);

@@ -155,6 +155,10 @@ INSTANTIATE_TEST_SUITE_P(
                       // Another optimizer's option would be ignored without a word.
                       UsageCase{"train MODEL --data REF --out DIR/t.onnx --beta1 0.5", 2, "--beta1: applies to --optimizer adam and adamw, not sgd"},
                       UsageCase{"train MODEL --data REF --out DIR/t.onnx --optimizer adam --momentum 0.9", 2, "--momentum: applies to --optimizer sgd, not adam"},
+                      // An output onto another output or onto an input: the model or the data was lost.
+                      UsageCase{"train MODEL --data REF --out OUT --log OUT", 2, "out.npz is also where --out writes"},
+                      UsageCase{"train MODEL --data OUT --out DIR/t.onnx --log OUT", 2, "out.npz is the --data this run reads"},
+                      UsageCase{"run MODEL --data OUT --out OUT", 2, "out.npz is the --data this run reads"},
                       // So would a key for data that is not an .npz.
                       UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2, "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
                       UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2, "--target-key: names an array inside .npz data"},

@@ -287,6 +287,11 @@ TEST(CheckpointOptions, AreCheckedBeforeTraining) {
   EXPECT_EQ(onfile.code, 1) << onfile.err;
   EXPECT_NE(onfile.err.find("--checkpoint " + dir + "/file"), std::string::npos) << onfile.err;
   EXPECT_FALSE(fs::exists(dir + "/o.onnx"));
+  // A run that fails before its first checkpoint leaves no folder behind (it used to leave the empty ones it made).
+  Outcome bad = cli("train " + kFashion + " --data " + std::string(ONNXTRAIN_TEST_DATA) + "/train/nan.npz --out " + dir +
+                    "/o.onnx --checkpoint " + dir + "/new/ck", dir);
+  EXPECT_EQ(bad.code, 1) << bad.err;
+  EXPECT_FALSE(fs::exists(dir + "/new")) << "the failed run left the checkpoint folders it made";
   fs::remove_all(dir);
 }
 
