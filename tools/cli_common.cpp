@@ -17,6 +17,13 @@ std::vector<int64_t> sample_dims(const ModelInfo::Port& p) {
   return dims;
 }
 
+int64_t fixed_batch(const ModelInfo::Port& p) {
+  if (p.dims.empty()) return 0;
+  const std::string& d = p.dims[0];
+  const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
+  return digits ? std::stoll(d) : 0;
+}
+
 Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
                  const std::string& y_key) {
   ModelInfo info = model.info();

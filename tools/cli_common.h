@@ -14,6 +14,9 @@ namespace onnxtrain::cli {
 // Per-sample dims of the model's input as declared, -1 where symbolic.
 std::vector<int64_t> sample_dims(const ModelInfo::Port& p);
 
+// The batch size the input fixes, as a PyTorch export without dynamic_axes does; 0 where the batch is free.
+int64_t fixed_batch(const ModelInfo::Port& p);
+
 // Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's single input, features fitted to its shape.
 // x_key empty: the input's own name, else x. Throws Error naming the file or the model.
 Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,

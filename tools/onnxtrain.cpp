@@ -99,6 +99,7 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   fit_features(d, info.inputs[0].name, sample_dims(info.inputs[0]));
   const int64_t n = d.x.shape[0];
   if (n == 0) throw Error(d.source + ": the data set is empty");  // as train and eval say; no outputs to write
+  if (const int64_t fixed = fixed_batch(info.inputs[0])) batch = fixed;  // the only size it runs; outputs are the same
   InferenceSession session(model, SessionOptions{threads});
   std::map<std::string, Tensor> outputs;
   for (int64_t b = 0; b < n; b += batch) {

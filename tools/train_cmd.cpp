@@ -302,6 +302,18 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     check_trainable(val, session.classes());
   }
   const int64_t n = train.x.shape[0];
+  // A model exported with a fixed batch runs no other: refused now rather than at the first step, or at an epoch's
+  // last, partial batch after the rest of the epoch has trained.
+  if (const int64_t fixed = fixed_batch(model.info().inputs[0])) {
+    const std::string why = a.model + ": the model fixes its batch dimension at " + std::to_string(fixed) +
+                            " (a PyTorch export without dynamic_axes?)";
+    if (a.batch != fixed)
+      throw Error(why + ", and --batch-size is " + std::to_string(a.batch) + "; use --batch-size " +
+                  std::to_string(fixed) + ", or export again with dynamic_axes");
+    if (n % fixed != 0)
+      throw Error(why + ", and " + a.data + "'s " + std::to_string(n) + " samples leave a last batch of " +
+                  std::to_string(n % fixed) + "; export again with dynamic_axes");
+  }
   const int64_t per_epoch = (n + a.batch - 1) / a.batch;
   const int64_t epochs = a.steps > 0 ? (a.steps + per_epoch - 1) / per_epoch : a.epochs;
   const bool labels = train.y.dtype == DType::Int64;

@@ -86,6 +86,7 @@ class TrainingSession {
   std::map<std::string, Tensor> gradients(const Tensor& x, const Tensor& y, float* loss = nullptr);
 
   // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
+  // A model whose input fixes its batch dimension (a PyTorch export without dynamic_axes) is run in batches of that.
   EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
 
   // The state to checkpoint beside the weights, and its restoration (before the next train_step) in a session made

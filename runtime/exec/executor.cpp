@@ -164,9 +164,20 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
                     " but another input set " + d.symbol + " = " + std::to_string(it->second));
         }
       }
-      if (!ok)
+      if (!ok) {
+        // Only the first dimension differs, and the model fixes it: what torch.onnx.export writes for a dummy input
+        // of that batch when no dynamic_axes are given. Say so, since the remedy is in the export.
+        bool batch_only = shape.size() == v.declared.size() && !shape.empty() && v.declared[0].value != ir::kUnknown;
+        for (size_t i = 1; batch_only && i < shape.size(); ++i)
+          batch_only = v.declared[i].value == ir::kUnknown || v.declared[i].value == shape[i];
+        const std::string fixed = batch_only ? std::to_string(v.declared[0].value) : "";
         g_.fail("input '" + v.name + "' expects shape " + declared_str(v) + " but the data has shape " +
-                ir::shape_str(shape));
+                ir::shape_str(shape) +
+                (batch_only ? ": the model fixes its batch dimension at " + fixed +
+                                  " (a PyTorch export without dynamic_axes?); feed batches of " + fixed +
+                                  ", or export again with dynamic_axes={'" + v.name + "': {0: 'batch'}}"
+                            : ""));
+      }
     }
     shapes[id] = shape;
   }

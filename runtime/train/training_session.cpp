@@ -264,6 +264,8 @@ EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t b
   Impl& m = *impl_;
   if (batch_size < 1) throw Error("evaluate: batch_size must be at least 1, got " + std::to_string(batch_size));
   m.check_xy(x, y, "data");
+  const ir::Value& in = m.g.values[m.input];
+  if (in.has_declared && !in.declared.empty() && in.declared[0].value > 0) batch_size = in.declared[0].value;
   EvalResult r;
   r.classification = y.dtype == DType::Int64;
   const int64_t n = x.shape[0];

@@ -1,6 +1,8 @@
 """Writes mixed_mlp.onnx for the fused update's test (test_fused_update.cpp): 784 -> 32 Gemm, Relu, then 32 -> 10 as
 MatMul and Add, Softmax. Plain SGD folds into the Gemm's weight and bias gradients and the Add's bias gradient, but
-not into the MatMul's, so one step updates some parameters in the GEMMs and the rest in the optimizer's pass."""
+not into the MatMul's, so one step updates some parameters in the GEMMs and the rest in the optimizer's pass.
+Also fixed_batch4.onnx and fixed_batch3.onnx: the same graph with its batch dimension fixed at 4 and at 3, as
+torch.onnx.export writes a model traced with such a dummy batch and no dynamic_axes (test_train_cli.cpp)."""
 import os
 import sys
 
@@ -22,11 +24,12 @@ def main(out):
     inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
         ("fc1.weight", rng.normal(0, 0.05, (32, 784))), ("fc1.bias", rng.normal(0, 0.1, 32)),
         ("fc2.weight_t", rng.normal(0, 0.2, (32, 10))), ("fc2.bias", rng.normal(0, 0.1, 10))]]
-    graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-                              [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    onnx.save(model, os.path.join(out, "mixed_mlp.onnx"))
+    for name, batch in [("mixed_mlp.onnx", "N"), ("fixed_batch4.onnx", 4), ("fixed_batch3.onnx", 3)]:
+        graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 784])],
+                                  [helper.make_tensor_value_info("p", TensorProto.FLOAT, [batch, 10])], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        onnx.checker.check_model(model)
+        onnx.save(model, os.path.join(out, name))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
@@ -221,6 +222,38 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
   EXPECT_TRUE(out.at("probs").f32.empty());
   // The session still runs a real batch afterwards.
   EXPECT_EQ(inf.run({{"input", x2}}).at("probs").f32.size(), 20u);
+}
+
+// A model exported with a fixed batch (torch.onnx.export without dynamic_axes) runs only that batch. train says so
+// before training, naming the remedy, also for a data set whose last batch would be partial (it failed there, after
+// the rest of the epoch had trained); validation, eval and run chunk their data in the model's batch (they used
+// batches of 256 and failed).
+TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_fixed_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  const std::string four = kData + "fixed_batch4.onnx", three = kData + "fixed_batch3.onnx", good = kData + "good.npz";
+  Outcome wrong = cli("train " + four + " --data " + good + " --out " + dir + "/t.onnx", dir);
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("fixes its batch dimension at 4"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("use --batch-size 4"), std::string::npos) << wrong.err;
+  Outcome partial = cli("train " + three + " --data " + good + " --batch-size 3 --out " + dir + "/t.onnx", dir);
+  EXPECT_EQ(partial.code, 1);
+  EXPECT_NE(partial.err.find("20 samples leave a last batch of 2"), std::string::npos) << partial.err;
+  EXPECT_FALSE(fs::exists(dir + "/t.onnx"));
+  Outcome ok = cli("train " + four + " --data " + good + " --batch-size 4 --val " + good + " --out " + dir + "/t.onnx", dir);
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  Outcome eval = cli("eval " + dir + "/t.onnx --data " + good, dir);
+  EXPECT_EQ(eval.code, 0) << eval.err;
+  Outcome run = cli("run " + dir + "/t.onnx --data " + good + " --out " + dir + "/p.npz", dir);
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(load_npz(dir + "/p.npz").at("p").shape, (std::vector<int64_t>{20, 10}));
+  // The library's own message, for a batch fed directly.
+  Model model = Model::load(four);
+  InferenceSession s(model);
+  EXPECT_NE(error_of([&] { s.run({{"x", Tensor::f32_of({2, 784}, std::vector<float>(2 * 784))}}); })
+                .find("fixes its batch dimension at 4 (a PyTorch export without dynamic_axes?)"),
+            std::string::npos);
+  fs::remove_all(dir);
 }
 
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
