@@ -40,6 +40,7 @@ struct TrainingSession::Impl {
   std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
   int64_t steps = 0;
   bool fusable = false;     // plain SGD in f32: the executor can fold the update into the backward pass
+  bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
   bool last_fused = false;  // whether the last train_step ran the executor's fused update
   // Per plan (its fused flags): the ranges of the parameters that the executor's fused update leaves to the optimizer.
   std::map<const std::vector<char>*, std::vector<optim::Range>> unfused;
@@ -105,7 +106,11 @@ struct TrainingSession::Impl {
                       " is out of range for " + std::to_string(classes) + " classes");
     }
     fed[input] = x.shape;  // same-size copies reuse the vectors' storage
-    fed[t.target] = y.shape;
+    // Float targets (N) for an (N, 1) output are the same numbers, taken as (N, 1). (torch's MSELoss would broadcast
+    // them to (N, N) with a warning, which no one means.)
+    ir::Shape& target = fed[t.target];
+    target = y.shape;  // assigned, not built: a step allocates nothing once the shapes have been seen
+    if (y.dtype == DType::Float32 && y.shape.size() == 1 && column_output) target.push_back(1);
     ex->prepare(fed);
     if (!x.f32.empty()) ex->bind_input(input, x.f32.data());  // read in place: x outlives the step
     float* tgt = ex->data(t.target);
@@ -190,6 +195,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.loss = options.loss.empty() ? autodiff::default_loss(g) : autodiff::parse_loss(options.loss);
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
+  m.column_output = out.size() == 2 && out[1] == 1;
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each Relu and LeakyRelu
   for (const ir::Node& n : g.nodes)

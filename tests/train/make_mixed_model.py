@@ -2,7 +2,9 @@
 MatMul and Add, Softmax. Plain SGD folds into the Gemm's weight and bias gradients and the Add's bias gradient, but
 not into the MatMul's, so one step updates some parameters in the GEMMs and the rest in the optimizer's pass.
 Also fixed_batch4.onnx and fixed_batch3.onnx: the same graph with its batch dimension fixed at 4 and at 3, as
-torch.onnx.export writes a model traced with such a dummy batch and no dynamic_axes (test_train_cli.cpp)."""
+torch.onnx.export writes a model traced with such a dummy batch and no dynamic_axes (test_train_cli.cpp). And
+column.onnx, a 784 -> 1 regression whose output is (N, 1), with its targets as (N) in column_1d.npz and as (N, 1)
+in column_2d.npz."""
 import os
 import sys
 
@@ -30,6 +32,20 @@ def main(out):
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         onnx.checker.check_model(model)
         onnx.save(model, os.path.join(out, name))
+
+    reg = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)], "column",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(rng.normal(0, 0.05, (1, 784)).astype(np.float32), "w"),
+         numpy_helper.from_array(np.zeros(1, np.float32), "b")])
+    model = helper.make_model(reg, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "column.onnx"))
+    x = rng.random((20, 784)).astype(np.float32)
+    t = x[:, :10].sum(axis=1).astype(np.float32)
+    np.savez(os.path.join(out, "column_1d.npz"), x=x, y=t)
+    np.savez(os.path.join(out, "column_2d.npz"), x=x, y=t[:, None])
 
 
 if __name__ == "__main__":

@@ -256,6 +256,21 @@ TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
   fs::remove_all(dir);
 }
 
+// Targets (N) for a model whose output is (N, 1) are taken as (N, 1): the same weights as from (N, 1) targets. (They
+// were refused; torch's MSELoss would broadcast them to (N, N).)
+TEST(ColumnOutput, TakesTargetsOfOneDimension) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_column_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  const std::string common = "train " + kData + "column.onnx --loss mse --no-shuffle --batch-size 8 --epochs 2 --lr 0.001";
+  Outcome one = cli(common + " --data " + kData + "column_1d.npz --out " + dir + "/one.onnx", dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  Outcome two = cli(common + " --data " + kData + "column_2d.npz --out " + dir + "/two.onnx", dir);
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_NE(slurp(dir + "/one.onnx"), slurp(kData + "column.onnx")) << "training changed nothing";
+  EXPECT_EQ(slurp(dir + "/one.onnx"), slurp(dir + "/two.onnx"));
+  fs::remove_all(dir);
+}
+
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
 // weights, exactly as a session made afresh does.
 TEST(InferenceAfterTraining, SeesTheTrainedWeights) {
