@@ -21,6 +21,7 @@
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/exec/executor.h"
 #include "runtime/model_impl.h"
+#include "tools/omp_spin.h"
 
 using namespace onnxtrain;
 using Clock = std::chrono::steady_clock;
@@ -173,6 +174,7 @@ long peak_rss_kb() {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  onnxtrain::cli::bound_openmp_spinning(argv);  // as the CLI runs (tools/omp_spin.h)
   const char* usage =
       "usage: onnxtrain_bench MODEL [--threads N] [--batch N] [--seconds S] [--repeats N] "
       "[--mode train|infer|gemm|gemm-blocked|peak] [--precision f32|bf16]\n"

@@ -16,6 +16,7 @@
 #include "tools/cli_checks.h"
 #include "tools/cli_common.h"
 #include "tools/gradcheck_cmd.h"
+#include "tools/omp_spin.h"
 #include "tools/train_cmd.h"
 
 namespace {
@@ -149,6 +150,7 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
+  bound_openmp_spinning(argv);  // may start this program again, with GOMP_SPINCOUNT set (see tools/omp_spin.h)
   CLI::App app{"onnxtrain: train and run ONNX models on CPU (oneDNN)", "onnxtrain"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "onnxtrain 0.1.0");

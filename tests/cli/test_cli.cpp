@@ -1,8 +1,11 @@
 // The onnxtrain command line as a user meets it: help, info, run, and one usage or data error per class, each a
 // single line with a non-zero exit that leaves existing files as they were.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -113,6 +116,55 @@ TEST_P(CliError, IsOneLineAndNonZero) {
   EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
   std::ifstream f(out);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()), "keep me");
+  fs::remove_all(dir);
+}
+
+// /proc/PID/FILE of a process, its NUL-separated entries joined with newlines.
+std::string proc_file(pid_t pid, const char* file) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/" + file, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::replace(s.begin(), s.end(), '\0', '\n');
+  return "\n" + s;
+}
+
+// The CLI starts itself again once with GOMP_SPINCOUNT=3000 (tools/omp_spin.h: libgomp's long spin made a 2-thread
+// run 40x slower beside one busy process), and leaves a GOMP_SPINCOUNT or OMP_WAIT_POLICY the user set alone. Read
+// from the environment of a running training process.
+TEST(Cli, BoundsOpenMPSpinningUnlessTheUserChose) {
+  std::string dir = temp_dir();
+  struct Case {
+    const char* given;
+    const char* expected;  // a line of the running CLI's environment
+    const char* absent;    // and one it must not have
+  };
+  for (const Case& c : {Case{"X_NOTHING=1", "GOMP_SPINCOUNT=3000", "OMP_WAIT_POLICY="},
+                        Case{"GOMP_SPINCOUNT=777", "GOMP_SPINCOUNT=777", "GOMP_SPINCOUNT=3000"},
+                        Case{"OMP_WAIT_POLICY=active", "OMP_WAIT_POLICY=active", "GOMP_SPINCOUNT="}}) {
+    const std::string out = dir + "/o.onnx";
+    pid_t pid = fork();
+    if (pid == 0) {
+      execlp("env", "env", "-u", "GOMP_SPINCOUNT", "-u", "OMP_WAIT_POLICY", c.given, ONNXTRAIN_CLI, "train",
+             kModel.c_str(), "--data", "fashion-mnist", "--epochs", "1000", "--out", out.c_str(), (char*)nullptr);
+      _exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    // Once the CLI has loaded its data set, any start-again has happened.
+    std::string env;
+    for (int i = 0; i < 400; ++i) {
+      usleep(50 * 1000);
+      if (proc_file(pid, "cmdline").find("\n" ONNXTRAIN_CLI "\n") == std::string::npos) continue;
+      std::string status = proc_file(pid, "status");
+      if (status.find("VmRSS") == std::string::npos) break;  // ended
+      auto rss = status.find("VmRSS:");
+      if (std::stol(status.substr(rss + 6)) < 200 * 1024) continue;  // fashion-mnist (188 MB as floats) not in yet
+      env = proc_file(pid, "environ");
+      break;
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    EXPECT_NE(env.find(std::string("\n") + c.expected + "\n"), std::string::npos) << c.given << ":" << env;
+    EXPECT_EQ(env.find(std::string("\n") + c.absent), std::string::npos) << c.given << ":" << env;
+  }
   fs::remove_all(dir);
 }
 
