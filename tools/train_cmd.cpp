@@ -338,6 +338,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     std::printf("resuming from %s at step %lld (epoch %lld, %lld of %lld samples done)\n", a.resume.c_str(),
                 static_cast<long long>(session.steps()), static_cast<long long>(pos.epoch),
                 static_cast<long long>(pos.next), static_cast<long long>(n));
+  if (!a.resume.empty() && (a.steps > 0 ? session.steps() >= a.steps : pos.epoch > epochs))
+    std::printf("nothing left to train: the checkpoint is past %s; ask for more to go on\n",
+                a.steps > 0 ? ("--steps " + std::to_string(a.steps)).c_str() : ("--epochs " + std::to_string(epochs)).c_str());
   std::fflush(stdout);
 
   const auto checkpoint = [&](const std::string& dir) {

@@ -103,6 +103,8 @@ TEST(ResumeAtEpochEnd, ContinuesWithMoreEpochsBitwise) {
   Outcome b3 = cli("train " + common + " --epochs 3 --out " + dir + "/c.onnx --resume " + dir + "/ck", dir);
   ASSERT_EQ(b3.code, 0) << b3.err;
   EXPECT_EQ(slurp(dir + "/c.onnx"), slurp(dir + "/a.onnx")) << "resuming a finished run changed the weights";
+  EXPECT_NE(b3.out.find("nothing left to train: the checkpoint is past --epochs 3"), std::string::npos) << b3.out;
+  EXPECT_EQ(b2.out.find("nothing left"), std::string::npos) << b2.out;
   fs::remove_all(dir);
 }
 
