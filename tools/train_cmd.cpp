@@ -314,8 +314,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
       throw Error(why + ", and " + a.data + "'s " + std::to_string(n) + " samples leave a last batch of " +
                   std::to_string(n % fixed) + "; export again with dynamic_axes");
   }
-  const int64_t per_epoch = (n + a.batch - 1) / a.batch;
-  const int64_t epochs = a.steps > 0 ? (a.steps + per_epoch - 1) / per_epoch : a.epochs;
+  // Rounded-up divisions that cannot overflow, whatever --batch-size and --steps say.
+  const int64_t per_epoch = n / a.batch + (n % a.batch != 0);
+  const int64_t epochs = a.steps > 0 ? a.steps / per_epoch + (a.steps % per_epoch != 0) : a.epochs;
   const bool labels = train.y.dtype == DType::Int64;
 
   Position pos;

@@ -224,6 +224,22 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
   EXPECT_EQ(inf.run({{"input", x2}}).at("probs").f32.size(), 20u);
 }
 
+// The largest --batch-size and --steps are counts like any other: one batch of all the data, and a steps-to-epochs
+// division without the signed overflow the rounded-up sums had (which the sanitizer run of this test reports).
+TEST(Options, LargestCountsTrainWithoutOverflow) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_counts_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + kModel + " --data " + kData + "good.npz --batch-size " +
+                    "9223372036854775807 --out " + dir + "/o.onnx";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  for (int ch; (ch = std::fgetc(p)) != EOF;) out += static_cast<char>(ch);
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find("20 samples, cross-entropy loss, sgd, batch 9223372036854775807, 1 epoch"), std::string::npos) << out;
+  EXPECT_NE(out.find("epoch 1/1: loss"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 // A model exported with a fixed batch (torch.onnx.export without dynamic_axes) runs only that batch. train says so
 // before training, naming the remedy, also for a data set whose last batch would be partial (it failed there, after
 // the rest of the epoch had trained); validation, eval and run chunk their data in the model's batch (they used
