@@ -93,6 +93,10 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   ModelInfo info = model.info();
   if (info.inputs.size() != 1)
     throw Error(path + ": run feeds one input from --data, but the model has " + std::to_string(info.inputs.size()));
+  // The data readers give float32 features (integers as their values), so run feeds float32 inputs only.
+  if (info.inputs[0].dtype != "float32")
+    throw Error(path + ": input '" + info.inputs[0].name + "' is " + info.inputs[0].dtype +
+                "; run feeds float32 features only (InferenceSession::run takes every dtype)");
   // The features' key: --input-key, else the input's own name, else x.
   std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{info.inputs[0].name, "x"}
                                                 : std::vector<std::string>{x_key};

@@ -211,6 +211,9 @@ INSTANTIATE_TEST_SUITE_P(
                       UsageCase{"train MODEL --data REF --out OUT --log OUT", 2, "out.npz is also where --out writes"},
                       UsageCase{"train MODEL --data OUT --out DIR/t.onnx --log OUT", 2, "out.npz is the --data this run reads"},
                       UsageCase{"run MODEL --data OUT --out OUT", 2, "out.npz is the --data this run reads"},
+                      // The readers give float32 features: a typed input got them as float32 and failed at the feed.
+                      UsageCase{"run " ONNXTRAIN_TEST_DATA "/typed/test_add_uint16_initializer/model.onnx --data REF --out OUT", 1,
+                                "is uint16; run feeds float32 features only"},
                       // So would a key for data that is not an .npz.
                       UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2, "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
                       UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2, "--target-key: names an array inside .npz data"},
