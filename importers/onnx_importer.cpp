@@ -401,7 +401,35 @@ class Importer {
     }
   }
 
+  // A model with ops onnxtrain lacks is refused at the first such node, and the message also counts the others by op
+  // type, so that one run tells what a model needs ("the model also has Erf (1 node), Mul (2 nodes)").
+  void refuse_unsupported_ops(const onnx::GraphProto& gp) const {
+    int first = -1;
+    std::map<std::string, int> others;  // op type -> nodes, after the first
+    for (int k = 0; k < gp.node_size(); ++k) {
+      const onnx::NodeProto& np = gp.node(k);
+      if (!np.domain().empty() && np.domain() != "ai.onnx") continue;  // refused by domain, node by node
+      const ops::OpDef* op = ops::find_op(np.op_type());
+      if (np.op_type() == "Constant" || (op && !op->internal)) continue;
+      if (first < 0)
+        first = k;
+      else
+        ++others[np.op_type()];
+    }
+    if (first < 0) return;
+    ir::Node n;
+    n.name = gp.node(first).name().empty() ? "#" + std::to_string(first) : gp.node(first).name();
+    n.op_type = gp.node(first).op_type();
+    std::string also;
+    for (const auto& [type, count] : others)
+      also += (also.empty() ? "; the model also has " : ", ") + type + " (" + std::to_string(count) +
+              (count == 1 ? " node)" : " nodes)");
+    g_.fail(n, "op " + n.op_type + " is not supported at opset " + std::to_string(g_.opset) + also +
+                   "; supported: " + ops::supported_ops());
+  }
+
   void read_nodes(const onnx::GraphProto& gp) {
+    refuse_unsupported_ops(gp);
     // Outputs first, so that inputs can name values produced later in the file (a cycle is refused in finalize).
     std::vector<int> node_of(gp.node_size(), -1);  // proto node -> IR node; Constant nodes fold into values
     for (int k = 0; k < gp.node_size(); ++k) {
