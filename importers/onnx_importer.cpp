@@ -542,4 +542,64 @@ class Importer {
 
 Imported import_model(const std::string& path) { return Importer(path).run(); }
 
+ModelInfo describe_model(const std::string& path) {
+  onnx::ModelProto m;
+  if (!m.ParseFromString(io::file_bytes(path, io::kMaxProtobuf, "an ONNX model")) || !m.has_graph())
+    throw Error(path + ": not an ONNX model");
+  ModelInfo info;
+  info.producer_name = m.producer_name();
+  info.producer_version = m.producer_version();
+  info.ir_version = m.ir_version();
+  int64_t opset = 0;
+  for (const auto& op : m.opset_import()) {
+    info.opsets.emplace_back(op.domain(), op.version());
+    if (op.domain().empty() || op.domain() == "ai.onnx") opset = op.version();
+  }
+  const onnx::GraphProto& gp = m.graph();
+  std::set<std::string> initialized;
+  for (const auto& t : gp.initializer()) {
+    ModelInfo::Initializer i;
+    i.name = t.name();
+    i.dtype = dtype_name(t.data_type());
+    i.shape.assign(t.dims().begin(), t.dims().end());
+    i.count = 1;
+    for (int64_t d : i.shape)
+      if (d < 0 || __builtin_mul_overflow(i.count, d, &i.count)) i.count = -1;  // shown as declared, not counted
+    i.trainable = false;
+    info.initializers.push_back(std::move(i));
+    initialized.insert(t.name());
+  }
+  const auto port = [](const onnx::ValueInfoProto& vi) {
+    ModelInfo::Port p;
+    p.name = vi.name();
+    p.dtype = type_str(vi.type());
+    p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
+             : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
+    if (vi.type().tensor_type().has_shape())
+      for (const auto& d : vi.type().tensor_type().shape().dim())
+        p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
+    return p;
+  };
+  for (const auto& vi : gp.input())
+    if (!initialized.count(vi.name())) info.inputs.push_back(port(vi));
+  for (const auto& vi : gp.output()) info.outputs.push_back(port(vi));
+  for (int k = 0; k < gp.node_size(); ++k) {
+    const onnx::NodeProto& np = gp.node(k);
+    ModelInfo::NodeInfo n;
+    n.name = np.name().empty() ? "#" + std::to_string(k) : np.name();
+    const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
+    n.op_type = default_domain ? np.op_type() : np.domain() + "." + np.op_type();
+    n.version = 0;
+    const ops::OpDef* op = default_domain ? ops::find_op(np.op_type()) : nullptr;
+    if (op && !op->internal)
+      for (int v : op->versions)
+        if (v <= opset) n.version = v;
+    n.supported = np.op_type() == "Constant" ? default_domain : n.version > 0;
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    info.nodes.push_back(std::move(n));
+  }
+  return info;
+}
+
 }  // namespace onnxtrain::onnx_io

@@ -20,6 +20,9 @@ struct Imported {
 // Throws Error (one line naming the file, node and tensor) on anything it cannot run faithfully.
 Imported import_model(const std::string& path);
 
+// The file's declarations without the import's checks (Model::describe).
+ModelInfo describe_model(const std::string& path);
+
 // Writes source back to path with the initializers' values taken from graph (exporters/onnx_exporter.cpp).
 void export_model(const Source& source, const ir::Graph& graph, const std::string& path);
 

@@ -34,6 +34,8 @@ Model Model::load(const std::string& path) {
   return Model(std::move(impl));
 }
 
+ModelInfo Model::describe(const std::string& path) { return onnx_io::describe_model(path); }
+
 void Model::save(const std::string& path) const { onnx_io::export_model(*impl_->source, impl_->graph, path); }
 
 void Model::load_weights(const std::string& path) {

@@ -45,9 +45,8 @@ int cmd_ops() {
   return 0;
 }
 
-int cmd_info(const std::string& path) {
-  Model model = Model::load(path);
-  ModelInfo info = model.info();
+// loaded: the model loads and runs; otherwise info is Model::describe's, and the ops onnxtrain lacks are marked.
+void print_info(const std::string& path, const ModelInfo& info, bool loaded) {
   std::printf("model:     %s\n", path.c_str());
   std::printf("producer:  %s %s\n", info.producer_name.empty() ? "(none)" : info.producer_name.c_str(),
               info.producer_version.c_str());
@@ -67,15 +66,37 @@ int cmd_info(const std::string& path) {
   for (auto& p : info.outputs) port(p);
   std::printf("nodes (%zu):\n", info.nodes.size());
   for (auto& n : info.nodes)
-    std::printf("  %-24s %s-%d  (%s) -> (%s)\n", n.name.c_str(), n.op_type.c_str(), n.version,
-                join(n.inputs, ", ").c_str(), join(n.outputs, ", ").c_str());
+    std::printf("  %-24s %s  (%s) -> (%s)%s\n", n.name.c_str(),
+                (n.version > 0 ? n.op_type + "-" + std::to_string(n.version) : n.op_type).c_str(),
+                join(n.inputs, ", ").c_str(), join(n.outputs, ", ").c_str(), n.supported ? "" : "  NOT SUPPORTED");
   std::printf("initializers (%zu):\n", info.initializers.size());
   for (auto& i : info.initializers)
-    std::printf("  %-24s %-8s %-14s %12s  %s\n", i.name.c_str(), i.dtype.c_str(), shape_str(i.shape).c_str(),
-                thousands(i.count).c_str(), i.trainable ? "trainable" : "not trainable");
-  std::printf("parameters: %s total, %s trainable\n", thousands(info.total_params).c_str(),
-              thousands(info.trainable_params).c_str());
-  return 0;
+    std::printf("  %-24s %-8s %-14s %12s%s\n", i.name.c_str(), i.dtype.c_str(), shape_str(i.shape).c_str(),
+                i.count >= 0 ? thousands(i.count).c_str() : "?",
+                !loaded ? "" : i.trainable ? "  trainable" : "  not trainable");
+  if (loaded)
+    std::printf("parameters: %s total, %s trainable\n", thousands(info.total_params).c_str(),
+                thousands(info.trainable_params).c_str());
+}
+
+// A model that does not load is still described as far as its file goes, and then refused: the description on
+// stdout, the reason on stderr, exit 1. A file that is not ONNX at all gets the load's error alone.
+int cmd_info(const std::string& path) {
+  try {
+    Model model = Model::load(path);
+    print_info(path, model.info(), true);
+    return 0;
+  } catch (const Error& refused) {
+    ModelInfo described;
+    try {
+      described = Model::describe(path);
+    } catch (const Error&) {
+      throw refused;
+    }
+    print_info(path, described, false);
+    std::fflush(stdout);
+    throw;
+  }
 }
 
 Tensor slice_rows(const Tensor& x, int64_t begin, int64_t end) {

@@ -19,8 +19,9 @@ struct ModelInfo {
   };
   struct NodeInfo {
     std::string name, op_type;
-    int version;                   // the op version in effect at the model's opset
+    int version;                   // the op version in effect at the model's opset (0 where onnxtrain lacks the op)
     std::vector<std::string> inputs, outputs;
+    bool supported = true;         // false only in Model::describe, for an op onnxtrain does not run
   };
   struct Initializer {
     std::string name;
@@ -60,6 +61,11 @@ class Model {
   // of this model saved at another point of training, such as a checkpoint). Every initializer must be there with
   // the same shape; otherwise it throws Error naming path and the tensor, and this model is left unchanged.
   void load_weights(const std::string& path);
+
+  // What an .onnx file declares, read without the checks load() makes, for describing a model that load() refuses:
+  // ops onnxtrain lacks are marked (NodeInfo::supported), initializers are listed but none is called trainable,
+  // and no parameters are counted. Throws Error only for a file that is not an ONNX model at all.
+  static ModelInfo describe(const std::string& path);
 
   // Refuses, before any long work, a path whose folder cannot take the file. Throws Error naming it.
   static void check_writable(const std::string& path);

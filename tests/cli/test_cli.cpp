@@ -168,6 +168,27 @@ TEST(Cli, BoundsOpenMPSpinningUnlessTheUserChose) {
   fs::remove_all(dir);
 }
 
+// A model with ops onnxtrain lacks is still described, with those nodes marked, and then refused: exit 1 and the
+// load's one-line reason on stderr. (info used to print nothing but the reason.)
+TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
+  const std::string path = std::string(ONNXTRAIN_TEST_DATA) + "/bad_models/unsupported_ops.onnx";
+  Result r = cli("info " + path);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("node 'erf0' (Erf): op Erf is not supported"), std::string::npos) << r.err;
+  for (const char* line : {"  erf0                     Erf  (x) -> (e)  NOT SUPPORTED\n",
+                           "  mul1                     Mul  (m, x) -> (m2)  NOT SUPPORTED\n",
+                           "  relu0                    Relu-",
+                           "inputs:\n  x                        float32  (2,3)\n"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
+  EXPECT_NE(r.out.find("  relu0                    Relu-13  (m2) -> (y)\n"), std::string::npos) << "Relu is supported:\n" << r.out;
+  EXPECT_EQ(r.out.find("parameters:"), std::string::npos) << "a model that did not load has no parameter count";
+  // A file that is not ONNX at all has only the reason.
+  Result junk = cli("info " + kRef);
+  EXPECT_EQ(junk.code, 1);
+  EXPECT_TRUE(junk.out.empty()) << junk.out;
+}
+
 // Paths that are not files: a folder, and /dev/zero under each reader's name (it was read forever, growing without
 // bound). Each is refused in one line that names it; a time limit turns the old hang into a failure.
 TEST(Cli, FoldersAndDevicesAreNotRead) {

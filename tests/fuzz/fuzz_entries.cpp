@@ -130,6 +130,8 @@ std::vector<Outcome> run_model(const uint8_t* data, size_t size) {
   const std::string path = s.write("model.onnx", data, size);
   std::vector<Outcome> out;
   std::unique_ptr<Model> model;
+  // What `onnxtrain info` falls back to when the load refuses: any file gets a description or one Error.
+  step(out, "Model::describe", [&] { (void)Model::describe(path); });
   if (!step(out, "Model::load", [&] {
         model = std::make_unique<Model>(Model::load(path));
         (void)model->info();
