@@ -317,7 +317,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   // Rounded-up divisions that cannot overflow, whatever --batch-size and --steps say.
   const int64_t per_epoch = n / a.batch + (n % a.batch != 0);
   const int64_t epochs = a.steps > 0 ? a.steps / per_epoch + (a.steps % per_epoch != 0) : a.epochs;
-  const bool labels = train.y.dtype == DType::Int64;
+  const bool labels = train.y.dtype == DType::Int64 || session.binary_accuracy();  // hits are counted
 
   Position pos;
   pos.config = run_config(a, session, n);

@@ -37,9 +37,9 @@ struct TrainOptions {
 
 struct EvalResult {
   double loss = 0;         // mean over the samples
-  int64_t correct = 0;     // argmax hits, for class labels
+  int64_t correct = 0;     // hits: the argmax against class labels, or p > 0.5 against t > 0.5 (binary_accuracy())
   int64_t count = 0;
-  bool classification = false;
+  bool classification = false;  // hits were counted
   double accuracy() const { return count ? double(correct) / double(count) : 0; }
 };
 
@@ -77,7 +77,7 @@ class TrainingSession {
 
   // One optimizer step on a batch. x: (B, ...) float32 features shaped as the model's input; y: (B) int64 class
   // labels, or float32 targets shaped as the output (mse) or (B, C) class probabilities. Returns the batch's loss;
-  // with class labels, *correct receives the batch's argmax hits before the update.
+  // with class labels (or 0/1 targets under binary_accuracy()), *correct receives the batch's hits before the update.
   float train_step(const Tensor& x, const Tensor& y, int64_t* correct = nullptr);
 
   // The gradient train_step would take on this batch, of each trainable initializer (keyed by name, float32, shaped as
@@ -104,6 +104,9 @@ class TrainingSession {
   std::string nonfinite_origin() const;
 
   std::string loss_name() const;
+  // A binary classifier: bce on one output per sample, (N, 1). Its float 0/1 targets are then scored too, as
+  // ((p > 0.5) == (t > 0.5)), the accuracy a PyTorch user computes for it.
+  bool binary_accuracy() const;
   std::vector<std::string> trainable() const;  // the initializers that get gradients
   int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
   std::string precision() const;               // what the GEMMs compute in: "f32" or "bf16"

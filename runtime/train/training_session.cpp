@@ -41,6 +41,7 @@ struct TrainingSession::Impl {
   int64_t steps = 0;
   bool fusable = false;     // plain SGD in f32: the executor can fold the update into the backward pass
   bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
+  bool binary = false;         // bce on an (N, 1) output: hits are counted for float 0/1 targets too
   bool last_fused = false;  // whether the last train_step ran the executor's fused update
   // Per plan (its fused flags): the ranges of the parameters that the executor's fused update leaves to the optimizer.
   std::map<const std::vector<char>*, std::vector<optim::Range>> unfused;
@@ -123,8 +124,18 @@ struct TrainingSession::Impl {
       std::memcpy(tgt, y.f32.data(), y.f32.size() * sizeof(float));
   }
 
-  // Argmax hits of the scores against int64 labels.
+  // Hits of the scores: the argmax against int64 labels; for a binary classifier, p > 0.5 against float t > 0.5,
+  // where p is the Sigmoid's output, or sigmoid(logit) in float when the loss fused the Sigmoid away.
   int64_t correct(const Tensor& y) {
+    if (binary && y.dtype == DType::Float32) {
+      const float* p = ex->data(t.scores);
+      int64_t hits = 0;
+      for (size_t i = 0; i < y.f32.size(); ++i) {
+        const float prob = t.fused_softmax ? 1.f / (1.f + std::exp(-p[i])) : p[i];
+        hits += (prob > 0.5f) == (y.f32[i] > 0.5f);
+      }
+      return hits;
+    }
     if (y.dtype != DType::Int64) return 0;
     const ir::Shape& s = ex->shape(t.scores);
     if (s.size() != 2) return 0;
@@ -199,6 +210,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
+  m.binary = m.column_output && m.loss == autodiff::Loss::BCE;
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each Relu and LeakyRelu
   for (const ir::Node& n : g.nodes)
@@ -276,7 +288,7 @@ EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t b
   const ir::Value& in = m.g.values[m.input];
   if (in.has_declared && !in.declared.empty() && in.declared[0].value > 0) batch_size = in.declared[0].value;
   EvalResult r;
-  r.classification = y.dtype == DType::Int64;
+  r.classification = y.dtype == DType::Int64 || m.binary;
   const int64_t n = x.shape[0];
   const int64_t row = n ? x.numel() / n : 0, yrow = n ? y.numel() / n : 0;
   Tensor xb, yb;
@@ -393,6 +405,7 @@ std::string TrainingSession::nonfinite_origin() const {
 }
 
 std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
+bool TrainingSession::binary_accuracy() const { return impl_->binary; }
 
 std::vector<std::string> TrainingSession::trainable() const {
   std::vector<std::string> names;

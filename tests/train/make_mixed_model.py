@@ -4,7 +4,8 @@ not into the MatMul's, so one step updates some parameters in the GEMMs and the 
 Also fixed_batch4.onnx and fixed_batch3.onnx: the same graph with its batch dimension fixed at 4 and at 3, as
 torch.onnx.export writes a model traced with such a dummy batch and no dynamic_axes (test_train_cli.cpp). And
 column.onnx, a 784 -> 1 regression whose output is (N, 1), with its targets as (N) in column_1d.npz and as (N, 1)
-in column_2d.npz."""
+in column_2d.npz. And binary.onnx, a 784 -> 1 Gemm with a Sigmoid head (a binary classifier), with 0/1 float
+targets in binary.npz."""
 import os
 import sys
 
@@ -46,6 +47,19 @@ def main(out):
     t = x[:, :10].sum(axis=1).astype(np.float32)
     np.savez(os.path.join(out, "column_1d.npz"), x=x, y=t)
     np.savez(os.path.join(out, "column_2d.npz"), x=x, y=t[:, None])
+
+    binary = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["z"], name="fc", transB=1),
+         helper.make_node("Sigmoid", ["z"], ["p"], name="sigmoid")], "binary",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(rng.normal(0, 0.1, (1, 784)).astype(np.float32), "w"),
+         numpy_helper.from_array(np.zeros(1, np.float32), "b")])
+    model = helper.make_model(binary, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "binary.onnx"))
+    xb = rng.normal(0, 1, (40, 784)).astype(np.float32)
+    np.savez(os.path.join(out, "binary.npz"), x=xb, y=(rng.random(40) < 0.5).astype(np.float32))
 
 
 if __name__ == "__main__":

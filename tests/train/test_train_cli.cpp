@@ -240,6 +240,35 @@ TEST(Options, LargestCountsTrainWithoutOverflow) {
   fs::remove_all(dir);
 }
 
+// A binary classifier (Sigmoid head, bce, one output per sample) is scored like a classifier: hits are
+// (p > 0.5) == (t > 0.5), checked against the model's own outputs from an InferenceSession. It had only a loss.
+TEST(BinaryClassifier, IsScoredAgainstItsOutputs) {
+  Model model = Model::load(kData + "binary.onnx");
+  auto data = load_npz(kData + "binary.npz");
+  const Tensor& x = data.at("x");
+  const Tensor& y = data.at("y");
+  InferenceSession inf(model);
+  const std::vector<float> p = inf.run({{"x", x}}).at("p").f32;
+  int64_t want = 0;
+  for (size_t i = 0; i < p.size(); ++i) want += (p[i] > 0.5f) == (y.f32[i] > 0.5f);
+  ASSERT_GT(want, 0);
+  ASSERT_LT(want, 40) << "all hits: a scorer that always says yes would pass";
+  TrainingSession s(model, TrainOptions{});
+  EXPECT_TRUE(s.binary_accuracy());
+  EvalResult r = s.evaluate(x, y);
+  EXPECT_TRUE(r.classification);
+  EXPECT_EQ(r.count, 40);
+  EXPECT_EQ(r.correct, want);
+  int64_t hits = -1;
+  s.train_step(x, y, &hits);  // scored before the update
+  EXPECT_EQ(hits, want);
+  // A regression output is not scored.
+  Model column = Model::load(kData + "column.onnx");
+  TrainOptions mse;
+  mse.loss = "mse";
+  EXPECT_FALSE(TrainingSession(column, mse).binary_accuracy());
+}
+
 // A model exported with a fixed batch (torch.onnx.export without dynamic_axes) runs only that batch. train says so
 // before training, naming the remedy, also for a data set whose last batch would be partial (it failed there, after
 // the rest of the epoch had trained); validation, eval and run chunk their data in the model's batch (they used
