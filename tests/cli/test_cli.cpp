@@ -235,7 +235,7 @@ INSTANTIATE_TEST_SUITE_P(
                       // The readers give float32 features: a typed input got them as float32 and failed at the feed.
                       UsageCase{"run " ONNXTRAIN_TEST_DATA "/typed/test_add_uint16_initializer/model.onnx --data REF --out OUT", 1,
                                 "is uint16; run feeds float32 features only"},
-                      // So would a key for data that is not an .npz.
+                      // A key for data that is not an .npz would do nothing.
                       UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2, "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
                       UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2, "--target-key: names an array inside .npz data"},
                       UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},

@@ -14,6 +14,21 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+def save_one_output(out, name, rng, scale, sigmoid):
+    """784 -> 1 as a Gemm, output (N, 1) named y; with sigmoid, a Sigmoid head named p (a binary classifier)."""
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["z" if sigmoid else "y"], name="fc", transB=1)]
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", ["z"], ["p"], name="sigmoid"))
+    graph = helper.make_graph(
+        nodes, name[:-5], [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("p" if sigmoid else "y", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(rng.normal(0, scale, (1, 784)).astype(np.float32), "w"),
+         numpy_helper.from_array(np.zeros(1, np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, name))
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(5)
@@ -34,30 +49,13 @@ def main(out):
         onnx.checker.check_model(model)
         onnx.save(model, os.path.join(out, name))
 
-    reg = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)], "column",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
-        [numpy_helper.from_array(rng.normal(0, 0.05, (1, 784)).astype(np.float32), "w"),
-         numpy_helper.from_array(np.zeros(1, np.float32), "b")])
-    model = helper.make_model(reg, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    onnx.save(model, os.path.join(out, "column.onnx"))
+    save_one_output(out, "column.onnx", rng, 0.05, sigmoid=False)
     x = rng.random((20, 784)).astype(np.float32)
     t = x[:, :10].sum(axis=1).astype(np.float32)
     np.savez(os.path.join(out, "column_1d.npz"), x=x, y=t)
     np.savez(os.path.join(out, "column_2d.npz"), x=x, y=t[:, None])
 
-    binary = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["z"], name="fc", transB=1),
-         helper.make_node("Sigmoid", ["z"], ["p"], name="sigmoid")], "binary",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 1])],
-        [numpy_helper.from_array(rng.normal(0, 0.1, (1, 784)).astype(np.float32), "w"),
-         numpy_helper.from_array(np.zeros(1, np.float32), "b")])
-    model = helper.make_model(binary, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    onnx.save(model, os.path.join(out, "binary.onnx"))
+    save_one_output(out, "binary.onnx", rng, 0.1, sigmoid=True)
     xb = rng.normal(0, 1, (40, 784)).astype(np.float32)
     np.savez(os.path.join(out, "binary.npz"), x=xb, y=(rng.random(40) < 0.5).astype(np.float32))
 
