@@ -1,28 +1,30 @@
 // What the CLI's commands share: fitting a data set to a model's input, and describing a result.
 #include "tools/cli_common.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "onnxtrain/error.h"
 
 namespace onnxtrain::cli {
 
+namespace {
+
+// A declared dim as a number: "784" -> 784; a symbol ("batch") or "?" -> -1.
+int64_t dim_value(const std::string& d) {
+  const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
+  return digits ? std::stoll(d) : -1;
+}
+
+}  // namespace
+
 std::vector<int64_t> sample_dims(const ModelInfo::Port& p) {
   std::vector<int64_t> dims;
-  for (size_t i = 1; i < p.dims.size(); ++i) {
-    const std::string& d = p.dims[i];
-    bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
-    dims.push_back(digits ? std::stoll(d) : -1);
-  }
+  for (size_t i = 1; i < p.dims.size(); ++i) dims.push_back(dim_value(p.dims[i]));
   return dims;
 }
 
-int64_t fixed_batch(const ModelInfo::Port& p) {
-  if (p.dims.empty()) return 0;
-  const std::string& d = p.dims[0];
-  const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
-  return digits ? std::stoll(d) : 0;
-}
+int64_t fixed_batch(const ModelInfo::Port& p) { return p.dims.empty() ? 0 : std::max<int64_t>(dim_value(p.dims[0]), 0); }
 
 Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
                  const std::string& y_key) {

@@ -80,17 +80,15 @@ struct TrainingSession::Impl {
       throw Error(src + ": targets must be int64 labels or float32, got " + dtype_name(y.dtype));
     if (x.shape.empty() || y.shape.empty() || x.shape[0] != y.shape[0])
       throw Error(src + ": " + what + " of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
-    // The element count a shape declares, or -1 for a negative dimension or a count past int64.
-    const auto count = [](const std::vector<int64_t>& shape) {
-      int64_t n = 1;
-      for (int64_t d : shape)
-        if (d < 0 || __builtin_mul_overflow(n, d, &n)) return int64_t{-1};
-      return n;
+    // The element count a shape declares, or -1 for a negative dimension or one past the graph's limit.
+    const auto count = [](const Tensor& t) {
+      const bool ok = ir::within_limits(t.shape) && std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
+      return ok ? t.numel() : int64_t{-1};
     };
-    if (static_cast<int64_t>(x.f32.size()) != count(x.shape))
+    if (static_cast<int64_t>(x.f32.size()) != count(x))
       throw Error(src + ": features of shape " + shape_str(x.shape) + " hold " + std::to_string(x.f32.size()) + " values");
     const size_t y_held = y.dtype == DType::Int64 ? y.i64.size() : y.f32.size();
-    if (static_cast<int64_t>(y_held) != count(y.shape))
+    if (static_cast<int64_t>(y_held) != count(y))
       throw Error(src + ": targets of shape " + shape_str(y.shape) + " hold " + std::to_string(y_held) + " values");
   }
 
