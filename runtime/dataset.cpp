@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
@@ -130,6 +131,17 @@ void check_trainable(const Dataset& d, int64_t classes) {
       if (!std::isfinite(d.y.f32[i]))
         throw Error(d.source + ": target " + std::to_string(i % yrow) + " of sample " + std::to_string(i / yrow) + " is " +
                     std::to_string(d.y.f32[i]));
+    // One float per sample for a model of classes > 1 outputs: class labels stored as floats. Each must name a class.
+    if (classes > 1 && d.y.shape.size() == 1)
+      for (size_t i = 0; i < d.y.f32.size(); ++i) {
+        const float l = d.y.f32[i];
+        if (l < 0 || l != std::floor(l) || l >= float(classes)) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", double(l));
+          throw Error(d.source + ": label " + buf + " of sample " + std::to_string(i) + " is not a class index for " +
+                      std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) + ")");
+        }
+      }
   }
 }
 

@@ -106,6 +106,18 @@ struct TrainingSession::Impl {
         if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
           throw Error(src + ": label " + std::to_string(y.i64[i]) + " of sample " + std::to_string(i) +
                       " is out of range for " + std::to_string(classes) + " classes");
+    } else if (y.shape.size() == 1 && (loss == autodiff::Loss::CrossEntropy || loss == autodiff::Loss::NLL)) {
+      // Float (N) targets are class indices to these losses, whose kernels index the scores with them: each must be
+      // a whole number in range (99.0 read past the row, 0.5 was taken as class 0).
+      for (int64_t i = 0; i < B; ++i) {
+        const float v = y.f32[i];
+        if (!(v >= 0) || v != std::floor(v) || (classes > 0 && v >= float(classes))) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", double(v));
+          throw Error(src + ": label " + buf + " of sample " + std::to_string(i) + " is not a class index for " +
+                      std::to_string(classes) + " classes");
+        }
+      }
     }
     fed[input] = x.shape;  // same-size copies reuse the vectors' storage
     // Float targets (N) for an (N, 1) output are the same numbers, taken as (N, 1). (torch's MSELoss would broadcast

@@ -20,6 +20,9 @@ def main(out):
         "nan": (np.where(np.arange(784) == 5, np.float32("nan"), x).astype(np.float32), y),
         "inf": (np.where(np.arange(784) == 9, np.float32("inf"), x).astype(np.float32), y),
         "empty": (x[:0], y[:0]),
+        # Labels stored as floats: whole numbers in range are class indices, these are not.
+        "float_label_range": (x, np.where(np.arange(20) == 4, 99, y).astype(np.float32)),
+        "float_label_fraction": (x, np.where(np.arange(20) == 6, 0.5, y).astype(np.float32)),
     }
     for name, (xs, ys) in sets.items():
         np.savez(os.path.join(out, name + ".npz"), x=xs, y=ys)

@@ -93,6 +93,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "the loss became"},
         BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse", "integer labels need --loss cross-entropy or nll, not mse"},
         BadCase{"bad_val", "--data DATA/good.npz --val DATA/nan.npz", "is nan"},
+        // Float labels index the scores as the int64 ones do: 99.0 was read past the row, 0.5 taken as class 0.
+        BadCase{"float_label_range", "--data DATA/float_label_range.npz", "label 99 of sample 4 is not a class index for 10 classes"},
+        BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz", "label 0.5 of sample 6 is not a class index"},
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -209,6 +212,10 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
   EXPECT_TRUE(has(error_of([&] { s.train_step(short_x, y2); }), "features of shape (2,784) hold 10 values"));
   EXPECT_TRUE(has(error_of([&] { s.train_step(x2, short_y); }), "targets of shape (2) hold 1 values"));
   EXPECT_TRUE(has(error_of([&] { s.gradients(short_x, y2); }), "features of shape (2,784) hold 10 values"));
+  // Float labels index the scores as int64 ones do (99 was read past the row).
+  EXPECT_TRUE(has(error_of([&] { s.train_step(x2, Tensor::f32_of({2}, {0.f, 99.f})); }),
+                  "label 99 of sample 1 is not a class index for 10 classes"));
+  EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, Tensor::f32_of({2}, {-1.f, 1.f})); }), "label -1 of sample 0"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, 0); }), "batch_size must be at least 1, got 0"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, -5); }), "batch_size must be at least 1, got -5"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, short_y); }), "targets of shape (2) hold 1 values"));
