@@ -62,6 +62,38 @@ std::string type_str(const onnx::TypeProto& t) {
   }
 }
 
+// A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
+std::string node_name(const onnx::NodeProto& np, int k) { return np.name().empty() ? "#" + std::to_string(k) : np.name(); }
+
+bool default_domain(const onnx::NodeProto& np) { return np.domain().empty() || np.domain() == "ai.onnx"; }
+
+// The registered op a default-domain node runs as, or nullptr for an op onnxtrain lacks (or keeps internal).
+const ops::OpDef* runnable_op(const onnx::NodeProto& np) {
+  const ops::OpDef* op = default_domain(np) ? ops::find_op(np.op_type()) : nullptr;
+  return op && !op->internal ? op : nullptr;
+}
+
+// The op version in effect at opset: the newest of op's versions not after it; 0 when the op starts later.
+int version_at(const ops::OpDef& op, int64_t opset) {
+  int version = 0;
+  for (int v : op.versions)
+    if (v <= opset) version = v;
+  return version;
+}
+
+// A graph input or output as declared: name, type, and each dim as its value, its symbol, or "?".
+ModelInfo::Port port_info(const onnx::ValueInfoProto& vi) {
+  ModelInfo::Port p;
+  p.name = vi.name();
+  p.dtype = type_str(vi.type());
+  p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
+           : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
+  if (vi.type().tensor_type().has_shape())
+    for (const auto& d : vi.type().tensor_type().shape().dim())
+      p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
+  return p;
+}
+
 class Importer {
  public:
   explicit Importer(const std::string& path) { g_.source = path; }
@@ -344,13 +376,9 @@ class Importer {
     }
   }
 
+  // port_info, with the declared shape checked (no negative dim) and recorded into v when given.
   ModelInfo::Port port_of(const onnx::ValueInfoProto& vi, ir::Value* v) {
-    ModelInfo::Port p;
-    p.name = vi.name();
     const auto& tt = vi.type().tensor_type();
-    p.dtype = type_str(vi.type());
-    p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
-             : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
     if (tt.has_shape()) {
       if (v) v->has_declared = true;
       for (const auto& d : tt.shape().dim()) {
@@ -359,11 +387,10 @@ class Importer {
           fail("'" + vi.name() + "' declares a negative dimension " + std::to_string(d.dim_value()));
         if (d.has_dim_value()) dim.value = d.dim_value();
         if (d.has_dim_param()) dim.symbol = d.dim_param();
-        p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
         if (v) v->declared.push_back(dim);
       }
     }
-    return p;
+    return port_info(vi);
   }
 
   void read_inputs(const onnx::GraphProto& gp) {
@@ -408,9 +435,8 @@ class Importer {
     std::map<std::string, int> others;  // op type -> nodes, after the first
     for (int k = 0; k < gp.node_size(); ++k) {
       const onnx::NodeProto& np = gp.node(k);
-      if (!np.domain().empty() && np.domain() != "ai.onnx") continue;  // refused by domain, node by node
-      const ops::OpDef* op = ops::find_op(np.op_type());
-      if (np.op_type() == "Constant" || (op && !op->internal)) continue;
+      if (!default_domain(np)) continue;  // refused by domain, node by node
+      if (np.op_type() == "Constant" || runnable_op(np)) continue;
       if (first < 0)
         first = k;
       else
@@ -418,7 +444,7 @@ class Importer {
     }
     if (first < 0) return;
     ir::Node n;
-    n.name = gp.node(first).name().empty() ? "#" + std::to_string(first) : gp.node(first).name();
+    n.name = node_name(gp.node(first), first);
     n.op_type = gp.node(first).op_type();
     std::string also;
     for (const auto& [type, count] : others)
@@ -435,21 +461,20 @@ class Importer {
     for (int k = 0; k < gp.node_size(); ++k) {
       const onnx::NodeProto& np = gp.node(k);
       ir::Node n;
-      n.name = np.name().empty() ? "#" + std::to_string(k) : np.name();
+      n.name = node_name(np, k);
       n.op_type = np.op_type();
-      if (!np.domain().empty() && np.domain() != "ai.onnx")
+      if (!default_domain(np))
         g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
       if (n.op_type == "Constant") {
         fold_constant(np, n);
         continue;
       }
       node_of[k] = static_cast<int>(g_.nodes.size());
-      const ops::OpDef* op = ops::find_op(n.op_type);
-      if (!op || op->internal)
+      const ops::OpDef* op = runnable_op(np);
+      if (!op)
         g_.fail(n, "op " + n.op_type + " is not supported at opset " + std::to_string(g_.opset) +
                        "; supported: " + ops::supported_ops());
-      for (int v : op->versions)
-        if (v <= g_.opset) n.version = v;
+      n.version = version_at(*op, g_.opset);
       if (n.version == 0)
         g_.fail(n, "op " + n.op_type + " does not exist at opset " + std::to_string(g_.opset) + " (it starts at " +
                        std::to_string(op->versions.front()) + ")");
@@ -569,32 +594,17 @@ ModelInfo describe_model(const std::string& path) {
     info.initializers.push_back(std::move(i));
     initialized.insert(t.name());
   }
-  const auto port = [](const onnx::ValueInfoProto& vi) {
-    ModelInfo::Port p;
-    p.name = vi.name();
-    p.dtype = type_str(vi.type());
-    p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
-             : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
-    if (vi.type().tensor_type().has_shape())
-      for (const auto& d : vi.type().tensor_type().shape().dim())
-        p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
-    return p;
-  };
   for (const auto& vi : gp.input())
-    if (!initialized.count(vi.name())) info.inputs.push_back(port(vi));
-  for (const auto& vi : gp.output()) info.outputs.push_back(port(vi));
+    if (!initialized.count(vi.name())) info.inputs.push_back(port_info(vi));
+  for (const auto& vi : gp.output()) info.outputs.push_back(port_info(vi));
   for (int k = 0; k < gp.node_size(); ++k) {
     const onnx::NodeProto& np = gp.node(k);
     ModelInfo::NodeInfo n;
-    n.name = np.name().empty() ? "#" + std::to_string(k) : np.name();
-    const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
-    n.op_type = default_domain ? np.op_type() : np.domain() + "." + np.op_type();
-    n.version = 0;
-    const ops::OpDef* op = default_domain ? ops::find_op(np.op_type()) : nullptr;
-    if (op && !op->internal)
-      for (int v : op->versions)
-        if (v <= opset) n.version = v;
-    n.supported = np.op_type() == "Constant" ? default_domain : n.version > 0;
+    n.name = node_name(np, k);
+    n.op_type = default_domain(np) ? np.op_type() : np.domain() + "." + np.op_type();
+    const ops::OpDef* op = runnable_op(np);
+    n.version = op ? version_at(*op, opset) : 0;
+    n.supported = np.op_type() == "Constant" ? default_domain(np) : n.version > 0;
     n.inputs.assign(np.input().begin(), np.input().end());
     n.outputs.assign(np.output().begin(), np.output().end());
     info.nodes.push_back(std::move(n));
