@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
     if (*train) check_train_usage(*train, ta);
     if (*run) {
       check_npz_key(*run, "--input-key", {data});
-      check_distinct_outputs({{"--out", out}}, {{"MODEL", model_path}, {"--data", data == "fashion-mnist" ? "" : data}});
+      check_distinct_outputs({{"--out", out}}, {{"MODEL", model_path}, {"--data", data}});
     }
     if (*eval) {
       check_npz_key(*eval, "--input-key", {data});

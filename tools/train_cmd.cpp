@@ -244,7 +244,7 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
     if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
   // The model itself is an output with --in-place, or with --out naming it: the same thing, and meant.
   const std::string out = a.in_place ? a.model : a.out;
-  NamedPaths inputs = {{"--data", a.data == "fashion-mnist" ? "" : a.data}, {"--val", a.val == "fashion-mnist" ? "" : a.val}};
+  NamedPaths inputs = {{"--data", a.data}, {"--val", a.val}};
   if (!same_file(out, a.model)) inputs.push_back({"MODEL", a.model});
   check_distinct_outputs({{a.in_place ? "--in-place" : "--out", out}, {"--log", a.log}, {"--plot", a.plot},
                           {"--checkpoint", a.checkpoint.empty() ? a.resume : a.checkpoint}},
