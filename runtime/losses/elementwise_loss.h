@@ -6,6 +6,20 @@
 
 namespace onnxtrain::ops {
 
+// Whether targets T pair with outputs X element for element: the same shape, or shapes that differ only in leading
+// dims of 1, which PyTorch broadcasts to a shape with as many elements as each (a batch of one squeezed to (), beside
+// targets (1)). Not (N, 1) beside (N): PyTorch broadcasts those to (N, N).
+inline bool same_elements(const Shape& x, const Shape& t) {
+  const Shape& longer = x.size() >= t.size() ? x : t;
+  const Shape& shorter = x.size() >= t.size() ? t : x;
+  const size_t extra = longer.size() - shorter.size();
+  for (size_t i = 0; i < extra; ++i)
+    if (longer[i] != 1) return false;
+  for (size_t i = 0; i < shorter.size(); ++i)
+    if (longer[extra + i] != shorter[i]) return false;
+  return true;
+}
+
 // body(x, t, dx&, E) returns the element's loss term and writes d(mean loss)/dx into dx.
 // X: any shape; T: the same. Outputs: loss (); dX: X's shape.
 template <typename Body>

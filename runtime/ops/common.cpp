@@ -22,6 +22,49 @@ void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
                    {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
 }
 
+AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  AxesArg a;
+  if (n.version < 13) {
+    auto it = n.attrs.find("axes");
+    a.given = it != n.attrs.end();
+    if (a.given) a.axes = it->second.ints;
+    return a;
+  }
+  const int id = n.input(1);
+  a.given = id >= 0;
+  if (!a.given) return a;
+  a.axes = g.values[id].ints;
+  // A fed input: until the session binds its values (at load), only its declared length is there, which they then
+  // match (Reshape's shape input works the same way).
+  if (g.values[id].kind == ir::ValueKind::Input)
+    a.known = in[1].size() == 1 && in[1][0] == static_cast<int64_t>(a.axes.size());
+  return a;
+}
+
+std::vector<int64_t> normalize_axes(const ir::Graph& g, const ir::Node& n, std::vector<int64_t> axes, size_t rank,
+                                    const char* what) {
+  const int64_t r = static_cast<int64_t>(rank);
+  for (int64_t& a : axes) {
+    if (a < -r || a >= r)
+      g.fail(n, "axis " + std::to_string(a) + " is out of range for " + what + " of rank " + std::to_string(rank));
+    if (a < 0) a += r;
+  }
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    g.fail(n, "axes " + ir::shape_str(axes) + " name an axis more than once");
+  return axes;
+}
+
+void tensor_type_of_first(ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) return;  // check refuses it
+  const ir::Value& x = g.values[n.inputs[0]];
+  if (!x.tensor) g.fail(n, "input '" + x.name + "' is " + x.type_name + "; " + n.op_type + " takes tensors");
+  ir::Value& y = g.values[n.outputs[0]];
+  y.dtype = x.dtype;
+  y.tensor = true;
+  y.type_name = x.type_name;
+}
+
 std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
 
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {

@@ -179,6 +179,22 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
 // A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);
 
+// Squeeze's and Unsqueeze's axes: the `axes` attribute before opset 13, the integer input 1 from 13 (a constant, or
+// a graph input whose values are bound when a plan is made). given: an attribute or input is there; known: its values
+// are (not so at load for a fed input, until its values are bound).
+struct AxesArg {
+  bool given = false;
+  bool known = true;
+  std::vector<int64_t> axes;
+};
+AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+// axes each normalized into [0, rank) and sorted; an error naming the node for one out of range or repeated. what:
+// whose rank it is ("the input", "the output"), for the message.
+std::vector<int64_t> normalize_axes(const ir::Graph& g, const ir::Node& n, std::vector<int64_t> axes, size_t rank,
+                                    const char* what);
+// Y gets X's tensor type, whatever its dtype: for the ops that only move bytes (Squeeze, Unsqueeze).
+void tensor_type_of_first(ir::Graph& g, const ir::Node& n);
+
 // One input and one output, both present (Relu, LeakyRelu, Softmax).
 void check_unary(const ir::Graph& g, const ir::Node& n);
 // For internal ops, which autodiff builds correctly by construction.

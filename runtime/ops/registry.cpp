@@ -23,6 +23,8 @@ extern const OpDef kMatMul;
 extern const OpDef kAdd;
 extern const OpDef kReshape;
 extern const OpDef kDropout;
+extern const OpDef kSqueeze;
+extern const OpDef kUnsqueeze;
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 extern const OpDef kReduceToShape;
 extern const OpDef kReluGrad;
@@ -59,6 +61,8 @@ std::vector<OpDef>& registry() {
       kAdd,
       kReshape,
       kDropout,
+      kSqueeze,
+      kUnsqueeze,
       // Internal.
       kReduceToShape,
       kReluGrad,

@@ -110,7 +110,8 @@ struct Ref {
         }
         val[out] = Y;
         shape[out] = ys;
-      } else if (n.op_type == "Identity" || n.op_type == "Flatten" || n.op_type == "Reshape") {
+      } else if (n.op_type == "Identity" || n.op_type == "Flatten" || n.op_type == "Reshape" || n.op_type == "Squeeze" ||
+                 n.op_type == "Unsqueeze") {
         val[out] = val[n.inputs[0]];
         shape[out] = g.values[out].shape;  // static inference is exact here: every test shape is concrete
       } else if (n.op_type == "Transpose") {
@@ -448,6 +449,38 @@ TEST(ReshapeGradient, ZeroAndMinusOneRules) {
     int y = b.node("Sigmoid", {r});
     b.finish({y});
     gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Reshape");
+  }
+}
+
+// Squeeze and Unsqueeze move no element, so position is all the gradient must keep: axes as an attribute (opset 11)
+// and as a constant input (13), and Squeeze without axes.
+TEST(SqueezeGradient, AxesFromTheAttributeOrTheInput) {
+  for (int opset : {11, 13}) {
+    auto axes = [&](GraphBuilder& b, std::vector<int64_t> a, std::vector<int>& in, std::map<std::string, ir::Attr>& at) {
+      if (opset < 13) at["axes"] = ints(a);
+      else in.push_back(b.int_const("axes" + std::to_string(b.g.values.size()), a));
+    };
+    {
+      GraphBuilder b(opset);
+      int x = b.input("X", {2, 3});
+      int S = b.param("S", {1, 3, 1, 4}, random_vec(12, 61));
+      std::vector<int> in = {S};
+      std::map<std::string, ir::Attr> at;
+      axes(b, {0, -2}, in, at);
+      int sq = b.node("Squeeze", in, at);                 // (3, 4)
+      std::vector<int> in2 = {b.node("Tanh", {sq})};
+      std::map<std::string, ir::Attr> at2;
+      axes(b, {-1, 1}, in2, at2);
+      int y = b.node("Sigmoid", {b.node("Unsqueeze", in2, at2)});  // (3, 1, 4, 1)
+      b.finish({y});
+      gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Squeeze+Unsqueeze opset " + std::to_string(opset));
+    }
+    GraphBuilder b(opset);
+    int x = b.input("X", {2, 3});
+    int S = b.param("S", {3, 1, 4, 1}, random_vec(12, 62));
+    int y = b.node("Sigmoid", {b.node("Squeeze", {S})});  // every dim of 1: (3, 4)
+    b.finish({y});
+    gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "Squeeze without axes, opset " + std::to_string(opset));
   }
 }
 

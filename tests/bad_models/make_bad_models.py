@@ -80,6 +80,13 @@ def main(out):
     files["huge_dims.onnx"] = gemm_model(huge, a_shape=(2, 1000000))
     files["no_float_input.onnx"] = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
                                          [vi("x", [2, 3], TensorProto.INT64)], [vi("y", [2, 3])])
+    axes = lambda a: numpy_helper.from_array(np.array(a, np.int64), "axes")
+    files["squeeze_not_one.onnx"] = model([helper.make_node("Squeeze", ["x", "axes"], ["y"], name="squeeze0")],
+                                          [vi("x", [2, 3])], [vi("y", None)], [axes([1])])
+    files["unsqueeze_repeated_axes.onnx"] = model([helper.make_node("Unsqueeze", ["x", "axes"], ["y"], name="unsq0")],
+                                                  [vi("x", [2, 3])], [vi("y", None)], [axes([1, -3])])
+    files["unsqueeze_no_axes.onnx"] = model([helper.make_node("Unsqueeze", ["x"], ["y"], name="unsq0")],
+                                            [vi("x", [2, 3])], [vi("y", None)], opset=11)
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

@@ -172,7 +172,7 @@ TEST(Gradcheck, SessionGradientsAreWhatTrainStepApplies) {
 }
 
 // Every model the PyTorch parity tests train: Gemm at opsets 7 to 17, MatMul (2-D and batched), Add, Flatten,
-// Transpose, Tanh, Sigmoid, LeakyRelu, Dropout; cross-entropy on probabilities, logits and soft targets, nll on
+// Transpose, Squeeze, Unsqueeze, Tanh, Sigmoid, LeakyRelu, Dropout; cross-entropy on probabilities, logits and soft targets, nll on
 // LogSoftmax, bce on Sigmoid, mse. Every element is checked.
 class GradcheckParity : public ::testing::TestWithParam<std::string> {};
 
@@ -200,7 +200,8 @@ INSTANTIATE_TEST_SUITE_P(Models, GradcheckParity,
                          ::testing::Values("sgd", "ce_logits", "ce_soft_targets", "mse", "opset7", "opset9", "opset11",
                                            "opset17", "nll_logsoftmax", "bce_sigmoid", "tanh_sigmoid_mse",
                                            "linear_nobias", "flatten_image", "unfolded_init_inputs", "linear_3d_input",
-                                           "dropout_ratio0"),
+                                           "dropout_ratio0", "squeeze_regression", "squeeze_opset11",
+                                           "unsqueeze_squeeze", "squeeze_all_last_one"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 // ---- Wrong rules fail, on the parameters they reach ------------------------------------------------------------

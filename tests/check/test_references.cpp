@@ -117,6 +117,21 @@ TEST(References, ShapeOpsAgreeWithTheKernels) {
     b.finish({y});
     expect_agree(b, x, s, y, seed++, "Reshape " + ir::shape_str(want));
   }
+  const ir::Shape ones = {1, 3, 1, 5};
+  for (const std::vector<int64_t>& axes : std::vector<std::vector<int64_t>>{{0}, {-2, 0}, {}}) {
+    GraphBuilder b;
+    int x = b.input("X", ones);
+    int y = axes.empty() ? b.node("Squeeze", {x}) : b.node("Squeeze", {x, b.int_const("axes", axes)});
+    b.finish({y});
+    expect_agree(b, x, ones, y, seed++, "Squeeze " + ir::shape_str(axes));
+  }
+  for (const std::vector<int64_t>& axes : std::vector<std::vector<int64_t>>{{0}, {4, 1}, {-1, -6}}) {
+    GraphBuilder b;
+    int x = b.input("X", s);
+    int y = b.node("Unsqueeze", {x, b.int_const("axes", axes)});
+    b.finish({y});
+    expect_agree(b, x, s, y, seed++, "Unsqueeze " + ir::shape_str(axes));
+  }
   for (const std::vector<int64_t>& perm : std::vector<std::vector<int64_t>>{{2, 0, 1, 3}, {3, 2, 1, 0}, {0, 1, 2, 3}, {}}) {
     GraphBuilder b;
     int x = b.input("X", s);

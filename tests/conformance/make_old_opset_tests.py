@@ -216,6 +216,23 @@ def more_ops(out):
                                 [("x", x)], [("y", x)]))
     cases.append(write_case(out, "test_dropout_opset12_ratio_input", 12, helper.make_node("Dropout", ["x", "r"], ["y"]),
                             [("x", x)], [("y", x)], [("r", np.array(0.4, np.float32))]))
+    # Squeeze and Unsqueeze: axes as an attribute at 1 and 11 (negative from 11), a constant input from 13 (the node
+    # tests feed it as a graph input); Squeeze with no axes drops every dim of 1.
+    x = rng.standard_normal((1, 3, 1, 5)).astype(np.float32)
+    for opset, tag, axes in ((1, "axes02", [0, 2]), (1, "all", None), (11, "axesneg2", [-2]), (13, "all", None)):
+        node = helper.make_node("Squeeze", ["x"], ["y"], **({} if axes is None else dict(axes=axes)))
+        want = np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(axes))
+        cases.append(write_case(out, f"test_squeeze_opset{opset}_{tag}", opset, node, [("x", x)], [("y", want)]))
+    cases.append(write_case(out, "test_squeeze_opset13_constant_axes", 13, helper.make_node("Squeeze", ["x", "axes"], ["y"]),
+                            [("x", x)], [("y", np.squeeze(x, axis=0))], [("axes", np.array([0], np.int64))]))
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    for opset, tag, axes, where in ((1, "axes04", [0, 4], (0, 4)), (11, "axesneg1_1", [-1, 1], (4, 1))):
+        cases.append(write_case(out, f"test_unsqueeze_opset{opset}_{tag}", opset,
+                                helper.make_node("Unsqueeze", ["x"], ["y"], axes=axes), [("x", x)],
+                                [("y", np.expand_dims(x, where))]))
+    cases.append(write_case(out, "test_unsqueeze_opset13_constant_axes", 13,
+                            helper.make_node("Unsqueeze", ["x", "axes"], ["y"]), [("x", x)],
+                            [("y", np.expand_dims(x, (0, 2)))], [("axes", np.array([2, 0], np.int64))]))
     return cases
 
 

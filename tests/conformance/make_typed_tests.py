@@ -12,7 +12,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 13: 7, 14: 7, 16: 8}
+IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 11: 6, 13: 7, 14: 7, 16: 8}
 rng = np.random.default_rng(7)
 BF16 = "bfloat16"  # a dtype tag: arrays of it are held as float32 values that bfloat16 represents exactly
 
@@ -128,6 +128,19 @@ def main(out):
     full_opt = lambda n: helper.make_optional(n, onnx.OptionalProto.TENSOR, numpy_helper.from_array(v))
     cases.append(write_case(out, "test_identity_optional_tensor", 16, [ident, helper.make_node("Identity", ["y"], ["z"])],
                             [("x", opt_t, full_opt("x"))], [("z", opt_t, full_opt("z"))]))
+    # Squeeze and Unsqueeze move bytes, whatever their dtype.
+    x = ints(np.int64, (2, 1, 3))
+    cases.append(write_case(out, "test_squeeze_int64_opset13", 13, [helper.make_node("Squeeze", ["x", "axes"], ["y"])],
+                            [("x", x)], [("y", x.reshape(2, 3))], initializers=[tensor("axes", np.array([1], np.int64))]))
+    x = (rng.standard_normal((1, 4)) * 100).astype(np.float16)
+    cases.append(write_case(out, "test_squeeze_float16_opset1", 1, [helper.make_node("Squeeze", ["x"], ["y"])],
+                            [("x", x)], [("y", x.reshape(4))]))
+    x = rng.integers(0, 2, size=(2, 3)).astype(np.bool_)
+    cases.append(write_case(out, "test_unsqueeze_bool_opset11", 11,
+                            [helper.make_node("Unsqueeze", ["x"], ["y"], axes=[-1])], [("x", x)], [("y", x[..., None])]))
+    x = ints(np.uint8, (3,))
+    cases.append(write_case(out, "test_unsqueeze_uint8_opset13", 13, [helper.make_node("Unsqueeze", ["x", "axes"], ["y"])],
+                            [("x", x)], [("y", x.reshape(1, 3, 1))], initializers=[tensor("axes", np.array([0, 2], np.int64))]))
     write_bad(os.path.join(out, "bad"))
     return cases
 

@@ -52,9 +52,12 @@ const std::vector<std::string> kNodeCases = {
     "test_reshape_zero_dim",
     "test_dropout_default", "test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_dropout_default_old",
     "test_dropout_default_ratio", "test_dropout_random_old",
+    "test_squeeze", "test_squeeze_negative_axes",
+    "test_unsqueeze_axis_0", "test_unsqueeze_axis_1", "test_unsqueeze_axis_2", "test_unsqueeze_negative_axes",
+    "test_unsqueeze_three_axes", "test_unsqueeze_two_axes", "test_unsqueeze_unsorted_axes",
 };
 const std::regex kOurOps(
-    "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape|dropout)(_.*)?");
+    "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape|dropout|squeeze|unsqueeze)(_.*)?");
 // Element k of t as a double, whatever its dtype (float16 and bfloat16 decoded here, apart from the runtime's code).
 double element(const Tensor& t, size_t k) {
   auto at = [&](auto zero) {
@@ -152,6 +155,8 @@ const std::vector<std::string> kTypedCases = {
     "test_add_int32_constant_node", "test_identity_int64_opset1", "test_identity_bool_opset13",
     "test_identity_float16_opset16", "test_identity_uint8_opset16", "test_identity_sequence_shapes",
     "test_identity_sequence_empty", "test_identity_optional_none", "test_identity_optional_tensor",
+    "test_squeeze_int64_opset13", "test_squeeze_float16_opset1", "test_unsqueeze_bool_opset11",
+    "test_unsqueeze_uint8_opset13",
 };
 
 class TypedTest : public ::testing::TestWithParam<std::string> {};
@@ -395,6 +400,14 @@ std::vector<std::string> old_cases() {
     "test_dropout_opset7",
     "test_dropout_opset10",
     "test_dropout_opset12_ratio_input",
+    "test_squeeze_opset1_axes02",
+    "test_squeeze_opset1_all",
+    "test_squeeze_opset11_axesneg2",
+    "test_squeeze_opset13_all",
+    "test_squeeze_opset13_constant_axes",
+    "test_unsqueeze_opset1_axes04",
+    "test_unsqueeze_opset11_axesneg1_1",
+    "test_unsqueeze_opset13_constant_axes",
 };
 }
 

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FASHION = "/usr/share/datasets/fashion-mnist"
 # The ops onnxtrain runs (runtime/ops/registry.cpp): the conformance node tests of these are model seeds.
 OPS = ("gemm", "relu", "leakyrelu", "softmax", "logsoftmax", "sum", "sigmoid", "tanh", "identity", "flatten",
-       "transpose", "matmul", "add", "reshape", "dropout", "constant")
+       "transpose", "matmul", "add", "reshape", "dropout", "squeeze", "unsqueeze", "constant")
 SMALL = 4096  # the committed seeds' size cap, in bytes
 
 

@@ -268,6 +268,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}},
         BadCase{"huge_dims.onnx", {"declares more than"}},
         BadCase{"no_float_input.onnx", {"input 'x'", "int64"}},
+        BadCase{"squeeze_not_one.onnx", {"node 'squeeze0' (Squeeze)", "cannot squeeze axis 1 of (2,3): its dim is 3, not 1"}},
+        BadCase{"unsqueeze_repeated_axes.onnx", {"node 'unsq0' (Unsqueeze)", "axes (1,1) name an axis more than once"}},
+        BadCase{"unsqueeze_no_axes.onnx", {"node 'unsq0' (Unsqueeze)", "attribute axes is required"}},
         BadCase{"does_not_exist.onnx", {"cannot open"}}),
     [](const auto& info) {
       std::string n = info.param.file;

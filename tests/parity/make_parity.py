@@ -12,6 +12,24 @@ N, D, H1, H2, C = 50, 12, 16, 8, 4     # 50 samples in batches of 16: the last b
 BATCH, EPOCHS = 16, 2
 
 
+class Squeeze(nn.Module):
+    """x.squeeze(dim), or x.squeeze() for dim None, in a forward(): exported as Squeeze."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return x.squeeze() if self.dim is None else x.squeeze(self.dim)
+
+
+class Unsqueeze(Squeeze):
+    """x.unsqueeze(dim): exported as Unsqueeze."""
+
+    def forward(self, x):
+        return x.unsqueeze(self.dim)
+
+
 def make_model(head, seed, arch="relu"):
     torch.manual_seed(seed)
     if arch == "tanh":
@@ -22,6 +40,12 @@ def make_model(head, seed, arch="relu"):
         layers = [nn.Linear(D, H1), nn.ReLU(), nn.Dropout(p=0.0), nn.Linear(H1, C)]
     elif arch == "linear3d":  # nn.Linear on (N, 3, D) exports as MatMul + Add
         layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
+    elif arch == "squeeze":  # a regression head of width 1, squeezed to (N): targets of shape (N)
+        layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, 1), Squeeze(-1)]
+    elif arch == "squeeze_all":  # x.squeeze(): a last batch of one comes out as (), beside targets (1)
+        layers = [nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, 1), Squeeze(None)]
+    elif arch == "unsqueeze":  # (N, D) -> (N, 1, D) through 3-D Linears (MatMul + Add) and back to (N, C)
+        layers = [Unsqueeze(1), nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C), Squeeze(1)]
     elif arch == "flatten":  # image-shaped input, (N, 1, 3, 4)
         layers = [nn.Flatten(), nn.Linear(D, H1), nn.ReLU(), nn.Linear(H1, C)]
     else:
@@ -84,6 +108,11 @@ CASES = {
     "linear_3d_input": dict(head="logits", arch="linear3d", loss="mse", optimizer="sgd", lr=0.05),
     "dropout_ratio0": dict(head="softmax", arch="dropout", loss="cross-entropy", optimizer="sgd", lr=0.1),
     "opset17":        dict(head="logsoftmax", loss="nll", optimizer="adamw", lr=0.01, opset=17),
+    # x.squeeze / x.unsqueeze in a forward(): axes as an input (opset 13) and as an attribute (11).
+    "squeeze_regression": dict(head="logits", arch="squeeze", loss="mse", optimizer="sgd", lr=0.05),
+    "squeeze_opset11": dict(head="logits", arch="squeeze", loss="mse", optimizer="adam", lr=0.01, opset=11),
+    "unsqueeze_squeeze": dict(head="softmax", arch="unsqueeze", loss="cross-entropy", optimizer="sgd", lr=0.1),
+    "squeeze_all_last_one": dict(head="logits", arch="squeeze_all", loss="mse", optimizer="sgd", lr=0.05, samples=49),
 }
 
 
@@ -98,16 +127,19 @@ def run_case(out, name, cfg, seed):
                       opset_version=cfg.get("opset", 13), input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **extra)
     onnx_names = initializer_sources(os.path.join(out, name + ".onnx"), model)
-    x = rng.standard_normal((N,) + in_shape).astype(np.float32)
-    if cfg["loss"] == "mse":
-        y = rng.standard_normal((N,) + in_shape[:-1] + (C,) if cfg.get("arch") == "linear3d" else (N, C)).astype(np.float32)
+    n = cfg.get("samples", N)
+    x = rng.standard_normal((n,) + in_shape).astype(np.float32)
+    if cfg["loss"] == "mse" and cfg.get("arch", "").startswith("squeeze"):
+        y = rng.standard_normal(n).astype(np.float32)
+    elif cfg["loss"] == "mse":
+        y = rng.standard_normal((n,) + in_shape[:-1] + (C,) if cfg.get("arch") == "linear3d" else (n, C)).astype(np.float32)
     elif cfg["loss"] == "bce":
-        y = rng.random((N, C)).astype(np.float32)
+        y = rng.random((n, C)).astype(np.float32)
     elif cfg.get("soft"):
-        y = rng.random((N, C)).astype(np.float32)
+        y = rng.random((n, C)).astype(np.float32)
         y /= y.sum(axis=1, keepdims=True)
     else:
-        y = rng.integers(0, C, N).astype(np.int64)
+        y = rng.integers(0, C, n).astype(np.int64)
     # Cross-entropy reads logits: for a Softmax head, the Softmax's input (what onnxtrain's fused loss reads too).
     # nll and bce read the model's own output, as a PyTorch user writes them.
     logits_of = model[:-1] if cfg["head"] == "softmax" else model
@@ -115,7 +147,7 @@ def run_case(out, name, cfg, seed):
     opt = optimizer(model.parameters(), cfg)
     losses = []
     for _ in range(EPOCHS):
-        for b in range(0, N, BATCH):
+        for b in range(0, n, BATCH):
             xb, yb = torch.from_numpy(x[b:b + BATCH]), torch.from_numpy(y[b:b + BATCH])
             opt.zero_grad()
             loss = loss_fn(logits_of(xb), yb)
@@ -129,7 +161,7 @@ def run_case(out, name, cfg, seed):
     np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), output=final_output,
              **weights)
     with open(os.path.join(out, name + ".cfg"), "w") as f:
-        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset", "arch", "unfolded")}
+        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset", "arch", "unfolded", "samples")}
         opts.update(batch=BATCH, epochs=EPOCHS)
         for k, v in opts.items():
             f.write(f"{k}={int(v) if isinstance(v, bool) else v}\n")

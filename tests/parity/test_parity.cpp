@@ -107,7 +107,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, Parity,
                                            "adam_betas", "adamw", "ce_logits", "ce_soft_targets", "mse", "opset9",
                                            "opset11", "nll_logsoftmax", "bce_sigmoid", "tanh_sigmoid_mse",
                                            "linear_nobias", "flatten_image", "unfolded_init_inputs", "opset7", "dropout_ratio0", "linear_3d_input",
-                                           "opset17"),
+                                           "opset17", "squeeze_regression", "squeeze_opset11", "unsqueeze_squeeze",
+                                           "squeeze_all_last_one"),
                          [](const auto& info) { return info.param; });
 
 // The same through the command line: the file it writes holds PyTorch's weights, and nothing else changed.

@@ -1,0 +1,65 @@
+// Unsqueeze: Y = X with a dim of 1 inserted at each of axes (the attribute before opset 13, an integer input from
+// 13), counted in Y's rank. Shape inference, the forward kernel (a copy of any dtype), its double reference and the
+// gradient rule, ReshapeLike back to X's shape.
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+void check(const ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0) g.fail(n, "input data is required");
+  if (n.version < 13) {
+    if (n.inputs.size() > 1) g.fail(n, "axes is an attribute before opset 13, not an input");
+    if (!n.has("axes")) g.fail(n, "attribute axes is required");
+  } else {
+    if (n.has("axes")) g.fail(n, "axes is an input from opset 13, not an attribute");
+    if (n.input(1) < 0) g.fail(n, "input axes is required");
+    if (n.inputs.size() > 2) g.fail(n, "expected 2 inputs, found " + std::to_string(n.inputs.size()));
+  }
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+}
+
+// X: (d0, ..., dr-1); axes: (k) int64, each in [-(r+k), r+k); Y: rank r+k, 1 at the axes and X's dims in order
+// elsewhere.
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  const AxesArg a = axes_arg(g, n, in);
+  if (!a.known) return {};
+  const size_t rank = x.size() + a.axes.size();
+  const std::vector<int64_t> axes = normalize_axes(g, n, a.axes, rank, "the output");
+  Shape y;
+  size_t next = 0, from = 0;
+  for (size_t i = 0; i < rank; ++i) {
+    if (next < axes.size() && axes[next] == static_cast<int64_t>(i)) {
+      ++next;
+      y.push_back(1);
+    } else {
+      y.push_back(x[from++]);
+    }
+  }
+  return {y};
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+}
+
+// Y = X's elements in row-major order, in the shape infer gave out[0].
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+}
+
+// Y = unsqueeze(X); dX = dY reshaped to X's shape.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
+}
+
+}  // namespace
+
+extern const OpDef kUnsqueeze{"Unsqueeze", {1, 11, 13, 21}, check, infer, forward, gradient,
+                              /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, reference,
+                              tensor_type_of_first};
+
+}  // namespace onnxtrain::ops
