@@ -65,6 +65,22 @@ void tensor_type_of_first(ir::Graph& g, const ir::Node& n) {
   y.type_name = x.type_name;
 }
 
+void shape_only_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+}
+
+// Y = X's elements in row-major order, in the shape infer gave out[0].
+void shape_only_reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+                          std::vector<RefTensor>& out) {
+  out[0].data = in[0]->data;
+}
+
+// Y = X in another shape; dX = dY reshaped to X's shape.
+void shape_only_gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
+}
+
 std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
 
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {

@@ -21,29 +21,14 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   return {{outer, inner}};
 }
 
-void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
-}
-
-// Y = X's elements in row-major order, in the (outer, inner) shape infer gave out[0].
-void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
-               std::vector<RefTensor>& out) {
-  out[0].data = in[0]->data;
-}
-
-// Y = flatten(X); dX = dY reshaped to X's shape.
-void gradient(GradBuilder& b, const ir::Node& n) {
-  int dY = b.dY(n, 0);
-  if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
-}
-
 // ReshapeLike(V, R) -> V's elements in R's shape (only R's shape is read). V: any shape; R: as many elements.
 std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[1]}; }
 
 }  // namespace
 
-extern const OpDef kFlatten{"Flatten", {1, 9, 11, 13, 21}, check_unary, infer, forward, gradient,
-                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kReshapeLike{"ReshapeLike", {1}, no_check, reshape_like_infer, forward, nullptr, true};
+// Y = flatten(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
+extern const OpDef kFlatten{"Flatten", {1, 9, 11, 13, 21}, check_unary, infer, shape_only_forward, shape_only_gradient,
+                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, shape_only_reference};
+extern const OpDef kReshapeLike{"ReshapeLike", {1}, no_check, reshape_like_infer, shape_only_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

@@ -133,14 +133,10 @@ std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const 
   return {y};
 }
 
-void insert_axis_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
-}
-
 }  // namespace
 
 extern const OpDef kMatMul{"MatMul", {1, 9, 13}, check, infer, forward, gradient,
                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kInsertAxis{"InsertAxis", {1}, no_check, insert_axis_infer, insert_axis_forward, nullptr, true};
+extern const OpDef kInsertAxis{"InsertAxis", {1}, no_check, insert_axis_infer, shape_only_forward, nullptr, true};
 
 }  // namespace onnxtrain::ops

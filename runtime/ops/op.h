@@ -179,6 +179,14 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
 // A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);
 
+// The ops that change only a tensor's shape (Flatten, Reshape, Squeeze, Unsqueeze): Y = X's elements in row-major
+// order, in the shape their infer gives. Forward: a copy. Reference: the same. Gradient: dX = dY in X's shape
+// (ReshapeLike).
+void shape_only_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps);
+void shape_only_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                          std::vector<RefTensor>& out);
+void shape_only_gradient(GradBuilder& b, const ir::Node& n);
+
 // Squeeze's and Unsqueeze's axes: the `axes` attribute before opset 13, the integer input 1 from 13 (a constant, or
 // a graph input whose values are bound when a plan is made). given: an attribute or input is there; known: its values
 // are (not so at load for a fed input, until its values are bound).

@@ -40,26 +40,11 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   return {y};
 }
 
-void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  copy_step(ctx, n.inputs[0], n.outputs[0], steps);
-}
-
-// Y = X's elements in row-major order, in the shape infer gave out[0].
-void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
-               std::vector<RefTensor>& out) {
-  out[0].data = in[0]->data;
-}
-
-// Y = unsqueeze(X); dX = dY reshaped to X's shape.
-void gradient(GradBuilder& b, const ir::Node& n) {
-  int dY = b.dY(n, 0);
-  if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
-}
-
 }  // namespace
 
-extern const OpDef kUnsqueeze{"Unsqueeze", {1, 11, 13, 21}, check, infer, forward, gradient,
-                              /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, reference,
+// Y = unsqueeze(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
+extern const OpDef kUnsqueeze{"Unsqueeze", {1, 11, 13, 21}, check, infer, shape_only_forward, shape_only_gradient,
+                              /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, shape_only_reference,
                               tensor_type_of_first};
 
 }  // namespace onnxtrain::ops
