@@ -12,7 +12,7 @@ template <typename T, typename Field>
 std::string copy_field(const Field& field, size_t n, void* out) {
   if (static_cast<size_t>(field.size()) != n)
     return "holds " + std::to_string(field.size()) + " values but its shape needs " + std::to_string(n);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; out && i < n; ++i) {
     const T v = static_cast<T>(field.Get(static_cast<int>(i)));
     std::memcpy(static_cast<char*>(out) + i * sizeof(T), &v, sizeof(T));
   }
@@ -45,7 +45,7 @@ std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* o
   if (t.has_raw_data()) {
     if (t.raw_data().size() != bytes)
       return "raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " + std::to_string(bytes);
-    if (bytes) std::memcpy(out, t.raw_data().data(), bytes);  // an empty field's data() may be null
+    if (bytes && out) std::memcpy(out, t.raw_data().data(), bytes);  // an empty field's data() may be null
     return "";
   }
   switch (d) {

@@ -14,7 +14,9 @@ namespace onnxtrain::onnx_io {
 bool dtype_of(int onnx_type, DType* out);
 
 // Copies t's n elements of dtype d (t.data_type()'s) into out (n * dtype_size(d) bytes), from raw_data or the typed
-// field they are stored in. Returns "" or what is wrong: "raw_data has 3 bytes but its shape needs 8".
+// field they are stored in. Returns "" or what is wrong: "raw_data has 3 bytes but its shape needs 8". With out null
+// it only checks, so that a caller allocates for a shape only once the data is known to fill it: a hostile file may
+// declare a shape of billions of elements over a few bytes.
 std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* out);
 
 }  // namespace onnxtrain::onnx_io

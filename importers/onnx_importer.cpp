@@ -266,6 +266,7 @@ class Importer {
   void read_typed(const std::string& what, const onnx::TensorProto& t, int64_t n, ir::Value& v) const {
     if (!dtype_of(t.data_type(), &v.dtype)) fail(what + ": " + dtype_name(t.data_type()) + " tensors are not supported");
     const size_t width = dtype_size(v.dtype), count = static_cast<size_t>(n);
+    if (std::string wrong = read_elements(t, v.dtype, count, nullptr); !wrong.empty()) fail(what + ": " + wrong);
     v.raw.resize(count * width);
     if (std::string wrong = read_elements(t, v.dtype, count, v.raw.data()); !wrong.empty()) fail(what + ": " + wrong);
     // int64, int32 and bool constants small enough to be a shape are also kept as values, for the ops that read

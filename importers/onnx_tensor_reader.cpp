@@ -32,6 +32,8 @@ Tensor tensor_of(const std::string& path, const onnx::TensorProto& t) {
     out.shape.push_back(d);
   }
   const size_t count = static_cast<size_t>(n);
+  if (std::string wrong = onnx_io::read_elements(t, out.dtype, count, nullptr); !wrong.empty())
+    throw Error(path + ": " + wrong);
   if (out.dtype == DType::Float32) out.f32.resize(count);
   else if (out.dtype == DType::Int64) out.i64.resize(count);
   else out.bytes.resize(count * dtype_size(out.dtype));
