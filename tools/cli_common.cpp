@@ -24,17 +24,21 @@ std::vector<int64_t> sample_dims(const ModelInfo::Port& p) {
   return dims;
 }
 
+ModelInfo::Port input_port(const Model& model, const std::string& name) {
+  for (const ModelInfo::Port& p : model.info().inputs)
+    if (p.name == name) return p;
+  throw Error(model.path() + ": the model has no input '" + name + "'");
+}
+
 int64_t fixed_batch(const ModelInfo::Port& p) { return p.dims.empty() ? 0 : std::max<int64_t>(dim_value(p.dims[0]), 0); }
 
-Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
-                 const std::string& y_key) {
-  ModelInfo info = model.info();
-  if (info.inputs.size() != 1)
-    throw Error(model.path() + ": the data feeds one input, but the model has " + std::to_string(info.inputs.size()));
-  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{info.inputs[0].name, "x"}
+Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
+                 const std::string& x_key, const std::string& y_key) {
+  const ModelInfo::Port port = input_port(model, input);
+  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{port.name, "x"}
                                                 : std::vector<std::string>{x_key};
   Dataset d = load_dataset(spec, split, keys, y_key);
-  fit_features(d, info.inputs[0].name, sample_dims(info.inputs[0]));
+  fit_features(d, port.name, sample_dims(port));
   return d;
 }
 

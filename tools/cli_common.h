@@ -14,13 +14,17 @@ namespace onnxtrain::cli {
 // Per-sample dims of the model's input as declared, -1 where symbolic.
 std::vector<int64_t> sample_dims(const ModelInfo::Port& p);
 
+// The model's input of that name (a training session's input()).
+ModelInfo::Port input_port(const Model& model, const std::string& name);
+
 // The batch size the input fixes, as a PyTorch export without dynamic_axes does; 0 where the batch is free.
 int64_t fixed_batch(const ModelInfo::Port& p);
 
-// Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's single input, features fitted to its shape.
-// x_key empty: the input's own name, else x. Throws Error naming the file or the model.
-Dataset load_for(const Model& model, const std::string& spec, Split split, const std::string& x_key,
-                 const std::string& y_key);
+// Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's input named input (a training session's
+// input(): with --output, other inputs may feed only other outputs), features fitted to its shape. x_key empty: the
+// input's own name, else x. Throws Error naming the file or the model.
+Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
+                 const std::string& x_key, const std::string& y_key);
 
 // "loss 0.4123, accuracy 0.8512", or "loss 0.001234" for targets that are not class labels.
 std::string describe(const EvalResult& r);

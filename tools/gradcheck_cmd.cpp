@@ -62,6 +62,7 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
   c->add_option("--seed", o.seed, "Which elements are picked (default 0)")->check(cli::kSeed);
   c->add_option("--loss", o.loss, "cross-entropy | nll | bce | mse (default from the head, as train)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
+  c->add_option("--output", o.output, "The output the loss reads, for a model with several (default: its only one)");
   c->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   c->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
   c->add_option("--threads", o.threads, "Threads for the kernels (default: the machine's cores)")->check(cli::kThreads);
@@ -70,11 +71,15 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
 
 int cmd_gradcheck(const GradcheckArgs& a) {
   Model model = Model::load(a.model);
-  Dataset d = load_for(model, a.data, Split::Train, a.x_key, a.target_key);
+  const GradcheckOptions& o = a.options;
+  TrainOptions to;  // a session only to learn which input --output depends on (gradcheck makes its own)
+  to.loss = o.loss;
+  to.output = o.output;
+  to.threads = o.threads;
+  Dataset d = load_for(model, TrainingSession(model, to).input(), a.data, Split::Train, a.x_key, a.target_key);
   check_trainable(d, 0);  // label ranges are checked against the model's classes by the session
   const int64_t n = std::min(a.samples, d.x.shape[0]);
   const Tensor x = head(d.x, n), y = head(d.y, n);
-  const GradcheckOptions& o = a.options;
   const GradcheckReport r = gradcheck(model, x, y, o);
 
   std::printf("gradcheck %s on %s: %lld samples, %s loss, eps %g, tolerance %g, %s\n", a.model.c_str(), a.data.c_str(),

@@ -157,14 +157,15 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
 }
 
 
-int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& x_key,
-             const std::string& y_key, int threads, int64_t batch) {
+int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& output,
+             const std::string& x_key, const std::string& y_key, int threads, int64_t batch) {
   Model model = Model::load(path);
   TrainOptions options;
   options.loss = loss;
+  options.output = output;
   options.threads = threads;
   TrainingSession session(model, options);
-  Dataset d = load_for(model, data, Split::Test, x_key, y_key);
+  Dataset d = load_for(model, session.input(), data, Split::Test, x_key, y_key);
   check_trainable(d, session.classes());
   EvalResult r = session.evaluate(d.x, d.y, batch);
   std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), static_cast<long long>(r.count),
@@ -201,12 +202,13 @@ int main(int argc, char** argv) {
   TrainArgs ta;
   auto* train = add_train_command(app, ta);
 
-  std::string eval_loss, eval_y = "y";
+  std::string eval_loss, eval_output, eval_y = "y";
   auto* eval = app.add_subcommand("eval", "Loss and accuracy of a model on a data set");
   eval->add_option("MODEL", model_path, "The .onnx file")->required();
   eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")->required();
   eval->add_option("--loss", eval_loss, "cross-entropy | nll | bce | mse (default from the head)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
+  eval->add_option("--output", eval_output, "The output the loss reads, for a model with several (default: its only one)");
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
@@ -250,7 +252,7 @@ int main(int argc, char** argv) {
     if (*info) return cmd_info(model_path);
     if (*run) return cmd_run(model_path, data, out, threads, batch, x_key);
     if (*train) return cmd_train(ta, std::vector<std::string>(argv, argv + argc));
-    if (*eval) return cmd_eval(model_path, data, eval_loss, x_key, eval_y, threads, batch);
+    if (*eval) return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch);
     if (*gradcheck) return cmd_gradcheck(ga);
   } catch (const onnxtrain::Error& e) {
     std::fprintf(stderr, "onnxtrain: error: %s\n", e.what());

@@ -70,11 +70,13 @@ struct ProgressBar {
 
 // The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the same.
 nlohmann::json run_config(const TrainArgs& a, const TrainingSession& s, int64_t samples) {
-  return {{"samples", samples}, {"batch-size", a.batch}, {"loss", s.loss_name()}, {"optimizer", a.opt.name},
+  nlohmann::json c = {{"samples", samples}, {"batch-size", a.batch}, {"loss", s.loss_name()}, {"optimizer", a.opt.name},
           {"lr", a.opt.lr}, {"momentum", a.opt.momentum}, {"dampening", a.opt.dampening}, {"nesterov", a.opt.nesterov},
           {"weight-decay", a.opt.weight_decay}, {"beta1", a.opt.beta1}, {"beta2", a.opt.beta2}, {"eps", a.opt.eps},
           {"seed", a.seed}, {"no-shuffle", a.no_shuffle}, {"freeze", a.freeze}, {"precision", s.precision()},
           {"threads", a.threads}};
+  if (!a.output.empty()) c["output"] = s.output();  // only when chosen: checkpoints from before --output lack it
+  return c;
 }
 
 // Refuses a resume whose options would not continue the same run, naming the first option that differs.
@@ -200,6 +202,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   out_opt->excludes(inplace);
   train->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
+  train->add_option("--output", a.output, "The output the loss reads, for a model with several (default: its only one)");
   train->add_option("--optimizer", a.opt.name, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)")->check(kPositive);
   train->add_option("--momentum", a.opt.momentum, "SGD momentum (default 0)");
@@ -285,6 +288,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   if (!a.resume.empty()) model.load_weights(resumed.model);
   TrainOptions opts;
   opts.loss = a.loss;
+  opts.output = a.output;
   opts.optimizer = a.opt;
   opts.freeze = a.freeze;
   opts.threads = a.threads;
@@ -294,17 +298,17 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   session.set_diagnostics(a.diagnostics);
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
-  Dataset train = load_for(model, a.data, Split::Train, a.x_key, a.target_key);
+  Dataset train = load_for(model, session.input(), a.data, Split::Train, a.x_key, a.target_key);
   check_trainable(train, session.classes());
   Dataset val;
   if (!a.val.empty()) {
-    val = load_for(model, a.val, Split::Test, a.x_key, a.target_key);
+    val = load_for(model, session.input(), a.val, Split::Test, a.x_key, a.target_key);
     check_trainable(val, session.classes());
   }
   const int64_t n = train.x.shape[0];
   // A model exported with a fixed batch runs no other: refused now rather than at the first step, or at an epoch's
   // last, partial batch after the rest of the epoch has trained.
-  if (const int64_t fixed = fixed_batch(model.info().inputs[0])) {
+  if (const int64_t fixed = fixed_batch(input_port(model, session.input()))) {
     const std::string why = a.model + ": the model fixes its batch dimension at " + std::to_string(fixed) +
                             " (a PyTorch export without dynamic_axes?)";
     if (a.batch != fixed)
@@ -331,8 +335,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     pos = std::move(resumed.position);
     if (pos.order.empty()) pos.next = 0;
   }
-  std::printf("training %s on %s: %lld samples, %s loss, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
-              a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(), a.opt.name.c_str(),
+  std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
+              a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),
+              a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.opt.name.c_str(),
               static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
               session.precision() == "bf16" ? ", bf16" : "");
   if (!a.resume.empty())

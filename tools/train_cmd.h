@@ -11,7 +11,7 @@
 namespace onnxtrain::cli {
 
 struct TrainArgs {
-  std::string model, data, out, val, loss, target_key = "y", x_key, log;
+  std::string model, data, out, val, loss, output, target_key = "y", x_key, log;
   bool in_place = false, no_shuffle = false;
   int64_t batch = 32, epochs = 1, steps = 0;
   uint64_t seed = 0;

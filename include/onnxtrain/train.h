@@ -27,6 +27,10 @@ struct TrainOptions {
   std::string loss;                 // cross-entropy | nll | bce | mse; empty: from the head (Softmax cross-entropy,
                                     // LogSoftmax nll, Sigmoid bce)
   OptimizerConfig optimizer;
+  // The graph output the loss reads; empty: the model's only output. With several (probabilities beside logits, an
+  // auxiliary head), the others are neither computed nor differentiated while training, and parameters that reach
+  // only them are not trained.
+  std::string output;
   std::vector<std::string> freeze;  // initializers that are not trained
   int threads = 0;                  // 1 to kMaxThreads (session.h); 0: the machine's cores
   uint64_t seed = 0;                // Dropout masks (the CLI passes --seed)
@@ -104,6 +108,8 @@ class TrainingSession {
   std::string nonfinite_origin() const;
 
   std::string loss_name() const;
+  std::string output() const;  // the output the loss reads
+  std::string input() const;   // the input the features feed: the one that output depends on
   // A binary classifier: bce on one output per sample, (N, 1). Its float 0/1 targets are then scored too, as
   // ((p > 0.5) == (t > 0.5)), the accuracy a PyTorch user computes for it.
   bool binary_accuracy() const;

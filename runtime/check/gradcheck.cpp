@@ -135,6 +135,7 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
   // The analytic side: what train_step would apply, before the optimizer.
   TrainOptions to;
   to.loss = o.loss;
+  to.output = o.output;
   to.threads = o.threads;
   TrainingSession session(model, to);
   float loss_f = 0;
@@ -145,7 +146,7 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
   r.samples = x.shape.empty() ? 0 : x.shape[0];
   r.loss_onnxtrain = loss_f;
   const autodiff::Loss loss = autodiff::parse_loss(r.loss);
-  const int out = g.outputs[0];
+  const int out = g.find(session.output());
   const bool softmax_head = g.values[out].producer >= 0 && g.nodes[g.values[out].producer].op_type == "Softmax";
 
   ReferenceForward ref(g, x);

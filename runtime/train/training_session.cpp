@@ -32,6 +32,7 @@ struct TrainingSession::Impl {
   autodiff::Loss loss;
   autodiff::Training t;
   int input = -1;
+  std::string output;  // the graph output the loss reads (with a fused head, t.scores is the head's input)
   std::unique_ptr<Executor> ex;
   std::unique_ptr<optim::Optimizer> opt;
   std::vector<optim::Range> ranges;
@@ -204,14 +205,55 @@ struct TrainingSession::Impl {
   }
 };
 
+namespace {
+
+std::string names(const ir::Graph& g, const std::vector<int>& ids) {
+  std::string s;
+  for (int v : ids) s += (s.empty() ? "" : ", ") + g.values[v].name;
+  return s;
+}
+
+// The output the loss reads (TrainOptions::output), made the graph's only one: only the nodes it depends on are
+// kept, and only the inputs they read, so that a second head is neither computed nor differentiated.
+void keep_only_output(ir::Graph& g, const std::string& name) {
+  int out = -1;
+  for (int o : g.outputs)
+    if (g.values[o].name == name) out = o;
+  if (out < 0) g.fail("--output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
+  if (g.outputs.size() == 1) return;
+  std::vector<bool> live(g.values.size(), false);
+  live[out] = true;
+  std::vector<ir::Node> kept;
+  for (size_t k = g.nodes.size(); k-- > 0;) {  // in topological order, so walking back sees readers first
+    bool read = false;
+    for (int o : g.nodes[k].outputs) read = read || (o >= 0 && live[o]);
+    if (!read) continue;
+    for (int i : g.nodes[k].inputs)
+      if (i >= 0) live[i] = true;
+    kept.push_back(std::move(g.nodes[k]));
+  }
+  g.nodes.assign(std::make_move_iterator(kept.rbegin()), std::make_move_iterator(kept.rend()));
+  for (int o : g.outputs) g.values[o].is_output = false;
+  g.values[out].is_output = true;
+  g.outputs = {out};
+  g.inputs.erase(std::remove_if(g.inputs.begin(), g.inputs.end(), [&](int i) { return !live[i]; }), g.inputs.end());
+  g.finalize();
+}
+
+}  // namespace
+
 TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std::make_unique<Impl>(model)) {
   Impl& m = *impl_;
   ir::Graph& g = m.g;
-  if (g.inputs.size() != 1)
-    g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()));
-  m.input = g.inputs[0];
+  if (!options.output.empty()) keep_only_output(g, options.output);
   if (g.outputs.size() != 1)
-    g.fail("training reads one output, but the model has " + std::to_string(g.outputs.size()));
+    g.fail("the model has " + std::to_string(g.outputs.size()) + " outputs (" + names(g, g.outputs) +
+           "): name the one the loss reads with --output");
+  if (g.inputs.size() != 1)
+    g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()) +
+           (g.inputs.empty() ? "" : " (" + names(g, g.inputs) + ")"));
+  m.input = g.inputs[0];
+  m.output = g.values[g.outputs[0]].name;
   for (int v : {m.input, g.outputs[0]})
     if (!g.values[v].tensor || g.values[v].dtype != DType::Float32)
       g.fail(std::string(v == m.input ? "input '" : "output '") + g.values[v].name + "' is " + g.type_of(v) +
@@ -415,6 +457,8 @@ std::string TrainingSession::nonfinite_origin() const {
 }
 
 std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
+std::string TrainingSession::output() const { return impl_->output; }
+std::string TrainingSession::input() const { return impl_->g.values[impl_->input].name; }
 bool TrainingSession::binary_accuracy() const { return impl_->binary; }
 
 std::vector<std::string> TrainingSession::trainable() const {

@@ -30,8 +30,28 @@ class Unsqueeze(Squeeze):
         return x.unsqueeze(self.dim)
 
 
+class TwoHeads(nn.Module):
+    """Class probabilities beside an auxiliary head: trained through the first alone (--output probs), so the aux
+    head's weights get no gradient and stay as they were, in PyTorch and in onnxtrain."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(D, H1), nn.ReLU())
+        self.cls = nn.Linear(H1, C)
+        self.aux = nn.Linear(H1, 2)
+
+    def logits(self, x):
+        return self.cls(self.body(x))
+
+    def forward(self, x):
+        h = self.body(x)
+        return torch.softmax(self.cls(h), dim=1), self.aux(h)
+
+
 def make_model(head, seed, arch="relu"):
     torch.manual_seed(seed)
+    if arch == "two_heads":
+        return TwoHeads()
     if arch == "tanh":
         layers = [nn.Linear(D, H1), nn.Tanh(), nn.Linear(H1, H2), nn.Sigmoid(), nn.Linear(H2, C)]
     elif arch == "nobias":  # nn.Linear(bias=False) exports as MatMul
@@ -113,6 +133,9 @@ CASES = {
     "squeeze_opset11": dict(head="logits", arch="squeeze", loss="mse", optimizer="adam", lr=0.01, opset=11),
     "unsqueeze_squeeze": dict(head="softmax", arch="unsqueeze", loss="cross-entropy", optimizer="sgd", lr=0.1),
     "squeeze_all_last_one": dict(head="logits", arch="squeeze_all", loss="mse", optimizer="sgd", lr=0.05, samples=49),
+    # Two outputs, the loss on one of them (TrainOptions::output, --output).
+    "two_heads":      dict(head="softmax", arch="two_heads", loss="cross-entropy", optimizer="adam", lr=0.01,
+                           weight_decay=0.01, output="probs"),
 }
 
 
@@ -123,9 +146,10 @@ def run_case(out, name, cfg, seed):
     extra = dict(keep_initializers_as_inputs=True, do_constant_folding=False) if cfg.get("unfolded") else {}
     if cfg.get("arch") == "dropout":
         extra = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    outputs = ["probs", "aux"] if cfg.get("arch") == "two_heads" else ["output"]
     torch.onnx.export(model, torch.zeros(2, *in_shape), os.path.join(out, name + ".onnx"),
-                      opset_version=cfg.get("opset", 13), input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **extra)
+                      opset_version=cfg.get("opset", 13), input_names=["input"], output_names=outputs,
+                      dynamic_axes={k: {0: "batch"} for k in ["input"] + outputs}, **extra)
     onnx_names = initializer_sources(os.path.join(out, name + ".onnx"), model)
     n = cfg.get("samples", N)
     x = rng.standard_normal((n,) + in_shape).astype(np.float32)
@@ -142,7 +166,10 @@ def run_case(out, name, cfg, seed):
         y = rng.integers(0, C, n).astype(np.int64)
     # Cross-entropy reads logits: for a Softmax head, the Softmax's input (what onnxtrain's fused loss reads too).
     # nll and bce read the model's own output, as a PyTorch user writes them.
-    logits_of = model[:-1] if cfg["head"] == "softmax" else model
+    if cfg.get("arch") == "two_heads":
+        logits_of = model.logits
+    else:
+        logits_of = model[:-1] if cfg["head"] == "softmax" else model
     loss_fn = {"mse": nn.MSELoss(), "nll": nn.NLLLoss(), "bce": nn.BCELoss()}.get(cfg["loss"], nn.CrossEntropyLoss())
     opt = optimizer(model.parameters(), cfg)
     losses = []
@@ -157,7 +184,8 @@ def run_case(out, name, cfg, seed):
     weights = {"w:" + name: (model.state_dict()[key].T if transposed else model.state_dict()[key]).detach().numpy()
                for name, (key, transposed) in onnx_names.items()}
     with torch.no_grad():
-        final_output = model(torch.from_numpy(x)).numpy()  # the trained model's outputs, for `onnxtrain run`
+        final_output = model(torch.from_numpy(x))
+        final_output = (final_output[0] if isinstance(final_output, tuple) else final_output).numpy()  # the trained model's outputs, for `onnxtrain run`
     np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), output=final_output,
              **weights)
     with open(os.path.join(out, name + ".cfg"), "w") as f:

@@ -32,6 +32,7 @@ std::map<std::string, std::string> read_cfg(const std::string& path) {
 TrainOptions options_of(std::map<std::string, std::string> cfg) {
   TrainOptions o;
   o.loss = cfg["loss"];
+  o.output = cfg["output"];
   o.optimizer.name = cfg["optimizer"];
   auto num = [&](const char* k, double& dst) {
     if (cfg.count(k)) dst = std::stod(cfg[k]);
@@ -108,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, Parity,
                                            "opset11", "nll_logsoftmax", "bce_sigmoid", "tanh_sigmoid_mse",
                                            "linear_nobias", "flatten_image", "unfolded_init_inputs", "opset7", "dropout_ratio0", "linear_3d_input",
                                            "opset17", "squeeze_regression", "squeeze_opset11", "unsqueeze_squeeze",
-                                           "squeeze_all_last_one"),
+                                           "squeeze_all_last_one", "two_heads"),
                          [](const auto& info) { return info.param; });
 
 // The same through the command line: the file it writes holds PyTorch's weights, and nothing else changed.

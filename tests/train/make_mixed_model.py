@@ -5,7 +5,8 @@ Also fixed_batch4.onnx and fixed_batch3.onnx: the same graph with its batch dime
 torch.onnx.export writes a model traced with such a dummy batch and no dynamic_axes (test_train_cli.cpp). And
 column.onnx, a 784 -> 1 regression whose output is (N, 1), with its targets as (N) in column_1d.npz and as (N, 1)
 in column_2d.npz. And binary.onnx, a 784 -> 1 Gemm with a Sigmoid head (a binary classifier), with 0/1 float
-targets in binary.npz."""
+targets in binary.npz. And side_input.onnx: two inputs and two outputs, class probabilities p from x (784 -> 10) and an
+output side from a second input z alone (3 -> 2), for training through p with x the only input fed."""
 import os
 import sys
 
@@ -54,6 +55,22 @@ def main(out):
     t = x[:, :10].sum(axis=1).astype(np.float32)
     np.savez(os.path.join(out, "column_1d.npz"), x=x, y=t)
     np.savez(os.path.join(out, "column_2d.npz"), x=x, y=t[:, None])
+
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "fc.weight", "fc.bias"], ["z_fc"], name="fc", transB=1),
+         helper.make_node("Softmax", ["z_fc"], ["p"], name="softmax", axis=1),
+         helper.make_node("Gemm", ["z", "side.weight"], ["side"], name="side_fc", transB=1)],
+        "side_input",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10]),
+         helper.make_tensor_value_info("side", TensorProto.FLOAT, ["N", 2])],
+        [numpy_helper.from_array(rng.normal(0, 0.05, (10, 784)).astype(np.float32), "fc.weight"),
+         numpy_helper.from_array(np.zeros(10, np.float32), "fc.bias"),
+         numpy_helper.from_array(rng.normal(0, 0.5, (2, 3)).astype(np.float32), "side.weight")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "side_input.onnx"))
 
     save_one_output(out, "binary.onnx", rng, 0.1, sigmoid=True)
     xb = rng.normal(0, 1, (40, 784)).astype(np.float32)

@@ -21,6 +21,7 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
+#include "runtime/model_impl.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -320,6 +321,52 @@ TEST(ColumnOutput, TakesTargetsOfOneDimension) {
   ASSERT_EQ(two.code, 0) << two.err;
   EXPECT_NE(slurp(dir + "/one.onnx"), slurp(kData + "column.onnx")) << "training changed nothing";
   EXPECT_EQ(slurp(dir + "/one.onnx"), slurp(dir + "/two.onnx"));
+  fs::remove_all(dir);
+}
+
+// A model with two outputs (tests/parity's two_heads: class probabilities, and an auxiliary head on the same hidden
+// layer): train, eval and gradcheck need --output to say which one the loss reads, and name the outputs when it is
+// missing or wrong. Trained through probs, the aux head's weights are left as they were; the shared layer's change.
+TEST(SeveralOutputs, TheLossReadsTheOneNamed) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_outputs_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  const std::string parity = std::string(ONNXTRAIN_TEST_DATA) + "/parity/";
+  const std::string model = parity + "two_heads.onnx", data = " --data " + parity + "two_heads.npz";
+  const std::string out = dir + "/trained.onnx";
+  for (const char* cmd : {"train", "eval", "gradcheck"}) {
+    const std::string args = std::string(cmd) + " " + model + data + (std::string(cmd) == "train" ? " --out " + out : "");
+    Outcome none = cli(args, dir);
+    EXPECT_EQ(none.code, 1) << cmd;
+    EXPECT_NE(none.err.find("the model has 2 outputs (probs, aux): name the one the loss reads with --output"),
+              std::string::npos) << cmd << ": " << none.err;
+    Outcome wrong = cli(args + " --output logits", dir);
+    EXPECT_EQ(wrong.code, 1) << cmd;
+    EXPECT_NE(wrong.err.find("--output: the model has no output 'logits'; its outputs: probs, aux"), std::string::npos)
+        << cmd << ": " << wrong.err;
+    EXPECT_FALSE(fs::exists(out)) << cmd;
+  }
+  Outcome trained = cli("train " + model + data + " --output probs --epochs 3 --out " + out, dir);
+  ASSERT_EQ(trained.code, 0) << trained.err;
+  const Model before = Model::load(model), after = Model::load(out);
+  auto weights = [](const Model& m, const std::string& name) {
+    const ir::Graph& g = m.impl().graph;
+    const int id = g.find(name);
+    return std::vector<float>(g.param(id), g.param(id) + g.numel(id));
+  };
+  EXPECT_EQ(weights(after, "aux.weight"), weights(before, "aux.weight"));
+  EXPECT_EQ(weights(after, "aux.bias"), weights(before, "aux.bias"));
+  EXPECT_NE(weights(after, "body.0.weight"), weights(before, "body.0.weight"));
+  EXPECT_NE(weights(after, "cls.weight"), weights(before, "cls.weight"));
+  EXPECT_EQ(cli("eval " + out + data + " --output probs", dir).code, 0);
+  EXPECT_EQ(cli("gradcheck " + model + data + " --output probs", dir).code, 0);
+
+  // Only what the named output depends on is kept: a second input that feeds only the other output is not asked
+  // for, and that output's weight is not touched.
+  const std::string side = kData + "side_input.onnx";
+  Outcome one_input = cli("train " + side + " --data " + kData + "good.npz --output p --out " + out, dir);
+  ASSERT_EQ(one_input.code, 0) << one_input.err;
+  EXPECT_EQ(weights(Model::load(out), "side.weight"), weights(Model::load(side), "side.weight"));
+  EXPECT_NE(weights(Model::load(out), "fc.weight"), weights(Model::load(side), "fc.weight"));
   fs::remove_all(dir);
 }
 
