@@ -345,8 +345,8 @@ class Importer {
       v.initializer = true;
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() != onnx::TensorProto::FLOAT) {
-        // Other dtypes become constants, which only the ops that take them read (Add and Identity as data, Reshape
-        // as a shape). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
+        // Other dtypes become constants, which only the ops that take them read (Add, Identity, Squeeze and
+        // Unsqueeze as data; Reshape, Squeeze and Unsqueeze as a shape or axes). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
         // is, and refused where a node reads it (see read_nodes).
         v.kind = ir::ValueKind::Input;
         DType d;
