@@ -163,6 +163,7 @@ class Importer {
     int64_t n = 1;
     for (int64_t d : dims)
       if (d < 0) fail(what + " has a negative dimension " + std::to_string(d));
+    if (static_cast<size_t>(dims.size()) > ir::kMaxRank) fail(ir::rank_error(what, dims.size()));
     // Its non-zero dims bounded too, or a 0 among them would let the others multiply past int64 downstream.
     if (!ir::within_limits(ir::Shape(dims.begin(), dims.end())))
       fail(what + " declares more than " + std::to_string(kMaxElements) + " elements");
@@ -422,6 +423,7 @@ class Importer {
       if (!dtype_of(tt.elem_type(), &v.dtype))
         fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + ", which onnxtrain does not carry");
       for (auto& d : v.declared) v.shape.push_back(d.value);
+      if (v.shape.size() > ir::kMaxRank) fail(ir::rank_error("input '" + vi.name() + "'", v.shape.size()));
       if (!ir::within_limits(v.shape))
         fail("input '" + vi.name() + "' declares " + ir::shape_str(v.shape) + ", more than " +
              std::to_string(kMaxElements) + " elements");

@@ -3,6 +3,8 @@
 
 namespace onnxtrain::dnnl_compat {
 
+static_assert(ir::kMaxRank <= DNNL_MAX_NDIMS, "every shape the IR admits must fit a oneDNN memory descriptor");
+
 using dt = memory::data_type;
 using prop = dnnl::prop_kind;
 using alg = dnnl::algorithm;

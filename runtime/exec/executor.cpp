@@ -147,6 +147,7 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
     const ir::Value& v = g_.values[id];
     // An integer input's entry holds its values (bound into v.ints by the caller); its shape is their count.
     const ir::Shape shape = v.integer ? ir::Shape{static_cast<int64_t>(v.ints.size())} : key;
+    if (shape.size() > ir::kMaxRank) g_.fail(ir::rank_error("input '" + v.name + "' " + ir::shape_str(shape), shape.size()));
     if (v.kind == ir::ValueKind::Parameter) {
       if (shape != v.shape)
         g_.fail("input '" + v.name + "' overrides an initializer of shape " + ir::shape_str(v.shape) +
@@ -187,8 +188,12 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
     std::vector<ir::Shape> in;
     for (int i : n.inputs) in.push_back(i >= 0 ? shapes[i] : ir::Shape{});
     auto out = ops::find_op(n.op_type)->infer(g_, n, in);
-    for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k)
-      if (n.outputs[k] >= 0) shapes[n.outputs[k]] = out[k];
+    for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k) {
+      if (n.outputs[k] < 0) continue;
+      if (out[k].size() > ir::kMaxRank)
+        g_.fail(n, ir::rank_error("output '" + g_.values[n.outputs[k]].name + "' " + ir::shape_str(out[k]), out[k].size()));
+      shapes[n.outputs[k]] = out[k];
+    }
   }
   return shapes;
 }

@@ -14,6 +14,10 @@ std::string shape_str(const Shape& s) {
   return out + ")";
 }
 
+std::string rank_error(const std::string& what, size_t rank) {
+  return what + " has " + std::to_string(rank) + " dims; onnxtrain takes at most " + std::to_string(kMaxRank);
+}
+
 bool within_limits(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s)

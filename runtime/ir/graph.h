@@ -23,6 +23,12 @@ constexpr int64_t kMaxElements = int64_t(1) << 32;
 // product of some of its dims (as shape inference and the kernels form them) can overflow.
 bool within_limits(const Shape& s);
 
+// No tensor may have more dims than this: oneDNN's memory descriptors hold at most 12 (DNNL_MAX_NDIMS; dnnl_compat.cpp
+// checks the two agree). The importer refuses inputs and initializers past it, shape inference node outputs, and a
+// plan fed tensors.
+constexpr size_t kMaxRank = 12;
+std::string rank_error(const std::string& what, size_t rank);  // "<what> has 13 dims; onnxtrain takes at most 12"
+
 // A declared dimension: a size, or a symbol (ONNX dim_param) bound from the data, or neither.
 struct Dim {
   int64_t value = kUnknown;

@@ -149,6 +149,8 @@ void infer_shapes(ir::Graph& g) {
       if (ranked[o] && !ir::within_limits(out[k]))
         g.fail(n, "output '" + g.values[o].name + "' would be " + ir::shape_str(out[k]) + ", more than " +
                       std::to_string(ir::kMaxElements) + " elements");
+      if (ranked[o] && out[k].size() > ir::kMaxRank)
+        g.fail(n, ir::rank_error("output '" + g.values[o].name + "' " + ir::shape_str(out[k]), out[k].size()));
       if (ranked[o]) g.values[o].shape = out[k];
     }
   }

@@ -87,6 +87,22 @@ def main(out):
                                                   [vi("x", [2, 3])], [vi("y", None)], [axes([1, -3])])
     files["unsqueeze_no_axes.onnx"] = model([helper.make_node("Unsqueeze", ["x"], ["y"], name="unsq0")],
                                             [vi("x", [2, 3])], [vi("y", None)], opset=11)
+    # More dims than oneDNN's descriptors hold (12): made by a node, declared by an input, held by an initializer.
+    files["rank13_unsqueeze.onnx"] = model([helper.make_node("Unsqueeze", ["x", "axes"], ["y"], name="unsq0")],
+                                           [vi("x", [2, 3])], [vi("y", [1] * 11 + [2, 3])], [axes(list(range(11)))])
+    files["rank13_input.onnx"] = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+                                       [vi("x", [1] * 11 + [2, 3])], [vi("y", [1] * 11 + [2, 3])])
+    files["rank13_initializer.onnx"] = model(
+        [helper.make_node("Add", ["x", "B"], ["y"], name="add0")], [vi("x", [2, 3])], [vi("y", [1] * 11 + [2, 3])],
+        [numpy_helper.from_array(np.ones([1] * 11 + [2, 3], np.float32), "B")])
+    # Unranked: rank comes with the data (tests/model/test_model_io.cpp feeds it 13 dims). onnx 1.12's checker wants a
+    # shape on every input, so this is an IR 9 model, which loads on onnxtrain's own checks. Reshape's shape is fed.
+    files["unranked_relu.onnx"] = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+                                        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                                        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], ir=9)
+    files["reshape_fed_shape.onnx"] = model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")],
+                                            [vi("x", [2, 3]), vi("shape", [None], TensorProto.INT64)],
+                                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], ir=9)
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

@@ -271,11 +271,42 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"squeeze_not_one.onnx", {"node 'squeeze0' (Squeeze)", "cannot squeeze axis 1 of (2,3): its dim is 3, not 1"}},
         BadCase{"unsqueeze_repeated_axes.onnx", {"node 'unsq0' (Unsqueeze)", "axes (1,1) name an axis more than once"}},
         BadCase{"unsqueeze_no_axes.onnx", {"node 'unsq0' (Unsqueeze)", "attribute axes is required"}},
+        BadCase{"rank13_unsqueeze.onnx", {"node 'unsq0' (Unsqueeze): output 'y'", "has 13 dims; onnxtrain takes at most 12"}},
+        BadCase{"rank13_input.onnx", {"input 'x' has 13 dims; onnxtrain takes at most 12"}},
+        BadCase{"rank13_initializer.onnx", {"initializer 'B' has 13 dims; onnxtrain takes at most 12"}},
         BadCase{"does_not_exist.onnx", {"cannot open"}}),
     [](const auto& info) {
       std::string n = info.param.file;
       return n.substr(0, n.find('.'));
     });
+
+// Ranks past oneDNN's 12 that only the data reveals are refused when the plan is made, naming the input or the node
+// (they reached oneDNN as "internal error: dimensions are invalid").
+TEST(BadData, MoreThanTwelveDimsAreRefusedByName) {
+  const std::vector<int64_t> thirteen = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3};
+  auto refused = [](auto&& run, const std::string& says) {
+    try {
+      run();
+      ADD_FAILURE() << "accepted; expected: " << says;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  Model unranked = Model::load(kBad + "/unranked_relu.onnx");
+  InferenceSession relu(unranked);
+  refused([&] { relu.run({{"x", Tensor::f32_of(thirteen, std::vector<float>(6, 1.f))}}); },
+          "input 'x' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims; onnxtrain takes at most 12");
+  EXPECT_EQ(relu.run({{"x", Tensor::f32_of({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3}, std::vector<float>(6, -1.f))}})
+                .at("y").f32, std::vector<float>(6, 0.f)) << "12 dims run";
+  Model fed = Model::load(kBad + "/reshape_fed_shape.onnx");
+  InferenceSession reshape(fed);
+  Tensor shape;
+  shape.dtype = DType::Int64;
+  shape.shape = {13};
+  shape.i64 = std::vector<int64_t>(thirteen.begin(), thirteen.end());
+  refused([&] { reshape.run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}, {"shape", shape}}); },
+          "node 'reshape0' (Reshape): output 'y' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims");
+}
 
 TEST(BadData, ShapeThatContradictsTheModelNamesTheInput) {
   Model model = Model::load(kModels + "/fashion_mlp.onnx");
