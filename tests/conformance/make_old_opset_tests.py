@@ -124,6 +124,10 @@ def main(out):
                 node = helper.make_node("Reshape", ["x", "shape"], ["y"])
                 cases.append(write_case(out, f"test_reshape_opset{opset}_{tag}", opset, node, [("x", x)], [("y", want)],
                                         [("shape", np.array(shape, np.int64))]))
+    # An empty shape: a one-element tensor to a scalar (the shape input is zero-size, but a value, not data).
+    one = rng.standard_normal((1, 1)).astype(np.float32)
+    cases.append(write_case(out, "test_reshape_opset13_to_scalar", 13, helper.make_node("Reshape", ["x", "shape"], ["y"]),
+                            [("x", one)], [("y", one.reshape(()))], [("shape", np.zeros((0,), np.int64))]))
     z = rng.standard_normal((0 + 2, 0 + 3)).astype(np.float32)
     node = helper.make_node("Reshape", ["x", "shape"], ["y"], allowzero=1)
     cases.append(write_case(out, "test_reshape_opset14_allowzero_copies_none", 14, node, [("x", z)],

@@ -358,6 +358,7 @@ std::vector<std::string> old_cases() {
     "test_reshape_opset14_zero",
     "test_reshape_opset14_extend",
     "test_reshape_opset14_allowzero_copies_none",
+    "test_reshape_opset13_to_scalar",
     "test_add_opset6_4",
     "test_add_opset6_3x4",
     "test_add_opset7_1x4",
