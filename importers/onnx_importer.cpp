@@ -105,6 +105,7 @@ class Importer {
     parse(src->proto);
     const onnx::ModelProto& m = src->proto;
     read_header(m);
+    for (const auto& f : m.functions()) functions_.insert({f.domain(), f.name()});
     const onnx::GraphProto& gp = m.graph();
     read_initializers(gp, *src);
     read_inputs(gp);
@@ -125,6 +126,7 @@ class Importer {
  private:
   ir::Graph g_;
   ModelInfo meta_;
+  std::set<std::pair<std::string, std::string>> functions_;  // (domain, name) of the model's local functions
   std::string dir_;
 
   [[noreturn]] void fail(const std::string& what) const { g_.fail(what); }
@@ -466,6 +468,9 @@ class Importer {
       ir::Node n;
       n.name = node_name(np, k);
       n.op_type = np.op_type();
+      if (!default_domain(np) && functions_.count({np.domain(), np.op_type()}))
+        g_.fail(n, "calls the model's own function " + np.domain() + "." + np.op_type() +
+                       ", and onnxtrain does not expand functions: export without export_modules_as_functions");
       if (!default_domain(np))
         g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
       if (n.op_type == "Constant") {

@@ -103,6 +103,13 @@ def main(out):
     files["reshape_fed_shape.onnx"] = model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")],
                                             [vi("x", [2, 3]), vi("shape", [None], TensorProto.INT64)],
                                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], ir=9)
+    # A call of a function the model defines, as torch.onnx.export(..., export_modules_as_functions=True) writes.
+    fn = model([helper.make_node("Block", ["x"], ["y"], name="block0", domain="mylib")], [vi("x", [2, 3])],
+               [vi("y", [2, 3])])
+    fn.opset_import.append(helper.make_opsetid("mylib", 1))
+    fn.functions.append(helper.make_function("mylib", "Block", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                                             [helper.make_opsetid("", 13)]))
+    files["local_function.onnx"] = fn
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

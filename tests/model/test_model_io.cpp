@@ -272,6 +272,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"unsqueeze_repeated_axes.onnx", {"node 'unsq0' (Unsqueeze)", "axes (1,1) name an axis more than once"}},
         BadCase{"unsqueeze_no_axes.onnx", {"node 'unsq0' (Unsqueeze)", "attribute axes is required"}},
         BadCase{"rank13_unsqueeze.onnx", {"node 'unsq0' (Unsqueeze): output 'y'", "has 13 dims; onnxtrain takes at most 12"}},
+        BadCase{"local_function.onnx", {"node 'block0' (Block): calls the model's own function mylib.Block",
+                                        "export without export_modules_as_functions"}},
         BadCase{"rank13_input.onnx", {"input 'x' has 13 dims; onnxtrain takes at most 12"}},
         BadCase{"rank13_initializer.onnx", {"initializer 'B' has 13 dims; onnxtrain takes at most 12"}},
         BadCase{"does_not_exist.onnx", {"cannot open"}}),
