@@ -27,6 +27,7 @@ namespace {
 
 // The newest IR and opset that Debian's onnx library (1.12) knows; newer models skip its checker.
 constexpr int64_t kCheckerMaxIr = 8;
+constexpr int kMaxExpandedNodes = 1 << 17;  // nodes of a graph whose function calls are expanded
 constexpr int64_t kCheckerMaxOpset = 17;
 // No single tensor may claim more than this many elements (16 GiB of float32).
 constexpr int64_t kMaxElements = ir::kMaxElements;
@@ -105,11 +106,16 @@ class Importer {
     parse(src->proto);
     const onnx::ModelProto& m = src->proto;
     read_header(m);
-    for (const auto& f : m.functions()) functions_.insert({f.domain(), f.name()});
     const onnx::GraphProto& gp = m.graph();
     read_initializers(gp, *src);
     read_inputs(gp);
-    read_nodes(gp);
+    if (m.functions().empty()) {
+      read_nodes(gp);
+    } else {
+      onnx::GraphProto expanded;
+      for (const onnx::NodeProto& np : gp.node()) expand_into(np, functions_of(m), 0, expanded.mutable_node());
+      read_nodes(expanded);
+    }
     read_outputs(gp);
     g_.finalize();
     ops::infer_types(g_);  // first: checks may read constant inputs (Dropout's ratio), which must have their types
@@ -126,7 +132,7 @@ class Importer {
  private:
   ir::Graph g_;
   ModelInfo meta_;
-  std::set<std::pair<std::string, std::string>> functions_;  // (domain, name) of the model's local functions
+  std::set<std::string> prefixes_;  // the names given to expanded function calls, each used once
   std::string dir_;
 
   [[noreturn]] void fail(const std::string& what) const { g_.fail(what); }
@@ -435,6 +441,71 @@ class Importer {
 
   // A model with ops onnxtrain lacks is refused at the first such node, and the message also counts the others by op
   // type, so that one run tells what a model needs ("the model also has Erf (1 node), Mul (2 nodes)").
+  using Functions = std::map<std::pair<std::string, std::string>, const onnx::FunctionProto*>;
+
+  // The model's own functions by (domain, name), as torch.onnx.export(..., export_modules_as_functions=True) writes
+  // them. Their bodies run at the model's opset: onnxtrain runs one.
+  Functions functions_of(const onnx::ModelProto& m) const {
+    Functions fns;
+    for (const onnx::FunctionProto& f : m.functions()) {
+      for (const auto& op : f.opset_import())
+        if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() != g_.opset)
+          fail("function " + f.domain() + "." + f.name() + " imports opset " + std::to_string(op.version()) +
+               " and the model opset " + std::to_string(g_.opset) + "; onnxtrain runs one opset");
+      fns[{f.domain(), f.name()}] = &f;
+    }
+    return fns;
+  }
+
+  // Appends np to out, or, for a call of one of the model's functions, the function's body, expanded the same way:
+  // its inputs and outputs bound to the call's, its other values and its nodes renamed "<call>/<name>", and the
+  // attributes it takes by reference (ref_attr_name) taken from the call. Only the import reads the expanded nodes;
+  // the model is written back as it was, functions and all.
+  void expand_into(const onnx::NodeProto& np, const Functions& fns, int depth,
+                   google::protobuf::RepeatedPtrField<onnx::NodeProto>* out) {
+    auto it = fns.find({np.domain(), np.op_type()});
+    if (it == fns.end()) {
+      // Calls that each call a function twice double with every level: a few hundred bytes could ask for billions.
+      if (out->size() >= kMaxExpandedNodes)
+        fail("expanding the model's functions gives more than " + std::to_string(kMaxExpandedNodes) + " nodes");
+      *out->Add() = np;
+      return;
+    }
+    const onnx::FunctionProto& f = *it->second;
+    if (depth >= 32) fail("function " + f.domain() + "." + f.name() + " is nested more than 32 calls deep (does it call itself?)");
+    std::string prefix = (np.name().empty() ? f.name() : np.name()) + "/";
+    for (int k = 2; !prefixes_.insert(prefix).second; ++k)
+      prefix = (np.name().empty() ? f.name() : np.name()) + "#" + std::to_string(k) + "/";
+    std::map<std::string, std::string> bound;  // the function's inputs and outputs -> the call's
+    for (int i = 0; i < f.input_size(); ++i) bound[f.input(i)] = i < np.input_size() ? np.input(i) : "";
+    for (int i = 0; i < f.output_size(); ++i) bound[f.output(i)] = i < np.output_size() ? np.output(i) : "";
+    auto rename = [&](const std::string& v) {
+      if (v.empty()) return v;
+      auto b = bound.find(v);
+      return b != bound.end() ? b->second : prefix + v;
+    };
+    for (const onnx::NodeProto& body : f.node()) {
+      onnx::NodeProto n = body;
+      n.set_name(prefix + (body.name().empty() ? body.op_type() : body.name()));
+      for (std::string& i : *n.mutable_input()) i = rename(i);
+      for (std::string& o : *n.mutable_output()) o = rename(o);
+      n.clear_attribute();
+      for (const onnx::AttributeProto& a : body.attribute()) {
+        if (a.ref_attr_name().empty()) {
+          *n.add_attribute() = a;
+          continue;
+        }
+        for (const onnx::AttributeProto& given : np.attribute())  // an attribute the call leaves out keeps its default
+          if (given.name() == a.ref_attr_name()) {
+            onnx::AttributeProto* c = n.add_attribute();
+            *c = given;
+            c->set_name(a.name());
+          }
+      }
+      expand_into(n, fns, depth + 1, out);
+    }
+  }
+
   void refuse_unsupported_ops(const onnx::GraphProto& gp) const {
     int first = -1;
     std::map<std::string, int> others;  // op type -> nodes, after the first
@@ -468,9 +539,6 @@ class Importer {
       ir::Node n;
       n.name = node_name(np, k);
       n.op_type = np.op_type();
-      if (!default_domain(np) && functions_.count({np.domain(), np.op_type()}))
-        g_.fail(n, "calls the model's own function " + np.domain() + "." + np.op_type() +
-                       ", and onnxtrain does not expand functions: export without export_modules_as_functions");
       if (!default_domain(np))
         g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
       if (n.op_type == "Constant") {

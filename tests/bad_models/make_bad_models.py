@@ -103,13 +103,38 @@ def main(out):
     files["reshape_fed_shape.onnx"] = model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")],
                                             [vi("x", [2, 3]), vi("shape", [None], TensorProto.INT64)],
                                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], ir=9)
-    # A call of a function the model defines, as torch.onnx.export(..., export_modules_as_functions=True) writes.
-    fn = model([helper.make_node("Block", ["x"], ["y"], name="block0", domain="mylib")], [vi("x", [2, 3])],
-               [vi("y", [2, 3])])
-    fn.opset_import.append(helper.make_opsetid("mylib", 1))
-    fn.functions.append(helper.make_function("mylib", "Block", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
-                                             [helper.make_opsetid("", 13)]))
-    files["local_function.onnx"] = fn
+    # Calls of functions the model defines, as torch.onnx.export(..., export_modules_as_functions=True) writes: expanded
+    # at load (test_model_io.cpp runs the good ones). Block calls Leaky twice, which takes its slope by reference.
+    def with_functions(nodes, functions):
+        m = model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])])
+        m.opset_import.append(helper.make_opsetid("mylib", 1))
+        m.functions.extend(functions)
+        return m
+    leaky = helper.make_function("mylib", "Leaky", ["a"], ["b"], [helper.make_node("LeakyRelu", ["a"], ["b"])],
+                                 [helper.make_opsetid("", 13)], attributes=["slope"])
+    leaky.node[0].attribute.append(helper.make_attribute_ref("alpha", helper.AttributeProto.FLOAT)
+                                   if hasattr(helper, "make_attribute_ref") else helper.make_attribute("alpha", 0.0))
+    leaky.node[0].attribute[0].ref_attr_name = "slope"
+    block = helper.make_function(
+        "mylib", "Block", ["a"], ["b"],
+        [helper.make_node("Leaky", ["a"], ["t"], domain="mylib", slope=0.5),
+         helper.make_node("Leaky", ["t"], ["b"], domain="mylib", slope=0.2)],
+        [helper.make_opsetid("", 13), helper.make_opsetid("mylib", 1)])
+    files["local_functions.onnx"] = with_functions([helper.make_node("Block", ["x"], ["y"], name="block0", domain="mylib")],
+                                                   [leaky, block])
+    loop = helper.make_function("mylib", "Loop", ["a"], ["b"], [helper.make_node("Loop", ["a"], ["b"], domain="mylib")],
+                                [helper.make_opsetid("", 13), helper.make_opsetid("mylib", 1)])
+    # F0 calls F1 twice, F1 calls F2 twice, ...: 2^30 nodes from 31 small functions.
+    doubling = [helper.make_function("mylib", f"F{k}", ["a"], ["b"],
+                                     [helper.make_node(f"F{k + 1}", ["a"], ["t"], domain="mylib"),
+                                      helper.make_node(f"F{k + 1}", ["t"], ["b"], domain="mylib")],
+                                     [helper.make_opsetid("", 13), helper.make_opsetid("mylib", 1)]) for k in range(30)]
+    doubling.append(helper.make_function("mylib", "F30", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                                         [helper.make_opsetid("", 13)]))
+    files["function_doubling.onnx"] = with_functions([helper.make_node("F0", ["x"], ["y"], name="f0", domain="mylib")],
+                                                     doubling)
+    files["function_calls_itself.onnx"] = with_functions(
+        [helper.make_node("Loop", ["x"], ["y"], name="loop0", domain="mylib")], [loop])
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

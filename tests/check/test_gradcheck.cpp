@@ -208,7 +208,8 @@ INSTANTIATE_TEST_SUITE_P(Models, GradcheckParity,
                                            "opset17", "nll_logsoftmax", "bce_sigmoid", "tanh_sigmoid_mse",
                                            "linear_nobias", "flatten_image", "unfolded_init_inputs", "linear_3d_input",
                                            "dropout_ratio0", "squeeze_regression", "squeeze_opset11",
-                                           "unsqueeze_squeeze", "squeeze_all_last_one", "two_heads"),
+                                           "unsqueeze_squeeze", "squeeze_all_last_one", "two_heads",
+                                           "modules_as_functions"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 // ---- Wrong rules fail, on the parameters they reach ------------------------------------------------------------

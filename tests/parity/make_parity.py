@@ -136,6 +136,9 @@ CASES = {
     # Two outputs, the loss on one of them (TrainOptions::output, --output).
     "two_heads":      dict(head="softmax", arch="two_heads", loss="cross-entropy", optimizer="adam", lr=0.01,
                            weight_decay=0.01, output="probs"),
+    # export_modules_as_functions: the model is calls of its own functions (Sequential, Linear, ReLU, ...).
+    "modules_as_functions": dict(head="softmax", loss="cross-entropy", optimizer="sgd", lr=0.1, momentum=0.9,
+                                 opset=15, functions=True),
 }
 
 
@@ -146,6 +149,8 @@ def run_case(out, name, cfg, seed):
     extra = dict(keep_initializers_as_inputs=True, do_constant_folding=False) if cfg.get("unfolded") else {}
     if cfg.get("arch") == "dropout":
         extra = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    if cfg.get("functions"):
+        extra = dict(export_modules_as_functions=True)
     outputs = ["probs", "aux"] if cfg.get("arch") == "two_heads" else ["output"]
     torch.onnx.export(model, torch.zeros(2, *in_shape), os.path.join(out, name + ".onnx"),
                       opset_version=cfg.get("opset", 13), input_names=["input"], output_names=outputs,
@@ -189,7 +194,7 @@ def run_case(out, name, cfg, seed):
     np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64), output=final_output,
              **weights)
     with open(os.path.join(out, name + ".cfg"), "w") as f:
-        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset", "arch", "unfolded", "samples")}
+        opts = {k: v for k, v in cfg.items() if k not in ("head", "soft", "opset", "arch", "unfolded", "samples", "functions")}
         opts.update(batch=BATCH, epochs=EPOCHS)
         for k, v in opts.items():
             f.write(f"{k}={int(v) if isinstance(v, bool) else v}\n")
