@@ -27,7 +27,7 @@ namespace {
 
 // The newest IR and opset that Debian's onnx library (1.12) knows; newer models skip its checker.
 constexpr int64_t kCheckerMaxIr = 8;
-constexpr int kMaxExpandedNodes = 1 << 17;  // nodes of a graph whose function calls are expanded
+constexpr int kMaxExpandedNodes = 1 << 15;  // nodes of a graph whose function calls are expanded
 constexpr int64_t kCheckerMaxOpset = 17;
 // No single tensor may claim more than this many elements (16 GiB of float32).
 constexpr int64_t kMaxElements = ir::kMaxElements;
