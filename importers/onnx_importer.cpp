@@ -66,7 +66,8 @@ std::string type_str(const onnx::TypeProto& t) {
 // A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
 std::string node_name(const onnx::NodeProto& np, int k) { return np.name().empty() ? "#" + std::to_string(k) : np.name(); }
 
-bool default_domain(const onnx::NodeProto& np) { return np.domain().empty() || np.domain() == "ai.onnx"; }
+bool default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+bool default_domain(const onnx::NodeProto& np) { return default_domain(np.domain()); }
 
 // The registered op a default-domain node runs as, or nullptr for an op onnxtrain lacks (or keeps internal).
 const ops::OpDef* runnable_op(const onnx::NodeProto& np) {
@@ -113,7 +114,8 @@ class Importer {
       read_nodes(gp);
     } else {
       onnx::GraphProto expanded;
-      for (const onnx::NodeProto& np : gp.node()) expand_into(np, functions_of(m), 0, expanded.mutable_node());
+      const Functions fns = functions_of(m);
+      for (const onnx::NodeProto& np : gp.node()) expand_into(np, fns, 0, expanded.mutable_node());
       read_nodes(expanded);
     }
     read_outputs(gp);
@@ -155,7 +157,7 @@ class Importer {
     bool found = false;
     for (const auto& op : m.opset_import()) {
       meta_.opsets.emplace_back(op.domain(), op.version());
-      if (op.domain().empty() || op.domain() == "ai.onnx") {
+      if (default_domain(op.domain())) {
         found = true;
         if (op.version() < ops::kMinOpset || op.version() > ops::kMaxOpset)
           fail("default-domain opset " + std::to_string(op.version()) + " is not supported (onnxtrain reads opsets " +
@@ -449,7 +451,7 @@ class Importer {
     Functions fns;
     for (const onnx::FunctionProto& f : m.functions()) {
       for (const auto& op : f.opset_import())
-        if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() != g_.opset)
+        if (default_domain(op.domain()) && op.version() != g_.opset)
           fail("function " + f.domain() + "." + f.name() + " imports opset " + std::to_string(op.version()) +
                " and the model opset " + std::to_string(g_.opset) + "; onnxtrain runs one opset");
       fns[{f.domain(), f.name()}] = &f;
@@ -473,9 +475,9 @@ class Importer {
     }
     const onnx::FunctionProto& f = *it->second;
     if (depth >= 32) fail("function " + f.domain() + "." + f.name() + " is nested more than 32 calls deep (does it call itself?)");
-    std::string prefix = (np.name().empty() ? f.name() : np.name()) + "/";
-    for (int k = 2; !prefixes_.insert(prefix).second; ++k)
-      prefix = (np.name().empty() ? f.name() : np.name()) + "#" + std::to_string(k) + "/";
+    const std::string call = np.name().empty() ? f.name() : np.name();
+    std::string prefix = call + "/";
+    for (int k = 2; !prefixes_.insert(prefix).second; ++k) prefix = call + "#" + std::to_string(k) + "/";
     std::map<std::string, std::string> bound;  // the function's inputs and outputs -> the call's
     for (int i = 0; i < f.input_size(); ++i) bound[f.input(i)] = i < np.input_size() ? np.input(i) : "";
     for (int i = 0; i < f.output_size(); ++i) bound[f.output(i)] = i < np.output_size() ? np.output(i) : "";
@@ -588,7 +590,7 @@ class Importer {
           g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
         auto nf = unreadable_.find(i);
         const int slot = static_cast<int>(n.inputs.size());
-        const bool wants_ints = std::count(op->int_inputs.begin(), op->int_inputs.end(), slot) > 0;
+        const bool wants_ints = op->int_input(static_cast<size_t>(slot));
         if (nf != unreadable_.end()) g_.fail(n, "input '" + i + "' is " + nf->second + ", which onnxtrain cannot read");
         if (wants_ints && id >= 0) {
           ir::Value& v = g_.values[id];
@@ -618,7 +620,7 @@ class Importer {
   void run_checker(const onnx::ModelProto& m) const {
     if (m.ir_version() > kCheckerMaxIr || g_.opset > kCheckerMaxOpset) return;
     for (const auto& op : m.opset_import())
-      if (!op.domain().empty() && op.domain() != "ai.onnx") return;
+      if (!default_domain(op.domain())) return;
     try {
       onnx::checker::CheckerContext ctx;
       ctx.set_ir_version(static_cast<int>(m.ir_version()));
@@ -654,7 +656,7 @@ ModelInfo describe_model(const std::string& path) {
   int64_t opset = 0;
   for (const auto& op : m.opset_import()) {
     info.opsets.emplace_back(op.domain(), op.version());
-    if (op.domain().empty() || op.domain() == "ai.onnx") opset = op.version();
+    if (default_domain(op.domain())) opset = op.version();
   }
   const onnx::GraphProto& gp = m.graph();
   std::set<std::string> initialized;
