@@ -238,13 +238,12 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   };
   for (const ir::Node& n : g_.nodes) {
     if (std::all_of(n.outputs.begin(), n.outputs.end(), empty)) continue;
-    const std::vector<int>& read_at_plan = ops::find_op(n.op_type)->int_inputs;  // shapes and axes: [] is a value
-    for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (const int in = n.inputs[k];
-          empty(in) && std::find(read_at_plan.begin(), read_at_plan.end(), static_cast<int>(k)) == read_at_plan.end())
+    const ops::OpDef* op = ops::find_op(n.op_type);
+    for (size_t k = 0; k < n.inputs.size(); ++k)  // integer inputs are read when the plan is made: [] is a value
+      if (const int in = n.inputs[k]; empty(in) && !op->int_input(k))
         g_.fail(n, "input '" + g_.values[in].name + "' has shape " +
                 ir::shape_str(plan->shapes[in]) + ", and zero-size tensors run only through nodes whose outputs are empty too");
-    ops::find_op(n.op_type)->forward(ctx, n, plan->steps);
+    op->forward(ctx, n, plan->steps);
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }
   plan->replaced.resize(plan->steps.size());

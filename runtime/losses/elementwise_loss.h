@@ -10,14 +10,8 @@ namespace onnxtrain::ops {
 // dims of 1, which PyTorch broadcasts to a shape with as many elements as each (a batch of one squeezed to (), beside
 // targets (1)). Not (N, 1) beside (N): PyTorch broadcasts those to (N, N).
 inline bool same_elements(const Shape& x, const Shape& t) {
-  const Shape& longer = x.size() >= t.size() ? x : t;
-  const Shape& shorter = x.size() >= t.size() ? t : x;
-  const size_t extra = longer.size() - shorter.size();
-  for (size_t i = 0; i < extra; ++i)
-    if (longer[i] != 1) return false;
-  for (size_t i = 0; i < shorter.size(); ++i)
-    if (longer[extra + i] != shorter[i]) return false;
-  return true;
+  const size_t rank = std::max(x.size(), t.size());
+  return padded(x, rank) == padded(t, rank);
 }
 
 // body(x, t, dx&, E) returns the element's loss term and writes d(mean loss)/dx into dx.

@@ -2,6 +2,7 @@
 // steps for fixed shapes. Ops never allocate: they ask the CompileCtx for views over the executor's arena.
 #pragma once
 #include <dnnl.hpp>
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -117,6 +118,10 @@ struct OpDef {
   ReferenceFn reference = nullptr;
   // nullptr: the op computes on float32 tensors only (its int_inputs apart) and makes float32 tensors.
   TypesFn types = nullptr;
+
+  bool int_input(size_t k) const {  // whether input k is one of int_inputs
+    return std::find(int_inputs.begin(), int_inputs.end(), static_cast<int>(k)) != int_inputs.end();
+  }
 };
 
 // The registry: one explicit list, in runtime/ops/registry.cpp.

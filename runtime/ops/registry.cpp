@@ -122,7 +122,7 @@ void infer_types(ir::Graph& g) {
     }
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int i = n.inputs[k];
-      if (i < 0 || std::count(op->int_inputs.begin(), op->int_inputs.end(), static_cast<int>(k))) continue;
+      if (i < 0 || op->int_input(k)) continue;
       const ir::Value& v = g.values[i];
       if (!v.tensor || v.dtype != DType::Float32)
         g.fail(n, "input '" + v.name + "' is " + g.type_of(i) + "; " + n.op_type + " computes on float32 tensors");
