@@ -5,9 +5,9 @@
 #include <cstring>
 #include <memory>
 
-#include "exporters/atomic_write.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
+#include "onnxtrain/files.h"
 
 namespace onnxtrain {
 namespace {
@@ -61,7 +61,7 @@ std::string npy_bytes(const Tensor& t) {
 }  // namespace
 
 void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays) {
-  check_writable(path);
+  files::check_output(path);
   auto fail = [&](const std::string& what) { throw Error(path + ": cannot build the .npz: " + what); };
   zip_error_t err;
   zip_error_init(&err);
@@ -97,7 +97,7 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
   while ((got = zip_source_read(src, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(got));
   zip_source_close(src);
   if (got < 0) fail("cannot read the archive buffer");
-  atomic_write(path, bytes);
+  files::atomic_write(path, bytes);
 }
 
 }  // namespace onnxtrain

@@ -1,13 +1,15 @@
 // IR -> ONNX file: the loaded ModelProto written back with only the float32 initializers' values replaced, each in
-// the storage it came in (raw_data, float_data or its external file). Nothing else is touched, so a model loaded
-// and saved untrained comes back byte for byte. Every file is written atomically.
+// the storage it came in (raw_data, float_data or an external file). Nothing else is touched, so a model loaded and
+// saved untrained comes back byte for byte. Every file goes through files::atomic_write.
 #include <fstream>
 #include <map>
 
-#include "exporters/atomic_write.h"
-#include "importers/onnx_importer.h"
+#include "exporters/onnx_exporter.h"
+
 #include "importers/onnx_source.h"
+#include "runtime/ir/graph.h"
 #include "onnxtrain/error.h"
+#include "onnxtrain/files.h"
 
 namespace onnxtrain::onnx_io {
 namespace {
@@ -33,35 +35,78 @@ std::string ext_value(const onnx::TensorProto& t, const std::string& key, const 
   return dflt;
 }
 
+// Where a save to path writes. Over the source itself (the same file, however spelled) each external file is
+// rewritten where it is. Anywhere else the external files are named after the new model, OUT.data, OUT.data1, ...,
+// beside it: never under the source's own names, which in the same folder would be the source's weights, and in
+// another folder may be a stranger's file (weights/w.bin) or a folder that does not exist.
+struct Plan {
+  bool in_place = false;
+  std::map<std::string, std::string> location;  // source location -> location in the written model
+  std::vector<std::string> order;               // source locations, in the order they first appear
+};
+
+Plan plan_for(const Source& src, const std::string& path) {
+  Plan plan;
+  plan.in_place = files::same_target(path, src.path);
+  for (const onnx::TensorProto& t : src.proto.graph().initializer()) {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+    const std::string loc = ext_value(t, "location", "");
+    if (plan.location.count(loc)) continue;
+    const size_t k = plan.order.size();
+    plan.location[loc] = plan.in_place ? loc : base_of(path) + ".data" + (k ? std::to_string(k) : "");
+    plan.order.push_back(loc);
+  }
+  return plan;
+}
+
+// The source's files as inputs of the save: its model file and every external file, unless the save replaces them.
+files::Inputs source_inputs(const Source& src, const Plan& plan, files::Inputs inputs) {
+  if (!plan.in_place) {
+    inputs.add(src.path, "source model");
+    for (const std::string& loc : plan.order) inputs.add(src.dir + "/" + loc, "source model's external data '" + loc + "'");
+  }
+  return inputs;
+}
+
 }  // namespace
 
-void export_model(const Source& src, const ir::Graph& graph, const std::string& path) {
-  check_writable(path);
+std::vector<std::string> model_files(const Source& src) {
+  std::vector<std::string> out = {src.path};
+  for (const std::string& loc : plan_for(src, src.path).order) out.push_back(src.dir + "/" + loc);
+  return out;
+}
+
+std::vector<std::string> check_export(const Source& src, const std::string& path, const files::Inputs& given) {
+  const Plan plan = plan_for(src, path);
+  const files::Inputs inputs = source_inputs(src, plan, given);
+  std::vector<std::string> targets = {files::check_output(path, "", inputs)};
+  const std::string out_dir = plan.in_place ? src.dir : folder_of(path);
+  for (const std::string& loc : plan.order) {
+    const std::string dest = out_dir + "/" + plan.location.at(loc);
+    targets.push_back(files::check_output(dest, base_of(path) + "'s external data", inputs));
+  }
+  return targets;
+}
+
+void export_model(const Source& src, const ir::Graph& graph, const std::string& path, const files::Inputs& given) {
+  check_export(src, path, given);
+  const Plan plan = plan_for(src, path);
+  const files::Inputs inputs = source_inputs(src, plan, given);
   onnx::ModelProto m = src.proto;
   onnx::GraphProto* gp = m.mutable_graph();
-  const std::string out_dir = folder_of(path);
-  const bool same_file = path == src.path;
+  const std::string out_dir = plan.in_place ? src.dir : folder_of(path);
 
   // External files: start from the original bytes (other tensors may live there too), then patch our regions.
-  std::map<std::string, std::string> ext_bytes;   // original location -> new contents
-  std::map<std::string, std::string> ext_rename;  // original location -> location in the written model
+  std::map<std::string, std::string> ext_bytes;  // source location -> new contents
+  for (const std::string& loc : plan.order) ext_bytes[loc] = read_all(src.dir + "/" + loc);
   for (const Source::Param& p : src.params) {
     onnx::TensorProto* t = gp->mutable_initializer(p.tensor);
     const float* values = graph.param(p.value);
     const size_t bytes = static_cast<size_t>(graph.numel(p.value)) * sizeof(float);
     if (t->data_location() == onnx::TensorProto::EXTERNAL) {
-      std::string loc = ext_value(*t, "location", "");
-      if (!ext_bytes.count(loc)) {
-        ext_bytes[loc] = read_all(src.dir + "/" + loc);
-        // Writing a new model beside the old one must not overwrite the old model's weights file.
-        bool clobbers = !same_file && out_dir + "/" + loc == src.dir + "/" + loc;
-        ext_rename[loc] = clobbers ? base_of(path) + ".data" + (ext_rename.empty() ? "" : std::to_string(ext_rename.size())) : loc;
-      }
-      size_t offset = std::stoull(ext_value(*t, "offset", "0"));
+      const std::string loc = ext_value(*t, "location", "");
+      const size_t offset = std::stoull(ext_value(*t, "offset", "0"));
       ext_bytes[loc].replace(offset, bytes, reinterpret_cast<const char*>(values), bytes);
-      if (ext_rename[loc] != loc)
-        for (auto& kv : *t->mutable_external_data())
-          if (kv.key() == "location") kv.set_value(ext_rename[loc]);
     } else if (t->has_raw_data()) {
       t->set_raw_data(values, bytes);
     } else {
@@ -70,11 +115,15 @@ void export_model(const Source& src, const ir::Graph& graph, const std::string& 
       std::copy(values, values + graph.numel(p.value), fd->begin());
     }
   }
-  for (auto& [loc, bytes] : ext_bytes) atomic_write(out_dir + "/" + ext_rename[loc], bytes);
+  for (onnx::TensorProto& t : *gp->mutable_initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+      for (auto& kv : *t.mutable_external_data())
+        if (kv.key() == "location") kv.set_value(plan.location.at(kv.value()));
 
   std::string out;
   if (!m.SerializeToString(&out)) throw Error(path + ": cannot serialize the model (is it over 2 GiB?)");
-  atomic_write(path, out);
+  for (const std::string& loc : plan.order) files::atomic_write(out_dir + "/" + plan.location.at(loc), ext_bytes[loc], inputs);
+  files::atomic_write(path, out, inputs);
 }
 
 }  // namespace onnxtrain::onnx_io

@@ -23,7 +23,4 @@ Imported import_model(const std::string& path);
 // The file's declarations without the import's checks (Model::describe).
 ModelInfo describe_model(const std::string& path);
 
-// Writes source back to path with the initializers' values taken from graph (exporters/onnx_exporter.cpp).
-void export_model(const Source& source, const ir::Graph& graph, const std::string& path);
-
 }  // namespace onnxtrain::onnx_io

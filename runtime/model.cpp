@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "exporters/atomic_write.h"
+#include "exporters/onnx_exporter.h"
 #include "onnxtrain/error.h"
 #include "onnxtrain/tensor.h"
 #include "runtime/model_impl.h"
@@ -36,7 +36,15 @@ Model Model::load(const std::string& path) {
 
 ModelInfo Model::describe(const std::string& path) { return onnx_io::describe_model(path); }
 
-void Model::save(const std::string& path) const { onnx_io::export_model(*impl_->source, impl_->graph, path); }
+void Model::save(const std::string& path, const files::Inputs& inputs) const {
+  onnx_io::export_model(*impl_->source, impl_->graph, path, inputs);
+}
+
+std::vector<std::string> Model::check_save(const std::string& path, const files::Inputs& inputs) const {
+  return onnx_io::check_export(*impl_->source, path, inputs);
+}
+
+std::vector<std::string> Model::files() const { return onnx_io::model_files(*impl_->source); }
 
 void Model::load_weights(const std::string& path) {
   const Model other = load(path);
@@ -62,7 +70,7 @@ void Model::load_weights(const std::string& path) {
   ++to.params_version;
 }
 
-void Model::check_writable(const std::string& path) { onnxtrain::check_writable(path); }
+void Model::check_writable(const std::string& path) { files::check_output(path); }
 
 const std::string& Model::path() const { return impl_->graph.source; }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "onnxtrain/files.h"
 #include "onnxtrain/tensor.h"
 
 namespace onnxtrain {
@@ -54,8 +55,17 @@ class Model {
   static Model load(const std::string& path);
 
   // Writes the model atomically with only the initializers' values replaced; everything else is kept as it was
-  // loaded, down to the bytes. External data goes back into external files beside the output.
-  void save(const std::string& path) const;
+  // loaded, down to the bytes. Saved over its own file (however the path is spelled), its external data is rewritten
+  // where it is; saved anywhere else, it goes into files named after the output (OUT.data, OUT.data1, ...) beside
+  // it. No file of inputs, and no file of the source unless saved over it, is ever written (files.h).
+  void save(const std::string& path, const files::Inputs& inputs = files::Inputs()) const;
+
+  // Checks, before any long work, every file save(path, inputs) would write, and returns them. Throws Error naming
+  // the file and why (a special file, an input, a folder that cannot take it).
+  std::vector<std::string> check_save(const std::string& path, const files::Inputs& inputs = files::Inputs()) const;
+
+  // The files the model was read from: the .onnx file, then each external data file. A run counts them as inputs.
+  std::vector<std::string> files() const;
 
   // Replaces every initializer's values with those of the same-named initializer in the model file at path (a copy
   // of this model saved at another point of training, such as a checkpoint). Every initializer must be there with
@@ -67,7 +77,7 @@ class Model {
   // and no parameters are counted. Throws Error only for a file that is not an ONNX model at all.
   static ModelInfo describe(const std::string& path);
 
-  // Refuses, before any long work, a path whose folder cannot take the file. Throws Error naming it.
+  // Refuses, before any long work, a path that cannot take a new file (files::check_output). Throws Error naming it.
   static void check_writable(const std::string& path);
 
   const std::string& path() const;
