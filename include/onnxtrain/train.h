@@ -23,6 +23,14 @@ struct OptimizerConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// Checks an optimizer's hyperparameters as TrainingSession does (torch.optim's ranges: --momentum >= 0, --beta1 in
+// [0, 1), Nesterov only with momentum and no dampening, ...), so that a front end can refuse them as bad usage
+// before any work. Throws Error naming the option.
+void check_optimizer(const OptimizerConfig& config);
+
+// The learning rate and weight decay in effect: a config's "optimizer default" (< 0) resolved for its optimizer.
+OptimizerConfig resolved(const OptimizerConfig& config);
+
 struct TrainOptions {
   std::string loss;                 // cross-entropy | nll | bce | mse; empty: from the head (Softmax cross-entropy,
                                     // LogSoftmax nll, Sigmoid bce)
@@ -106,6 +114,9 @@ class TrainingSession {
   // After a step whose loss is NaN or Inf: where it first appeared, "the forward pass at node 'fc1' (Gemm)" or
   // "the backward pass at node ... (Op)", from the values that step computed; empty if none holds one.
   std::string nonfinite_origin() const;
+  // The first trainable parameter holding a NaN or Inf, "" when every one is finite. A finite loss does not prove
+  // the weights finite (a Relu or a max hides a NaN from it), so a run checks this before it writes weights.
+  std::string nonfinite_parameter() const;
 
   std::string loss_name() const;
   std::string output() const;  // the output the loss reads

@@ -19,11 +19,28 @@ void require(bool ok, const std::string& option, const std::string& what, double
 }  // namespace
 
 std::unique_ptr<Optimizer> make(const OptimizerConfig& in, size_t size) {
+  check_optimizer(in);
+  const OptimizerConfig c = resolved(in);
+  if (c.name == "sgd") return make_sgd(c, size);
+  return make_adam(c, size, c.name == "adamw");
+}
+
+}  // namespace onnxtrain::optim
+
+namespace onnxtrain {
+
+OptimizerConfig resolved(const OptimizerConfig& in) {
   OptimizerConfig c = in;
-  const bool sgd = c.name == "sgd", adam = c.name == "adam", adamw = c.name == "adamw";
-  if (!sgd && !adam && !adamw) throw Error("--optimizer: unknown optimizer '" + c.name + "' (expected sgd, adam or adamw)");
-  if (c.lr < 0) c.lr = sgd ? 0.01 : 0.001;
-  if (c.weight_decay < 0) c.weight_decay = adamw ? 0.01 : 0.0;
+  if (c.lr < 0) c.lr = c.name == "sgd" ? 0.01 : 0.001;
+  if (c.weight_decay < 0) c.weight_decay = c.name == "adamw" ? 0.01 : 0.0;
+  return c;
+}
+
+void check_optimizer(const OptimizerConfig& in) {
+  using optim::require;
+  const bool sgd = in.name == "sgd", adam = in.name == "adam", adamw = in.name == "adamw";
+  if (!sgd && !adam && !adamw) throw Error("--optimizer: unknown optimizer '" + in.name + "' (expected sgd, adam or adamw)");
+  const OptimizerConfig c = resolved(in);
   require(c.lr > 0 && std::isfinite(c.lr), "--lr", "must be a positive number", c.lr);
   require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay", "must be >= 0", c.weight_decay);
   if (sgd) {
@@ -31,12 +48,11 @@ std::unique_ptr<Optimizer> make(const OptimizerConfig& in, size_t size) {
     require(c.dampening >= 0 && c.dampening <= 1, "--dampening", "must be in [0, 1]", c.dampening);
     if (c.nesterov && (c.momentum <= 0 || c.dampening != 0))
       throw Error("--nesterov needs --momentum > 0 and --dampening 0 (as in torch.optim.SGD)");
-    return make_sgd(c, size);
+    return;
   }
   require(c.beta1 >= 0 && c.beta1 < 1, "--beta1", "must be in [0, 1)", c.beta1);
   require(c.beta2 >= 0 && c.beta2 < 1, "--beta2", "must be in [0, 1)", c.beta2);
   require(c.eps >= 0 && std::isfinite(c.eps), "--eps", "must be >= 0", c.eps);
-  return make_adam(c, size, adamw);
 }
 
-}  // namespace onnxtrain::optim
+}  // namespace onnxtrain

@@ -456,6 +456,15 @@ std::string TrainingSession::nonfinite_origin() const {
   return "";
 }
 
+std::string TrainingSession::nonfinite_parameter() const {
+  const Impl& m = *impl_;
+  const float* params = m.model.impl().graph.params.data();
+  for (size_t k = 0; k < m.t.trainable.size(); ++k)
+    for (size_t i = 0; i < m.ranges[k].count; ++i)
+      if (!std::isfinite(params[m.ranges[k].offset + i])) return m.g.values[m.t.trainable[k]].name;
+  return "";
+}
+
 std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
 std::string TrainingSession::output() const { return impl_->output; }
 std::string TrainingSession::input() const { return impl_->g.values[impl_->input].name; }
