@@ -1,13 +1,19 @@
 // Training checkpoints for `onnxtrain train --checkpoint DIR` and `--resume DIR`: the model with its weights and,
 // beside it, everything else a run needs to continue bitwise (optimizer state, shuffling generator, position in the
-// data, the records so far). Each checkpoint is written whole into a folder of its own and only then published, so
-// a kill at any moment leaves the last complete one loadable. What to compare on resume is the caller's business.
+// data), plus the run's records so far. Each checkpoint is written whole into a folder of its own and only then
+// published, so a kill at any moment leaves the last complete one loadable. What to compare on resume is the
+// caller's business.
 #pragma once
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "onnxtrain/files.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
 
@@ -21,7 +27,6 @@ struct Position {
   std::string rng;              // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
   double loss_sum = 0;          // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
-  nlohmann::json records = nlohmann::json::array();  // every step and epoch record so far (--log, --plot)
   nlohmann::json config;        // the options that must not change on resume
 };
 
@@ -31,16 +36,61 @@ struct Checkpoint {
   Position position;
 };
 
-// DIR layout: step-<N>/{model.onnx, state.npz, progress.json}, and latest naming the newest complete step folder.
-// A new checkpoint is written into step-<N>.partial, renamed, published through latest (atomically), and only then
-// are older ones removed. Throws Error naming the file at fault.
-void write_checkpoint(const std::string& dir, const Model& model, const TrainingState& state, const Position& pos);
+// Checks one --log record as read back from a checkpoint: an object whose "type" is step, val or epoch, and whose
+// numbers are numbers. Throws Error naming where (file and line) and the field.
+void check_record(const nlohmann::json& r, const std::string& where);
 
-// Reads the checkpoint latest names; one-line errors name the file that is missing or malformed.
-Checkpoint read_checkpoint(const std::string& dir);
+// A checkpoint folder held by one run. DIR holds: lock (held while a run writes there, with its pid), latest (the
+// name of the newest complete step folder), records.jsonl (every --log record so far, appended), and
+// step-<N>/{model.onnx[, model.onnx.data...], state.npz, progress.json}. These names, and step-<N>.partial while one
+// is written, are the only ones it ever removes, and only those its run made or resumed. A checkpoint holds
+// progress.json of constant size: the records' history is the length of records.jsonl that it covers.
+class CheckpointDir {
+ public:
+  CheckpointDir() = default;
+  // Opens dir for a run whose inputs those are (creating the folder if missing), and locks it. Refuses, with an
+  // Error naming dir: a path that is not a folder; a folder that holds one of inputs (a run would write among its
+  // own inputs); a folder another process holds ("being written by pid N"); and, unless resume, a folder holding a
+  // checkpoint already (another run's: resuming it would continue the wrong weights, replacing it would delete it).
+  // what: how messages name it ("--checkpoint", "--resume").
+  CheckpointDir(const std::string& dir, const std::string& what, const files::Inputs& inputs, bool resume);
+  // The checks of a new run's folder, without creating or locking it: for the folder an interrupt would
+  // checkpoint into, checked before the long work. Throws Error naming dir.
+  static void check(const std::string& dir, const std::string& what, const files::Inputs& inputs);
+  CheckpointDir(CheckpointDir&&) noexcept;
+  CheckpointDir& operator=(CheckpointDir&&) noexcept;
+  // A folder this run created and never published a checkpoint into is removed again, with what it put there.
+  ~CheckpointDir();
 
-// Creates dir if missing and refuses, before training, one that cannot take checkpoints. Returns the topmost folder
-// it created ("" when dir existed), for the caller to remove if the run ends before a checkpoint is published.
-std::string check_checkpoint_dir(const std::string& dir);
+  bool open() const { return lock_fd_ >= 0; }
+  const std::string& dir() const { return dir_; }
+
+  // The checkpoint latest names; one-line errors name the file that is missing or malformed, and the field.
+  Checkpoint read();
+  // Each record the checkpoint read() covers, in order, as its text line and parsed (check_record'ed).
+  void for_each_record(const std::function<void(const std::string& line, const nlohmann::json& r)>& f) const;
+
+  // Appends one record to records.jsonl (after the ones the resumed checkpoint covers; any later ones, of a run
+  // that stopped before checkpointing them, are dropped first).
+  void append_record(const std::string& line);
+
+  // Writes a checkpoint of this state, publishes it, and removes the one it replaces. A step already written by
+  // this run is not written again. Throws Error naming the file at fault; a failed write leaves no partial folder.
+  void write(const Model& model, const TrainingState& state, const Position& pos);
+  int64_t last_step() const { return last_step_; }  // the step of the newest checkpoint here, -1 for none
+
+ private:
+  void start_records();
+  std::string dir_, what_;
+  int lock_fd_ = -1;
+  std::vector<std::string> made_folders_;  // the folders this run created, deepest first
+  std::vector<std::string> created_;       // the files this run created directly in the folder (lock, records)
+  bool published_ = false;    // this run published a checkpoint here
+  int64_t last_step_ = -1;
+  std::string latest_name_;   // the step folder latest names
+  uint64_t records_bytes_ = 0;  // of records.jsonl, what the newest checkpoint covers
+  nlohmann::json legacy_records_;  // a version-1 checkpoint's records, kept in its progress.json
+  std::FILE* records_ = nullptr;
+};
 
 }  // namespace onnxtrain::cli

@@ -2,6 +2,7 @@
 // number, got 0". CLI11's own PositiveNumber states its range as two 300-digit numbers instead.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "onnxtrain/files.h"
 #include "onnxtrain/session.h"
 
 namespace onnxtrain::cli {
@@ -34,27 +36,18 @@ inline const CLI::Validator kNonNegative = number_at_least_zero(true);
 inline CLI::Validator whole_number(unsigned long long lo, unsigned long long hi, const std::string& range) {
   return CLI::Validator(
       [=](std::string& s) -> std::string {
-        const bool digits = !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+        // Up to 20 digits: the largest uint64 seed is one; ERANGE says it overflowed.
+        const bool digits = !s.empty() && s.size() <= 20 && s.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
         const unsigned long long v = digits ? std::strtoull(s.c_str(), nullptr, 10) : 0;
-        return digits && v >= lo && v <= hi ? std::string() : "must be a whole number " + range + ", got " + s;
+        const bool fits = digits && errno != ERANGE;
+        return fits && v >= lo && v <= hi ? std::string() : "must be a whole number " + range + ", got " + s;
       },
       "UINT");
 }
 inline const CLI::Validator kThreads =
     whole_number(1, kMaxThreads, "from 1 to " + std::to_string(kMaxThreads));
 inline const CLI::Validator kSeed = whole_number(0, ~0ull, ">= 0");
-
-// Whether two paths name one file: the same path once normalized (the file need not exist yet), or one existing file
-// reached by two names (a symlink, a hard link).
-inline bool same_file(const std::string& a, const std::string& b) {
-  if (a.empty() || b.empty()) return false;
-  std::error_code ec;
-  if (std::filesystem::equivalent(a, b, ec)) return true;
-  const auto ca = std::filesystem::weakly_canonical(a, ec);
-  if (ec) return false;
-  const auto cb = std::filesystem::weakly_canonical(b, ec);
-  return !ec && ca == cb;
-}
 
 // (option, path) pairs; an empty path is an option not given. An input of "fashion-mnist" is the built-in data set,
 // not a file.
@@ -66,10 +59,10 @@ inline void check_distinct_outputs(const NamedPaths& outputs, const NamedPaths& 
   for (size_t i = 0; i < outputs.size(); ++i) {
     const auto& [option, path] = outputs[i];
     for (size_t j = 0; j < i; ++j)
-      if (same_file(path, outputs[j].second))
+      if (files::same_target(path, outputs[j].second))
         throw CLI::ValidationError(option, path + " is also where " + outputs[j].first + " writes; give each output its own file");
     for (const auto& [in_option, in_path] : inputs)
-      if (in_path != "fashion-mnist" && same_file(path, in_path))
+      if (in_path != "fashion-mnist" && files::same_target(path, in_path))
         throw CLI::ValidationError(option, path + " is the " + in_option + " this run reads; writing there would destroy it");
   }
 }

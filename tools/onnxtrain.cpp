@@ -2,6 +2,8 @@
 // eval, gradcheck (train's loop is in train_cmd.cpp, gradcheck's report in gradcheck_cmd.cpp). Everything that
 // computes lives in the library.
 // Every failure is one line on stderr and a non-zero exit: 1 for bad models or data, 2 for bad usage.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -176,6 +178,9 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The product is the file written, not the text printed: a closed stdout (`| head -1`) must not kill the run.
+  // Writes to it then fail with EPIPE, which printing ignores.
+  signal(SIGPIPE, SIG_IGN);
   bound_openmp_spinning(argv);  // may start this program again, with GOMP_SPINCOUNT set (see tools/omp_spin.h)
   CLI::App app{"onnxtrain: train and run ONNX models on CPU (oneDNN)", "onnxtrain"};
   app.require_subcommand(1);

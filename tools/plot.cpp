@@ -119,35 +119,53 @@ std::vector<std::pair<double, double>> thin(const std::vector<std::pair<double, 
 
 }  // namespace
 
-std::string plot_svg(const nlohmann::json& records, int64_t steps_per_epoch, const std::string& title) {
-  const std::string blue = "#1f77b4", orange = "#e6550d";
-  Series step_loss{"train-loss-steps", "training loss (per step)", blue, {}, false, 1.2, 0.55};
-  Series epoch_loss{"train-loss", "training loss (epoch mean)", blue, {}, true};
-  Series val_loss{"val-loss", "validation loss", orange, {}, true};
-  Series step_acc{"train-accuracy-steps", "training accuracy (per step)", blue, {}, false, 1.2, 0.55};
-  Series epoch_acc{"train-accuracy", "training accuracy (epoch)", blue, {}, true};
-  Series val_acc{"val-accuracy", "validation accuracy", orange, {}, true};
+void BoundedSeries::add(double x, double y) {
+  sx_ += x;
+  sy_ += y;
+  if (++pending_ < width_) return;
+  full_.emplace_back(sx_ / double(width_), sy_ / double(width_));
+  sx_ = sy_ = 0;
+  pending_ = 0;
+  if (full_.size() < 2 * kMost) return;
+  for (size_t i = 0; i < kMost; ++i)
+    full_[i] = {(full_[2 * i].first + full_[2 * i + 1].first) / 2, (full_[2 * i].second + full_[2 * i + 1].second) / 2};
+  full_.resize(kMost);
+  width_ *= 2;
+}
+
+std::vector<std::pair<double, double>> BoundedSeries::points() const {
+  std::vector<std::pair<double, double>> p = full_;
+  if (pending_) p.emplace_back(sx_ / double(pending_), sy_ / double(pending_));
+  return p;
+}
+
+void PlotData::add(const nlohmann::json& r) {
   // Steps sit at step / steps_per_epoch (every epoch but a --steps run's last has that many); epoch ends at epoch.
-  const double per = double(std::max<int64_t>(steps_per_epoch, 1));
-  double xmax = 1;
-  for (const nlohmann::json& r : records) {
-    const std::string type = r.value("type", "");
-    const double x = type == "epoch" ? r.value("epoch", 0.0) : r.value("step", 0.0) / per;
-    xmax = std::max(xmax, x);
-    if (type == "step") {
-      if (r.contains("loss")) step_loss.points.emplace_back(x, r["loss"].get<double>());
-      if (r.contains("accuracy")) step_acc.points.emplace_back(x, r["accuracy"].get<double>());
-    } else if (type == "epoch") {
-      if (r.contains("loss")) epoch_loss.points.emplace_back(x, r["loss"].get<double>());
-      if (r.contains("accuracy")) epoch_acc.points.emplace_back(x, r["accuracy"].get<double>());
-    }
-    if (type == "epoch" || type == "val") {
-      if (r.contains("val_loss")) val_loss.points.emplace_back(x, r["val_loss"].get<double>());
-      if (r.contains("val_accuracy")) val_acc.points.emplace_back(x, r["val_accuracy"].get<double>());
-    }
+  const std::string type = r.value("type", "");
+  const double x = type == "epoch" ? r.value("epoch", 0.0) : r.value("step", 0.0) / per_;
+  xmax_ = std::max(xmax_, x);
+  if (type == "step") {
+    if (r.contains("loss")) step_loss_.add(x, r["loss"].get<double>());
+    if (r.contains("accuracy")) step_acc_.add(x, r["accuracy"].get<double>());
+  } else if (type == "epoch") {
+    if (r.contains("loss")) epoch_loss_.add(x, r["loss"].get<double>());
+    if (r.contains("accuracy")) epoch_acc_.add(x, r["accuracy"].get<double>());
   }
-  step_loss.points = thin(step_loss.points, 400);
-  step_acc.points = thin(step_acc.points, 400);
+  if (type == "epoch" || type == "val") {
+    if (r.contains("val_loss")) val_loss_.add(x, r["val_loss"].get<double>());
+    if (r.contains("val_accuracy")) val_acc_.add(x, r["val_accuracy"].get<double>());
+  }
+}
+
+std::string PlotData::svg(const std::string& title) const {
+  const std::string blue = "#1f77b4", orange = "#e6550d";
+  Series step_loss{"train-loss-steps", "training loss (per step)", blue, thin(step_loss_.points(), 400), false, 1.2, 0.55};
+  Series epoch_loss{"train-loss", "training loss (epoch mean)", blue, epoch_loss_.points(), true};
+  Series val_loss{"val-loss", "validation loss", orange, val_loss_.points(), true};
+  Series step_acc{"train-accuracy-steps", "training accuracy (per step)", blue, thin(step_acc_.points(), 400), false, 1.2, 0.55};
+  Series epoch_acc{"train-accuracy", "training accuracy (epoch)", blue, epoch_acc_.points(), true};
+  Series val_acc{"val-accuracy", "validation accuracy", orange, val_acc_.points(), true};
+  const double xmax = xmax_;
   double lo = 0, hi = 0;
   for (const Series* c : {&step_loss, &epoch_loss, &val_loss})
     for (auto& [x, v] : c->points)

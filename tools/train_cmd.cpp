@@ -14,10 +14,12 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
+#include "onnxtrain/files.h"
 #include "tools/checkpoint.h"
 #include "tools/cli_checks.h"
 #include "tools/cli_common.h"
@@ -68,24 +70,54 @@ struct ProgressBar {
   }
 };
 
-// The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the same.
+// The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the same,
+// as they take effect: defaults resolved (an unset --lr is the optimizer's), --freeze as a set.
 nlohmann::json run_config(const TrainArgs& a, const TrainingSession& s, int64_t samples) {
-  nlohmann::json c = {{"samples", samples}, {"batch-size", a.batch}, {"loss", s.loss_name()}, {"optimizer", a.opt.name},
-          {"lr", a.opt.lr}, {"momentum", a.opt.momentum}, {"dampening", a.opt.dampening}, {"nesterov", a.opt.nesterov},
-          {"weight-decay", a.opt.weight_decay}, {"beta1", a.opt.beta1}, {"beta2", a.opt.beta2}, {"eps", a.opt.eps},
-          {"seed", a.seed}, {"no-shuffle", a.no_shuffle}, {"freeze", a.freeze}, {"precision", s.precision()},
+  const OptimizerConfig o = resolved(a.opt);
+  std::vector<std::string> freeze = a.freeze;
+  std::sort(freeze.begin(), freeze.end());
+  freeze.erase(std::unique(freeze.begin(), freeze.end()), freeze.end());
+  nlohmann::json c = {{"samples", samples}, {"batch-size", a.batch}, {"loss", s.loss_name()}, {"optimizer", o.name},
+          {"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening}, {"nesterov", o.nesterov},
+          {"weight-decay", o.weight_decay}, {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps},
+          {"seed", a.seed}, {"no-shuffle", a.no_shuffle}, {"freeze", freeze}, {"precision", s.precision()},
           {"threads", a.threads}};
   if (!a.output.empty()) c["output"] = s.output();  // only when chosen: checkpoints from before --output lack it
   return c;
 }
 
+// A checkpoint's config as run_config makes it now: older checkpoints kept -1 for a default --lr or --weight-decay
+// and --freeze in the order given.
+nlohmann::json normalized(nlohmann::json c) {
+  if (c.contains("optimizer") && c["optimizer"].is_string()) {
+    OptimizerConfig o;
+    o.name = c["optimizer"].get<std::string>();
+    if (c.contains("lr") && c["lr"].is_number()) o.lr = c["lr"].get<double>();
+    if (c.contains("weight-decay") && c["weight-decay"].is_number()) o.weight_decay = c["weight-decay"].get<double>();
+    o = resolved(o);
+    c["lr"] = o.lr;
+    c["weight-decay"] = o.weight_decay;
+  }
+  if (c.contains("freeze") && c["freeze"].is_array()) {
+    std::vector<nlohmann::json> f(c["freeze"].begin(), c["freeze"].end());
+    std::sort(f.begin(), f.end());
+    f.erase(std::unique(f.begin(), f.end()), f.end());
+    c["freeze"] = f;
+  }
+  return c;
+}
+
 // Refuses a resume whose options would not continue the same run, naming the first option that differs.
-void check_same_run(const std::string& dir, const nlohmann::json& was, const nlohmann::json& now) {
-  for (auto it = now.begin(); it != now.end(); ++it) {
-    if (it.key() == "threads") continue;  // allowed; only the bitwise promise depends on it (warned below)
-    if (!was.contains(it.key()) || was[it.key()] != it.value())
-      throw Error("--resume " + dir + ": the checkpoint was made with " + it.key() + " " +
-                  (was.contains(it.key()) ? was[it.key()].dump() : "unset") + ", this run has " + it.value().dump() +
+void check_same_run(const std::string& dir, const nlohmann::json& checkpoint, const nlohmann::json& now) {
+  const nlohmann::json was = normalized(checkpoint);
+  // The optimizer first: the defaults of others (--lr) follow from it.
+  std::vector<std::string> keys = {"optimizer"};
+  for (auto it = now.begin(); it != now.end(); ++it)
+    if (it.key() != "optimizer" && it.key() != "threads") keys.push_back(it.key());  // threads: warned below
+  for (const std::string& key : keys) {
+    if (!was.contains(key) || was[key] != now[key])
+      throw Error("--resume " + dir + ": the checkpoint was made with " + key + " " +
+                  (was.contains(key) ? was[key].dump() : "unset") + ", this run has " + now[key].dump() +
                   "; resume with the same options");
   }
   if (was.value("threads", 0) != now.value("threads", 0))
@@ -120,15 +152,18 @@ std::string rng_text(const std::mt19937_64& rng) {
 
 // Checks a checkpoint's position against the data it is resumed on.
 void check_position(const std::string& dir, const Position& p, int64_t n) {
-  if (p.order.empty()) {  // between epochs; checkpoints made before 2026-11-28 left next at the last epoch's end
+  if (p.order.empty()) {  // between epochs; older checkpoints left next at the last epoch's end
     if (p.next != 0 && p.next != n)
       throw Error("--resume " + dir + ": the checkpoint is between epochs but " + std::to_string(p.next) +
                   " samples into one");
     return;
   }
-  if (static_cast<int64_t>(p.order.size()) != n || p.next > n)
+  if (static_cast<int64_t>(p.order.size()) != n)
     throw Error("--resume " + dir + ": the checkpoint's order covers " + std::to_string(p.order.size()) +
                 " samples, the data has " + std::to_string(n));
+  if (p.next > n)
+    throw Error("--resume " + dir + ": the checkpoint is " + std::to_string(p.next) + " samples into an epoch of " +
+                std::to_string(n));
   std::vector<char> seen(static_cast<size_t>(n), 0);
   for (int64_t i : p.order)
     if (i < 0 || i >= n || seen[static_cast<size_t>(i)]++)
@@ -230,7 +265,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
       ->check(cli::kPositive);
   train->add_option("--val-every", a.val_every, "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
       ->check(cli::kPositive);
-  train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, rewritten at each epoch's end");
+  train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, written with the model");
   train->add_flag("--diagnostics", a.diagnostics, "Report dead ReLU units, negative pre-activations, gradient norms and "
                   "update ratios per epoch, and warn about dead layers and vanishing or exploding gradients");
   train->add_option("--resume", a.resume, "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
@@ -245,10 +280,17 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
     if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.opt.name);
   for (const char* option : {"--beta1", "--beta2", "--eps"})
     if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
+  // Out-of-range hyperparameters are bad usage, refused before anything is read: the library's own rule, one copy.
+  try {
+    check_optimizer(a.opt);
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    throw CLI::ValidationError(m.substr(0, m.find(' ')), m.substr(m.find(' ') + 1));
+  }
   // The model itself is an output with --in-place, or with --out naming it: the same thing, and meant.
   const std::string out = a.in_place ? a.model : a.out;
   NamedPaths inputs = {{"--data", a.data}, {"--val", a.val}};
-  if (!same_file(out, a.model)) inputs.push_back({"MODEL", a.model});
+  if (!files::same_target(out, a.model)) inputs.push_back({"MODEL", a.model});
   check_distinct_outputs({{a.in_place ? "--in-place" : "--out", out}, {"--log", a.log}, {"--plot", a.plot},
                           {"--checkpoint", a.checkpoint.empty() ? a.resume : a.checkpoint}},
                          inputs);
@@ -266,25 +308,54 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   sa.sa_handler = on_stop_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  // Every output is checked before the long work, and every one is written atomically.
   const std::string out = a.in_place ? a.model : a.out;
-  Model::check_writable(out);
-  if (!a.log.empty()) Model::check_writable(a.log);
-  if (!a.plot.empty()) Model::check_writable(a.plot);
-  Checkpoint resumed;
-  if (!a.resume.empty()) resumed = read_checkpoint(a.resume);
-  const std::string ckpt_dir = !a.checkpoint.empty() ? a.checkpoint : a.resume;  // where checkpoints go, if anywhere
-  // A folder this run made is removed again if the run fails before publishing a checkpoint into it.
-  struct RemoveIfUnused {
-    std::string made, dir;
-    ~RemoveIfUnused() {
-      std::error_code ec;
-      if (!made.empty() && !std::filesystem::exists(std::filesystem::path(dir) / "latest", ec))
-        std::filesystem::remove_all(made, ec);
-    }
-  } made_ckpt{ckpt_dir.empty() ? "" : check_checkpoint_dir(ckpt_dir), ckpt_dir};
 
+  // Every file the run reads, by identity: the model and its external data, the data, a resumed checkpoint. No
+  // output may be one of them, however its path is spelled.
   Model model = Model::load(a.model);
+  files::Inputs inputs, data_inputs;  // data_inputs: all but the model's own files, which --in-place rewrites
+  for (const std::string& f : model.files())
+    inputs.add(f, f == model.files()[0] ? "MODEL" : "MODEL's external data '" + f + "'");
+  for (const auto& [option, path] : NamedPaths{{"--data", a.data}, {"--val", a.val}})
+    if (!path.empty() && path != "fashion-mnist") inputs.add(path, option), data_inputs.add(path, option);
+
+  // The checkpoint folders: the one resumed, and the one written (the same, unless --checkpoint names another).
+  CheckpointDir from, own;
+  CheckpointDir* to = nullptr;
+  Checkpoint resumed;
+  if (!a.resume.empty()) {
+    from = CheckpointDir(a.resume, "--resume", inputs, true);
+    resumed = from.read();
+    inputs.add(resumed.model, "checkpoint's model");
+    data_inputs.add(resumed.model, "checkpoint's model");
+  }
+  if (!a.checkpoint.empty() && !(from.open() && files::same_target(a.checkpoint, a.resume)))
+    own = CheckpointDir(a.checkpoint, "--checkpoint", inputs, false), to = &own;
+  else if (from.open())
+    to = &from;
+
+  // Every file the final write touches is checked now, before the long work: the model and each of its external
+  // data files (Model::check_save), --log and --plot, none of them onto another or into the checkpoint's names.
+  std::vector<std::pair<std::string, std::string>> written;  // (what, the file written)
+  for (const std::string& f : model.check_save(out, a.in_place ? data_inputs : inputs))
+    written.emplace_back(written.empty() ? (a.in_place ? "--in-place" : "--out") : "the model's external data", f);
+  if (!a.log.empty()) written.emplace_back("--log", files::check_output(a.log, "--log", inputs));
+  if (!a.plot.empty()) written.emplace_back("--plot", files::check_output(a.plot, "--plot", inputs));
+  for (size_t i = 0; i < written.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (files::same_target(written[i].second, written[j].second))
+        throw Error(written[i].first + " " + written[i].second + " is also where " + written[j].first +
+                    " writes; give each output its own file");
+  const std::string interrupt_dir = to ? to->dir() : out + ".checkpoint";  // where an interrupt checkpoints
+  for (const auto& [what, f] : written) {
+    const auto slash = f.find_last_of('/');
+    const std::string folder = slash == std::string::npos ? "." : f.substr(0, slash), name = f.substr(slash + 1);
+    if (files::same_target(folder, interrupt_dir) &&
+        std::regex_match(name, std::regex("latest|lock|records\\.jsonl|step-[0-9]{8,19}(\\.partial)?")))
+      throw Error(what + " " + f + " is a name the checkpoint in " + interrupt_dir + " uses; write it elsewhere");
+  }
+  if (!to) CheckpointDir::check(interrupt_dir, "the folder an interrupt checkpoints into,", inputs);
+
   if (!a.resume.empty()) model.load_weights(resumed.model);
   TrainOptions opts;
   opts.loss = a.loss;
@@ -335,6 +406,26 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     pos = std::move(resumed.position);
     if (pos.order.empty()) pos.next = 0;
   }
+  const int64_t first_step = session.steps();
+
+  // The records (--log, --plot, the checkpoint's history) are streamed, never kept: memory and checkpoints stay
+  // the same size however long the run. --log goes to a side file, published with the model.
+  files::StreamedFile log;
+  if (!a.log.empty()) log = files::StreamedFile(a.log);
+  PlotData plot(per_epoch);
+  const auto record = [&](const nlohmann::json& r) {
+    const std::string line = r.dump();
+    if (log.open()) log.write(line + "\n");
+    if (to) to->append_record(line);
+    if (!a.plot.empty()) plot.add(r);
+  };
+  if (from.open())  // the history so far, from the checkpoint (into another checkpoint folder too, if one is named)
+    from.for_each_record([&](const std::string& line, const nlohmann::json& r) {
+      if (log.open()) log.write(line + "\n");
+      if (to && to != &from) to->append_record(line);
+      if (!a.plot.empty()) plot.add(r);
+    });
+
   std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),
               a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.opt.name.c_str(),
@@ -349,31 +440,48 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
                 a.steps > 0 ? ("--steps " + std::to_string(a.steps)).c_str() : ("--epochs " + std::to_string(epochs)).c_str());
   std::fflush(stdout);
 
-  const auto checkpoint = [&](const std::string& dir) {
-    pos.rng = rng_text(rng);
-    write_checkpoint(dir, model, session.state(), pos);
+  // No weight that is not finite is ever written: a finite loss does not prove the weights finite.
+  const auto check_weights = [&]() {
+    const std::string bad = session.nonfinite_parameter();
+    if (bad.empty()) return;
+    throw Error("training diverged: parameter '" + bad + "' holds NaN or Inf after step " +
+                std::to_string(session.steps()) + ", although the loss stayed finite (a Relu can hide a NaN from it). " +
+                (to && to->last_step() >= 0 ? "The last checkpoint, in " + to->dir() + ", is from step " +
+                                                  std::to_string(to->last_step()) + "; nothing else was written"
+                                            : std::string("Nothing was written")) +
+                "; check the model's initial weights, or try a lower --lr");
   };
-  const auto write_log = [&]() {
-    if (!a.log.empty()) {
-      std::string lines;
-      for (const nlohmann::json& r : pos.records) lines += r.dump() + "\n";
-      save_text(a.log, lines);
-    }
+  const auto checkpoint = [&](CheckpointDir& dir) {
+    check_weights();
+    pos.rng = rng_text(rng);
+    dir.write(model, session.state(), pos);
+  };
+  // The model, then --log and --plot: published together at the end (or at an interrupt), so that a run that
+  // fails leaves every one of them as it was.
+  const auto publish = [&]() {
+    check_weights();
+    model.save(out, a.in_place ? data_inputs : inputs);
+    if (log.open()) log.publish();
     if (!a.plot.empty()) {
       const std::string name = a.model.substr(a.model.find_last_of('/') + 1);
-      save_text(a.plot, plot_svg(pos.records, per_epoch, "onnxtrain: " + name + " on " + a.data + ", " + a.opt.name +
-                                                             ", batch " + std::to_string(a.batch)));
+      files::atomic_write(a.plot, plot.svg("onnxtrain: " + name + " on " + a.data + ", " + a.opt.name + ", batch " +
+                                           std::to_string(a.batch)), inputs);
     }
   };
+  if (g_stop_signal) {  // while the model and the data loaded: nothing trained, nothing to write
+    std::fprintf(stderr, "onnxtrain: interrupted by %s before the first step; nothing was written\n",
+                 g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    return 128 + g_stop_signal;
+  }
   std::map<std::string, ParamEpoch> param_epoch;
   if (!a.val.empty() && a.resume.empty()) {  // where validation starts: the first point of its curve
     EvalResult v = session.evaluate(val.x, val.y);
     std::printf("before training: val %s\n", describe(v).c_str());
     nlohmann::json r = {{"type", "val"}, {"epoch", 0}, {"step", 0}, {"val_loss", v.loss}};
     if (v.classification) r["val_accuracy"] = v.accuracy();
-    pos.records.push_back(std::move(r));
+    record(r);
   }
-  const double lr = a.opt.lr >= 0 ? a.opt.lr : (a.opt.name == "sgd" ? 0.01 : 0.001);
+  const double lr = resolved(a.opt).lr;
   Tensor xb, yb;
   ProgressBar progress;
   float last_finite = NAN;
@@ -390,6 +498,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     const auto t0 = std::chrono::steady_clock::now();
     int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
     double eval_secs = 0;   // time spent in --val-every validations, not training
+    bool due = false;       // a --checkpoint-every checkpoint fell on the epoch's last step
     while (pos.next < n && (a.steps == 0 || session.steps() < a.steps) && !g_stop_signal) {
       const int64_t b = pos.next, end = std::min(n, b + a.batch);
       gather(train, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), xb, yb);
@@ -402,16 +511,24 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
         if (bad_grad.empty() && !std::isfinite(p.grad_norm)) bad_grad = p.name;
       if (!std::isfinite(loss) || !bad_grad.empty()) {
         progress.clear();
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%g", double(last_finite));
+        const auto g = [](double v) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%g", v);
+          return std::string(buf);
+        };
         const std::string what = !std::isfinite(loss) ? std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "Inf")
                                                       : "the gradient of '" + bad_grad + "' became NaN or Inf";
         const std::string where = session.nonfinite_origin();
+        const std::string before = std::isfinite(loss) ? "; the loss was still finite, " + g(loss)
+                                   : std::isnan(last_finite) ? std::string("; no step had a finite loss")
+                                                             : "; the last finite loss was " + g(last_finite);
+        const std::string wrote = to && to->last_step() >= 0 ? ". The last checkpoint, in " + to->dir() +
+                                                                   ", is from step " + std::to_string(to->last_step()) +
+                                                                   "; nothing else was written"
+                                                             : ". Nothing was written";
         throw Error("training diverged: " + what + " at step " + std::to_string(step) + " (epoch " +
-                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) +
-                    (std::isnan(last_finite) ? std::string("; no step had a finite loss")
-                                             : "; the last finite loss was " + std::string(buf)) +
-                    ". Nothing was written; try a lower --lr");
+                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) + before +
+                    wrote + "; try a lower --lr");
       }
       last_finite = loss;
       pos.next = end;
@@ -438,7 +555,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
         r["grad_norm"] = std::move(gn);
         r["update_ratio"] = std::move(ur);
       }
-      pos.records.push_back(std::move(r));
+      record(r);
       progress.show(pos.epoch, epochs, end, n, pos.loss_sum / double(pos.seen), elapsed);
       if (a.val_every > 0 && step % a.val_every == 0 && pos.next < n) {  // the epoch's end validates anyway
         const auto e0 = std::chrono::steady_clock::now();
@@ -446,59 +563,87 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
         eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         nlohmann::json e = {{"type", "val"}, {"epoch", pos.epoch}, {"step", step}, {"val_loss", v.loss}};
         if (v.classification) e["val_accuracy"] = v.accuracy();
-        pos.records.push_back(std::move(e));
+        record(e);
       }
-      if (a.checkpoint_every > 0 && step % a.checkpoint_every == 0) checkpoint(ckpt_dir);
+      // A checkpoint due at an epoch's last step waits for the epoch's record, so that it covers the whole epoch.
+      if (to && a.checkpoint_every > 0 && step % a.checkpoint_every == 0) {
+        if (pos.next < n) checkpoint(*to); else due = true;
+      }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
     progress.clear();
     if (g_stop_signal) {
-      const std::string dir = ckpt_dir.empty() ? out + ".checkpoint" : ckpt_dir;
-      model.save(out);
-      if (ckpt_dir.empty()) check_checkpoint_dir(dir);
-      checkpoint(dir);
-      write_log();
+      if (session.steps() == first_step) {
+        std::fprintf(stderr, "onnxtrain: interrupted by %s before the first step; nothing was written\n",
+                     g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        return 128 + g_stop_signal;
+      }
+      // The model is written even when its checkpoint cannot be: the product is the file.
+      std::string failed;
+      CheckpointDir interrupted;
+      if (!to) {  // no --checkpoint: one in OUT.checkpoint, with the records --log holds
+        try {
+          interrupted = CheckpointDir(interrupt_dir, "checkpoint", inputs, false);
+          if (log.open()) log.for_each_line([&](const std::string& line) { interrupted.append_record(line); });
+        } catch (const Error& e) {
+          failed = e.what();
+        }
+      }
+      CheckpointDir& dir = to ? *to : interrupted;
+      publish();
+      if (failed.empty()) {
+        try {
+          checkpoint(dir);
+        } catch (const Error& e) {
+          failed = e.what();
+        }
+      }
+      if (!failed.empty())
+        throw Error("interrupted: wrote the model trained so far to " + out + ", but not its checkpoint: " + failed);
       std::fprintf(stderr,
                    "onnxtrain: interrupted by %s after step %lld (epoch %lld of %lld, %lld of %lld samples); wrote the "
                    "model trained so far to %s and a checkpoint to %s. To continue: %s\n",
                    g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(session.steps()),
                    static_cast<long long>(pos.epoch), static_cast<long long>(epochs), static_cast<long long>(pos.next),
-                   static_cast<long long>(n), out.c_str(), dir.c_str(), resume_command(argv, dir).c_str());
+                   static_cast<long long>(n), out.c_str(), dir.dir().c_str(), resume_command(argv, dir.dir()).c_str());
       return 128 + g_stop_signal;
     }
-    if (pos.seen > 0) {
-      nlohmann::json r = {{"type", "epoch"}, {"epoch", pos.epoch}, {"loss", pos.loss_sum / double(pos.seen)},
-                          {"samples_per_s", double(seen_here) / secs}};
-      std::printf("epoch %lld/%lld: loss %.4f", static_cast<long long>(pos.epoch), static_cast<long long>(epochs),
+    // An epoch's record is made once, when it ends. A --steps run that stops inside one prints its running totals
+    // but records nothing: the run resumed from there records that epoch when it ends, and a resume with nothing
+    // left to train prints nothing.
+    const bool ended = pos.next == n;
+    if (pos.seen > 0 && (seen_here > 0 || ended)) {
+      std::printf("epoch %lld/%lld%s: loss %.4f", static_cast<long long>(pos.epoch), static_cast<long long>(epochs),
+                  ended ? "" : (" (" + std::to_string(pos.next) + " of " + std::to_string(n) + " samples)").c_str(),
                   pos.loss_sum / double(pos.seen));
+      nlohmann::json r = {{"type", "epoch"}, {"epoch", pos.epoch}, {"loss", pos.loss_sum / double(pos.seen)}};
+      if (seen_here > 0) r["samples_per_s"] = double(seen_here) / secs;
       if (labels) {
         std::printf(", accuracy %.4f", double(pos.correct) / double(pos.seen));
         r["accuracy"] = double(pos.correct) / double(pos.seen);
       }
-      if (!a.val.empty()) {
+      if (ended && !a.val.empty()) {
         EvalResult v = session.evaluate(val.x, val.y);
         std::printf(", val %s", describe(v).c_str());
         r["val_loss"] = v.loss;
         if (v.classification) r["val_accuracy"] = v.accuracy();
       }
-      std::printf(", %.0f samples/s\n", double(seen_here) / secs);
+      if (seen_here > 0) std::printf(", %.0f samples/s", double(seen_here) / secs);
+      std::printf("\n");
       std::fflush(stdout);
       if (a.diagnostics) r["diagnostics"] = report_diagnostics(session, pos.epoch, param_epoch);
-      pos.records.push_back(std::move(r));
+      if (ended) record(r);
     }
     if (pos.next < n) break;  // --steps ended the run inside this epoch: the position stays there
     ++pos.epoch;
     pos.order.clear();  // the next epoch draws its order when it starts, from the start
     pos.next = 0;
-    write_log();
-    if (!ckpt_dir.empty() && a.checkpoint_every == 0) checkpoint(ckpt_dir);
+    if (to && (a.checkpoint_every == 0 || due)) checkpoint(*to);
   }
-  model.save(out);
-  write_log();
-  if (!ckpt_dir.empty()) checkpoint(ckpt_dir);  // so that a later --resume with more --epochs or --steps goes on
+  if (to) checkpoint(*to);  // so that a later --resume with more --epochs or --steps goes on
+  publish();
   std::printf("wrote %s%s%s%s\n", out.c_str(), a.log.empty() ? "" : (", " + a.log).c_str(),
-              a.plot.empty() ? "" : (", " + a.plot).c_str(),
-              ckpt_dir.empty() ? "" : (", checkpoint in " + ckpt_dir).c_str());
+              a.plot.empty() ? "" : (", " + a.plot).c_str(), !to ? "" : (", checkpoint in " + to->dir()).c_str());
   return 0;
 }
 
