@@ -135,6 +135,10 @@ def main(out):
                                                      doubling)
     files["function_calls_itself.onnx"] = with_functions(
         [helper.make_node("Loop", ["x"], ["y"], name="loop0", domain="mylib")], [loop])
+    # Reshape of 6 elements to (4, -1), which does not divide.
+    files["reshape_indivisible.onnx"] = model(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")], [vi("x", [2, 3])], [vi("y", None)],
+        [numpy_helper.from_array(np.array([4, -1], np.int64), "shape")])
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

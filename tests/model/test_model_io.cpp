@@ -282,6 +282,26 @@ INSTANTIATE_TEST_SUITE_P(
       return n.substr(0, n.find('.'));
     });
 
+// The one-line error loading kBad/file gives, which must start with its path; "" if it loads.
+std::string load_error(const std::string& file) {
+  const std::string path = kBad + "/" + file;
+  if (!fs::exists(path)) return "fixture " + path + " is missing";
+  try {
+    Model::load(path);
+    return "";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind(path + ": ", 0) != 0 || msg.find('\n') != std::string::npos) return "not one line naming the file: " + msg;
+    return msg.substr(path.size() + 2);
+  }
+}
+
+// Reshape's -1 was shown as 0 ("to (4,0)"): the shape is shown as the model gives it.
+TEST(BadModels, D22_ReshapeShowsItsMinusOneAsGiven) {
+  EXPECT_EQ(load_error("reshape_indivisible.onnx"),
+            "node 'reshape0' (Reshape): cannot reshape (2,3) to (4,-1): 6 elements do not divide evenly");
+}
+
 // Ranks past oneDNN's 12 that only the data reveals are refused when the plan is made, naming the input or the node
 // (they reached oneDNN as "internal error: dimensions are invalid").
 // The model's own functions are expanded at load: Block calls Leaky at slope 0.5, then at 0.2 (an attribute taken by
