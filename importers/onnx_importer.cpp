@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -61,6 +63,13 @@ std::string type_str(const onnx::TypeProto& t) {
     case onnx::TypeProto::kSparseTensorType: return "sparse_tensor(" + dtype_name(t.sparse_tensor_type().elem_type()) + ")";
     default: return "?";
   }
+}
+
+// A float attribute value as messages give it: "nan", "inf", "-inf".
+std::string float_str(float v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", double(v));
+  return b;
 }
 
 // A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
@@ -294,10 +303,25 @@ class Importer {
     }
   }
 
+  // Float attributes are hyper-parameters (Gemm's alpha, LeakyRelu's slope, a Constant's value_float): a NaN or an
+  // infinity there is a broken file, not data, and would train "successfully" to NaN weights that a Relu hides from the
+  // loss. Refused for every op and every FLOAT / FLOATS attribute, including those a function call passes to its body.
+  // (A Constant's value tensor is data, NaN included, and is not checked.)
+  void require_finite(const ir::Node& n, const onnx::AttributeProto& a) const {
+    if (a.type() == onnx::AttributeProto::FLOAT && !std::isfinite(a.f()))
+      g_.fail(n, "attribute " + a.name() + " is " + float_str(a.f()) + "; float attributes must be finite");
+    if (a.type() == onnx::AttributeProto::FLOATS)
+      for (int i = 0; i < a.floats_size(); ++i)
+        if (!std::isfinite(a.floats(i)))
+          g_.fail(n, "attribute " + a.name() + " has " + float_str(a.floats(i)) + " at index " + std::to_string(i) +
+                         "; float attributes must be finite");
+  }
+
   // A Constant node folded into a Constant value: from its value tensor or value_float(s) / value_int(s).
   void fold_constant(const onnx::NodeProto& np, const ir::Node& n) {
     if (np.output_size() != 1 || np.attribute_size() != 1) g_.fail(n, "expected one output and one value attribute");
     const onnx::AttributeProto& a = np.attribute(0);
+    require_finite(n, a);
     ir::Value v;
     v.name = np.output(0);
     v.kind = ir::ValueKind::Constant;
@@ -557,6 +581,7 @@ class Importer {
         g_.fail(n, "op " + n.op_type + " does not exist at opset " + std::to_string(g_.opset) + " (it starts at " +
                        std::to_string(op->versions.front()) + ")");
       for (const auto& a : np.attribute()) {
+        require_finite(n, a);
         ir::Attr at;
         switch (a.type()) {
           case onnx::AttributeProto::INT: at.kind = ir::Attr::Int; at.i = a.i(); break;

@@ -135,6 +135,26 @@ def main(out):
                                                      doubling)
     files["function_calls_itself.onnx"] = with_functions(
         [helper.make_node("Loop", ["x"], ["y"], name="loop0", domain="mylib")], [loop])
+    # Non-finite float attributes: Gemm's alpha and beta, a FLOATS attribute, a slope passed into a function's body,
+    # a Constant's value_float(s). A NaN inside a Constant's value tensor is data and loads.
+    b = numpy_helper.from_array(np.ones((3, 4), np.float32), "B")
+    c = numpy_helper.from_array(np.ones(4, np.float32), "C")
+    files["gemm_alpha_nan.onnx"] = model([helper.make_node("Gemm", ["x", "B"], ["y"], name="gemm0", alpha=float("nan"))],
+                                         [vi("x", [2, 3])], [vi("y", [2, 4])], [b])
+    files["gemm_beta_inf.onnx"] = model([helper.make_node("Gemm", ["x", "B", "C"], ["y"], name="gemm0",
+                                                          beta=float("inf"))], [vi("x", [2, 3])], [vi("y", [2, 4])], [b, c])
+    files["floats_attribute_nan.onnx"] = model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu0", scales=[1.0, float("-inf")])],
+        [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["function_slope_nan.onnx"] = with_functions(
+        [helper.make_node("Leaky", ["x"], ["y"], name="call0", domain="mylib", slope=float("nan"))], [leaky])
+    def constant_add(**value):
+        return model([helper.make_node("Constant", [], ["k"], name="const0", **value),
+                      helper.make_node("Add", ["x", "k"], ["y"], name="add0")], [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["constant_value_float_nan.onnx"] = constant_add(value_float=float("nan"))
+    files["constant_value_floats_inf.onnx"] = constant_add(value_floats=[0.0, 1.0, float("inf")])
+    files["constant_tensor_nan.onnx"] = constant_add(
+        value=numpy_helper.from_array(np.array([np.nan, 1.0, 2.0], np.float32)))
     # Reshape of 6 elements to (4, -1), which does not divide.
     files["reshape_indivisible.onnx"] = model(
         [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")], [vi("x", [2, 3])], [vi("y", None)],

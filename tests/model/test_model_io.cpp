@@ -296,6 +296,28 @@ std::string load_error(const std::string& file) {
   }
 }
 
+// Non-finite float attributes are hyper-parameters gone wrong (a NaN alpha trained to NaN weights with exit 0): refused
+// for every op and attribute, naming the node and the attribute, also inside an expanded function and in a Constant's
+// value_float(s). A NaN in a Constant's value tensor is data: it loads and reaches the output.
+TEST(BadModels, D10_NonFiniteFloatAttributesAreRefused) {
+  EXPECT_EQ(load_error("gemm_alpha_nan.onnx"), "node 'gemm0' (Gemm): attribute alpha is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("gemm_beta_inf.onnx"), "node 'gemm0' (Gemm): attribute beta is inf; float attributes must be finite");
+  EXPECT_EQ(load_error("floats_attribute_nan.onnx"),
+            "node 'relu0' (Relu): attribute scales has -inf at index 1; float attributes must be finite");
+  EXPECT_EQ(load_error("function_slope_nan.onnx"),
+            "node 'call0/LeakyRelu' (LeakyRelu): attribute alpha is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("constant_value_float_nan.onnx"),
+            "node 'const0' (Constant): attribute value_float is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("constant_value_floats_inf.onnx"),
+            "node 'const0' (Constant): attribute value_floats has inf at index 2; float attributes must be finite");
+  ASSERT_EQ(load_error("constant_tensor_nan.onnx"), "");
+  Model model = Model::load(kBad + "/constant_tensor_nan.onnx");
+  const Tensor y = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}}).at("y");
+  for (int i = 0; i < 6; ++i)
+    if (i % 3 == 0) EXPECT_TRUE(std::isnan(y.f32[i])) << i;
+    else EXPECT_EQ(y.f32[i], 1.f + float(i % 3)) << i;
+}
+
 // Reshape's -1 was shown as 0 ("to (4,0)"): the shape is shown as the model gives it.
 TEST(BadModels, D22_ReshapeShowsItsMinusOneAsGiven) {
   EXPECT_EQ(load_error("reshape_indivisible.onnx"),
