@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -246,13 +247,7 @@ class Importer {
       if (ref.offset > size || static_cast<int64_t>(bytes) > size - ref.offset)
         fail(what + ": external data at offset " + std::to_string(ref.offset) + " needs " + std::to_string(bytes) +
              " bytes but '" + ref.location + "' has " + std::to_string(size));
-      // Tensors may share a file, but together they may not read more of it than it holds: what is allocated for
-      // them never outgrows the files, however many tensors point at the same bytes.
-      int64_t& claimed = external_claims_[{st.st_dev, st.st_ino}];  // the file, however its location spells it
-      claimed += static_cast<int64_t>(bytes);
-      if (claimed > size)
-        fail(what + ": the tensors stored in '" + ref.location + "' claim " + std::to_string(claimed) +
-             " bytes of it but it holds " + std::to_string(size));
+      claim_region(what, ref, static_cast<int64_t>(bytes), {st.st_dev, st.st_ino});
     } else if (t.has_raw_data()) {
       if (t.raw_data().size() != bytes)
         fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
@@ -262,6 +257,25 @@ class Importer {
            std::to_string(numel));
     }
     return ref;
+  }
+
+  // Tensors may share a file but not its bytes: write-back saves each initializer into its own region, so two that
+  // overlap (or are the same region) would save one's trained values over the other's, and a reload would read
+  // weights that are not the ones trained. Disjoint regions inside the file also keep what is allocated for them
+  // within the files' sizes, however many tensors a model lists. Empty tensors claim nothing.
+  void claim_region(const std::string& what, const DataRef& ref, int64_t bytes, std::pair<dev_t, ino_t> file) {
+    if (bytes == 0) return;
+    std::map<int64_t, Region>& taken = external_regions_[file];  // the file, however its location spells it
+    const int64_t end = ref.offset + bytes;
+    auto next = taken.lower_bound(ref.offset);  // the first region starting at or after this one
+    const Region* other = nullptr;
+    if (next != taken.end() && next->first < end) other = &next->second;
+    if (!other && next != taken.begin() && std::prev(next)->second.end > ref.offset) other = &std::prev(next)->second;
+    if (other)
+      fail(what + ": its external data (bytes " + std::to_string(ref.offset) + " to " + std::to_string(end) + " of '" +
+           ref.location + "') overlaps that of " + other->what + " (bytes " + std::to_string(other->offset) + " to " +
+           std::to_string(other->end) + "); each tensor needs a region of its own");
+    taken[ref.offset] = {what, ref.offset, end};
   }
 
   // Reads one float32 tensor's values into dst (numel floats), from where check_tensor_data found them.
@@ -663,7 +677,11 @@ class Importer {
   }
 
   std::map<std::string, std::string> unreadable_;  // initializer -> what it is, for those no node may read
-  std::map<std::pair<dev_t, ino_t>, int64_t> external_claims_;  // external file -> bytes the tensors read claim of it
+  struct Region {
+    std::string what;     // the tensor, as messages name it
+    int64_t offset, end;  // its bytes [offset, end) of the file
+  };
+  std::map<std::pair<dev_t, ino_t>, std::map<int64_t, Region>> external_regions_;  // external file -> regions by offset
 };
 
 }  // namespace

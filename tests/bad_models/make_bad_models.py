@@ -155,6 +155,19 @@ def main(out):
     files["constant_value_floats_inf.onnx"] = constant_add(value_floats=[0.0, 1.0, float("inf")])
     files["constant_tensor_nan.onnx"] = constant_add(
         value=numpy_helper.from_array(np.array([np.nan, 1.0, 2.0], np.float32)))
+    # Initializers in one external file: the same region twice, regions that overlap by 6 floats, and adjacent regions
+    # (which load). Each file holds 96 bytes, as much as the two (3, 4) tensors need together.
+    def two_gemms(b1, b2):
+        return model([helper.make_node("Gemm", ["x", "B1"], ["y1"], name="gemm1"),
+                      helper.make_node("Gemm", ["x", "B2"], ["y2"], name="gemm2")],
+                     [vi("x", [2, 3])], [vi("y1", [2, 4]), vi("y2", [2, 4])], [b1, b2])
+    files["shared96.bin"] = np.arange(24, dtype=np.float32).tobytes()
+    files["external_same_region.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                                   external("B2", "shared96.bin", 0, 48))
+    files["external_overlap.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                               external("B2", "./shared96.bin", 24, 48))
+    files["external_adjacent.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                                external("B2", "shared96.bin", 48, 48))
     # Reshape of 6 elements to (4, -1), which does not divide.
     files["reshape_indivisible.onnx"] = model(
         [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")], [vi("x", [2, 3])], [vi("y", None)],

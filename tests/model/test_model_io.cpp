@@ -318,6 +318,25 @@ TEST(BadModels, D10_NonFiniteFloatAttributesAreRefused) {
     else EXPECT_EQ(y.f32[i], 1.f + float(i % 3)) << i;
 }
 
+// Two initializers over the same bytes of an external file (the same region, or overlapping ones) passed the check
+// on total bytes, and write-back then saved one's trained values over the other's. Refused, naming both and the file;
+// adjacent regions load, each with its own values.
+TEST(BadModels, D18_OverlappingExternalRegionsAreRefused) {
+  EXPECT_EQ(load_error("external_same_region.onnx"),
+            "initializer 'B2': its external data (bytes 0 to 48 of 'shared96.bin') overlaps that of initializer 'B1' "
+            "(bytes 0 to 48); each tensor needs a region of its own");
+  EXPECT_EQ(load_error("external_overlap.onnx"),
+            "initializer 'B2': its external data (bytes 24 to 72 of './shared96.bin') overlaps that of initializer "
+            "'B1' (bytes 0 to 48); each tensor needs a region of its own");
+  ASSERT_EQ(load_error("external_adjacent.onnx"), "");
+  Model model = Model::load(kBad + "/external_adjacent.onnx");
+  // x = e_0: each output row 0 is its B's first row, floats 0..3 of the file for B1 and 12..15 for B2.
+  auto out = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, {1, 0, 0, 0, 0, 0})}});
+  EXPECT_EQ(std::vector<float>(out.at("y1").f32.begin(), out.at("y1").f32.begin() + 4), (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(std::vector<float>(out.at("y2").f32.begin(), out.at("y2").f32.begin() + 4),
+            (std::vector<float>{12, 13, 14, 15}));
+}
+
 // Reshape's -1 was shown as 0 ("to (4,0)"): the shape is shown as the model gives it.
 TEST(BadModels, D22_ReshapeShowsItsMinusOneAsGiven) {
   EXPECT_EQ(load_error("reshape_indivisible.onnx"),
