@@ -62,6 +62,9 @@ Dataset read_dataset(const std::string& spec, Split split, const std::vector<std
     if (xi == arrays.end()) throw Error(spec + ": no features array " + tried);
     d.x = std::move(xi->second);
     auto yi = arrays.find(y_key);
+    if (yi != arrays.end() && yi->second.shape.empty())  // else taken for "no labels" (Dataset::has_y)
+      throw Error(spec + ": '" + y_key + "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                  "(N, ...)");
     if (yi != arrays.end()) d.y = std::move(yi->second);
   } else if (ends_with(spec, ".npy")) {
     d.x = load_npy(spec);

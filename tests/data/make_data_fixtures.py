@@ -83,6 +83,8 @@ def main(out):
     data[at:at + 8] = bytes(b ^ 0x5A for b in data[at:at + 8])
     with open(p("bomb_corrupt.npz"), "wb") as f:
         f.write(data)
+    # A 0-d y: one label for the whole data set, not one per sample.
+    np.savez(p("y_scalar.npz"), x=values((6, 4)).astype(np.float32), y=np.int64(3))
 
 
 if __name__ == "__main__":

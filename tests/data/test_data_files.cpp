@@ -225,4 +225,10 @@ TEST(DataBombs, D12_RunningOutOfMemoryNamesTheFile) {
   EXPECT_EQ(got, kDir + "bomb.npz: ran out of memory while reading it");
 }
 
+// A 0-d y was taken for no y at all ("no labels or targets"): it is named as what it is.
+TEST(DataSets, D22_ZeroDimensionalLabelsAreNamedAsAScalar) {
+  EXPECT_EQ(error_of([] { load_dataset(kDir + "y_scalar.npz", Split::Train); }),
+            kDir + "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or (N, ...)");
+}
+
 }  // namespace

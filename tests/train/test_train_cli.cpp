@@ -97,7 +97,9 @@ INSTANTIATE_TEST_SUITE_P(
         // Float labels index the scores as the int64 ones do: 99.0 was read past the row, 0.5 taken as class 0.
         BadCase{"float_label_range", "--data DATA/float_label_range.npz", "label 99 of sample 4 is not a class index for 10 classes"},
         BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz", "label 0.5 of sample 6 is not a class index"},
-        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
+        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"},
+        // A 0-d y was reported as no y at all.
+        BadCase{"D22_scalar_y", "--data DATA/../data/y_scalar.npz", "y_scalar.npz: 'y' is 0-d (a scalar)"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // A decompression bomb (here 32 MB in 31 KB, against a 40 MB limit) is one line naming the file and member, exit 1,
