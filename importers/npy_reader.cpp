@@ -60,7 +60,9 @@ struct NpyHeader {
   DType dtype() const { return d.kind == 'f' ? DType::Float32 : DType::Int64; }
   uint64_t converted() const { return n * (d.kind == 'f' ? 4 : 8); }  // as the Tensor holds it (no overflow: n <= 2^33)
   // What converting an image of image_bytes takes: those bytes, the Tensor, and a second copy to reorder Fortran order.
-  uint64_t need(uint64_t image_bytes) const { return image_bytes + converted() * (fortran && shape.size() > 1 ? 2 : 1); }
+  uint64_t need(uint64_t image_bytes) const {
+    return image_bytes + converted() * (fortran && shape.size() > 1 ? 2 : 1);
+  }
 };
 
 // The bytes the header takes (magic, version, length and the dict), from the image's first 12 bytes or all it has.

@@ -160,8 +160,8 @@ TEST(DataBombs, D12_DeclaredSizesBeyondTheMemoryBudgetAreRefused) {
     // The members together: each fits alone, but the second is refused for what the first left.
     MemoryLimit limit("20");
     EXPECT_EQ(error_of([] { load_npz(kDir + "two_members.npz"); }),
-              kDir + "two_members.npz: member 'y.npy' declares 6.0 MB of data (float32), 12.0 MB while it is read, more "
-              "than the 8.0 MB left of the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+              kDir + "two_members.npz: member 'y.npy' declares 6.0 MB of data (float32), 12.0 MB while it is read, "
+              "more than the 8.0 MB left of the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
     EXPECT_EQ(error_of([] { load_idx(kDir + "bomb-images-idx3-ubyte.gz"); }),
               kDir + "bomb-images-idx3-ubyte.gz: declares 80.0 MB of data (float32), 100.0 MB while it is read, more "
               "than the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
@@ -228,7 +228,8 @@ TEST(DataBombs, D12_RunningOutOfMemoryNamesTheFile) {
 // A 0-d y was taken for no y at all ("no labels or targets"): it is named as what it is.
 TEST(DataSets, D22_ZeroDimensionalLabelsAreNamedAsAScalar) {
   EXPECT_EQ(error_of([] { load_dataset(kDir + "y_scalar.npz", Split::Train); }),
-            kDir + "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or (N, ...)");
+            kDir + "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                   "(N, ...)");
 }
 
 }  // namespace

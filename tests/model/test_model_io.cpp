@@ -291,7 +291,8 @@ std::string load_error(const std::string& file) {
     return "";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    if (msg.rfind(path + ": ", 0) != 0 || msg.find('\n') != std::string::npos) return "not one line naming the file: " + msg;
+    if (msg.rfind(path + ": ", 0) != 0 || msg.find('\n') != std::string::npos)
+      return "not one line naming the file: " + msg;
     return msg.substr(path.size() + 2);
   }
 }
@@ -300,8 +301,10 @@ std::string load_error(const std::string& file) {
 // for every op and attribute, naming the node and the attribute, also inside an expanded function and in a Constant's
 // value_float(s). A NaN in a Constant's value tensor is data: it loads and reaches the output.
 TEST(BadModels, D10_NonFiniteFloatAttributesAreRefused) {
-  EXPECT_EQ(load_error("gemm_alpha_nan.onnx"), "node 'gemm0' (Gemm): attribute alpha is nan; float attributes must be finite");
-  EXPECT_EQ(load_error("gemm_beta_inf.onnx"), "node 'gemm0' (Gemm): attribute beta is inf; float attributes must be finite");
+  EXPECT_EQ(load_error("gemm_alpha_nan.onnx"),
+            "node 'gemm0' (Gemm): attribute alpha is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("gemm_beta_inf.onnx"),
+            "node 'gemm0' (Gemm): attribute beta is inf; float attributes must be finite");
   EXPECT_EQ(load_error("floats_attribute_nan.onnx"),
             "node 'relu0' (Relu): attribute scales has -inf at index 1; float attributes must be finite");
   EXPECT_EQ(load_error("function_slope_nan.onnx"),
@@ -332,7 +335,8 @@ TEST(BadModels, D18_OverlappingExternalRegionsAreRefused) {
   Model model = Model::load(kBad + "/external_adjacent.onnx");
   // x = e_0: each output row 0 is its B's first row, floats 0..3 of the file for B1 and 12..15 for B2.
   auto out = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, {1, 0, 0, 0, 0, 0})}});
-  EXPECT_EQ(std::vector<float>(out.at("y1").f32.begin(), out.at("y1").f32.begin() + 4), (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(std::vector<float>(out.at("y1").f32.begin(), out.at("y1").f32.begin() + 4),
+            (std::vector<float>{0, 1, 2, 3}));
   EXPECT_EQ(std::vector<float>(out.at("y2").f32.begin(), out.at("y2").f32.begin() + 4),
             (std::vector<float>{12, 13, 14, 15}));
 }
