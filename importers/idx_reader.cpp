@@ -1,11 +1,14 @@
 // MNIST idx files (plain or gzip, detected by magic bytes, read through zlib): idx1 ubyte labels and idx3 ubyte
-// images. Declared sizes are checked against a cap before anything is allocated, and a short stream is an error.
+// images. Declared sizes are checked against a cap and the memory budget before anything is decompressed past the
+// header or allocated, and a short stream is an error.
 #include <zlib.h>
 
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "importers/file_bytes.h"
+#include "importers/memory_budget.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
@@ -35,9 +38,8 @@ void read_exact(const std::string& path, gzFile f, void* dst, size_t n, const ch
 
 uint32_t be32(const unsigned char* b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; }
 
-}  // namespace
-
-Tensor load_idx(const std::string& path) {
+Tensor read_idx(const std::string& path) {
+  io::MemoryBudget budget;
   io::openable_file(path, "an idx file");
   GzFile gz{gzopen(path.c_str(), "rb")};  // gzread passes plain files through unchanged
   if (!gz.f) throw Error(path + ": cannot open: " + std::strerror(errno));
@@ -64,6 +66,10 @@ Tensor load_idx(const std::string& path) {
       throw Error(path + ": header declares " + shape_str(shape) + "..., more than " + std::to_string(kMaxBytes) + " bytes");
   }
   const uint64_t total = empty ? 0 : nonzero;
+  // Held twice while converted: the bytes, then the labels as int64 or the pixels as float32. A gzip bomb (a megabyte
+  // that inflates to gigabytes) is refused here, with only its header inflated.
+  const uint64_t converted = total * (rank == 1 ? 8 : 4);
+  budget.take(path + ":", converted, rank == 1 ? "int64" : "float32", total + converted);
   // Read in chunks, so a header that lies about its size costs no more memory than the data actually present.
   std::vector<unsigned char> bytes;
   const size_t chunk = size_t(1) << 20;
@@ -85,6 +91,17 @@ Tensor load_idx(const std::string& path) {
     t.f32.assign(bytes.begin(), bytes.end());
   }
   return t;
+}
+
+}  // namespace
+
+// Running out of memory after all (others use memory too) is an Error naming the file, not std::bad_alloc.
+Tensor load_idx(const std::string& path) {
+  try {
+    return read_idx(path);
+  } catch (const std::bad_alloc&) {
+    throw Error(path + ": ran out of memory while reading it");
+  }
 }
 
 }  // namespace onnxtrain

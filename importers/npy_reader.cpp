@@ -1,20 +1,28 @@
 // NumPy .npy and .npz in. The zip container is libzip's job; this file parses only the small npy header, checks
-// the declared shape against the bytes actually present before allocating, and converts to float32 / int64.
+// the declared shape against the memory budget before reading the data and against the bytes actually present
+// before allocating, and converts to float32 / int64.
+#include <sys/stat.h>
 #include <zip.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <sstream>
 
 #include "importers/file_bytes.h"
+#include "importers/memory_budget.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
 namespace onnxtrain {
 namespace {
 
-constexpr uint64_t kMaxMember = uint64_t(8) << 30;  // no array we read is over 8 GiB
+constexpr uint64_t kMaxMember = uint64_t(8) << 30;  // no array we read is over 8 Gi elements
+constexpr size_t kMaxHeader = size_t(1) << 20;      // nor has a header over 1 MiB
 
 // The value of 'key' in the .npy header (a Python dict literal): the text between open and close that follows
 // "'key':", or (open == 0) everything after the colon. A plain scan: std::regex recurses per character and
@@ -39,8 +47,26 @@ struct Descr {
   int size;   // bytes per element
 };
 
-// Parses one npy image (a whole file or an npz member). where names it in messages.
-Tensor parse_npy(const std::string& where, const std::string& bytes) {
+// An npy image's header: what it declares, read before any of its data is.
+struct NpyHeader {
+  std::vector<int64_t> shape;
+  std::string descr;
+  Descr d{};
+  bool fortran = false;
+  size_t data_offset = 0;  // where the data starts in the image
+  uint64_t n = 0;          // elements
+  uint64_t payload = 0;    // the data's bytes, n * d.size
+
+  DType dtype() const { return d.kind == 'f' ? DType::Float32 : DType::Int64; }
+  uint64_t converted() const { return n * (d.kind == 'f' ? 4 : 8); }  // as the Tensor holds it (no overflow: n <= 2^33)
+  // What converting an image of image_bytes takes: those bytes, the Tensor, and a second copy to reorder Fortran order.
+  uint64_t need(uint64_t image_bytes) const {
+    return image_bytes + converted() * (fortran && shape.size() > 1 ? 2 : 1);
+  }
+};
+
+// The bytes the header takes (magic, version, length and the dict), from the image's first 12 bytes or all it has.
+size_t header_size(const std::string& where, const std::string& bytes) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(where + ": not an .npy array (bad magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len, offset;
@@ -55,14 +81,26 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
   } else {
     throw Error(where + ": unsupported .npy format version " + std::to_string(major));
   }
-  if (header_len > bytes.size() - offset) throw Error(where + ": truncated .npy header");
-  const std::string header = bytes.substr(offset, header_len);
-  offset += header_len;
+  // NumPy writes headers of a few hundred bytes (and reads none over 10,000 by default); a larger one is not an array
+  // we read, and must not make an .npz member decompress gigabytes before it is parsed.
+  if (header_len > kMaxHeader)
+    throw Error(where + ": .npy header of " + std::to_string(header_len) + " bytes (onnxtrain reads headers up to " +
+                std::to_string(kMaxHeader) + ")");
+  return offset + header_len;
+}
 
-  const std::string descr = header_value(where, header, "descr", '\'', '\'');
-  const bool fortran = header.find("'fortran_order'") != std::string::npos &&
-                       header_value(where, header, "fortran_order", 0, 0).compare(0, 4, "True") == 0;
-  std::vector<int64_t> shape;
+// Parses the header at the start of bytes, which must hold all of it (header_size).
+NpyHeader parse_header(const std::string& where, const std::string& bytes) {
+  NpyHeader h;
+  h.data_offset = header_size(where, bytes);
+  const size_t offset = bytes[6] == 1 ? 10 : 12;
+  if (h.data_offset > bytes.size()) throw Error(where + ": truncated .npy header");
+  const std::string header = bytes.substr(offset, h.data_offset - offset);
+
+  h.descr = header_value(where, header, "descr", '\'', '\'');
+  h.fortran = header.find("'fortran_order'") != std::string::npos &&
+              header_value(where, header, "fortran_order", 0, 0).compare(0, 4, "True") == 0;
+  std::vector<int64_t>& shape = h.shape;
   const std::string dims = header_value(where, header, "shape", '(', ')');
   std::stringstream parts(dims);
   for (std::string part; std::getline(parts, part, ',');) {
@@ -75,7 +113,8 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
     shape.push_back(std::stoll(part));
   }
 
-  Descr d{};
+  const std::string& descr = h.descr;
+  Descr& d = h.d;
   if (descr == "<f4") d = {'f', 4};
   else if (descr == "<f8") d = {'f', 8};
   else if (descr == "<i8") d = {'i', 8};
@@ -87,19 +126,31 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
 
   // n elements; the non-zero dims are bounded even when a 0 makes the array empty, so that no product of some of
   // the dims, formed later, can overflow.
-  uint64_t n = 1, nonzero = 1, need = 0;
+  uint64_t n = 1, nonzero = 1;
   for (int64_t s : shape) {
     n *= uint64_t(s);
     if (s != 0 && (__builtin_mul_overflow(nonzero, uint64_t(s), &nonzero) || nonzero > kMaxMember))
       throw Error(where + ": .npy shape " + shape_str(shape) + " has more than " + std::to_string(kMaxMember) + " elements");
   }
-  if (__builtin_mul_overflow(n, uint64_t(d.size), &need) || need > bytes.size() - offset)
-    throw Error(where + ": header declares shape " + shape_str(shape) + " of " + descr + " but only " +
+  h.n = n;
+  h.payload = n * uint64_t(d.size);  // n <= 2^33, size <= 8: no overflow
+  return h;
+}
+
+// Converts the npy image in bytes, whose header is h, checking the declared shape against the bytes that follow it
+// before allocating. where names it in messages.
+Tensor parse_npy(const std::string& where, const std::string& bytes, const NpyHeader& h) {
+  const std::vector<int64_t>& shape = h.shape;
+  const Descr& d = h.d;
+  const uint64_t n = h.n;
+  const size_t offset = h.data_offset;
+  if (h.payload > bytes.size() - offset)
+    throw Error(where + ": header declares shape " + shape_str(shape) + " of " + h.descr + " but only " +
                 std::to_string(bytes.size() - offset) + " bytes follow");
 
   Tensor t;
   t.shape = shape;
-  t.dtype = d.kind == 'f' ? DType::Float32 : DType::Int64;
+  t.dtype = h.dtype();
   const char* p = bytes.data() + offset;
   auto load = [&](auto* dst) {
     for (uint64_t i = 0; i < n; ++i) {
@@ -120,7 +171,7 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
     t.i64.resize(n);
     load(t.i64.data());
   }
-  if (fortran && shape.size() > 1) {
+  if (h.fortran && shape.size() > 1) {
     // Column-major to row-major: walk the C-order index, read at its Fortran offset.
     auto reorder = [&](auto& v) {
       auto src = v;
@@ -140,11 +191,34 @@ Tensor parse_npy(const std::string& where, const std::string& bytes) {
 
 std::string read_file(const std::string& path) { return io::file_bytes(path, UINT64_MAX, "an .npy file"); }
 
-}  // namespace
+// The first n bytes of a regular file (all of it when shorter).
+std::string head_of(const std::string& path, size_t n) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  std::string head(n, '\0');
+  head.resize(std::fread(head.data(), 1, n, f));
+  std::fclose(f);
+  return head;
+}
 
-Tensor load_npy(const std::string& path) { return parse_npy(path, read_file(path)); }
+Tensor read_npy(const std::string& path) {
+  io::MemoryBudget budget;
+  const struct stat st = io::openable_file(path, "an .npy file");
+  if (S_ISREG(st.st_mode)) {
+    // The header first: a file larger than memory is refused before it is read. (A pipe can be read only once.)
+    const NpyHeader h = parse_header(path, head_of(path, kMaxHeader + 12));
+    budget.take(path + ":", h.converted(), dtype_name(h.dtype()), h.need(static_cast<uint64_t>(st.st_size)));
+    const std::string bytes = read_file(path);
+    return parse_npy(path, bytes, parse_header(path, bytes));  // parsed again: the file may have changed
+  }
+  const std::string bytes = read_file(path);
+  const NpyHeader h = parse_header(path, bytes);
+  budget.take(path + ":", h.converted(), dtype_name(h.dtype()), h.need(bytes.size()));
+  return parse_npy(path, bytes, h);
+}
 
-std::map<std::string, Tensor> load_npz(const std::string& path) {
+std::map<std::string, Tensor> read_npz(const std::string& path) {
+  io::MemoryBudget budget;  // for all the members together: they are held at once
   int err = 0;
   io::openable_file(path, "an .npz file");
   zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
@@ -167,23 +241,54 @@ std::map<std::string, Tensor> load_npz(const std::string& path) {
     if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxMember) throw Error(where + " is larger than " + std::to_string(kMaxMember) + " bytes");
     zip_file_t* zf = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
     if (!zf) throw Error(where + ": " + zip_strerror(za));
-    // Grow with what actually decompresses, not with what the directory claims.
+    std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> file_guard(zf, zip_fclose);
+    // Grow with what actually decompresses, not with what the directory claims, and decompress the header alone
+    // until what it declares is known to fit: a bomb (megabytes that inflate to gigabytes) is refused unread.
     std::string bytes;
-    char buf[1 << 16];
-    zip_int64_t got;
-    while ((got = zip_fread(zf, buf, sizeof buf)) > 0) {
-      bytes.append(buf, static_cast<size_t>(got));
-      if (bytes.size() > st.size) break;
-    }
-    bool failed = got < 0;
-    std::string why = failed ? zip_file_strerror(zf) : "";
-    zip_fclose(zf);
-    if (failed) throw Error(where + ": " + why);
+    auto read_to = [&](uint64_t want) {  // until bytes holds want bytes or the member ends
+      char buf[1 << 16];
+      while (bytes.size() < want) {
+        const zip_int64_t got = zip_fread(zf, buf, std::min<uint64_t>(sizeof buf, want - bytes.size()));
+        if (got < 0) throw Error(where + ": " + zip_file_strerror(zf));
+        if (got == 0) return;
+        bytes.append(buf, static_cast<size_t>(got));
+      }
+    };
+    read_to(12);
+    read_to(header_size(where, bytes));
+    const NpyHeader h = parse_header(where, bytes);
+    const uint64_t image = h.data_offset + h.payload;
+    if (image > st.size)  // the directory's size, before inflating anything more
+      throw Error(where + ": header declares shape " + shape_str(h.shape) + " of " + h.descr + " but only " +
+                  std::to_string(st.size - std::min<uint64_t>(st.size, h.data_offset)) + " bytes follow");
+    budget.take(where, h.converted(), dtype_name(h.dtype()), h.need(image));
+    // One byte past the array: a member that ends there is read to its end, where libzip checks its CRC.
+    read_to(image + 1);
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    out[name] = parse_npy(where, bytes);
+    out[name] = parse_npy(where, bytes, h);
   }
   if (out.empty()) throw Error(path + ": the .npz holds no arrays");
   return out;
+}
+
+}  // namespace
+
+// Running out of memory after all (the budget is the machine's figure when the load starts, and others use memory
+// too) is an Error naming the file, not "internal error: std::bad_alloc".
+Tensor load_npy(const std::string& path) {
+  try {
+    return read_npy(path);
+  } catch (const std::bad_alloc&) {
+    throw Error(path + ": ran out of memory while reading it");
+  }
+}
+
+std::map<std::string, Tensor> load_npz(const std::string& path) {
+  try {
+    return read_npz(path);
+  } catch (const std::bad_alloc&) {
+    throw Error(path + ": ran out of memory while reading it");
+  }
 }
 
 }  // namespace onnxtrain

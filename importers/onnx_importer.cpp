@@ -9,9 +9,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -61,6 +64,13 @@ std::string type_str(const onnx::TypeProto& t) {
     case onnx::TypeProto::kSparseTensorType: return "sparse_tensor(" + dtype_name(t.sparse_tensor_type().elem_type()) + ")";
     default: return "?";
   }
+}
+
+// A float attribute value as messages give it: "nan", "inf", "-inf".
+std::string float_str(float v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", double(v));
+  return b;
 }
 
 // A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
@@ -237,13 +247,7 @@ class Importer {
       if (ref.offset > size || static_cast<int64_t>(bytes) > size - ref.offset)
         fail(what + ": external data at offset " + std::to_string(ref.offset) + " needs " + std::to_string(bytes) +
              " bytes but '" + ref.location + "' has " + std::to_string(size));
-      // Tensors may share a file, but together they may not read more of it than it holds: what is allocated for
-      // them never outgrows the files, however many tensors point at the same bytes.
-      int64_t& claimed = external_claims_[{st.st_dev, st.st_ino}];  // the file, however its location spells it
-      claimed += static_cast<int64_t>(bytes);
-      if (claimed > size)
-        fail(what + ": the tensors stored in '" + ref.location + "' claim " + std::to_string(claimed) +
-             " bytes of it but it holds " + std::to_string(size));
+      claim_region(what, ref, static_cast<int64_t>(bytes), {st.st_dev, st.st_ino});
     } else if (t.has_raw_data()) {
       if (t.raw_data().size() != bytes)
         fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
@@ -253,6 +257,25 @@ class Importer {
            std::to_string(numel));
     }
     return ref;
+  }
+
+  // Tensors may share a file but not its bytes: write-back saves each initializer into its own region, so two that
+  // overlap (or are the same region) would save one's trained values over the other's, and a reload would read
+  // weights that are not the ones trained. Disjoint regions inside the file also keep what is allocated for them
+  // within the files' sizes, however many tensors a model lists. Empty tensors claim nothing.
+  void claim_region(const std::string& what, const DataRef& ref, int64_t bytes, std::pair<dev_t, ino_t> file) {
+    if (bytes == 0) return;
+    std::map<int64_t, Region>& taken = external_regions_[file];  // the file, however its location spells it
+    const int64_t end = ref.offset + bytes;
+    auto next = taken.lower_bound(ref.offset);  // the first region starting at or after this one
+    const Region* other = nullptr;
+    if (next != taken.end() && next->first < end) other = &next->second;
+    if (!other && next != taken.begin() && std::prev(next)->second.end > ref.offset) other = &std::prev(next)->second;
+    if (other)
+      fail(what + ": its external data (bytes " + std::to_string(ref.offset) + " to " + std::to_string(end) + " of '" +
+           ref.location + "') overlaps that of " + other->what + " (bytes " + std::to_string(other->offset) + " to " +
+           std::to_string(other->end) + "); each tensor needs a region of its own");
+    taken[ref.offset] = {what, ref.offset, end};
   }
 
   // Reads one float32 tensor's values into dst (numel floats), from where check_tensor_data found them.
@@ -294,10 +317,25 @@ class Importer {
     }
   }
 
+  // Float attributes are hyper-parameters (Gemm's alpha, LeakyRelu's slope, a Constant's value_float): a NaN or an
+  // infinity there is a broken file, not data, and would train "successfully" to NaN weights that a Relu hides from the
+  // loss. Refused for every op and every FLOAT / FLOATS attribute, including those a function call passes to its body.
+  // (A Constant's value tensor is data, NaN included, and is not checked.)
+  void require_finite(const ir::Node& n, const onnx::AttributeProto& a) const {
+    if (a.type() == onnx::AttributeProto::FLOAT && !std::isfinite(a.f()))
+      g_.fail(n, "attribute " + a.name() + " is " + float_str(a.f()) + "; float attributes must be finite");
+    if (a.type() == onnx::AttributeProto::FLOATS)
+      for (int i = 0; i < a.floats_size(); ++i)
+        if (!std::isfinite(a.floats(i)))
+          g_.fail(n, "attribute " + a.name() + " has " + float_str(a.floats(i)) + " at index " + std::to_string(i) +
+                         "; float attributes must be finite");
+  }
+
   // A Constant node folded into a Constant value: from its value tensor or value_float(s) / value_int(s).
   void fold_constant(const onnx::NodeProto& np, const ir::Node& n) {
     if (np.output_size() != 1 || np.attribute_size() != 1) g_.fail(n, "expected one output and one value attribute");
     const onnx::AttributeProto& a = np.attribute(0);
+    require_finite(n, a);
     ir::Value v;
     v.name = np.output(0);
     v.kind = ir::ValueKind::Constant;
@@ -557,6 +595,7 @@ class Importer {
         g_.fail(n, "op " + n.op_type + " does not exist at opset " + std::to_string(g_.opset) + " (it starts at " +
                        std::to_string(op->versions.front()) + ")");
       for (const auto& a : np.attribute()) {
+        require_finite(n, a);
         ir::Attr at;
         switch (a.type()) {
           case onnx::AttributeProto::INT: at.kind = ir::Attr::Int; at.i = a.i(); break;
@@ -638,7 +677,11 @@ class Importer {
   }
 
   std::map<std::string, std::string> unreadable_;  // initializer -> what it is, for those no node may read
-  std::map<std::pair<dev_t, ino_t>, int64_t> external_claims_;  // external file -> bytes the tensors read claim of it
+  struct Region {
+    std::string what;     // the tensor, as messages name it
+    int64_t offset, end;  // its bytes [offset, end) of the file
+  };
+  std::map<std::pair<dev_t, ino_t>, std::map<int64_t, Region>> external_regions_;  // external file -> regions by offset
 };
 
 }  // namespace

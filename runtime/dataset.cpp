@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <new>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
@@ -38,9 +39,7 @@ std::string labels_for(const std::string& images) {
   return l;
 }
 
-}  // namespace
-
-Dataset load_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys,
+Dataset read_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys,
                      const std::string& y_key) {
   Dataset d;
   d.source = spec;
@@ -63,6 +62,9 @@ Dataset load_dataset(const std::string& spec, Split split, const std::vector<std
     if (xi == arrays.end()) throw Error(spec + ": no features array " + tried);
     d.x = std::move(xi->second);
     auto yi = arrays.find(y_key);
+    if (yi != arrays.end() && yi->second.shape.empty())  // else taken for "no labels" (Dataset::has_y)
+      throw Error(spec + ": '" + y_key + "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                  "(N, ...)");
     if (yi != arrays.end()) d.y = std::move(yi->second);
   } else if (ends_with(spec, ".npy")) {
     d.x = load_npy(spec);
@@ -84,6 +86,19 @@ Dataset load_dataset(const std::string& spec, Split split, const std::vector<std
     throw Error(spec + ": " + std::to_string(d.x.shape[0]) + " feature rows but " + std::to_string(d.y.shape[0]) +
                 " labels");
   return d;
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys,
+                     const std::string& y_key) {
+  // The readers refuse what their headers declare beyond the memory available and name the file when they run out
+  // anyway; running out here (converting integer features) names the data set, not "internal error: std::bad_alloc".
+  try {
+    return read_dataset(spec, split, x_keys, y_key);
+  } catch (const std::bad_alloc&) {
+    throw Error(spec + ": ran out of memory while loading the data set");
+  }
 }
 
 void fit_features(Dataset& d, const std::string& input_name, const std::vector<int64_t>& sample_dims) {

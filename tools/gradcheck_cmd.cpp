@@ -118,7 +118,8 @@ int cmd_gradcheck(const GradcheckArgs& a) {
                   "of node %s\n", p.name.c_str(), static_cast<long long>(p.excluded),
                   static_cast<long long>(p.excluded + p.checked), join(p.kink_nodes).c_str());
   std::printf("relative error = |analytic - numeric| / max(|analytic|, |numeric|, floor), floor = %g x the "
-              "parameter's largest |analytic| (at least the difference quotient's rounding)\n", o.floor_fraction);
+              "parameter's largest |analytic|, at least atol / tolerance, atol = %.3g (float32 rounding at the largest "
+              "gradient's scale, and the difference quotient's)\n", o.floor_fraction, r.atol);
   if (r.pass()) {
     std::printf("PASS: all %zu parameters (%lld elements checked, %lld excluded at kinks)\n", r.params.size(),
                 static_cast<long long>(checked), static_cast<long long>(excluded));

@@ -17,10 +17,13 @@ struct GradcheckOptions {
   double eps = 1e-6;         // the central difference's step: (L(w + eps) - L(w - eps)) / 2eps, in double
   // The largest relative error that passes, per element:
   //   |analytic - numeric| / max(|analytic|, |numeric|, floor),
-  //   floor = max(floor_fraction * (the parameter's largest |analytic| element), 64 * DBL_EPSILON * max(1, |L|) / eps)
+  //   floor = max(floor_fraction * (the parameter's largest |analytic| element), atol / tolerance)
+  //   atol  = 8 * FLT_EPSILON * (the largest |analytic| element of all parameters)
+  //           + 64 * DBL_EPSILON * max(1, |L|) / eps
   // so that elements near zero are held to the parameter's gradient scale (where float32 rounding lives), not to
-  // their own tiny size, and never below the difference quotient's own rounding. Right rules stay below ~1e-4 on the
-  // bundled model and the parity models; a 1% error in a rule is 1e-2.
+  // their own tiny size, and a difference within rounding (atol: the float32 backward's at the model's gradient
+  // scale, the double difference quotient's) never fails: a gradient that is exactly 0 passes against float32
+  // noise. Right rules stay below ~1e-4 on the bundled model and the parity models; a 1% error in a rule is 1e-2.
   double tolerance = 1e-3;
   double floor_fraction = 1e-3;
   int64_t elements = 30;     // per parameter, at random, plus always the one of largest |analytic|; 0: every element
@@ -41,7 +44,7 @@ struct ParamCheck {
   double max_rel_error = 0;       // over the checked elements
   int64_t worst = -1;             // flat index of that element; -1 when none was checked
   double analytic = 0, numeric = 0;  // the two gradients at worst
-  double floor = 0;               // the relative error's floor for this parameter
+  double floor = 0;               // the relative error's floor for this parameter (GradcheckOptions::tolerance)
   bool pass = true;
 };
 
@@ -51,6 +54,7 @@ struct GradcheckReport {
   double loss_onnxtrain = 0;       // the batch's loss from the kernels (float32)
   double loss_reference = 0;       // the same from the double reference
   bool loss_agrees = true;         // |difference| <= tolerance * max(1, |reference|): the two forwards agree
+  double atol = 0;                 // the absolute difference that rounding alone explains (GradcheckOptions)
   int64_t dropout_nodes = 0;       // Dropout nodes, run as the identity on both sides
   std::vector<ParamCheck> params;  // every float initializer some node reads, in the model's order
   bool pass() const {

@@ -155,7 +155,23 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
   r.loss_reference = L();
   r.loss_agrees =
       std::fabs(r.loss_reference - r.loss_onnxtrain) <= o.tolerance * std::max(1.0, std::fabs(r.loss_reference));
+  // What rounding alone can put between the two sides, in absolute terms (atol): no difference within it fails.
+  //  - numeric: each L is a double sum with rounding up to ~64 DBL_EPSILON |L| (the reductions' depth), and the
+  //    quotient (L+ - L-) / 2eps carries twice that over 2eps: 64 DBL_EPSILON max(1, |L|) / eps.
+  //  - analytic: the float32 backward rounds every product at FLT_EPSILON of its size and sums them, so a gradient
+  //    whose exact value is 0 (a shift of all logits, which softmax cancels; terms that cancel over the batch) comes
+  //    out as ~FLT_EPSILON x the size of its terms (4e-8 against a per-parameter floor of 1e-11: a FAIL). Those terms
+  //    are of the size the model's gradients have where they do not cancel, so the scale is the largest |analytic|
+  //    element over all parameters, G: 8 FLT_EPSILON G, the 8 for a few roundings per term and a sum's growth over
+  //    the batch (exactly-zero gradients measured up to 1.2 FLT_EPSILON G). Not divided by eps: the analytic side
+  //    differences nothing. G, not the loss, sets it: |L| ~ 2 on a model whose first-layer gradients are ~1e-3
+  //    would hide errors there. (Near a stationary point, where every gradient is tiny, G shrinks with them while
+  //    the rounding of p - t does not; there an exactly-zero gradient can still fail.)
   const double noise = 64 * DBL_EPSILON * std::max(1.0, std::fabs(r.loss_reference)) / o.eps;
+  double largest_gradient = 0;
+  for (const auto& [name, t] : analytic)
+    for (float e : t.f32) largest_gradient = std::max(largest_gradient, std::fabs(double(e)));
+  r.atol = 8 * double(FLT_EPSILON) * largest_gradient + noise;
 
   std::vector<Kink> kinks;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
@@ -182,7 +198,8 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
     const std::vector<float> a = p.has_gradient ? it->second.f32 : std::vector<float>(static_cast<size_t>(count), 0.f);
     double largest = 0;
     for (float e : a) largest = std::max(largest, std::fabs(double(e)));
-    p.floor = std::max(o.floor_fraction * largest, noise);
+    // atol / tolerance: an element is then held to max(tolerance x its size, atol), tolerance alone when it is large.
+    p.floor = std::max(o.floor_fraction * largest, r.atol / o.tolerance);
 
     const std::vector<size_t> after = ref.downstream(static_cast<int>(v));
     std::vector<const Kink*> watched;

@@ -20,6 +20,13 @@ std::vector<int64_t> requested(const ir::Graph& g, const ir::Node& n) {
   return g.values[n.inputs[1]].ints;
 }
 
+// The requested shape as the model gives it, 0s and -1 included: "(4,-1)". (ir::shape_str would show a -1 as "?".)
+std::string given_str(const std::vector<int64_t>& want) {
+  std::string s = "(";
+  for (size_t i = 0; i < want.size(); ++i) s += (i ? "," : "") + std::to_string(want[i]);
+  return s + ")";
+}
+
 // X: any shape; shape: (r) int64, constant or fed; Y: shape with its 0s and -1 resolved.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   const Shape& x = in[0];
@@ -60,13 +67,13 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   }
   // Bounded before multiplying: the requested dims come from the file and may be anything up to 2^63.
   if (!ir::within_limits(y))
-    g.fail(n, "shape " + ir::shape_str(y) + " has more than " + std::to_string(ir::kMaxElements) + " elements");
+    g.fail(n, "shape " + given_str(want) + " has more than " + std::to_string(ir::kMaxElements) + " elements");
   for (size_t i = 0; i < y.size(); ++i)
     if (static_cast<int>(i) != infer_at && y[i] != ir::kUnknown) known *= y[i];
   if (infer_at >= 0) {
     if (!total_known) y[infer_at] = ir::kUnknown;
     else if (known == 0 || total % known != 0)
-      g.fail(n, "cannot reshape " + ir::shape_str(x) + " to " + ir::shape_str(y) + ": " + std::to_string(total) +
+      g.fail(n, "cannot reshape " + ir::shape_str(x) + " to " + given_str(want) + ": " + std::to_string(total) +
                     " elements do not divide evenly");
     else y[infer_at] = total / known;
   } else if (total_known && known != total && std::find(y.begin(), y.end(), ir::kUnknown) == y.end()) {

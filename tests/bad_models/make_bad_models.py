@@ -135,6 +135,43 @@ def main(out):
                                                      doubling)
     files["function_calls_itself.onnx"] = with_functions(
         [helper.make_node("Loop", ["x"], ["y"], name="loop0", domain="mylib")], [loop])
+    # Non-finite float attributes: Gemm's alpha and beta, a FLOATS attribute, a slope passed into a function's body,
+    # a Constant's value_float(s). A NaN inside a Constant's value tensor is data and loads.
+    b = numpy_helper.from_array(np.ones((3, 4), np.float32), "B")
+    c = numpy_helper.from_array(np.ones(4, np.float32), "C")
+    files["gemm_alpha_nan.onnx"] = model([helper.make_node("Gemm", ["x", "B"], ["y"], name="gemm0", alpha=float("nan"))],
+                                         [vi("x", [2, 3])], [vi("y", [2, 4])], [b])
+    files["gemm_beta_inf.onnx"] = model([helper.make_node("Gemm", ["x", "B", "C"], ["y"], name="gemm0",
+                                                          beta=float("inf"))], [vi("x", [2, 3])], [vi("y", [2, 4])], [b, c])
+    files["floats_attribute_nan.onnx"] = model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu0", scales=[1.0, float("-inf")])],
+        [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["function_slope_nan.onnx"] = with_functions(
+        [helper.make_node("Leaky", ["x"], ["y"], name="call0", domain="mylib", slope=float("nan"))], [leaky])
+    def constant_add(**value):
+        return model([helper.make_node("Constant", [], ["k"], name="const0", **value),
+                      helper.make_node("Add", ["x", "k"], ["y"], name="add0")], [vi("x", [2, 3])], [vi("y", [2, 3])])
+    files["constant_value_float_nan.onnx"] = constant_add(value_float=float("nan"))
+    files["constant_value_floats_inf.onnx"] = constant_add(value_floats=[0.0, 1.0, float("inf")])
+    files["constant_tensor_nan.onnx"] = constant_add(
+        value=numpy_helper.from_array(np.array([np.nan, 1.0, 2.0], np.float32)))
+    # Initializers in one external file: the same region twice, regions that overlap by 6 floats, and adjacent regions
+    # (which load). Each file holds 96 bytes, as much as the two (3, 4) tensors need together.
+    def two_gemms(b1, b2):
+        return model([helper.make_node("Gemm", ["x", "B1"], ["y1"], name="gemm1"),
+                      helper.make_node("Gemm", ["x", "B2"], ["y2"], name="gemm2")],
+                     [vi("x", [2, 3])], [vi("y1", [2, 4]), vi("y2", [2, 4])], [b1, b2])
+    files["shared96.bin"] = np.arange(24, dtype=np.float32).tobytes()
+    files["external_same_region.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                                   external("B2", "shared96.bin", 0, 48))
+    files["external_overlap.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                               external("B2", "./shared96.bin", 24, 48))
+    files["external_adjacent.onnx"] = two_gemms(external("B1", "shared96.bin", 0, 48),
+                                                external("B2", "shared96.bin", 48, 48))
+    # Reshape of 6 elements to (4, -1), which does not divide.
+    files["reshape_indivisible.onnx"] = model(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape0")], [vi("x", [2, 3])], [vi("y", None)],
+        [numpy_helper.from_array(np.array([4, -1], np.int64), "shape")])
     files["good_relu.onnx"] = relu_model()
     for name, content in files.items():
         with open(os.path.join(out, name), "wb") as f:

@@ -4,6 +4,7 @@ import gzip
 import os
 import struct
 import sys
+import zipfile
 
 import numpy as np
 
@@ -62,9 +63,28 @@ def main(out):
         with open(p(name), "wb") as f:
             f.write(data)
     np.savez(p("bad_member.npz"), good=np.zeros(2, np.float32))
-    import zipfile
     with zipfile.ZipFile(p("bad_member.npz"), "a") as z:
         z.writestr("bad.npy", npy_header("<f4", (1000, 1000)) + bytes(8))
+
+    # Decompression bombs of modest real size (the tests lower the memory limit through ONNXTRAIN_MEMORY_LIMIT_MB):
+    # 32 MB of float32 zeros in a few kilobytes of .npz; two 6 MB members; 20 MB of idx3 pixels in a few kilobytes of
+    # gzip; and the first bomb with its deflate stream corrupted two thirds in, which a reader that decompresses
+    # everything before looking at the header reports as a zip error rather than as too large.
+    np.savez_compressed(p("bomb.npz"), x=np.zeros((8000, 1000), np.float32))
+    np.savez_compressed(p("two_members.npz"), x=np.zeros((1500, 1000), np.float32), y=np.zeros((1500, 1000), np.float32))
+    with gzip.open(p("bomb-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(idx(3, (2000, 100, 100), bytes(2000 * 100 * 100)))
+    with open(p("bomb.npz"), "rb") as f:
+        data = bytearray(f.read())
+    with zipfile.ZipFile(p("bomb.npz")) as z:
+        info = z.getinfo("x.npy")
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    at = info.header_offset + 30 + name_len + extra_len + info.compress_size * 2 // 3
+    data[at:at + 8] = bytes(b ^ 0x5A for b in data[at:at + 8])
+    with open(p("bomb_corrupt.npz"), "wb") as f:
+        f.write(data)
+    # A 0-d y: one label for the whole data set, not one per sample.
+    np.savez(p("y_scalar.npz"), x=values((6, 4)).astype(np.float32), y=np.int64(3))
 
 
 if __name__ == "__main__":

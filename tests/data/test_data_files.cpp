@@ -3,10 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "onnxtrain/data.h"
+#include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
 
 namespace fs = std::filesystem;
@@ -120,5 +127,109 @@ INSTANTIATE_TEST_SUITE_P(
         if (!isalnum(static_cast<unsigned char>(c))) c = '_';
       return n;
     });
+
+// ONNXTRAIN_MEMORY_LIMIT_MB for one scope: the readers' memory budget, in place of the machine's.
+struct MemoryLimit {
+  explicit MemoryLimit(const char* mb) { setenv("ONNXTRAIN_MEMORY_LIMIT_MB", mb, 1); }
+  ~MemoryLimit() { unsetenv("ONNXTRAIN_MEMORY_LIMIT_MB"); }
+};
+
+// The Error message f throws, or what went wrong instead.
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+    return "accepted";
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not an Error: ") + e.what();
+  }
+}
+
+// Decompression bombs, a few kilobytes that inflate to tens of megabytes (gigabytes in the issue: a 3 MB .npz took
+// 6.3 GB), are refused from their headers against the memory budget, naming the file and the member, before their
+// data is inflated; what fits loads as before.
+TEST(DataBombs, D12_DeclaredSizesBeyondTheMemoryBudgetAreRefused) {
+  {
+    MemoryLimit limit("40");
+    EXPECT_EQ(error_of([] { load_npz(kDir + "bomb.npz"); }),
+              kDir + "bomb.npz: member 'x.npy' declares 32.0 MB of data (float32), 64.0 MB while it is read, more than "
+              "the 40.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+  }
+  {
+    // The members together: each fits alone, but the second is refused for what the first left.
+    MemoryLimit limit("20");
+    EXPECT_EQ(error_of([] { load_npz(kDir + "two_members.npz"); }),
+              kDir + "two_members.npz: member 'y.npy' declares 6.0 MB of data (float32), 12.0 MB while it is read, "
+              "more than the 8.0 MB left of the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+    EXPECT_EQ(error_of([] { load_idx(kDir + "bomb-images-idx3-ubyte.gz"); }),
+              kDir + "bomb-images-idx3-ubyte.gz: declares 80.0 MB of data (float32), 100.0 MB while it is read, more "
+              "than the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+    // Through the data set loader, as train and gradcheck call it.
+    EXPECT_THAT(error_of([] { load_dataset(kDir + "bomb.npz", Split::Train); }),
+                HasSubstr("bomb.npz: member 'x.npy' declares 32.0 MB"));
+  }
+  {
+    MemoryLimit limit("0");
+    EXPECT_THAT(error_of([] { load_npy(kDir + "f32.npy"); }), HasSubstr(kDir + "f32.npy: declares 48 bytes of data"));
+  }
+  MemoryLimit room("1000");
+  EXPECT_EQ(load_npz(kDir + "bomb.npz").at("x").shape, (std::vector<int64_t>{8000, 1000}));
+  EXPECT_EQ(load_npz(kDir + "two_members.npz").size(), 2u);
+  EXPECT_EQ(load_idx(kDir + "bomb-images-idx3-ubyte.gz").shape, (std::vector<int64_t>{2000, 100, 100}));
+  EXPECT_EQ(load_npy(kDir + "f32.npy").shape, (std::vector<int64_t>{3, 4}));
+}
+
+// The header is read first: a bomb whose deflate stream is corrupt two thirds in is refused as too large, which it
+// could not be if it were inflated before its header was looked at; with room, the corruption is found and named.
+TEST(DataBombs, D12_OnlyTheHeaderIsInflatedBeforeTheSizeIsChecked) {
+  {
+    MemoryLimit limit("40");
+    EXPECT_THAT(error_of([] { load_npz(kDir + "bomb_corrupt.npz"); }),
+                HasSubstr("bomb_corrupt.npz: member 'x.npy' declares 32.0 MB of data (float32)"));
+  }
+  MemoryLimit room("1000");
+  const std::string e = error_of([] { load_npz(kDir + "bomb_corrupt.npz"); });
+  EXPECT_THAT(e, HasSubstr("bomb_corrupt.npz: member 'x.npy': "));
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("declares")));
+}
+
+// Running out of memory anyway (the budget is only what the machine had when the load began) is an Error naming the
+// file, not "internal error: std::bad_alloc". In a child whose address space may grow by 16 MB, with the budget lifted.
+TEST(DataBombs, D12_RunningOutOfMemoryNamesTheFile) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    setenv("ONNXTRAIN_MEMORY_LIMIT_MB", "1000000", 1);
+    std::ifstream statm("/proc/self/statm");
+    unsigned long long pages = 0;
+    statm >> pages;
+    const rlim_t now = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE));
+    struct rlimit as = {now + (16 << 20), now + (16 << 20)};
+    setrlimit(RLIMIT_AS, &as);
+    const std::string e = error_of([] { load_npz(kDir + "bomb.npz"); });
+    if (write(fds[1], e.data(), e.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(got, kDir + "bomb.npz: ran out of memory while reading it");
+}
+
+// A 0-d y was taken for no y at all ("no labels or targets"): it is named as what it is.
+TEST(DataSets, D22_ZeroDimensionalLabelsAreNamedAsAScalar) {
+  EXPECT_EQ(error_of([] { load_dataset(kDir + "y_scalar.npz", Split::Train); }),
+            kDir + "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                   "(N, ...)");
+}
 
 }  // namespace

@@ -282,6 +282,71 @@ INSTANTIATE_TEST_SUITE_P(
       return n.substr(0, n.find('.'));
     });
 
+// The one-line error loading kBad/file gives, which must start with its path; "" if it loads.
+std::string load_error(const std::string& file) {
+  const std::string path = kBad + "/" + file;
+  if (!fs::exists(path)) return "fixture " + path + " is missing";
+  try {
+    Model::load(path);
+    return "";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind(path + ": ", 0) != 0 || msg.find('\n') != std::string::npos)
+      return "not one line naming the file: " + msg;
+    return msg.substr(path.size() + 2);
+  }
+}
+
+// Non-finite float attributes are hyper-parameters gone wrong (a NaN alpha trained to NaN weights with exit 0): refused
+// for every op and attribute, naming the node and the attribute, also inside an expanded function and in a Constant's
+// value_float(s). A NaN in a Constant's value tensor is data: it loads and reaches the output.
+TEST(BadModels, D10_NonFiniteFloatAttributesAreRefused) {
+  EXPECT_EQ(load_error("gemm_alpha_nan.onnx"),
+            "node 'gemm0' (Gemm): attribute alpha is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("gemm_beta_inf.onnx"),
+            "node 'gemm0' (Gemm): attribute beta is inf; float attributes must be finite");
+  EXPECT_EQ(load_error("floats_attribute_nan.onnx"),
+            "node 'relu0' (Relu): attribute scales has -inf at index 1; float attributes must be finite");
+  EXPECT_EQ(load_error("function_slope_nan.onnx"),
+            "node 'call0/LeakyRelu' (LeakyRelu): attribute alpha is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("constant_value_float_nan.onnx"),
+            "node 'const0' (Constant): attribute value_float is nan; float attributes must be finite");
+  EXPECT_EQ(load_error("constant_value_floats_inf.onnx"),
+            "node 'const0' (Constant): attribute value_floats has inf at index 2; float attributes must be finite");
+  ASSERT_EQ(load_error("constant_tensor_nan.onnx"), "");
+  Model model = Model::load(kBad + "/constant_tensor_nan.onnx");
+  const Tensor y = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}}).at("y");
+  for (int i = 0; i < 6; ++i)
+    if (i % 3 == 0) EXPECT_TRUE(std::isnan(y.f32[i])) << i;
+    else EXPECT_EQ(y.f32[i], 1.f + float(i % 3)) << i;
+}
+
+// Two initializers over the same bytes of an external file (the same region, or overlapping ones) passed the check
+// on total bytes, and write-back then saved one's trained values over the other's. Refused, naming both and the file;
+// adjacent regions load, each with its own values.
+TEST(BadModels, D18_OverlappingExternalRegionsAreRefused) {
+  EXPECT_EQ(load_error("external_same_region.onnx"),
+            "initializer 'B2': its external data (bytes 0 to 48 of 'shared96.bin') overlaps that of initializer 'B1' "
+            "(bytes 0 to 48); each tensor needs a region of its own");
+  EXPECT_EQ(load_error("external_overlap.onnx"),
+            "initializer 'B2': its external data (bytes 24 to 72 of './shared96.bin') overlaps that of initializer "
+            "'B1' (bytes 0 to 48); each tensor needs a region of its own");
+  ASSERT_EQ(load_error("external_adjacent.onnx"), "");
+  Model model = Model::load(kBad + "/external_adjacent.onnx");
+  // x = e_0: each output row 0 is its B's first row, floats 0..3 of the file for B1 and 12..15 for B2.
+  auto out = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, {1, 0, 0, 0, 0, 0})}});
+  EXPECT_EQ(std::vector<float>(out.at("y1").f32.begin(), out.at("y1").f32.begin() + 4),
+            (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(std::vector<float>(out.at("y2").f32.begin(), out.at("y2").f32.begin() + 4),
+            (std::vector<float>{12, 13, 14, 15}));
+}
+
+// Reshape's -1 was shown as 0 ("to (4,0)"): the shape is shown as the model gives it.
+TEST(BadModels, D22_ReshapeShowsItsMinusOneAsGiven) {
+  EXPECT_EQ(load_error("reshape_indivisible.onnx"),
+            "node 'reshape0' (Reshape): cannot reshape (2,3) to (4,-1): 6 elements do not divide evenly");
+}
+
 // Ranks past oneDNN's 12 that only the data reveals are refused when the plan is made, naming the input or the node
 // (they reached oneDNN as "internal error: dimensions are invalid").
 // The model's own functions are expanded at load: Block calls Leaky at slope 0.5, then at 0.2 (an attribute taken by

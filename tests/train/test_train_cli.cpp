@@ -97,8 +97,25 @@ INSTANTIATE_TEST_SUITE_P(
         // Float labels index the scores as the int64 ones do: 99.0 was read past the row, 0.5 taken as class 0.
         BadCase{"float_label_range", "--data DATA/float_label_range.npz", "label 99 of sample 4 is not a class index for 10 classes"},
         BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz", "label 0.5 of sample 6 is not a class index"},
-        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"}),
+        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"},
+        // A 0-d y was reported as no y at all.
+        BadCase{"D22_scalar_y", "--data DATA/../data/y_scalar.npz", "y_scalar.npz: 'y' is 0-d (a scalar)"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A decompression bomb (here 32 MB in 31 KB, against a 40 MB limit) is one line naming the file and member, exit 1,
+// not "internal error: std::bad_alloc".
+TEST(BadTraining, D12_DecompressionBombIsOneLineNamingTheFile) {
+  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_train_XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  setenv("ONNXTRAIN_MEMORY_LIMIT_MB", "40", 1);
+  Outcome r = cli("train " + kModel + " --data " + kData + "../data/bomb.npz --out " + dir + "/out.onnx", dir);
+  unsetenv("ONNXTRAIN_MEMORY_LIMIT_MB");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("bomb.npz: member 'x.npy' declares 32.0 MB of data (float32)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/out.onnx"));
+  fs::remove_all(dir);
+}
 
 // Outputs that cannot be written are reported before any training: nothing on stdout (not even the "training"
 // line, printed once the model and data are loaded), one line on stderr naming the option's path, exit 1.
