@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run a model's forward pass over a data set and write its outputs to .npz");
   run->add_option("MODEL", model_path, "The .onnx file")->required();
   run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")->required();
-  run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name)")->required();
+  run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")->required();
   run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");

@@ -66,7 +66,8 @@ RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
   InferenceSession session(model, SessionOptions{threads});
   auto run_rows = [&](int64_t begin, int64_t end) { return session.run({{in.name, slice_rows(d.x, begin, end)}}); };
   auto refuse = [&](const std::string& name, const std::vector<int64_t>& shape, int64_t m) {
-    std::string how = fixed ? "and the model's input fixes the batch at " + std::to_string(fixed)
+    std::string how = fixed ? "the model's input fixes the batch at " + std::to_string(fixed) + ", so " +
+                                  std::to_string(n) + " samples cannot run in one batch"
                             : "use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch";
     return Error(model.path() + ": output '" + name + "' is " + shape_str(shape) + " for a batch of " +
                  std::to_string(m) + ": run concatenates outputs along the batch axis (dim 0); " + how);

@@ -60,6 +60,9 @@ def main(out):
         x = rng.standard_normal((n, 3)).astype(np.float32)
         np.savez(os.path.join(out, f"x{n}x3.npz"), x=x)
         np.savez(os.path.join(out, f"transpose{n}.ref.npz"), t=x.T)
+    # The same with the batch fixed at 5 (an export without dynamic_axes): 10 samples run in two batches of 5.
+    save(out, "transpose_fixed", [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0])],
+         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 3])], [out_of("t", dims=[3, 5])])
     # m: (2, N, 3) = x (N, 4) @ w (2, 4, 3), broadcast over w's leading dim.
     w = rng.standard_normal((2, 4, 3)).astype(np.float32)
     save(out, "matmul3", [helper.make_node("MatMul", ["x", "w"], ["m"])], [x_in(4)], [out_of("m", dims=[2, "N", 3])],

@@ -111,6 +111,15 @@ TEST(RunCommand, D5_OutputWhoseDimZeroOnlyEqualsTheBatchIsRefused) {
   fs::remove_all(dir);
 }
 
+// With the batch fixed by the model, --batch-size cannot help: the message says so instead.
+TEST(RunCommand, D5_FixedBatchModelSaysItsBatchInstead) {
+  const std::string dir = temp_dir("run_d5");
+  expect_refused(run("transpose_fixed", "x10x3", dir), dir,
+                 "transpose_fixed.onnx: output 't' is (3,5) for a batch of 5: run concatenates outputs along the batch "
+                 "axis (dim 0); the model's input fixes the batch at 5, so 10 samples cannot run in one batch");
+  fs::remove_all(dir);
+}
+
 TEST(RunCommand, D5_MatMulAndInt64OutputsOverSeveralBatchesAreRefused) {
   const std::string dir = temp_dir("run_d5");
   expect_refused(run("matmul3", "x10x4", dir, "--batch-size 4"), dir, "matmul3.onnx: output 'm' is (2,4,3) for a batch of 4");
