@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <map>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "onnxtrain/data.h"
