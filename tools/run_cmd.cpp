@@ -78,33 +78,34 @@ RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
   if (n <= batch) {
     r.outputs = run_rows(0, n);  // one batch: every output as the model gives it, whatever its layout
   } else {
+    // Batches all of one size cannot tell an output whose dim 0 is the batch from one whose dim 0 only equals it:
+    // (3, N) in batches of 3, a constant (4, 2) in batches of 4. A pass of another size can, and run first, it lets
+    // such an output be refused after the first batch rather than after the whole data set.
+    const int64_t probe_m = batch == 1 ? 2 : 1;
+    std::map<std::string, Tensor> probe;
+    if (!fixed) {
+      try {
+        probe = run_rows(0, probe_m);
+      } catch (const Error& e) {
+        throw Error(model.path() + ": run concatenates outputs along the batch axis (dim 0) and checks that they follow "
+                    "the batch size, but the model does not run on a batch of " + std::to_string(probe_m) + " (" +
+                    e.what() + "); use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch");
+      }
+    }
     for (int64_t b = 0; b < n; b += batch) {
       const int64_t m = std::min(n, b + batch) - b;
       for (auto& [name, t] : run_rows(b, b + m)) {
         auto it = r.outputs.find(name);
         if (!follows_batch(t, m, it == r.outputs.end() ? nullptr : &it->second)) throw refuse(name, t.shape, m);
-        if (it == r.outputs.end())
-          r.outputs.emplace(name, std::move(t));
-        else
+        if (it != r.outputs.end()) {
           append_rows(it->second, t);
+          continue;
+        }
+        auto p = probe.find(name);
+        if (p != probe.end() && !follows_batch(p->second, probe_m, &t)) throw refuse(name, p->second.shape, probe_m);
+        r.outputs.emplace(name, std::move(t));
       }
-    }
-    // Batches all of one size cannot tell an output whose dim 0 is the batch from one whose dim 0 only equals it:
-    // (3, N) in batches of 3, a constant (4, 2) in batches of 4. A pass of another size can.
-    if (n % batch == 0 && !fixed) {
-      const int64_t m = batch == 1 ? 2 : 1;
-      std::map<std::string, Tensor> probe;
-      try {
-        probe = run_rows(0, m);
-      } catch (const Error& e) {
-        throw Error(model.path() + ": run concatenates outputs along the batch axis (dim 0) and checks that they follow "
-                    "the batch size, but the model does not run on a batch of " + std::to_string(m) + " (" + e.what() +
-                    "); use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch");
-      }
-      for (auto& [name, all] : r.outputs) {
-        auto it = probe.find(name);
-        if (it != probe.end() && !follows_batch(it->second, m, &all)) throw refuse(name, it->second.shape, m);
-      }
+      probe.clear();
     }
   }
 
