@@ -5,9 +5,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstdio>
-#include <map>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
@@ -19,6 +17,7 @@
 #include "tools/cli_common.h"
 #include "tools/gradcheck_cmd.h"
 #include "tools/omp_spin.h"
+#include "tools/run_cmd.h"
 #include "tools/train_cmd.h"
 
 namespace {
@@ -101,60 +100,20 @@ int cmd_info(const std::string& path) {
   }
 }
 
-Tensor slice_rows(const Tensor& x, int64_t begin, int64_t end) {
-  int64_t row = x.numel() / x.shape[0];
-  Tensor t;
-  t.shape = x.shape;
-  t.shape[0] = end - begin;
-  t.f32.assign(x.f32.begin() + begin * row, x.f32.begin() + end * row);
-  return t;
-}
-
 int cmd_run(const std::string& path, const std::string& data, const std::string& out, int threads, int64_t batch,
             const std::string& x_key) {
   Model model = Model::load(path);
-  ModelInfo info = model.info();
-  if (info.inputs.size() != 1)
-    throw Error(path + ": run feeds one input from --data, but the model has " + std::to_string(info.inputs.size()));
-  // The data readers give float32 features (integers as their values), so run feeds float32 inputs only.
-  if (info.inputs[0].dtype != "float32")
-    throw Error(path + ": input '" + info.inputs[0].name + "' is " + info.inputs[0].dtype +
-                "; run feeds float32 features only (InferenceSession::run takes every dtype)");
+  const ModelInfo::Port input = run_input(model);  // before the data: a model run cannot feed needs no data read
   // The features' key: --input-key, else the input's own name, else x.
-  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{info.inputs[0].name, "x"}
+  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{input.name, "x"}
                                                 : std::vector<std::string>{x_key};
-  Dataset d = load_dataset(data, Split::Test, keys);
-  fit_features(d, info.inputs[0].name, sample_dims(info.inputs[0]));
-  const int64_t n = d.x.shape[0];
-  if (n == 0) throw Error(d.source + ": the data set is empty");  // as train and eval say; no outputs to write
-  if (const int64_t fixed = fixed_batch(info.inputs[0])) batch = fixed;  // the only size it runs; outputs are the same
-  InferenceSession session(model, SessionOptions{threads});
-  std::map<std::string, Tensor> outputs;
-  for (int64_t b = 0; b < n; b += batch) {
-    auto res = session.run({{info.inputs[0].name, slice_rows(d.x, b, std::min(n, b + batch))}});
-    for (auto& [name, t] : res) {
-      Tensor& all = outputs[name];
-      if (all.shape.empty()) {
-        all.shape = t.shape;
-        all.shape[0] = 0;
-      }
-      all.shape[0] += t.shape[0];
-      all.f32.insert(all.f32.end(), t.f32.begin(), t.f32.end());
-    }
-  }
-  save_npz(out, outputs);
-  std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(n), path.c_str(), out.c_str(),
-              join(model.output_names(), ", ").c_str());
-  // With labels and a (N, C) output, say how the model does: the main job's quick check.
-  const Tensor& y0 = outputs[model.output_names()[0]];
-  if (d.has_y() && d.y.dtype == DType::Int64 && y0.shape.size() == 2) {
-    int64_t c = y0.shape[1], right = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = y0.f32.data() + i * c;
-      right += (std::max_element(row, row + c) - row) == d.y.i64[i];
-    }
-    std::printf("accuracy: %.4f on %lld labelled samples\n", double(right) / double(n), static_cast<long long>(n));
-  }
+  RunResult r = run_dataset(model, load_dataset(data, Split::Test, keys), batch, threads);
+  save_npz(out, r.outputs);
+  std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(r.samples), path.c_str(),
+              out.c_str(), join(model.output_names(), ", ").c_str());
+  if (r.has_accuracy)
+    std::printf("accuracy: %.4f on %lld labelled samples\n", double(r.right) / double(r.samples),
+                static_cast<long long>(r.samples));
   return 0;
 }
 
@@ -199,7 +158,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run a model's forward pass over a data set and write its outputs to .npz");
   run->add_option("MODEL", model_path, "The .onnx file")->required();
   run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")->required();
-  run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name)")->required();
+  run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")->required();
   run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");

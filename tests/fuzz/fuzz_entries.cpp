@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "onnxtrain/data.h"
@@ -14,6 +15,8 @@
 #include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "runtime/model_impl.h"  // the loaded weights, to compare a saved model with the one it was saved from
+#include "tools/cli_common.h"
+#include "tools/run_cmd.h"
 
 namespace onnxtrain::fuzz {
 namespace {
@@ -122,7 +125,110 @@ void use_dataset(std::vector<Outcome>& out, const std::string& what, const Datas
   step(out, "check_trainable(" + what + ")", [&] { check_trainable(d, 10); });
 }
 
+// n samples for the input: its declared per-sample dims, unknown ones 2, or (n, 3) when they are many (a declared
+// (N, 100000) input has no small data set; fit_features then refuses); with labels 0, 1, 2, ... when labelled.
+Dataset small_dataset(const ModelInfo::Port& in, int64_t n, bool labelled) {
+  Dataset d;
+  d.source = "fuzz-data-" + std::to_string(n) + (labelled ? "-labelled" : "");
+  d.x.shape = {n};
+  int64_t row = 1;
+  for (int64_t dim : cli::sample_dims(in)) {
+    d.x.shape.push_back(dim < 0 ? 2 : dim);
+    row *= d.x.shape.back();
+    if (row > 4096) {
+      d.x.shape = {n, 3};
+      break;
+    }
+  }
+  d.x.f32.resize(static_cast<size_t>(d.x.numel()));
+  for (size_t i = 0; i < d.x.f32.size(); ++i) d.x.f32[i] = static_cast<float>(static_cast<int>(i * 7 % 11) - 5) * 0.25f;
+  if (labelled) {
+    d.y = Tensor::i64_of({n}, {});
+    for (int64_t i = 0; i < n; ++i) d.y.i64.push_back(i % 3);
+  }
+  return d;
+}
+
+// An output's elements as int64, for the integer dtypes that load_npz reads back as Int64.
+bool as_int64(const Tensor& t, std::vector<int64_t>& v) {
+  const size_t n = static_cast<size_t>(t.numel());
+  v.resize(n);
+  for (size_t i = 0; i < n; ++i) switch (t.dtype) {
+      case DType::Int64: v[i] = t.i64[i]; break;
+      case DType::Int32: { int32_t e; std::memcpy(&e, t.bytes.data() + 4 * i, 4); v[i] = e; break; }
+      case DType::Int8: v[i] = static_cast<int8_t>(t.bytes[i]); break;
+      case DType::UInt8: v[i] = t.bytes[i]; break;
+      case DType::Bool: v[i] = t.bytes[i] != 0; break;
+      default: return false;
+    }
+  return true;
+}
+
+// r's outputs saved to an .npz and loaded back: the same names and shapes, and the same elements for float32 and
+// the integer dtypes NumPy files carry (load_npz may refuse the others, as it says).
+void check_round_trip(const std::string& path, const cli::RunResult& r) {
+  save_npz(path, r.outputs);
+  std::map<std::string, Tensor> back;
+  try {
+    back = load_npz(path);
+  } catch (const Error&) {
+    for (const auto& [name, t] : r.outputs) {
+      std::vector<int64_t> ignored;
+      if (t.dtype == DType::Float32 || as_int64(t, ignored))
+        throw Violation("an .npz of outputs NumPy reads does not load back: output '" + name + "'");
+    }
+    return;  // a float16, uint16, ... output: load_npz refuses the file by design
+  }
+  if (back.size() != r.outputs.size()) throw Violation("the saved .npz holds another number of outputs");
+  for (const auto& [name, t] : r.outputs) {
+    auto it = back.find(name);
+    if (it == back.end() || it->second.shape != t.shape)
+      throw Violation("output '" + name + "' " + shape_str(t.shape) + " came back from the .npz otherwise");
+    std::vector<int64_t> want;
+    // Bitwise for float32 (NaNs included); memcmp only over elements, as it takes no null pointer.
+    const bool same = t.dtype == DType::Float32
+                          ? it->second.f32.size() == t.f32.size() &&
+                                (t.f32.empty() || std::memcmp(it->second.f32.data(), t.f32.data(), t.f32.size() * 4) == 0)
+                      : as_int64(t, want) ? it->second.i64 == want
+                                          : true;  // float16, float64 narrowed, ...: the shape is what it keeps
+    if (!same) throw Violation("output '" + name + "' came back from the .npz with other values");
+  }
+}
+
+// What run promises of its result, beyond not crashing: every output present, accuracy only over a (N, C) row each.
+void check_result(const Model& model, const cli::RunResult& r) {
+  for (const std::string& name : model.output_names())
+    if (!r.outputs.count(name)) throw Violation("run_dataset lost output '" + name + "'");
+  if (r.has_accuracy) {
+    const Tensor& y0 = r.outputs.at(model.output_names()[0]);
+    if (y0.dtype != DType::Float32 || y0.shape.size() != 2 || y0.shape[0] != r.samples || r.right > r.samples)
+      throw Violation("an accuracy over output " + shape_str(y0.shape) + " for " + std::to_string(r.samples) + " samples");
+  }
+}
+
 }  // namespace
+
+std::vector<Outcome> run_run(const uint8_t* data, size_t size) {
+  Scratch& s = Scratch::get();
+  s.reset();
+  const std::string path = s.write("model.onnx", data, size);
+  std::vector<Outcome> out;
+  std::unique_ptr<Model> model;
+  if (!step(out, "Model::load", [&] { model = std::make_unique<Model>(Model::load(path)); })) return out;
+  ModelInfo::Port in;
+  if (!step(out, "run_input", [&] { in = cli::run_input(*model); })) return out;
+  // (samples, batch, labelled): one uneven split, one batch, equal batches (the pass of another size), and 1 sample.
+  const struct { int64_t n, batch; bool labelled; } runs[] = {{5, 2, false}, {4, 4, true}, {4, 2, true}, {1, 3, true}};
+  for (const auto& c : runs) {
+    const std::string what = "run_dataset(" + std::to_string(c.n) + " in batches of " + std::to_string(c.batch) +
+                             (c.labelled ? ", labelled)" : ")");
+    cli::RunResult r;
+    if (!step(out, what, [&] { r = cli::run_dataset(*model, small_dataset(in, c.n, c.labelled), c.batch, 1); })) continue;
+    check_result(*model, r);
+    step(out, "save_npz(" + what + ")", [&] { check_round_trip(s.out + "/out.npz", r); });
+  }
+  return out;
+}
 
 std::vector<Outcome> run_model(const uint8_t* data, size_t size) {
   Scratch& s = Scratch::get();

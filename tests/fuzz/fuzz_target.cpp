@@ -1,5 +1,5 @@
 // The libFuzzer entry point, compiled once per target with ONNXTRAIN_FUZZ_ENTRY naming its entry function
-// (run_model, run_npy, run_idx). It adds the oracle libFuzzer cannot see: every refusal is a one-line message.
+// (run_model, run_npy, run_idx, run_run). It adds the oracle libFuzzer cannot see: every refusal is a one-line message.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>

@@ -1,5 +1,5 @@
 """Writes the fuzz targets' seed corpora from the project's own models, test fixtures and Debian's Fashion-MNIST:
-OUTDIR/model, OUTDIR/npy and OUTDIR/idx. By default the small committed set (tests/fuzz/seeds, a few KB a file);
+OUTDIR/model, OUTDIR/npy, OUTDIR/idx and OUTDIR/run. By default the small committed set (tests/fuzz/seeds, a few KB a file);
 with --large the bigger run-time extras that tests/fuzz/run.sh adds. It runs nothing of onnxtrain's."""
 import argparse
 import gzip
@@ -131,7 +131,7 @@ def fashion(split, count):
 
 
 def committed(out, tmp):
-    seeds = {"model": {}, "npy": {}, "idx": {}}
+    seeds = {"model": {}, "npy": {}, "idx": {}, "run": {}}
     m, n, i = seeds["model"], seeds["npy"], seeds["idx"]
 
     # Models: the bundled MLP and its test variants (opsets, initializers as inputs, external data), the Dropout
@@ -191,13 +191,24 @@ def committed(out, tmp):
         i[f"fashion-{split}-images{count}.gz"] = gz(images)
         i[f"fashion-{split}-labels{count}"] = labels
         i[f"fashion-{split}-labels{count}.gz"] = gz(labels)
+    # run: the `run` tests' models, whose outputs are 0-d, (1, N*C), (3, N), (2, N, 3), int64 and (N, C); the
+    # bundled MLP and a Dropout model shrunk; and a truncated copy, which does not load. fuzz_run also reads the
+    # model seeds (run.sh).
+    run("tests/run/make_run_models.py", f"{tmp}/run")
+    r = seeds["run"]
+    for f in sorted(os.listdir(f"{tmp}/run")):
+        if f.endswith(".onnx"):
+            r[f"run-{f}"] = open(f"{tmp}/run/{f}", "rb").read()
+    r["fashion_mlp-small.onnx"] = m["fashion_mlp-small.onnx"]
+    r["dropout_mlp-small.onnx"] = m["dropout_mlp-small.onnx"]
+    r["run-matmul3-truncated.onnx"] = r["run-matmul3.onnx"][:-20]
     write(out, seeds)
 
 
 def large(out, tmp):
     """Run-time extras, too big to commit: more Fashion-MNIST, the training-test data sets, the reference npz. None
     for models: the bundled ones are near 1 MB, far over fuzz_model's input size; their shrunk copies are committed."""
-    seeds = {"model": {}, "npy": {}, "idx": {}}
+    seeds = {"model": {}, "npy": {}, "idx": {}, "run": {}}
     run("tests/train/make_train_data.py", f"{tmp}/train")
     for f in sorted(os.listdir(f"{tmp}/train")):
         if f.endswith(".npz"):

@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan, in build-fuzz) and runs each for SECONDS (default 600), one
 # after another in one process, then prints each one's execs, coverage and corpus. It never touches the default build.
 #
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]      TARGET: model, npy, idx (default: all three)
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      TARGET: model, npy, idx, run (default: all four)
 #
 # Corpora, crash inputs and logs go to tests/fuzz/out/ (git-ignored); the corpus grows from run to run. A crash
 # stops that target (its input is in out/artifacts/TARGET/) and makes the script exit 1 after the others have run.
@@ -13,15 +13,15 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-600}
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model npy idx)
+[ ${#targets[@]} -gt 0 ] || targets=(model npy idx run)
 build=${ONNXTRAIN_FUZZ_BUILD:-$root/build-fuzz}
 out=${ONNXTRAIN_FUZZ_OUT:-$here/out}
 
-# Largest input the fuzzer makes, per target: the model seeds are about 1 KB; the data targets take the run-time
-# seeds (up to 64 KB: the training sets of tests/train, more Fashion-MNIST).
-declare -A max_len=([model]=16384 [npy]=65536 [idx]=65536)
+# Largest input the fuzzer makes, per target: the model seeds are about 1 KB (fuzz_run's models too); the data
+# targets take the run-time seeds (up to 64 KB: the training sets of tests/train, more Fashion-MNIST).
+declare -A max_len=([model]=16384 [npy]=65536 [idx]=65536 [run]=16384)
 for t in "${targets[@]}"; do
-  [ -n "${max_len[$t]:-}" ] || { echo "run.sh: unknown target '$t' (model, npy or idx)" >&2; exit 2; }
+  [ -n "${max_len[$t]:-}" ] || { echo "run.sh: unknown target '$t' (model, npy, idx or run)" >&2; exit 2; }
 done
 
 # clang and its libFuzzer runtime, from Debian (through sudo when not root); the rest comes from scripts/setup.sh.
@@ -43,6 +43,9 @@ cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >/dev/null
 echo "== run-time seeds in $out/seeds-large"
 /usr/bin/python3 "$here/make_seeds.py" --large "$out/seeds-large"
 
+# fuzz_run mutates models too: the model seeds start it from every op and typed value, its own from every layout.
+declare -A extra_seeds=([run]="$here/seeds/model")
+
 status=0
 summary=()
 for t in "${targets[@]}"; do
@@ -56,7 +59,7 @@ for t in "${targets[@]}"; do
   (cd "$logs" && rm -f fuzz-0.log && "$build/fuzz/fuzz_$t" -jobs=1 -workers=1 \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len="${max_len[$t]}" \
     -dict="$here/$t.dict" -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-    "$corpus" "$here/seeds/$t" "$out/seeds-large/$t" >"$logs/parent.log" 2>&1) || true
+    "$corpus" "$here/seeds/$t" "$out/seeds-large/$t" ${extra_seeds[$t]:-} >"$logs/parent.log" 2>&1) || true
   ran=$((SECONDS - started))  # less than $secs when a bug stopped the target
   log=$logs/fuzz-0.log
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)

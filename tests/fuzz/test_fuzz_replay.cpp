@@ -41,7 +41,7 @@ using onnxtrain::fuzz::Outcome;
 
 struct Case {
   const char* name;    // "model_regressions": what the test is called
-  const char* target;  // model, npy, idx
+  const char* target;  // model, npy, idx, run
   const char* folder;  // regressions, seeds
   std::vector<Outcome> (*entry)(const uint8_t*, size_t);
 };
@@ -62,7 +62,7 @@ TEST_P(Replay, EachInputLoadsOrIsRefusedWithOneLine) {
   std::sort(files.begin(), files.end());
   ASSERT_FALSE(files.empty()) << dir << " holds no inputs";
 
-  int loaded = 0, refused = 0;
+  int loaded = 0, refused = 0, ran = 0, run_refused = 0;  // ran, run_refused: run_dataset's steps (fuzz_run)
   for (const fs::path& f : files) {
     SCOPED_TRACE(f.string());
     std::ifstream in(f, std::ios::binary);
@@ -84,10 +84,17 @@ TEST_P(Replay, EachInputLoadsOrIsRefusedWithOneLine) {
       return o.ok && (o.step == "Model::load" || o.step.rfind("load_dataset", 0) == 0);
     });
     (any_loaded ? loaded : refused)++;
+    for (const Outcome& o : out)
+      if (o.step.rfind("run_dataset", 0) == 0) (o.ok ? ran : run_refused)++;
   }
   if (std::string(c.folder) == "seeds") {
     EXPECT_GT(loaded, 0) << "no seed in " << dir << " loads: the fuzzer would start from refusals only";
     EXPECT_GT(refused, 0) << "no seed in " << dir << " is refused";
+  }
+  // fuzz_run's seeds reach both ends of run_dataset: outputs gathered, and outputs refused (0-d, (3, N), ...).
+  if (std::string(c.target) == "run" && std::string(c.folder) == "seeds") {
+    EXPECT_GT(ran, 0) << "no seed in " << dir << " runs";
+    EXPECT_GT(run_refused, 0) << "no seed in " << dir << " has its run refused";
   }
 }
 
@@ -97,7 +104,8 @@ INSTANTIATE_TEST_SUITE_P(Committed, Replay,
                                            Case{"npy_regressions", "npy", "regressions", onnxtrain::fuzz::run_npy},
                                            Case{"npy_seeds", "npy", "seeds", onnxtrain::fuzz::run_npy},
                                            Case{"idx_regressions", "idx", "regressions", onnxtrain::fuzz::run_idx},
-                                           Case{"idx_seeds", "idx", "seeds", onnxtrain::fuzz::run_idx}),
+                                           Case{"idx_seeds", "idx", "seeds", onnxtrain::fuzz::run_idx},
+                                           Case{"run_seeds", "run", "seeds", onnxtrain::fuzz::run_run}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // load_onnx_tensor (the reader of the node tests' .pb files) checks a tensor's data against its shape before it
