@@ -60,8 +60,8 @@ std::string npy_bytes(const Tensor& t) {
 
 }  // namespace
 
-void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays) {
-  files::check_output(path);
+void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays, const files::Inputs& inputs) {
+  files::check_output(path, "", inputs);
   auto fail = [&](const std::string& what) { throw Error(path + ": cannot build the .npz: " + what); };
   zip_error_t err;
   zip_error_init(&err);
@@ -97,7 +97,7 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
   while ((got = zip_source_read(src, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(got));
   zip_source_close(src);
   if (got < 0) fail("cannot read the archive buffer");
-  files::atomic_write(path, bytes);
+  files::atomic_write(path, bytes, inputs);
 }
 
 }  // namespace onnxtrain

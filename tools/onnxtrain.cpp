@@ -10,6 +10,7 @@
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
+#include "onnxtrain/files.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
@@ -103,12 +104,17 @@ int cmd_info(const std::string& path) {
 int cmd_run(const std::string& path, const std::string& data, const std::string& out, int threads, int64_t batch,
             const std::string& x_key) {
   Model model = Model::load(path);
+  // --out may be none of the files the run reads (the model's external data included), checked before the work.
+  files::Inputs inputs;
+  for (const std::string& f : model.files()) inputs.add(f, f == model.files()[0] ? "MODEL" : "MODEL's external data");
+  if (data != "fashion-mnist") inputs.add(data, "--data");
+  files::check_output(out, "--out", inputs);
   const ModelInfo::Port input = run_input(model);  // before the data: a model run cannot feed needs no data read
   // The features' key: --input-key, else the input's own name, else x.
   std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{input.name, "x"}
                                                 : std::vector<std::string>{x_key};
   RunResult r = run_dataset(model, load_dataset(data, Split::Test, keys), batch, threads);
-  save_npz(out, r.outputs);
+  save_npz(out, r.outputs, inputs);
   std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(r.samples), path.c_str(),
               out.c_str(), join(model.output_names(), ", ").c_str());
   if (r.has_accuracy)

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "onnxtrain/files.h"
 #include "onnxtrain/tensor.h"
 
 namespace onnxtrain {
@@ -18,7 +19,9 @@ std::map<std::string, Tensor> load_npz(const std::string& path);
 // Writes an uncompressed .npz (as np.savez) atomically: a temporary file in the target's folder, then rename.
 // Each tensor in its NumPy dtype ('<f4', '<i8', '|u1', ...); bfloat16, which NumPy lacks, widened to '<f4'. On
 // failure the previous file is left as it was.
-void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays);
+// inputs: files the write must not replace (files::check_output).
+void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays,
+              const files::Inputs& inputs = files::Inputs());
 
 // Writes text (a log, a report) atomically, as every output: a temporary file beside path, then rename.
 void save_text(const std::string& path, const std::string& text);

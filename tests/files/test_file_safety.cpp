@@ -114,6 +114,10 @@ TEST(FileSafety, D1_OutOntoTheModelsExternalDataIsRefused) {
   EXPECT_NE(r.err.find("MODEL's external data"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   EXPECT_EQ(slurp(dir + "/src/mlp_external.onnx.data"), before);
+  r = cli("run " + model + " --data " + kGood + " --out " + dir + "/src/mlp_external.onnx.data", dir);  // run too
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("MODEL's external data"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(dir + "/src/mlp_external.onnx.data"), before);
   fs::remove_all(dir);
 }
 
