@@ -48,7 +48,10 @@ struct Plan {
 Plan plan_for(const Source& src, const std::string& path) {
   Plan plan;
   plan.in_place = files::same_target(path, src.path);
-  for (const onnx::TensorProto& t : src.proto.graph().initializer()) {
+  // The files of the float32 parameters, which the importer confined to the model's folder and read. External data
+  // of other tensors (kept, never read) stays as the file has it.
+  for (const Source::Param& p : src.params) {
+    const onnx::TensorProto& t = src.proto.graph().initializer(p.tensor);
     if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
     const std::string loc = ext_value(t, "location", "");
     if (plan.location.count(loc)) continue;
@@ -115,10 +118,9 @@ void export_model(const Source& src, const ir::Graph& graph, const std::string& 
       std::copy(values, values + graph.numel(p.value), fd->begin());
     }
   }
-  for (onnx::TensorProto& t : *gp->mutable_initializer())
-    if (t.data_location() == onnx::TensorProto::EXTERNAL)
-      for (auto& kv : *t.mutable_external_data())
-        if (kv.key() == "location") kv.set_value(plan.location.at(kv.value()));
+  for (const Source::Param& p : src.params)
+    for (auto& kv : *gp->mutable_initializer(p.tensor)->mutable_external_data())
+      if (kv.key() == "location") kv.set_value(plan.location.at(kv.value()));
 
   std::string out;
   if (!m.SerializeToString(&out)) throw Error(path + ": cannot serialize the model (is it over 2 GiB?)");
