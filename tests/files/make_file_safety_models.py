@@ -7,23 +7,9 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-
-def mlp(w1, b1, w2, b2):
-    nodes = [
-        helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"], name="fc1", transB=1),
-        helper.make_node("Relu", ["h"], ["a"], name="relu1"),
-        helper.make_node("Gemm", ["a", "fc2.weight", "fc2.bias"], ["z"], name="fc2", transB=1),
-        helper.make_node("Softmax", ["z"], ["p"], name="softmax", axis=1),
-    ]
-    inits = [numpy_helper.from_array(a.astype(np.float32), n)
-             for n, a in [("fc1.weight", w1), ("fc1.bias", b1), ("fc2.weight", w2), ("fc2.bias", b2)]]
-    graph = helper.make_graph(nodes, "file_safety", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-                              [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    return model
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from make_diagnostics_models import mlp  # noqa: E402  784 -> H Relu -> 10 Softmax, saved to a path
 
 
 def main(out):
@@ -31,12 +17,13 @@ def main(out):
     rng = np.random.default_rng(19)
     w1, b1 = rng.normal(0, 0.05, (8, 784)), np.zeros(8)
     w2, b2 = rng.normal(0, 0.3, (10, 8)), np.zeros(10)
-    onnx.save(mlp(w1, b1, w2, b2), os.path.join(out, "tiny_mlp.onnx"))
+    mlp(os.path.join(out, "tiny_mlp.onnx"), w1, b1, w2, b2)
     bad = w1.copy()
     bad[3, 5] = np.nan
-    onnx.save(mlp(bad, b1, w2, b2), os.path.join(out, "nan_hidden_mlp.onnx"))
-    onnx.save_model(mlp(w1, b1, w2, b2), os.path.join(out, "sub", "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="weights/w.bin", size_threshold=0)
+    mlp(os.path.join(out, "nan_hidden_mlp.onnx"), bad, b1, w2, b2)
+    onnx.save_model(onnx.load(os.path.join(out, "tiny_mlp.onnx")), os.path.join(out, "sub", "model.onnx"),
+                    save_as_external_data=True, all_tensors_to_one_file=True, location="weights/w.bin",
+                    size_threshold=0)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "onnxtrain/files.h"
 #include "onnxtrain/model.h"
 #include "tests/train/cli_run.h"
 
@@ -516,14 +517,10 @@ TEST(FileSafety, D23_AClosedStdoutDoesNotLoseTheModel) {
 
 // --- Temporaries: a later run removes what a killed one left, and nothing else ---
 
-std::string host_tag() {  // as exporters/files.cpp names this machine
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  uint32_t h = 2166136261u;
-  for (const char* c = host; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08x", h);
-  return buf;
+// This machine's tag in temporary names, from the library's own template: ".onnxtrain-tmp.HOST.PID.XXXXXX".
+std::string host_tag() {
+  const std::string t = fs::path(files::temporary_template(".")).filename().string();
+  return t.substr(15, t.find('.', 15) - 15);
 }
 
 TEST(FileSafety, TemporariesOfDeadRunsAreRemovedAndNothingElse) {
