@@ -184,8 +184,12 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
     throw Error(label + ": is being written by " + (holder.empty() ? "another process" : "pid " + holder) +
                 " (another onnxtrain train); wait for it to end, or give another folder");
   }
+  // The pid is for the message a second run prints; a lock file that cannot take it locks all the same.
   const std::string me = std::to_string(getpid()) + "\n";
-  if (ftruncate(lock_fd_, 0) != 0 || pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {}  // the pid is a courtesy
+  if (ftruncate(lock_fd_, 0) == 0) {
+    const ssize_t wrote = pwrite(lock_fd_, me.data(), me.size(), 0);
+    (void)wrote;
+  }
 
   const fs::path root(dir);
   std::error_code ec;

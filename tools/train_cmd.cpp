@@ -440,16 +440,24 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
                 a.steps > 0 ? ("--steps " + std::to_string(a.steps)).c_str() : ("--epochs " + std::to_string(epochs)).c_str());
   std::fflush(stdout);
 
+  // What a run that fails now has written: a failed run publishes nothing, but its checkpoints stay.
+  const auto written_so_far = [&]() {
+    return to && to->last_step() >= 0 ? "The last checkpoint, in " + to->dir() + ", is from step " +
+                                            std::to_string(to->last_step()) + "; nothing else was written"
+                                      : std::string("Nothing was written");
+  };
+  const auto interrupted_before_training = [&]() {
+    std::fprintf(stderr, "onnxtrain: interrupted by %s before the first step; nothing was written\n",
+                 g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    return 128 + g_stop_signal;
+  };
   // No weight that is not finite is ever written: a finite loss does not prove the weights finite.
   const auto check_weights = [&]() {
     const std::string bad = session.nonfinite_parameter();
     if (bad.empty()) return;
     throw Error("training diverged: parameter '" + bad + "' holds NaN or Inf after step " +
                 std::to_string(session.steps()) + ", although the loss stayed finite (a Relu can hide a NaN from it). " +
-                (to && to->last_step() >= 0 ? "The last checkpoint, in " + to->dir() + ", is from step " +
-                                                  std::to_string(to->last_step()) + "; nothing else was written"
-                                            : std::string("Nothing was written")) +
-                "; check the model's initial weights, or try a lower --lr");
+                written_so_far() + "; check the model's initial weights, or try a lower --lr");
   };
   const auto checkpoint = [&](CheckpointDir& dir) {
     check_weights();
@@ -468,11 +476,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
                                            std::to_string(a.batch)), inputs);
     }
   };
-  if (g_stop_signal) {  // while the model and the data loaded: nothing trained, nothing to write
-    std::fprintf(stderr, "onnxtrain: interrupted by %s before the first step; nothing was written\n",
-                 g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-    return 128 + g_stop_signal;
-  }
+  if (g_stop_signal) return interrupted_before_training();  // while the model and data loaded: nothing to write
   std::map<std::string, ParamEpoch> param_epoch;
   if (!a.val.empty() && a.resume.empty()) {  // where validation starts: the first point of its curve
     EvalResult v = session.evaluate(val.x, val.y);
@@ -522,13 +526,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
         const std::string before = std::isfinite(loss) ? "; the loss was still finite, " + g(loss)
                                    : std::isnan(last_finite) ? std::string("; no step had a finite loss")
                                                              : "; the last finite loss was " + g(last_finite);
-        const std::string wrote = to && to->last_step() >= 0 ? ". The last checkpoint, in " + to->dir() +
-                                                                   ", is from step " + std::to_string(to->last_step()) +
-                                                                   "; nothing else was written"
-                                                             : ". Nothing was written";
         throw Error("training diverged: " + what + " at step " + std::to_string(step) + " (epoch " +
                     std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) + before +
-                    wrote + "; try a lower --lr");
+                    ". " + written_so_far() + "; try a lower --lr");
       }
       last_finite = loss;
       pos.next = end;
@@ -573,11 +573,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
     progress.clear();
     if (g_stop_signal) {
-      if (session.steps() == first_step) {
-        std::fprintf(stderr, "onnxtrain: interrupted by %s before the first step; nothing was written\n",
-                     g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-        return 128 + g_stop_signal;
-      }
+      if (session.steps() == first_step) return interrupted_before_training();
       // The model is written even when its checkpoint cannot be: the product is the file.
       std::string failed;
       CheckpointDir interrupted;

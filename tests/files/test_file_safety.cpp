@@ -420,6 +420,30 @@ TEST(FileSafety, D16_ExternalDataInASubfolderCheckpointsAndResumes) {
   r = cli("train " + common + "--steps 5 --resume " + dir + "/ck", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir + "/ck/step-00000005/model.onnx.data"));
+
+  // SIGTERM mid-run: exit 143 with the model and a whole checkpoint in OUT.checkpoint, which resumes.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    execl(ONNXTRAIN_CLI, ONNXTRAIN_CLI, "train", (kFiles + "sub/model.onnx").c_str(), "--data", kGood.c_str(),
+          "--batch-size", "6", "--epochs", "1000000", "--threads", "1", "--out", (dir + "/t.onnx").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && slurp(dir + "/stdout").find("epoch 3/") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(dir + "/stderr");
+  EXPECT_EQ(WEXITSTATUS(status), 143) << slurp(dir + "/stderr");
+  EXPECT_TRUE(fs::exists(dir + "/t.onnx.data"));
+  const std::string latest = slurp(dir + "/t.onnx.checkpoint/latest").substr(0, 13);
+  EXPECT_TRUE(fs::exists(dir + "/t.onnx.checkpoint/" + latest + "/model.onnx.data")) << latest;
+  EXPECT_FALSE(fs::exists(dir + "/t.onnx.checkpoint/" + latest + ".partial"));
+  Model::load(dir + "/t.onnx.checkpoint/" + latest + "/model.onnx");
   fs::remove_all(dir);
 }
 
