@@ -1,8 +1,8 @@
 // How long OpenMP's idle threads spin before they sleep, for the programs built here (the CLI, the bench). libgomp
 // spins for some 300,000 iterations by default; when anything else takes a core, each barrier then waits out the
-// scheduler's time slice, and a 2-thread training run on a 2-core machine with one busy process beside it took 30 s
-// instead of 0.7 s. GOMP_SPINCOUNT=3000 brought that to 1.0 s and changed no uncontended bench figure beyond noise
-// (OMP_WAIT_POLICY=passive, no spinning at all, was 6x slower at batch 32 on 2 threads).
+// scheduler's time slice, and a run with as many threads as cores slows by tens of times. A short spin bounds that
+// without costing uncontended runs; not spinning at all (OMP_WAIT_POLICY=passive) costs small batches dearly.
+// docs/performance.md has the figures.
 // libgomp reads its environment when it is loaded, before main, so the program starts itself again once with it set.
 // A GOMP_SPINCOUNT or OMP_WAIT_POLICY the user set is left alone. Linux only (/proc/self/exe); elsewhere nothing.
 #pragma once

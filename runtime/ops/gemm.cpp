@@ -70,23 +70,20 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 
 }  // namespace
 
-// See op.h. Measured with oneDNN 2.6's brg:avx512_core f32 matmul, 1 and 2 threads, on the MLP layers bench/ runs,
-// against the direct product on an unpacked transposed B. With a 784x1024 or 1024x1024 weight, the transposed
-// product with its reorder and C add takes 0.55-0.81 of the direct one's time for M <= 32 and 0.80-0.89 at M = 64;
-// with 784x256, 0.63-0.92 for M <= 32 but 0.88-1.01 at M = 64. From M = 128 on, and for N = 10 or K = 128 at any M,
-// it is slower (up to 1.45x on 2 threads, where its three primitives pay three fork-joins).
+// See op.h. The thresholds are where oneDNN 2.6's f32 matmul measured the transposed product (with its reorder and
+// C add) faster than the direct one on the layers bench/ runs: few rows against a large weight. With more rows, or a
+// narrow N or K, its three primitives (three fork-joins) cost more than they save. docs/performance.md has the figures.
 bool gemm_computes_transposed(int64_t M, int64_t K, int64_t N) {
   return M <= 64 && K >= 256 && N >= std::max<int64_t>(256, 8 * M);
 }
 
-// See op.h. Measured with oneDNN 2.6 (brgemm inner product against brg matmul, both on packed weights, bias and
-// ReLU fused) on the two MLPs bench/ runs, whole inference, 1 and 2 threads, batches 32 to 1024: 784-256-128-10
-// (weights up to 784x256) 5-11% faster everywhere; 784-1024-1024-10 3-6% faster at batch 32 on 1 thread, -2% to +1%
-// on 2, but 2-5% slower at batch 256 and 1024.
+// See op.h. Where oneDNN 2.6's inner product measured faster than its matmul, both on packed weights with bias and
+// ReLU fused, on the MLPs bench/ runs: small weights at any batch, large ones only for few rows; with many rows a
+// large weight runs faster on the matmul. docs/performance.md has the figures.
 bool gemm_infers_as_inner_product(int64_t M, int64_t K, int64_t N) { return M <= 64 || K * N <= 256 * 1024; }
 
-// See op.h. Measured with oneDNN 2.6 on dX = dY W, 1024x1024 weights: 0.77 of the brg matmul's time at M = 32,
-// 0.87 at M = 64, 1 and 2 threads alike; from M = 256 on no faster, nor at 128x256.
+// See op.h. Where oneDNN 2.6's inner product backward-data pass measured faster than its matmul on dX = dY W: few
+// rows against a large weight; with more rows, or a small weight, it is no faster. docs/performance.md has the figures.
 bool gemm_as_backward_data(int64_t M, int64_t K, int64_t N) { return M <= 64 && K >= 256 && N >= 256; }
 
 namespace {

@@ -146,13 +146,13 @@ void infer_types(ir::Graph& g);
 void infer_shapes(ir::Graph& g);
 
 // Whether Gemm computes Y (M,N) = A' * B^T, B (N,K), as Y^T = B * A'^T and a reorder, when training: for few rows
-// against a large weight, where that runs faster on oneDNN's matmul (runtime/ops/gemm.cpp has the measurements).
+// against a large weight, where that runs faster on oneDNN's matmul (docs/performance.md has the measurements).
 bool gemm_computes_transposed(int64_t M, int64_t K, int64_t N);
 // Whether inference computes a Gemm layer Y (M,N) = act(X W^T + b), W (N,K) stored, as oneDNN's inner product rather
-// than a matmul, both on weights packed once: for small weights or few rows (runtime/ops/gemm.cpp has the figures).
+// than a matmul, both on weights packed once: for small weights or few rows (docs/performance.md has the figures).
 bool gemm_infers_as_inner_product(int64_t M, int64_t K, int64_t N);
 // Whether training computes a plain Gemm Y (M,N) = A (M,K) * B (K,N) (no transposes, alpha 1, no C: a data gradient
-// dX = dY W) as oneDNN's inner product backward-data pass: for few rows against a large B (gemm.cpp has the figures).
+// dX = dY W) as oneDNN's inner product backward-data pass: for few rows against a large B (docs/performance.md).
 bool gemm_as_backward_data(int64_t M, int64_t K, int64_t N);
 
 // Elementwise Y = f(X) (Sigmoid, Tanh), and dX from dY and Y for it.

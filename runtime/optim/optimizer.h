@@ -34,8 +34,8 @@ struct Range {
 // While alive, this thread treats subnormal floats as zero, in and out (x86's MXCSR DAZ and FTZ); then the mode
 // before is restored. For the update passes: a moment whose gradient has stopped (a dead unit) decays geometrically
 // (Adam's m by 0.9 a step) and would turn subnormal after some 800 steps, where every operation on it costs a
-// microcode assist of some hundred cycles. That made Adam 1.5-1.7x slower in long runs. A subnormal moment moves
-// no normal weight: step * m / denom with |m| < 2^-126 lies below the last bit of any weight above about 2^-100.
+// microcode assist of some hundred cycles, which slows long runs markedly (docs/performance.md). A subnormal moment
+// moves no normal weight: step * m / denom with |m| < 2^-126 lies below the last bit of any weight above about 2^-100.
 // (Subnormal weights, below 2^-126, become 0.)
 class SubnormalsAsZero {
  public:

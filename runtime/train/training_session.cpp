@@ -288,7 +288,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
   m.ex->set_seed(options.seed);
   // Plain SGD is folded into the weight-gradient GEMMs (f32 only): they add -lr * dW to W instead of writing dW,
-  // which saves the update pass's reading and writing of every weight, 15% of a step at batch 32 on 1024x1024.
+  // which saves the update pass's reading and writing of every weight (docs/performance.md has what it gave).
   m.fusable = !m.bf16 && m.opt->fused_scale() != 0.f;
   if (m.fusable) m.ex->fuse_updates(m.opt->fused_scale());
 }
