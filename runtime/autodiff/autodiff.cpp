@@ -1,6 +1,8 @@
 // Reverse walk from the loss: each forward node whose outputs received gradients asks its op's gradient rule for
-// backward nodes; a value with several consumers has its gradients summed by a Sum node. A Softmax that feeds only
-// the cross-entropy loss is fused with it, so the gradient into its input is (p - onehot) / N.
+// backward nodes; a value with several consumers has its gradients summed by a Sum node. A head that only the loss
+// reads fuses with it and leaves the training graph: Softmax with cross-entropy and LogSoftmax with nll (both become
+// SoftmaxCrossEntropyLoss on the head's input, gradient (p - onehot) / N), Sigmoid with bce (SigmoidBCELoss on the
+// logits, gradient (p - t) / E). mse fuses with nothing.
 #include "runtime/autodiff/autodiff.h"
 
 #include <algorithm>

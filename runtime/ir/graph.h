@@ -1,4 +1,5 @@
-// The IR: a protobuf-free graph of Values and Nodes that forward and (later) backward nodes share.
+// The IR: a protobuf-free graph of Values and Nodes. The importer builds the forward graph; for training, autodiff
+// adds the loss and the backward nodes to the same graph (marked `backward`), which a forward-only run skips.
 // It records names, kinds, declared shapes and parameter data; it holds no oneDNN state and no memory plan.
 #pragma once
 #include <cstdint>
