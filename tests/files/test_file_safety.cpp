@@ -1,4 +1,4 @@
-// The user's files, through the command line: each defect of the adversarial round (D1, D2, D6 to D11, D13 to D17,
+// The user's files, through the command line: each defect the file-safety review found (D1, D2, D6 to D11, D13 to D17,
 // D19, D20, D22, D23) as a test named after it, each failing on the code before its fix. What they share: outputs
 // are checked by identity against every input and refuse special files, deletions remove only what the run made,
 // and a failed run leaves every file it was pointed at as it was.
