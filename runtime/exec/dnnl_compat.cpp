@@ -115,11 +115,10 @@ dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory
   return dnnl::eltwise_forward::primitive_desc(d, eng);
 }
 
-dnnl::softmax_v2_forward::primitive_desc softmax(const dnnl::engine& eng, const memory::desc& md, int axis,
-                                                 bool training, bool log) {
-  dnnl::softmax_v2_forward::desc d(training ? prop::forward_training : prop::forward_inference,
-                                   log ? alg::softmax_log : alg::softmax_accurate, md, md, axis);
-  return dnnl::softmax_v2_forward::primitive_desc(d, eng);
+softmax_fwd_pd softmax(const dnnl::engine& eng, const memory::desc& md, int axis, bool training, bool log) {
+  softmax_fwd::desc d(training ? prop::forward_training : prop::forward_inference,
+                      log ? alg::softmax_log : alg::softmax_accurate, md, md, axis);
+  return softmax_fwd_pd(d, eng);
 }
 
 namespace {
@@ -148,12 +147,10 @@ dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, co
   return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(a, md, md, slope, 0.f), eng, hint);
 }
 
-dnnl::softmax_v2_backward::primitive_desc softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis,
-                                                           bool log) {
+softmax_bwd_pd softmax_backward(const dnnl::engine& eng, const memory::desc& md, int axis, bool log) {
   alg a = log ? alg::softmax_log : alg::softmax_accurate;
-  dnnl::softmax_v2_forward::primitive_desc hint(dnnl::softmax_v2_forward::desc(prop::forward_training, a, md, md, axis),
-                                                eng);
-  return dnnl::softmax_v2_backward::primitive_desc(dnnl::softmax_v2_backward::desc(a, md, md, md, axis), eng, hint);
+  softmax_fwd_pd hint(softmax_fwd::desc(prop::forward_training, a, md, md, axis), eng);
+  return softmax_bwd_pd(softmax_bwd::desc(a, md, md, md, axis), eng, hint);
 }
 
 dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, size_t n) {

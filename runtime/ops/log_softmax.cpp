@@ -1,5 +1,5 @@
 // LogSoftmax: Y = X - log(sum(exp(X))) along an axis, with Softmax's per-opset semantics (2-D coercion before opset
-// 13). Shape inference, the forward kernel (oneDNN softmax_v2 with softmax_log), its double reference and the gradient
+// 13). Shape inference, the forward kernel (oneDNN's softmax with softmax_log), its double reference and the gradient
 // rule; the backward kernel is SoftmaxGrad's log variant (softmax.cpp).
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
@@ -11,7 +11,7 @@ bool coerced_2d(const ir::Node& n) { return n.version < 13; }
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), softmax_axis(n), coerced_2d(n));
-  steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false, true)),
+  steps.push_back({dnnl_compat::softmax_fwd(dnnl_compat::softmax(ctx.engine(), md, axis, false, true)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 

@@ -2,9 +2,9 @@
 //   opset 1 and 11: X is coerced to 2-D at `axis` (default 1), (prod(d[:axis]), prod(d[axis:])), and each row of
 //                   that flattened tail is normalized.
 //   opset 13 on:    normalized along `axis` alone (default -1).
-// Shape inference, the forward kernel (oneDNN softmax_v2, accurate), its double reference (shared with LogSoftmax),
-// the gradient rule and SoftmaxGrad, its backward kernel (softmax_v2_backward). Softmax feeding cross-entropy is fused
-// by autodiff and skips SoftmaxGrad.
+// Shape inference, the forward kernel (oneDNN's softmax, accurate), its double reference (shared with LogSoftmax),
+// the gradient rule and SoftmaxGrad, its backward kernel (oneDNN's softmax backward). Softmax feeding cross-entropy
+// is fused by autodiff and skips SoftmaxGrad.
 #include <algorithm>
 #include <cmath>
 
@@ -18,7 +18,7 @@ bool coerced_2d(const ir::Node& n) { return n.version < 13; }
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), softmax_axis(n), coerced_2d(n));
-  steps.push_back({dnnl::softmax_v2_forward(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
+  steps.push_back({dnnl_compat::softmax_fwd(dnnl_compat::softmax(ctx.engine(), md, axis, false)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 
@@ -41,7 +41,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
   bool log = n.attr_i("log", 0) != 0;
-  steps.push_back({dnnl::softmax_v2_backward(dnnl_compat::softmax_backward(ctx.engine(), md, axis, log)),
+  steps.push_back({dnnl_compat::softmax_bwd(dnnl_compat::softmax_backward(ctx.engine(), md, axis, log)),
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
                     {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
