@@ -24,7 +24,7 @@ const ir::Node* fusable_head(const ir::Graph& g, int out, const std::string& op_
   if (op_type == "Sigmoid") return &s;
   const ir::Shape& x = g.values[s.inputs[0]].shape;
   if (x.size() != 2) return nullptr;
-  int64_t axis = s.attr_i("axis", s.version < 13 ? 1 : -1);
+  const int64_t axis = ops::softmax_axis(s);
   return (axis == 1 || axis == -1) ? &s : nullptr;
 }
 

@@ -15,6 +15,7 @@
 #include "runtime/autodiff/autodiff.h"
 #include "runtime/check/reference.h"
 #include "runtime/model_impl.h"
+#include "runtime/ops/op.h"
 
 namespace onnxtrain {
 namespace {
@@ -177,7 +178,8 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const ir::Node& n = g.nodes[k];
     r.dropout_nodes += n.op_type == "Dropout";
-    if (n.op_type != "Relu" && n.op_type != "LeakyRelu") continue;
+    const ops::OpDef* def = ops::find_op(n.op_type);
+    if (!def || !def->rectifier_slope) continue;  // a rectifier's kink at 0
     Kink kink{k, n.inputs[0], ref.value(n.inputs[0]).data, {}};
     double largest = 0;
     for (double v : kink.base) largest = std::max(largest, std::fabs(v));

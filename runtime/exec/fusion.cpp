@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "runtime/ops/op.h"
+
 namespace onnxtrain {
 
 void fuse_activations(ir::Graph& g) {
@@ -14,8 +16,9 @@ void fuse_activations(ir::Graph& g) {
     if (v.is_output || v.consumers.size() != 1) continue;
     const int k = v.consumers[0];
     const ir::Node& act = g.nodes[k];
-    if (act.op_type != "Relu" && act.op_type != "LeakyRelu") continue;
-    const float slope = act.op_type == "Relu" ? 0.f : act.attr_f("alpha", 0.01f);
+    const ops::OpDef* def = ops::find_op(act.op_type);
+    if (!def || !def->rectifier_slope) continue;
+    const float slope = def->rectifier_slope(act);
     gemm.attrs["onnxtrain.relu_slope"] = ir::Attr::of(slope);
     gemm.outputs[0] = act.outputs[0];
     dead[k] = true;

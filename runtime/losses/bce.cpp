@@ -35,7 +35,9 @@ void sigmoid_bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& 
 
 }  // namespace
 
-extern const OpDef kBCELoss{"BCELoss", {1}, no_check, infer, bce_forward, nullptr, true};
-extern const OpDef kSigmoidBCELoss{"SigmoidBCELoss", {1}, no_check, infer, sigmoid_bce_forward, nullptr, true};
+extern const OpDef kBCELoss{.type = "BCELoss", .versions = {1}, .check = no_check, .infer = infer,
+                            .forward = bce_forward, .internal = true};
+extern const OpDef kSigmoidBCELoss{.type = "SigmoidBCELoss", .versions = {1}, .check = no_check, .infer = infer,
+                                   .forward = sigmoid_bce_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -40,6 +40,7 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 }  // namespace
 
-extern const OpDef kNLLLoss{"NLLLoss", {1}, no_check, infer, forward, nullptr, true};
+extern const OpDef kNLLLoss{.type = "NLLLoss", .versions = {1}, .check = no_check, .infer = infer, .forward = forward,
+                            .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -180,7 +180,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kAdd{"Add", {1, 6, 7, 13, 14}, check, infer, forward, gradient,
-                        /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference, types};
+extern const OpDef kAdd{.type = "Add", .versions = {1, 6, 7, 13, 14}, .check = check, .infer = infer,
+                        .forward = forward, .gradient = gradient, .reference = reference, .types = types};
 
 }  // namespace onnxtrain::ops

@@ -127,8 +127,10 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kDropout{"Dropout", {1, 6, 7, 10, 12, 13}, check, infer, forward, gradient,
-                             /*internal=*/false, /*int_inputs=*/{2}, /*grad_outputs=*/2, reference};
-extern const OpDef kDropoutGrad{"DropoutGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+extern const OpDef kDropout{.type = "Dropout", .versions = {1, 6, 7, 10, 12, 13}, .check = check, .infer = infer,
+                            .forward = forward, .gradient = gradient, .int_inputs = {2}, .grad_outputs = 2,
+                            .reference = reference};
+extern const OpDef kDropoutGrad{.type = "DropoutGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
+                                .forward = grad_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -27,8 +27,10 @@ std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const s
 }  // namespace
 
 // Y = flatten(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kFlatten{"Flatten", {1, 9, 11, 13, 21}, check_unary, infer, shape_only_forward, shape_only_gradient,
-                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, shape_only_reference};
-extern const OpDef kReshapeLike{"ReshapeLike", {1}, no_check, reshape_like_infer, shape_only_forward, nullptr, true};
+extern const OpDef kFlatten{.type = "Flatten", .versions = {1, 9, 11, 13, 21}, .check = check_unary, .infer = infer,
+                            .forward = shape_only_forward, .gradient = shape_only_gradient,
+                            .reference = shape_only_reference};
+extern const OpDef kReshapeLike{.type = "ReshapeLike", .versions = {1}, .check = no_check, .infer = reshape_like_infer,
+                                .forward = shape_only_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -316,8 +316,9 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
 
 }  // namespace
 
-extern const OpDef kGemm{"Gemm", {1, 6, 7, 9, 11, 13}, check, infer, forward, gradient,
-                         /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kReduceToShape{"ReduceToShape", {1}, no_check, reduce_infer, reduce_forward, nullptr, true};
+extern const OpDef kGemm{.type = "Gemm", .versions = {1, 6, 7, 9, 11, 13}, .check = check, .infer = infer,
+                         .forward = forward, .gradient = gradient, .reference = reference};
+extern const OpDef kReduceToShape{.type = "ReduceToShape", .versions = {1}, .check = no_check, .infer = reduce_infer,
+                                  .forward = reduce_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -37,7 +37,8 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kIdentity{"Identity", {1, 13, 14, 16, 19, 21}, check_unary, same_as_first, forward, gradient,
-                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference, types};
+extern const OpDef kIdentity{.type = "Identity", .versions = {1, 13, 14, 16, 19, 21}, .check = check_unary,
+                             .infer = same_as_first, .forward = forward, .gradient = gradient, .reference = reference,
+                             .types = types};
 
 }  // namespace onnxtrain::ops

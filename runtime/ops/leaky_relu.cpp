@@ -39,7 +39,8 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kLeakyRelu{"LeakyRelu", {1, 6, 16}, check_unary, same_as_first, forward, gradient,
-                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
+extern const OpDef kLeakyRelu{.type = "LeakyRelu", .versions = {1, 6, 16}, .check = check_unary, .infer = same_as_first,
+                              .forward = forward, .gradient = gradient, .reference = reference,
+                              .rectifier_slope = alpha_of};
 
 }  // namespace onnxtrain::ops

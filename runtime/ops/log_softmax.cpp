@@ -33,7 +33,8 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kLogSoftmax{"LogSoftmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient,
-                               /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
+extern const OpDef kLogSoftmax{.type = "LogSoftmax", .versions = {1, 11, 13}, .check = check_unary,
+                               .infer = softmax_infer, .forward = forward, .gradient = gradient,
+                               .reference = reference};
 
 }  // namespace onnxtrain::ops

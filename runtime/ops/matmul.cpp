@@ -135,8 +135,9 @@ std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const 
 
 }  // namespace
 
-extern const OpDef kMatMul{"MatMul", {1, 9, 13}, check, infer, forward, gradient,
-                           /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kInsertAxis{"InsertAxis", {1}, no_check, insert_axis_infer, shape_only_forward, nullptr, true};
+extern const OpDef kMatMul{.type = "MatMul", .versions = {1, 9, 13}, .check = check, .infer = infer, .forward = forward,
+                           .gradient = gradient, .reference = reference};
+extern const OpDef kInsertAxis{.type = "InsertAxis", .versions = {1}, .check = no_check, .infer = insert_axis_infer,
+                               .forward = shape_only_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

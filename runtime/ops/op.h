@@ -118,13 +118,17 @@ struct OpDef {
   ReferenceFn reference = nullptr;
   // nullptr: the op computes on float32 tensors only (its int_inputs apart) and makes float32 tensors.
   TypesFn types = nullptr;
+  // A rectifier, y = x > 0 ? x : slope * x (Relu, LeakyRelu): its slope for the node, its default written once,
+  // in the op. What this makes the op: a post-op that fusion folds into the Gemm before it, a kink at 0 that gradcheck
+  // keeps away from, and an activation whose dead units --diagnostics count. nullptr for every other op.
+  float (*rectifier_slope)(const ir::Node& n) = nullptr;
 
   bool int_input(size_t k) const {  // whether input k is one of int_inputs
     return std::find(int_inputs.begin(), int_inputs.end(), static_cast<int>(k)) != int_inputs.end();
   }
 };
 
-// The registry: one explicit list, in runtime/ops/registry.cpp.
+// The registry: one explicit list, runtime/ops/op_list.h, a line an op.
 const OpDef* find_op(const std::string& type);
 const std::vector<OpDef>& all_ops();
 // Tests only: swaps type's gradient rule for rule (a deliberately wrong one, for gradcheck to catch) and returns the

@@ -1,5 +1,5 @@
-// The op registry: one explicit list of what onnxtrain supports. An op missing here is refused at load with
-// its node, op type and opset named.
+// The op registry, built from the one list of what onnxtrain supports (op_list.h). An op missing there is refused
+// at load with its node, op type and opset named.
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -8,76 +8,19 @@
 
 namespace onnxtrain::ops {
 
-// Each op file defines its OpDef.
-extern const OpDef kGemm;
-extern const OpDef kLeakyRelu;
-extern const OpDef kRelu;
-extern const OpDef kSoftmax;
-extern const OpDef kSigmoid;
-extern const OpDef kTanh;
-extern const OpDef kLogSoftmax;
-extern const OpDef kIdentity;
-extern const OpDef kFlatten;
-extern const OpDef kTranspose;
-extern const OpDef kMatMul;
-extern const OpDef kAdd;
-extern const OpDef kReshape;
-extern const OpDef kDropout;
-extern const OpDef kSqueeze;
-extern const OpDef kUnsqueeze;
-// Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
-extern const OpDef kReduceToShape;
-extern const OpDef kReluGrad;
-extern const OpDef kSoftmaxGrad;
-extern const OpDef kSum;
-extern const OpDef kSoftmaxCrossEntropyLoss;
-extern const OpDef kMSELoss;
-extern const OpDef kSigmoidGrad;
-extern const OpDef kTanhGrad;
-extern const OpDef kReshapeLike;
-extern const OpDef kInsertAxis;
-extern const OpDef kNLLLoss;
-extern const OpDef kBCELoss;
-extern const OpDef kSigmoidBCELoss;
-extern const OpDef kDropoutGrad;
+// Each op file defines its OpDef; op_list.h names them, a line each.
+#define ONNXTRAIN_OP(def) extern const OpDef def;
+#include "runtime/ops/op_list.h"
+#undef ONNXTRAIN_OP
 
 namespace {
 
 // Mutable only through replace_gradient_for_testing; everything else sees it const, through all_ops().
 std::vector<OpDef>& registry() {
   static std::vector<OpDef> ops = {
-      // ONNX ops, read from model files.
-      kGemm,
-      kLeakyRelu,
-      kRelu,
-      kSoftmax,
-      kSigmoid,
-      kTanh,
-      kLogSoftmax,
-      kIdentity,
-      kFlatten,
-      kTranspose,
-      kMatMul,
-      kAdd,
-      kReshape,
-      kDropout,
-      kSqueeze,
-      kUnsqueeze,
-      // Internal.
-      kReduceToShape,
-      kReluGrad,
-      kSoftmaxGrad,
-      kSum,
-      kSoftmaxCrossEntropyLoss,
-      kMSELoss,
-      kSigmoidGrad,
-      kTanhGrad,
-      kReshapeLike,
-      kInsertAxis,
-      kNLLLoss,
-      kBCELoss,
-      kSigmoidBCELoss,
-      kDropoutGrad,
+#define ONNXTRAIN_OP(def) def,
+#include "runtime/ops/op_list.h"
+#undef ONNXTRAIN_OP
   };
   return ops;
 }

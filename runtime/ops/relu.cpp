@@ -38,10 +38,13 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
+float slope(const ir::Node&) { return 0.f; }  // Relu is the rectifier of slope 0
+
 }  // namespace
 
-extern const OpDef kRelu{"Relu", {1, 6, 13, 14}, check_unary, same_as_first, forward, gradient,
-                         /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kReluGrad{"ReluGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+extern const OpDef kRelu{.type = "Relu", .versions = {1, 6, 13, 14}, .check = check_unary, .infer = same_as_first,
+                         .forward = forward, .gradient = gradient, .reference = reference, .rectifier_slope = slope};
+extern const OpDef kReluGrad{.type = "ReluGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
+                             .forward = grad_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

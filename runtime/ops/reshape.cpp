@@ -85,7 +85,8 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }  // namespace
 
 // Y = reshape(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kReshape{"Reshape", {1, 5, 13, 14, 19, 21}, check, infer, shape_only_forward, shape_only_gradient,
-                             /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, shape_only_reference};
+extern const OpDef kReshape{.type = "Reshape", .versions = {1, 5, 13, 14, 19, 21}, .check = check, .infer = infer,
+                            .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
+                            .reference = shape_only_reference};
 
 }  // namespace onnxtrain::ops

@@ -80,8 +80,9 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
 }
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kSoftmax{"Softmax", {1, 11, 13}, check_unary, softmax_infer, forward, gradient,
-                            /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kSoftmaxGrad{"SoftmaxGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+extern const OpDef kSoftmax{.type = "Softmax", .versions = {1, 11, 13}, .check = check_unary, .infer = softmax_infer,
+                            .forward = forward, .gradient = gradient, .reference = reference};
+extern const OpDef kSoftmaxGrad{.type = "SoftmaxGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
+                                .forward = grad_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

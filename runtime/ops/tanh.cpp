@@ -33,8 +33,9 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kTanh{"Tanh", {1, 6, 13}, check_unary, same_as_first, forward, gradient,
-                         /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
-extern const OpDef kTanhGrad{"TanhGrad", {1}, no_check, same_as_first, grad_forward, nullptr, true};
+extern const OpDef kTanh{.type = "Tanh", .versions = {1, 6, 13}, .check = check_unary, .infer = same_as_first,
+                         .forward = forward, .gradient = gradient, .reference = reference};
+extern const OpDef kTanhGrad{.type = "TanhGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
+                             .forward = grad_forward, .internal = true};
 
 }  // namespace onnxtrain::ops

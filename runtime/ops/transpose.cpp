@@ -81,7 +81,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kTranspose{"Transpose", {1, 13, 21}, check_unary, infer, forward, gradient,
-                              /*internal=*/false, /*int_inputs=*/{}, /*grad_outputs=*/0, reference};
+extern const OpDef kTranspose{.type = "Transpose", .versions = {1, 13, 21}, .check = check_unary, .infer = infer,
+                              .forward = forward, .gradient = gradient, .reference = reference};
 
 }  // namespace onnxtrain::ops

@@ -43,8 +43,8 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }  // namespace
 
 // Y = unsqueeze(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kUnsqueeze{"Unsqueeze", {1, 11, 13, 21}, check, infer, shape_only_forward, shape_only_gradient,
-                              /*internal=*/false, /*int_inputs=*/{1}, /*grad_outputs=*/0, shape_only_reference,
-                              tensor_type_of_first};
+extern const OpDef kUnsqueeze{.type = "Unsqueeze", .versions = {1, 11, 13, 21}, .check = check, .infer = infer,
+                              .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
+                              .reference = shape_only_reference, .types = tensor_type_of_first};
 
 }  // namespace onnxtrain::ops

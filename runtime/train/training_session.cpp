@@ -14,6 +14,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/fusion.h"
 #include "runtime/model_impl.h"
+#include "runtime/ops/op.h"
 #include "runtime/optim/optimizer.h"
 
 namespace onnxtrain {
@@ -264,9 +265,9 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.column_output = out.size() == 2 && out[1] == 1;
   m.binary = m.column_output && m.loss == autodiff::Loss::BCE;
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
-  std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each Relu and LeakyRelu
+  std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)
-    if (!n.backward && (n.op_type == "Relu" || n.op_type == "LeakyRelu")) {
+    if (const ops::OpDef* def = n.backward ? nullptr : ops::find_op(n.op_type); def && def->rectifier_slope) {
       m.watched.emplace_back();
       m.watched.back().node = n.name;
       m.watched.back().op_type = n.op_type;

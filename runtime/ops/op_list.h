@@ -1,0 +1,36 @@
+// The one list of ops, a line each: the OpDef that each op's file defines (runtime/ops/<op>.cpp, or a loss in
+// runtime/losses/). Adding an op is its file and one line here; CMake compiles every file of those folders.
+// Included by registry.cpp with ONNXTRAIN_OP defined; no include guard, on purpose.
+
+// ONNX ops, read from model files.
+ONNXTRAIN_OP(kGemm)
+ONNXTRAIN_OP(kLeakyRelu)
+ONNXTRAIN_OP(kRelu)
+ONNXTRAIN_OP(kSoftmax)
+ONNXTRAIN_OP(kSigmoid)
+ONNXTRAIN_OP(kTanh)
+ONNXTRAIN_OP(kLogSoftmax)
+ONNXTRAIN_OP(kIdentity)
+ONNXTRAIN_OP(kFlatten)
+ONNXTRAIN_OP(kTranspose)
+ONNXTRAIN_OP(kMatMul)
+ONNXTRAIN_OP(kAdd)
+ONNXTRAIN_OP(kReshape)
+ONNXTRAIN_OP(kDropout)
+ONNXTRAIN_OP(kSqueeze)
+ONNXTRAIN_OP(kUnsqueeze)
+// Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
+ONNXTRAIN_OP(kReduceToShape)
+ONNXTRAIN_OP(kReluGrad)
+ONNXTRAIN_OP(kSoftmaxGrad)
+ONNXTRAIN_OP(kSum)
+ONNXTRAIN_OP(kSoftmaxCrossEntropyLoss)
+ONNXTRAIN_OP(kMSELoss)
+ONNXTRAIN_OP(kSigmoidGrad)
+ONNXTRAIN_OP(kTanhGrad)
+ONNXTRAIN_OP(kReshapeLike)
+ONNXTRAIN_OP(kInsertAxis)
+ONNXTRAIN_OP(kNLLLoss)
+ONNXTRAIN_OP(kBCELoss)
+ONNXTRAIN_OP(kSigmoidBCELoss)
+ONNXTRAIN_OP(kDropoutGrad)
