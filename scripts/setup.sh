@@ -26,5 +26,5 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"  # extra CMake options, as CI passes -DONNXTRAIN_WERROR=ON
 cmake --build build -j"$(nproc)"

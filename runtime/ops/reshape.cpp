@@ -23,7 +23,10 @@ std::vector<int64_t> requested(const ir::Graph& g, const ir::Node& n) {
 // The requested shape as the model gives it, 0s and -1 included: "(4,-1)". (ir::shape_str would show a -1 as "?".)
 std::string given_str(const std::vector<int64_t>& want) {
   std::string s = "(";
-  for (size_t i = 0; i < want.size(); ++i) s += (i ? "," : "") + std::to_string(want[i]);
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(want[i]);  // appended, not const char* + string: GCC 12 -O3 warns of that (-Wrestrict)
+  }
   return s + ")";
 }
 

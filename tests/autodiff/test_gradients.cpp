@@ -236,9 +236,10 @@ void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Lo
   ex.run();
   const bool probs_out = t.fused_softmax;
   // The forward pass against the reference too (unless a fused Softmax left the training graph).
-  if (!t.fused_softmax)
+  if (!t.fused_softmax) {
     for (size_t i = 0; i < y0.size(); ++i)
       ASSERT_NEAR(ex.data(fwd.outputs[0])[i], y0[i], 1e-4 * (1 + std::fabs(y0[i]))) << what << ": output " << i;
+  }
 
   ASSERT_FALSE(t.trainable.empty()) << what;
   for (int p : t.trainable) {

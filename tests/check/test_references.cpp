@@ -39,7 +39,9 @@ void expect_agree(GraphBuilder& b, int x, const ir::Shape& shape, int y, uint32_
 
 TEST(References, EveryOnnxOpHasOne) {
   for (const ops::OpDef& op : ops::all_ops())
-    if (!op.internal) EXPECT_NE(op.reference, nullptr) << op.type;
+    if (!op.internal) {
+      EXPECT_NE(op.reference, nullptr) << op.type;
+    }
 }
 
 TEST(References, GemmAgreesWithTheKernel) {

@@ -129,7 +129,9 @@ TEST(FileSafety, D2_FifosAndDevicesAreNeverReplaced) {
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0644), 0);
   ASSERT_EQ(mkfifo((dir + "/fifo.svg").c_str(), 0644), 0);
   const bool root = geteuid() == 0;  // a device node of our own, in our folder: the null device's numbers
-  if (root) ASSERT_EQ(mknod((dir + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  if (root) {
+    ASSERT_EQ(mknod((dir + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  }
   const std::string train = "train " + kFashion + " --data " + kGood + " --steps 1 ";
   std::vector<std::string> cases = {train + "--out " + dir + "/fifo", train + "--out " + dir + "/m.onnx --log " + dir + "/fifo",
                                     train + "--out " + dir + "/m.onnx --plot " + dir + "/fifo.svg",
@@ -529,7 +531,7 @@ TEST(FileSafety, D22_MessagesSayWhatIsWrong) {
 
 TEST(FileSafety, D23_AClosedStdoutDoesNotLoseTheModel) {
   const std::string dir = temp_dir("d23");
-  const std::string cmd = "(" + std::string(ONNXTRAIN_CLI) + " train " + kFashion + " --data " + kGood +
+  const std::string cmd = std::string("(") + ONNXTRAIN_CLI + " train " + kFashion + " --data " + kGood +
                           " --batch-size 2 --epochs 3 --out " + dir + "/m.onnx 2> " + dir + "/stderr; echo $? > " + dir +
                           "/code) | head -c 1 > /dev/null";
   std::system(cmd.c_str());

@@ -125,7 +125,7 @@ TEST(RoundTrip, EveryExportIsByteIdentical) {
 
 TEST(RoundTrip, EveryConformanceModelIsByteIdentical) {
   int n = 0;
-  for (const std::string root : {std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node", std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets"}) {
+  for (const std::string& root : {std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node", std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets"}) {
     for (auto& e : fs::directory_iterator(root)) {
       std::string name = e.path().filename();
       bool ours = name.rfind("test_gemm", 0) == 0 || name.rfind("test_relu", 0) == 0 ||
@@ -232,7 +232,9 @@ class BadModel : public ::testing::TestWithParam<BadCase> {};
 TEST_P(BadModel, IsRefusedWithOneClearLine) {
   const BadCase& c = GetParam();
   std::string path = kBad + "/" + c.file;
-  if (std::string(c.file) != "does_not_exist.onnx") ASSERT_TRUE(fs::exists(path)) << path;
+  if (std::string(c.file) != "does_not_exist.onnx") {
+    ASSERT_TRUE(fs::exists(path)) << path;
+  }
   try {
     Model model = Model::load(path);
     InferenceSession session(model);

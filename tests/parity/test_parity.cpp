@@ -100,7 +100,9 @@ TEST_P(Parity, EveryStepLossAndEveryFinalWeight) {
   EXPECT_EQ(step, losses.f32.size());
   expect_weights(model, ref, name);
   // The plain SGD cases check the update folded into the backward pass; this one takes it for every parameter.
-  if (name == "sgd") EXPECT_EQ(session.fused_updates(), session.trainable());
+  if (name == "sgd") {
+    EXPECT_EQ(session.fused_updates(), session.trainable());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Parity,

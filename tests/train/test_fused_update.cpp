@@ -126,5 +126,7 @@ TEST(FusedUpdate, OtherOptimizersKeepTheirOwnPass) {
   Model model = Model::load(kFashion);
   TrainingSession session(model, with_bf16);
   session.train_step(b.x, b.y);
-  if (session.precision() == "bf16") EXPECT_TRUE(session.fused_updates().empty()) << "bf16 GEMMs keep their own pass";
+  if (session.precision() == "bf16") {
+    EXPECT_TRUE(session.fused_updates().empty()) << "bf16 GEMMs keep their own pass";
+  }
 }
