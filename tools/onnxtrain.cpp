@@ -36,7 +36,7 @@ std::string dims_str(const std::vector<std::string>& dims) { return "(" + join(d
 
 std::string thousands(int64_t n) {
   std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), 1, ',');  // not "," (-Wrestrict)
   return s;
 }
 

@@ -333,8 +333,11 @@ TEST(FileSafety, D11_CheckpointsAndMemoryDoNotGrowWithTheSteps) {
   const auto a = fs::file_size(dir + "/short/step-00000100/progress.json");
   const auto b = fs::file_size(dir + "/long/" + latest + "/progress.json");
   EXPECT_LT(b, a + 64) << "progress.json grows with the steps: " << a << " bytes at 100, " << b << " at 10000";
-  // Before: every step's record was kept and copied into each checkpoint: 24 MB more here.
+  // Before: every step's record was kept and copied into each checkpoint: 24 MB more here. AddressSanitizer's
+  // quarantine holds freed memory back (up to 256 MB), so the peak says nothing there.
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(large - small, 8 * 1024) << "peak RSS grew by " << (large - small) << " KiB over 9,900 more steps";
+#endif
   // The history is all there, in the checkpoint's records.
   std::ifstream records(dir + "/long/records.jsonl");
   int64_t lines = 0;
