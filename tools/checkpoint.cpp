@@ -117,15 +117,26 @@ void check_record(const nlohmann::json& r, const std::string& where) {
     if (r.contains(key) && !r[key].is_number()) throw Error(where + ": '" + key + "' is not a number, got " + r[key].dump());
 }
 
+namespace {
+
+// What a checkpoint folder that exists must be, for a new run and a resumed one alike: a folder, and none of the
+// run's inputs inside it.
+void check_existing(const std::string& dir, const std::string& label, const files::Inputs& inputs) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw Error(label + ": is not a folder");
+  if (const auto* in = inputs.inside(dir))
+    throw Error(label + ": holds " + in->second + ", the " + in->first +
+                " this run reads; give the checkpoints a folder of their own");
+}
+
+}  // namespace
+
 void CheckpointDir::check(const std::string& dir, const std::string& what, const files::Inputs& inputs) {
   const std::string label = what + " " + dir;
   struct stat st;
   std::error_code ec;
   if (lstat(dir.c_str(), &st) == 0) {
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw Error(label + ": is not a folder");
-    if (const auto* in = inputs.inside(dir))
-      throw Error(label + ": holds " + in->second + ", the " + in->first +
-                  " this run reads; give the checkpoints a folder of their own");
+    check_existing(dir, label, inputs);
     if (fs::exists(fs::path(dir) / "latest", ec))
       throw Error(label + ": holds the checkpoint of an earlier run; continue that run with --resume " + dir +
                   ", or give this one another folder");
@@ -143,10 +154,7 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
   const std::string label = what + " " + dir;
   struct stat st;
   if (lstat(dir.c_str(), &st) == 0 || stat(dir.c_str(), &st) == 0) {
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw Error(label + ": is not a folder");
-    if (const auto* in = inputs.inside(dir))
-      throw Error(label + ": holds " + in->second + ", the " + in->first +
-                  " this run reads; give the checkpoints a folder of their own");
+    check_existing(dir, label, inputs);
   } else {
     if (resume) throw Error(label + ": no such checkpoint folder");
     // Created one level at a time, each remembered, so that a run that never checkpoints removes exactly these.
