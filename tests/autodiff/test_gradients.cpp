@@ -7,7 +7,7 @@
 #include <set>
 
 #include "onnxtrain/error.h"
-#include "ops/one_op.h"
+#include "support/graph_builder.h"
 #include "runtime/autodiff/autodiff.h"
 
 using namespace onnxtrain;

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "ops/one_op.h"
+#include "support/graph_builder.h"
 #include "runtime/check/reference.h"
 
 using namespace onnxtrain;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "onnxtrain/error.h"
-#include "ops/one_op.h"
+#include "support/graph_builder.h"
 #include "runtime/ops/op.h"
 
 using namespace onnxtrain;

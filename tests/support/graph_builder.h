@@ -1,5 +1,5 @@
 // Test helper: builds a small IR graph by hand (no ONNX file) and runs it through the executor, so each oneDNN
-// kernel can be compared with a naive reference on any shape and attribute combination.
+// kernel can be compared with its op's reference on any shape and attribute combination. Header-only.
 #pragma once
 #include <random>
 #include <string>
