@@ -81,10 +81,17 @@ struct Attr {
     a.i = v;
     return a;
   }
+  static Attr of(int v) { return of(int64_t{v}); }  // a literal 1 would be ambiguous between the two above
   static Attr of(float v) {
     Attr a;
     a.kind = Float;
     a.f = v;
+    return a;
+  }
+  static Attr of(std::vector<int64_t> v) {
+    Attr a;
+    a.kind = Ints;
+    a.ints = std::move(v);
     return a;
   }
 };

@@ -181,6 +181,11 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 extern const OpDef kAdd{.type = "Add", .versions = {1, 6, 7, 13, 14}, .check = check, .infer = infer,
-                        .forward = forward, .gradient = gradient, .reference = reference, .types = types};
+                        .forward = forward, .gradient = gradient, .reference = reference, .types = types,
+    // Before 7 only B broadcasts, to A, and only with broadcast = 1; from 7 numpy broadcasting, both ways.
+    .cases = {{.opset = 1, .shapes = {{3, 5}, {3, 5}}},
+              {.opset = 6, .shapes = {{3, 5}, {5}}, .attrs = {{"broadcast", attr(1)}}},
+              {.opset = 7, .shapes = {{3, 1}, {1, 5}}}, {.opset = 13, .shapes = {{2, 3, 4}, {3, 1}}},
+              {.opset = 14, .shapes = {{1}, {2, 7}}}}};
 
 }  // namespace onnxtrain::ops

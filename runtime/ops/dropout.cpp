@@ -129,7 +129,12 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 extern const OpDef kDropout{.type = "Dropout", .versions = {1, 6, 7, 10, 12, 13}, .check = check, .infer = infer,
                             .forward = forward, .gradient = gradient, .int_inputs = {2}, .grad_outputs = 2,
-                            .reference = reference};
+                            .reference = reference,
+    // Outside training, where the tests run it: Y = X at every ratio. is_test before 7; the ratio input from 12.
+    .cases = {{.opset = 1, .shapes = {{3, 5}}, .attrs = {{"is_test", attr(1)}, {"ratio", attr(0.3f)}}},
+              {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"is_test", attr(1)}}},
+              {.opset = 7, .shapes = {{3, 5}}, .attrs = {{"ratio", attr(0.2f)}}}, {.opset = 10, .shapes = {{13}}},
+              {.opset = 12, .shapes = {{2, 7, 3}}}, {.opset = 13, .shapes = {{3, 5}}}}};
 extern const OpDef kDropoutGrad{.type = "DropoutGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
                                 .forward = grad_forward, .internal = true};
 

@@ -29,7 +29,12 @@ std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const s
 // Y = flatten(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
 extern const OpDef kFlatten{.type = "Flatten", .versions = {1, 9, 11, 13, 21}, .check = check_unary, .infer = infer,
                             .forward = shape_only_forward, .gradient = shape_only_gradient,
-                            .reference = shape_only_reference};
+                            .reference = shape_only_reference,
+    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}}, {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+              {.opset = 9, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(3)}}},
+              {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
+              {.opset = 13, .shapes = {{3, 5}}, .attrs = {{"axis", attr(2)}}},
+              {.opset = 21, .shapes = {{2, 7, 3}}, .attrs = {{"axis", attr(-2)}}}}};
 extern const OpDef kReshapeLike{.type = "ReshapeLike", .versions = {1}, .check = no_check, .infer = reshape_like_infer,
                                 .forward = shape_only_forward, .internal = true};
 

@@ -316,8 +316,20 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
 
 }  // namespace
 
-extern const OpDef kGemm{.type = "Gemm", .versions = {1, 6, 7, 9, 11, 13}, .check = check, .infer = infer,
-                         .forward = forward, .gradient = gradient, .reference = reference};
+extern const OpDef kGemm{
+    .type = "Gemm", .versions = {1, 6, 7, 9, 11, 13}, .check = check, .infer = infer, .forward = forward,
+    .gradient = gradient, .reference = reference,
+    // Every transpose, alpha and beta; C of each broadcast shape: required before 11, broadcast only with
+    // broadcast = 1 before 7.
+    .cases = {{.opset = 1, .shapes = {{3, 5}, {5, 7}, {3, 7}}, .attrs = {{"alpha", attr(0.5f)}, {"beta", attr(2.f)}}},
+              {.opset = 6, .shapes = {{5, 3}, {5, 7}, {7}}, .attrs = {{"broadcast", attr(1)}, {"transA", attr(1)}}},
+              {.opset = 7, .shapes = {{3, 5}, {7, 5}, {1, 7}},
+               .attrs = {{"transB", attr(1)}, {"alpha", attr(0.7f)}, {"beta", attr(-1.5f)}}},
+              {.opset = 9, .shapes = {{5, 3}, {7, 5}, {3, 1}}, .attrs = {{"transA", attr(1)}, {"transB", attr(1)}}},
+              {.opset = 11, .shapes = {{3, 5}, {5, 7}}},
+              {.opset = 13, .shapes = {{2, 13}, {13, 3}, {1}}, .attrs = {{"beta", attr(-2.f)}}},
+              {.opset = 13, .shapes = {{13, 1}, {3, 13}, {1, 3}},
+               .attrs = {{"transA", attr(1)}, {"transB", attr(1)}, {"alpha", attr(0.5f)}}}}};
 extern const OpDef kReduceToShape{.type = "ReduceToShape", .versions = {1}, .check = no_check, .infer = reduce_infer,
                                   .forward = reduce_forward, .internal = true};
 

@@ -41,6 +41,10 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 extern const OpDef kLeakyRelu{.type = "LeakyRelu", .versions = {1, 6, 16}, .check = check_unary, .infer = same_as_first,
                               .forward = forward, .gradient = gradient, .reference = reference,
-                              .rectifier_slope = alpha_of};
+                              .rectifier_slope = alpha_of,
+    .cases = {{.opset = 1, .shapes = {{3, 5}}},  // the default alpha, 0.01
+              {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(0.3f)}}},
+              {.opset = 16, .shapes = {{3, 5}}, .attrs = {{"alpha", attr(1.7f)}}},
+              {.opset = 16, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(-0.3f)}}}}};
 
 }  // namespace onnxtrain::ops

@@ -136,7 +136,11 @@ std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const 
 }  // namespace
 
 extern const OpDef kMatMul{.type = "MatMul", .versions = {1, 9, 13}, .check = check, .infer = infer, .forward = forward,
-                           .gradient = gradient, .reference = reference};
+                           .gradient = gradient, .reference = reference,
+    // 2-D, batched with broadcast batch dims, and 1-D operands (a row for A, a column for B).
+    .cases = {{.opset = 1, .shapes = {{3, 5}, {5, 7}}}, {.opset = 9, .shapes = {{2, 3, 5}, {5, 7}}},
+              {.opset = 13, .shapes = {{1, 3, 4}, {2, 4, 5}}}, {.opset = 13, .shapes = {{4}, {2, 4, 5}}},
+              {.opset = 13, .shapes = {{2, 3, 4}, {4}}}, {.opset = 13, .shapes = {{4}, {4}}}}};
 extern const OpDef kInsertAxis{.type = "InsertAxis", .versions = {1}, .check = no_check, .infer = insert_axis_infer,
                                .forward = shape_only_forward, .internal = true};
 

@@ -98,6 +98,24 @@ using GradientFn = void (*)(GradBuilder& b, const ir::Node& n);
 // returns without a word on a node of the wrong arity, which check then refuses.
 using TypesFn = void (*)(ir::Graph& g, const ir::Node& n);
 
+// One case the registry-driven tests (tests/ops/test_registered_ops.cpp) run an op at, declared in the op's file
+// beside its OpDef, as ncnn's one line test_layer("ReLU", pd, weights, a) is: the kernel against `reference` on these
+// shapes, and the gradient rule against central differences of `reference` in double. Random data in [-2, 2]; away
+// from 0 for a rectifier, whose kink is tested on its own.
+struct OpCase {
+  int opset;                                    // the model's opset: the op's version in effect there is tested
+  std::vector<Shape> shapes;                    // the float inputs' shapes, in input order (optional ones may stop)
+  std::map<std::string, ir::Attr> attrs = {};
+  std::vector<std::vector<int64_t>> ints = {};  // the values of the int_inputs given, in input order
+};
+
+// An attribute value, for OpCase declarations: {"alpha", attr(0.3f)}, {"perm", attr({1, 0})}.
+template <class T>
+ir::Attr attr(T v) {
+  return ir::Attr::of(v);
+}
+inline ir::Attr attr(std::vector<int64_t> v) { return ir::Attr::of(std::move(v)); }
+
 struct OpDef {
   const char* type;
   std::vector<int> versions;  // the since-versions of the op that we implement, ascending
@@ -122,6 +140,9 @@ struct OpDef {
   // in the op. What this makes the op: a post-op that fusion folds into the Gemm before it, a kink at 0 that gradcheck
   // keeps away from, and an activation whose dead units --diagnostics count. nullptr for every other op.
   float (*rectifier_slope)(const ir::Node& n) = nullptr;
+  // What the registry-driven tests run the op at; every ONNX op declares cases covering each of its versions
+  // (a test checks it). Odd shapes, and the attribute values whose rules differ.
+  std::vector<OpCase> cases = {};
 
   bool int_input(size_t k) const {  // whether input k is one of int_inputs
     return std::find(int_inputs.begin(), int_inputs.end(), static_cast<int>(k)) != int_inputs.end();

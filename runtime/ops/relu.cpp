@@ -43,7 +43,9 @@ float slope(const ir::Node&) { return 0.f; }  // Relu is the rectifier of slope 
 }  // namespace
 
 extern const OpDef kRelu{.type = "Relu", .versions = {1, 6, 13, 14}, .check = check_unary, .infer = same_as_first,
-                         .forward = forward, .gradient = gradient, .reference = reference, .rectifier_slope = slope};
+                         .forward = forward, .gradient = gradient, .reference = reference, .rectifier_slope = slope,
+    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}},
+              {.opset = 13, .shapes = {{13}}}, {.opset = 14, .shapes = {{2, 7, 3}}}}};
 extern const OpDef kReluGrad{.type = "ReluGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
                              .forward = grad_forward, .internal = true};
 

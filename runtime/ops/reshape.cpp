@@ -90,6 +90,13 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 // Y = reshape(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
 extern const OpDef kReshape{.type = "Reshape", .versions = {1, 5, 13, 14, 19, 21}, .check = check, .infer = infer,
                             .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
-                            .reference = shape_only_reference};
+                            .reference = shape_only_reference,
+    // The shape: an attribute at opset 1, a constant input from 5; the 0 and -1 rules; allowzero from 14.
+    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"shape", attr({4, -1})}}},
+              {.opset = 5, .shapes = {{2, 3, 4}}, .ints = {{0, -1, 2}}},
+              {.opset = 13, .shapes = {{2, 3, 4}}, .ints = {{2, 1, 3, 4}}},
+              {.opset = 14, .shapes = {{2, 7, 3}}, .attrs = {{"allowzero", attr(1)}}, .ints = {{7, 6}}},
+              {.opset = 19, .shapes = {{3, 5}}, .ints = {{-1}}},
+              {.opset = 21, .shapes = {{2, 3, 5}}, .ints = {{0, 15}}}}};
 
 }  // namespace onnxtrain::ops

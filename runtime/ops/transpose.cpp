@@ -82,6 +82,10 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 }  // namespace
 
 extern const OpDef kTranspose{.type = "Transpose", .versions = {1, 13, 21}, .check = check_unary, .infer = infer,
-                              .forward = forward, .gradient = gradient, .reference = reference};
+                              .forward = forward, .gradient = gradient, .reference = reference,
+    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},  // the default: the axes reversed
+              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"perm", attr({1, 2, 0})}}},
+              {.opset = 13, .shapes = {{2, 7, 3}}, .attrs = {{"perm", attr({0, 2, 1})}}},
+              {.opset = 21, .shapes = {{3, 5}}, .attrs = {{"perm", attr({1, 0})}}}}};
 
 }  // namespace onnxtrain::ops
