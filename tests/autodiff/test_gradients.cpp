@@ -1,6 +1,7 @@
-// Every gradient rule against central finite differences, computed in double precision on a naive reference forward
-// pass written here, at points away from the ReLU kinks; and the kinks themselves, exactly: ReLU'(0) = 0 and
-// LeakyReLU'(0) = alpha, as in PyTorch.
+// Gradients through graphs of several ops against central finite differences, in double precision over the ops' own
+// references (check::ReferenceForward), at points away from the ReLU kinks; the losses, fan-out, Dropout's mask; and
+// the kinks themselves, exactly: ReLU'(0) = 0 and LeakyReLU'(0) = alpha, as in PyTorch. Each op on its own, at the
+// cases its file declares, is tests/ops/test_registered_ops.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "onnxtrain/error.h"
 #include "support/graph_builder.h"
 #include "runtime/autodiff/autodiff.h"
+#include "runtime/check/reference.h"
 
 using namespace onnxtrain;
 using namespace onnxtrain::testing;
@@ -16,159 +18,6 @@ using namespace onnxtrain::testing;
 namespace {
 
 using Vec = std::vector<double>;
-
-// ---- A naive double-precision forward pass over the graphs the builder makes -----------------------------------
-struct Ref {
-  const ir::Graph& g;
-  std::map<int, Vec> val;
-  std::map<int, ir::Shape> shape;
-
-  Vec gemm(const ir::Node& n, int64_t& M, int64_t& N) {
-    const Vec &A = val[n.inputs[0]], &B = val[n.inputs[1]];
-    const ir::Shape &as = shape[n.inputs[0]], &bs = shape[n.inputs[1]];
-    bool tA = n.attr_i("transA", 0), tB = n.attr_i("transB", 0);
-    double alpha = n.attr_f("alpha", 1.f), beta = n.attr_f("beta", 1.f);
-    M = tA ? as[1] : as[0];
-    int64_t K = tA ? as[0] : as[1];
-    N = tB ? bs[0] : bs[1];
-    Vec Y(M * N);
-    ir::Shape cs;
-    if (n.input(2) >= 0) {
-      cs = shape[n.inputs[2]];
-      while (cs.size() < 2) cs.insert(cs.begin(), 1);
-    }
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t j = 0; j < N; ++j) {
-        double acc = 0;
-        for (int64_t k = 0; k < K; ++k) acc += (tA ? A[k * M + m] : A[m * K + k]) * (tB ? B[j * K + k] : B[k * N + j]);
-        double c = n.input(2) >= 0 ? val[n.inputs[2]][(cs[0] == 1 ? 0 : m) * cs[1] + (cs[1] == 1 ? 0 : j)] : 0;
-        Y[m * N + j] = alpha * acc + beta * c;
-      }
-    return Y;
-  }
-
-  Vec softmax(const ir::Node& n, const ir::Shape& s) {
-    const Vec& X = val[n.inputs[0]];
-    bool coerced = n.version < 13;
-    int64_t axis = n.attr_i("axis", coerced ? 1 : -1);
-    if (axis < 0) axis += static_cast<int64_t>(s.size());
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
-      (i < axis ? outer : (i == axis || coerced) ? len : inner) *= s[i];
-    Vec Y(X.size());
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t in = 0; in < inner; ++in) {
-        auto at = [&](int64_t l) { return (o * len + l) * inner + in; };
-        double mx = -INFINITY, sum = 0;
-        for (int64_t l = 0; l < len; ++l) mx = std::max(mx, X[at(l)]);
-        for (int64_t l = 0; l < len; ++l) sum += std::exp(X[at(l)] - mx);
-        for (int64_t l = 0; l < len; ++l) Y[at(l)] = std::exp(X[at(l)] - mx) / sum;
-      }
-    return Y;
-  }
-
-  // Runs the forward nodes; returns the first output.
-  Vec run(size_t forward_nodes) {
-    for (size_t k = 0; k < forward_nodes; ++k) {
-      const ir::Node& n = g.nodes[k];
-      int out = n.outputs[0];
-      if (n.op_type == "Gemm") {
-        int64_t M, N;
-        val[out] = gemm(n, M, N);
-        shape[out] = {M, N};
-      } else if (n.op_type == "Relu" || n.op_type == "LeakyRelu") {
-        double alpha = n.op_type == "Relu" ? 0.0 : n.attr_f("alpha", 0.01f);
-        Vec Y = val[n.inputs[0]];
-        for (double& y : Y) y = y > 0 ? y : alpha * y;
-        val[out] = Y;
-        shape[out] = shape[n.inputs[0]];
-      } else if (n.op_type == "Softmax" || n.op_type == "LogSoftmax") {
-        shape[out] = shape[n.inputs[0]];
-        val[out] = softmax(n, shape[out]);
-        if (n.op_type == "LogSoftmax")
-          for (double& y : val[out]) y = std::log(y);
-      } else if (n.op_type == "Sigmoid" || n.op_type == "Tanh") {
-        Vec Y = val[n.inputs[0]];
-        for (double& y : Y) y = n.op_type == "Tanh" ? std::tanh(y) : 1 / (1 + std::exp(-y));
-        val[out] = Y;
-        shape[out] = shape[n.inputs[0]];
-      } else if (n.op_type == "Add") {
-        // Both operands broadcast to Y (right-aligned, a dim of 1 repeats).
-        const ir::Shape& ys = g.values[out].shape;
-        Vec Y(static_cast<size_t>(numel(ys)), 0.0);
-        for (int k = 0; k < 2; ++k) {
-          ir::Shape xs = shape[n.inputs[k]];
-          while (xs.size() < ys.size()) xs.insert(xs.begin(), 1);
-          std::vector<int64_t> idx(ys.size(), 0);
-          for (size_t e = 0; e < Y.size(); ++e) {
-            int64_t off = 0;
-            for (size_t d = 0; d < ys.size(); ++d) off = off * xs[d] + (xs[d] == 1 ? 0 : idx[d]);
-            Y[e] += val[n.inputs[k]][off];
-            for (size_t d = ys.size(); d-- > 0;)
-              if (++idx[d] < ys[d]) break; else idx[d] = 0;
-          }
-        }
-        val[out] = Y;
-        shape[out] = ys;
-      } else if (n.op_type == "Identity" || n.op_type == "Flatten" || n.op_type == "Reshape" || n.op_type == "Squeeze" ||
-                 n.op_type == "Unsqueeze") {
-        val[out] = val[n.inputs[0]];
-        shape[out] = g.values[out].shape;  // static inference is exact here: every test shape is concrete
-      } else if (n.op_type == "Transpose") {
-        const ir::Shape& xs = shape[n.inputs[0]];
-        const auto& perm = n.attrs.at("perm").ints;
-        ir::Shape ys;
-        for (int64_t p : perm) ys.push_back(xs[p]);
-        std::vector<int64_t> xstride(xs.size()), idx(ys.size(), 0);
-        for (int64_t i = static_cast<int64_t>(xs.size()) - 1, st = 1; i >= 0; st *= xs[i], --i) xstride[i] = st;
-        Vec Y(val[n.inputs[0]].size());
-        for (size_t k = 0; k < Y.size(); ++k) {
-          int64_t off = 0;
-          for (size_t d = 0; d < ys.size(); ++d) off += idx[d] * xstride[perm[d]];
-          Y[k] = val[n.inputs[0]][off];
-          for (size_t d = ys.size(); d-- > 0;)
-            if (++idx[d] < ys[d]) break; else idx[d] = 0;
-        }
-        val[out] = Y;
-        shape[out] = ys;
-      } else if (n.op_type == "MatMul") {
-        // Batched with broadcasting: every operand padded to Y's rank, a batch dim of 1 repeats. A 1-D A is the
-        // row (1, K), a 1-D B the column (K, 1), and Y's matching dim of 1 is dropped (ys keeps it here).
-        const ir::Shape& a0 = shape[n.inputs[0]], &b0 = shape[n.inputs[1]];
-        ir::Shape ys = g.values[out].shape;
-        if (a0.size() == 1) ys.insert(ys.end() - (b0.size() == 1 ? 0 : 1), 1);
-        if (b0.size() == 1) ys.push_back(1);
-        const size_t r = ys.size();
-        auto pad = [&](ir::Shape s) { while (s.size() < r) s.insert(s.begin(), 1); return s; };
-        ir::Shape as = pad(a0.size() == 1 ? ir::Shape{1, a0[0]} : a0), bs = pad(b0.size() == 1 ? ir::Shape{b0[0], 1} : b0);
-        const int64_t M = ys[r - 2], N = ys[r - 1], K = as[r - 1];
-        int64_t batches = 1;
-        for (size_t i = 0; i + 2 < r; ++i) batches *= ys[i];
-        Vec Y(batches * M * N);
-        for (int64_t bt = 0; bt < batches; ++bt) {
-          int64_t ra = bt, aoff = 0, boff = 0, astr = M * K, bstr = K * N;
-          for (size_t i = r - 2; i-- > 0;) {
-            int64_t d = ra % ys[i];
-            ra /= ys[i];
-            aoff += (as[i] == 1 ? 0 : d) * astr;
-            boff += (bs[i] == 1 ? 0 : d) * bstr;
-            astr *= as[i];
-            bstr *= bs[i];
-          }
-          for (int64_t m = 0; m < M; ++m)
-            for (int64_t j = 0; j < N; ++j) {
-              double acc = 0;
-              for (int64_t k = 0; k < K; ++k) acc += val[n.inputs[0]][aoff + m * K + k] * val[n.inputs[1]][boff + k * N + j];
-              Y[bt * M * N + m * N + j] = acc;
-            }
-        }
-        val[out] = Y;
-        shape[out] = g.values[out].shape;
-      }
-    }
-    return val[g.outputs[0]];
-  }
-};
 
 // The losses, in double: mse against t, or cross-entropy -log p[label] (p from the output) with labels.
 double ref_loss(autodiff::Loss loss, const Vec& y, const ir::Shape& ys, const Vec& t, bool probs_out) {
@@ -201,25 +50,21 @@ double ref_loss(autodiff::Loss loss, const Vec& y, const ir::Shape& ys, const Ve
 }
 
 // Builds graph(b) with every operand a parameter, adds training, and compares each parameter's analytic gradient
-// (oneDNN backward kernels, float32) with central differences of the double reference.
+// (oneDNN backward kernels, float32) with central differences of the loss over the ops' double references
+// (check::ReferenceForward, each node through the `reference` in its op's file).
 void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Loss loss, const std::string& what,
                double tol = 2e-3) {
   ir::Graph& g = b.g;
   const ir::Graph fwd = g;  // the forward graph as built, for the reference (autodiff rewrites g)
-  const size_t forward_nodes = fwd.nodes.size();
   auto t = autodiff::add_training(g, loss, {});
   Executor ex(g);
-  // Targets: class labels for cross-entropy, values for mse.
-  Ref shapes_ref{fwd, {}, {}};
   auto X = random_vec(numel(x_shape), 77, -1.f, 1.f);
-  for (int p : t.trainable) {
-    shapes_ref.val[p] = Vec(g.param(p), g.param(p) + g.numel(p));
-    shapes_ref.shape[p] = g.values[p].shape;
-  }
-  shapes_ref.val[x_in] = Vec(X.begin(), X.end());
-  shapes_ref.shape[x_in] = x_shape;
-  Vec y0 = shapes_ref.run(forward_nodes);
-  ir::Shape out_shape = shapes_ref.shape[fwd.outputs[0]];
+  check::ReferenceForward ref(fwd, Tensor::f32_of(x_shape, X));
+  ref.run_all();
+  const int out = fwd.outputs[0];
+  const Vec y0 = ref.value(out).data;
+  const ir::Shape out_shape = ref.value(out).shape;
+  // Targets: class labels for cross-entropy and nll, values for mse and bce.
   Vec target;
   ir::Shape target_shape;
   if (loss == autodiff::Loss::MSE || loss == autodiff::Loss::BCE) {
@@ -238,25 +83,29 @@ void gradcheck(GraphBuilder& b, int x_in, const ir::Shape& x_shape, autodiff::Lo
   // The forward pass against the reference too (unless a fused Softmax left the training graph).
   if (!t.fused_softmax) {
     for (size_t i = 0; i < y0.size(); ++i)
-      ASSERT_NEAR(ex.data(fwd.outputs[0])[i], y0[i], 1e-4 * (1 + std::fabs(y0[i]))) << what << ": output " << i;
+      ASSERT_NEAR(ex.data(out)[i], y0[i], 1e-4 * (1 + std::fabs(y0[i]))) << what << ": output " << i;
   }
 
   ASSERT_FALSE(t.trainable.empty()) << what;
   for (int p : t.trainable) {
     const float* analytic = ex.data(p) == g.param(p) ? ex.grads() + g.values[p].offset : nullptr;
     ASSERT_NE(analytic, nullptr);
+    const std::vector<size_t> after = ref.downstream(p);
+    Vec& v = ref.value(p).data;
     for (int64_t i = 0; i < g.numel(p); ++i) {
-      const double h = 1e-6;
-      Ref r{fwd, shapes_ref.val, shapes_ref.shape};
-      double orig = r.val[p][i];
-      r.val[p][i] = orig + h;
-      double lp = ref_loss(loss, r.run(forward_nodes), out_shape, target, probs_out);
-      r.val[p][i] = orig - h;
-      double lm = ref_loss(loss, r.run(forward_nodes), out_shape, target, probs_out);
+      const double h = 1e-6, orig = v[i];
+      v[i] = orig + h;
+      ref.run(after);
+      double lp = ref_loss(loss, ref.value(out).data, out_shape, target, probs_out);
+      v[i] = orig - h;
+      ref.run(after);
+      double lm = ref_loss(loss, ref.value(out).data, out_shape, target, probs_out);
+      v[i] = orig;
       double numeric = (lp - lm) / (2 * h);
       ASSERT_NEAR(analytic[i], numeric, tol * (1 + std::fabs(numeric)))
           << what << ": d" << g.values[p].name << "[" << i << "]";
     }
+    ref.run(after);
   }
 }
 
