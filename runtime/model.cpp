@@ -15,8 +15,10 @@ namespace onnxtrain {
 std::vector<OpSupport> supported_ops() {
   std::vector<OpSupport> out;
   for (const ops::OpDef& op : ops::all_ops())
-    if (!op.internal) out.push_back({op.type, op.versions.front(), ops::kMaxOpset, op.gradient != nullptr});
-  out.push_back({"Constant", 1, ops::kMaxOpset, false});  // folded into a constant value at load
+    if (!op.internal)
+      out.push_back({op.type, op.versions.front(), ops::kMaxOpset, op.gradient != nullptr, op.versions});
+  // Folded into a constant value at load, by the importer, at every version: no op of the registry.
+  out.push_back({"Constant", 1, ops::kMaxOpset, false, {1}});
   return out;
 }
 

@@ -40,10 +40,15 @@ std::string thousands(int64_t n) {
   return s;
 }
 
+// One line an op; the test scripts read it (tests/conformance, tests/fuzz), so its columns stay as they are.
 int cmd_ops() {
-  std::printf("%-12s %-8s %s\n", "op", "opsets", "gradient");
-  for (const OpSupport& op : supported_ops())
-    std::printf("%-12s %d-%-6d %s\n", op.op_type.c_str(), op.first_opset, op.last_opset, op.gradient ? "yes" : "no");
+  std::printf("%-12s %-8s %-9s %s\n", "op", "opsets", "gradient", "versions");
+  for (const OpSupport& op : supported_ops()) {
+    std::vector<std::string> versions;
+    for (int v : op.versions) versions.push_back(std::to_string(v));
+    std::printf("%-12s %d-%-6d %-9s %s\n", op.op_type.c_str(), op.first_opset, op.last_opset, op.gradient ? "yes" : "no",
+                join(versions, ",").c_str());
+  }
   return 0;
 }
 

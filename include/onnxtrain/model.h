@@ -40,11 +40,13 @@ struct ModelInfo {
   int64_t total_params = 0, trainable_params = 0;
 };
 
-// The ops onnxtrain runs, for listings: name, the opset range, and whether training flows through it.
+// The ops onnxtrain runs, for listings: name, the opset range, whether training flows through it, and the op's
+// since-versions it implements (each opset in the range runs the newest of these not above it).
 struct OpSupport {
   std::string op_type;
   int first_opset, last_opset;
   bool gradient;
+  std::vector<int> versions;
 };
 std::vector<OpSupport> supported_ops();
 

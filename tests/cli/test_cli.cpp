@@ -73,7 +73,8 @@ TEST(Cli, InfoDescribesTheModel) {
 TEST(Cli, InfoListsTheSupportedOps) {
   Result r = cli("info --ops");
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* s : {"Gemm         1-21", "MatMul", "Dropout", "Reshape", "Constant", "yes", "no"})
+  for (const char* s : {"Gemm         1-21", "MatMul", "Dropout", "Reshape", "Constant", "yes", "no",
+                        "Relu         1-21     yes       1,6,13,14\n"})
     EXPECT_NE(r.out.find(s), std::string::npos) << "'" << s << "' not in:\n" << r.out;
   // Every op but Constant trains through.
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n') - 1, static_cast<long>(onnxtrain::supported_ops().size()));

@@ -1,16 +1,24 @@
 """Writes conformance cases for the older opset versions of the ops onnxtrain supports, which ONNX's own node tests
-(made at the newest opset) do not cover, and for MatMul's 1-D operands, in the node tests' layout, with expected
-outputs from a NumPy reference written here. Nothing here runs a model."""
+(made at the newest opset) do not cover, and for MatMul's 1-D operands, in the node tests' layout. Where an op's
+semantics changed between versions the cases are written here, with expected outputs from a NumPy reference written
+here. Given onnxtrain's command line, it also reads the ops and their versions (`onnxtrain info --ops`) and, for each
+version left without a case, writes ONNX's own node tests of the op at that version: the same inputs and ONNX's
+expected outputs, which hold wherever the version changed only types. A version whose math differs fails them, and
+needs cases here. Nothing here runs a model."""
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-IR_FOR_OPSET = {1: 3, 5: 3, 6: 3, 7: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 16: 8}
+# The IR version each opset came with: a model may not declare a newer one than its opset allows readers to expect.
+IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
 rng = np.random.default_rng(2024)
+# (op, opset) of every case written: what the registry's versions are checked against.
+written = set()
 
 
 def softmax_ref(x, axis, coerced):
@@ -47,6 +55,7 @@ def write_case(out, name, opset, node, inputs, outputs, initializers=()):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
     model.ir_version = IR_FOR_OPSET[opset]
     onnx.save(model, os.path.join(d, "model.onnx"))
+    written.add((node.op_type, opset))
     for kind, items in (("input", inputs), ("output", outputs)):
         for i, (n, a) in enumerate(items):
             t = numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)
@@ -55,7 +64,7 @@ def write_case(out, name, opset, node, inputs, outputs, initializers=()):
     return name
 
 
-def main(out):
+def main(out, cli=None):
     os.makedirs(out, exist_ok=True)
     cases = []
     x3 = rng.standard_normal((3, 4, 5)).astype(np.float32) * 3
@@ -160,6 +169,8 @@ def main(out):
             f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
     cases.append("test_constant_opset13")
     cases += more_ops(out)
+    if cli:
+        cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
 
 
@@ -240,7 +251,67 @@ def more_ops(out):
     return cases
 
 
+def registry(cli):
+    """{op: [since-versions]} from `onnxtrain info --ops` (columns: op, opsets, gradient, versions)."""
+    lines = subprocess.run([cli, "info", "--ops"], check=True, capture_output=True, text=True).stdout.splitlines()
+    return {f[0]: [int(v) for v in f[3].split(",")] for f in (line.split() for line in lines[1:])}
+
+
+def in_effect(versions, opset):
+    """The op's version a model of this opset runs: its newest since-version not above the opset."""
+    return max((v for v in versions if v <= opset), default=0)
+
+
+def node_tests_at_old_versions(out, cli):
+    """ONNX's node tests of each op, rewritten at each version of the op that neither they nor a case above reach."""
+    # The generator in onnx 1.12 still uses aliases that numpy 1.24 removed.
+    for name, alias in (("float", float), ("int", int), ("bool", bool), ("object", object)):
+        setattr(np, name, alias)
+    from onnx.backend.test.case import node as node_cases
+    by_op = {}
+    for case in node_cases.collect_testcases(None):  # None: every op's
+        tensors = all(isinstance(a, np.ndarray) for arrays in case.data_sets[0] for a in arrays)
+        if case.name.endswith("_expanded") or len(case.model.graph.node) != 1 or not tensors:
+            continue
+        by_op.setdefault(case.model.graph.node[0].op_type, []).append(case)
+    cases = []
+    newest = onnx.defs.onnx_opset_version()
+    for op, versions in registry(cli).items():
+        if op == "Constant":  # folded at load: the case above
+            continue
+        tests = sorted(by_op.get(op, []), key=lambda c: c.name)
+        reached = {in_effect(versions, o) for (t, o) in written if t == op}
+        reached |= {in_effect(versions, c.model.opset_import[0].version) for c in tests}
+        for v in versions:
+            if v > newest or v in reached:
+                continue
+            for c in tests:
+                name = f"test_{op.lower()}_opset{v}" + c.name[len(f"test_{op.lower()}"):]
+                cases.append(restamp(out, name, c, v))
+    return cases
+
+
+def restamp(out, name, case, opset):
+    """case's model and data, the model declaring opset (and that opset's IR version)."""
+    d = os.path.join(out, name)
+    shutil.rmtree(d, ignore_errors=True)
+    m = onnx.ModelProto()
+    m.CopyFrom(case.model)
+    del m.opset_import[:]
+    m.opset_import.extend([helper.make_opsetid("", opset)])
+    m.ir_version = IR_FOR_OPSET[opset]
+    os.makedirs(d)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for s, (inputs, outputs) in enumerate(case.data_sets):
+        os.makedirs(os.path.join(d, f"test_data_set_{s}"))
+        for kind, arrays, infos in (("input", inputs, m.graph.input), ("output", outputs, m.graph.output)):
+            for i, (a, info) in enumerate(zip(arrays, infos)):
+                with open(os.path.join(d, f"test_data_set_{s}", f"{kind}_{i}.pb"), "wb") as f:
+                    f.write(numpy_helper.from_array(np.asarray(a), info.name).SerializeToString())
+    return name
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_old_opset_tests.py OUTDIR")
-    main(sys.argv[1])
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: make_old_opset_tests.py OUTDIR [ONNXTRAIN_CLI]")
+    main(*sys.argv[1:])

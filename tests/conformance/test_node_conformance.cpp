@@ -1,14 +1,17 @@
 // ONNX conformance: every backend node test of ONNX 1.12 for the ops we run (generated from python3-onnx's case
-// definitions), and our old-opset cases whose expected values come from a NumPy reference. Each case loads
-// model.onnx, feeds test_data_set_*/input_*.pb and compares with output_*.pb.
+// definitions), our old-opset cases (NumPy references, or ONNX's node tests made at the older version), and our typed
+// cases. Each case loads model.onnx, feeds test_data_set_*/input_*.pb and compares with output_*.pb. Which cases run
+// follows from the op registry: a test per registered op runs every case named after it (test_<op>[_...]), and
+// checks that the cases reach each of the op's versions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "onnxtrain/data.h"
@@ -16,6 +19,7 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
+#include "runtime/ops/op.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -25,39 +29,49 @@ namespace {
 const std::string kNodeDir = std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node";
 const std::string kOldDir = std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets";
 
-// Every non-expanded ONNX 1.12 node test of the ops we run. NodeTestList.Complete checks that the generator made no
-// case for these ops that is missing here.
-const std::vector<std::string> kNodeCases = {
-    "test_gemm_all_attributes", "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_matrix_bias",
-    "test_gemm_default_no_bias", "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
-    "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_transposeA", "test_gemm_transposeB",
-    "test_relu", "test_leakyrelu", "test_leakyrelu_default", "test_leakyrelu_example", "test_softmax_axis_0",
-    "test_softmax_axis_1", "test_softmax_axis_2", "test_softmax_default_axis", "test_softmax_example",
-    "test_softmax_large_number", "test_softmax_negative_axis",
-    "test_sigmoid", "test_sigmoid_example", "test_tanh", "test_tanh_example",
-    "test_logsoftmax_axis_0", "test_logsoftmax_axis_1", "test_logsoftmax_axis_2", "test_logsoftmax_default_axis",
-    "test_logsoftmax_example_1", "test_logsoftmax_large_number", "test_logsoftmax_negative_axis",
-    "test_identity", "test_identity_opt", "test_identity_sequence",
-    "test_flatten_axis0", "test_flatten_axis1", "test_flatten_axis2", "test_flatten_axis3", "test_flatten_default_axis",
-    "test_flatten_negative_axis1", "test_flatten_negative_axis2", "test_flatten_negative_axis3",
-    "test_flatten_negative_axis4",
-    "test_transpose_all_permutations_0", "test_transpose_all_permutations_1", "test_transpose_all_permutations_2",
-    "test_transpose_all_permutations_3", "test_transpose_all_permutations_4", "test_transpose_all_permutations_5",
-    "test_transpose_default",
-    "test_matmul_2d", "test_matmul_3d", "test_matmul_4d",
-    "test_add", "test_add_bcast", "test_add_uint8",
-    "test_reshape_allowzero_reordered", "test_reshape_extended_dims", "test_reshape_negative_dim",
-    "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reduced_dims",
-    "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims", "test_reshape_zero_and_negative_dim",
-    "test_reshape_zero_dim",
-    "test_dropout_default", "test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_dropout_default_old",
-    "test_dropout_default_ratio", "test_dropout_random_old",
-    "test_squeeze", "test_squeeze_negative_axes",
-    "test_unsqueeze_axis_0", "test_unsqueeze_axis_1", "test_unsqueeze_axis_2", "test_unsqueeze_negative_axes",
-    "test_unsqueeze_three_axes", "test_unsqueeze_two_axes", "test_unsqueeze_unsorted_axes",
-};
-const std::regex kOurOps(
-    "test_(gemm|relu|leakyrelu|softmax|sigmoid|tanh|logsoftmax|identity|flatten|transpose|matmul|add|reshape|dropout|squeeze|unsqueeze)(_.*)?");
+// The ONNX ops of the registry.
+std::vector<std::string> onnx_ops(bool typed_only = false) {
+  std::vector<std::string> names;
+  for (const ops::OpDef& op : ops::all_ops())
+    if (!op.internal && (!typed_only || op.types)) names.push_back(op.type);
+  return names;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The cases in dir named after op: test_<op in lower case>, alone or followed by _..., ONNX's expanded function
+// tests apart (they run other ops). Sorted, for a stable order.
+std::vector<std::string> cases_of(const std::string& dir, const std::string& op) {
+  const std::string stem = "test_" + lower(op);
+  std::vector<std::string> found;
+  if (!fs::is_directory(dir)) return found;
+  for (auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename();
+    if ((name == stem || name.rfind(stem + "_", 0) == 0) && name.find("_expanded") == std::string::npos)
+      found.push_back(name);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// The version of op in effect in a case's model: the op's newest since-version not above the model's opset.
+int version_in(const std::string& model, const std::string& op) {
+  int64_t opset = 0;
+  for (const auto& [domain, version] : Model::describe(model).opsets)
+    if (domain.empty() || domain == "ai.onnx") opset = version;
+  int v = 0;
+  for (int s : ops::find_op(op)->versions)
+    if (s <= opset) v = s;
+  return v;
+}
+
+// python3-onnx 1.12 makes models up to opset 17; the versions after it (Flatten-21, Reshape-19, ...) are tested by
+// tests/ops/test_registered_ops.cpp alone.
+constexpr int kOnnxPackageOpset = 17;
+
 // Element k of t as a double, whatever its dtype (float16 and bfloat16 decoded here, apart from the runtime's code).
 double element(const Tensor& t, size_t k) {
   auto at = [&](auto zero) {
@@ -149,32 +163,31 @@ void run_case(const std::string& dir) {
 
 const std::string kTypedDir = std::string(ONNXTRAIN_TEST_DATA) + "/typed";
 // Cases made by tests/conformance/make_typed_tests.py: values that are not float32 tensors, expected values from
-// NumPy (PyTorch for bfloat16). TypedList.Complete checks that the script made exactly these.
-const std::vector<std::string> kTypedCases = {
-    "test_add_int8_opset14", "test_add_int16_opset14", "test_add_int32_opset7", "test_add_int64_opset7",
-    "test_add_uint8_opset14", "test_add_uint16_opset14", "test_add_uint32_opset7", "test_add_uint64_opset7",
-    "test_add_float64_opset7", "test_add_float16_opset7", "test_add_bfloat16_opset13", "test_add_uint16_initializer",
-    "test_add_int32_constant_node", "test_identity_int64_opset1", "test_identity_bool_opset13",
-    "test_identity_float16_opset16", "test_identity_uint8_opset16", "test_identity_sequence_shapes",
-    "test_identity_sequence_empty", "test_identity_optional_none", "test_identity_optional_tensor",
-    "test_squeeze_int64_opset13", "test_squeeze_float16_opset1", "test_unsqueeze_bool_opset11",
-    "test_unsqueeze_uint8_opset13",
-};
-
+// NumPy (PyTorch for bfloat16). A test per op that takes them (OpDef::types) runs its cases.
 class TypedTest : public ::testing::TestWithParam<std::string> {};
-TEST_P(TypedTest, MatchesReference) { run_case(kTypedDir + "/" + GetParam()); }
-INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(kTypedCases), [](const auto& info) { return info.param; });
+TEST_P(TypedTest, MatchesReference) {
+  const auto cases = cases_of(kTypedDir, GetParam());
+  EXPECT_FALSE(cases.empty()) << GetParam() << " takes other types than float32 but has no typed case";
+  for (const std::string& c : cases) {
+    SCOPED_TRACE(c);
+    run_case(kTypedDir + "/" + c);
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(onnx_ops(true)), [](const auto& info) { return info.param; });
 
-TEST(TypedList, Complete) {
+// Every typed case the script makes is one of an op that takes other types, so none goes unrun.
+TEST(TypedList, EveryCaseIsRun) {
   ASSERT_TRUE(fs::is_directory(kTypedDir));
-  std::set<std::string> listed(kTypedCases.begin(), kTypedCases.end());
+  std::set<std::string> run;
+  for (const std::string& op : onnx_ops(true))
+    for (const std::string& c : cases_of(kTypedDir, op)) run.insert(c);
   int n = 0;
   for (auto& e : fs::directory_iterator(kTypedDir)) {
     if (e.path().filename() == "bad") continue;
     ++n;
-    EXPECT_TRUE(listed.count(e.path().filename())) << e.path().filename() << " is generated but not run";
+    EXPECT_TRUE(run.count(e.path().filename())) << e.path().filename() << " is generated but not run";
   }
-  EXPECT_EQ(n, static_cast<int>(kTypedCases.size()));
+  EXPECT_GT(n, 0);
 }
 
 // Types an op does not take are refused at load, in one line naming the node or the input and the type.
@@ -258,24 +271,17 @@ TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
   }
 }
 
+// Every ONNX 1.12 node test of each registered op.
 class NodeTest : public ::testing::TestWithParam<std::string> {};
-TEST_P(NodeTest, MatchesReference) { run_case(kNodeDir + "/" + GetParam()); }
-INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(kNodeCases),
-                         [](const auto& info) { return info.param; });
-
-TEST(NodeTestList, Complete) {
-  ASSERT_TRUE(fs::is_directory(kNodeDir));
-  std::set<std::string> listed(kNodeCases.begin(), kNodeCases.end());
-  int ours = 0;
-  for (auto& e : fs::directory_iterator(kNodeDir)) {
-    std::string name = e.path().filename();
-    if (!std::regex_match(name, kOurOps) || name.find("_expanded") != std::string::npos)
-      continue;
-    ++ours;
-    EXPECT_TRUE(listed.count(name)) << name << " is generated but not run";
+TEST_P(NodeTest, MatchesReference) {
+  const auto cases = cases_of(kNodeDir, GetParam());
+  EXPECT_FALSE(cases.empty()) << "python3-onnx made no node test named after " << GetParam();
+  for (const std::string& c : cases) {
+    SCOPED_TRACE(c);
+    run_case(kNodeDir + "/" + c);
   }
-  EXPECT_EQ(ours, static_cast<int>(kNodeCases.size()));
 }
+INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(onnx_ops()), [](const auto& info) { return info.param; });
 
 // A Reshape whose shape is fed at run time: each new shape value gets its plan, a repeated one reuses it, and bad
 // shapes are one-line errors naming the node or the input.
@@ -308,128 +314,56 @@ TEST(RuntimeReshape, FollowsEachFedShapeAndRefusesBadOnes) {
   refused(Tensor::i64_of({1, 3}, {2, 3, 4}), "must be a 1-D int64 tensor");
 }
 
-// Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values. OldOpsetList.Complete
-// checks that the script made exactly these.
-std::vector<std::string> old_cases() {
-  return {
-    "test_softmax_opset1_axis0",
-    "test_softmax_opset1_axis1",
-    "test_softmax_opset1_axis2",
-    "test_softmax_opset1_axis_neg1",
-    "test_softmax_opset1_default",
-    "test_softmax_opset11_axis0",
-    "test_softmax_opset11_axis1",
-    "test_softmax_opset11_axis2",
-    "test_softmax_opset11_axis_neg1",
-    "test_softmax_opset11_default",
-    "test_softmax_opset13_axis0",
-    "test_softmax_opset13_axis1",
-    "test_softmax_opset13_axis2",
-    "test_softmax_opset13_axis_neg1",
-    "test_softmax_opset13_default",
-    "test_gemm_opset1_matrix_c",
-    "test_gemm_opset1_broadcast_vector_c",
-    "test_gemm_opset6_broadcast_vector_c",
-    "test_gemm_opset6_broadcast_row_c",
-    "test_gemm_opset6_broadcast_column_c",
-    "test_gemm_opset6_broadcast_single_c",
-    "test_gemm_opset6_no_broadcast_matrix_c",
-    "test_gemm_opset7_vector_c",
-    "test_gemm_opset9_column_c",
-    "test_gemm_opset11_no_c",
-    "test_gemm_opset13_column_c",
-    "test_relu_opset1",
-    "test_relu_opset6",
-    "test_relu_opset13",
-    "test_relu_opset14",
-    "test_leakyrelu_opset1_default",
-    "test_leakyrelu_opset1_alpha",
-    "test_leakyrelu_opset6_default",
-    "test_leakyrelu_opset6_alpha",
-    "test_leakyrelu_opset16_default",
-    "test_leakyrelu_opset16_alpha",
-    "test_reshape_opset1_neg",
-    "test_reshape_opset1_zero",
-    "test_reshape_opset1_extend",
-    "test_reshape_opset5_neg",
-    "test_reshape_opset5_zero",
-    "test_reshape_opset5_extend",
-    "test_reshape_opset13_neg",
-    "test_reshape_opset13_zero",
-    "test_reshape_opset13_extend",
-    "test_reshape_opset14_neg",
-    "test_reshape_opset14_zero",
-    "test_reshape_opset14_extend",
-    "test_reshape_opset14_allowzero_copies_none",
-    "test_reshape_opset13_to_scalar",
-    "test_add_opset6_4",
-    "test_add_opset6_3x4",
-    "test_add_opset7_1x4",
-    "test_add_opset14_3x1",
-    "test_add_opset13_both_broadcast",
-    "test_constant_opset13",
-      "test_sigmoid_opset1",
-    "test_sigmoid_opset6",
-    "test_tanh_opset1",
-    "test_tanh_opset6",
-    "test_identity_opset1",
-    "test_identity_opset13",
-    "test_identity_opset14",
-    "test_logsoftmax_opset1_default",
-    "test_logsoftmax_opset1_axis2",
-    "test_logsoftmax_opset1_axis0",
-    "test_logsoftmax_opset11_default",
-    "test_logsoftmax_opset11_axis2",
-    "test_logsoftmax_opset11_axis0",
-    "test_flatten_opset1_axis2",
-    "test_flatten_opset1_axis0",
-    "test_flatten_opset9_axis4",
-    "test_flatten_opset11_axisneg1",
-    "test_flatten_opset11_axisneg3",
-    "test_transpose_opset1_perm201",
-    "test_transpose_opset1_default",
-    "test_matmul_opset1_2d",
-    "test_matmul_opset1_batch_broadcast",
-    "test_matmul_opset9_2d",
-    "test_matmul_opset9_batch_broadcast",
-    "test_matmul_1d_2d",
-    "test_matmul_1d_3d",
-    "test_matmul_2d_1d",
-    "test_matmul_3d_1d",
-    "test_matmul_1d_1d",
-    "test_add_opset1_3x4",
-    "test_add_opset1_4",
-    "test_dropout_opset1",
-    "test_dropout_opset6",
-    "test_dropout_opset7",
-    "test_dropout_opset10",
-    "test_dropout_opset12_ratio_input",
-    "test_squeeze_opset1_axes02",
-    "test_squeeze_opset1_all",
-    "test_squeeze_opset11_axesneg2",
-    "test_squeeze_opset13_all",
-    "test_squeeze_opset13_constant_axes",
-    "test_unsqueeze_opset1_axes04",
-    "test_unsqueeze_opset11_axesneg1_1",
-    "test_unsqueeze_opset13_constant_axes",
-};
-}
-
+// Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values or ONNX's node tests
+// made at the older version.
 class OldOpsetTest : public ::testing::TestWithParam<std::string> {};
-TEST_P(OldOpsetTest, MatchesNumpyReference) { run_case(kOldDir + "/" + GetParam()); }
-INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(old_cases()),
+TEST_P(OldOpsetTest, MatchesReference) {
+  for (const std::string& c : cases_of(kOldDir, GetParam())) {
+    SCOPED_TRACE(c);
+    run_case(kOldDir + "/" + c);
+  }
+}
+INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(onnx_ops()), [](const auto& info) { return info.param; });
+
+// Each version of each op that python3-onnx can write a model for has a case, old-opset or ONNX's own.
+class OpsetCoverage : public ::testing::TestWithParam<std::string> {};
+TEST_P(OpsetCoverage, EveryVersionHasACase) {
+  const std::string& op = GetParam();
+  std::set<int> covered;
+  for (const std::string& dir : {kNodeDir, kOldDir})
+    for (const std::string& c : cases_of(dir, op)) covered.insert(version_in(dir + "/" + c + "/model.onnx", op));
+  for (int v : ops::find_op(op)->versions) {
+    if (v > kOnnxPackageOpset) continue;
+    EXPECT_TRUE(covered.count(v)) << op << "-" << v << " has no conformance case";
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Registry, OpsetCoverage, ::testing::ValuesIn(onnx_ops()),
                          [](const auto& info) { return info.param; });
 
-TEST(OldOpsetList, Complete) {
+// Constant nodes, which the importer folds into values: no op of the registry, so named here.
+TEST(ConstantNodes, FoldedAtLoad) {
+  const auto cases = cases_of(kOldDir, "Constant");
+  EXPECT_FALSE(cases.empty());
+  for (const std::string& c : cases) {
+    SCOPED_TRACE(c);
+    run_case(kOldDir + "/" + c);
+  }
+}
+
+// Every old-opset case the script makes is one of a registered op (or of Constant, which the importer folds), so
+// none goes unrun.
+TEST(OldOpsetList, EveryCaseIsRun) {
   ASSERT_TRUE(fs::is_directory(kOldDir));
-  auto cases = old_cases();
-  std::set<std::string> listed(cases.begin(), cases.end());
+  std::set<std::string> run;
+  for (const std::string& op : onnx_ops())
+    for (const std::string& c : cases_of(kOldDir, op)) run.insert(c);
   int n = 0;
   for (auto& e : fs::directory_iterator(kOldDir)) {
+    const std::string name = e.path().filename();
     ++n;
-    EXPECT_TRUE(listed.count(e.path().filename())) << e.path().filename() << " is generated but not run";
+    EXPECT_TRUE(run.count(name) || name.rfind("test_constant_", 0) == 0) << name << " is generated but not run";
   }
-  EXPECT_EQ(n, static_cast<int>(cases.size()));
+  EXPECT_GT(n, 0);
 }
 
 }  // namespace
