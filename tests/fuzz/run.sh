@@ -38,7 +38,16 @@ fi
 echo "== building ${targets[*]/#/fuzz_} in $build"
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DONNXTRAIN_FUZZ=ON \
   -DONNXTRAIN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
-cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >/dev/null
+cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" onnxtrain_cli >/dev/null
+
+# The dictionaries: the committed names, and for the model-reading targets every op of the registry.
+mkdir -p "$out/dict"
+for t in "${targets[@]}"; do
+  cp "$here/$t.dict" "$out/dict/$t.dict"
+  if [ "$t" = model ] || [ "$t" = run ]; then
+    "$build/onnxtrain" info --ops | awk 'NR > 1 { print "\"" $1 "\"" }' >>"$out/dict/$t.dict"
+  fi
+done
 
 echo "== run-time seeds in $out/seeds-large"
 /usr/bin/python3 "$here/make_seeds.py" --large "$out/seeds-large"
@@ -61,7 +70,7 @@ for t in "${targets[@]}"; do
   # fuzz-0.log in the current folder. New inputs go to the first corpus folder only, never to the committed seeds.
   (cd "$logs" && rm -f fuzz-0.log && "$build/fuzz/fuzz_$t" -jobs=1 -workers=1 \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len="${max_len[$t]}" \
-    -dict="$here/$t.dict" -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    -dict="$out/dict/$t.dict" -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$corpus" "$here/seeds/$t" "$out/seeds-large/$t" ${extra_seeds[$t]:-} >"$logs/parent.log" 2>&1) || true
   ran=$((SECONDS - started))  # less than $secs when a bug stopped the target
   log=$logs/fuzz-0.log
