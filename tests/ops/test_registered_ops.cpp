@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <set>
+#include <sstream>
 
+#include "onnxtrain/model.h"
 #include "runtime/autodiff/autodiff.h"
 #include "runtime/check/reference.h"
 #include "support/graph_builder.h"
@@ -190,5 +193,32 @@ TEST_P(RegisteredOp, GradientMatchesCentralDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Registry, RegisteredOp, ::testing::ValuesIn(onnx_ops()),
                          [](const auto& info) { return info.param; });
+
+// docs/models.md's table of supported ops is the one hand-written list of them: a row an op, its opsets as the
+// registry has them (info --ops prints the same), none missing and none extra. The README names no op, so that a new op
+// is documented in that one row.
+TEST(SupportedOpsTable, MatchesTheRegistry) {
+  std::ifstream f(std::string(ONNXTRAIN_SOURCE_DIR) + "/docs/models.md");
+  ASSERT_TRUE(f) << "docs/models.md";
+  std::map<std::string, std::string> rows;  // op -> its opsets cell
+  bool in_table = false;
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("## ", 0) == 0) in_table = line == "## Supported ops";
+    if (!in_table || line.rfind("| ", 0) != 0 || line.rfind("| op ", 0) == 0) continue;
+    std::stringstream cells(line.substr(2));
+    std::string op, opsets;
+    std::getline(cells, op, '|');
+    std::getline(cells, opsets, '|');
+    auto trim = [](const std::string& s) {
+      const size_t a = s.find_first_not_of(' '), b = s.find_last_not_of(' ');
+      return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+    };
+    rows[trim(op)] = trim(opsets);
+  }
+  std::map<std::string, std::string> want;
+  for (const OpSupport& op : supported_ops())
+    want[op.op_type] = std::to_string(op.first_opset) + "\u2013" + std::to_string(op.last_opset);  // an en dash
+  EXPECT_EQ(rows, want) << "docs/models.md's table under '## Supported ops' against the registry";
+}
 
 }  // namespace
