@@ -19,6 +19,7 @@ ONNXTRAIN_OP(kReshape)
 ONNXTRAIN_OP(kDropout)
 ONNXTRAIN_OP(kSqueeze)
 ONNXTRAIN_OP(kUnsqueeze)
+ONNXTRAIN_OP(kNeg)
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 ONNXTRAIN_OP(kReduceToShape)
 ONNXTRAIN_OP(kReluGrad)
