@@ -1,6 +1,7 @@
 // Every registered ONNX op, tested because it is registered: on each case its file declares (OpDef::cases), its
 // oneDNN kernel against its double reference, and its gradient rule against central differences of that reference.
 // A new op needs no test here, only its cases; an op without them fails OpDef.DeclaresCasesAtEachVersion.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,11 +123,11 @@ TEST_P(RegisteredOp, DeclaresCasesAtEachVersion) {
 }
 
 // Y from the kernel against Y from the reference, to float32 rounding.
-TEST_P(RegisteredOp, KernelMatchesReference) {
-  for (const ops::OpCase& c : op().cases) {
-    SCOPED_TRACE(describe(op(), c));
+void check_kernel(const ops::OpDef& op) {
+  for (const ops::OpCase& c : op.cases) {
+    SCOPED_TRACE(describe(op, c));
     Built t(c.opset);
-    build(t, op(), c, true);
+    build(t, op, c, true);
     Executor ex(t.b.g);
     ex.prepare({{t.x, t.x_shape}});
     std::copy(t.X.begin(), t.X.end(), ex.data(t.x));
@@ -140,15 +141,15 @@ TEST_P(RegisteredOp, KernelMatchesReference) {
       ASSERT_NEAR(got[e], want.data[e], 1e-5 * (1 + std::fabs(want.data[e]))) << "Y[" << e << "]";
   }
 }
+TEST_P(RegisteredOp, KernelMatchesReference) { check_kernel(op()); }
 
 // L = mean((Y - T)^2) over a random target T. Each input's gradient from autodiff and the backward kernels (float32)
 // against central differences of L through the reference, in double: dX[i] = (L(X + h e_i) - L(X - h e_i)) / 2h.
-TEST_P(RegisteredOp, GradientMatchesCentralDifferences) {
-  if (!op().gradient) GTEST_SKIP() << op().type << " has no gradient rule";
-  for (const ops::OpCase& c : op().cases) {
-    SCOPED_TRACE(describe(op(), c));
+void check_gradient(const ops::OpDef& op) {
+  for (const ops::OpCase& c : op.cases) {
+    SCOPED_TRACE(describe(op, c));
     Built t(c.opset);
-    build(t, op(), c, false);
+    build(t, op, c, false);
     ASSERT_FALSE(t.params.empty());
     const ir::Graph fwd = t.b.g;  // the forward graph, for the reference: add_training rewrites the builder's
     const ir::Shape y_shape = fwd.values[t.y].shape;
@@ -190,9 +191,26 @@ TEST_P(RegisteredOp, GradientMatchesCentralDifferences) {
     }
   }
 }
+TEST_P(RegisteredOp, GradientMatchesCentralDifferences) {
+  if (!op().gradient) GTEST_SKIP() << op().type << " has no gradient rule";
+  check_gradient(op());
+}
 
 INSTANTIATE_TEST_SUITE_P(Registry, RegisteredOp, ::testing::ValuesIn(onnx_ops()),
                          [](const auto& info) { return info.param; });
+
+// The gradient check can fail: Tanh's rule swapped for dX = dY (the derivative 1 - Y^2 dropped) is caught, naming
+// the input.
+void check_tanh_gradient() { check_gradient(*ops::find_op("Tanh")); }
+TEST(RegisteredOpHarness, CatchesAWrongGradientRule) {
+  const ops::GradientFn wrong = [](ops::GradBuilder& b, const ir::Node& n) {
+    b.set_dX(n, 0, b.emit("Identity", {b.dY(n, 0)}));
+  };
+  const ops::GradientFn real = ops::replace_gradient_for_testing("Tanh", wrong);
+  EXPECT_FATAL_FAILURE(check_tanh_gradient(), "din0[");
+  ops::replace_gradient_for_testing("Tanh", real);
+  check_tanh_gradient();  // and passes again with the real rule
+}
 
 // docs/models.md's table of supported ops is the one hand-written list of them: a row an op, its opsets as the
 // registry has them (info --ops prints the same), none missing and none extra. The README names no op, so that a new op
