@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -16,6 +15,7 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -182,8 +182,7 @@ TEST(TypedRefusals, NameTheInputAndItsType) {
   int n = 0;
   for (auto& e : fs::directory_iterator(kTypedDir + "/bad")) {
     ++n;
-    std::ifstream f(e.path() / "says.txt");
-    const std::string says((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string says = onnxtrain::testing::slurp((e.path() / "says.txt").string());
     ASSERT_FALSE(says.empty()) << e.path();
     try {
       Model::load(e.path() / "model.onnx");
