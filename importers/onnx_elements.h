@@ -1,6 +1,7 @@
 // The elements of an ONNX TensorProto of any dtype onnxtrain carries, as native bytes: the one decoder of raw_data
 // and the typed fields, shared by the model importer and the test-data reader. Private to importers/ (protobuf).
-// It does not read external data and does not allocate: callers size the output from the shape first.
+// It does not read external data and does not allocate: callers size the output from the shape first. Also the
+// test for the default domain, which the importer and the function expansion share.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -18,5 +19,8 @@ bool dtype_of(int onnx_type, DType* out);
 // it only checks, so that a caller allocates for a shape only once the data is known to fill it: a hostile file may
 // declare a shape of billions of elements over a few bytes.
 std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* out);
+
+// Whether an op or opset_import's domain is ONNX's default one: "" or "ai.onnx".
+inline bool default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
 }  // namespace onnxtrain::onnx_io

@@ -1,25 +1,21 @@
 // ONNX ModelProto -> IR. Honours each op version's semantics and type constraints through the op registry, reads
-// float32 initializers from float_data, raw_data or confined external data and those of other dtypes from raw_data or
-// their typed field, and refuses anything else with one line naming the file, node and tensor. It does not execute or
-// rewrite the graph.
+// float32 initializers from float_data, raw_data or confined external data (importers/external_data.h) and those of
+// other dtypes from raw_data or their typed field, expands the model's local functions (importers/functions.h), and
+// refuses anything else with one line naming the file, node and tensor. It does not execute or rewrite the graph.
 #include "importers/onnx_importer.h"
 
 #include <onnx/checker.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "importers/external_data.h"
 #include "importers/file_bytes.h"
+#include "importers/functions.h"
 #include "importers/onnx_elements.h"
 #include "importers/onnx_source.h"
 #include "onnxtrain/error.h"
@@ -30,7 +26,6 @@ namespace {
 
 // The newest IR and opset that Debian's onnx library (1.12) knows; newer models skip its checker.
 constexpr int64_t kCheckerMaxIr = 8;
-constexpr int kMaxExpandedNodes = 1 << 15;  // nodes of a graph whose function calls are expanded
 constexpr int64_t kCheckerMaxOpset = 17;
 // No single tensor may claim more than this many elements (16 GiB of float32).
 constexpr int64_t kMaxElements = ir::kMaxElements;
@@ -76,7 +71,7 @@ std::string float_str(float v) {
 // A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
 std::string node_name(const onnx::NodeProto& np, int k) { return np.name().empty() ? "#" + std::to_string(k) : np.name(); }
 
-bool default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+using onnx_io::default_domain;  // a domain's test (importers/onnx_elements.h); a node's is below
 bool default_domain(const onnx::NodeProto& np) { return default_domain(np.domain()); }
 
 // The registered op a default-domain node runs as, or nullptr for an op onnxtrain lacks (or keeps internal).
@@ -108,7 +103,7 @@ ModelInfo::Port port_info(const onnx::ValueInfoProto& vi) {
 
 class Importer {
  public:
-  explicit Importer(const std::string& path) { g_.source = path; }
+  explicit Importer(const std::string& path) : external_(path, folder_of(path)) { g_.source = path; }
 
   Imported run() {
     auto src = std::make_shared<Source>();
@@ -120,14 +115,10 @@ class Importer {
     const onnx::GraphProto& gp = m.graph();
     read_initializers(gp, *src);
     read_inputs(gp);
-    if (m.functions().empty()) {
+    if (m.functions().empty())
       read_nodes(gp);
-    } else {
-      onnx::GraphProto expanded;
-      const Functions fns = functions_of(m);
-      for (const onnx::NodeProto& np : gp.node()) expand_into(np, fns, 0, expanded.mutable_node());
-      read_nodes(expanded);
-    }
+    else
+      read_nodes(expand_functions(m, gp, g_));
     read_outputs(gp);
     g_.finalize();
     ops::infer_types(g_);  // first: checks may read constant inputs (Dropout's ratio), which must have their types
@@ -144,8 +135,8 @@ class Importer {
  private:
   ir::Graph g_;
   ModelInfo meta_;
-  std::set<std::string> prefixes_;  // the names given to expanded function calls, each used once
   std::string dir_;
+  ExternalData external_;
 
   [[noreturn]] void fail(const std::string& what) const { g_.fail(what); }
 
@@ -191,63 +182,13 @@ class Importer {
     return n;
   }
 
-  // The external file for a location, confined to the model's folder: relative, no '..', no symlink escape.
-  std::string external_path(const std::string& what, const std::string& location) const {
-    if (location.empty()) fail(what + " has external data with no location");
-    if (location[0] == '/') fail(what + ": external data location '" + location + "' is absolute; it must be relative to the model's folder");
-    std::stringstream parts(location);
-    for (std::string part; std::getline(parts, part, '/');)
-      if (part == "..") fail(what + ": external data location '" + location + "' leaves the model's folder");
-    std::string full = dir_ + "/" + location;
-    char dir_real[PATH_MAX], file_real[PATH_MAX];
-    if (!realpath(dir_.c_str(), dir_real)) fail(what + ": cannot resolve the model's folder");
-    if (!realpath(full.c_str(), file_real))
-      fail(what + ": external data file '" + location + "' not found beside the model");
-    std::string d(dir_real), f(file_real);
-    if (f.compare(0, d.size() + 1, d + "/") != 0)
-      fail(what + ": external data location '" + location + "' resolves outside the model's folder");
-    return full;
-  }
-
   // Where a float32 tensor's data is, checked against the bytes actually present before anything is allocated for
-  // it: its raw_data or float_data, or a region of an external file.
-  struct DataRef {
-    std::string path, location;  // path: the external file, empty when the data is inside the model
-    int64_t offset = 0;
-  };
-  DataRef check_tensor_data(const std::string& what, const onnx::TensorProto& t, int64_t numel) {
+  // it: its raw_data or float_data, or a region of an external file (ExternalData::locate).
+  ExternalRef check_tensor_data(const std::string& what, const onnx::TensorProto& t, int64_t numel) {
     const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
-    DataRef ref;
+    ExternalRef ref;
     if (t.data_location() == onnx::TensorProto::EXTERNAL) {
-      int64_t length = -1;
-      std::set<std::string> seen;
-      for (const auto& kv : t.external_data()) {
-        // The exporter reads the first of a key, this loop would keep the last: a repeated key is refused.
-        if (!seen.insert(kv.key()).second) fail(what + ": external data key '" + kv.key() + "' is given twice");
-        if (kv.key() == "location") ref.location = kv.value();
-        if (kv.key() == "offset" || kv.key() == "length") {
-          // Decimal digits only, all of them: strtoll alone would stop at an embedded NUL, which the exporter's
-          // parse does not, and would take a sign or spaces. LLONG_MAX: it overflowed.
-          const std::string& text = kv.value();
-          if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-            fail(what + ": external data " + kv.key() + " '" + text + "' is not a valid size");
-          const long long v = std::strtoll(text.c_str(), nullptr, 10);
-          if (v == LLONG_MAX) fail(what + ": external data " + kv.key() + " '" + text + "' is not a valid size");
-          (kv.key() == "offset" ? ref.offset : length) = v;
-        }
-      }
-      ref.path = external_path(what, ref.location);
-      if (length >= 0 && static_cast<size_t>(length) != bytes)
-        fail(what + ": external data length " + std::to_string(length) + " does not match " + std::to_string(bytes) +
-             " bytes for its shape");
-      struct stat st;
-      if (stat(ref.path.c_str(), &st) != 0) fail(what + ": cannot stat external data file '" + ref.location + "'");
-      if (!S_ISREG(st.st_mode)) fail(what + ": external data '" + ref.location + "' is not a regular file");
-      const int64_t size = st.st_size;
-      if (ref.offset > size || static_cast<int64_t>(bytes) > size - ref.offset)
-        fail(what + ": external data at offset " + std::to_string(ref.offset) + " needs " + std::to_string(bytes) +
-             " bytes but '" + ref.location + "' has " + std::to_string(size));
-      claim_region(what, ref, static_cast<int64_t>(bytes), {st.st_dev, st.st_ino});
+      ref = external_.locate(what, t, bytes);
     } else if (t.has_raw_data()) {
       if (t.raw_data().size() != bytes)
         fail(what + ": raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
@@ -259,35 +200,13 @@ class Importer {
     return ref;
   }
 
-  // Tensors may share a file but not its bytes: write-back saves each initializer into its own region, so two that
-  // overlap (or are the same region) would save one's trained values over the other's, and a reload would read
-  // weights that are not the ones trained. Disjoint regions inside the file also keep what is allocated for them
-  // within the files' sizes, however many tensors a model lists. Empty tensors claim nothing.
-  void claim_region(const std::string& what, const DataRef& ref, int64_t bytes, std::pair<dev_t, ino_t> file) {
-    if (bytes == 0) return;
-    std::map<int64_t, Region>& taken = external_regions_[file];  // the file, however its location spells it
-    const int64_t end = ref.offset + bytes;
-    auto next = taken.lower_bound(ref.offset);  // the first region starting at or after this one
-    const Region* other = nullptr;
-    if (next != taken.end() && next->first < end) other = &next->second;
-    if (!other && next != taken.begin() && std::prev(next)->second.end > ref.offset) other = &std::prev(next)->second;
-    if (other)
-      fail(what + ": its external data (bytes " + std::to_string(ref.offset) + " to " + std::to_string(end) + " of '" +
-           ref.location + "') overlaps that of " + other->what + " (bytes " + std::to_string(other->offset) + " to " +
-           std::to_string(other->end) + "); each tensor needs a region of its own");
-    taken[ref.offset] = {what, ref.offset, end};
-  }
-
   // Reads one float32 tensor's values into dst (numel floats), from where check_tensor_data found them.
-  void read_tensor_data(const std::string& what, const onnx::TensorProto& t, const DataRef& ref, int64_t numel,
+  void read_tensor_data(const std::string& what, const onnx::TensorProto& t, const ExternalRef& ref, int64_t numel,
                         float* dst) const {
     const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
     if (bytes == 0) return;  // an empty tensor: its fields' data() and dst may be null, which memcpy must not see
     if (!ref.path.empty()) {
-      std::ifstream f(ref.path, std::ios::binary);
-      f.seekg(ref.offset);
-      f.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(bytes));
-      if (!f) fail(what + ": cannot read external data from '" + ref.location + "'");
+      external_.read(what, ref, bytes, dst);
     } else if (t.has_raw_data()) {
       std::memcpy(dst, t.raw_data().data(), bytes);
     } else {
@@ -346,7 +265,7 @@ class Importer {
       int64_t count = checked_numel(what, t.dims());
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() == onnx::TensorProto::FLOAT) {
-        const DataRef ref = check_tensor_data(what, t, count);
+        const ExternalRef ref = check_tensor_data(what, t, count);
         floats.resize(static_cast<size_t>(count));
         read_tensor_data(what, t, ref, count, floats.data());
       } else if (t.data_location() != onnx::TensorProto::EXTERNAL && dtype_of(t.data_type(), &v.dtype)) {
@@ -381,7 +300,7 @@ class Importer {
 
   void read_initializers(const onnx::GraphProto& gp, Source& src) {
     std::vector<std::pair<int, int64_t>> floats;  // (tensor index, numel)
-    std::vector<DataRef> refs;                     // where each one's data is
+    std::vector<ExternalRef> refs;                 // where each one's data is
     size_t total = 0;
     for (int k = 0; k < gp.initializer_size(); ++k) {
       const onnx::TensorProto& t = gp.initializer(k);
@@ -481,71 +400,6 @@ class Importer {
 
   // A model with ops onnxtrain lacks is refused at the first such node, and the message also counts the others by op
   // type, so that one run tells what a model needs ("the model also has Erf (1 node), Mul (2 nodes)").
-  using Functions = std::map<std::pair<std::string, std::string>, const onnx::FunctionProto*>;
-
-  // The model's own functions by (domain, name), as torch.onnx.export(..., export_modules_as_functions=True) writes
-  // them. Their bodies run at the model's opset: onnxtrain runs one.
-  Functions functions_of(const onnx::ModelProto& m) const {
-    Functions fns;
-    for (const onnx::FunctionProto& f : m.functions()) {
-      for (const auto& op : f.opset_import())
-        if (default_domain(op.domain()) && op.version() != g_.opset)
-          fail("function " + f.domain() + "." + f.name() + " imports opset " + std::to_string(op.version()) +
-               " and the model opset " + std::to_string(g_.opset) + "; onnxtrain runs one opset");
-      fns[{f.domain(), f.name()}] = &f;
-    }
-    return fns;
-  }
-
-  // Appends np to out, or, for a call of one of the model's functions, the function's body, expanded the same way:
-  // its inputs and outputs bound to the call's, its other values and its nodes renamed "<call>/<name>", and the
-  // attributes it takes by reference (ref_attr_name) taken from the call. Only the import reads the expanded nodes;
-  // the model is written back as it was, functions and all.
-  void expand_into(const onnx::NodeProto& np, const Functions& fns, int depth,
-                   google::protobuf::RepeatedPtrField<onnx::NodeProto>* out) {
-    auto it = fns.find({np.domain(), np.op_type()});
-    if (it == fns.end()) {
-      // Calls that each call a function twice double with every level: a few hundred bytes could ask for billions.
-      if (out->size() >= kMaxExpandedNodes)
-        fail("expanding the model's functions gives more than " + std::to_string(kMaxExpandedNodes) + " nodes");
-      *out->Add() = np;
-      return;
-    }
-    const onnx::FunctionProto& f = *it->second;
-    if (depth >= 32) fail("function " + f.domain() + "." + f.name() + " is nested more than 32 calls deep (does it call itself?)");
-    const std::string call = np.name().empty() ? f.name() : np.name();
-    std::string prefix = call + "/";
-    for (int k = 2; !prefixes_.insert(prefix).second; ++k) prefix = call + "#" + std::to_string(k) + "/";
-    std::map<std::string, std::string> bound;  // the function's inputs and outputs -> the call's
-    for (int i = 0; i < f.input_size(); ++i) bound[f.input(i)] = i < np.input_size() ? np.input(i) : "";
-    for (int i = 0; i < f.output_size(); ++i) bound[f.output(i)] = i < np.output_size() ? np.output(i) : "";
-    auto rename = [&](const std::string& v) {
-      if (v.empty()) return v;
-      auto b = bound.find(v);
-      return b != bound.end() ? b->second : prefix + v;
-    };
-    for (const onnx::NodeProto& body : f.node()) {
-      onnx::NodeProto n = body;
-      n.set_name(prefix + (body.name().empty() ? body.op_type() : body.name()));
-      for (std::string& i : *n.mutable_input()) i = rename(i);
-      for (std::string& o : *n.mutable_output()) o = rename(o);
-      n.clear_attribute();
-      for (const onnx::AttributeProto& a : body.attribute()) {
-        if (a.ref_attr_name().empty()) {
-          *n.add_attribute() = a;
-          continue;
-        }
-        for (const onnx::AttributeProto& given : np.attribute())  // an attribute the call leaves out keeps its default
-          if (given.name() == a.ref_attr_name()) {
-            onnx::AttributeProto* c = n.add_attribute();
-            *c = given;
-            c->set_name(a.name());
-          }
-      }
-      expand_into(n, fns, depth + 1, out);
-    }
-  }
-
   void refuse_unsupported_ops(const onnx::GraphProto& gp) const {
     int first = -1;
     std::map<std::string, int> others;  // op type -> nodes, after the first
@@ -677,11 +531,6 @@ class Importer {
   }
 
   std::map<std::string, std::string> unreadable_;  // initializer -> what it is, for those no node may read
-  struct Region {
-    std::string what;     // the tensor, as messages name it
-    int64_t offset, end;  // its bytes [offset, end) of the file
-  };
-  std::map<std::pair<dev_t, ino_t>, std::map<int64_t, Region>> external_regions_;  // external file -> regions by offset
 };
 
 }  // namespace

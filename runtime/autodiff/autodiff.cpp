@@ -108,25 +108,38 @@ Loss default_loss(const ir::Graph& g) {
          "guessed: pass --loss (cross-entropy, nll, bce or mse)");
 }
 
-Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
+namespace {
+
+// A --freeze name must be a float initializer of the model.
+void check_frozen(const ir::Graph& g, const std::set<std::string>& frozen) {
   for (const std::string& name : frozen) {
     int id = g.find(name);
     if (id < 0 || g.values[id].kind != ir::ValueKind::Parameter)
       throw Error("--freeze: the model has no float initializer named '" + name + "'");
   }
-  // Which values depend on a trainable parameter (and so want a gradient).
+}
+
+// Which values depend on a trainable parameter (and so want a gradient), by value id. A node such a value reaches
+// must have a gradient rule.
+std::vector<bool> requires_grad(const ir::Graph& g, const std::set<std::string>& frozen) {
   std::vector<bool> rg(g.values.size(), false);
   for (size_t v = 0; v < g.values.size(); ++v)
-    rg[v] = g.values[v].kind == ir::ValueKind::Parameter && !frozen.count(g.values[v].name) && !g.values[v].consumers.empty();
+    rg[v] = g.values[v].kind == ir::ValueKind::Parameter && !frozen.count(g.values[v].name) &&
+            !g.values[v].consumers.empty();
   for (const ir::Node& n : g.nodes) {
     bool any = false;
     for (int i : n.inputs) any = any || (i >= 0 && rg[i]);
-    if (any && !ops::find_op(n.op_type)->gradient) g.fail(n, "has no gradient rule, so the parameters before it cannot be trained");
+    if (any && !ops::find_op(n.op_type)->gradient)
+      g.fail(n, "has no gradient rule, so the parameters before it cannot be trained");
     for (int o : n.outputs)
       if (o >= 0) rg[o] = any;
   }
+  return rg;
+}
 
-  // Outputs a gradient rule reads but the model left off (Dropout's mask) get values of their own.
+// Outputs a gradient rule reads but the model left off (Dropout's mask) get values of their own, which want no
+// gradient.
+void add_rule_outputs(ir::Graph& g, std::vector<bool>& rg) {
   for (ir::Node& n : g.nodes) {
     const size_t need = ops::find_op(n.op_type)->grad_outputs;
     for (size_t k = 0; k < need; ++k) {
@@ -139,23 +152,26 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
       rg.push_back(false);  // a mask is not differentiated
     }
   }
+}
 
-  Training t;
-  t.scores = g.outputs[0];
-  if (!rg[t.scores]) g.fail("no trainable parameter reaches output '" + g.values[t.scores].name + "'");
+// The graph input fed with the labels (as float) or targets; it wants no gradient.
+int add_target(ir::Graph& g, std::vector<bool>& rg) {
   ir::Value target;
   target.name = "onnxtrain:target";
   target.kind = ir::ValueKind::Input;
-  t.target = g.add_value(target);
-  g.inputs.push_back(t.target);
+  const int id = g.add_value(target);
+  g.inputs.push_back(id);
   rg.push_back(false);
+  return id;
+}
 
-  size_t forward_nodes = g.nodes.size();
-  Builder b(g, rg);
-
-  // The loss node: outputs (loss, gradient of what it reads). A head that only the loss reads fuses with it and
-  // leaves the training graph (accuracy reads the logits, whose argmax is the same).
-  int read = t.scores;
+// The loss op for loss, and what it reads. A head that only the loss reads fuses with it and leaves the training
+// graph (accuracy then reads the logits, whose argmax is the same): the head's node is erased, one forward node less.
+struct LossOp {
+  std::string op;  // the loss node's op type
+  int read;        // the value it reads: the model's output, or the fused head's input
+};
+LossOp fuse_head(ir::Graph& g, Loss loss, Training& t, size_t& forward_nodes) {
   static const std::map<Loss, std::pair<const char*, const char*>> kHeads = {
       // loss: (fusable head, fused loss op)
       {Loss::CrossEntropy, {"Softmax", "SoftmaxCrossEntropyLoss"}},
@@ -163,49 +179,63 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
       {Loss::BCE, {"Sigmoid", "SigmoidBCELoss"}},
   };
   static const std::map<Loss, const char*> kUnfused = {
-      {Loss::CrossEntropy, "SoftmaxCrossEntropyLoss"}, {Loss::NLL, "NLLLoss"}, {Loss::BCE, "BCELoss"}, {Loss::MSE, "MSELoss"}};
-  std::string op = kUnfused.at(loss);
+      {Loss::CrossEntropy, "SoftmaxCrossEntropyLoss"},
+      {Loss::NLL, "NLLLoss"},
+      {Loss::BCE, "BCELoss"},
+      {Loss::MSE, "MSELoss"}};
+  LossOp l{kUnfused.at(loss), t.scores};
   auto head = kHeads.find(loss);
-  if (head != kHeads.end()) {
-    if (const ir::Node* s = fusable_head(g, t.scores, head->second.first)) {
-      op = head->second.second;
-      read = s->inputs[0];
-      t.fused_softmax = true;
-      const int head_out = t.scores;
-      t.scores = read;
-      g.nodes.erase(g.nodes.begin() + g.values[head_out].producer);
-      --forward_nodes;
-      g.values[head_out].is_output = false;
-      g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), head_out));
-    } else if (loss == Loss::CrossEntropy && g.values[t.scores].producer >= 0 &&
-               g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
-      g.fail("cross-entropy needs the final Softmax over the class axis of (N, C) scores, read by nothing else");
-    }
+  if (head == kHeads.end()) return l;
+  if (const ir::Node* s = fusable_head(g, t.scores, head->second.first)) {
+    l.op = head->second.second;
+    l.read = s->inputs[0];
+    t.fused_softmax = true;
+    const int head_out = t.scores;
+    t.scores = l.read;
+    g.nodes.erase(g.nodes.begin() + g.values[head_out].producer);
+    --forward_nodes;
+    g.values[head_out].is_output = false;
+    g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), head_out));
+  } else if (loss == Loss::CrossEntropy && g.values[t.scores].producer >= 0 &&
+             g.nodes[g.values[t.scores].producer].op_type == "Softmax") {
+    g.fail("cross-entropy needs the final Softmax over the class axis of (N, C) scores, read by nothing else");
   }
+  return l;
+}
+
+// The loss node: outputs (loss, gradient of what it reads), the latter seeding the reverse walk.
+void add_loss_node(ir::Graph& g, Loss loss, const LossOp& l, Training& t, Builder& b) {
   ir::Node ln;
   ln.name = "loss/" + std::string(loss_name(loss));
-  ln.op_type = op;
+  ln.op_type = l.op;
   ln.version = 1;
-  ln.inputs = {read, t.target};
+  ln.inputs = {l.read, t.target};
   ir::Value lv, dv;
   lv.name = "onnxtrain:loss";
-  dv.name = "d" + g.values[read].name;
+  dv.name = "d" + g.values[l.read].name;
   dv.backward = true;
   t.loss = g.add_value(lv);
   int dread = g.add_value(dv);
   ln.outputs = {t.loss, dread};
   g.nodes.push_back(ln);
-  b.add(read, dread);
+  b.add(l.read, dread);
+}
 
-  // Reverse walk over the forward nodes. Each node is copied: emitting may grow g.nodes.
+// Reverse walk over the forward nodes: each that has an input wanting a gradient emits its rule's backward nodes.
+// Each node is copied: emitting may grow g.nodes.
+void walk_backward(ir::Graph& g, Builder& b, size_t forward_nodes) {
   for (size_t k = forward_nodes; k-- > 0;) {
     ir::Node n = g.nodes[k];
     bool wants = false;
     for (size_t i = 0; i < n.inputs.size(); ++i) wants = wants || b.needs(n, i);
     if (wants) ops::find_op(n.op_type)->gradient(b, n);
   }
+}
 
-  // Each trainable parameter's gradient is one value in the executor's gradient buffer.
+// Each trainable parameter's gradient becomes one value of its own, named d<param>, for the executor's gradient
+// buffer: the sum of its contributions, or a ReduceToShape copy of it when that value is already another parameter's
+// gradient or is not a backward value. rg: requires_grad's flags, one per value from before the loss node.
+void collect_gradients(ir::Graph& g, const std::vector<bool>& rg, Builder& b, Training& t) {
   for (size_t v = 0; v < rg.size() && v < g.values.size(); ++v) {
     if (g.values[v].kind != ir::ValueKind::Parameter || !rg[v]) continue;
     int grad = b.total(static_cast<int>(v));
@@ -216,6 +246,24 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
     g.values[grad].name = "d" + g.values[v].name;
     t.trainable.push_back(static_cast<int>(v));
   }
+}
+
+}  // namespace
+
+Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
+  check_frozen(g, frozen);
+  std::vector<bool> rg = requires_grad(g, frozen);
+  add_rule_outputs(g, rg);
+  Training t;
+  t.scores = g.outputs[0];
+  if (!rg[t.scores]) g.fail("no trainable parameter reaches output '" + g.values[t.scores].name + "'");
+  t.target = add_target(g, rg);
+  size_t forward_nodes = g.nodes.size();
+  Builder b(g, rg);
+  const LossOp l = fuse_head(g, loss, t, forward_nodes);
+  add_loss_node(g, loss, l, t, b);
+  walk_backward(g, b, forward_nodes);
+  collect_gradients(g, rg, b, t);
   g.finalize();
   return t;
 }

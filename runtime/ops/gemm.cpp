@@ -90,8 +90,9 @@ namespace {
 
 // The fused-update variant of the matmul step (a, b) -> n's output, a parameter's gradient P: P = P + lr_step * a * b,
 // registered with ctx.update_step. lr_step is CompileCtx::update_scale's answer; 0 registers nothing.
-void fold_update(CompileCtx& ctx, const ir::Node& n, float lr_step, const dnnl::memory& a, const dnnl::memory::desc& a_md,
-                 const dnnl::memory& b, const dnnl::memory::desc& b_md, const dnnl::memory::desc& y_md) {
+void fold_update(CompileCtx& ctx, const ir::Node& n, float lr_step, const dnnl::memory& a,
+                 const dnnl::memory::desc& a_md, const dnnl::memory& b, const dnnl::memory::desc& b_md,
+                 const dnnl::memory::desc& y_md) {
   if (lr_step == 0.f) return;
   dc::MatmulEpilogue update;
   update.scale = lr_step;
@@ -101,26 +102,32 @@ void fold_update(CompileCtx& ctx, const ir::Node& n, float lr_step, const dnnl::
                                  {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(param, y_md)}}});
 }
 
-void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  const GemmAttrs at = attrs_of(n);
-  const Shape& y = ctx.shape(n.outputs[0]);
-  const int64_t M = y[0], N = y[1];
-  const Shape& a_shape = ctx.shape(n.inputs[0]);
-  const int64_t K = at.transA ? a_shape[0] : a_shape[1];
-  // A viewed as (M,K) and B as (K,N); a transposed operand is the same buffer read with swapped strides.
-  auto a_md = dc::strided({M, K}, at.transA ? dnnl::memory::dims{1, M} : dnnl::memory::dims{K, 1});
-  auto b_md = dc::strided({K, N}, at.transB ? dnnl::memory::dims{1, K} : dnnl::memory::dims{N, 1});
-  auto y_md = dc::plain({M, N});
-
+// One Gemm node's forward as each strategy reads it. Built in place and never copied: ep.add points at c_md.
+struct GemmForward {
+  GemmAttrs at;
+  int64_t M, K, N;
+  dnnl::memory::desc a_md, b_md, y_md;  // A viewed as (M,K), B as (K,N), Y (M,N)
   dc::MatmulEpilogue ep;
-  ep.scale = at.alpha;
-  // A following Relu/LeakyRelu folded in by the fusion pass (runtime/exec/fusion.cpp): Y = act(alpha*A'B' + beta*C).
-  ep.relu = n.has("onnxtrain.relu_slope");
-  ep.relu_slope = n.attr_f("onnxtrain.relu_slope", 0.f);
-  dnnl::memory c_mem;
+  dnnl::memory c_mem;       // beta*C, right-aligned to (M,N); none when there is no C or beta is 0
   dnnl::memory::desc c_md;
-  bool c_is_row = false;  // C is (N) or (1,N): a layer's bias
-  if (has_c(n) && at.beta != 0.f) {
+  bool c_is_row = false;    // C is (N) or (1,N): a layer's bias
+
+  // Reads the shapes and views the operands; with beta != 1, appends the step that scales C into scratch.
+  GemmForward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) : at(attrs_of(n)) {
+    const Shape& y = ctx.shape(n.outputs[0]);
+    M = y[0];
+    N = y[1];
+    const Shape& a_shape = ctx.shape(n.inputs[0]);
+    K = at.transA ? a_shape[0] : a_shape[1];
+    // A transposed operand is the same buffer read with swapped strides.
+    a_md = dc::strided({M, K}, at.transA ? dnnl::memory::dims{1, M} : dnnl::memory::dims{K, 1});
+    b_md = dc::strided({K, N}, at.transB ? dnnl::memory::dims{1, K} : dnnl::memory::dims{N, 1});
+    y_md = dc::plain({M, N});
+    ep.scale = at.alpha;
+    // A following Relu/LeakyRelu folded in by the fusion pass (runtime/exec/fusion.cpp): Y = act(alpha*A'B' + beta*C).
+    ep.relu = n.has("onnxtrain.relu_slope");
+    ep.relu_slope = n.attr_f("onnxtrain.relu_slope", 0.f);
+    if (!has_c(n) || at.beta == 0.f) return;
     // C right-aligned to (M,N): a scalar is (1,1), (N) is (1,N).
     Shape c = ctx.shape(n.inputs[2]);
     while (c.size() < 2) c.insert(c.begin(), 1);
@@ -136,77 +143,111 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
     }
     ep.add = &c_md;
   }
-  if (at.transB && !ctx.bf16() && !ctx.weights_frozen() && gemm_computes_transposed(M, K, N)) {
-    // Training, few rows (a small batch) against a large weight B (N,K) that changes every step. oneDNN 2.6's
-    // matmul runs Y = A' * B^T far below its peak when M is that small, with B read transposed or repacked plain
-    // alike; Y^T (N,M) = alpha * B * A'^T puts the long side on M and reads B as it is stored. Y^T is reordered into
-    // Y, then C and the activation are applied to Y, since the matmul epilogue cannot broadcast C along Y^T's rows.
-    // (Inference packs B once instead, below, which is as fast as this.)
-    auto bt_md = dc::strided({N, K}, {K, 1});
-    auto at_md = dc::strided({K, M}, at.transA ? dnnl::memory::dims{M, 1} : dnnl::memory::dims{1, K});
-    auto yt_md = dc::plain({N, M});
-    dnnl::memory yt = ctx.scratch(yt_md);
-    dc::MatmulEpilogue scale_only;
-    scale_only.scale = at.alpha;
-    steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), bt_md, at_md, yt_md, scale_only)),
-                     {{DNNL_ARG_SRC, ctx.view(n.inputs[1], bt_md)}, {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[0], at_md)},
-                      {DNNL_ARG_DST, yt}}});
-    auto y_as_yt = dc::strided({N, M}, {1, N});  // Y's buffer seen as Y^T
-    steps.push_back({dnnl::reorder(dc::reorder(ctx.engine(), yt_md, y_as_yt)),
-                     {{DNNL_ARG_SRC, yt}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_as_yt)}}});
-    dnnl::memory y = ep.add || ep.relu ? ctx.view(n.outputs[0], y_md) : dnnl::memory();
-    if (ep.add)
-      steps.push_back({dnnl::binary(dc::binary_add(ctx.engine(), y_md, c_md, y_md, ep)),
-                       {{DNNL_ARG_SRC_0, y}, {DNNL_ARG_SRC_1, c_mem}, {DNNL_ARG_DST, y}}});
-    else if (ep.relu)
-      steps.push_back({dnnl::eltwise_forward(dc::relu(ctx.engine(), y_md, ep.relu_slope, false)),
-                       {{DNNL_ARG_SRC, y}, {DNNL_ARG_DST, y}}});
-    return;
-  }
-  if (!ctx.weights_frozen() && !ctx.bf16() && !at.transA && !at.transB && at.alpha == 1.f && !ep.add && !ep.relu &&
-      gemm_as_backward_data(M, K, N)) {
-    // Training's data gradient dX = dY * W of a layer with few rows (a small batch): oneDNN's inner product
-    // backward-data pass reads W (out, in) as stored and runs it on oneDNN's jit gemm, where the brgemm matmul runs
-    // far below its peak with so few rows.
-    steps.push_back({dnnl::inner_product_backward_data(dc::product_as_backward_data(ctx.engine(), M, K, N)),
-                     {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], a_md)}, {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], b_md)},
-                      {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], y_md)}}});
-    return;
-  }
+  GemmForward(const GemmForward&) = delete;
+  GemmForward& operator=(const GemmForward&) = delete;
+};
+
+// How a Gemm's forward runs. Each but Matmul is a measured special case of oneDNN 2.6 (see the thresholds above).
+enum class GemmStrategy {
+  Transposed,    // training, few rows against a large weight: Y^T = B * A'^T, reordered into Y
+  BackwardData,  // training's data gradient dX = dY * W with few rows: an inner product's backward-data pass
+  InnerProduct,  // inference of a layer act(A B^T + c): an inner product on B packed once
+  Matmul,        // everything else: a matmul (bf16 operands under bf16; B packed once for inference)
+};
+
+// The one place the strategy is chosen, from the node, its shapes and the compile's mode; it creates nothing.
+GemmStrategy choose_strategy(const CompileCtx& ctx, const ir::Node& n, const GemmForward& f) {
+  const GemmAttrs& at = f.at;
+  if (at.transB && !ctx.bf16() && !ctx.weights_frozen() && gemm_computes_transposed(f.M, f.K, f.N))
+    return GemmStrategy::Transposed;
+  if (!ctx.weights_frozen() && !ctx.bf16() && !at.transA && !at.transB && at.alpha == 1.f && !f.ep.add && !f.ep.relu &&
+      gemm_as_backward_data(f.M, f.K, f.N))
+    return GemmStrategy::BackwardData;
   if (ctx.weights_frozen() && !ctx.bf16() && ctx.stored(n.inputs[1]) && !at.transA && at.alpha == 1.f &&
-      (!ep.add || (c_is_row && at.beta == 1.f)) && gemm_infers_as_inner_product(M, K, N)) {
-    // Inference of a layer, Y = act(A B^T + c) with c a row (N) or none: oneDNN's inner product on B packed once
-    // (again only when training changes it), where measured faster than the packed matmul below.
-    auto w_md = dc::strided({N, K}, at.transB ? dnnl::memory::dims{K, 1} : dnnl::memory::dims{1, N});  // B as (N,K)
-    auto bias_md = dc::plain({N});
-    auto pd = dc::inner_product_inference(ctx.engine(), a_md, dc::any_layout({N, K}), ep.add ? &bias_md : nullptr, y_md, ep);
-    dnnl::memory packed = ctx.scratch(pd.weights_desc());
-    ctx.prepare_step({dnnl::reorder(dc::reorder(ctx.engine(), w_md, pd.weights_desc())),
-                      {{DNNL_ARG_SRC, ctx.view(n.inputs[1], w_md)}, {DNNL_ARG_DST, packed}}});
-    Step s{dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, ctx.view(n.inputs[0], a_md)}, {DNNL_ARG_WEIGHTS, packed},
-                                             {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
-    if (ep.add) s.args[DNNL_ARG_BIAS] = ctx.view(n.inputs[2], bias_md);
-    steps.push_back(std::move(s));
-    return;
-  }
+      (!f.ep.add || (f.c_is_row && at.beta == 1.f)) && gemm_infers_as_inner_product(f.M, f.K, f.N))
+    return GemmStrategy::InnerProduct;
+  return GemmStrategy::Matmul;
+}
+
+// Training, few rows (a small batch) against a large weight B (N,K) that changes every step. oneDNN 2.6's matmul runs
+// Y = A' * B^T far below its peak when M is that small, with B read transposed or repacked plain alike; Y^T (N,M) =
+// alpha * B * A'^T puts the long side on M and reads B as it is stored. Y^T is reordered into Y, then C and the
+// activation are applied to Y, since the matmul epilogue cannot broadcast C along Y^T's rows. (Inference packs B once
+// instead, in forward_matmul, which is as fast as this.)
+void forward_transposed(CompileCtx& ctx, const ir::Node& n, const GemmForward& f, std::vector<Step>& steps) {
+  const int64_t M = f.M, K = f.K, N = f.N;
+  auto bt_md = dc::strided({N, K}, {K, 1});
+  auto at_md = dc::strided({K, M}, f.at.transA ? dnnl::memory::dims{M, 1} : dnnl::memory::dims{1, K});
+  auto yt_md = dc::plain({N, M});
+  dnnl::memory yt = ctx.scratch(yt_md);
+  dc::MatmulEpilogue scale_only;
+  scale_only.scale = f.at.alpha;
+  steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), bt_md, at_md, yt_md, scale_only)),
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[1], bt_md)}, {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[0], at_md)},
+                    {DNNL_ARG_DST, yt}}});
+  auto y_as_yt = dc::strided({N, M}, {1, N});  // Y's buffer seen as Y^T
+  steps.push_back({dnnl::reorder(dc::reorder(ctx.engine(), yt_md, y_as_yt)),
+                   {{DNNL_ARG_SRC, yt}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_as_yt)}}});
+  dnnl::memory y = f.ep.add || f.ep.relu ? ctx.view(n.outputs[0], f.y_md) : dnnl::memory();
+  if (f.ep.add)
+    steps.push_back({dnnl::binary(dc::binary_add(ctx.engine(), f.y_md, f.c_md, f.y_md, f.ep)),
+                     {{DNNL_ARG_SRC_0, y}, {DNNL_ARG_SRC_1, f.c_mem}, {DNNL_ARG_DST, y}}});
+  else if (f.ep.relu)
+    steps.push_back({dnnl::eltwise_forward(dc::relu(ctx.engine(), f.y_md, f.ep.relu_slope, false)),
+                     {{DNNL_ARG_SRC, y}, {DNNL_ARG_DST, y}}});
+}
+
+// Training's data gradient dX = dY * W of a layer with few rows (a small batch): oneDNN's inner product backward-data
+// pass reads W (out, in) as stored and runs it on oneDNN's jit gemm, where the brgemm matmul runs far below its peak
+// with so few rows.
+void forward_as_backward_data(CompileCtx& ctx, const ir::Node& n, const GemmForward& f, std::vector<Step>& steps) {
+  steps.push_back({dnnl::inner_product_backward_data(dc::product_as_backward_data(ctx.engine(), f.M, f.K, f.N)),
+                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], f.a_md)},
+                    {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], f.b_md)},
+                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], f.y_md)}}});
+}
+
+// Inference of a layer, Y = act(A B^T + c) with c a row (N) or none: oneDNN's inner product on B packed once (again
+// only when training changes it), where measured faster than the packed matmul of forward_matmul.
+void forward_inner_product(CompileCtx& ctx, const ir::Node& n, const GemmForward& f, std::vector<Step>& steps) {
+  const int64_t K = f.K, N = f.N;
+  auto w_md = dc::strided({N, K}, f.at.transB ? dnnl::memory::dims{K, 1} : dnnl::memory::dims{1, N});  // B as (N,K)
+  auto bias_md = dc::plain({N});
+  auto pd = dc::inner_product_inference(ctx.engine(), f.a_md, dc::any_layout({N, K}), f.ep.add ? &bias_md : nullptr,
+                                        f.y_md, f.ep);
+  dnnl::memory packed = ctx.scratch(pd.weights_desc());
+  ctx.prepare_step({dnnl::reorder(dc::reorder(ctx.engine(), w_md, pd.weights_desc())),
+                    {{DNNL_ARG_SRC, ctx.view(n.inputs[1], w_md)}, {DNNL_ARG_DST, packed}}});
+  Step s{dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, ctx.view(n.inputs[0], f.a_md)}, {DNNL_ARG_WEIGHTS, packed},
+                                           {DNNL_ARG_DST, ctx.view(n.outputs[0], f.y_md)}}};
+  if (f.ep.add) s.args[DNNL_ARG_BIAS] = ctx.view(n.inputs[2], bias_md);
+  steps.push_back(std::move(s));
+}
+
+// The general case: one matmul with alpha, C and the activation in its epilogue. Under bf16 both operands are first
+// converted into scratch; for inference B is packed once; a weight gradient under plain SGD gets its fused update.
+void forward_matmul(CompileCtx& ctx, const ir::Node& n, const GemmForward& f, std::vector<Step>& steps) {
+  const int64_t M = f.M, K = f.K, N = f.N;
+  dnnl::memory::desc a_md = f.a_md, b_md = f.b_md;
   dnnl::memory a = ctx.view(n.inputs[0], a_md), b = ctx.view(n.inputs[1], b_md);
   if (ctx.bf16()) {
     // bf16 compute: both operands converted (transposes resolved on the way) into scratch; the result stays f32.
     auto convert = [&](dnnl::memory& m, dnnl::memory::desc& md, const dnnl::memory::dims& dims) {
       auto to = dc::as_bf16(dims);
       dnnl::memory converted = ctx.scratch(to);
-      steps.push_back({dnnl::reorder(dc::reorder(ctx.engine(), md, to)), {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, converted}}});
+      steps.push_back(
+          {dnnl::reorder(dc::reorder(ctx.engine(), md, to)), {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, converted}}});
       m = converted;
       md = to;
     };
     convert(a, a_md, {M, K});
     convert(b, b_md, {K, N});
   }
-  auto pd = dc::matmul(ctx.engine(), a_md, b_md, y_md, ep);
+  auto pd = dc::matmul(ctx.engine(), a_md, b_md, f.y_md, f.ep);
   if (ctx.weights_frozen() && !ctx.bf16() && ctx.stored(n.inputs[1])) {
     // Inference: let oneDNN choose B's layout and pack it once (again only when training changes it), instead of
     // re-reading a transposed B on every run.
-    auto packed_pd = dc::matmul(ctx.engine(), a_md, dc::any_layout({K, N}), y_md, ep);
+    auto packed_pd = dc::matmul(ctx.engine(), a_md, dc::any_layout({K, N}), f.y_md, f.ep);
     if (packed_pd.weights_desc() != b_md) {
       dnnl::memory packed = ctx.scratch(packed_pd.weights_desc());
       ctx.prepare_step({dnnl::reorder(dc::reorder(ctx.engine(), b_md, packed_pd.weights_desc())),
@@ -215,12 +256,22 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
       b = packed;
     }
   }
-  Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], y_md)}}};
-  if (ep.add) s.args[dc::matmul_add_arg()] = c_mem;
+  Step s{dnnl::matmul(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(n.outputs[0], f.y_md)}}};
+  if (f.ep.add) s.args[dc::matmul_add_arg()] = f.c_mem;
   steps.push_back(std::move(s));
   // A weight gradient dW = A' * B' with plain SGD folded in: W = W + (-lr) * (A' * B').
-  if (ep.scale == 1.f && !ep.add && !ep.relu && !ctx.bf16())
-    fold_update(ctx, n, ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}), a, a_md, b, b_md, y_md);
+  if (f.ep.scale == 1.f && !f.ep.add && !f.ep.relu && !ctx.bf16())
+    fold_update(ctx, n, ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}), a, a_md, b, b_md, f.y_md);
+}
+
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const GemmForward f(ctx, n, steps);
+  switch (choose_strategy(ctx, n, f)) {
+    case GemmStrategy::Transposed: return forward_transposed(ctx, n, f, steps);
+    case GemmStrategy::BackwardData: return forward_as_backward_data(ctx, n, f, steps);
+    case GemmStrategy::InnerProduct: return forward_inner_product(ctx, n, f, steps);
+    case GemmStrategy::Matmul: return forward_matmul(ctx, n, f, steps);
+  }
 }
 
 // Y[m,j] = alpha * sum_k A'[m,k] * B'[k,j] + beta * C[m,j], C right-aligned to (M,N) with its dims of 1 repeated

@@ -17,7 +17,8 @@
 #include "onnxtrain/train.h"
 #include "runtime/model_impl.h"
 #include "runtime/ops/op.h"
-#include "tests/train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -412,7 +413,8 @@ TEST(FirstNonfiniteNode, IsEmptyForAHealthyModelAndNamesWhereANanInputEnters) {
 // ---- The command line ------------------------------------------------------------------------------------------
 
 TEST(GradcheckCli, PassesNamesEveryParameterAndExitsZero) {
-  const std::string dir = temp_dir("gradcheck");
+  const TempDir tmp("gradcheck");
+  const std::string& dir = tmp.path();
   Outcome r = cli("gradcheck " + kFashion + " --data " + kData + "/train/good.npz --threads 1", dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   for (const char* p : {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"})
@@ -422,32 +424,32 @@ TEST(GradcheckCli, PassesNamesEveryParameterAndExitsZero) {
   EXPECT_NE(r.out.find("PASS: all 6 parameters"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
   EXPECT_TRUE(r.err.empty()) << r.err;
-  fs::remove_all(dir);
 }
 
 // No float32 gradient agrees with double to 1e-12: at that tolerance every parameter fails, and the exit is 1.
 TEST(GradcheckCli, ExitsOneAndSaysWhereWhenAParameterFails) {
-  const std::string dir = temp_dir("gradcheck_fail");
+  const TempDir tmp("gradcheck_fail");
+  const std::string& dir = tmp.path();
   // A step of 0.1: the difference quotient's truncation error (the loss's curvature over +-0.1) fails the last bias.
   // (A tolerance of 1e-12 no longer fails every parameter: differences within float32 rounding count as none.)
   Outcome r = cli("gradcheck " + kFashion + " --data " + kData + "/train/good.npz --threads 1 --eps 0.1", dir);
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("FAIL: 1 of 6 parameters: 4.bias at [2]: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("analytic "), std::string::npos) << r.out;
-  fs::remove_all(dir);
 }
 
 TEST(GradcheckCli, ReportsExcludedKinks) {
-  const std::string dir = temp_dir("gradcheck_kink");
+  const TempDir tmp("gradcheck_kink");
+  const std::string& dir = tmp.path();
   Outcome r = cli("gradcheck " + kData + "/check/kink_mlp.onnx --data " + kData + "/check/kink.npz --elements 0", dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("fc1.weight: 2 of 6 elements excluded: a pre-activation within eps"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("kink of node relu1 (Relu)"), std::string::npos) << r.out;
-  fs::remove_all(dir);
 }
 
 TEST(GradcheckCli, BadOptionsAndFilesAreOneLineErrors) {
-  const std::string dir = temp_dir("gradcheck_err");
+  const TempDir tmp("gradcheck_err");
+  const std::string& dir = tmp.path();
   struct Case {
     std::string args;
     int code;
@@ -466,7 +468,6 @@ TEST(GradcheckCli, BadOptionsAndFilesAreOneLineErrors) {
     EXPECT_NE(r.err.find(c.says), std::string::npos) << c.args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.args << "\n" << r.err;
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -6,64 +6,37 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/model.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
+using onnxtrain::testing::cli;
+using onnxtrain::testing::Outcome;
+using onnxtrain::testing::TempDir;
 
 namespace {
 
 const std::string kModel = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.onnx";
 const std::string kRef = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.ref.npz";
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-// Runs the CLI with args (a shell-quoted string), capturing stdout and stderr; with seconds > 0, killed (exit 124)
-// if it runs longer.
-Result cli(const std::string& args, int seconds = 0) {
-  std::string err_file = (fs::temp_directory_path() / ("onnxtrain_cli_err_" + std::to_string(getpid()))).string();
-  std::string cmd = (seconds > 0 ? "timeout " + std::to_string(seconds) + " " : std::string()) +
-                    std::string(ONNXTRAIN_CLI) + " " + args + " 2>" + err_file;
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream f(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  fs::remove(err_file);
-  return r;
-}
-
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-
-std::string temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_cli_XXXXXX").string();
-  return mkdtemp(tmpl.data());
-}
 
 TEST(Cli, EveryCommandHasHelp) {
   for (const char* cmd : {"--help", "info --help", "run --help"}) {
-    Result r = cli(cmd);
+    Outcome r = cli(cmd);
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
   }
 }
 
 TEST(Cli, InfoDescribesTheModel) {
-  Result r = cli("info " + kModel);
+  Outcome r = cli("info " + kModel);
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* s : {"pytorch", "ai.onnx 13", "input", "(batch,784)", "probs", "Gemm", "LeakyRelu", "Softmax",
                         "235,146 total, 235,146 trainable"})
@@ -71,7 +44,7 @@ TEST(Cli, InfoDescribesTheModel) {
 }
 
 TEST(Cli, InfoListsTheSupportedOps) {
-  Result r = cli("info --ops");
+  Outcome r = cli("info --ops");
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* s : {"Gemm         1-21", "MatMul", "Dropout", "Reshape", "Constant", "yes", "no",
                         "Relu         1-21     yes       1,6,13,14\n"})
@@ -81,15 +54,15 @@ TEST(Cli, InfoListsTheSupportedOps) {
 }
 
 TEST(Cli, RunReproducesPyTorch) {
-  std::string dir = temp_dir();
-  Result r = cli("run " + kModel + " --data " + kRef + " --out " + dir + "/out.npz --threads 2 --batch-size 5");
+  const TempDir tmp("cli");
+  const std::string& dir = tmp.path();
+  Outcome r = cli("run " + kModel + " --data " + kRef + " --out " + dir + "/out.npz --threads 2 --batch-size 5");
   ASSERT_EQ(r.code, 0) << r.err;
   auto got = load_npz(dir + "/out.npz");
   auto ref = load_npz(kRef);
   ASSERT_EQ(got.at("probs").shape, ref.at("probs").shape);
   for (size_t i = 0; i < ref.at("probs").f32.size(); ++i)
     ASSERT_NEAR(got.at("probs").f32[i], ref.at("probs").f32[i], 1e-5);
-  fs::remove_all(dir);
 }
 
 struct UsageCase {
@@ -104,26 +77,24 @@ class CliError : public ::testing::TestWithParam<UsageCase> {};
 
 TEST_P(CliError, IsOneLineAndNonZero) {
   const UsageCase& c = GetParam();
-  std::string dir = temp_dir();
+  const TempDir tmp("cli");
+  const std::string& dir = tmp.path();
   std::string out = dir + "/out.npz";
-  std::ofstream(out) << "keep me";
+  onnxtrain::testing::write_file(out, "keep me");
   std::string args = c.args;
   for (auto [from, to] : {std::pair<std::string, std::string>{"MODEL", kModel}, {"REF", kRef}, {"OUT", out}, {"DIR", dir}}) {
     for (size_t p; (p = args.find(from)) != std::string::npos;) args.replace(p, from.size(), to);
   }
-  Result r = cli(args);
+  Outcome r = cli(args);
   EXPECT_EQ(r.code, c.code) << args << "\n" << r.err;
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
-  std::ifstream f(out);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()), "keep me");
-  fs::remove_all(dir);
+  EXPECT_EQ(onnxtrain::testing::slurp(out), "keep me");
 }
 
 // /proc/PID/FILE of a process, its NUL-separated entries joined with newlines.
 std::string proc_file(pid_t pid, const char* file) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/" + file, std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string s = onnxtrain::testing::slurp("/proc/" + std::to_string(pid) + "/" + file);
   std::replace(s.begin(), s.end(), '\0', '\n');
   return "\n" + s;
 }
@@ -132,7 +103,8 @@ std::string proc_file(pid_t pid, const char* file) {
 // run 40x slower beside one busy process), and leaves a GOMP_SPINCOUNT or OMP_WAIT_POLICY the user set alone. Read
 // from the environment of a running training process.
 TEST(Cli, BoundsOpenMPSpinningUnlessTheUserChose) {
-  std::string dir = temp_dir();
+  const TempDir tmp("cli");
+  const std::string& dir = tmp.path();
   struct Case {
     const char* given;
     const char* expected;  // a line of the running CLI's environment
@@ -166,14 +138,13 @@ TEST(Cli, BoundsOpenMPSpinningUnlessTheUserChose) {
     EXPECT_NE(env.find(std::string("\n") + c.expected + "\n"), std::string::npos) << c.given << ":" << env;
     EXPECT_EQ(env.find(std::string("\n") + c.absent), std::string::npos) << c.given << ":" << env;
   }
-  fs::remove_all(dir);
 }
 
 // A model with ops onnxtrain lacks is still described, with those nodes marked, and then refused: exit 1 and the
 // load's one-line reason on stderr. (info used to print nothing but the reason.)
 TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
   const std::string path = std::string(ONNXTRAIN_TEST_DATA) + "/bad_models/unsupported_ops.onnx";
-  Result r = cli("info " + path);
+  Outcome r = cli("info " + path);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("node 'erf0' (Erf): op Erf is not supported"), std::string::npos) << r.err;
@@ -185,7 +156,7 @@ TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
   EXPECT_NE(r.out.find("  relu0                    Relu-13  (m2) -> (y)\n"), std::string::npos) << "Relu is supported:\n" << r.out;
   EXPECT_EQ(r.out.find("parameters:"), std::string::npos) << "a model that did not load has no parameter count";
   // A file that is not ONNX at all has only the reason.
-  Result junk = cli("info " + kRef);
+  Outcome junk = cli("info " + kRef);
   EXPECT_EQ(junk.code, 1);
   EXPECT_TRUE(junk.out.empty()) << junk.out;
 }
@@ -193,7 +164,8 @@ TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
 // Paths that are not files: a folder, and /dev/zero under each reader's name (it was read forever, growing without
 // bound). Each is refused in one line that names it; a time limit turns the old hang into a failure.
 TEST(Cli, FoldersAndDevicesAreNotRead) {
-  std::string dir = temp_dir();
+  const TempDir tmp("cli");
+  const std::string& dir = tmp.path();
   for (const char* name : {"z.onnx", "z.npy", "z.npz", "z-images-idx3-ubyte"})
     fs::create_symlink("/dev/zero", dir + "/" + name);
   fs::create_directory(dir + "/folder.onnx");
@@ -208,12 +180,11 @@ TEST(Cli, FoldersAndDevicesAreNotRead) {
                         Case{"eval " + kModel + " --data " + dir + "/folder.npz", "folder.npz: is a folder, not an .npz file"},
                         Case{"eval " + kModel + " --data " + dir + "/z-images-idx3-ubyte",
                              "z-images-idx3-ubyte: is a device or socket, not an idx file"}}) {
-    Result r = cli(c.args, 60);
+    Outcome r = cli(c.args, 60);
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.err;
     EXPECT_EQ(lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find(c.says), std::string::npos) << "'" << c.says << "' not in: " << r.err;
   }
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -20,6 +19,7 @@
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
 #include "runtime/ops/op.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -195,8 +195,7 @@ TEST(TypedRefusals, NameTheInputAndItsType) {
   int n = 0;
   for (auto& e : fs::directory_iterator(kTypedDir + "/bad")) {
     ++n;
-    std::ifstream f(e.path() / "says.txt");
-    const std::string says((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string says = onnxtrain::testing::slurp((e.path() / "says.txt").string());
     ASSERT_FALSE(says.empty()) << e.path();
     try {
       Model::load(e.path() / "model.onnx");

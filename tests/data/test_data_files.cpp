@@ -15,6 +15,7 @@
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -61,7 +62,8 @@ TEST(Npz, SavezAndSavezCompressed) {
 }
 
 TEST(Npz, WhatWeWriteNumpyReads) {
-  std::string path = (fs::temp_directory_path() / ("onnxtrain_npz_" + std::to_string(getpid()) + ".npz")).string();
+  const onnxtrain::testing::TempDir dir("npz");
+  const std::string path = dir / "written.npz";
   Tensor x = Tensor::f32_of({3, 2}, {-3, -2.5, -2, -1.5, -1, -0.5});
   Tensor y = Tensor::i64_of({3}, {0, 1, 2});
   Tensor s = Tensor::f32_of({}, {-3});
@@ -77,7 +79,6 @@ TEST(Npz, WhatWeWriteNumpyReads) {
   auto back = load_npz(path);
   EXPECT_EQ(back.at("x").f32, x.f32);
   EXPECT_EQ(back.at("y").i64, y.i64);
-  fs::remove(path);
 }
 
 TEST(Idx, PlainAndGzip) {

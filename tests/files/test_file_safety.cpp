@@ -23,7 +23,8 @@
 
 #include "onnxtrain/files.h"
 #include "onnxtrain/model.h"
-#include "tests/train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -35,8 +36,6 @@ const std::string kFashion = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashio
 const std::string kExternal = std::string(ONNXTRAIN_TEST_DATA) + "/models/mlp_external.onnx";  // + .onnx.data
 const std::string kFiles = std::string(ONNXTRAIN_TEST_DATA) + "/files/";
 const std::string kGood = std::string(ONNXTRAIN_TEST_DATA) + "/train/good.npz";  // 20 samples, 784 features
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // A copy of the external-data MLP in dir/src: mlp_external.onnx beside mlp_external.onnx.data.
 std::string external_copy(const std::string& dir) {
@@ -62,7 +61,8 @@ std::vector<int64_t> epochs_logged(const std::string& log) {
 // The trained model goes to --out and OUT.data, whatever spelling of the source's folder --out uses; the source's
 // weights file keeps its bytes.
 TEST(FileSafety, D1_AnotherSpellingOfTheSourceFolderLeavesTheSourceWeights) {
-  const std::string dir = temp_dir("d1");
+  const TempDir tmp("d1");
+  const std::string& dir = tmp.path();
   const std::string model = external_copy(dir);
   fs::create_directory_symlink(dir + "/src", dir + "/link");
   fs::create_directory(dir + "/src/sub");
@@ -85,12 +85,12 @@ TEST(FileSafety, D1_AnotherSpellingOfTheSourceFolderLeavesTheSourceWeights) {
     EXPECT_NE(slurp(dir + "/src/" + std::string(name) + ".data"), before) << name << " was not trained";
     Model::load(dir + "/src/" + name);  // loads, with its own external data
   }
-  fs::remove_all(dir);
 }
 
 // OUT.data that is the source's own external file: refused, nothing written.
 TEST(FileSafety, D1_OutWhoseDataFileIsTheSourcesWeightsIsRefused) {
-  const std::string dir = temp_dir("d1_data");
+  const TempDir tmp("d1_data");
+  const std::string& dir = tmp.path();
   external_copy(dir);
   // The same model under another name, still reading mlp_external.onnx.data: --out mlp_external.onnx would write
   // its OUT.data over that file.
@@ -102,12 +102,12 @@ TEST(FileSafety, D1_OutWhoseDataFileIsTheSourcesWeightsIsRefused) {
   EXPECT_NE(r.err.find("external data"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(dir + "/src/mlp_external.onnx.data"), before);
   EXPECT_FALSE(fs::exists(dir + "/src/mlp_external.onnx"));
-  fs::remove_all(dir);
 }
 
 // --out naming the run's own external-data input.
 TEST(FileSafety, D1_OutOntoTheModelsExternalDataIsRefused) {
-  const std::string dir = temp_dir("d1_out");
+  const TempDir tmp("d1_out");
+  const std::string& dir = tmp.path();
   const std::string model = external_copy(dir);
   const std::string before = slurp(dir + "/src/mlp_external.onnx.data");
   Outcome r = cli("train " + model + " --data " + kGood + " --steps 2 --out " + dir + "/src/../src/mlp_external.onnx.data", dir);
@@ -119,13 +119,13 @@ TEST(FileSafety, D1_OutOntoTheModelsExternalDataIsRefused) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("MODEL's external data"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(dir + "/src/mlp_external.onnx.data"), before);
-  fs::remove_all(dir);
 }
 
 // --- D2: special files and symlinks ---
 
 TEST(FileSafety, D2_FifosAndDevicesAreNeverReplaced) {
-  const std::string dir = temp_dir("d2");
+  const TempDir tmp("d2");
+  const std::string& dir = tmp.path();
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0644), 0);
   ASSERT_EQ(mkfifo((dir + "/fifo.svg").c_str(), 0644), 0);
   const bool root = geteuid() == 0;  // a device node of our own, in our folder: the null device's numbers
@@ -156,12 +156,12 @@ TEST(FileSafety, D2_FifosAndDevicesAreNeverReplaced) {
     EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device node became a file";
   }
   EXPECT_FALSE(fs::exists(dir + "/m.onnx"));
-  fs::remove_all(dir);
 }
 
 // --in-place on a symlink trains the file it points to, and the link stays a link. --out through a link too.
 TEST(FileSafety, D2_SymlinksAreWrittenThrough) {
-  const std::string dir = temp_dir("d2_link");
+  const TempDir tmp("d2_link");
+  const std::string& dir = tmp.path();
   fs::create_directory(dir + "/models");
   fs::copy(kFashion, dir + "/models/real.onnx");
   fs::create_symlink("models/real.onnx", dir + "/link.onnx");
@@ -177,13 +177,13 @@ TEST(FileSafety, D2_SymlinksAreWrittenThrough) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::is_symlink(dir + "/out-link.onnx"));
   EXPECT_TRUE(fs::is_regular_file(dir + "/models/out.onnx"));
-  fs::remove_all(dir);
 }
 
 // --- D6, D7, D8: the checkpoint folder ---
 
 TEST(FileSafety, D6_CheckpointsRemoveOnlyTheirOwnStepFolders) {
-  const std::string dir = temp_dir("d6");
+  const TempDir tmp("d6");
+  const std::string& dir = tmp.path();
   fs::create_directories(dir + "/exp/step-results");
   write_file(dir + "/exp/step-by-step-notes.txt", "notes");
   write_file(dir + "/exp/step-results/r.txt", "results");
@@ -204,12 +204,12 @@ TEST(FileSafety, D6_CheckpointsRemoveOnlyTheirOwnStepFolders) {
   EXPECT_NE(r.err.find("step-00000001 holds mine.txt, which onnxtrain did not write"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(dir + "/exp2/step-00000001/mine.txt"), "mine");
   EXPECT_EQ(r.out.find("epoch"), std::string::npos) << r.out;
-  fs::remove_all(dir);
 }
 
 // A checkpoint folder that holds the run's own inputs, directly or further down, is refused.
 TEST(FileSafety, D6_ACheckpointFolderHoldingTheInputsIsRefused) {
-  const std::string dir = temp_dir("d6_inputs");
+  const TempDir tmp("d6_inputs");
+  const std::string& dir = tmp.path();
   fs::create_directories(dir + "/runs/deep");
   fs::copy(kFashion, dir + "/runs/step-1.onnx");
   fs::copy(kGood, dir + "/runs/deep/step-1-data.npz");
@@ -223,13 +223,13 @@ TEST(FileSafety, D6_ACheckpointFolderHoldingTheInputsIsRefused) {
   EXPECT_EQ(slurp(dir + "/runs/step-1.onnx"), model);
   EXPECT_EQ(slurp(dir + "/runs/deep/step-1-data.npz"), data);
   EXPECT_FALSE(fs::exists(dir + "/out.onnx"));
-  fs::remove_all(dir);
 }
 
 // A new run into a folder that holds another run's checkpoint is refused, and the checkpoint stays; --resume is the
 // way to continue it.
 TEST(FileSafety, D7_AnotherRunsCheckpointIsNeitherReusedNorReplaced) {
-  const std::string dir = temp_dir("d7");
+  const TempDir tmp("d7");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --steps 3 --checkpoint " + dir + "/ck --out ";
   ASSERT_EQ(cli("train " + common + dir + "/a.onnx --seed 1", dir).code, 0);
   const std::string progress = slurp(dir + "/ck/step-00000003/progress.json"), weights = slurp(dir + "/ck/step-00000003/model.onnx");
@@ -240,11 +240,11 @@ TEST(FileSafety, D7_AnotherRunsCheckpointIsNeitherReusedNorReplaced) {
   EXPECT_EQ(slurp(dir + "/ck/step-00000003/progress.json"), progress);
   EXPECT_EQ(slurp(dir + "/ck/step-00000003/model.onnx"), weights);
   EXPECT_FALSE(fs::exists(dir + "/b.onnx"));
-  fs::remove_all(dir);
 }
 
 TEST(FileSafety, D8_AFolderAnotherRunHoldsIsRefused) {
-  const std::string dir = temp_dir("d8");
+  const TempDir tmp("d8");
+  const std::string& dir = tmp.path();
   fs::create_directory(dir + "/ck");
   const int fd = open((dir + "/ck/lock").c_str(), O_RDWR | O_CREAT, 0644);
   ASSERT_GE(fd, 0);
@@ -258,13 +258,13 @@ TEST(FileSafety, D8_AFolderAnotherRunHoldsIsRefused) {
   close(fd);  // released: the same command now runs
   r = cli("train " + kFashion + " --data " + kGood + " --steps 2 --checkpoint " + dir + "/ck --out " + dir + "/m.onnx", dir);
   EXPECT_EQ(r.code, 0) << r.err;
-  fs::remove_all(dir);
 }
 
 // --- D9: an interrupt before the first step ---
 
 TEST(FileSafety, D9_AnInterruptBeforeTheFirstStepWritesNothing) {
-  const std::string dir = temp_dir("d9");
+  const TempDir tmp("d9");
+  const std::string& dir = tmp.path();
   write_file(dir + "/out.onnx", "the user's earlier model");
   // Fashion-MNIST takes a moment to load: SIGINT then lands while the data loads. A signal that came too early
   // (before the handler) or too late (after the first step) is retried with another delay.
@@ -294,14 +294,14 @@ TEST(FileSafety, D9_AnInterruptBeforeTheFirstStepWritesNothing) {
     }
   }
   EXPECT_TRUE(hit) << "no delay landed the interrupt while the data loaded";
-  fs::remove_all(dir);
 }
 
 // --- D10: weights that are not finite ---
 
 // A NaN weight that a Relu hides from the loss: the loss stays finite, and the run refuses to write the weights.
 TEST(FileSafety, D10_NonFiniteWeightsAreNeverWritten) {
-  const std::string dir = temp_dir("d10");
+  const TempDir tmp("d10");
+  const std::string& dir = tmp.path();
   write_file(dir + "/out.onnx", "earlier");
   Outcome r = cli("train " + kFiles + "nan_hidden_mlp.onnx --data " + kGood + " --steps 3 --out " + dir + "/out.onnx --log " +
                   dir + "/log.jsonl --checkpoint " + dir + "/ck", dir);
@@ -311,13 +311,13 @@ TEST(FileSafety, D10_NonFiniteWeightsAreNeverWritten) {
   EXPECT_EQ(slurp(dir + "/out.onnx"), "earlier");
   EXPECT_FALSE(fs::exists(dir + "/log.jsonl"));
   EXPECT_FALSE(fs::exists(dir + "/ck")) << "the checkpoint folder this run made and never used stays behind";
-  fs::remove_all(dir);
 }
 
 // --- D11: memory and checkpoints the same size however long the run ---
 
 TEST(FileSafety, D11_CheckpointsAndMemoryDoNotGrowWithTheSteps) {
-  const std::string dir = temp_dir("d11");
+  const TempDir tmp("d11");
+  const std::string& dir = tmp.path();
   const auto run = [&](int64_t steps, const std::string& ck) {
     Outcome r = cli("train " + kFiles + "tiny_mlp.onnx --data " + kGood + " --batch-size 4 --threads 1 --steps " +
                     std::to_string(steps) + " --checkpoint-every 50 --checkpoint " + dir + "/" + ck + " --out " + dir +
@@ -343,13 +343,13 @@ TEST(FileSafety, D11_CheckpointsAndMemoryDoNotGrowWithTheSteps) {
   int64_t lines = 0;
   for (std::string line; std::getline(records, line);) lines += line.find("\"type\":\"step\"") != std::string::npos;
   EXPECT_EQ(lines, 10000);
-  fs::remove_all(dir);
 }
 
 // --- D13: a hand-edited checkpoint is refused at the start, naming the file and the field ---
 
 TEST(FileSafety, D13_AHandEditedCheckpointIsRefusedBeforeAnyWork) {
-  const std::string dir = temp_dir("d13");
+  const TempDir tmp("d13");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";
   ASSERT_EQ(cli("train " + common + "--steps 3 --checkpoint " + dir + "/ck", dir).code, 0);
   const std::string progress = dir + "/ck/step-00000003/progress.json", good = slurp(progress);
@@ -381,13 +381,13 @@ TEST(FileSafety, D13_AHandEditedCheckpointIsRefusedBeforeAnyWork) {
   Outcome r = cli("train " + common + "--steps 6 --resume " + dir + "/ck", dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("records.jsonl line 1: 'loss' is not a number"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 // --- D14, D15: resuming and option ranges ---
 
 TEST(FileSafety, D14_ResumeTakesTheSameOptionsHoweverSpelled) {
-  const std::string dir = temp_dir("d14");
+  const TempDir tmp("d14");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";
   ASSERT_EQ(cli("train " + common + "--steps 2 --freeze 0.bias --freeze 2.bias --checkpoint " + dir + "/ck", dir).code, 0);
   // --lr 0.01 is SGD's default, and --freeze is a set.
@@ -396,11 +396,11 @@ TEST(FileSafety, D14_ResumeTakesTheSameOptionsHoweverSpelled) {
   r = cli("train " + common + "--steps 4 --lr 0.02 --freeze 0.bias --freeze 2.bias --resume " + dir + "/ck", dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("made with lr 0.01, this run has 0.02"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 TEST(FileSafety, D15_OutOfRangeOptimizerOptionsAreBadUsage) {
-  const std::string dir = temp_dir("d15");
+  const TempDir tmp("d15");
+  const std::string& dir = tmp.path();
   const std::string train = "train " + kFashion + " --data " + kGood + " --out " + dir + "/m.onnx ";
   for (const std::string& args : {std::string("--momentum -1"), std::string("--dampening 2"), std::string("--nesterov"),
                                   std::string("--optimizer adam --beta1 1.5"), std::string("--optimizer adam --beta2 -0.1"),
@@ -410,13 +410,13 @@ TEST(FileSafety, D15_OutOfRangeOptimizerOptionsAreBadUsage) {
     EXPECT_NE(r.err.find("usage error"), std::string::npos) << args << ": " << r.err;
   }
   EXPECT_FALSE(fs::exists(dir + "/m.onnx"));
-  fs::remove_all(dir);
 }
 
 // --- D16, D17: external data in a subfolder, and every destination checked before training ---
 
 TEST(FileSafety, D16_ExternalDataInASubfolderCheckpointsAndResumes) {
-  const std::string dir = temp_dir("d16");
+  const TempDir tmp("d16");
+  const std::string& dir = tmp.path();
   const std::string common = kFiles + "sub/model.onnx --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";
   Outcome r = cli("train " + common + "--steps 3 --checkpoint-every 1 --checkpoint " + dir + "/ck", dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -449,11 +449,11 @@ TEST(FileSafety, D16_ExternalDataInASubfolderCheckpointsAndResumes) {
   EXPECT_TRUE(fs::exists(dir + "/t.onnx.checkpoint/" + latest + "/model.onnx.data")) << latest;
   EXPECT_FALSE(fs::exists(dir + "/t.onnx.checkpoint/" + latest + ".partial"));
   Model::load(dir + "/t.onnx.checkpoint/" + latest + "/model.onnx");
-  fs::remove_all(dir);
 }
 
 TEST(FileSafety, D17_EveryDestinationIsCheckedBeforeTraining) {
-  const std::string dir = temp_dir("d17");
+  const TempDir tmp("d17");
+  const std::string& dir = tmp.path();
   // An unrelated file at the source's relative location under the --out folder is left alone.
   fs::create_directories(dir + "/other/weights");
   write_file(dir + "/other/weights/w.bin", "a stranger's file");
@@ -472,13 +472,13 @@ TEST(FileSafety, D17_EveryDestinationIsCheckedBeforeTraining) {
     EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "refused only after training: " << r.out;
   }
   EXPECT_FALSE(fs::exists(dir + "/" + long_name));
-  fs::remove_all(dir);
 }
 
 // --- D19: a failed run leaves --log and --plot as they were ---
 
 TEST(FileSafety, D19_AFailedRunLeavesTheLogAndPlotAsTheyWere) {
-  const std::string dir = temp_dir("d19");
+  const TempDir tmp("d19");
+  const std::string& dir = tmp.path();
   write_file(dir + "/log.jsonl", "old log\n");
   write_file(dir + "/plot.svg", "old plot");
   // It trains three epochs (each rewrote --log and --plot before the fix), then diverges at step 13.
@@ -491,13 +491,13 @@ TEST(FileSafety, D19_AFailedRunLeavesTheLogAndPlotAsTheyWere) {
   EXPECT_FALSE(fs::exists(dir + "/m.onnx"));
   for (const fs::directory_entry& e : fs::directory_iterator(dir))
     EXPECT_EQ(e.path().filename().string().find(".onnxtrain-tmp"), std::string::npos) << e.path();
-  fs::remove_all(dir);
 }
 
 // --- D20: one epoch record per epoch, across resumes ---
 
 TEST(FileSafety, D20_AResumedRunLogsEachEpochOnce) {
-  const std::string dir = temp_dir("d20");
+  const TempDir tmp("d20");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";  // 4 steps an epoch
   ASSERT_EQ(cli("train " + common + "--steps 5 --checkpoint " + dir + "/ck --log " + dir + "/a.jsonl", dir).code, 0);
   EXPECT_EQ(epochs_logged(dir + "/a.jsonl"), std::vector<int64_t>({1})) << "a partial epoch was logged";
@@ -506,13 +506,13 @@ TEST(FileSafety, D20_AResumedRunLogsEachEpochOnce) {
   EXPECT_EQ(epochs_logged(dir + "/b.jsonl"), std::vector<int64_t>({1}));
   ASSERT_EQ(cli("train " + common + "--epochs 3 --resume " + dir + "/ck --log " + dir + "/c.jsonl", dir).code, 0);
   EXPECT_EQ(epochs_logged(dir + "/c.jsonl"), std::vector<int64_t>({1, 2, 3}));
-  fs::remove_all(dir);
 }
 
 // --- D22: messages that said the wrong thing ---
 
 TEST(FileSafety, D22_MessagesSayWhatIsWrong) {
-  const std::string dir = temp_dir("d22");
+  const TempDir tmp("d22");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551615 --out " + dir + "/m.onnx", dir);
   EXPECT_EQ(r.code, 0) << "the largest uint64 seed: " << r.err;
   r = cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551616 --out " + dir + "/m.onnx", dir);
@@ -527,13 +527,13 @@ TEST(FileSafety, D22_MessagesSayWhatIsWrong) {
   r = cli("train " + common + "--steps 4 --resume " + dir + "/ck", dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("the checkpoint is 64 samples into an epoch of 20"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 // --- D23: a closed stdout ---
 
 TEST(FileSafety, D23_AClosedStdoutDoesNotLoseTheModel) {
-  const std::string dir = temp_dir("d23");
+  const TempDir tmp("d23");
+  const std::string& dir = tmp.path();
   const std::string cmd = std::string("(") + ONNXTRAIN_CLI + " train " + kFashion + " --data " + kGood +
                           " --batch-size 2 --epochs 3 --out " + dir + "/m.onnx 2> " + dir + "/stderr; echo $? > " + dir +
                           "/code) | head -c 1 > /dev/null";
@@ -541,7 +541,6 @@ TEST(FileSafety, D23_AClosedStdoutDoesNotLoseTheModel) {
   EXPECT_EQ(slurp(dir + "/code"), "0\n") << slurp(dir + "/stderr");
   ASSERT_TRUE(fs::exists(dir + "/m.onnx"));
   Model::load(dir + "/m.onnx");
-  fs::remove_all(dir);
 }
 
 // --- Temporaries: a later run removes what a killed one left, and nothing else ---
@@ -553,7 +552,8 @@ std::string host_tag() {
 }
 
 TEST(FileSafety, TemporariesOfDeadRunsAreRemovedAndNothingElse) {
-  const std::string dir = temp_dir("tmp");
+  const TempDir tmp("tmp");
+  const std::string& dir = tmp.path();
   const pid_t dead = fork();
   if (dead == 0) _exit(0);
   waitpid(dead, nullptr, 0);
@@ -568,7 +568,6 @@ TEST(FileSafety, TemporariesOfDeadRunsAreRemovedAndNothingElse) {
   EXPECT_TRUE(fs::exists(live)) << "a live process's temporary was removed";
   EXPECT_TRUE(fs::exists(other_host));
   EXPECT_TRUE(fs::exists(unlike));
-  fs::remove_all(dir);
 }
 
 }  // namespace

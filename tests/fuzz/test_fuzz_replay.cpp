@@ -10,11 +10,10 @@
 #include <new>
 #include <typeinfo>
 
-#include <unistd.h>
-
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 #include "tests/fuzz/fuzz_entries.h"
+#include "tests/support/io.h"
 
 // The fuzzers' -malloc_limit_mb=1024, here: a single allocation over 1 GB throws std::bad_alloc, which the replay
 // reports (it is not an onnxtrain::Error). Without it a regression of the kind "a shape of billions of elements
@@ -127,10 +126,11 @@ TEST(TensorReader, ChecksTheDataBeforeAllocatingForTheShape) {
   pb += '\x4a';  // field 9 (raw_data), length-delimited
   varint(pb, 36);
   pb += std::string(36, '\x01');
-  const fs::path file = fs::temp_directory_path() / ("onnxtrain_tensor_" + std::to_string(::getpid()) + ".pb");
-  std::ofstream(file, std::ios::binary) << pb;
+  const onnxtrain::testing::TempDir dir("tensor");
+  const std::string file = dir / "tensor.pb";
+  onnxtrain::testing::write_file(file, pb);
   try {
-    onnxtrain::load_onnx_tensor(file.string());
+    onnxtrain::load_onnx_tensor(file);
     ADD_FAILURE() << "a 36-byte tensor of shape (1, 973076083) loaded";
   } catch (const onnxtrain::Error& e) {
     EXPECT_NE(std::string(e.what()).find("raw_data has 36 bytes but its shape needs 1946152166"), std::string::npos)
@@ -138,7 +138,6 @@ TEST(TensorReader, ChecksTheDataBeforeAllocatingForTheShape) {
   } catch (const std::bad_alloc&) {
     ADD_FAILURE() << "allocated for the shape before checking the data";
   }
-  fs::remove(file);
 }
 
 }  // namespace

@@ -9,32 +9,24 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/session.h"
 #include "runtime/model_impl.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
+using onnxtrain::testing::slurp;
+using onnxtrain::testing::TempDir;
 
 namespace {
 
 const std::string kModels = std::string(ONNXTRAIN_SOURCE_DIR) + "/models";
 const std::string kVariants = std::string(ONNXTRAIN_TEST_DATA) + "/models";
 const std::string kBad = std::string(ONNXTRAIN_TEST_DATA) + "/bad_models";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::string temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_test_XXXXXX").string();
-  return mkdtemp(tmpl.data());
-}
 
 // Runs model on the reference input saved by models/make_models.py and compares with PyTorch's output.
 void expect_matches_pytorch(const std::string& model_path, const std::string& ref_path) {
@@ -109,11 +101,11 @@ TEST(ModelInfo, InitializerListedAsInputIsAParameter) {
 
 // ---- Round trip: load then save gives the same bytes ----------------------------------------------------------
 void expect_round_trip(const std::string& path) {
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   std::string out = dir + "/" + fs::path(path).filename().string();
   Model::load(path).save(out);
   EXPECT_EQ(slurp(out), slurp(path)) << path;
-  fs::remove_all(dir);
 }
 
 TEST(RoundTrip, BundledModelIsByteIdentical) { expect_round_trip(kModels + "/fashion_mlp.onnx"); }
@@ -139,15 +131,16 @@ TEST(RoundTrip, EveryConformanceModelIsByteIdentical) {
 }
 
 TEST(RoundTrip, ExternalDataGoesBackToItsFile) {
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   Model::load(kVariants + "/mlp_external.onnx").save(dir + "/mlp_external.onnx");
   EXPECT_EQ(slurp(dir + "/mlp_external.onnx"), slurp(kVariants + "/mlp_external.onnx"));
   EXPECT_EQ(slurp(dir + "/mlp_external.onnx.data"), slurp(kVariants + "/mlp_external.onnx.data"));
-  fs::remove_all(dir);
 }
 
 TEST(RoundTrip, ChangedWeightsAreWrittenAndNothingElse) {
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   for (auto src : {kModels + "/fashion_mlp.onnx", kVariants + "/mlp_external.onnx"}) {
     Model model = Model::load(src);
     ir::Graph& g = model.impl().graph;
@@ -176,15 +169,15 @@ TEST(RoundTrip, ChangedWeightsAreWrittenAndNothingElse) {
   m.save(copy + "/trained.onnx");
   EXPECT_EQ(slurp(copy + "/mlp_external.onnx.data"), before);
   EXPECT_EQ(Model::load(copy + "/trained.onnx").impl().graph.params, m.impl().graph.params);
-  fs::remove_all(dir);
 }
 
 // A write that fails half way (here: the file-size limit, which binds root too) leaves the old file and no
 // temporary behind.
 TEST(RoundTrip, FailedSaveLeavesTheOldFileIntact) {
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   std::string out = dir + "/model.onnx";
-  std::ofstream(out) << "previous contents";
+  onnxtrain::testing::write_file(out, "previous contents");
   Model model = Model::load(kModels + "/fashion_mlp.onnx");
   struct rlimit old;
   getrlimit(RLIMIT_FSIZE, &old);
@@ -203,11 +196,11 @@ TEST(RoundTrip, FailedSaveLeavesTheOldFileIntact) {
   for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
   EXPECT_EQ(files, 1) << "a temporary file was left behind";
   EXPECT_THROW(model.save(dir + "/no/such/folder/model.onnx"), Error);
-  fs::remove_all(dir);
 }
 
 TEST(RoundTrip, SavingOntoAFolderIsRefused) {
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   fs::create_directory(dir + "/taken.onnx");
   try {
     Model::load(kModels + "/fashion_mlp.onnx").save(dir + "/taken.onnx");
@@ -216,7 +209,6 @@ TEST(RoundTrip, SavingOntoAFolderIsRefused) {
     EXPECT_NE(std::string(e.what()).find("taken.onnx"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(fs::is_directory(dir + "/taken.onnx"));
-  fs::remove_all(dir);
 }
 
 // ---- Bad models: one clear line naming the file and what is wrong ---------------------------------------------
@@ -362,10 +354,10 @@ TEST(LocalFunctions, AreExpandedWithTheirAttributes) {
   const std::vector<float> x = {-2.f, -0.5f, 0.f, 0.5f, 1.f, 3.f};
   const Tensor y = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, x)}}).at("y");
   for (size_t i = 0; i < x.size(); ++i) EXPECT_FLOAT_EQ(y.f32[i], x[i] > 0 ? x[i] : 0.5f * 0.2f * x[i]) << i;
-  std::string dir = temp_dir();
+  const TempDir tmp("model_io");
+  const std::string& dir = tmp.path();
   model.save(dir + "/m.onnx");
   EXPECT_EQ(slurp(dir + "/m.onnx"), slurp(kBad + "/local_functions.onnx"));
-  fs::remove_all(dir);
 }
 
 TEST(BadData, MoreThanTwelveDimsAreRefusedByName) {

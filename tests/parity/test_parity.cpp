@@ -11,9 +11,14 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
 #include "runtime/model_impl.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
+using onnxtrain::testing::cli;
+using onnxtrain::testing::Outcome;
+using onnxtrain::testing::TempDir;
 
 namespace {
 
@@ -118,12 +123,14 @@ INSTANTIATE_TEST_SUITE_P(Cases, Parity,
 TEST(ParityCli, TrainWritesPyTorchsWeights) {
   for (std::string name : {"sgd_momentum", "mse"}) {
     auto cfg = read_cfg(kDir + name + ".cfg");
-    std::string out = (fs::temp_directory_path() / ("onnxtrain_parity_" + name + ".onnx")).string();
-    std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + kDir + name + ".onnx --data " + kDir + name +
-                      ".npz --no-shuffle --batch-size 16 --epochs 2 --loss " + cfg["loss"] + " --optimizer " +
-                      cfg["optimizer"] + " --lr " + cfg["lr"] + " --momentum " + cfg["momentum"] +
-                      (cfg.count("dampening") ? " --dampening " + cfg["dampening"] : "") + " --out " + out + " > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const TempDir dir("parity");
+    const std::string out = dir / (name + ".onnx");
+    const std::string args = "train " + kDir + name + ".onnx --data " + kDir + name +
+                             ".npz --no-shuffle --batch-size 16 --epochs 2 --loss " + cfg["loss"] + " --optimizer " +
+                             cfg["optimizer"] + " --lr " + cfg["lr"] + " --momentum " + cfg["momentum"] +
+                             (cfg.count("dampening") ? " --dampening " + cfg["dampening"] : "") + " --out " + out;
+    const Outcome trained_by_cli = cli(args, dir.path());
+    ASSERT_EQ(trained_by_cli.code, 0) << args << "\n" << trained_by_cli.err;
     Model trained = Model::load(out);
     expect_weights(trained, load_npz(kDir + name + ".npz"), name + " via the CLI");
     // Everything but the initializers' values is as PyTorch wrote it: checked by onnx itself.
@@ -136,15 +143,14 @@ TEST(ParityCli, TrainWritesPyTorchsWeights) {
     EXPECT_EQ(std::system(check.c_str()), 0) << name;
     // `onnxtrain run` on the written model reproduces the PyTorch-trained model's outputs.
     std::string preds = out + ".preds.npz";
-    std::string run = std::string(ONNXTRAIN_CLI) + " run " + out + " --data " + kDir + name + ".npz --out " + preds + " > /dev/null";
-    ASSERT_EQ(std::system(run.c_str()), 0) << run;
+    const std::string run = "run " + out + " --data " + kDir + name + ".npz --out " + preds;
+    const Outcome ran = cli(run, dir.path());
+    ASSERT_EQ(ran.code, 0) << run << "\n" << ran.err;
     const Tensor got = load_npz(preds).at("output");
     const Tensor want = load_npz(kDir + name + ".npz").at("output");
     ASSERT_EQ(got.shape, want.shape);
     for (size_t i = 0; i < want.f32.size(); ++i)
       ASSERT_NEAR(got.f32[i], want.f32[i], 1e-5 + 1e-4 * std::fabs(want.f32[i])) << name << " output " << i;
-    fs::remove(out);
-    fs::remove(preds);
   }
 }
 

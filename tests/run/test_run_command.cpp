@@ -8,13 +8,14 @@
 #include <filesystem>
 
 #include "onnxtrain/data.h"
-#include "train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
 using onnxtrain::testing::cli;
 using onnxtrain::testing::slurp;
-using onnxtrain::testing::temp_dir;
+using onnxtrain::testing::TempDir;
 
 namespace {
 
@@ -47,7 +48,8 @@ void expect_refused(const onnxtrain::testing::Outcome& r, const std::string& dir
 }
 
 TEST(RunCommand, D3_ZeroDimOutputIsWrittenNotACrash) {
-  const std::string dir = temp_dir("run_d3");
+  const TempDir tmp("run_d3");
+  const std::string& dir = tmp.path();
   // 3 samples in the default batch of 256: one batch, every output as the model gives it.
   auto r = run("scalar", "x3x4", dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -55,37 +57,37 @@ TEST(RunCommand, D3_ZeroDimOutputIsWrittenNotACrash) {
   auto ref = load_npz(kDir + "scalar.ref.npz");
   expect_like(got.at("s"), ref.at("s"));  // (): 2.5
   expect_like(got.at("y"), ref.at("y"));  // (3, 4)
-  fs::remove_all(dir);
 }
 
 TEST(RunCommand, D3_ZeroDimOutputOverSeveralBatchesIsRefusedByName) {
-  const std::string dir = temp_dir("run_d3");
+  const TempDir tmp("run_d3");
+  const std::string& dir = tmp.path();
   expect_refused(run("scalar", "x3x4", dir, "--batch-size 2"), dir,
                  "scalar.onnx: output 's' is () for a batch of 2: run concatenates outputs along the batch axis (dim 0); "
                  "use --batch-size N (>= the 3 samples) to run the data in one batch");
-  fs::remove_all(dir);
 }
 
 // Flatten(axis=0) gives (1, N*C): no row per sample, so no accuracy, even with labels; the accuracy loop used to
 // read N rows of N*C floats (SIGSEGV at 20,000 samples).
 TEST(RunCommand, D4_FlattenedOutputWithLabelsGetsNoAccuracyAndNoOverread) {
-  const std::string dir = temp_dir("run_d4");
+  const TempDir tmp("run_d4");
+  const std::string& dir = tmp.path();
   auto r = run("flatten0", "x20000x10", dir, "--batch-size 20000");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.find("accuracy"), std::string::npos) << r.out;
   expect_like(load_npz(dir + "/out.npz").at("f"), load_npz(kDir + "flatten0.ref.npz").at("f"));  // (1, 200000)
-  fs::remove_all(dir);
 }
 
 TEST(RunCommand, D4_FlattenedOutputOverSeveralBatchesIsRefusedByName) {
-  const std::string dir = temp_dir("run_d4");
+  const TempDir tmp("run_d4");
+  const std::string& dir = tmp.path();
   expect_refused(run("flatten0", "x20000x10", dir), dir, "flatten0.onnx: output 'f' is (1,2560) for a batch of 256");
-  fs::remove_all(dir);
 }
 
 // A real (N, C) output keeps its accuracy line, over several batches: 7 of the 10 labels are each row's argmax.
 TEST(RunCommand, D4_ClassOutputStillGetsItsAccuracy) {
-  const std::string dir = temp_dir("run_d4");
+  const TempDir tmp("run_d4");
+  const std::string& dir = tmp.path();
   auto r = run("classes", "x10x10", dir, "--batch-size 4");
   ASSERT_EQ(r.code, 0) << r.err;
   auto ref = load_npz(kDir + "classes.ref.npz");
@@ -94,42 +96,42 @@ TEST(RunCommand, D4_ClassOutputStillGetsItsAccuracy) {
   EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in: " << r.out;
   EXPECT_NE(r.out.find("accuracy: 0.7000"), std::string::npos) << r.out;
   expect_like(load_npz(dir + "/out.npz").at("p"), ref.at("p"));  // (10, 10), three batches concatenated
-  fs::remove_all(dir);
 }
 
 TEST(RunCommand, D5_TransposedOutputIsRefusedNotConcatenated) {
-  const std::string dir = temp_dir("run_d5");
+  const TempDir tmp("run_d5");
+  const std::string& dir = tmp.path();
   expect_refused(run("transpose", "x10x3", dir, "--batch-size 4"), dir,
                  "transpose.onnx: output 't' is (3,4) for a batch of 4: run concatenates outputs along the batch axis");
-  fs::remove_all(dir);
 }
 
 // (3, N) in batches of 3: dim 0 equals the batch on every batch, yet is not the batch. A pass of 1 sample tells.
 TEST(RunCommand, D5_OutputWhoseDimZeroOnlyEqualsTheBatchIsRefused) {
-  const std::string dir = temp_dir("run_d5");
+  const TempDir tmp("run_d5");
+  const std::string& dir = tmp.path();
   expect_refused(run("transpose", "x9x3", dir, "--batch-size 3"), dir, "output 't' is (3,1) for a batch of 1");
-  fs::remove_all(dir);
 }
 
 // With the batch fixed by the model, --batch-size cannot help: the message says so instead.
 TEST(RunCommand, D5_FixedBatchModelSaysItsBatchInstead) {
-  const std::string dir = temp_dir("run_d5");
+  const TempDir tmp("run_d5");
+  const std::string& dir = tmp.path();
   expect_refused(run("transpose_fixed", "x10x3", dir), dir,
                  "transpose_fixed.onnx: output 't' is (3,5) for a batch of 5: run concatenates outputs along the batch "
                  "axis (dim 0); the model's input fixes the batch at 5, so 10 samples cannot run in one batch");
-  fs::remove_all(dir);
 }
 
 TEST(RunCommand, D5_MatMulAndInt64OutputsOverSeveralBatchesAreRefused) {
-  const std::string dir = temp_dir("run_d5");
+  const TempDir tmp("run_d5");
+  const std::string& dir = tmp.path();
   expect_refused(run("matmul3", "x10x4", dir, "--batch-size 4"), dir, "matmul3.onnx: output 'm' is (2,4,3) for a batch of 4");
   expect_refused(run("int64", "x10x4", dir, "--batch-size 4"), dir, "int64.onnx: output 'k' is (3) for a batch of 4");
-  fs::remove_all(dir);
 }
 
 // The whole data set in one batch: each output as the model gives it, in its own dtype.
 TEST(RunCommand, D5_OneBatchWritesEachOutputInItsLayoutAndDtype) {
-  const std::string dir = temp_dir("run_d5");
+  const TempDir tmp("run_d5");
+  const std::string& dir = tmp.path();
   auto r = run("transpose", "x10x3", dir, "--batch-size 10");
   ASSERT_EQ(r.code, 0) << r.err;
   expect_like(load_npz(dir + "/out.npz").at("t"), load_npz(kDir + "transpose10.ref.npz").at("t"));  // (3, 10)
@@ -147,7 +149,6 @@ TEST(RunCommand, D5_OneBatchWritesEachOutputInItsLayoutAndDtype) {
   expect_like(got.at("y"), ref.at("y"));
   // load_npz reads every integer dtype as Int64, so the member's own header says it was written as int64.
   EXPECT_NE(slurp(dir + "/out.npz").find("'descr': '<i8'"), std::string::npos);
-  fs::remove_all(dir);
 }
 
 }  // namespace
