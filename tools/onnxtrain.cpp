@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
     if (*eval) return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch);
     if (*gradcheck) return cmd_gradcheck(ga);
   } catch (const onnxtrain::Error& e) {
-    std::fprintf(stderr, "onnxtrain: error: %s\n", e.what());
+    std::fprintf(stderr, "onnxtrain: error: %s\n", flag_names(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "onnxtrain: internal error: %s\n", e.what());
