@@ -47,7 +47,7 @@ std::string flag_names(std::string text) {
   static const std::pair<const char*, const char*> kFlags[] = {
       {"TrainOptions::loss", "--loss"}, {"TrainOptions::output", "--output"}, {"TrainOptions::freeze", "--freeze"},
       {"TrainOptions::precision", "--precision"}, {"TrainOptions::threads", "--threads"},
-      {"TrainOptions::seed", "--seed"}, {"OptimizerConfig::name", "--optimizer"}, {"OptimizerConfig::lr", "--lr"},
+      {"TrainOptions::seed", "--seed"}, {"OptimizerConfig::kind", "--optimizer"}, {"OptimizerConfig::lr", "--lr"},
       {"OptimizerConfig::momentum", "--momentum"}, {"OptimizerConfig::dampening", "--dampening"},
       {"OptimizerConfig::nesterov", "--nesterov"}, {"OptimizerConfig::weight_decay", "--weight-decay"},
       {"OptimizerConfig::beta1", "--beta1"}, {"OptimizerConfig::beta2", "--beta2"}, {"OptimizerConfig::eps", "--eps"},

@@ -128,7 +128,7 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
              const std::string& x_key, const std::string& y_key, int threads, int64_t batch) {
   Model model = Model::load(path);
   TrainOptions options;
-  options.loss = loss;
+  options.loss = loss_named(loss);
   options.output = output;
   options.threads = threads;
   TrainingSession session(model, options);

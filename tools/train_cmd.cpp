@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -24,10 +25,11 @@ namespace {
 // SIGINT/SIGTERM during training: the trainer stops after the step under way, then the model and a checkpoint are
 // written. The handler only records the signal and asks the trainer to stop.
 volatile sig_atomic_t g_stop_signal = 0;
-Trainer* volatile g_trainer = nullptr;
+std::atomic<Trainer*> g_trainer{nullptr};
+static_assert(std::atomic<Trainer*>::is_always_lock_free, "the signal handler reads it");
 void on_stop_signal(int sig) {
   g_stop_signal = sig;
-  if (Trainer* t = g_trainer) t->request_stop();
+  if (Trainer* t = g_trainer.load()) t->request_stop();
 }
 
 // A one-line progress bar on stderr when it is a terminal; nothing otherwise.
@@ -136,7 +138,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   train->add_option("--output", a.output, "The output the loss reads, for a model with several (default: its only one)");
-  train->add_option("--optimizer", a.opt.name, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  train->add_option("--optimizer", a.optimizer, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)")->check(kPositive);
   train->add_option("--momentum", a.opt.momentum, "SGD momentum (default 0)");
   train->add_option("--dampening", a.opt.dampening, "SGD dampening (default 0)");
@@ -173,14 +175,16 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
 void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   if (a.out.empty() && !a.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
   // An option of another optimizer would be ignored without a word: refused, as a likely slip.
-  const bool sgd = a.opt.name == "sgd";
+  const bool sgd = a.optimizer == "sgd";
   for (const char* option : {"--momentum", "--dampening", "--nesterov"})
-    if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.opt.name);
+    if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.optimizer);
   for (const char* option : {"--beta1", "--beta2", "--eps"})
     if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
   // Out-of-range hyperparameters are bad usage, refused before anything is read: the library's own rule, one copy.
   try {
-    check_optimizer(a.opt);
+    OptimizerConfig o = a.opt;
+    o.kind = optimizer_named(a.optimizer);
+    check_optimizer(o);
   } catch (const Error& e) {
     const std::string m = flag_names(e.what());
     throw CLI::ValidationError(m.substr(0, m.find(' ')), m.substr(m.find(' ') + 1));
@@ -218,12 +222,13 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     if (!path.empty() && path != "fashion-mnist") inputs.add(path, option), data_inputs.add(path, option);
 
   TrainOptions opts;
-  opts.loss = a.loss;
+  opts.loss = loss_named(a.loss);
   opts.output = a.output;
   opts.optimizer = a.opt;
+  opts.optimizer.kind = optimizer_named(a.optimizer);
   opts.freeze = a.freeze;
   opts.threads = a.threads;
-  opts.precision = a.precision;
+  opts.precision = precision_named(a.precision);
   opts.seed = a.seed;
   TrainerOptions to;
   to.batch_size = a.batch;
@@ -239,9 +244,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   Printer printer;
   // The checkpoint folders are opened, a resumed checkpoint read and its weights loaded, and the session built.
   Trainer trainer(model, opts, to, &printer);
-  g_trainer = &trainer;
+  g_trainer.store(&trainer);
   struct Unhook {
-    ~Unhook() { g_trainer = nullptr; }
+    ~Unhook() { g_trainer.store(nullptr); }
   } unhook;
   inputs = trainer.inputs();
   if (trainer.resumed()) data_inputs.add(trainer.resumed_model(), "checkpoint's model");
@@ -290,7 +295,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
 
   std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),
-              a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.opt.name.c_str(),
+              a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.optimizer.c_str(),
               static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
               session.precision() == "bf16" ? ", bf16" : "");
   if (!a.resume.empty())
@@ -315,7 +320,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     if (log.open()) log.publish();
     if (!a.plot.empty()) {
       const std::string name = a.model.substr(a.model.find_last_of('/') + 1);
-      files::atomic_write(a.plot, plot.svg("onnxtrain: " + name + " on " + a.data + ", " + a.opt.name + ", batch " +
+      files::atomic_write(a.plot, plot.svg("onnxtrain: " + name + " on " + a.data + ", " + a.optimizer + ", batch " +
                                            std::to_string(a.batch)), inputs);
     }
   };

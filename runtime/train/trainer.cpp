@@ -57,7 +57,11 @@ void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, siz
 nlohmann::json normalized(nlohmann::json c) {
   if (c.contains("optimizer") && c["optimizer"].is_string()) {
     OptimizerConfig o;
-    o.name = c["optimizer"].get<std::string>();
+    try {
+      o.kind = optimizer_named(c["optimizer"].get<std::string>());
+    } catch (const Error&) {
+      return c;  // an optimizer this build does not know: the comparison names it
+    }
     if (c.contains("lr") && c["lr"].is_number()) o.lr = c["lr"].get<double>();
     if (c.contains("weight-decay") && c["weight-decay"].is_number()) o.weight_decay = c["weight-decay"].get<double>();
     o = resolved(o);
@@ -120,7 +124,7 @@ struct Trainer::Impl {
     std::sort(freeze.begin(), freeze.end());
     freeze.erase(std::unique(freeze.begin(), freeze.end()), freeze.end());
     nlohmann::json c = {{"samples", n}, {"batch-size", topt.batch_size}, {"loss", session->loss_name()},
-                        {"optimizer", o.name}, {"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening},
+                        {"optimizer", name_of(o.kind)}, {"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening},
                         {"nesterov", o.nesterov}, {"weight-decay", o.weight_decay}, {"beta1", o.beta1},
                         {"beta2", o.beta2}, {"eps", o.eps}, {"seed", options.seed}, {"no-shuffle", !topt.shuffle},
                         {"freeze", freeze}, {"precision", session->precision()}, {"threads", options.threads}};

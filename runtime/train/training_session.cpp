@@ -85,7 +85,7 @@ struct TrainingSession::Impl {
     if (B == 0) throw Error(src + ": the batch is empty");
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
-        throw Error(src + ": integer labels need --loss cross-entropy or nll, not " + autodiff::loss_name(loss));
+        throw Error(src + ": integer labels need TrainOptions::loss cross-entropy or nll, not " + autodiff::loss_name(loss));
       if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
       for (int64_t i = 0; i < B; ++i)
         if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
@@ -155,7 +155,7 @@ void keep_only_output(ir::Graph& g, const std::string& name) {
   int out = -1;
   for (int o : g.outputs)
     if (g.values[o].name == name) out = o;
-  if (out < 0) g.fail("--output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
+  if (out < 0) g.fail("TrainOptions::output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
   if (g.outputs.size() == 1) return;
   std::vector<bool> live(g.values.size(), false);
   live[out] = true;
@@ -184,7 +184,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (!options.output.empty()) keep_only_output(g, options.output);
   if (g.outputs.size() != 1)
     g.fail("the model has " + std::to_string(g.outputs.size()) + " outputs (" + names(g, g.outputs) +
-           "): name the one the loss reads with --output");
+           "): name the one the loss reads with TrainOptions::output");
   if (g.inputs.size() != 1)
     g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()) +
            (g.inputs.empty() ? "" : " (" + names(g, g.inputs) + ")"));
@@ -194,7 +194,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
     if (!g.values[v].tensor || g.values[v].dtype != DType::Float32)
       g.fail(std::string(v == m.input ? "input '" : "output '") + g.values[v].name + "' is " + g.type_of(v) +
              "; training computes on float32 tensors");
-  m.loss = options.loss.empty() ? autodiff::default_loss(g) : autodiff::parse_loss(options.loss);
+  m.loss = options.loss == Loss::FromHead ? autodiff::default_loss(g) : autodiff::parse_loss(name_of(options.loss));
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
@@ -218,9 +218,9 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
   m.opt = optim::make(options.optimizer, mg.params.size());
   set_threads(options.threads);
-  if (options.precision != "f32" && options.precision != "bf16")
-    throw Error("--precision: unknown precision '" + options.precision + "' (expected f32 or bf16)");
-  m.bf16 = options.precision == "bf16" && dnnl_compat::has_native_bf16();
+  if (options.precision != Precision::F32 && options.precision != Precision::Bf16)
+    throw Error("TrainOptions::precision: not a Precision");
+  m.bf16 = options.precision == Precision::Bf16 && dnnl_compat::has_native_bf16();
   m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
   m.ex->set_seed(options.seed);
   // Plain SGD is folded into the weight-gradient GEMMs (f32 only): they add -lr * dW to W instead of writing dW,

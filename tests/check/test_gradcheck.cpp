@@ -188,7 +188,7 @@ TEST_P(GradcheckParity, CorrectRulesPass) {
   Batch b = npz_batch(base + ".npz", 16);
   Model m = Model::load(base + ".onnx");
   GradcheckOptions o = opts(0);
-  o.loss = loss;
+  o.loss = loss_named(loss);
   o.output = output;
   GradcheckReport r = gradcheck(m, b.x, b.y, o);
   EXPECT_TRUE(r.pass()) << describe(r);
@@ -380,7 +380,7 @@ TEST(Gradcheck, RefusesBadOptionsNamingThem) {
     EXPECT_NE(std::string(e.what()).find("--eps"), std::string::npos) << e.what();
   }
   o = opts();
-  o.loss = "mse";  // integer labels cannot be mse targets
+  o.loss = Loss::Mse;  // integer labels cannot be mse targets
   EXPECT_THROW(gradcheck(m, b.x, b.y, o), Error);
 }
 
