@@ -54,7 +54,8 @@ std::string flag_names(std::string text) {
       {"TrainerOptions::batch_size", "--batch-size"}, {"TrainerOptions::epochs", "--epochs"},
       {"TrainerOptions::steps", "--steps"}, {"TrainerOptions::val_every", "--val-every"},
       {"TrainerOptions::checkpoint_every", "--checkpoint-every"}, {"TrainerOptions::checkpoint_dir", "--checkpoint"},
-      {"TrainerOptions::resume_from", "--resume"}};
+      {"TrainerOptions::resume_from", "--resume"}, {"GradcheckOptions::eps", "--eps"},
+      {"GradcheckOptions::tolerance", "--tolerance"}, {"GradcheckOptions::elements", "--elements"}};
   for (const auto& [api, flag] : kFlags) {
     const std::string from = api;
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + std::strlen(flag)))

@@ -82,6 +82,7 @@ class TrainerObserver {
   // a resume with another thread count. Options are named as the API names them ("OptimizerConfig::lr").
   virtual void on_warning(const std::string& /*text*/) {}
   virtual void on_note(const std::string& /*text*/) {}
+  virtual void on_checkpoint(int64_t /*step*/, const std::string& /*dir*/) {}  // once it is published
 };
 
 struct TrainResult {
@@ -97,8 +98,8 @@ class Trainer {
   // to session().input() first. The model (and observer) must outlive the trainer.
   Trainer(Model& model, TrainOptions options, TrainerOptions trainer, TrainerObserver* observer = nullptr);
   // The same, with the data given at once.
-  Trainer(Model& model, TrainOptions options, TrainerOptions trainer, const Dataset& train, const Dataset* val = nullptr,
-          TrainerObserver* observer = nullptr);
+  Trainer(Model& model, TrainOptions options, TrainerOptions trainer, const Dataset& train,
+          const Dataset* val = nullptr, TrainerObserver* observer = nullptr);
   ~Trainer();
 
   // The training data and, optionally, the validation data (both must outlive the trainer). Checks them (and a

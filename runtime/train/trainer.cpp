@@ -188,7 +188,9 @@ struct Trainer::Impl {
   void checkpoint(CheckpointDir& dir) {
     check_weights();
     pos.rng = rng_text(rng);
+    const int64_t before = dir.last_step();
     dir.write(model, session->state(), pos);
+    if (dir.last_step() != before) obs->on_checkpoint(dir.last_step(), dir.dir());  // not when the step had one
   }
 
   void record(const nlohmann::json& r) {
@@ -197,13 +199,13 @@ struct Trainer::Impl {
     obs->on_record(line);
   }
 
-  EvalResult validate(int64_t step, int64_t epoch, bool report) {
+  // A validation between steps (step 0: before the first), reported and recorded.
+  void validate(int64_t step, int64_t epoch) {
     EvalResult v = session->evaluate(val->x, val->y);
     nlohmann::json r = {{"type", "val"}, {"epoch", epoch}, {"step", step}, {"val_loss", v.loss}};
     if (v.classification) r["val_accuracy"] = v.accuracy();
-    if (report) obs->on_validation({step, epoch, v});
+    obs->on_validation({step, epoch, v});
     record(r);
-    return v;
   }
 
   // An epoch's diagnostics: reported, warned about, and returned for its record.
@@ -214,7 +216,8 @@ struct Trainer::Impl {
     for (const std::string& w : diagnostics::warnings(d)) obs->on_warning(w);
     nlohmann::json layers = nlohmann::json::array(), ps = nlohmann::json::array();
     for (const LayerStats& l : d.layers)
-      layers.push_back({{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead}, {"negative", l.negative}});
+      layers.push_back({{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead},
+                        {"negative", l.negative}});
     for (const ParamEpochStats& p : d.params)
       ps.push_back({{"name", p.name}, {"grad_norm", p.grad_norm}, {"update_ratio", p.update_ratio},
                     {"vanishing_steps", p.vanishing_steps}, {"exploding_steps", p.exploding_steps}});
@@ -226,9 +229,11 @@ Trainer::Trainer(Model& model, TrainOptions options, TrainerOptions trainer, Tra
     : impl_(std::make_unique<Impl>(model, std::move(options), std::move(trainer), observer)) {
   Impl& m = *impl_;
   const TrainerOptions& t = m.topt;
-  if (t.batch_size <= 0) throw Error("TrainerOptions::batch_size must be positive, got " + std::to_string(t.batch_size));
+  if (t.batch_size <= 0)
+    throw Error("TrainerOptions::batch_size must be positive, got " + std::to_string(t.batch_size));
   if (t.steps <= 0 && t.epochs <= 0)
-    throw Error("TrainerOptions::epochs must be positive (or TrainerOptions::steps set), got " + std::to_string(t.epochs));
+    throw Error("TrainerOptions::epochs must be positive (or TrainerOptions::steps set), got " +
+                std::to_string(t.epochs));
   if (t.checkpoint_every < 0 || t.val_every < 0 || t.steps < 0)
     throw Error("TrainerOptions::steps, checkpoint_every and val_every must be >= 0");
   const std::vector<std::string> own_files = model.files();
@@ -316,7 +321,7 @@ TrainResult Trainer::run() {
   const int64_t n = m.n, first_step = s.steps();
   TrainResult result;
   if (stop_requested()) return result.stopped = true, result;
-  if (m.val && !m.from.open()) m.validate(0, 0, true);  // where validation starts: the first point of its curve
+  if (m.val && !m.from.open()) m.validate(0, 0);  // where validation starts: the first point of its curve
   while (pos.epoch <= m.epochs) {
     if (pos.order.empty()) {  // a new epoch: its own draw of the order
       pos.order.resize(static_cast<size_t>(n));
@@ -387,7 +392,7 @@ TrainResult Trainer::run() {
       m.obs->on_step(report);
       if (t.val_every > 0 && m.val && step % t.val_every == 0 && pos.next < n) {  // the epoch's end validates anyway
         const auto e0 = std::chrono::steady_clock::now();
-        m.validate(step, pos.epoch, true);
+        m.validate(step, pos.epoch);
         eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
       }
       // A checkpoint due at an epoch's last step waits for the epoch's record, so that it covers the whole epoch.
@@ -439,7 +444,8 @@ TrainResult Trainer::run() {
 
 void Trainer::write_checkpoint(CheckpointDir* dir) {
   Impl& m = *impl_;
-  if (!dir && !m.to) throw Error("Trainer::write_checkpoint: no folder given, and TrainerOptions::checkpoint_dir is unset");
+  if (!dir && !m.to)
+    throw Error("Trainer::write_checkpoint: no folder given, and TrainerOptions::checkpoint_dir is unset");
   m.checkpoint(dir ? *dir : *m.to);
 }
 

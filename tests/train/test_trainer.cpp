@@ -57,6 +57,8 @@ struct Recorder : TrainerObserver {
   }
   void on_epoch(const EpochReport& e) override { epochs += e.ended; }
   void on_record(const std::string& line) override { records.push_back(line); }
+  std::vector<int64_t> checkpoints;
+  void on_checkpoint(int64_t step, const std::string&) override { checkpoints.push_back(step); }
 };
 
 // An uninterrupted run of 3 epochs of 20 samples in batches of 6 (the last one partial): 4 steps an epoch.
@@ -89,9 +91,11 @@ TEST(Trainer, ResumedFromAStepCountEndsBitwiseAsAnUninterruptedRun) {
     run.steps = 5;  // mid-epoch and mid-order
     run.checkpoint_dir = dir + "/ck";
     run.checkpoint_every = 2;
-    Trainer trainer(model, adam(), run, data);
+    Recorder rec;
+    Trainer trainer(model, adam(), run, data, nullptr, &rec);
     EXPECT_EQ(trainer.run().steps, 5);
     EXPECT_TRUE(trainer.finished());
+    EXPECT_EQ(rec.checkpoints, (std::vector<int64_t>{2, 4, 5})) << "every 2 steps, and at the end";
   }
   EXPECT_TRUE(fs::exists(dir + "/ck/step-00000005/state.npz"));
   Model model = Model::load(kDropout);
@@ -112,7 +116,9 @@ TEST(Trainer, ResumedFromAStepCountEndsBitwiseAsAnUninterruptedRun) {
   // for the measured speeds.
   ASSERT_EQ(resumed.records.size(), straight.records.size());
   for (size_t i = 0; i < straight.records.size(); ++i) {
-    const auto cut = [](const std::string& r) { return std::regex_replace(r, std::regex("\"samples_per_s\":[^,}]*"), ""); };
+    const auto cut = [](const std::string& r) {
+      return std::regex_replace(r, std::regex("\"samples_per_s\":[^,}]*"), "");
+    };
     EXPECT_EQ(cut(resumed.records[i]), cut(straight.records[i])) << "record " << i;
   }
   fs::remove_all(dir);
@@ -191,7 +197,8 @@ TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
     FAIL() << "a resume with another batch size was accepted";
   } catch (const Error& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("TrainerOptions::resume_from " + dir + "/ck: the checkpoint was made with batch-size 6, this run has 5"),
+    EXPECT_NE(m.find("TrainerOptions::resume_from " + dir +
+                     "/ck: the checkpoint was made with batch-size 6, this run has 5"),
               std::string::npos) << m;
     EXPECT_EQ(m.find("--"), std::string::npos) << m;
   }
@@ -202,7 +209,8 @@ TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
     Trainer trainer(model, adam(), run, data);
     FAIL() << "a new run into another run's checkpoint folder was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("continue that run with TrainerOptions::resume_from"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("continue that run with TrainerOptions::resume_from"), std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }
