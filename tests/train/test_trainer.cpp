@@ -215,6 +215,44 @@ TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
   fs::remove_all(dir);
 }
 
+// With diagnostics, each epoch's report and its warnings reach the observer (dead_mlp: 20 of its 32 hidden units
+// dead by construction), the warnings naming the API's options; without, neither is made.
+struct Diagnosed : TrainerObserver {
+  std::vector<DiagnosticsReport> reports;
+  std::vector<std::string> warnings;
+  void on_diagnostics(const DiagnosticsReport& d) override { reports.push_back(d); }
+  void on_warning(const std::string& text) override { warnings.push_back(text); }
+};
+
+TEST(Trainer, ReportsDiagnosticsAndWarningsToTheObserver) {
+  for (bool on : {true, false}) {
+    Model model = Model::load(std::string(ONNXTRAIN_TEST_DATA) + "/train/dead_mlp.onnx");
+    Dataset data = good_data(model);
+    TrainerOptions run;
+    run.batch_size = 5;
+    run.epochs = 2;
+    run.diagnostics = on;
+    Diagnosed seen;
+    Trainer(model, TrainOptions(), run, data, nullptr, &seen).run();
+    if (!on) {
+      EXPECT_TRUE(seen.reports.empty());
+      EXPECT_TRUE(seen.warnings.empty());
+      continue;
+    }
+    ASSERT_EQ(seen.reports.size(), 2u);
+    ASSERT_FALSE(seen.reports[0].layers.empty());
+    EXPECT_EQ(seen.reports[0].layers[0].node, "relu1");
+    EXPECT_EQ(seen.reports[0].layers[0].units, 32);
+    EXPECT_DOUBLE_EQ(seen.reports[0].layers[0].dead, 20.0 / 32);
+    ASSERT_FALSE(seen.reports[0].params.empty());
+    EXPECT_EQ(seen.reports[0].params[0].steps, 4) << "20 samples in batches of 5";
+    ASSERT_FALSE(seen.warnings.empty());
+    EXPECT_EQ(seen.warnings[0].rfind("epoch 1: Relu 'relu1' had 62.5% of its 32 units dead for the whole epoch", 0), 0u)
+        << seen.warnings[0];
+    EXPECT_NE(seen.warnings[0].find("OptimizerConfig::lr"), std::string::npos) << seen.warnings[0];
+  }
+}
+
 // kill -9 at random moments of a library run that checkpoints every 7 steps (trainer_driver, 600 epochs of 4 steps,
 // about 2 s with its checkpoints): the last published checkpoint always loads, and resuming from it ends where the
 // uninterrupted run ends, bitwise. The uninterrupted run is also the command line's with the same options, byte for
