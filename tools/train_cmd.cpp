@@ -126,6 +126,58 @@ struct Printer : TrainerObserver {
   }
 };
 
+// The flags, as the library's options.
+TrainOptions train_options(const TrainArgs& a) {
+  TrainOptions o;
+  o.loss = loss_named(a.loss);
+  o.output = a.output;
+  o.optimizer = a.opt;
+  o.optimizer.kind = optimizer_named(a.optimizer);
+  o.freeze = a.freeze;
+  o.threads = a.threads;
+  o.precision = precision_named(a.precision);
+  o.seed = a.seed;
+  return o;
+}
+
+TrainerOptions trainer_options(const TrainArgs& a, const files::Inputs& inputs) {
+  TrainerOptions t;
+  t.batch_size = a.batch;
+  t.epochs = a.epochs;
+  t.steps = a.steps;
+  t.shuffle = !a.no_shuffle;
+  t.val_every = a.val_every;
+  t.diagnostics = a.diagnostics;
+  t.checkpoint_dir = a.checkpoint;
+  t.checkpoint_every = a.checkpoint_every;
+  t.resume_from = a.resume;
+  t.inputs = inputs;
+  return t;
+}
+
+// Every file the final write touches, checked before the long work: the model and each of its external data files
+// (Model::check_save), --log and --plot, none of them onto another or into the checkpoint's names; and, without
+// --checkpoint, the folder an interrupt would checkpoint into. Returns that folder.
+std::string check_outputs(const TrainArgs& a, const Model& model, const std::string& out, const files::Inputs& inputs,
+                          const files::Inputs& data_inputs, const CheckpointDir* ck) {
+  std::vector<std::pair<std::string, std::string>> written;  // (what, the file written)
+  for (const std::string& f : model.check_save(out, a.in_place ? data_inputs : inputs))
+    written.emplace_back(written.empty() ? (a.in_place ? "--in-place" : "--out") : "the model's external data", f);
+  if (!a.log.empty()) written.emplace_back("--log", files::check_output(a.log, "--log", inputs));
+  if (!a.plot.empty()) written.emplace_back("--plot", files::check_output(a.plot, "--plot", inputs));
+  for (size_t i = 0; i < written.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (files::same_target(written[i].second, written[j].second))
+        throw Error(written[i].first + " " + written[i].second + " is also where " + written[j].first +
+                    " writes; give each output its own file");
+  const std::string interrupt_dir = ck ? ck->dir() : out + ".checkpoint";
+  for (const auto& [what, f] : written)
+    if (CheckpointDir::uses_name(interrupt_dir, f))
+      throw Error(what + " " + f + " is a name the checkpoint in " + interrupt_dir + " uses; write it elsewhere");
+  if (!ck) CheckpointDir::check(interrupt_dir, "the folder an interrupt checkpoints into,", inputs);
+  return interrupt_dir;
+}
+
 }  // namespace
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
@@ -221,29 +273,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   for (const auto& [option, path] : NamedPaths{{"--data", a.data}, {"--val", a.val}})
     if (!path.empty() && path != "fashion-mnist") inputs.add(path, option), data_inputs.add(path, option);
 
-  TrainOptions opts;
-  opts.loss = loss_named(a.loss);
-  opts.output = a.output;
-  opts.optimizer = a.opt;
-  opts.optimizer.kind = optimizer_named(a.optimizer);
-  opts.freeze = a.freeze;
-  opts.threads = a.threads;
-  opts.precision = precision_named(a.precision);
-  opts.seed = a.seed;
-  TrainerOptions to;
-  to.batch_size = a.batch;
-  to.epochs = a.epochs;
-  to.steps = a.steps;
-  to.shuffle = !a.no_shuffle;
-  to.val_every = a.val_every;
-  to.diagnostics = a.diagnostics;
-  to.checkpoint_dir = a.checkpoint;
-  to.checkpoint_every = a.checkpoint_every;
-  to.resume_from = a.resume;
-  to.inputs = inputs;
   Printer printer;
   // The checkpoint folders are opened, a resumed checkpoint read and its weights loaded, and the session built.
-  Trainer trainer(model, opts, to, &printer);
+  Trainer trainer(model, train_options(a), trainer_options(a, inputs), &printer);
   g_trainer.store(&trainer);
   struct Unhook {
     ~Unhook() { g_trainer.store(nullptr); }
@@ -251,24 +283,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   inputs = trainer.inputs();
   if (trainer.resumed()) data_inputs.add(trainer.resumed_model(), "checkpoint's model");
   const CheckpointDir* ck = trainer.checkpoints();
-
-  // Every file the final write touches is checked now, before the long work: the model and each of its external
-  // data files (Model::check_save), --log and --plot, none of them onto another or into the checkpoint's names.
-  std::vector<std::pair<std::string, std::string>> written;  // (what, the file written)
-  for (const std::string& f : model.check_save(out, a.in_place ? data_inputs : inputs))
-    written.emplace_back(written.empty() ? (a.in_place ? "--in-place" : "--out") : "the model's external data", f);
-  if (!a.log.empty()) written.emplace_back("--log", files::check_output(a.log, "--log", inputs));
-  if (!a.plot.empty()) written.emplace_back("--plot", files::check_output(a.plot, "--plot", inputs));
-  for (size_t i = 0; i < written.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (files::same_target(written[i].second, written[j].second))
-        throw Error(written[i].first + " " + written[i].second + " is also where " + written[j].first +
-                    " writes; give each output its own file");
-  const std::string interrupt_dir = ck ? ck->dir() : out + ".checkpoint";  // where an interrupt checkpoints
-  for (const auto& [what, f] : written)
-    if (CheckpointDir::uses_name(interrupt_dir, f))
-      throw Error(what + " " + f + " is a name the checkpoint in " + interrupt_dir + " uses; write it elsewhere");
-  if (!ck) CheckpointDir::check(interrupt_dir, "the folder an interrupt checkpoints into,", inputs);
+  const std::string interrupt_dir = check_outputs(a, model, out, inputs, data_inputs, ck);
 
   TrainingSession& session = trainer.session();
   if (a.precision == "bf16" && session.precision() != "bf16")
