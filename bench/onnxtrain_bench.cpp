@@ -230,7 +230,7 @@ int main(int argc, char** argv) try {
     TrainOptions o;
     o.optimizer.lr = 1e-4;  // small steps keep the weights sane over many iterations
     o.threads = threads;
-    o.precision = precision;
+    o.precision = precision_named(precision);
     TrainingSession session(model, o);
     t = time_it([&] { session.train_step(x, y); }, seconds, repeats);
   } else if (mode == "infer") {

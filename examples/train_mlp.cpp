@@ -1,31 +1,36 @@
-// The README's library example: train an exported model on Fashion-MNIST and save it.
+// The README's library example: train an exported model on Fashion-MNIST with the Trainer, checkpoint, resume, save.
 #include <onnxtrain/dataset.h>
 #include <onnxtrain/model.h>
-#include <onnxtrain/train.h>
+#include <onnxtrain/trainer.h>
 
 #include <cstdio>
 
 int main(int argc, char** argv) {
-  if (argc != 3) return std::fprintf(stderr, "usage: train_mlp MODEL OUT\n"), 2;
-  onnxtrain::Model model = onnxtrain::Model::load(argv[1]);
-  onnxtrain::TrainOptions options;
-  options.optimizer.name = "adam";  // torch.optim.Adam's rule and defaults
-  onnxtrain::TrainingSession session(model, options);
-
+  if (argc != 4) return std::fprintf(stderr, "usage: train_mlp MODEL OUT CHECKPOINT_DIR\n"), 2;
   onnxtrain::Dataset train = onnxtrain::load_dataset("fashion-mnist", onnxtrain::Split::Train);
+  onnxtrain::Dataset test = onnxtrain::load_dataset("fashion-mnist", onnxtrain::Split::Test);
   onnxtrain::fit_features(train, "input", {784});  // (N, 28, 28) -> (N, 784)
-  const int64_t batch = 64;
-  for (int64_t b = 0; b + batch <= 6400; b += batch) {
-    onnxtrain::Tensor x = onnxtrain::Tensor::f32_of(
-        {batch, 784}, {train.x.f32.begin() + b * 784, train.x.f32.begin() + (b + batch) * 784});
-    onnxtrain::Tensor y =
-        onnxtrain::Tensor::i64_of({batch}, {train.y.i64.begin() + b, train.y.i64.begin() + b + batch});
-    session.train_step(x, y);
+  onnxtrain::fit_features(test, "input", {784});
+
+  onnxtrain::TrainOptions options;
+  options.optimizer.kind = onnxtrain::Optimizer::Adam;  // torch.optim.Adam's rule and defaults
+  onnxtrain::TrainerOptions run;
+  run.batch_size = 64;
+  run.epochs = 1;
+  run.checkpoint_dir = argv[3];  // weights, Adam's moments and the data position, at each epoch's end
+  {
+    onnxtrain::Model model = onnxtrain::Model::load(argv[1]);
+    onnxtrain::Trainer trainer(model, options, run, train, &test);  // validates on test at each epoch's end
+    trainer.run();
   }
 
-  onnxtrain::Dataset test = onnxtrain::load_dataset("fashion-mnist", onnxtrain::Split::Test);
-  onnxtrain::fit_features(test, "input", {784});
-  onnxtrain::EvalResult r = session.evaluate(test.x, test.y);
+  // Later, in this process or another: the same run, continued for a second epoch as if it had never stopped.
+  run.epochs = 2;
+  run.resume_from = argv[3];
+  onnxtrain::Model model = onnxtrain::Model::load(argv[1]);
+  onnxtrain::Trainer trainer(model, options, run, train, &test);
+  trainer.run();
+  onnxtrain::EvalResult r = trainer.session().evaluate(test.x, test.y);
   std::printf("test loss %.4f, accuracy %.4f\n", r.loss, r.accuracy());
   model.save(argv[2]);  // the same ONNX file, with trained weights
   return 0;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "onnxtrain/error.h"
 
@@ -40,6 +41,27 @@ Dataset load_for(const Model& model, const std::string& input, const std::string
   Dataset d = load_dataset(spec, split, keys, y_key);
   fit_features(d, port.name, sample_dims(port));
   return d;
+}
+
+std::string flag_names(std::string text) {
+  static const std::pair<const char*, const char*> kFlags[] = {
+      {"TrainOptions::loss", "--loss"}, {"TrainOptions::output", "--output"}, {"TrainOptions::freeze", "--freeze"},
+      {"TrainOptions::precision", "--precision"}, {"TrainOptions::threads", "--threads"},
+      {"TrainOptions::seed", "--seed"}, {"OptimizerConfig::kind", "--optimizer"}, {"OptimizerConfig::lr", "--lr"},
+      {"OptimizerConfig::momentum", "--momentum"}, {"OptimizerConfig::dampening", "--dampening"},
+      {"OptimizerConfig::nesterov", "--nesterov"}, {"OptimizerConfig::weight_decay", "--weight-decay"},
+      {"OptimizerConfig::beta1", "--beta1"}, {"OptimizerConfig::beta2", "--beta2"}, {"OptimizerConfig::eps", "--eps"},
+      {"TrainerOptions::batch_size", "--batch-size"}, {"TrainerOptions::epochs", "--epochs"},
+      {"TrainerOptions::steps", "--steps"}, {"TrainerOptions::val_every", "--val-every"},
+      {"TrainerOptions::checkpoint_every", "--checkpoint-every"}, {"TrainerOptions::checkpoint_dir", "--checkpoint"},
+      {"TrainerOptions::resume_from", "--resume"}, {"GradcheckOptions::eps", "--eps"},
+      {"GradcheckOptions::tolerance", "--tolerance"}, {"GradcheckOptions::elements", "--elements"}};
+  for (const auto& [api, flag] : kFlags) {
+    const std::string from = api;
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + std::strlen(flag)))
+      text.replace(at, from.size(), flag);
+  }
+  return text;
 }
 
 std::string describe(const EvalResult& r) {

@@ -26,6 +26,10 @@ int64_t fixed_batch(const ModelInfo::Port& p);
 Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key);
 
+// A library message with the API's option names ("OptimizerConfig::lr", "TrainerOptions::resume_from") as the
+// command line's flags ("--lr", "--resume"), for errors, warnings and notes.
+std::string flag_names(std::string text);
+
 // "loss 0.4123, accuracy 0.8512", or "loss 0.001234" for targets that are not class labels.
 std::string describe(const EvalResult& r);
 

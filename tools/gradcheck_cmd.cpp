@@ -60,7 +60,7 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
                 "(default 30)")->check(cli::kNonNegative);
   c->add_option("--tolerance", o.tolerance, "Largest relative error that passes (default 1e-3)")->check(cli::kPositive);
   c->add_option("--seed", o.seed, "Which elements are picked (default 0)")->check(cli::kSeed);
-  c->add_option("--loss", o.loss, "cross-entropy | nll | bce | mse (default from the head, as train)")
+  c->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head, as train)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
   c->add_option("--output", o.output, "The output the loss reads, for a model with several (default: its only one)");
   c->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
@@ -71,7 +71,8 @@ CLI::App* add_gradcheck_command(CLI::App& app, GradcheckArgs& a) {
 
 int cmd_gradcheck(const GradcheckArgs& a) {
   Model model = Model::load(a.model);
-  const GradcheckOptions& o = a.options;
+  GradcheckOptions o = a.options;
+  o.loss = loss_named(a.loss);
   TrainOptions to;  // a session only to learn which input --output depends on (gradcheck makes its own)
   to.loss = o.loss;
   to.output = o.output;

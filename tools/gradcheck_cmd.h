@@ -12,6 +12,7 @@ namespace onnxtrain::cli {
 struct GradcheckArgs {
   std::string model, data, x_key, target_key = "y";
   int64_t samples = 8;
+  std::string loss;  // --loss, as name_of(Loss) spells it; "" from the head
   GradcheckOptions options;
 };
 

@@ -133,7 +133,7 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
              const std::string& x_key, const std::string& y_key, int threads, int64_t batch) {
   Model model = Model::load(path);
   TrainOptions options;
-  options.loss = loss;
+  options.loss = loss_named(loss);
   options.output = output;
   options.threads = threads;
   TrainingSession session(model, options);
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
     if (*eval) return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch);
     if (*gradcheck) return cmd_gradcheck(ga);
   } catch (const onnxtrain::Error& e) {
-    std::fprintf(stderr, "onnxtrain: error: %s\n", e.what());
+    std::fprintf(stderr, "onnxtrain: error: %s\n", flag_names(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "onnxtrain: internal error: %s\n", e.what());

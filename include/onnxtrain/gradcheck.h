@@ -8,11 +8,12 @@
 
 #include "onnxtrain/model.h"
 #include "onnxtrain/tensor.h"
+#include "onnxtrain/train.h"
 
 namespace onnxtrain {
 
 struct GradcheckOptions {
-  std::string loss;          // cross-entropy | nll | bce | mse; empty: from the head, as TrainOptions::loss
+  Loss loss = Loss::FromHead;  // as TrainOptions::loss
   std::string output;        // the output the loss reads, as TrainOptions::output
   double eps = 1e-6;         // the central difference's step: (L(w + eps) - L(w - eps)) / 2eps, in double
   // The largest relative error that passes, per element:

@@ -12,10 +12,25 @@
 
 namespace onnxtrain {
 
+// The losses: from the head means Softmax -> cross-entropy, LogSoftmax -> nll, Sigmoid -> bce.
+enum class Loss { FromHead, CrossEntropy, Nll, Bce, Mse };
+enum class Optimizer { Sgd, Adam, AdamW };  // torch.optim.SGD, Adam, AdamW
+// F32; or Bf16: GEMMs compute in bf16 where the CPU has avx512_bf16, with f32 master weights (models stay f32).
+enum class Precision { F32, Bf16 };
+
+// Their names, as the command line and checkpoints spell them: "cross-entropy", "nll", "bce", "mse" ("" for
+// FromHead); "sgd", "adam", "adamw"; "f32", "bf16". The parsers throw Error naming the field and the names expected.
+std::string name_of(Loss loss);
+std::string name_of(Optimizer optimizer);
+std::string name_of(Precision precision);
+Loss loss_named(const std::string& name);            // "" is FromHead
+Optimizer optimizer_named(const std::string& name);
+Precision precision_named(const std::string& name);
+
 // Hyperparameters are doubles, as Python floats are in torch.optim: the optimizers derive their float scalars from
 // them the way torch does, so updates match to the last bit where the arithmetic allows.
 struct OptimizerConfig {
-  std::string name = "sgd";     // sgd | adam | adamw
+  Optimizer kind = Optimizer::Sgd;
   double lr = -1;               // < 0: the optimizer's default (sgd 0.01, adam and adamw 0.001)
   double momentum = 0, dampening = 0;
   bool nesterov = false;
@@ -23,17 +38,16 @@ struct OptimizerConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
-// Checks an optimizer's hyperparameters as TrainingSession does (torch.optim's ranges: --momentum >= 0, --beta1 in
+// Checks an optimizer's hyperparameters as TrainingSession does (torch.optim's ranges: momentum >= 0, beta1 in
 // [0, 1), Nesterov only with momentum and no dampening, ...), so that a front end can refuse them as bad usage
-// before any work. Throws Error naming the option.
+// before any work. Throws Error naming the field ("OptimizerConfig::beta1: must be in [0, 1), got 1.5").
 void check_optimizer(const OptimizerConfig& config);
 
 // The learning rate and weight decay in effect: a config's "optimizer default" (< 0) resolved for its optimizer.
 OptimizerConfig resolved(const OptimizerConfig& config);
 
 struct TrainOptions {
-  std::string loss;                 // cross-entropy | nll | bce | mse; empty: from the head (Softmax cross-entropy,
-                                    // LogSoftmax nll, Sigmoid bce)
+  Loss loss = Loss::FromHead;
   OptimizerConfig optimizer;
   // The graph output the loss reads; empty: the model's only output. With several (probabilities beside logits, an
   // auxiliary head), the others are neither computed nor differentiated while training, and parameters that reach
@@ -41,10 +55,9 @@ struct TrainOptions {
   std::string output;
   std::vector<std::string> freeze;  // initializers that are not trained
   int threads = 0;                  // 1 to kMaxThreads (session.h); 0: the machine's cores
-  uint64_t seed = 0;                // Dropout masks (the CLI passes --seed)
-  // "f32", or "bf16": GEMMs compute in bf16 where the CPU has avx512_bf16, with f32 master weights (models stay f32).
-  // Elsewhere bf16 falls back to f32; TrainingSession::precision() says which runs.
-  std::string precision = "f32";
+  uint64_t seed = 0;                // Dropout masks, and the Trainer's shuffling
+  // Bf16 falls back to f32 where the CPU lacks avx512_bf16; TrainingSession::precision() says which runs.
+  Precision precision = Precision::F32;
 };
 
 struct EvalResult {

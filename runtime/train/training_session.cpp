@@ -1,6 +1,6 @@
 // TrainingSession: the model's graph plus autodiff's loss and backward nodes, one executor, one optimizer. A step
 // copies the batch in, runs every step of the plan, and updates the parameters in place. No epochs, shuffling or
-// reporting here: those belong to the caller (the CLI).
+// reporting here: those belong to the Trainer (trainer.cpp); the statistics themselves are diagnostics.cpp's.
 #include "onnxtrain/train.h"
 
 #include <algorithm>
@@ -16,16 +16,9 @@
 #include "runtime/model_impl.h"
 #include "runtime/ops/op.h"
 #include "runtime/optim/optimizer.h"
+#include "runtime/train/diagnostics.h"
 
 namespace onnxtrain {
-
-namespace {
-int64_t elements(const ir::Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-}  // namespace
 
 struct TrainingSession::Impl {
   Model& model;
@@ -58,18 +51,8 @@ struct TrainingSession::Impl {
     return rest;
   }
 
-  // Diagnostics: each Relu and LeakyRelu, read after the step from its pre-activation, or, where fusion left no
-  // pre-activation (slope >= 0), from its output, whose sign is the pre-activation's.
-  struct Watched {
-    std::string node, op_type;
-    int value = -1;
-    std::vector<uint8_t> alive;  // per unit: a positive pre-activation seen since the reset
-    int64_t samples = 0, negative = 0;
-  };
   bool diagnose = false;
-  std::vector<Watched> watched;
-  std::vector<float> before;  // the trainable weights before the update, in ranges order
-  std::vector<ParamStats> pstats;
+  diagnostics::StepStats diag;  // while diagnose: each rectifier's signs, each parameter's norms
 
   explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
 
@@ -102,7 +85,7 @@ struct TrainingSession::Impl {
     if (B == 0) throw Error(src + ": the batch is empty");
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
-        throw Error(src + ": integer labels need --loss cross-entropy or nll, not " + autodiff::loss_name(loss));
+        throw Error(src + ": integer labels need TrainOptions::loss cross-entropy or nll, not " + autodiff::loss_name(loss));
       if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
       for (int64_t i = 0; i < B; ++i)
         if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
@@ -156,54 +139,6 @@ struct TrainingSession::Impl {
     for (int64_t i = 0; i < s[0]; ++i) hits += (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
     return hits;
   }
-
-  // Sign counts of the watched pre-activations and the gradient and weight norms, after run(), before the update.
-  void observe() {
-    for (Watched& w : watched) {
-      const ir::Shape& s = ex->shape(w.value);
-      if (s.empty() || s[0] <= 0) continue;
-      const int64_t units = elements(s) / s[0];
-      if (static_cast<int64_t>(w.alive.size()) != units) w.alive.assign(static_cast<size_t>(units), 0), w.samples = w.negative = 0;
-      const float* v = ex->data(w.value);
-      for (int64_t i = 0; i < s[0]; ++i)
-        for (int64_t u = 0; u < units; ++u) {
-          const bool positive = v[i * units + u] > 0;
-          w.alive[static_cast<size_t>(u)] |= positive;
-          w.negative += !positive;
-        }
-      w.samples += s[0];
-    }
-    const float* params = model.impl().graph.params.data();
-    const float* grads = ex->grads();
-    size_t at = 0;
-    for (size_t k = 0; k < ranges.size(); ++k) {
-      double gg = 0, ww = 0;
-      for (size_t i = 0; i < ranges[k].count; ++i) {
-        const double d = grads[ranges[k].offset + i], w = params[ranges[k].offset + i];
-        gg += d * d;
-        ww += w * w;
-      }
-      pstats[k].grad_norm = std::sqrt(gg);
-      pstats[k].weight_norm = std::sqrt(ww);
-      std::copy(params + ranges[k].offset, params + ranges[k].offset + ranges[k].count, before.begin() + static_cast<long>(at));
-      at += ranges[k].count;
-    }
-  }
-
-  // The update-to-weight ratios, after the optimizer step.
-  void observe_update() {
-    const float* params = model.impl().graph.params.data();
-    size_t at = 0;
-    for (size_t k = 0; k < ranges.size(); ++k) {
-      double dd = 0;
-      for (size_t i = 0; i < ranges[k].count; ++i) {
-        const double d = double(params[ranges[k].offset + i]) - double(before[at + i]);
-        dd += d * d;
-      }
-      at += ranges[k].count;
-      pstats[k].update_ratio = pstats[k].weight_norm > 0 ? std::sqrt(dd) / pstats[k].weight_norm : std::sqrt(dd);
-    }
-  }
 };
 
 namespace {
@@ -220,7 +155,7 @@ void keep_only_output(ir::Graph& g, const std::string& name) {
   int out = -1;
   for (int o : g.outputs)
     if (g.values[o].name == name) out = o;
-  if (out < 0) g.fail("--output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
+  if (out < 0) g.fail("TrainOptions::output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
   if (g.outputs.size() == 1) return;
   std::vector<bool> live(g.values.size(), false);
   live[out] = true;
@@ -249,7 +184,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (!options.output.empty()) keep_only_output(g, options.output);
   if (g.outputs.size() != 1)
     g.fail("the model has " + std::to_string(g.outputs.size()) + " outputs (" + names(g, g.outputs) +
-           "): name the one the loss reads with --output");
+           "): name the one the loss reads with TrainOptions::output");
   if (g.inputs.size() != 1)
     g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()) +
            (g.inputs.empty() ? "" : " (" + names(g, g.inputs) + ")"));
@@ -259,7 +194,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
     if (!g.values[v].tensor || g.values[v].dtype != DType::Float32)
       g.fail(std::string(v == m.input ? "input '" : "output '") + g.values[v].name + "' is " + g.type_of(v) +
              "; training computes on float32 tensors");
-  m.loss = options.loss.empty() ? autodiff::default_loss(g) : autodiff::parse_loss(options.loss);
+  m.loss = options.loss == Loss::FromHead ? autodiff::default_loss(g) : autodiff::parse_loss(name_of(options.loss));
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
@@ -268,24 +203,24 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)
     if (const ops::OpDef* def = n.backward ? nullptr : ops::find_op(n.op_type); def && def->rectifier_slope) {
-      m.watched.emplace_back();
-      m.watched.back().node = n.name;
-      m.watched.back().op_type = n.op_type;
+      m.diag.watched.emplace_back();
+      m.diag.watched.back().node = n.name;
+      m.diag.watched.back().op_type = n.op_type;
       activations.emplace_back(n.inputs[0], n.outputs[0]);
     }
   fuse_activations(g);
   for (size_t k = 0; k < activations.size(); ++k) {
     const ir::Value& pre = g.values[activations[k].first];
     const bool fused_away = pre.kind == ir::ValueKind::Activation && pre.producer < 0;
-    m.watched[k].value = fused_away ? activations[k].second : activations[k].first;
+    m.diag.watched[k].value = fused_away ? activations[k].second : activations[k].first;
   }
   ir::Graph& mg = model.impl().graph;
   for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
   m.opt = optim::make(options.optimizer, mg.params.size());
   set_threads(options.threads);
-  if (options.precision != "f32" && options.precision != "bf16")
-    throw Error("--precision: unknown precision '" + options.precision + "' (expected f32 or bf16)");
-  m.bf16 = options.precision == "bf16" && dnnl_compat::has_native_bf16();
+  if (options.precision != Precision::F32 && options.precision != Precision::Bf16)
+    throw Error("TrainOptions::precision: not a Precision");
+  m.bf16 = options.precision == Precision::Bf16 && dnnl_compat::has_native_bf16();
   m.ex = std::make_unique<Executor>(g, mg.params.data(), mg.params.size(), m.bf16);
   m.ex->set_seed(options.seed);
   // Plain SGD is folded into the weight-gradient GEMMs (f32 only): they add -lr * dW to W instead of writing dW,
@@ -310,10 +245,10 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
     m.ex->run();
   m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
-  if (m.diagnose) m.observe();
+  if (m.diagnose) m.diag.observe(*m.ex, m.model.impl().graph.params.data(), m.ranges);
   ir::Graph& params_owner = m.model.impl().graph;
   m.opt->step(params_owner.params.data(), m.ex->grads(), fused ? m.unfused_ranges() : m.ranges);
-  if (m.diagnose) m.observe_update();
+  if (m.diagnose) m.diag.observe_update(m.model.impl().graph.params.data(), m.ranges);
   ++params_owner.params_version;  // inference sessions repack the weights they cached
   ++m.steps;
   return *m.ex->data(m.t.loss);
@@ -412,49 +347,19 @@ int64_t TrainingSession::steps() const { return impl_->steps; }
 void TrainingSession::set_diagnostics(bool on) {
   Impl& m = *impl_;
   m.diagnose = on;
-  size_t total = 0;
-  for (const optim::Range& r : m.ranges) total += r.count;
-  m.before.assign(on ? total : 0, 0.f);
-  m.pstats.clear();
-  for (int p : m.t.trainable) m.pstats.push_back({m.g.values[p].name});
-  reset_layer_stats();
+  std::vector<std::string> names;
+  for (int p : m.t.trainable) names.push_back(m.g.values[p].name);
+  m.diag.start(on, names, m.ranges);
 }
 
-std::vector<LayerStats> TrainingSession::layer_stats() const {
-  std::vector<LayerStats> out;
-  for (const Impl::Watched& w : impl_->watched) {
-    LayerStats s{w.node, w.op_type, static_cast<int64_t>(w.alive.size()), w.samples};
-    if (w.samples > 0 && !w.alive.empty()) {
-      s.dead = double(std::count(w.alive.begin(), w.alive.end(), 0)) / double(w.alive.size());
-      s.negative = double(w.negative) / (double(w.samples) * double(w.alive.size()));
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-void TrainingSession::reset_layer_stats() {
-  for (Impl::Watched& w : impl_->watched) {
-    std::fill(w.alive.begin(), w.alive.end(), 0);
-    w.samples = w.negative = 0;
-  }
-}
-
-std::vector<ParamStats> TrainingSession::param_stats() const { return impl_->pstats; }
+std::vector<LayerStats> TrainingSession::layer_stats() const { return impl_->diag.layer_stats(); }
+void TrainingSession::reset_layer_stats() { impl_->diag.reset_layers(); }
+std::vector<ParamStats> TrainingSession::param_stats() const { return impl_->diag.params(); }
 
 std::string TrainingSession::nonfinite_origin() const {
   const Impl& m = *impl_;
   if (!m.ex || m.steps == 0) return "";
-  for (const ir::Node& n : m.g.nodes)
-    for (int v : n.outputs) {
-      if (v < 0) continue;
-      const ir::Shape& s = m.ex->shape(v);
-      const float* d = m.ex->data(v);
-      const int64_t count = elements(s);
-      for (int64_t i = 0; i < count; ++i)
-        if (!std::isfinite(d[i])) return std::string(n.backward ? "the backward pass at " : "the forward pass at ") + n.label();
-    }
-  return "";
+  return diagnostics::nonfinite_origin(m.g, *m.ex);
 }
 
 std::string TrainingSession::nonfinite_parameter() const {

@@ -189,7 +189,7 @@ TEST_P(GradcheckParity, CorrectRulesPass) {
   Batch b = npz_batch(base + ".npz", 16);
   Model m = Model::load(base + ".onnx");
   GradcheckOptions o = opts(0);
-  o.loss = loss;
+  o.loss = loss_named(loss);
   o.output = output;
   GradcheckReport r = gradcheck(m, b.x, b.y, o);
   EXPECT_TRUE(r.pass()) << describe(r);
@@ -378,10 +378,10 @@ TEST(Gradcheck, RefusesBadOptionsNamingThem) {
     gradcheck(m, b.x, b.y, o);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--eps"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("GradcheckOptions::eps"), std::string::npos) << e.what();
   }
   o = opts();
-  o.loss = "mse";  // integer labels cannot be mse targets
+  o.loss = Loss::Mse;  // integer labels cannot be mse targets
   EXPECT_THROW(gradcheck(m, b.x, b.y, o), Error);
 }
 

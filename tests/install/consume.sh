@@ -13,4 +13,4 @@ done
 "$work/prefix/bin/onnxtrain" --version
 cmake -S "$src/examples/consumer" -B "$work/consumer" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$work/prefix" > /dev/null
 cmake --build "$work/consumer" > /dev/null
-"$work/consumer/train_mlp" "$src/models/fashion_mlp.onnx" "$work/trained.onnx"
+"$work/consumer/train_mlp" "$src/models/fashion_mlp.onnx" "$work/trained.onnx" "$work/checkpoint"

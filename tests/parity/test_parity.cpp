@@ -36,9 +36,9 @@ std::map<std::string, std::string> read_cfg(const std::string& path) {
 
 TrainOptions options_of(std::map<std::string, std::string> cfg) {
   TrainOptions o;
-  o.loss = cfg["loss"];
+  o.loss = loss_named(cfg["loss"]);
   o.output = cfg["output"];
-  o.optimizer.name = cfg["optimizer"];
+  o.optimizer.kind = optimizer_named(cfg["optimizer"]);
   auto num = [&](const char* k, double& dst) {
     if (cfg.count(k)) dst = std::stod(cfg[k]);
   };

@@ -66,8 +66,8 @@ TEST(RandomGraphs, OneSgdStepMatchesPyTorch) {
       SCOPED_TRACE(name + ", " + std::to_string(threads) + " threads");
       Model model = Model::load(kDir + name + ".onnx");
       TrainOptions o;
-      o.loss = "mse";
-      o.optimizer.name = "sgd";
+      o.loss = Loss::Mse;
+      o.optimizer.kind = Optimizer::Sgd;
       o.optimizer.lr = 0.1;
       o.threads = threads;
       TrainingSession session(model, o);

@@ -35,7 +35,7 @@ Batch random_batch(int64_t n, std::mt19937& rng) {
 
 TrainOptions sgd(double lr, double momentum = 0, double weight_decay = -1) {
   TrainOptions o;
-  o.optimizer.name = "sgd";
+  o.optimizer.kind = Optimizer::Sgd;
   o.optimizer.lr = lr;
   o.optimizer.momentum = momentum;
   o.optimizer.weight_decay = weight_decay;
@@ -110,9 +110,9 @@ TEST(FusedUpdate, OtherOptimizersKeepTheirOwnPass) {
   std::mt19937 rng(8);
   Batch b = random_batch(32, rng);
   TrainOptions adam;
-  adam.optimizer.name = "adam";
+  adam.optimizer.kind = Optimizer::Adam;
   TrainOptions with_bf16 = sgd(0.05);
-  with_bf16.precision = "bf16";
+  with_bf16.precision = Precision::Bf16;
   for (auto& [what, options, fuses] :
        std::vector<std::tuple<std::string, TrainOptions, bool>>{{"plain sgd", sgd(0.05), true},
                                                                 {"sgd with momentum", sgd(0.05, 0.9), false},

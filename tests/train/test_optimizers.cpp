@@ -77,7 +77,7 @@ void expect_matches(const State& want, const State& got, const char* what) {
 TEST(Optimizers, SgdSplitAcrossThreadsUpdatesEachElementOnce) {
   for (bool nesterov : {false, true}) {
     OptimizerConfig c;
-    c.name = "sgd";
+    c.kind = Optimizer::Sgd;
     c.lr = 0.1, c.momentum = 0.9, c.weight_decay = 0.01;
     c.nesterov = nesterov, c.dampening = nesterov ? 0.0 : 0.1;  // torch allows Nesterov only without dampening
     State want = random_state();
@@ -91,7 +91,7 @@ TEST(Optimizers, SgdSplitAcrossThreadsUpdatesEachElementOnce) {
 
 TEST(Optimizers, AdamwSplitAcrossThreadsUpdatesEachElementOnce) {
   OptimizerConfig c;
-  c.name = "adamw";
+  c.kind = Optimizer::AdamW;
   c.lr = 0.01, c.weight_decay = 0.1;
   State want = random_state();
   naive_adamw(c, 3, want);
@@ -118,7 +118,7 @@ TEST(Optimizers, StoppedGradientsLeaveZerosNotSubnormalsAndTheSameWeights) {
   };
   for (const char* name : {"adam", "sgd"}) {
     OptimizerConfig c;
-    c.name = name;
+    c.kind = optimizer_named(name);
     c.lr = 0.01, c.momentum = 0.9;
     auto opt = optim::make(c, p0.size());
     std::vector<float> p = p0, g = g0;
@@ -128,7 +128,7 @@ TEST(Optimizers, StoppedGradientsLeaveZerosNotSubnormalsAndTheSameWeights) {
       if (t == live + 1) std::fill(g.begin(), g.end(), 0.f);
       opt->step(p.data(), g.data(), ranges);
       for (size_t i = 0; i < want.size(); ++i) {
-        if (c.name == "sgd") {
+        if (c.kind == Optimizer::Sgd) {
           m[i] = t == 1 ? g[i] : float(c.momentum) * m[i] + g[i];
           want[i] = want[i] - float(c.lr) * m[i];
         } else {

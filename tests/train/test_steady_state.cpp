@@ -80,7 +80,7 @@ TEST(SteadyState, TrainingStepsAllocateNothingOfTheirOwn) {
   // Plain SGD runs its update inside the backward pass (fused), SGD with momentum and Adam as a pass of their own.
   for (auto [opt, momentum] : {std::pair{"sgd", 0.0}, std::pair{"sgd", 0.9}, std::pair{"adam", 0.0}}) {
     TrainOptions options;
-    options.optimizer.name = opt;
+    options.optimizer.kind = optimizer_named(opt);
     options.optimizer.momentum = momentum;
     TrainingSession session(model, options);
     Tensor x = Tensor::f32_of({32, 784}, std::vector<float>(32 * 784, 0.5f));

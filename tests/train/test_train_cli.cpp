@@ -290,7 +290,7 @@ TEST(BinaryClassifier, IsScoredAgainstItsOutputs) {
   // A regression output is not scored.
   Model column = Model::load(kData + "column.onnx");
   TrainOptions mse;
-  mse.loss = "mse";
+  mse.loss = Loss::Mse;
   EXPECT_FALSE(TrainingSession(column, mse).binary_accuracy());
 }
 
@@ -484,7 +484,7 @@ TEST(JsonLog, ParsesAndMatchesWhatIsPrinted) {
 TEST(EndToEnd, FashionMnistSubsetLearns) {
   Model model = Model::load(kModel);
   TrainOptions options;
-  options.optimizer.name = "sgd";
+  options.optimizer.kind = Optimizer::Sgd;
   options.optimizer.lr = 0.1;
   TrainingSession session(model, options);
   Dataset train = load_dataset("fashion-mnist", Split::Train), test = load_dataset("fashion-mnist", Split::Test);

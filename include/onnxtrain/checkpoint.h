@@ -1,12 +1,11 @@
-// Training checkpoints for `onnxtrain train --checkpoint DIR` and `--resume DIR`: the model with its weights and,
+// Training checkpoints (the Trainer's TrainerOptions::checkpoint_dir and resume_from): the model with its weights and,
 // beside it, everything else a run needs to continue bitwise (optimizer state, shuffling generator, position in the
 // data), plus the run's records so far. Each checkpoint is written whole into a folder of its own and only then
 // published, so a kill at any moment leaves the last complete one loadable. What to compare on resume is the
-// caller's business.
+// Trainer's business (trainer.h).
 #pragma once
 #include <sys/types.h>
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -17,7 +16,7 @@
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
 
-namespace onnxtrain::cli {
+namespace onnxtrain {
 
 // Where a run stands between two steps.
 struct Position {
@@ -27,7 +26,7 @@ struct Position {
   std::string rng;              // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
   double loss_sum = 0;          // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
-  nlohmann::json config;        // the options that must not change on resume
+  std::string config;           // the options that must not change on resume: a JSON object's text
 };
 
 struct Checkpoint {
@@ -36,12 +35,8 @@ struct Checkpoint {
   Position position;
 };
 
-// Checks one --log record as read back from a checkpoint: an object whose "type" is step, val or epoch, and whose
-// numbers are numbers. Throws Error naming where (file and line) and the field.
-void check_record(const nlohmann::json& r, const std::string& where);
-
 // A checkpoint folder held by one run. DIR holds: lock (held while a run writes there, with its pid), latest (the
-// name of the newest complete step folder), records.jsonl (every --log record so far, appended), and
+// name of the newest complete step folder), records.jsonl (every record of the run so far, a JSON object a line), and
 // step-<N>/{model.onnx[, model.onnx.data...], state.npz, progress.json}. These names, and step-<N>.partial while one
 // is written, are the only ones it ever removes, and only those its run made or resumed. A checkpoint holds
 // progress.json of constant size: the records' history is the length of records.jsonl that it covers.
@@ -52,11 +47,14 @@ class CheckpointDir {
   // Error naming dir: a path that is not a folder; a folder that holds one of inputs (a run would write among its
   // own inputs); a folder another process holds ("being written by pid N"); and, unless resume, a folder holding a
   // checkpoint already (another run's: resuming it would continue the wrong weights, replacing it would delete it).
-  // what: how messages name it ("--checkpoint", "--resume").
+  // what: how messages name it ("TrainerOptions::checkpoint_dir").
   CheckpointDir(const std::string& dir, const std::string& what, const files::Inputs& inputs, bool resume);
   // The checks of a new run's folder, without creating or locking it: for the folder an interrupt would
   // checkpoint into, checked before the long work. Throws Error naming dir.
   static void check(const std::string& dir, const std::string& what, const files::Inputs& inputs);
+  // Whether path names, inside dir, a file a checkpoint folder keeps (latest, lock, records.jsonl, a step folder):
+  // another output there would be overwritten or removed by the checkpoints.
+  static bool uses_name(const std::string& dir, const std::string& path);
   CheckpointDir(CheckpointDir&&) noexcept;
   CheckpointDir& operator=(CheckpointDir&&) noexcept;
   // A folder this run created and never published a checkpoint into is removed again, with what it put there.
@@ -67,8 +65,9 @@ class CheckpointDir {
 
   // The checkpoint latest names; one-line errors name the file that is missing or malformed, and the field.
   Checkpoint read();
-  // Each record the checkpoint read() covers, in order, as its text line and parsed (check_record'ed).
-  void for_each_record(const std::function<void(const std::string& line, const nlohmann::json& r)>& f) const;
+  // Each record the checkpoint read() covers, in order, as its text line; each is checked first (an object whose
+  // "type" is step, val or epoch, whose numbers are numbers), or Error names the file, line and field.
+  void for_each_record(const std::function<void(const std::string& line)>& f) const;
 
   // Appends one record to records.jsonl (after the ones the resumed checkpoint covers; any later ones, of a run
   // that stopped before checkpointing them, are dropped first).
@@ -89,8 +88,9 @@ class CheckpointDir {
   int64_t last_step_ = -1;
   std::string latest_name_;   // the step folder latest names
   uint64_t records_bytes_ = 0;  // of records.jsonl, what the newest checkpoint covers
-  nlohmann::json legacy_records_;  // a version-1 checkpoint's records, kept in its progress.json
+  bool legacy_ = false;             // a version-1 checkpoint: its records are kept in its progress.json
+  std::vector<std::string> legacy_records_;
   std::FILE* records_ = nullptr;
 };
 
-}  // namespace onnxtrain::cli
+}  // namespace onnxtrain

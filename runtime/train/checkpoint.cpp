@@ -1,7 +1,7 @@
 // Checkpoints: a locked folder; a step folder written whole, published through `latest`, then the older one dropped;
 // records appended to one file whose covered length each checkpoint notes. Reading checks every piece and names the
-// file and field at fault. No training logic here: the CLI decides when to write and what must match.
-#include "tools/checkpoint.h"
+// file and field at fault. No training logic here: the Trainer decides when to write and what must match.
+#include "onnxtrain/checkpoint.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,13 +12,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 
-namespace onnxtrain::cli {
+namespace onnxtrain {
 namespace fs = std::filesystem;
 
 namespace {
@@ -108,7 +109,9 @@ struct Fields {
 
 }  // namespace
 
-void check_record(const nlohmann::json& r, const std::string& where) {
+// Checks one record as read back from a checkpoint: an object whose "type" is step, val or epoch, and whose numbers
+// are numbers. Throws Error naming where (file and line) and the field.
+static void check_record(const nlohmann::json& r, const std::string& where) {
   if (!r.is_object()) throw Error(where + ": a record is not a JSON object");
   const auto type = r.find("type");
   if (type == r.end() || !type->is_string() || (*type != "step" && *type != "val" && *type != "epoch"))
@@ -138,7 +141,7 @@ void CheckpointDir::check(const std::string& dir, const std::string& what, const
   if (lstat(dir.c_str(), &st) == 0) {
     check_existing(dir, label, inputs);
     if (fs::exists(fs::path(dir) / "latest", ec))
-      throw Error(label + ": holds the checkpoint of an earlier run; continue that run with --resume " + dir +
+      throw Error(label + ": holds the checkpoint of an earlier run; continue that run with TrainerOptions::resume_from " + dir +
                   ", or give this one another folder");
     if (access(dir.c_str(), W_OK | X_OK) != 0) throw Error(label + ": the folder is not writable");
     return;
@@ -207,7 +210,7 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
     if (!std::regex_match(latest, kStepName))
       throw Error((root / "latest").string() + ": does not name a checkpoint folder (step-NNNNNNNN)");
     if (!resume)
-      throw Error(label + ": holds the checkpoint of an earlier run (" + latest + "); continue that run with --resume " +
+      throw Error(label + ": holds the checkpoint of an earlier run (" + latest + "); continue that run with TrainerOptions::resume_from " +
                   dir + ", or give this one another folder");
     latest_name_ = latest;
     last_step_ = std::stoll(latest.substr(5));
@@ -224,6 +227,13 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
   }
 }
 
+bool CheckpointDir::uses_name(const std::string& dir, const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash), name = path.substr(slash + 1);
+  static const std::regex kNames("latest|lock|records\\.jsonl|step-[0-9]{8,19}(\\.partial)?");
+  return files::same_target(folder, dir) && std::regex_match(name, kNames);
+}
+
 CheckpointDir::CheckpointDir(CheckpointDir&& o) noexcept { *this = std::move(o); }
 
 CheckpointDir& CheckpointDir::operator=(CheckpointDir&& o) noexcept {
@@ -236,6 +246,7 @@ CheckpointDir& CheckpointDir::operator=(CheckpointDir&& o) noexcept {
   std::swap(last_step_, o.last_step_);
   std::swap(latest_name_, o.latest_name_);
   std::swap(records_bytes_, o.records_bytes_);
+  std::swap(legacy_, o.legacy_);
   std::swap(legacy_records_, o.legacy_records_);
   std::swap(records_, o.records_);
   return *this;
@@ -281,13 +292,17 @@ Checkpoint CheckpointDir::read() {
   p.loss_sum = f.number("loss_sum");
   p.correct = f.count("correct");
   p.seen = f.count("seen");
-  p.config = f.at("config");
-  if (!p.config.is_object()) throw Error(progress.string() + ": 'config' is not an object");
-  if (p.config.contains("threads") && !p.config["threads"].is_number_integer())
+  const nlohmann::json& config = f.at("config");
+  if (!config.is_object()) throw Error(progress.string() + ": 'config' is not an object");
+  if (config.contains("threads") && !config["threads"].is_number_integer())
     throw Error(progress.string() + ": 'config' 'threads' is not a whole number");
+  p.config = config.dump();
   if (version == 1) {
-    legacy_records_ = f.at("records");
-    if (!legacy_records_.is_array()) throw Error(progress.string() + ": 'records' is not a list");
+    const nlohmann::json& records = f.at("records");
+    if (!records.is_array()) throw Error(progress.string() + ": 'records' is not a list");
+    legacy_ = true;
+    legacy_records_.clear();
+    for (const nlohmann::json& r : records) legacy_records_.push_back(r.dump());
     records_bytes_ = 0;
   } else {
     records_bytes_ = static_cast<uint64_t>(f.count("records_bytes"));
@@ -314,12 +329,12 @@ Checkpoint CheckpointDir::read() {
   return c;
 }
 
-void CheckpointDir::for_each_record(const std::function<void(const std::string&, const nlohmann::json&)>& f) const {
-  if (legacy_records_.is_array()) {
+void CheckpointDir::for_each_record(const std::function<void(const std::string& line)>& f) const {
+  if (legacy_) {
     const std::string where = dir_ + "/" + latest_name_ + "/progress.json";
     for (size_t k = 0; k < legacy_records_.size(); ++k) {
-      check_record(legacy_records_[k], where + " record " + std::to_string(k + 1));
-      f(legacy_records_[k].dump(), legacy_records_[k]);
+      check_record(nlohmann::json::parse(legacy_records_[k]), where + " record " + std::to_string(k + 1));
+      f(legacy_records_[k]);
     }
     return;
   }
@@ -339,7 +354,7 @@ void CheckpointDir::for_each_record(const std::function<void(const std::string&,
       throw Error(where + ": malformed: " + std::string(e.what()));
     }
     check_record(r, where);
-    f(line, r);
+    f(line);
   }
   if (bytes < records_bytes_) throw Error(path + ": cannot read the records its checkpoint covers");
 }
@@ -365,9 +380,11 @@ void CheckpointDir::start_records() {
     close(fd);
     throw Error(path + ": cannot write: " + std::strerror(errno));
   }
-  if (legacy_records_.is_array())  // a version-1 checkpoint: its records move into the file
-    for (const nlohmann::json& r : legacy_records_) append_record(r.dump());
-  legacy_records_ = nullptr;
+  if (legacy_) {  // a version-1 checkpoint: its records move into the file
+    legacy_ = false;
+    for (const std::string& r : legacy_records_) append_record(r);
+  }
+  legacy_records_.clear();
 }
 
 void CheckpointDir::append_record(const std::string& line) {
@@ -402,7 +419,8 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
     save_npz((partial / "state.npz").string(), arrays);
     nlohmann::json j = {{"format", kFormat}, {"version", kVersion}, {"step", state.steps}, {"epoch", pos.epoch},
                         {"next", pos.next}, {"rng", pos.rng}, {"loss_sum", pos.loss_sum}, {"correct", pos.correct},
-                        {"seen", pos.seen}, {"config", pos.config}, {"records_bytes", covered}};
+                        {"seen", pos.seen}, {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
+                        {"records_bytes", covered}};
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale
     if (fs::exists(fs::symlink_status(final_dir, ec)))
@@ -427,4 +445,4 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
   for (const fs::path& p : old) remove_step(p);
 }
 
-}  // namespace onnxtrain::cli
+}  // namespace onnxtrain

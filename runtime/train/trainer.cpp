@@ -1,0 +1,467 @@
+// Trainer: epochs, seeded shuffling, batches, validation, divergence checks, diagnostics' epoch reports, and when to
+// checkpoint and what a resume must match. The computing is TrainingSession's; the folder format is checkpoint.cpp's.
+#include "onnxtrain/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "onnxtrain/data.h"
+#include "onnxtrain/error.h"
+#include "runtime/train/diagnostics.h"
+
+namespace onnxtrain {
+
+namespace {
+
+const char* const kResumeFrom = "TrainerOptions::resume_from";
+
+// The batch size the model's input fixes (a PyTorch export without dynamic_axes), 0 where it is free.
+int64_t fixed_batch(const Model& model, const std::string& input) {
+  for (const ModelInfo::Port& p : model.info().inputs) {
+    if (p.name != input || p.dims.empty()) continue;
+    const std::string& d = p.dims[0];
+    const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
+    return digits ? std::stoll(d) : 0;
+  }
+  return 0;
+}
+
+// Copies rows idx[begin, end) of d into the batch tensors, whose buffers are reserved for a whole batch up front.
+void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, size_t end, Tensor& xb, Tensor& yb) {
+  const int64_t n = d.x.shape[0], row = d.x.numel() / n, yrow = d.y.numel() / n, b = static_cast<int64_t>(end - begin);
+  xb.shape = d.x.shape;
+  xb.shape[0] = b;
+  xb.f32.resize(static_cast<size_t>(b * row));
+  yb.dtype = d.y.dtype;
+  yb.shape = d.y.shape;
+  yb.shape[0] = b;
+  if (d.y.dtype == DType::Int64) yb.i64.resize(static_cast<size_t>(b * yrow)); else yb.f32.resize(static_cast<size_t>(b * yrow));
+  for (int64_t k = 0; k < b; ++k) {
+    const int64_t i = idx[begin + static_cast<size_t>(k)];
+    std::copy(d.x.f32.begin() + i * row, d.x.f32.begin() + (i + 1) * row, xb.f32.begin() + k * row);
+    if (d.y.dtype == DType::Int64)
+      std::copy(d.y.i64.begin() + i * yrow, d.y.i64.begin() + (i + 1) * yrow, yb.i64.begin() + k * yrow);
+    else
+      std::copy(d.y.f32.begin() + i * yrow, d.y.f32.begin() + (i + 1) * yrow, yb.f32.begin() + k * yrow);
+  }
+}
+
+// A checkpoint's config as run_config makes it now: older checkpoints kept -1 for a default lr or weight decay and
+// the frozen initializers in the order given.
+nlohmann::json normalized(nlohmann::json c) {
+  if (c.contains("optimizer") && c["optimizer"].is_string()) {
+    OptimizerConfig o;
+    try {
+      o.kind = optimizer_named(c["optimizer"].get<std::string>());
+    } catch (const Error&) {
+      return c;  // an optimizer this build does not know: the comparison names it
+    }
+    if (c.contains("lr") && c["lr"].is_number()) o.lr = c["lr"].get<double>();
+    if (c.contains("weight-decay") && c["weight-decay"].is_number()) o.weight_decay = c["weight-decay"].get<double>();
+    o = resolved(o);
+    c["lr"] = o.lr;
+    c["weight-decay"] = o.weight_decay;
+  }
+  if (c.contains("freeze") && c["freeze"].is_array()) {
+    std::vector<nlohmann::json> f(c["freeze"].begin(), c["freeze"].end());
+    std::sort(f.begin(), f.end());
+    f.erase(std::unique(f.begin(), f.end()), f.end());
+    c["freeze"] = f;
+  }
+  return c;
+}
+
+std::string rng_text(const std::mt19937_64& rng) {
+  std::ostringstream s;
+  s << rng;
+  return s.str();
+}
+
+std::string g_text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  Model& model;
+  TrainOptions options;
+  TrainerOptions topt;
+  TrainerObserver quiet;
+  TrainerObserver* obs;
+  files::Inputs inputs;
+  CheckpointDir from, own;
+  CheckpointDir* to = nullptr;  // where checkpoints go: own, or the folder resumed
+  Checkpoint resumed;
+  std::unique_ptr<TrainingSession> session;
+  const Dataset* train = nullptr;
+  const Dataset* val = nullptr;
+  int64_t n = 0, per_epoch = 0, epochs = 0;
+  bool labels = false;  // hits are counted
+  double lr = 0;
+  Position pos;
+  std::mt19937_64 rng;
+  Tensor xb, yb;  // the batch, gathered into the same storage each step
+  float last_finite = NAN;
+  diagnostics::EpochTotals totals;
+
+  Impl(Model& m, TrainOptions o, TrainerOptions t, TrainerObserver* observer)
+      : model(m), options(std::move(o)), topt(std::move(t)), obs(observer ? observer : &quiet), inputs(topt.inputs) {}
+
+  // The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the
+  // same, as they take effect: defaults resolved (an unset lr is the optimizer's), the frozen set sorted.
+  nlohmann::json run_config() const {
+    const OptimizerConfig o = resolved(options.optimizer);
+    std::vector<std::string> freeze = options.freeze;
+    std::sort(freeze.begin(), freeze.end());
+    freeze.erase(std::unique(freeze.begin(), freeze.end()), freeze.end());
+    nlohmann::json c = {{"samples", n}, {"batch-size", topt.batch_size}, {"loss", session->loss_name()},
+                        {"optimizer", name_of(o.kind)}, {"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening},
+                        {"nesterov", o.nesterov}, {"weight-decay", o.weight_decay}, {"beta1", o.beta1},
+                        {"beta2", o.beta2}, {"eps", o.eps}, {"seed", options.seed}, {"no-shuffle", !topt.shuffle},
+                        {"freeze", freeze}, {"precision", session->precision()}, {"threads", options.threads}};
+    if (!options.output.empty()) c["output"] = session->output();  // checkpoints from before outputs were named lack it
+    return c;
+  }
+
+  // Refuses a resume whose options would not continue the same run, naming the first option that differs.
+  void check_same_run(const nlohmann::json& checkpoint, const nlohmann::json& now) const {
+    const std::string label = std::string(kResumeFrom) + " " + topt.resume_from;
+    const nlohmann::json was = normalized(checkpoint);
+    // The optimizer first: the defaults of others (lr) follow from it.
+    std::vector<std::string> keys = {"optimizer"};
+    for (auto it = now.begin(); it != now.end(); ++it)
+      if (it.key() != "optimizer" && it.key() != "threads") keys.push_back(it.key());  // threads: a note below
+    for (const std::string& key : keys) {
+      if (!was.contains(key) || was[key] != now[key])
+        throw Error(label + ": the checkpoint was made with " + key + " " + (was.contains(key) ? was[key].dump() : "unset") +
+                    ", this run has " + now[key].dump() + "; resume with the same options");
+    }
+    if (was.value("threads", 0) != now.value("threads", 0))
+      obs->on_note("the checkpoint was made with TrainOptions::threads " + std::to_string(was.value("threads", 0)) +
+                   " and this run uses " + std::to_string(now.value("threads", 0)) +
+                   ": the result may differ from an uninterrupted run in the last bits");
+  }
+
+  // Checks a checkpoint's position against the data it is resumed on.
+  void check_position(const Position& p) const {
+    const std::string label = std::string(kResumeFrom) + " " + topt.resume_from;
+    if (p.order.empty()) {  // between epochs; older checkpoints left next at the last epoch's end
+      if (p.next != 0 && p.next != n)
+        throw Error(label + ": the checkpoint is between epochs but " + std::to_string(p.next) + " samples into one");
+      return;
+    }
+    if (static_cast<int64_t>(p.order.size()) != n)
+      throw Error(label + ": the checkpoint's order covers " + std::to_string(p.order.size()) + " samples, the data has " +
+                  std::to_string(n));
+    if (p.next > n)
+      throw Error(label + ": the checkpoint is " + std::to_string(p.next) + " samples into an epoch of " + std::to_string(n));
+    std::vector<char> seen(static_cast<size_t>(n), 0);
+    for (int64_t i : p.order)
+      if (i < 0 || i >= n || seen[static_cast<size_t>(i)]++)
+        throw Error(label + ": the checkpoint's order is not a permutation of the samples");
+  }
+
+  // What a run that fails now has written: a failed run publishes nothing, but its checkpoints stay.
+  std::string written_so_far() const {
+    return to && to->last_step() >= 0 ? "The last checkpoint, in " + to->dir() + ", is from step " +
+                                            std::to_string(to->last_step()) + "; nothing else was written"
+                                      : std::string("Nothing was written");
+  }
+
+  void check_weights() const {
+    const std::string bad = session->nonfinite_parameter();
+    if (bad.empty()) return;
+    throw Error("training diverged: parameter '" + bad + "' holds NaN or Inf after step " +
+                std::to_string(session->steps()) + ", although the loss stayed finite (a Relu can hide a NaN from it). " +
+                written_so_far() + "; check the model's initial weights, or try a lower OptimizerConfig::lr");
+  }
+
+  void checkpoint(CheckpointDir& dir) {
+    check_weights();
+    pos.rng = rng_text(rng);
+    const int64_t before = dir.last_step();
+    dir.write(model, session->state(), pos);
+    if (dir.last_step() != before) obs->on_checkpoint(dir.last_step(), dir.dir());  // not when the step had one
+  }
+
+  void record(const nlohmann::json& r) {
+    const std::string line = r.dump();
+    if (to) to->append_record(line);
+    obs->on_record(line);
+  }
+
+  // A validation between steps (step 0: before the first), reported and recorded.
+  void validate(int64_t step, int64_t epoch) {
+    EvalResult v = session->evaluate(val->x, val->y);
+    nlohmann::json r = {{"type", "val"}, {"epoch", epoch}, {"step", step}, {"val_loss", v.loss}};
+    if (v.classification) r["val_accuracy"] = v.accuracy();
+    obs->on_validation({step, epoch, v});
+    record(r);
+  }
+
+  // An epoch's diagnostics: reported, warned about, and returned for its record.
+  nlohmann::json report_diagnostics(int64_t epoch) {
+    DiagnosticsReport d = totals.take(epoch, session->layer_stats());
+    session->reset_layer_stats();
+    obs->on_diagnostics(d);
+    for (const std::string& w : diagnostics::warnings(d)) obs->on_warning(w);
+    nlohmann::json layers = nlohmann::json::array(), ps = nlohmann::json::array();
+    for (const LayerStats& l : d.layers)
+      layers.push_back({{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead},
+                        {"negative", l.negative}});
+    for (const ParamEpochStats& p : d.params)
+      ps.push_back({{"name", p.name}, {"grad_norm", p.grad_norm}, {"update_ratio", p.update_ratio},
+                    {"vanishing_steps", p.vanishing_steps}, {"exploding_steps", p.exploding_steps}});
+    return {{"layers", layers}, {"params", ps}};
+  }
+};
+
+Trainer::Trainer(Model& model, TrainOptions options, TrainerOptions trainer, TrainerObserver* observer)
+    : impl_(std::make_unique<Impl>(model, std::move(options), std::move(trainer), observer)) {
+  Impl& m = *impl_;
+  const TrainerOptions& t = m.topt;
+  if (t.batch_size <= 0)
+    throw Error("TrainerOptions::batch_size must be positive, got " + std::to_string(t.batch_size));
+  if (t.steps <= 0 && t.epochs <= 0)
+    throw Error("TrainerOptions::epochs must be positive (or TrainerOptions::steps set), got " +
+                std::to_string(t.epochs));
+  if (t.checkpoint_every < 0 || t.val_every < 0 || t.steps < 0)
+    throw Error("TrainerOptions::steps, checkpoint_every and val_every must be >= 0");
+  const std::vector<std::string> own_files = model.files();
+  for (const std::string& f : own_files)
+    if (!m.inputs.role_of(f)) m.inputs.add(f, f == own_files[0] ? "model" : "model's external data '" + f + "'");
+  // The checkpoint folders: the one resumed, and the one written (the same, unless checkpoint_dir names another).
+  if (!t.resume_from.empty()) {
+    m.from = CheckpointDir(t.resume_from, kResumeFrom, m.inputs, true);
+    m.resumed = m.from.read();
+    m.inputs.add(m.resumed.model, "checkpoint's model");
+  }
+  if (!t.checkpoint_dir.empty() && !(m.from.open() && files::same_target(t.checkpoint_dir, t.resume_from)))
+    m.own = CheckpointDir(t.checkpoint_dir, "TrainerOptions::checkpoint_dir", m.inputs, false), m.to = &m.own;
+  else if (m.from.open())
+    m.to = &m.from;
+  if (m.from.open()) model.load_weights(m.resumed.model);
+  m.session = std::make_unique<TrainingSession>(model, m.options);
+  m.session->set_diagnostics(t.diagnostics);
+  m.lr = resolved(m.options.optimizer).lr;
+}
+
+Trainer::Trainer(Model& model, TrainOptions options, TrainerOptions trainer, const Dataset& train, const Dataset* val,
+                 TrainerObserver* observer)
+    : Trainer(model, std::move(options), std::move(trainer), observer) {
+  set_data(train, val);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::set_data(const Dataset& train, const Dataset* val) {
+  Impl& m = *impl_;
+  if (m.train) throw Error("Trainer::set_data: the trainer has its data already");
+  TrainingSession& s = *m.session;
+  check_trainable(train, s.classes());
+  if (val) check_trainable(*val, s.classes());
+  m.train = &train;
+  m.val = val;
+  const int64_t n = m.n = train.x.shape[0], batch = m.topt.batch_size;
+  // A model exported with a fixed batch runs no other: refused now rather than at the first step, or at an epoch's
+  // last, partial batch after the rest of the epoch has trained.
+  if (const int64_t fixed = fixed_batch(m.model, s.input())) {
+    const std::string why = m.model.path() + ": the model fixes its batch dimension at " + std::to_string(fixed) +
+                            " (a PyTorch export without dynamic_axes?)";
+    if (batch != fixed)
+      throw Error(why + ", and TrainerOptions::batch_size is " + std::to_string(batch) +
+                  "; use TrainerOptions::batch_size " + std::to_string(fixed) + ", or export again with dynamic_axes");
+    if (n % fixed != 0)
+      throw Error(why + ", and " + train.source + "'s " + std::to_string(n) + " samples leave a last batch of " +
+                  std::to_string(n % fixed) + "; export again with dynamic_axes");
+  }
+  // Rounded-up divisions that cannot overflow, whatever batch_size and steps say.
+  m.per_epoch = n / batch + (n % batch != 0);
+  m.epochs = m.topt.steps > 0 ? m.topt.steps / m.per_epoch + (m.topt.steps % m.per_epoch != 0) : m.topt.epochs;
+  m.labels = train.y.dtype == DType::Int64 || s.binary_accuracy();
+
+  m.pos.config = m.run_config().dump();
+  m.rng.seed(m.options.seed);
+  if (m.from.open()) {
+    const std::string label = std::string(kResumeFrom) + " " + m.topt.resume_from;
+    m.check_same_run(nlohmann::json::parse(m.resumed.position.config), nlohmann::json::parse(m.pos.config));
+    m.check_position(m.resumed.position);
+    std::istringstream in(m.resumed.position.rng);
+    if (!(in >> m.rng)) throw Error(label + ": the checkpoint's generator state is malformed");
+    s.restore(m.resumed.state);
+    m.pos = std::move(m.resumed.position);
+    if (m.pos.order.empty()) m.pos.next = 0;
+    // The history so far (copied into another checkpoint folder too, if checkpoints go elsewhere).
+    m.from.for_each_record([&](const std::string& line) {
+      m.obs->on_record(line);
+      if (m.to && m.to != &m.from) m.to->append_record(line);
+    });
+  }
+  // The batch buffers at their largest, so that no step allocates.
+  m.xb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.x.numel() / n)));
+  if (train.y.dtype == DType::Int64) m.yb.i64.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
+  else m.yb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
+}
+
+TrainResult Trainer::run() {
+  Impl& m = *impl_;
+  if (!m.train) throw Error("Trainer::run: no training data (Trainer::set_data)");
+  TrainingSession& s = *m.session;
+  Position& pos = m.pos;
+  const TrainerOptions& t = m.topt;
+  const int64_t n = m.n, first_step = s.steps();
+  TrainResult result;
+  if (stop_requested()) return result.stopped = true, result;
+  if (m.val && !m.from.open()) m.validate(0, 0);  // where validation starts: the first point of its curve
+  while (pos.epoch <= m.epochs) {
+    if (pos.order.empty()) {  // a new epoch: its own draw of the order
+      pos.order.resize(static_cast<size_t>(n));
+      std::iota(pos.order.begin(), pos.order.end(), 0);
+      if (t.shuffle)  // Fisher-Yates with our own draw, so a seed means the same order everywhere
+        for (size_t i = pos.order.size(); i > 1; --i) std::swap(pos.order[i - 1], pos.order[m.rng() % i]);
+      pos.next = 0;
+      pos.loss_sum = 0;
+      pos.correct = pos.seen = 0;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
+    double eval_secs = 0;   // time spent in val_every validations, not training
+    bool due = false;       // a checkpoint_every checkpoint fell on the epoch's last step
+    while (pos.next < n && (t.steps == 0 || s.steps() < t.steps) && !stop_requested()) {
+      const int64_t b = pos.next, end = std::min(n, b + t.batch_size);
+      gather(*m.train, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
+      int64_t hits = 0;
+      const float loss = s.train_step(m.xb, m.yb, &hits);
+      const int64_t step = s.steps();
+      std::vector<ParamStats> stats = t.diagnostics ? s.param_stats() : std::vector<ParamStats>();
+      std::string bad_grad;
+      for (const ParamStats& p : stats)
+        if (bad_grad.empty() && !std::isfinite(p.grad_norm)) bad_grad = p.name;
+      if (!std::isfinite(loss) || !bad_grad.empty()) {
+        const std::string what = !std::isfinite(loss) ? std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "Inf")
+                                                      : "the gradient of '" + bad_grad + "' became NaN or Inf";
+        const std::string where = s.nonfinite_origin();
+        const std::string before = std::isfinite(loss) ? "; the loss was still finite, " + g_text(loss)
+                                   : std::isnan(m.last_finite) ? std::string("; no step had a finite loss")
+                                                               : "; the last finite loss was " + g_text(m.last_finite);
+        throw Error("training diverged: " + what + " at step " + std::to_string(step) + " (epoch " +
+                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) + before +
+                    ". " + m.written_so_far() + "; try a lower OptimizerConfig::lr");
+      }
+      m.last_finite = loss;
+      pos.next = end;
+      pos.loss_sum += double(loss) * double(end - b);
+      pos.correct += hits;
+      pos.seen += end - b;
+      seen_here += end - b;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
+      nlohmann::json r = {{"type", "step"}, {"epoch", pos.epoch}, {"step", step}, {"loss", loss}, {"batch", end - b},
+                          {"lr", m.lr}, {"samples_per_s", double(seen_here) / elapsed}};
+      if (m.labels) r["accuracy"] = double(hits) / double(end - b);
+      if (!stats.empty()) {
+        nlohmann::json gn, ur;
+        for (const ParamStats& p : stats) {
+          gn[p.name] = p.grad_norm;
+          ur[p.name] = p.update_ratio;
+        }
+        m.totals.add(stats);
+        r["grad_norm"] = std::move(gn);
+        r["update_ratio"] = std::move(ur);
+      }
+      m.record(r);
+      StepReport report;
+      report.step = step;
+      report.epoch = pos.epoch;
+      report.epochs = m.epochs;
+      report.done = end;
+      report.samples = n;
+      report.batch = end - b;
+      report.loss = loss;
+      report.epoch_loss = pos.loss_sum / double(pos.seen);
+      report.elapsed = elapsed;
+      report.params = t.diagnostics ? &stats : nullptr;
+      m.obs->on_step(report);
+      if (t.val_every > 0 && m.val && step % t.val_every == 0 && pos.next < n) {  // the epoch's end validates anyway
+        const auto e0 = std::chrono::steady_clock::now();
+        m.validate(step, pos.epoch);
+        eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+      }
+      // A checkpoint due at an epoch's last step waits for the epoch's record, so that it covers the whole epoch.
+      if (m.to && t.checkpoint_every > 0 && step % t.checkpoint_every == 0) {
+        if (pos.next < n) m.checkpoint(*m.to); else due = true;
+      }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
+    result.steps = s.steps() - first_step;
+    if (stop_requested()) return result.stopped = true, result;  // the caller writes what it wants (write_checkpoint)
+    // An epoch's record is made once, when it ends. A step count that stops inside one reports its running totals
+    // but records nothing: the run resumed from there records that epoch when it ends, and a resume with nothing
+    // left to train reports nothing.
+    const bool ended = pos.next == n;
+    if (pos.seen > 0 && (seen_here > 0 || ended)) {
+      EpochReport e;
+      e.epoch = pos.epoch;
+      e.epochs = m.epochs;
+      e.done = pos.next;
+      e.samples = n;
+      e.ended = ended;
+      e.loss = pos.loss_sum / double(pos.seen);
+      e.trained = seen_here;
+      nlohmann::json r = {{"type", "epoch"}, {"epoch", pos.epoch}, {"loss", e.loss}};
+      if (seen_here > 0) r["samples_per_s"] = e.samples_per_s = double(seen_here) / secs;
+      if (m.labels) {
+        e.counted = true;
+        r["accuracy"] = e.accuracy = double(pos.correct) / double(pos.seen);
+      }
+      if (ended && m.val) {
+        e.validated = true;
+        e.val = s.evaluate(m.val->x, m.val->y);
+        r["val_loss"] = e.val.loss;
+        if (e.val.classification) r["val_accuracy"] = e.val.accuracy();
+      }
+      m.obs->on_epoch(e);
+      if (t.diagnostics) r["diagnostics"] = m.report_diagnostics(pos.epoch);
+      if (ended) m.record(r);
+    }
+    if (pos.next < n) break;  // a step count ended the run inside this epoch: the position stays there
+    ++pos.epoch;
+    pos.order.clear();  // the next epoch draws its order when it starts, from the start
+    pos.next = 0;
+    if (m.to && (t.checkpoint_every == 0 || due)) m.checkpoint(*m.to);
+  }
+  if (m.to) m.checkpoint(*m.to);  // so that a later resume with more epochs or steps goes on
+  return result;
+}
+
+void Trainer::write_checkpoint(CheckpointDir* dir) {
+  Impl& m = *impl_;
+  if (!dir && !m.to)
+    throw Error("Trainer::write_checkpoint: no folder given, and TrainerOptions::checkpoint_dir is unset");
+  m.checkpoint(dir ? *dir : *m.to);
+}
+
+void Trainer::check_weights() const { impl_->check_weights(); }
+TrainingSession& Trainer::session() { return *impl_->session; }
+const CheckpointDir* Trainer::checkpoints() const { return impl_->to; }
+const files::Inputs& Trainer::inputs() const { return impl_->inputs; }
+bool Trainer::resumed() const { return impl_->from.open(); }
+const Position& Trainer::position() const { return impl_->pos; }
+int64_t Trainer::samples() const { return impl_->n; }
+int64_t Trainer::steps_per_epoch() const { return impl_->per_epoch; }
+int64_t Trainer::epochs() const { return impl_->epochs; }
+bool Trainer::finished() const {
+  const Impl& m = *impl_;
+  return m.topt.steps > 0 ? m.session->steps() >= m.topt.steps : m.pos.epoch > m.epochs;
+}
+std::string Trainer::resumed_model() const { return impl_->from.open() ? impl_->resumed.model : ""; }
+
+}  // namespace onnxtrain
