@@ -93,7 +93,7 @@ ModelInfo Model::info() const {
       info.initializers.push_back({val.name, val.shape, count, false, val.type_name.empty() ? dtype_name(val.dtype) : val.type_name});
       continue;
     }
-    // Trainable: a float parameter some node reads (the Training issue adds --freeze).
+    // Trainable: a float parameter some node reads (TrainOptions::freeze can hold some back).
     bool trainable = !val.consumers.empty();
     info.initializers.push_back({val.name, val.shape, count, trainable, "float32"});
     info.total_params += count;

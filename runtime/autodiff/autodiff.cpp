@@ -85,7 +85,7 @@ Loss parse_loss(const std::string& name) {
   if (name == "nll") return Loss::NLL;
   if (name == "bce") return Loss::BCE;
   if (name == "mse") return Loss::MSE;
-  throw Error("--loss: unknown loss '" + name + "' (expected cross-entropy, nll, bce or mse)");
+  throw Error("TrainOptions::loss: unknown loss '" + name + "' (expected cross-entropy, nll, bce or mse)");
 }
 
 const char* loss_name(Loss loss) {
@@ -105,17 +105,17 @@ Loss default_loss(const ir::Graph& g) {
   if (head == "LogSoftmax") return Loss::NLL;
   if (head == "Sigmoid") return Loss::BCE;
   g.fail("output '" + g.values[out].name + "' comes from no Softmax, LogSoftmax or Sigmoid, so the loss cannot be " +
-         "guessed: pass --loss (cross-entropy, nll, bce or mse)");
+         "guessed: choose it with TrainOptions::loss (cross-entropy, nll, bce or mse)");
 }
 
 namespace {
 
-// A --freeze name must be a float initializer of the model.
+// A frozen name (TrainOptions::freeze) must be a float initializer of the model.
 void check_frozen(const ir::Graph& g, const std::set<std::string>& frozen) {
   for (const std::string& name : frozen) {
     int id = g.find(name);
     if (id < 0 || g.values[id].kind != ir::ValueKind::Parameter)
-      throw Error("--freeze: the model has no float initializer named '" + name + "'");
+      throw Error("TrainOptions::freeze: the model has no float initializer named '" + name + "'");
   }
 }
 

@@ -22,9 +22,9 @@ struct Training {
 };
 
 // The loss to use when none is named, from the head: Softmax gives cross-entropy, LogSoftmax nll, Sigmoid bce;
-// any other head is an Error asking for --loss.
+// any other head is an Error asking for TrainOptions::loss.
 Loss default_loss(const ir::Graph& g);
-Loss parse_loss(const std::string& name);  // "cross-entropy" | "nll" | "bce" | "mse"; an Error naming --loss otherwise
+Loss parse_loss(const std::string& name);  // "cross-entropy" | "nll" | "bce" | "mse"; an Error naming TrainOptions::loss otherwise
 const char* loss_name(Loss loss);
 
 // Rewrites g in place. frozen names parameters that get no gradient; an unknown name is an Error.
