@@ -4,13 +4,12 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <regex>
 
 #include "runtime/exec/dnnl_compat.h"
+#include "tests/support/io.h"
 
-namespace fs = std::filesystem;
+using onnxtrain::testing::TempDir;
 
 namespace {
 
@@ -38,7 +37,8 @@ double val_accuracy(const std::string& out) {
 
 TEST(Bf16, OneEpochWithinHalfAPointOfF32) {
   if (!onnxtrain::dnnl_compat::has_native_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
-  std::string dir = fs::temp_directory_path().string();
+  const TempDir tmp("bf16");
+  const std::string& dir = tmp.path();
   double acc[2];
   int k = 0;
   for (const char* precision : {"f32", "bf16"}) {
@@ -56,12 +56,11 @@ TEST(Bf16, OneEpochWithinHalfAPointOfF32) {
   int code;
   std::string info = run(std::string(ONNXTRAIN_CLI) + " info " + dir + "/onnxtrain_bf16_bf16.onnx", &code);
   EXPECT_EQ(code, 0) << info;
-  fs::remove(dir + "/onnxtrain_bf16_f32.onnx");
-  fs::remove(dir + "/onnxtrain_bf16_bf16.onnx");
 }
 
 TEST(Bf16, FallsBackToF32WithAMessageWithoutNativeBf16) {
-  std::string out_path = fs::temp_directory_path().string() + "/onnxtrain_bf16_fallback.onnx";
+  const TempDir tmp("bf16_fallback");
+  const std::string out_path = tmp / "onnxtrain_bf16_fallback.onnx";
   int code;
   std::string out = run("ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 " + std::string(ONNXTRAIN_CLI) + " train " +
                             kModel + " --data fashion-mnist --steps 5 --precision bf16 --out " + out_path,
@@ -70,7 +69,6 @@ TEST(Bf16, FallsBackToF32WithAMessageWithoutNativeBf16) {
   EXPECT_NE(out.find("--precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32"), std::string::npos)
       << out;
   EXPECT_EQ(out.find(", bf16"), std::string::npos) << out;
-  fs::remove(out_path);
 }
 
 }  // namespace

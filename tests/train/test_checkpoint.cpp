@@ -18,7 +18,8 @@
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/model.h"
-#include "tests/train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -55,7 +56,8 @@ class Resume : public ::testing::TestWithParam<ResumeCase> {};
 // through; the other stops after 5 steps (mid-epoch, mid-order), resumes to step 9, and resumes again to the end.
 TEST_P(Resume, EndsWithTheWeightsOfAnUninterruptedRunBitwise) {
   const ResumeCase& c = GetParam();
-  const std::string dir = temp_dir("resume");
+  const TempDir tmp("resume");
+  const std::string& dir = tmp.path();
   const std::string common = *c.model + " --data " + kGood + " --batch-size 6 --threads 2 --seed 7 " + c.options;
   Outcome a = cli("train " + common + " --epochs 3 --out " + dir + "/a.onnx --log " + dir + "/a.jsonl", dir);
   ASSERT_EQ(a.code, 0) << a.err;
@@ -78,7 +80,6 @@ TEST_P(Resume, EndsWithTheWeightsOfAnUninterruptedRunBitwise) {
   EXPECT_EQ(la, lb);
   // The epoch lines printed after resuming are those of the straight run.
   EXPECT_NE(a.out.find(b3.out.substr(b3.out.find("epoch 3/3: loss"), 40)), std::string::npos) << a.out << b3.out;
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Resume,
@@ -91,7 +92,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, Resume,
 // one epoch continued to three ends with the weights of three epochs straight, bitwise, and resuming a finished run
 // trains nothing more.
 TEST(ResumeAtEpochEnd, ContinuesWithMoreEpochsBitwise) {
-  const std::string dir = temp_dir("epochend");
+  const TempDir tmp("epochend");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --threads 2 --seed 7 --optimizer adam";
   ASSERT_EQ(cli("train " + common + " --epochs 3 --out " + dir + "/a.onnx", dir).code, 0);
   Outcome b1 = cli("train " + common + " --epochs 1 --out " + dir + "/b.onnx --checkpoint " + dir + "/ck", dir);
@@ -105,13 +107,13 @@ TEST(ResumeAtEpochEnd, ContinuesWithMoreEpochsBitwise) {
   EXPECT_EQ(slurp(dir + "/c.onnx"), slurp(dir + "/a.onnx")) << "resuming a finished run changed the weights";
   EXPECT_NE(b3.out.find("nothing left to train: the checkpoint is past --epochs 3"), std::string::npos) << b3.out;
   EXPECT_EQ(b2.out.find("nothing left"), std::string::npos) << b2.out;
-  fs::remove_all(dir);
 }
 
 // kill -9 at random moments of a real run that checkpoints often: the last published checkpoint always loads, and
 // resuming from it ends where the uninterrupted run ends, bitwise. The kill times are printed with any failure.
 TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
-  const std::string dir = temp_dir("kill9");
+  const TempDir tmp("kill9");
+  const std::string& dir = tmp.path();
   const std::string common = kDropout + " --data " + kGood + " --batch-size 6 --threads 2 --optimizer adam --epochs 60";
   Outcome ref = cli("train " + common + " --out " + dir + "/ref.onnx", dir);
   ASSERT_EQ(ref.code, 0) << ref.err;
@@ -147,13 +149,13 @@ TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx")) << "resumed after kill -9: weights differ from the uninterrupted run";
   }
-  fs::remove_all(dir);
 }
 
 // SIGTERM: the step finishes, the model and a checkpoint are written, and the message says how to resume; running
 // that command finishes the run as if it had never stopped.
 TEST(Interruption, WritesACheckpointAndTheCommandThatResumes) {
-  const std::string dir = temp_dir("sigterm");
+  const TempDir tmp("sigterm");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --threads 2 --optimizer adam --epochs 300";
   Outcome ref = cli("train " + common + " --out " + dir + "/ref.onnx", dir);
   ASSERT_EQ(ref.code, 0) << ref.err;
@@ -189,7 +191,6 @@ TEST(Interruption, WritesACheckpointAndTheCommandThatResumes) {
   Model::load(out);  // the model trained so far is whole
   ASSERT_EQ(std::system((resume + " > /dev/null 2>&1").c_str()), 0) << resume;
   EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx")) << "resuming after SIGTERM did not end where the straight run ends";
-  fs::remove_all(dir);
 }
 
 // Broken, hostile or mismatched checkpoints, and checkpoint options misused: one line, a non-zero exit, and the
@@ -206,7 +207,9 @@ class BadCheckpoint : public ::testing::TestWithParam<BadResume> {};
 
 TEST_P(BadCheckpoint, IsRefusedWithOneLine) {
   const BadResume& c = GetParam();
-  const std::string dir = temp_dir("badck"), ck = dir + "/ck";
+  const TempDir tmp("badck");
+  const std::string& dir = tmp.path();
+  const std::string ck = dir + "/ck";
   const std::string common = kFashion + " --data " + kGood + " --threads 2";
   ASSERT_EQ(cli("train " + common + " --batch-size 6 --optimizer adam --steps 3 --out " + dir + "/a.onnx --checkpoint " + ck, dir).code, 0);
   c.damage(ck);
@@ -216,10 +219,8 @@ TEST_P(BadCheckpoint, IsRefusedWithOneLine) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/b.onnx"));
-  fs::remove_all(dir);
 }
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 const std::string kStep = "/step-00000003";
 
 INSTANTIATE_TEST_SUITE_P(
@@ -227,15 +228,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadResume{"no_folder", [](const std::string& ck) { fs::remove_all(ck); }, "", "no such checkpoint folder"},
         BadResume{"no_latest", [](const std::string& ck) { fs::remove(ck + "/latest"); }, "", "holds no complete checkpoint"},
-        BadResume{"latest_escapes", [](const std::string& ck) { write(ck + "/latest", "../../etc\n"); }, "",
+        BadResume{"latest_escapes", [](const std::string& ck) { write_file(ck + "/latest", "../../etc\n"); }, "",
                   "does not name a checkpoint folder"},
-        BadResume{"progress_not_json", [](const std::string& ck) { write(ck + kStep + "/progress.json", "{\"format\": "); }, "",
+        BadResume{"progress_not_json", [](const std::string& ck) { write_file(ck + kStep + "/progress.json", "{\"format\": "); }, "",
                   "progress.json: malformed"},
         BadResume{"progress_wrong_types",
                   [](const std::string& ck) {
                     auto j = nlohmann::json::parse(slurp(ck + kStep + "/progress.json"));
                     j["epoch"] = "two";
-                    write(ck + kStep + "/progress.json", j.dump());
+                    write_file(ck + kStep + "/progress.json", j.dump());
                   },
                   "", "progress.json: 'epoch' is not a whole number"},
         // A float count would not convert to int64_t.
@@ -243,7 +244,7 @@ INSTANTIATE_TEST_SUITE_P(
                   [](const std::string& ck) {
                     auto j = nlohmann::json::parse(slurp(ck + kStep + "/progress.json"));
                     j["next"] = 1e30;
-                    write(ck + kStep + "/progress.json", j.dump());
+                    write_file(ck + kStep + "/progress.json", j.dump());
                   },
                   "", "progress.json: 'next' is not a whole number"},
         BadResume{"order_not_a_permutation",
@@ -264,7 +265,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadResume{"state_truncated",
                   [](const std::string& ck) {
                     std::string s = slurp(ck + kStep + "/state.npz");
-                    write(ck + kStep + "/state.npz", s.substr(0, s.size() / 2));
+                    write_file(ck + kStep + "/state.npz", s.substr(0, s.size() / 2));
                   },
                   "", "state.npz"},
         BadResume{"model_swapped",
@@ -279,12 +280,13 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(CheckpointOptions, AreCheckedBeforeTraining) {
-  const std::string dir = temp_dir("ckopt");
+  const TempDir tmp("ckopt");
+  const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --out " + dir + "/o.onnx";
   Outcome every = cli("train " + common + " --checkpoint-every 3", dir);
   EXPECT_EQ(every.code, 2) << every.err;
   EXPECT_NE(every.err.find("--checkpoint-every"), std::string::npos) << every.err;
-  write(dir + "/file", "x");
+  write_file(dir + "/file", "x");
   Outcome onfile = cli("train " + common + " --checkpoint " + dir + "/file", dir);
   EXPECT_EQ(onfile.code, 1) << onfile.err;
   EXPECT_NE(onfile.err.find("--checkpoint " + dir + "/file"), std::string::npos) << onfile.err;
@@ -294,7 +296,6 @@ TEST(CheckpointOptions, AreCheckedBeforeTraining) {
                     "/o.onnx --checkpoint " + dir + "/new/ck", dir);
   EXPECT_EQ(bad.code, 1) << bad.err;
   EXPECT_FALSE(fs::exists(dir + "/new")) << "the failed run left the checkpoint folders it made";
-  fs::remove_all(dir);
 }
 
 }  // namespace

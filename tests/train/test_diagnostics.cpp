@@ -11,7 +11,8 @@
 
 #include "onnxtrain/model.h"
 #include "runtime/model_impl.h"
-#include "tests/train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -35,7 +36,8 @@ std::vector<nlohmann::json> records(const std::string& log, const std::string& t
 // 20 of dead_mlp's 32 hidden units have a negative pre-activation on every input in [0, 1), by construction, and
 // the other 12 a positive one; the dead ones get no gradient and stay dead.
 TEST(Diagnostics, CountsDeadUnitsAndWarnsAboutTheLayer) {
-  const std::string dir = temp_dir("diag");
+  const TempDir tmp("diag");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kData + "dead_mlp.onnx --data " + kData + "good.npz --batch-size 5 --epochs 2 --diagnostics"
                   " --log " + dir + "/log.jsonl --out " + dir + "/out.onnx", dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -54,24 +56,24 @@ TEST(Diagnostics, CountsDeadUnitsAndWarnsAboutTheLayer) {
             std::string::npos) << r.err;
   EXPECT_NE(r.err.find("LeakyRelu"), std::string::npos) << "the warning gives a hint: " << r.err;
   EXPECT_EQ(r.err.find("vanished"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 TEST(Diagnostics, HealthyModelHasNoWarnings) {
-  const std::string dir = temp_dir("diag_ok");
+  const TempDir tmp("diag_ok");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --batch-size 5 --epochs 2 --diagnostics --out " +
                   dir + "/out.onnx", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("Relu '/1/Relu': 256 units"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("LeakyRelu '/3/LeakyRelu': 128 units"), std::string::npos) << r.out;
-  fs::remove_all(dir);
 }
 
 // One plain SGD step: W_after - W_before = -lr * dW, so the logged gradient norm and update ratio must agree with
 // the weights the run started from and wrote.
 TEST(Diagnostics, NormsAgreeWithTheWrittenWeights) {
-  const std::string dir = temp_dir("diag_norms");
+  const TempDir tmp("diag_norms");
+  const std::string& dir = tmp.path();
   const double lr = 0.05;
   Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --batch-size 8 --steps 1 --lr 0.05 --diagnostics"
                   " --log " + dir + "/log.jsonl --out " + dir + "/out.onnx", dir);
@@ -97,11 +99,11 @@ TEST(Diagnostics, NormsAgreeWithTheWrittenWeights) {
     ++checked;
   }
   EXPECT_EQ(checked, 4);
-  fs::remove_all(dir);
 }
 
 TEST(Diagnostics, WarnsAboutVanishingGradients) {
-  const std::string dir = temp_dir("diag_vanish");
+  const TempDir tmp("diag_vanish");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kData + "all_dead_mlp.onnx --data " + kData + "good.npz --batch-size 5 --diagnostics --out " +
                   dir + "/out.onnx", dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -110,34 +112,34 @@ TEST(Diagnostics, WarnsAboutVanishingGradients) {
   // fc2.weight reads only zeros, so its gradient is zero too; fc2.bias still learns.
   EXPECT_NE(r.err.find("the gradient of 'fc2.weight' vanished"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("the gradient of 'fc2.bias' vanished"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 TEST(Diagnostics, WarnsAboutExplodingGradients) {
-  const std::string dir = temp_dir("diag_explode");
+  const TempDir tmp("diag_explode");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kData + "exploding_mlp.onnx --data " + kData + "good.npz --batch-size 5 --steps 1 --diagnostics"
                   " --out " + dir + "/out.onnx", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("the gradient of 'fc1.weight' exploded"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("lower --lr"), std::string::npos) << r.err;
-  fs::remove_all(dir);
 }
 
 // overflow_mlp's first Gemm sums 784 products of 1e37: Inf there, NaN from the second Gemm on.
 TEST(Diagnostics, NaNNamesTheLayerWhereItFirstAppeared) {
-  const std::string dir = temp_dir("diag_nan");
+  const TempDir tmp("diag_nan");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kData + "overflow_mlp.onnx --data " + kData + "good.npz --batch-size 5 --out " + dir + "/out.onnx", dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("the loss became NaN at step 1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("it first appeared in the forward pass at node 'fc1' (Gemm)"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/out.onnx"));
-  fs::remove_all(dir);
 }
 
 // The SVG is parsed by Python's XML parser (an independent reader), and its curves checked against the log.
 TEST(Plot, IsWellFormedSvgWithBothCurves) {
-  const std::string dir = temp_dir("plot");
+  const TempDir tmp("plot");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --val " + kData + "good.npz --val-every 2"
                   " --batch-size 6 --epochs 3 --plot " + dir + "/curves.svg --log " + dir + "/log.jsonl --out " +
                   dir + "/out.onnx", dir);
@@ -164,11 +166,11 @@ TEST(Plot, IsWellFormedSvgWithBothCurves) {
   EXPECT_NE(parsed.find("'train-accuracy': 3"), std::string::npos) << parsed;
   EXPECT_NE(parsed.find("'val-accuracy': 7"), std::string::npos) << parsed;
   EXPECT_NE(parsed.find("} 2 True True True"), std::string::npos) << parsed;
-  fs::remove_all(dir);
 }
 
 TEST(Plot, RefusesOtherFormatsAndNeedsValForValEvery) {
-  const std::string dir = temp_dir("plot_bad");
+  const TempDir tmp("plot_bad");
+  const std::string& dir = tmp.path();
   Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --plot " + dir + "/curves.png --out " + dir + "/o.onnx", dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--plot"), std::string::npos) << r.err;
@@ -176,7 +178,6 @@ TEST(Plot, RefusesOtherFormatsAndNeedsValForValEvery) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--val-every"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/o.onnx"));
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -22,30 +22,17 @@
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
 #include "runtime/model_impl.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
+using namespace onnxtrain::testing;
 
 namespace {
 
 const std::string kModel = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_mlp.onnx";
 const std::string kData = std::string(ONNXTRAIN_TEST_DATA) + "/train/";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-struct Outcome {
-  int code;
-  std::string err;
-};
-
-Outcome cli(const std::string& args, const std::string& dir) {
-  std::string cmd = std::string(ONNXTRAIN_CLI) + " " + args + " > /dev/null 2> " + dir + "/stderr";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir + "/stderr")};
-}
 
 struct BadCase {
   const char* name;
@@ -59,8 +46,8 @@ class BadTraining : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadTraining, FailsWithOneLineAndWritesNothing) {
   const BadCase& c = GetParam();
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_train_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("train");
+  const std::string& dir = tmp.path();
   std::string args = c.args;
   for (size_t p; (p = args.find("DATA/")) != std::string::npos;) args.replace(p, 5, kData);
   // --out: no file appears.
@@ -75,9 +62,8 @@ TEST_P(BadTraining, FailsWithOneLineAndWritesNothing) {
   EXPECT_EQ(r2.code, 1) << r2.err;
   EXPECT_EQ(slurp(dir + "/model.onnx"), slurp(kModel));
   int files = 0;
-  for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stderr";
+  for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stdout" && e.path().filename() != "stderr";
   EXPECT_EQ(files, 1) << "something besides the model was left in " << dir;
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -105,8 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
 // A decompression bomb (here 32 MB in 31 KB, against a 40 MB limit) is one line naming the file and member, exit 1,
 // not "internal error: std::bad_alloc".
 TEST(BadTraining, D12_DecompressionBombIsOneLineNamingTheFile) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_train_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("train");
+  const std::string& dir = tmp.path();
   setenv("ONNXTRAIN_MEMORY_LIMIT_MB", "40", 1);
   Outcome r = cli("train " + kModel + " --data " + kData + "../data/bomb.npz --out " + dir + "/out.onnx", dir);
   unsetenv("ONNXTRAIN_MEMORY_LIMIT_MB");
@@ -114,14 +100,13 @@ TEST(BadTraining, D12_DecompressionBombIsOneLineNamingTheFile) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("bomb.npz: member 'x.npy' declares 32.0 MB of data (float32)"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/out.onnx"));
-  fs::remove_all(dir);
 }
 
 // Outputs that cannot be written are reported before any training: nothing on stdout (not even the "training"
 // line, printed once the model and data are loaded), one line on stderr naming the option's path, exit 1.
 TEST(Outputs, UnwritableOnesAreReportedBeforeTraining) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_out_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("out");
+  const std::string& dir = tmp.path();
   std::ofstream(dir + "/a_file") << "not a folder";
   fs::create_directory(dir + "/a_folder");
   const std::string train = "train " + kModel + " --data " + kData + "good.npz --epochs 50 ";
@@ -156,15 +141,14 @@ TEST(Outputs, UnwritableOnesAreReportedBeforeTraining) {
   }
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add);
   if (fs::exists(dir + "/read_only")) fs::permissions(dir + "/read_only", fs::perms::owner_all);
-  fs::remove_all(dir);
 }
 
 // A write that fails after training (here the file-size limit, as a full disk would: EFBIG rather than ENOSPC, and
 // it binds root too) is one clear line naming the file, exit 1, and the file that was there keeps its bytes, with no
 // temporary left beside it.
 TEST(Outputs, AFailedWriteKeepsThePreviousFile) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_full_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("full");
+  const std::string& dir = tmp.path();
   const std::string out = dir + "/out.onnx";
   std::ofstream(out) << "previous contents";
   // ulimit -f counts 512-byte blocks: 256 KB, a quarter of the model. SIGXFSZ ignored, so the write fails with
@@ -181,7 +165,6 @@ TEST(Outputs, AFailedWriteKeepsThePreviousFile) {
   int files = 0;
   for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stderr";
   EXPECT_EQ(files, 1) << "a temporary file was left in " << dir;
-  fs::remove_all(dir);
 }
 
 // A thread count past kMaxThreads made OpenMP fail inside its first parallel region, or crash; the sessions refuse it
@@ -252,8 +235,8 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
 // The largest --batch-size and --steps are counts like any other: one batch of all the data, and a steps-to-epochs
 // division without the signed overflow the rounded-up sums had (which the sanitizer run of this test reports).
 TEST(Options, LargestCountsTrainWithoutOverflow) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_counts_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("counts");
+  const std::string& dir = tmp.path();
   std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + kModel + " --data " + kData + "good.npz --batch-size " +
                     "9223372036854775807 --out " + dir + "/o.onnx";
   FILE* p = popen(cmd.c_str(), "r");
@@ -262,7 +245,6 @@ TEST(Options, LargestCountsTrainWithoutOverflow) {
   EXPECT_EQ(pclose(p), 0) << out;
   EXPECT_NE(out.find("20 samples, cross-entropy loss, sgd, batch 9223372036854775807, 1 epoch"), std::string::npos) << out;
   EXPECT_NE(out.find("epoch 1/1: loss"), std::string::npos) << out;
-  fs::remove_all(dir);
 }
 
 // A binary classifier (Sigmoid head, bce, one output per sample) is scored like a classifier: hits are
@@ -299,8 +281,8 @@ TEST(BinaryClassifier, IsScoredAgainstItsOutputs) {
 // the rest of the epoch had trained); validation, eval and run chunk their data in the model's batch (they used
 // batches of 256 and failed).
 TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_fixed_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("fixed");
+  const std::string& dir = tmp.path();
   const std::string four = kData + "fixed_batch4.onnx", three = kData + "fixed_batch3.onnx", good = kData + "good.npz";
   Outcome wrong = cli("train " + four + " --data " + good + " --out " + dir + "/t.onnx", dir);
   EXPECT_EQ(wrong.code, 1);
@@ -323,14 +305,13 @@ TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
   EXPECT_NE(error_of([&] { s.run({{"x", Tensor::f32_of({2, 784}, std::vector<float>(2 * 784))}}); })
                 .find("fixes its batch dimension at 4 (a PyTorch export without dynamic_axes?)"),
             std::string::npos);
-  fs::remove_all(dir);
 }
 
 // Targets (N) for a model whose output is (N, 1) are taken as (N, 1): the same weights as from (N, 1) targets. (They
 // were refused; torch's MSELoss would broadcast them to (N, N).)
 TEST(ColumnOutput, TakesTargetsOfOneDimension) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_column_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("column");
+  const std::string& dir = tmp.path();
   const std::string common = "train " + kData + "column.onnx --loss mse --no-shuffle --batch-size 8 --epochs 2 --lr 0.001";
   Outcome one = cli(common + " --data " + kData + "column_1d.npz --out " + dir + "/one.onnx", dir);
   ASSERT_EQ(one.code, 0) << one.err;
@@ -338,15 +319,14 @@ TEST(ColumnOutput, TakesTargetsOfOneDimension) {
   ASSERT_EQ(two.code, 0) << two.err;
   EXPECT_NE(slurp(dir + "/one.onnx"), slurp(kData + "column.onnx")) << "training changed nothing";
   EXPECT_EQ(slurp(dir + "/one.onnx"), slurp(dir + "/two.onnx"));
-  fs::remove_all(dir);
 }
 
 // A model with two outputs (tests/parity's two_heads: class probabilities, and an auxiliary head on the same hidden
 // layer): train, eval and gradcheck need --output to say which one the loss reads, and name the outputs when it is
 // missing or wrong. Trained through probs, the aux head's weights are left as they were; the shared layer's change.
 TEST(SeveralOutputs, TheLossReadsTheOneNamed) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_outputs_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("outputs");
+  const std::string& dir = tmp.path();
   const std::string parity = std::string(ONNXTRAIN_TEST_DATA) + "/parity/";
   const std::string model = parity + "two_heads.onnx", data = " --data " + parity + "two_heads.npz";
   const std::string out = dir + "/trained.onnx";
@@ -384,7 +364,6 @@ TEST(SeveralOutputs, TheLossReadsTheOneNamed) {
   ASSERT_EQ(one_input.code, 0) << one_input.err;
   EXPECT_EQ(weights(Model::load(out), "side.weight"), weights(Model::load(side), "side.weight"));
   EXPECT_NE(weights(Model::load(out), "fc.weight"), weights(Model::load(side), "fc.weight"));
-  fs::remove_all(dir);
 }
 
 // An InferenceSession packs weights once; after a training step on the same model it must compute with the new
@@ -409,8 +388,8 @@ TEST(InferenceAfterTraining, SeesTheTrainedWeights) {
 // and the exit is non-zero with a line that says where it stopped.
 TEST(Interruption, WritesTheModelTrainedSoFar) {
   for (int sig : {SIGINT, SIGTERM}) {
-    std::string tmpl = (fs::temp_directory_path() / "onnxtrain_sig_XXXXXX").string();
-    std::string dir = mkdtemp(tmpl.data());
+    const TempDir tmp("sig");
+    const std::string& dir = tmp.path();
     std::string out = dir + "/out.onnx";
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -439,15 +418,14 @@ TEST(Interruption, WritesTheModelTrainedSoFar) {
     ASSERT_TRUE(fs::exists(out));
     Model trained = Model::load(out);  // a whole, loadable model
     EXPECT_NE(slurp(out), slurp(kModel)) << "the written model holds no training";
-    fs::remove_all(dir);
   }
 }
 
 // --log: one JSON object per step and per epoch; the epoch losses are the printed ones and the batch-weighted means
 // of the step losses.
 TEST(JsonLog, ParsesAndMatchesWhatIsPrinted) {
-  std::string tmpl = (fs::temp_directory_path() / "onnxtrain_log_XXXXXX").string();
-  std::string dir = mkdtemp(tmpl.data());
+  const TempDir tmp("log");
+  const std::string& dir = tmp.path();
   std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + kModel + " --data " + kData +
                     "good.npz --batch-size 6 --epochs 2 --lr 0.05 --log " + dir + "/log.jsonl --out " + dir +
                     "/out.onnx > " + dir + "/stdout";
@@ -477,7 +455,6 @@ TEST(JsonLog, ParsesAndMatchesWhatIsPrinted) {
     std::snprintf(want, sizeof want, "epoch %zu/2: loss %.4f", e + 1, epoch_losses[e]);
     EXPECT_NE(out.find(want), std::string::npos) << "'" << want << "' not in:\n" << out;
   }
-  fs::remove_all(dir);
 }
 
 // Fashion-MNIST, a subset small enough for CI: the loss falls and accuracy beats chance (0.1) by a wide margin.

@@ -18,7 +18,8 @@
 #include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/trainer.h"
-#include "tests/train/cli_run.h"
+#include "tests/support/cli.h"
+#include "tests/support/io.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -77,7 +78,8 @@ std::string straight_run(const std::string& model_path, const std::string& out, 
 }
 
 TEST(Trainer, ResumedFromAStepCountEndsBitwiseAsAnUninterruptedRun) {
-  const std::string dir = temp_dir("trainer_resume");
+  const TempDir tmp("trainer_resume");
+  const std::string& dir = tmp.path();
   Recorder straight;
   const std::string a = straight_run(kDropout, dir + "/a.onnx", &straight);
   EXPECT_EQ(straight.steps.size(), 12u);
@@ -121,13 +123,13 @@ TEST(Trainer, ResumedFromAStepCountEndsBitwiseAsAnUninterruptedRun) {
     };
     EXPECT_EQ(cut(resumed.records[i]), cut(straight.records[i])) << "record " << i;
   }
-  fs::remove_all(dir);
 }
 
 // request_stop() from inside a step's report: the step finishes, run() returns before the next one, and a
 // checkpoint written then into a new folder resumes to the uninterrupted run's weights.
 TEST(Trainer, StopsAtAStepBoundaryAndResumesBitwise) {
-  const std::string dir = temp_dir("trainer_stop");
+  const TempDir tmp("trainer_stop");
+  const std::string& dir = tmp.path();
   const std::string a = straight_run(kFashion, dir + "/a.onnx");
   {
     Model model = Model::load(kFashion);
@@ -160,7 +162,6 @@ TEST(Trainer, StopsAtAStepBoundaryAndResumesBitwise) {
   EXPECT_EQ(trainer.run().steps, 6);
   model.save(dir + "/b.onnx");
   EXPECT_EQ(slurp(dir + "/b.onnx"), a) << "resuming after request_stop did not end where the straight run ends";
-  fs::remove_all(dir);
 }
 
 // A stop requested before run() trains nothing.
@@ -177,7 +178,8 @@ TEST(Trainer, AStopRequestedBeforeRunTrainsNothing) {
 
 // Errors name the API's options, not the command line's flags.
 TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
-  const std::string dir = temp_dir("trainer_other");
+  const TempDir tmp("trainer_other");
+  const std::string& dir = tmp.path();
   {
     Model model = Model::load(kFashion);
     Dataset data = good_data(model);
@@ -212,7 +214,6 @@ TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
     EXPECT_NE(std::string(e.what()).find("continue that run with TrainerOptions::resume_from"), std::string::npos)
         << e.what();
   }
-  fs::remove_all(dir);
 }
 
 // With diagnostics, each epoch's report and its warnings reach the observer (dead_mlp: 20 of its 32 hidden units
@@ -258,7 +259,8 @@ TEST(Trainer, ReportsDiagnosticsAndWarningsToTheObserver) {
 // uninterrupted run ends, bitwise. The uninterrupted run is also the command line's with the same options, byte for
 // byte: the CLI adds nothing to what the library trains.
 TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
-  const std::string dir = temp_dir("trainer_kill9");
+  const TempDir tmp("trainer_kill9");
+  const std::string& dir = tmp.path();
   const auto driver = [&](const std::string& args) {
     return std::system((std::string(TRAINER_DRIVER) + " " + kDropout + " " + kGood + " " + args + " > " + dir +
                         "/driver.err 2>&1").c_str());
@@ -296,7 +298,6 @@ TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
     ASSERT_EQ(driver(out + " 600 " + ck + " resume"), 0) << slurp(dir + "/driver.err");
     EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx")) << "resumed after kill -9: weights differ from the uninterrupted run";
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace
