@@ -73,20 +73,23 @@ double gemm_bound_seconds(const std::vector<Layer>& ls, int64_t B, double second
   auto add = [&](int64_t M, int64_t K, int64_t N) {
     auto a = dnnl_compat::plain({M, K}), b = dnnl_compat::plain({K, N}), c = dnnl_compat::plain({M, N});
     auto pd = dnnl_compat::matmul(eng, a, b, c, {});
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC, dnnl::memory(a, eng)}, {DNNL_ARG_WEIGHTS, dnnl::memory(b, eng)}, {DNNL_ARG_DST, dnnl::memory(c, eng)}};
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(a, eng)},
+                                                  {DNNL_ARG_WEIGHTS, dnnl::memory(b, eng)},
+                                                  {DNNL_ARG_DST, dnnl::memory(c, eng)}};
     for (auto& [k, m] : args) std::memset(m.get_data_handle(), 0, m.get_desc().get_size());
     prims.emplace_back(dnnl::matmul(pd), args);
   };
   for (size_t l = 0; l < ls.size(); ++l) {
-    add(B, ls[l].in, ls[l].out);   // forward
-    add(ls[l].out, B, ls[l].in);   // dW = dY^T X
+    add(B, ls[l].in, ls[l].out);             // forward
+    add(ls[l].out, B, ls[l].in);             // dW = dY^T X
     if (l > 0) add(B, ls[l].out, ls[l].in);  // dX = dY W
   }
-  auto t = time_it([&] {
-    for (auto& [p, a] : prims) p.execute(s, a);
-    s.wait();
-  }, seconds, repeats);
+  auto t = time_it(
+      [&] {
+        for (auto& [p, a] : prims) p.execute(s, a);
+        s.wait();
+      },
+      seconds, repeats);
   *spread = (t.back() - t.front()) / t[t.size() / 2];
   return t[t.size() / 2];
 }
@@ -104,21 +107,27 @@ double gemm_blocked_seconds(const std::vector<Layer>& ls, int64_t B, double seco
   };
   for (size_t l = 0; l < ls.size(); ++l) {
     auto ip = dnnl_compat::inner_product_training(eng, B, ls[l].in, ls[l].out);
-    dnnl::memory x = zeroed(ip.forward.src_desc()), y = zeroed(ip.forward.dst_desc()), w = zeroed(ip.forward.weights_desc());
+    dnnl::memory x = zeroed(ip.forward.src_desc()), y = zeroed(ip.forward.dst_desc()),
+                 w = zeroed(ip.forward.weights_desc());
     dnnl::memory dy = zeroed(ip.forward.dst_desc()), dw = zeroed(ip.weights.diff_weights_desc());
-    prims.emplace_back(dnnl::inner_product_forward(ip.forward),
-                       std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}});
-    prims.emplace_back(dnnl::inner_product_backward_weights(ip.weights),
-                       std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+    prims.emplace_back(
+        dnnl::inner_product_forward(ip.forward),
+        std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}});
+    prims.emplace_back(
+        dnnl::inner_product_backward_weights(ip.weights),
+        std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
     if (l > 0)
-      prims.emplace_back(dnnl::inner_product_backward_data(ip.data),
-                         std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w},
-                                                               {DNNL_ARG_DIFF_SRC, zeroed(ip.data.diff_src_desc())}});
+      prims.emplace_back(
+          dnnl::inner_product_backward_data(ip.data),
+          std::unordered_map<int, dnnl::memory>{
+              {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, zeroed(ip.data.diff_src_desc())}});
   }
-  auto t = time_it([&] {
-    for (auto& [p, a] : prims) p.execute(s, a);
-    s.wait();
-  }, seconds, repeats);
+  auto t = time_it(
+      [&] {
+        for (auto& [p, a] : prims) p.execute(s, a);
+        s.wait();
+      },
+      seconds, repeats);
   *spread = (t.back() - t.front()) / t[t.size() / 2];
   return t[t.size() / 2];
 }
@@ -127,14 +136,14 @@ double gemm_blocked_seconds(const std::vector<Layer>& ls, int64_t B, double seco
 // to cover a 4-cycle FMA latency on two ports and few enough to stay in registers (16 of AVX-512's 32, 12 of AVX2's
 // 16), in 512-bit vectors (avx512 = true) or 256-bit ones. Nothing reaches more f32 FLOPs on this CPU: every GEMM,
 // oneDNN's or OpenBLAS's, runs at a fraction of it.
-#define FMA_CHAINS(C, V, SET, FMA, FIRST)                    \
-  V acc[C];                                                  \
-  for (int i = 0; i < C; ++i) acc[i] = SET(0.001f * i);      \
-  const V a = SET(0.9999f), b = SET(0.0001f);                \
-  for (long k = 0; k < n; ++k)                               \
-    for (int i = 0; i < C; ++i) acc[i] = FMA(acc[i], a, b);  \
-  float sink = 0;                                            \
-  for (int i = 0; i < C; ++i) sink += FIRST(acc[i]);         \
+#define FMA_CHAINS(C, V, SET, FMA, FIRST)                   \
+  V acc[C];                                                 \
+  for (int i = 0; i < C; ++i) acc[i] = SET(0.001f * i);     \
+  const V a = SET(0.9999f), b = SET(0.0001f);               \
+  for (long k = 0; k < n; ++k)                              \
+    for (int i = 0; i < C; ++i) acc[i] = FMA(acc[i], a, b); \
+  float sink = 0;                                           \
+  for (int i = 0; i < C; ++i) sink += FIRST(acc[i]);        \
   return sink;
 __attribute__((target("avx512f"))) float chains512(long n) {
   FMA_CHAINS(16, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)
@@ -189,23 +198,31 @@ int main(int argc, char** argv) try {
   double seconds = 2.0;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--mode") mode = v;
-    else if (k == "--precision") precision = v;
+    if (k == "--mode")
+      mode = v;
+    else if (k == "--precision")
+      precision = v;
     else if (k != "--threads" && k != "--batch" && k != "--seconds" && k != "--repeats")
       throw std::invalid_argument("unknown option " + k);
-    else try {
-      if (k == "--threads") threads = std::stoi(v);
-      else if (k == "--batch") B = std::stoll(v);
-      else if (k == "--seconds") seconds = std::stod(v);
-      else repeats = std::stoi(v);
-    } catch (const std::logic_error&) {
-      throw std::invalid_argument(k + ": '" + v + "' is not a number");
-    }
+    else
+      try {
+        if (k == "--threads")
+          threads = std::stoi(v);
+        else if (k == "--batch")
+          B = std::stoll(v);
+        else if (k == "--seconds")
+          seconds = std::stod(v);
+        else
+          repeats = std::stoi(v);
+      } catch (const std::logic_error&) {
+        throw std::invalid_argument(k + ": '" + v + "' is not a number");
+      }
   }
   if (threads < 1 || B < 1 || repeats < 1 || !(seconds > 0) ||
       (mode != "train" && mode != "infer" && mode != "gemm" && mode != "gemm-blocked" && mode != "peak"))
     throw std::invalid_argument(
-        "--threads, --batch, --repeats and --seconds must be positive; --mode train, infer, gemm, gemm-blocked or peak");
+        "--threads, --batch, --repeats and --seconds must be positive; --mode train, infer, gemm, gemm-blocked or "
+        "peak");
   if (mode == "peak") {
     __builtin_cpu_init();
     const bool avx512 = __builtin_cpu_supports("avx512f");

@@ -158,8 +158,8 @@ std::string check_output(const std::string& path, const std::string& what, const
   struct stat st;
   if (stat(target.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode))
-      refuse(label, std::string("cannot write: it is ") + kind_of(st.st_mode) +
-                        ", and onnxtrain replaces only regular files");
+      refuse(label,
+             std::string("cannot write: it is ") + kind_of(st.st_mode) + ", and onnxtrain replaces only regular files");
     if (const std::string* role = inputs.role_of(target))
       refuse(label, "is the " + *role + " this run reads; writing there would destroy it");
   }

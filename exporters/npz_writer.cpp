@@ -15,7 +15,8 @@ namespace {
 // NumPy's name for a dtype; bfloat16, which NumPy lacks, is written widened to float32 (exactly).
 const char* descr(DType d) {
   switch (d) {
-    case DType::Float32: case DType::BFloat16: return "<f4";
+    case DType::Float32:
+    case DType::BFloat16: return "<f4";
     case DType::Int64: return "<i8";
     case DType::UInt8: return "|u1";
     case DType::Int8: return "|i1";
@@ -36,8 +37,8 @@ std::string npy_bytes(const Tensor& t) {
   std::string shape = "(";
   for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
   shape += t.shape.size() == 1 ? ",)" : ")";
-  std::string header = std::string("{'descr': '") + descr(t.dtype) +
-                       "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      std::string("{'descr': '") + descr(t.dtype) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces and a newline so the data starts on a 64-byte boundary, as numpy does.
   size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";

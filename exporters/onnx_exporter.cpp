@@ -66,7 +66,8 @@ Plan plan_for(const Source& src, const std::string& path) {
 files::Inputs source_inputs(const Source& src, const Plan& plan, files::Inputs inputs) {
   if (!plan.in_place) {
     inputs.add(src.path, "source model");
-    for (const std::string& loc : plan.order) inputs.add(src.dir + "/" + loc, "source model's external data '" + loc + "'");
+    for (const std::string& loc : plan.order)
+      inputs.add(src.dir + "/" + loc, "source model's external data '" + loc + "'");
   }
   return inputs;
 }
@@ -124,7 +125,8 @@ void export_model(const Source& src, const ir::Graph& graph, const std::string& 
 
   std::string out;
   if (!m.SerializeToString(&out)) throw Error(path + ": cannot serialize the model (is it over 2 GiB?)");
-  for (const std::string& loc : plan.order) files::atomic_write(out_dir + "/" + plan.location.at(loc), ext_bytes[loc], inputs);
+  for (const std::string& loc : plan.order)
+    files::atomic_write(out_dir + "/" + plan.location.at(loc), ext_bytes[loc], inputs);
   files::atomic_write(path, out, inputs);
 }
 

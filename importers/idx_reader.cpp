@@ -36,7 +36,9 @@ void read_exact(const std::string& path, gzFile f, void* dst, size_t n, const ch
   }
 }
 
-uint32_t be32(const unsigned char* b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; }
+uint32_t be32(const unsigned char* b) {
+  return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
+}
 
 Tensor read_idx(const std::string& path) {
   io::MemoryBudget budget;
@@ -63,7 +65,8 @@ Tensor read_idx(const std::string& path) {
     shape.push_back(be32(d));
     empty = empty || be32(d) == 0;
     if (be32(d) != 0 && (__builtin_mul_overflow(nonzero, uint64_t(be32(d)), &nonzero) || nonzero > kMaxBytes))
-      throw Error(path + ": header declares " + shape_str(shape) + "..., more than " + std::to_string(kMaxBytes) + " bytes");
+      throw Error(path + ": header declares " + shape_str(shape) + "..., more than " + std::to_string(kMaxBytes) +
+                  " bytes");
   }
   const uint64_t total = empty ? 0 : nonzero;
   // Held twice while converted: the bytes, then the labels as int64 or the pixels as float32. A gzip bomb (a megabyte

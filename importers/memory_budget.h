@@ -18,9 +18,12 @@ namespace onnxtrain::io {
 // "6.3 GB", "12.0 MB", "512 bytes" (decimal units, as free(1) -H and file managers show sizes).
 inline std::string human_bytes(uint64_t n) {
   char b[32];
-  if (n >= 1000000000) std::snprintf(b, sizeof b, "%.1f GB", double(n) / 1e9);
-  else if (n >= 1000000) std::snprintf(b, sizeof b, "%.1f MB", double(n) / 1e6);
-  else std::snprintf(b, sizeof b, "%llu bytes", static_cast<unsigned long long>(n));
+  if (n >= 1000000000)
+    std::snprintf(b, sizeof b, "%.1f GB", double(n) / 1e9);
+  else if (n >= 1000000)
+    std::snprintf(b, sizeof b, "%.1f MB", double(n) / 1e6);
+  else
+    std::snprintf(b, sizeof b, "%llu bytes", static_cast<unsigned long long>(n));
   return b;
 }
 

@@ -67,7 +67,8 @@ struct NpyHeader {
 
 // The bytes the header takes (magic, version, length and the dict), from the image's first 12 bytes or all it has.
 size_t header_size(const std::string& where, const std::string& bytes) {
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(where + ": not an .npy array (bad magic)");
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw Error(where + ": not an .npy array (bad magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len, offset;
   if (major == 1) {
@@ -115,14 +116,23 @@ NpyHeader parse_header(const std::string& where, const std::string& bytes) {
 
   const std::string& descr = h.descr;
   Descr& d = h.d;
-  if (descr == "<f4") d = {'f', 4};
-  else if (descr == "<f8") d = {'f', 8};
-  else if (descr == "<i8") d = {'i', 8};
-  else if (descr == "<i4") d = {'i', 4};
-  else if (descr == "|i1" || descr == "<i1") d = {'i', 1};
-  else if (descr == "|u1" || descr == "<u1") d = {'u', 1};
-  else if (descr == "|b1") d = {'b', 1};
-  else throw Error(where + ": dtype '" + descr + "' is not supported (float32/64, int32/64, uint8, int8 or bool, little-endian)");
+  if (descr == "<f4")
+    d = {'f', 4};
+  else if (descr == "<f8")
+    d = {'f', 8};
+  else if (descr == "<i8")
+    d = {'i', 8};
+  else if (descr == "<i4")
+    d = {'i', 4};
+  else if (descr == "|i1" || descr == "<i1")
+    d = {'i', 1};
+  else if (descr == "|u1" || descr == "<u1")
+    d = {'u', 1};
+  else if (descr == "|b1")
+    d = {'b', 1};
+  else
+    throw Error(where + ": dtype '" + descr +
+                "' is not supported (float32/64, int32/64, uint8, int8 or bool, little-endian)");
 
   // n elements; the non-zero dims are bounded even when a 0 makes the array empty, so that no product of some of
   // the dims, formed later, can overflow.
@@ -130,7 +140,8 @@ NpyHeader parse_header(const std::string& where, const std::string& bytes) {
   for (int64_t s : shape) {
     n *= uint64_t(s);
     if (s != 0 && (__builtin_mul_overflow(nonzero, uint64_t(s), &nonzero) || nonzero > kMaxMember))
-      throw Error(where + ": .npy shape " + shape_str(shape) + " has more than " + std::to_string(kMaxMember) + " elements");
+      throw Error(where + ": .npy shape " + shape_str(shape) + " has more than " + std::to_string(kMaxMember) +
+                  " elements");
   }
   h.n = n;
   h.payload = n * uint64_t(d.size);  // n <= 2^33, size <= 8: no overflow
@@ -156,12 +167,26 @@ Tensor parse_npy(const std::string& where, const std::string& bytes, const NpyHe
     for (uint64_t i = 0; i < n; ++i) {
       const char* e = p + i * d.size;
       using T = std::remove_pointer_t<decltype(dst)>;
-      if (d.kind == 'f' && d.size == 4) { float v; std::memcpy(&v, e, 4); dst[i] = static_cast<T>(v); }
-      else if (d.kind == 'f') { double v; std::memcpy(&v, e, 8); dst[i] = static_cast<T>(v); }
-      else if (d.size == 8) { int64_t v; std::memcpy(&v, e, 8); dst[i] = static_cast<T>(v); }
-      else if (d.size == 4) { int32_t v; std::memcpy(&v, e, 4); dst[i] = static_cast<T>(v); }
-      else if (d.kind == 'i') dst[i] = static_cast<T>(static_cast<int8_t>(*e));
-      else dst[i] = static_cast<T>(static_cast<uint8_t>(*e));
+      if (d.kind == 'f' && d.size == 4) {
+        float v;
+        std::memcpy(&v, e, 4);
+        dst[i] = static_cast<T>(v);
+      } else if (d.kind == 'f') {
+        double v;
+        std::memcpy(&v, e, 8);
+        dst[i] = static_cast<T>(v);
+      } else if (d.size == 8) {
+        int64_t v;
+        std::memcpy(&v, e, 8);
+        dst[i] = static_cast<T>(v);
+      } else if (d.size == 4) {
+        int32_t v;
+        std::memcpy(&v, e, 4);
+        dst[i] = static_cast<T>(v);
+      } else if (d.kind == 'i')
+        dst[i] = static_cast<T>(static_cast<int8_t>(*e));
+      else
+        dst[i] = static_cast<T>(static_cast<uint8_t>(*e));
     }
   };
   if (t.dtype == DType::Float32) {
@@ -181,7 +206,10 @@ Tensor parse_npy(const std::string& where, const std::string& bytes, const NpyHe
         for (size_t k = 0; k < shape.size(); ++k) f += uint64_t(idx[k]) * stride, stride *= uint64_t(shape[k]);
         v[c] = src[f];
         for (size_t k = shape.size(); k-- > 0;)
-          if (++idx[k] < shape[k]) break; else idx[k] = 0;
+          if (++idx[k] < shape[k])
+            break;
+          else
+            idx[k] = 0;
       }
     };
     t.dtype == DType::Float32 ? reorder(t.f32) : reorder(t.i64);
@@ -238,7 +266,8 @@ std::map<std::string, Tensor> read_npz(const std::string& path) {
     if (zip_stat_index(za, static_cast<zip_uint64_t>(i), 0, &st) != 0) throw Error(path + ": unreadable zip entry");
     std::string name = st.name;
     const std::string where = path + ": member '" + name + "'";
-    if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxMember) throw Error(where + " is larger than " + std::to_string(kMaxMember) + " bytes");
+    if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxMember)
+      throw Error(where + " is larger than " + std::to_string(kMaxMember) + " bytes");
     zip_file_t* zf = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
     if (!zf) throw Error(where + ": " + zip_strerror(za));
     std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> file_guard(zf, zip_fclose);

@@ -44,7 +44,8 @@ std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* o
   const size_t bytes = n * dtype_size(d);
   if (t.has_raw_data()) {
     if (t.raw_data().size() != bytes)
-      return "raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " + std::to_string(bytes);
+      return "raw_data has " + std::to_string(t.raw_data().size()) + " bytes but its shape needs " +
+             std::to_string(bytes);
     if (bytes && out) std::memcpy(out, t.raw_data().data(), bytes);  // an empty field's data() may be null
     return "";
   }
@@ -57,8 +58,11 @@ std::string read_elements(const onnx::TensorProto& t, DType d, size_t n, void* o
     case DType::Int32: return copy_field<int32_t>(t.int32_data(), n, out);
     case DType::Int16: return copy_field<int16_t>(t.int32_data(), n, out);
     case DType::Int8: return copy_field<int8_t>(t.int32_data(), n, out);
-    case DType::UInt8: case DType::Bool: return copy_field<uint8_t>(t.int32_data(), n, out);
-    case DType::UInt16: case DType::Float16: case DType::BFloat16: return copy_field<uint16_t>(t.int32_data(), n, out);
+    case DType::UInt8:
+    case DType::Bool: return copy_field<uint8_t>(t.int32_data(), n, out);
+    case DType::UInt16:
+    case DType::Float16:
+    case DType::BFloat16: return copy_field<uint16_t>(t.int32_data(), n, out);
   }
   return "has an unknown dtype";
 }

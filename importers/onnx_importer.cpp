@@ -55,8 +55,10 @@ std::string type_str(const onnx::TypeProto& t) {
       return t.tensor_type().has_elem_type() ? dtype_name(t.tensor_type().elem_type()) : "?";
     case onnx::TypeProto::kSequenceType: return "sequence(" + type_str(t.sequence_type().elem_type()) + ")";
     case onnx::TypeProto::kOptionalType: return "optional(" + type_str(t.optional_type().elem_type()) + ")";
-    case onnx::TypeProto::kMapType: return "map(" + dtype_name(t.map_type().key_type()) + "," + type_str(t.map_type().value_type()) + ")";
-    case onnx::TypeProto::kSparseTensorType: return "sparse_tensor(" + dtype_name(t.sparse_tensor_type().elem_type()) + ")";
+    case onnx::TypeProto::kMapType:
+      return "map(" + dtype_name(t.map_type().key_type()) + "," + type_str(t.map_type().value_type()) + ")";
+    case onnx::TypeProto::kSparseTensorType:
+      return "sparse_tensor(" + dtype_name(t.sparse_tensor_type().elem_type()) + ")";
     default: return "?";
   }
 }
@@ -69,7 +71,9 @@ std::string float_str(float v) {
 }
 
 // A node's name as messages and `onnxtrain info` give it: its own, or "#k" for the k-th unnamed node.
-std::string node_name(const onnx::NodeProto& np, int k) { return np.name().empty() ? "#" + std::to_string(k) : np.name(); }
+std::string node_name(const onnx::NodeProto& np, int k) {
+  return np.name().empty() ? "#" + std::to_string(k) : np.name();
+}
 
 using onnx_io::default_domain;  // a domain's test (importers/onnx_elements.h); a node's is below
 bool default_domain(const onnx::NodeProto& np) { return default_domain(np.domain()); }
@@ -93,8 +97,9 @@ ModelInfo::Port port_info(const onnx::ValueInfoProto& vi) {
   ModelInfo::Port p;
   p.name = vi.name();
   p.dtype = type_str(vi.type());
-  p.kind = vi.type().has_sequence_type() ? Value::Kind::Sequence
-           : vi.type().has_optional_type() ? Value::Kind::Optional : Value::Kind::Tensor;
+  p.kind = vi.type().has_sequence_type()   ? Value::Kind::Sequence
+           : vi.type().has_optional_type() ? Value::Kind::Optional
+                                           : Value::Kind::Tensor;
   if (vi.type().tensor_type().has_shape())
     for (const auto& d : vi.type().tensor_type().shape().dim())
       p.dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.has_dim_param() ? d.dim_param() : "?"));
@@ -151,7 +156,8 @@ class Importer {
     if (!m.has_ir_version() || !m.has_graph())
       fail("not an ONNX model: no ir_version or no graph (is this an .onnx file?)");
     if (m.ir_version() < 3)
-      fail("ir_version " + std::to_string(m.ir_version()) + " is not supported (onnxtrain reads ir_version 3 and later)");
+      fail("ir_version " + std::to_string(m.ir_version()) +
+           " is not supported (onnxtrain reads ir_version 3 and later)");
     meta_.producer_name = m.producer_name();
     meta_.producer_version = m.producer_version();
     meta_.ir_version = m.ir_version();
@@ -217,7 +223,8 @@ class Importer {
   // A tensor of another dtype than float32 into v: its dtype, its element bytes (read_elements: from raw_data or its
   // typed field, checked against its shape) and, for integers small enough to be a shape, its values as int64.
   void read_typed(const std::string& what, const onnx::TensorProto& t, int64_t n, ir::Value& v) const {
-    if (!dtype_of(t.data_type(), &v.dtype)) fail(what + ": " + dtype_name(t.data_type()) + " tensors are not supported");
+    if (!dtype_of(t.data_type(), &v.dtype))
+      fail(what + ": " + dtype_name(t.data_type()) + " tensors are not supported");
     const size_t width = dtype_size(v.dtype), count = static_cast<size_t>(n);
     if (std::string wrong = read_elements(t, v.dtype, count, nullptr); !wrong.empty()) fail(what + ": " + wrong);
     v.raw.resize(count * width);
@@ -229,9 +236,14 @@ class Importer {
       v.ints.resize(count);
       for (size_t i = 0; i < count; ++i) {
         const uint8_t* p = v.raw.data() + i * width;
-        if (v.dtype == DType::Int64) std::memcpy(&v.ints[i], p, 8);
-        else if (v.dtype == DType::Int32) { int32_t x; std::memcpy(&x, p, 4); v.ints[i] = x; }
-        else v.ints[i] = *p != 0;
+        if (v.dtype == DType::Int64)
+          std::memcpy(&v.ints[i], p, 8);
+        else if (v.dtype == DType::Int32) {
+          int32_t x;
+          std::memcpy(&x, p, 4);
+          v.ints[i] = x;
+        } else
+          v.ints[i] = *p != 0;
       }
     }
   }
@@ -271,7 +283,8 @@ class Importer {
       } else if (t.data_location() != onnx::TensorProto::EXTERNAL && dtype_of(t.data_type(), &v.dtype)) {
         read_typed(what, t, count, v);
       } else {
-        g_.fail(n, "value of " + dtype_name(t.data_type()) + (t.data_location() == onnx::TensorProto::EXTERNAL ? " with external data" : "") +
+        g_.fail(n, "value of " + dtype_name(t.data_type()) +
+                       (t.data_location() == onnx::TensorProto::EXTERNAL ? " with external data" : "") +
                        " is not supported");
       }
     } else if (a.name() == "value_float") {
@@ -282,8 +295,10 @@ class Importer {
     } else if (a.name() == "value_int" || a.name() == "value_ints") {
       v.integer = true;
       v.dtype = DType::Int64;
-      if (a.name() == "value_int") v.ints = {a.i()};
-      else v.ints.assign(a.ints().begin(), a.ints().end()), v.shape = {static_cast<int64_t>(v.ints.size())};
+      if (a.name() == "value_int")
+        v.ints = {a.i()};
+      else
+        v.ints.assign(a.ints().begin(), a.ints().end()), v.shape = {static_cast<int64_t>(v.ints.size())};
       v.raw.resize(v.ints.size() * sizeof(int64_t));
       if (!v.ints.empty()) std::memcpy(v.raw.data(), v.ints.data(), v.raw.size());
     } else {
@@ -300,7 +315,7 @@ class Importer {
 
   void read_initializers(const onnx::GraphProto& gp, Source& src) {
     std::vector<std::pair<int, int64_t>> floats;  // (tensor index, numel)
-    std::vector<ExternalRef> refs;                 // where each one's data is
+    std::vector<ExternalRef> refs;                // where each one's data is
     size_t total = 0;
     for (int k = 0; k < gp.initializer_size(); ++k) {
       const onnx::TensorProto& t = gp.initializer(k);
@@ -314,8 +329,9 @@ class Importer {
       v.shape.assign(t.dims().begin(), t.dims().end());
       if (t.data_type() != onnx::TensorProto::FLOAT) {
         // Other dtypes become constants, which only the ops that take them read (Add, Identity, Squeeze and
-        // Unsqueeze as data; Reshape, Squeeze and Unsqueeze as a shape or axes). What onnxtrain cannot hold (strings, complex, external data) is kept for the exporter as it
-        // is, and refused where a node reads it (see read_nodes).
+        // Unsqueeze as data; Reshape, Squeeze and Unsqueeze as a shape or axes). What onnxtrain cannot hold (strings,
+        // complex, external data) is kept for the exporter as it is, and refused where a node reads it (see
+        // read_nodes).
         v.kind = ir::ValueKind::Input;
         DType d;
         if (dtype_of(t.data_type(), &d) && t.data_location() != onnx::TensorProto::EXTERNAL) {
@@ -386,7 +402,8 @@ class Importer {
         continue;
       }
       if (!vi.type().has_tensor_type())
-        fail("input '" + vi.name() + "' is " + type_str(vi.type()) + "; onnxtrain takes tensors, sequences and optionals");
+        fail("input '" + vi.name() + "' is " + type_str(vi.type()) +
+             "; onnxtrain takes tensors, sequences and optionals");
       if (!dtype_of(tt.elem_type(), &v.dtype))
         fail("input '" + vi.name() + "' is " + dtype_name(tt.elem_type()) + ", which onnxtrain does not carry");
       for (auto& d : v.declared) v.shape.push_back(d.value);
@@ -434,7 +451,8 @@ class Importer {
       n.name = node_name(np, k);
       n.op_type = np.op_type();
       if (!default_domain(np))
-        g_.fail(n, "domain '" + np.domain() + "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
+        g_.fail(n, "domain '" + np.domain() +
+                       "' is not supported; onnxtrain runs default-domain ops: " + ops::supported_ops());
       if (n.op_type == "Constant") {
         fold_constant(np, n);
         continue;
@@ -452,11 +470,26 @@ class Importer {
         require_finite(n, a);
         ir::Attr at;
         switch (a.type()) {
-          case onnx::AttributeProto::INT: at.kind = ir::Attr::Int; at.i = a.i(); break;
-          case onnx::AttributeProto::FLOAT: at.kind = ir::Attr::Float; at.f = a.f(); break;
-          case onnx::AttributeProto::INTS: at.kind = ir::Attr::Ints; at.ints.assign(a.ints().begin(), a.ints().end()); break;
-          case onnx::AttributeProto::FLOATS: at.kind = ir::Attr::Floats; at.floats.assign(a.floats().begin(), a.floats().end()); break;
-          case onnx::AttributeProto::STRING: at.kind = ir::Attr::String; at.s = a.s(); break;
+          case onnx::AttributeProto::INT:
+            at.kind = ir::Attr::Int;
+            at.i = a.i();
+            break;
+          case onnx::AttributeProto::FLOAT:
+            at.kind = ir::Attr::Float;
+            at.f = a.f();
+            break;
+          case onnx::AttributeProto::INTS:
+            at.kind = ir::Attr::Ints;
+            at.ints.assign(a.ints().begin(), a.ints().end());
+            break;
+          case onnx::AttributeProto::FLOATS:
+            at.kind = ir::Attr::Floats;
+            at.floats.assign(a.floats().begin(), a.floats().end());
+            break;
+          case onnx::AttributeProto::STRING:
+            at.kind = ir::Attr::String;
+            at.s = a.s();
+            break;
           default: break;
         }
         n.attrs[a.name()] = at;
@@ -479,8 +512,7 @@ class Importer {
       const ops::OpDef* op = ops::find_op(n.op_type);
       for (const std::string& i : gp.node(k).input()) {
         int id = i.empty() ? -1 : g_.find(i);
-        if (!i.empty() && id < 0)
-          g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
+        if (!i.empty() && id < 0) g_.fail(n, "input '" + i + "' is not a graph input, an initializer or a node output");
         auto nf = unreadable_.find(i);
         const int slot = static_cast<int>(n.inputs.size());
         const bool wants_ints = op->int_input(static_cast<size_t>(slot));
@@ -490,7 +522,8 @@ class Importer {
           // An int64 input read as a shape: its values are bound when the plan is made (Executor::prepare).
           if (v.kind == ir::ValueKind::Input && v.tensor && v.dtype == DType::Int64) v.integer = true;
           if (!v.integer)
-            g_.fail(n, "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
+            g_.fail(n,
+                    "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
         }
         n.inputs.push_back(id);
       }

@@ -13,8 +13,8 @@ struct Source {
   std::string path;  // the file it was read from
   std::string dir;   // its folder: external data locations are relative to it
   struct Param {
-    int tensor;      // index into proto.graph().initializer()
-    int value;       // IR value id of the parameter
+    int tensor;  // index into proto.graph().initializer()
+    int value;   // IR value id of the parameter
   };
   std::vector<Param> params;
 };

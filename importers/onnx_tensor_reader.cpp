@@ -34,9 +34,12 @@ Tensor tensor_of(const std::string& path, const onnx::TensorProto& t) {
   const size_t count = static_cast<size_t>(n);
   if (std::string wrong = onnx_io::read_elements(t, out.dtype, count, nullptr); !wrong.empty())
     throw Error(path + ": " + wrong);
-  if (out.dtype == DType::Float32) out.f32.resize(count);
-  else if (out.dtype == DType::Int64) out.i64.resize(count);
-  else out.bytes.resize(count * dtype_size(out.dtype));
+  if (out.dtype == DType::Float32)
+    out.f32.resize(count);
+  else if (out.dtype == DType::Int64)
+    out.i64.resize(count);
+  else
+    out.bytes.resize(count * dtype_size(out.dtype));
   if (std::string wrong = onnx_io::read_elements(t, out.dtype, count, out.data()); !wrong.empty())
     throw Error(path + ": " + wrong);
   return out;
@@ -70,9 +73,12 @@ Value value_of(const std::string& path, const onnx::OptionalProto& o, int depth)
   if (depth > kMaxDepth) throw Error(path + ": sequences and optionals nest deeper than " + std::to_string(kMaxDepth));
   Value v;
   v.kind = Value::Kind::Optional;
-  if (o.has_tensor_value()) v.elements.push_back(Value::of(tensor_of(path, o.tensor_value())));
-  else if (o.has_sequence_value()) v.elements.push_back(value_of(path, o.sequence_value(), depth + 1));
-  else if (o.has_optional_value()) v.elements.push_back(value_of(path, o.optional_value(), depth + 1));
+  if (o.has_tensor_value())
+    v.elements.push_back(Value::of(tensor_of(path, o.tensor_value())));
+  else if (o.has_sequence_value())
+    v.elements.push_back(value_of(path, o.sequence_value(), depth + 1));
+  else if (o.has_optional_value())
+    v.elements.push_back(value_of(path, o.optional_value(), depth + 1));
   else if (o.has_sparse_tensor_value() || o.has_map_value())
     throw Error(path + ": an optional of a sparse tensor or a map (onnxtrain reads tensors, sequences and optionals)");
   return v;  // none of them: an optional without a value

@@ -47,7 +47,8 @@ Dataset read_dataset(const std::string& spec, Split split, const std::vector<std
     std::string stem = std::string(kFashionDir) + (split == Split::Train ? "/train" : "/t10k");
     std::string images = stem + "-images-idx3-ubyte.gz";
     if (!exists(images))
-      throw Error("fashion-mnist: " + images + " not found; install Debian's dataset-fashion-mnist (scripts/setup.sh does)");
+      throw Error("fashion-mnist: " + images +
+                  " not found; install Debian's dataset-fashion-mnist (scripts/setup.sh does)");
     d.x = load_idx(images);
     d.y = load_idx(stem + "-labels-idx1-ubyte.gz");
     scale_pixels(d.x);
@@ -63,7 +64,8 @@ Dataset read_dataset(const std::string& spec, Split split, const std::vector<std
     d.x = std::move(xi->second);
     auto yi = arrays.find(y_key);
     if (yi != arrays.end() && yi->second.shape.empty())  // else taken for "no labels" (Dataset::has_y)
-      throw Error(spec + ": '" + y_key + "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+      throw Error(spec + ": '" + y_key +
+                  "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
                   "(N, ...)");
     if (yi != arrays.end()) d.y = std::move(yi->second);
   } else if (ends_with(spec, ".npy")) {
@@ -138,14 +140,16 @@ void check_trainable(const Dataset& d, int64_t classes) {
       int64_t l = d.y.i64[i];
       if (l < 0 || (classes > 0 && l >= classes))
         throw Error(d.source + ": label " + std::to_string(l) + " of sample " + std::to_string(i) + " is out of range" +
-                    (classes > 0 ? " for " + std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) + ")" : ""));
+                    (classes > 0
+                         ? " for " + std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) + ")"
+                         : ""));
     }
   } else {
     const int64_t yrow = d.y.numel() / n;
     for (size_t i = 0; i < d.y.f32.size(); ++i)
       if (!std::isfinite(d.y.f32[i]))
-        throw Error(d.source + ": target " + std::to_string(i % yrow) + " of sample " + std::to_string(i / yrow) + " is " +
-                    std::to_string(d.y.f32[i]));
+        throw Error(d.source + ": target " + std::to_string(i % yrow) + " of sample " + std::to_string(i / yrow) +
+                    " is " + std::to_string(d.y.f32[i]));
     // One float per sample for a model of classes > 1 outputs: class labels stored as floats. Each must name a class.
     if (classes > 1 && d.y.shape.size() == 1)
       for (size_t i = 0; i < d.y.f32.size(); ++i) {

@@ -50,21 +50,26 @@ std::vector<std::string> Model::files() const { return onnx_io::model_files(*imp
 
 void Model::load_weights(const std::string& path) {
   const Model other = load(path);
-  const ir::Graph &from = other.impl_->graph;
+  const ir::Graph& from = other.impl_->graph;
   ir::Graph& to = impl_->graph;
-  struct Copy { size_t from, to, count; };  // checked whole before anything is copied
+  struct Copy {
+    size_t from, to, count;
+  };  // checked whole before anything is copied
   std::vector<Copy> copies;
   for (const ir::Value& v : to.values) {
     if (v.kind != ir::ValueKind::Parameter) continue;
-    auto it = std::find_if(from.values.begin(), from.values.end(), [&](const ir::Value& w) {
-      return w.kind == ir::ValueKind::Parameter && w.name == v.name; });
+    auto it = std::find_if(from.values.begin(), from.values.end(),
+                           [&](const ir::Value& w) { return w.kind == ir::ValueKind::Parameter && w.name == v.name; });
     if (it == from.values.end()) throw Error(path + ": has no initializer '" + v.name + "'");
     if (it->shape != v.shape)
-      throw Error(path + ": initializer '" + v.name + "' is " + shape_str(it->shape) + ", expected " + shape_str(v.shape));
-    copies.push_back({it->offset, v.offset, static_cast<size_t>(from.numel(static_cast<int>(it - from.values.begin())))});
+      throw Error(path + ": initializer '" + v.name + "' is " + shape_str(it->shape) + ", expected " +
+                  shape_str(v.shape));
+    copies.push_back(
+        {it->offset, v.offset, static_cast<size_t>(from.numel(static_cast<int>(it - from.values.begin())))});
   }
   const auto params = [](const ir::Graph& g) {
-    return std::count_if(g.values.begin(), g.values.end(), [](const ir::Value& w) { return w.kind == ir::ValueKind::Parameter; });
+    return std::count_if(g.values.begin(), g.values.end(),
+                         [](const ir::Value& w) { return w.kind == ir::ValueKind::Parameter; });
   };
   if (params(from) != params(to))
     throw Error(path + ": has initializers that " + to.source + " does not; it is not a copy of that model");
@@ -90,7 +95,8 @@ ModelInfo Model::info() const {
     if (!val.initializer) continue;
     int64_t count = g.numel(static_cast<int>(v));
     if (val.kind != ir::ValueKind::Parameter) {  // integers and other dtypes: listed, never trained or counted
-      info.initializers.push_back({val.name, val.shape, count, false, val.type_name.empty() ? dtype_name(val.dtype) : val.type_name});
+      info.initializers.push_back(
+          {val.name, val.shape, count, false, val.type_name.empty() ? dtype_name(val.dtype) : val.type_name});
       continue;
     }
     // Trainable: a float parameter some node reads (TrainOptions::freeze can hold some back).

@@ -12,7 +12,7 @@ namespace onnxtrain {
 struct Model::Impl {
   ir::Graph graph;
   std::shared_ptr<onnx_io::Source> source;  // the parsed file; only importers/ and exporters/ look inside
-  ModelInfo meta;                            // producer, versions, ports and nodes as the file declared them
+  ModelInfo meta;                           // producer, versions, ports and nodes as the file declared them
 };
 
 }  // namespace onnxtrain

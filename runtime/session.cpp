@@ -22,7 +22,9 @@ std::string describe(const Value& v) {
 
 // Whether v is of the ONNX type named as type_str writes it ("optional(sequence(float32))").
 bool matches(const std::string& type, const Value& v) {
-  auto inner = [&](const char* prefix) { return type.substr(std::strlen(prefix), type.size() - std::strlen(prefix) - 1); };
+  auto inner = [&](const char* prefix) {
+    return type.substr(std::strlen(prefix), type.size() - std::strlen(prefix) - 1);
+  };
   if (type.rfind("sequence(", 0) == 0) {
     if (v.kind != Value::Kind::Sequence) return false;
     for (const Value& e : v.elements)
@@ -66,7 +68,8 @@ struct InferenceSession::Impl {
       ir::Value& v = g.values[id];
       if (v.integer) {  // a shape read when the plan is made: its values are the plan's key
         if (t->dtype != DType::Int64 || t->shape.size() != 1 || static_cast<int64_t>(t->i64.size()) != t->numel())
-          g.fail("input '" + v.name + "' must be a 1-D int64 tensor, got " + dtype_name(t->dtype) + " " + shape_str(t->shape));
+          g.fail("input '" + v.name + "' must be a 1-D int64 tensor, got " + dtype_name(t->dtype) + " " +
+                 shape_str(t->shape));
         v.ints = t->i64;
         shapes[id] = t->i64;
         continue;
@@ -91,9 +94,12 @@ struct InferenceSession::Impl {
     t.shape = ex.shape(o);
     const size_t n = static_cast<size_t>(t.numel());
     const void* p = ex.bytes(o);
-    if (t.dtype == DType::Float32) t.f32.assign(static_cast<const float*>(p), static_cast<const float*>(p) + n);
-    else if (t.dtype == DType::Int64) t.i64.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + n);
-    else t.bytes.assign(static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n * dtype_size(t.dtype));
+    if (t.dtype == DType::Float32)
+      t.f32.assign(static_cast<const float*>(p), static_cast<const float*>(p) + n);
+    else if (t.dtype == DType::Int64)
+      t.i64.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + n);
+    else
+      t.bytes.assign(static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n * dtype_size(t.dtype));
     return t;
   }
 
@@ -115,9 +121,11 @@ std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, 
   Impl& m = *impl_;
   ir::Graph& g = m.g;
   for (int v : g.inputs)
-    if (!g.values[v].tensor) g.fail("input '" + g.values[v].name + "' is " + g.type_of(v) + "; feed it through run_values");
+    if (!g.values[v].tensor)
+      g.fail("input '" + g.values[v].name + "' is " + g.type_of(v) + "; feed it through run_values");
   for (int v : g.outputs)
-    if (!g.values[v].tensor) g.fail("output '" + g.values[v].name + "' is " + g.type_of(v) + "; read it through run_values");
+    if (!g.values[v].tensor)
+      g.fail("output '" + g.values[v].name + "' is " + g.type_of(v) + "; read it through run_values");
   std::map<int, const Tensor*> fed;
   for (auto& [name, t] : inputs)
     if (int id = m.fed_id(name); id >= 0) fed[id] = &t;

@@ -25,10 +25,19 @@ const char* dtype_name(DType t) {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::UInt8: case DType::Int8: case DType::Bool: return 1;
-    case DType::UInt16: case DType::Int16: case DType::Float16: case DType::BFloat16: return 2;
-    case DType::Float32: case DType::Int32: case DType::UInt32: return 4;
-    case DType::Int64: case DType::UInt64: case DType::Float64: return 8;
+    case DType::UInt8:
+    case DType::Int8:
+    case DType::Bool: return 1;
+    case DType::UInt16:
+    case DType::Int16:
+    case DType::Float16:
+    case DType::BFloat16: return 2;
+    case DType::Float32:
+    case DType::Int32:
+    case DType::UInt32: return 4;
+    case DType::Int64:
+    case DType::UInt64:
+    case DType::Float64: return 8;
   }
   return 1;
 }

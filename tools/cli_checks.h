@@ -23,8 +23,8 @@ inline CLI::Validator number_at_least_zero(bool zero_ok) {
         char* end = nullptr;
         const double v = std::strtod(s.c_str(), &end);
         const bool ok = end != s.c_str() && *end == '\0' && std::isfinite(v) && (zero_ok ? v >= 0 : v > 0);
-        return ok ? std::string() : std::string(zero_ok ? "must be a number >= 0" : "must be a positive number") +
-                                        ", got " + s;
+        return ok ? std::string()
+                  : std::string(zero_ok ? "must be a number >= 0" : "must be a positive number") + ", got " + s;
       },
       zero_ok ? "NONNEGATIVE" : "POSITIVE");
 }
@@ -45,8 +45,7 @@ inline CLI::Validator whole_number(unsigned long long lo, unsigned long long hi,
       },
       "UINT");
 }
-inline const CLI::Validator kThreads =
-    whole_number(1, kMaxThreads, "from 1 to " + std::to_string(kMaxThreads));
+inline const CLI::Validator kThreads = whole_number(1, kMaxThreads, "from 1 to " + std::to_string(kMaxThreads));
 inline const CLI::Validator kSeed = whole_number(0, ~0ull, ">= 0");
 
 // (option, path) pairs; an empty path is an option not given. An input of "fashion-mnist" is the built-in data set,
@@ -60,10 +59,12 @@ inline void check_distinct_outputs(const NamedPaths& outputs, const NamedPaths& 
     const auto& [option, path] = outputs[i];
     for (size_t j = 0; j < i; ++j)
       if (files::same_target(path, outputs[j].second))
-        throw CLI::ValidationError(option, path + " is also where " + outputs[j].first + " writes; give each output its own file");
+        throw CLI::ValidationError(
+            option, path + " is also where " + outputs[j].first + " writes; give each output its own file");
     for (const auto& [in_option, in_path] : inputs)
       if (in_path != "fashion-mnist" && files::same_target(path, in_path))
-        throw CLI::ValidationError(option, path + " is the " + in_option + " this run reads; writing there would destroy it");
+        throw CLI::ValidationError(option,
+                                   path + " is the " + in_option + " this run reads; writing there would destroy it");
   }
 }
 

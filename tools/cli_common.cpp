@@ -31,13 +31,15 @@ ModelInfo::Port input_port(const Model& model, const std::string& name) {
   throw Error(model.path() + ": the model has no input '" + name + "'");
 }
 
-int64_t fixed_batch(const ModelInfo::Port& p) { return p.dims.empty() ? 0 : std::max<int64_t>(dim_value(p.dims[0]), 0); }
+int64_t fixed_batch(const ModelInfo::Port& p) {
+  return p.dims.empty() ? 0 : std::max<int64_t>(dim_value(p.dims[0]), 0);
+}
 
 Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key) {
   const ModelInfo::Port port = input_port(model, input);
-  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{port.name, "x"}
-                                                : std::vector<std::string>{x_key};
+  std::vector<std::string> keys =
+      x_key.empty() ? std::vector<std::string>{port.name, "x"} : std::vector<std::string>{x_key};
   Dataset d = load_dataset(spec, split, keys, y_key);
   fit_features(d, port.name, sample_dims(port));
   return d;
@@ -45,17 +47,31 @@ Dataset load_for(const Model& model, const std::string& input, const std::string
 
 std::string flag_names(std::string text) {
   static const std::pair<const char*, const char*> kFlags[] = {
-      {"TrainOptions::loss", "--loss"}, {"TrainOptions::output", "--output"}, {"TrainOptions::freeze", "--freeze"},
-      {"TrainOptions::precision", "--precision"}, {"TrainOptions::threads", "--threads"},
-      {"TrainOptions::seed", "--seed"}, {"OptimizerConfig::kind", "--optimizer"}, {"OptimizerConfig::lr", "--lr"},
-      {"OptimizerConfig::momentum", "--momentum"}, {"OptimizerConfig::dampening", "--dampening"},
-      {"OptimizerConfig::nesterov", "--nesterov"}, {"OptimizerConfig::weight_decay", "--weight-decay"},
-      {"OptimizerConfig::beta1", "--beta1"}, {"OptimizerConfig::beta2", "--beta2"}, {"OptimizerConfig::eps", "--eps"},
-      {"TrainerOptions::batch_size", "--batch-size"}, {"TrainerOptions::epochs", "--epochs"},
-      {"TrainerOptions::steps", "--steps"}, {"TrainerOptions::val_every", "--val-every"},
-      {"TrainerOptions::checkpoint_every", "--checkpoint-every"}, {"TrainerOptions::checkpoint_dir", "--checkpoint"},
-      {"TrainerOptions::resume_from", "--resume"}, {"GradcheckOptions::eps", "--eps"},
-      {"GradcheckOptions::tolerance", "--tolerance"}, {"GradcheckOptions::elements", "--elements"}};
+      {"TrainOptions::loss", "--loss"},
+      {"TrainOptions::output", "--output"},
+      {"TrainOptions::freeze", "--freeze"},
+      {"TrainOptions::precision", "--precision"},
+      {"TrainOptions::threads", "--threads"},
+      {"TrainOptions::seed", "--seed"},
+      {"OptimizerConfig::kind", "--optimizer"},
+      {"OptimizerConfig::lr", "--lr"},
+      {"OptimizerConfig::momentum", "--momentum"},
+      {"OptimizerConfig::dampening", "--dampening"},
+      {"OptimizerConfig::nesterov", "--nesterov"},
+      {"OptimizerConfig::weight_decay", "--weight-decay"},
+      {"OptimizerConfig::beta1", "--beta1"},
+      {"OptimizerConfig::beta2", "--beta2"},
+      {"OptimizerConfig::eps", "--eps"},
+      {"TrainerOptions::batch_size", "--batch-size"},
+      {"TrainerOptions::epochs", "--epochs"},
+      {"TrainerOptions::steps", "--steps"},
+      {"TrainerOptions::val_every", "--val-every"},
+      {"TrainerOptions::checkpoint_every", "--checkpoint-every"},
+      {"TrainerOptions::checkpoint_dir", "--checkpoint"},
+      {"TrainerOptions::resume_from", "--resume"},
+      {"GradcheckOptions::eps", "--eps"},
+      {"GradcheckOptions::tolerance", "--tolerance"},
+      {"GradcheckOptions::elements", "--elements"}};
   for (const auto& [api, flag] : kFlags) {
     const std::string from = api;
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + std::strlen(flag)))
@@ -72,6 +88,5 @@ std::string describe(const EvalResult& r) {
     std::snprintf(buf, sizeof buf, "loss %.6f", r.loss);
   return buf;
 }
-
 
 }  // namespace onnxtrain::cli

@@ -36,7 +36,8 @@ std::string dims_str(const std::vector<std::string>& dims) { return "(" + join(d
 
 std::string thousands(int64_t n) {
   std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), 1, ',');  // not "," (-Wrestrict)
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+    s.insert(static_cast<size_t>(i), 1, ',');  // not "," (-Wrestrict)
   return s;
 }
 
@@ -46,8 +47,8 @@ int cmd_ops() {
   for (const OpSupport& op : supported_ops()) {
     std::vector<std::string> versions;
     for (int v : op.versions) versions.push_back(std::to_string(v));
-    std::printf("%-12s %d-%-6d %-9s %s\n", op.op_type.c_str(), op.first_opset, op.last_opset, op.gradient ? "yes" : "no",
-                join(versions, ",").c_str());
+    std::printf("%-12s %d-%-6d %-9s %s\n", op.op_type.c_str(), op.first_opset, op.last_opset,
+                op.gradient ? "yes" : "no", join(versions, ",").c_str());
   }
   return 0;
 }
@@ -60,7 +61,8 @@ void print_info(const std::string& path, const ModelInfo& info, bool loaded) {
   std::printf("ir:        %lld\n", static_cast<long long>(info.ir_version));
   std::string opsets;
   for (auto& [domain, version] : info.opsets)
-    opsets += (opsets.empty() ? "" : ", ") + (domain.empty() ? std::string("ai.onnx") : domain) + " " + std::to_string(version);
+    opsets += (opsets.empty() ? "" : ", ") + (domain.empty() ? std::string("ai.onnx") : domain) + " " +
+              std::to_string(version);
   std::printf("opsets:    %s\n", opsets.c_str());
   std::printf("inputs:\n");
   // A sequence or optional has no dims to print.
@@ -80,7 +82,9 @@ void print_info(const std::string& path, const ModelInfo& info, bool loaded) {
   for (auto& i : info.initializers)
     std::printf("  %-24s %-8s %-14s %12s%s\n", i.name.c_str(), i.dtype.c_str(), shape_str(i.shape).c_str(),
                 i.count >= 0 ? thousands(i.count).c_str() : "?",
-                !loaded ? "" : i.trainable ? "  trainable" : "  not trainable");
+                !loaded       ? ""
+                : i.trainable ? "  trainable"
+                              : "  not trainable");
   if (loaded)
     std::printf("parameters: %s total, %s trainable\n", thousands(info.total_params).c_str(),
                 thousands(info.trainable_params).c_str());
@@ -116,8 +120,8 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   files::check_output(out, "--out", inputs);
   const ModelInfo::Port input = run_input(model);  // before the data: a model run cannot feed needs no data read
   // The features' key: --input-key, else the input's own name, else x.
-  std::vector<std::string> keys = x_key.empty() ? std::vector<std::string>{input.name, "x"}
-                                                : std::vector<std::string>{x_key};
+  std::vector<std::string> keys =
+      x_key.empty() ? std::vector<std::string>{input.name, "x"} : std::vector<std::string>{x_key};
   RunResult r = run_dataset(model, load_dataset(data, Split::Test, keys), batch, threads);
   save_npz(out, r.outputs, inputs);
   std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(r.samples), path.c_str(),
@@ -127,7 +131,6 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
                 static_cast<long long>(r.samples));
   return 0;
 }
-
 
 int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& output,
              const std::string& x_key, const std::string& y_key, int threads, int64_t batch) {
@@ -168,8 +171,11 @@ int main(int argc, char** argv) {
   int64_t batch = 256;
   auto* run = app.add_subcommand("run", "Run a model's forward pass over a data set and write its outputs to .npz");
   run->add_option("MODEL", model_path, "The .onnx file")->required();
-  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")->required();
-  run->add_option("--out", out, "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")->required();
+  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")
+      ->required();
+  run->add_option("--out", out,
+                  "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")
+      ->required();
   run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
@@ -180,10 +186,12 @@ int main(int argc, char** argv) {
   std::string eval_loss, eval_output, eval_y = "y";
   auto* eval = app.add_subcommand("eval", "Loss and accuracy of a model on a data set");
   eval->add_option("MODEL", model_path, "The .onnx file")->required();
-  eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")->required();
+  eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")
+      ->required();
   eval->add_option("--loss", eval_loss, "cross-entropy | nll | bce | mse (default from the head)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
-  eval->add_option("--output", eval_output, "The output the loss reads, for a model with several (default: its only one)");
+  eval->add_option("--output", eval_output,
+                   "The output the loss reads, for a model with several (default: its only one)");
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
@@ -193,9 +201,11 @@ int main(int argc, char** argv) {
   auto* gradcheck = add_gradcheck_command(app, ga);
 
   try {
-    if (argc > 1 && argv[1][0] != '-' && app.get_subcommands([&](CLI::App* c) { return c->check_name(argv[1]); }).empty())
-      throw CLI::ExtrasError("unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck)",
-                             CLI::ExitCodes::ExtrasError);
+    if (argc > 1 && argv[1][0] != '-' &&
+        app.get_subcommands([&](CLI::App* c) { return c->check_name(argv[1]); }).empty())
+      throw CLI::ExtrasError(
+          "unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck)",
+          CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
     if (*train) check_train_usage(*train, ta);
     if (*run) {

@@ -42,7 +42,8 @@ std::vector<double> ticks(double lo, double hi, int want) {
   const double raw = (hi - lo) / want, mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag : 10 * mag;
   std::vector<double> t;
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    t.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
   return t;
 }
 
@@ -65,39 +66,44 @@ std::string panel(double x0, double y0, double w, double h, const std::string& y
   for (double t : ticks(0, xmax, 8)) {
     s += "<line x1=\"" + num(X(t)) + "\" y1=\"" + num(py) + "\" x2=\"" + num(X(t)) + "\" y2=\"" + num(py + ph) +
          "\" stroke=\"#e4e4e4\"/>\n";
-    s += "<text x=\"" + num(X(t)) + "\" y=\"" + num(py + ph + 16) + "\" text-anchor=\"middle\">" + tick_label(t) + "</text>\n";
+    s += "<text x=\"" + num(X(t)) + "\" y=\"" + num(py + ph + 16) + "\" text-anchor=\"middle\">" + tick_label(t) +
+         "</text>\n";
   }
   for (double t : ticks(ylo, yhi, 6)) {
     s += "<line x1=\"" + num(px) + "\" y1=\"" + num(Y(t)) + "\" x2=\"" + num(px + pw) + "\" y2=\"" + num(Y(t)) +
          "\" stroke=\"#e4e4e4\"/>\n";
-    s += "<text x=\"" + num(px - 6) + "\" y=\"" + num(Y(t) + 4) + "\" text-anchor=\"end\">" + tick_label(t) + "</text>\n";
+    s += "<text x=\"" + num(px - 6) + "\" y=\"" + num(Y(t) + 4) + "\" text-anchor=\"end\">" + tick_label(t) +
+         "</text>\n";
   }
   s += "<text class=\"axis-label\" x=\"" + num(px + pw / 2) + "\" y=\"" + num(py + ph + 36) +
        "\" text-anchor=\"middle\">epoch</text>\n";
-  s += "<text class=\"axis-label\" x=\"" + num(x0 + 16) + "\" y=\"" + num(py + ph / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 " +
-       num(x0 + 16) + " " + num(py + ph / 2) + ")\">" + ylabel + "</text>\n";
+  s += "<text class=\"axis-label\" x=\"" + num(x0 + 16) + "\" y=\"" + num(py + ph / 2) +
+       "\" text-anchor=\"middle\" transform=\"rotate(-90 " + num(x0 + 16) + " " + num(py + ph / 2) + ")\">" + ylabel +
+       "</text>\n";
   int entries = 0;
   for (const Series& c : series) {
     if (c.points.empty()) continue;
     std::string pts;
     for (auto& [e, v] : c.points) pts += num(X(e)) + "," + num(Y(std::clamp(v, ylo, yhi))) + " ";
-    s += "<polyline id=\"" + c.id + "\" points=\"" + pts + "\" fill=\"none\" stroke=\"" + c.color + "\" stroke-width=\"" +
-         num(c.width) + "\" stroke-opacity=\"" + num(c.opacity) + "\"/>\n";
+    s += "<polyline id=\"" + c.id + "\" points=\"" + pts + "\" fill=\"none\" stroke=\"" + c.color +
+         "\" stroke-width=\"" + num(c.width) + "\" stroke-opacity=\"" + num(c.opacity) + "\"/>\n";
     if (c.markers)
       for (auto& [e, v] : c.points)
-        s += "<circle cx=\"" + num(X(e)) + "\" cy=\"" + num(Y(std::clamp(v, ylo, yhi))) + "\" r=\"3.5\" fill=\"" + c.color + "\"/>\n";
+        s += "<circle cx=\"" + num(X(e)) + "\" cy=\"" + num(Y(std::clamp(v, ylo, yhi))) + "\" r=\"3.5\" fill=\"" +
+             c.color + "\"/>\n";
     ++entries;
   }
   // The legend, inside the plot at the right, where the curves are not: above falling loss, below rising accuracy.
   const double lw = 210, lh = 8 + 18.0 * entries, lx = px + pw - lw - 8, ly = legend_below ? py + ph - lh - 8 : py + 8;
-  s += "<g class=\"legend\"><rect x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" width=\"" + num(lw) + "\" height=\"" + num(lh) +
-       "\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>\n";
+  s += "<g class=\"legend\"><rect x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" width=\"" + num(lw) + "\" height=\"" +
+       num(lh) + "\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>\n";
   int k = 0;
   for (const Series& c : series) {
     if (c.points.empty()) continue;
     const double yy = ly + 16 + 18.0 * k++;
     s += "<line x1=\"" + num(lx + 8) + "\" y1=\"" + num(yy - 4) + "\" x2=\"" + num(lx + 34) + "\" y2=\"" + num(yy - 4) +
-         "\" stroke=\"" + c.color + "\" stroke-width=\"" + num(c.width) + "\" stroke-opacity=\"" + num(c.opacity) + "\"/>\n";
+         "\" stroke=\"" + c.color + "\" stroke-width=\"" + num(c.width) + "\" stroke-opacity=\"" + num(c.opacity) +
+         "\"/>\n";
     s += "<text x=\"" + num(lx + 40) + "\" y=\"" + num(yy) + "\">" + escape(c.label) + "</text>\n";
   }
   return s + "</g>\n</g>\n";
@@ -159,10 +165,12 @@ void PlotData::add(const nlohmann::json& r) {
 
 std::string PlotData::svg(const std::string& title) const {
   const std::string blue = "#1f77b4", orange = "#e6550d";
-  Series step_loss{"train-loss-steps", "training loss (per step)", blue, thin(step_loss_.points(), 400), false, 1.2, 0.55};
+  Series step_loss{
+      "train-loss-steps", "training loss (per step)", blue, thin(step_loss_.points(), 400), false, 1.2, 0.55};
   Series epoch_loss{"train-loss", "training loss (epoch mean)", blue, epoch_loss_.points(), true};
   Series val_loss{"val-loss", "validation loss", orange, val_loss_.points(), true};
-  Series step_acc{"train-accuracy-steps", "training accuracy (per step)", blue, thin(step_acc_.points(), 400), false, 1.2, 0.55};
+  Series step_acc{
+      "train-accuracy-steps", "training accuracy (per step)", blue, thin(step_acc_.points(), 400), false, 1.2, 0.55};
   Series epoch_acc{"train-accuracy", "training accuracy (epoch)", blue, epoch_acc_.points(), true};
   Series val_acc{"val-accuracy", "validation accuracy", orange, val_acc_.points(), true};
   const double xmax = xmax_;

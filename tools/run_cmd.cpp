@@ -66,9 +66,10 @@ RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
   InferenceSession session(model, SessionOptions{threads});
   auto run_rows = [&](int64_t begin, int64_t end) { return session.run({{in.name, slice_rows(d.x, begin, end)}}); };
   auto refuse = [&](const std::string& name, const std::vector<int64_t>& shape, int64_t m) {
-    std::string how = fixed ? "the model's input fixes the batch at " + std::to_string(fixed) + ", so " +
-                                  std::to_string(n) + " samples cannot run in one batch"
-                            : "use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch";
+    std::string how =
+        fixed ? "the model's input fixes the batch at " + std::to_string(fixed) + ", so " + std::to_string(n) +
+                    " samples cannot run in one batch"
+              : "use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch";
     return Error(model.path() + ": output '" + name + "' is " + shape_str(shape) + " for a batch of " +
                  std::to_string(m) + ": run concatenates outputs along the batch axis (dim 0); " + how);
   };
@@ -87,9 +88,11 @@ RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
       try {
         probe = run_rows(0, probe_m);
       } catch (const Error& e) {
-        throw Error(model.path() + ": run concatenates outputs along the batch axis (dim 0) and checks that they follow "
-                    "the batch size, but the model does not run on a batch of " + std::to_string(probe_m) + " (" +
-                    e.what() + "); use --batch-size N (>= the " + std::to_string(n) + " samples) to run the data in one batch");
+        throw Error(model.path() +
+                    ": run concatenates outputs along the batch axis (dim 0) and checks that they follow "
+                    "the batch size, but the model does not run on a batch of " +
+                    std::to_string(probe_m) + " (" + e.what() + "); use --batch-size N (>= the " + std::to_string(n) +
+                    " samples) to run the data in one batch");
       }
     }
     for (int64_t b = 0; b < n; b += batch) {

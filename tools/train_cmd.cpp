@@ -51,7 +51,8 @@ struct ProgressBar {
 };
 
 std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") == std::string::npos)
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") ==
+                        std::string::npos)
     return s;
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -62,7 +63,10 @@ std::string shell_quote(const std::string& s) {
 std::string resume_command(const std::vector<std::string>& argv, const std::string& dir) {
   std::string cmd;
   for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == "--resume") { ++i; continue; }
+    if (argv[i] == "--resume") {
+      ++i;
+      continue;
+    }
     if (argv[i].rfind("--resume=", 0) == 0) continue;
     cmd += (cmd.empty() ? "" : " ") + shell_quote(argv[i]);
   }
@@ -100,9 +104,10 @@ struct Printer : TrainerObserver {
   }
   void on_epoch(const EpochReport& e) override {
     progress.clear();
-    std::printf("epoch %lld/%lld%s: loss %.4f", static_cast<long long>(e.epoch), static_cast<long long>(e.epochs),
-                e.ended ? "" : (" (" + std::to_string(e.done) + " of " + std::to_string(e.samples) + " samples)").c_str(),
-                e.loss);
+    std::printf(
+        "epoch %lld/%lld%s: loss %.4f", static_cast<long long>(e.epoch), static_cast<long long>(e.epochs),
+        e.ended ? "" : (" (" + std::to_string(e.done) + " of " + std::to_string(e.samples) + " samples)").c_str(),
+        e.loss);
     if (e.counted) std::printf(", accuracy %.4f", e.accuracy);
     if (e.validated) std::printf(", val %s", describe(e.val).c_str());
     if (e.trained > 0) std::printf(", %.0f samples/s", e.samples_per_s);
@@ -187,10 +192,15 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model");
   auto* inplace = train->add_flag("--in-place", a.in_place, "Rewrite MODEL itself");
   out_opt->excludes(inplace);
-  train->add_option("--loss", a.loss, "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
+  train
+      ->add_option(
+          "--loss", a.loss,
+          "cross-entropy | nll | bce | mse (default from the head: Softmax cross-entropy, LogSoftmax nll, Sigmoid bce)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
-  train->add_option("--output", a.output, "The output the loss reads, for a model with several (default: its only one)");
-  train->add_option("--optimizer", a.optimizer, "sgd | adam | adamw (default sgd)")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  train->add_option("--output", a.output,
+                    "The output the loss reads, for a model with several (default: its only one)");
+  train->add_option("--optimizer", a.optimizer, "sgd | adam | adamw (default sgd)")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   train->add_option("--lr", a.opt.lr, "Learning rate (default: sgd 0.01, adam and adamw 0.001)")->check(kPositive);
   train->add_option("--momentum", a.opt.momentum, "SGD momentum (default 0)");
   train->add_option("--dampening", a.opt.dampening, "SGD dampening (default 0)");
@@ -201,7 +211,9 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--eps", a.opt.eps, "Adam eps (default 1e-8)");
   train->add_option("--batch-size", a.batch, "Samples per step (default 32)")->check(kPositive);
   auto* epochs_opt = train->add_option("--epochs", a.epochs, "Passes over the data (default 1)")->check(cli::kPositive);
-  train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")->check(cli::kPositive)->excludes(epochs_opt);
+  train->add_option("--steps", a.steps, "Train this many batches in all, across epochs")
+      ->check(cli::kPositive)
+      ->excludes(epochs_opt);
   train->add_flag("--no-shuffle", a.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");
   train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)")->check(kSeed);
   train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
@@ -210,17 +222,24 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
   train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file");
-  train->add_option("--precision", a.precision, "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
+  train
+      ->add_option("--precision", a.precision,
+                   "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
-  train->add_option("--checkpoint", a.checkpoint, "Keep a checkpoint (model, optimizer state, data position) in this folder");
+  train->add_option("--checkpoint", a.checkpoint,
+                    "Keep a checkpoint (model, optimizer state, data position) in this folder");
   train->add_option("--checkpoint-every", a.checkpoint_every, "Checkpoint every N steps (default: at each epoch's end)")
       ->check(cli::kPositive);
-  train->add_option("--val-every", a.val_every, "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
+  train
+      ->add_option("--val-every", a.val_every,
+                   "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
       ->check(cli::kPositive);
   train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, written with the model");
-  train->add_flag("--diagnostics", a.diagnostics, "Report dead ReLU units, negative pre-activations, gradient norms and "
+  train->add_flag("--diagnostics", a.diagnostics,
+                  "Report dead ReLU units, negative pre-activations, gradient norms and "
                   "update ratios per epoch, and warn about dead layers and vanishing or exploding gradients");
-  train->add_option("--resume", a.resume, "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
+  train->add_option("--resume", a.resume,
+                    "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
   return train;
 }
 
@@ -229,9 +248,11 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   // An option of another optimizer would be ignored without a word: refused, as a likely slip.
   const bool sgd = a.optimizer == "sgd";
   for (const char* option : {"--momentum", "--dampening", "--nesterov"})
-    if (!sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.optimizer);
+    if (!sgd && train.count(option))
+      throw CLI::ValidationError(option, "applies to --optimizer sgd, not " + a.optimizer);
   for (const char* option : {"--beta1", "--beta2", "--eps"})
-    if (sgd && train.count(option)) throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
+    if (sgd && train.count(option))
+      throw CLI::ValidationError(option, "applies to --optimizer adam and adamw, not sgd");
   // Out-of-range hyperparameters are bad usage, refused before anything is read: the library's own rule, one copy.
   try {
     OptimizerConfig o = a.opt;
@@ -245,7 +266,9 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   const std::string out = a.in_place ? a.model : a.out;
   NamedPaths inputs = {{"--data", a.data}, {"--val", a.val}};
   if (!files::same_target(out, a.model)) inputs.push_back({"MODEL", a.model});
-  check_distinct_outputs({{a.in_place ? "--in-place" : "--out", out}, {"--log", a.log}, {"--plot", a.plot},
+  check_distinct_outputs({{a.in_place ? "--in-place" : "--out", out},
+                          {"--log", a.log},
+                          {"--plot", a.plot},
                           {"--checkpoint", a.checkpoint.empty() ? a.resume : a.checkpoint}},
                          inputs);
   check_npz_key(train, "--input-key", {a.data, a.val});
@@ -254,7 +277,8 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
     throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
   if (a.val_every > 0 && a.val.empty()) throw CLI::ValidationError("--val-every", "needs --val DATA to validate on");
   if (!a.plot.empty() && (a.plot.size() < 4 || a.plot.compare(a.plot.size() - 4, 4, ".svg") != 0))
-    throw CLI::ValidationError("--plot", "writes SVG: name a .svg file (rsvg-convert FILE.svg -o FILE.png makes a PNG)");
+    throw CLI::ValidationError("--plot",
+                               "writes SVG: name a .svg file (rsvg-convert FILE.svg -o FILE.png makes a PNG)");
 }
 
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
@@ -318,8 +342,9 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
                 static_cast<long long>(session.steps()), static_cast<long long>(pos.epoch),
                 static_cast<long long>(pos.next), static_cast<long long>(n));
   if (!a.resume.empty() && trainer.finished())
-    std::printf("nothing left to train: the checkpoint is past %s; ask for more to go on\n",
-                a.steps > 0 ? ("--steps " + std::to_string(a.steps)).c_str() : ("--epochs " + std::to_string(epochs)).c_str());
+    std::printf(
+        "nothing left to train: the checkpoint is past %s; ask for more to go on\n",
+        a.steps > 0 ? ("--steps " + std::to_string(a.steps)).c_str() : ("--epochs " + std::to_string(epochs)).c_str());
   std::fflush(stdout);
 
   const auto interrupted_before_training = [&]() {
@@ -335,8 +360,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
     if (log.open()) log.publish();
     if (!a.plot.empty()) {
       const std::string name = a.model.substr(a.model.find_last_of('/') + 1);
-      files::atomic_write(a.plot, plot.svg("onnxtrain: " + name + " on " + a.data + ", " + a.optimizer + ", batch " +
-                                           std::to_string(a.batch)), inputs);
+      files::atomic_write(
+          a.plot,
+          plot.svg("onnxtrain: " + name + " on " + a.data + ", " + a.optimizer + ", batch " + std::to_string(a.batch)),
+          inputs);
     }
   };
   if (g_stop_signal) return interrupted_before_training();  // while the model and data loaded: nothing to write

@@ -18,7 +18,7 @@ struct TrainArgs {
   int threads = 0;
   std::vector<std::string> freeze;
   std::string optimizer = "sgd";  // --optimizer, as name_of(Optimizer) spells it
-  OptimizerConfig opt;             // the rest of the optimizer's options; its kind follows from optimizer
+  OptimizerConfig opt;            // the rest of the optimizer's options; its kind follows from optimizer
   std::string precision = "f32";
   std::string checkpoint, resume;  // checkpoint folders
   int64_t checkpoint_every = 0;    // steps; 0: at each epoch's end

@@ -20,17 +20,17 @@ namespace onnxtrain {
 
 // Where a run stands between two steps.
 struct Position {
-  int64_t epoch = 1;            // the epoch under way, from 1
-  int64_t next = 0;             // the next index into order
-  std::vector<int64_t> order;   // this epoch's permutation of the samples
-  std::string rng;              // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
-  double loss_sum = 0;          // this epoch's running totals, for its summary line
+  int64_t epoch = 1;           // the epoch under way, from 1
+  int64_t next = 0;            // the next index into order
+  std::vector<int64_t> order;  // this epoch's permutation of the samples
+  std::string rng;             // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
+  double loss_sum = 0;         // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
-  std::string config;           // the options that must not change on resume: a JSON object's text
+  std::string config;  // the options that must not change on resume: a JSON object's text
 };
 
 struct Checkpoint {
-  std::string model;            // the checkpoint's model file, for Model::load_weights
+  std::string model;  // the checkpoint's model file, for Model::load_weights
   TrainingState state;
   Position position;
 };
@@ -84,11 +84,11 @@ class CheckpointDir {
   int lock_fd_ = -1;
   std::vector<std::string> made_folders_;  // the folders this run created, deepest first
   std::vector<std::string> created_;       // the files this run created directly in the folder (lock, records)
-  bool published_ = false;    // this run published a checkpoint here
+  bool published_ = false;                 // this run published a checkpoint here
   int64_t last_step_ = -1;
-  std::string latest_name_;   // the step folder latest names
+  std::string latest_name_;     // the step folder latest names
   uint64_t records_bytes_ = 0;  // of records.jsonl, what the newest checkpoint covers
-  bool legacy_ = false;             // a version-1 checkpoint: its records are kept in its progress.json
+  bool legacy_ = false;         // a version-1 checkpoint: its records are kept in its progress.json
   std::vector<std::string> legacy_records_;
   std::FILE* records_ = nullptr;
 };

@@ -9,9 +9,9 @@
 namespace onnxtrain {
 
 struct Dataset {
-  std::string source;   // what was loaded, for messages
-  Tensor x;             // (N, ...) float32 features
-  Tensor y;             // (N) int64 labels or (N, ...) float32 targets; empty when the file has none
+  std::string source;  // what was loaded, for messages
+  Tensor x;            // (N, ...) float32 features
+  Tensor y;            // (N) int64 labels or (N, ...) float32 targets; empty when the file has none
   bool has_y() const { return !y.shape.empty(); }
 };
 
@@ -28,7 +28,8 @@ Dataset load_dataset(const std::string& spec, Split split, const std::vector<std
 void fit_features(Dataset& d, const std::string& input_name, const std::vector<int64_t>& sample_dims);
 
 // Refuses data that cannot train: no samples, NaN or Inf features or targets, labels that are negative or not below
-// classes (when classes > 0), and float (N) targets for classes > 1 that are not whole class indices. The Error names the data set, the sample and the value.
+// classes (when classes > 0), and float (N) targets for classes > 1 that are not whole class indices. The Error names
+// the data set, the sample and the value.
 void check_trainable(const Dataset& d, int64_t classes);
 
 }  // namespace onnxtrain

@@ -17,11 +17,16 @@ class Error : public std::runtime_error {
     std::string out;
     out.reserve(s.size());
     for (unsigned char c : s) {
-      if (c == '\n') out += "\\n";
-      else if (c == '\r') out += "\\r";
-      else if (c == '\t') out += "\\t";
-      else if (c < 0x20 || c == 0x7f) out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
-      else out += static_cast<char>(c);
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '\r')
+        out += "\\r";
+      else if (c == '\t')
+        out += "\\t";
+      else if (c < 0x20 || c == 0x7f)
+        out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      else
+        out += static_cast<char>(c);
     }
     return out;
   }

@@ -14,8 +14,8 @@ namespace onnxtrain {
 
 struct GradcheckOptions {
   Loss loss = Loss::FromHead;  // as TrainOptions::loss
-  std::string output;        // the output the loss reads, as TrainOptions::output
-  double eps = 1e-6;         // the central difference's step: (L(w + eps) - L(w - eps)) / 2eps, in double
+  std::string output;          // the output the loss reads, as TrainOptions::output
+  double eps = 1e-6;           // the central difference's step: (L(w + eps) - L(w - eps)) / 2eps, in double
   // The largest relative error that passes, per element:
   //   |analytic - numeric| / max(|analytic|, |numeric|, floor),
   //   floor = max(floor_fraction * (the parameter's largest |analytic| element), atol / tolerance)
@@ -27,30 +27,30 @@ struct GradcheckOptions {
   // noise. Right rules stay below ~1e-4 on the bundled model and the parity models; a 1% error in a rule is 1e-2.
   double tolerance = 1e-3;
   double floor_fraction = 1e-3;
-  int64_t elements = 30;     // per parameter, at random, plus always the one of largest |analytic|; 0: every element
-  uint64_t seed = 0;         // which elements
-  int threads = 0;           // for the kernels, 1 to kMaxThreads; 0: the machine's cores
+  int64_t elements = 30;  // per parameter, at random, plus always the one of largest |analytic|; 0: every element
+  uint64_t seed = 0;      // which elements
+  int threads = 0;        // for the kernels, 1 to kMaxThreads; 0: the machine's cores
 };
 
 struct ParamCheck {
   std::string name;
   std::vector<int64_t> shape;
-  bool has_gradient = true;       // whether training computes a gradient for it (if not, analytic = 0 is checked)
-  int64_t checked = 0;            // elements compared
-  int64_t excluded = 0;           // elements left out at a Relu or LeakyRelu kink: w +- eps moved a pre-activation
-                                  // across it (the difference then mixes two slopes), or the element failed while
-                                  // moving one that lies within float32 rounding of it (the kernels may have taken the
-                                  // other branch there)
+  bool has_gradient = true;  // whether training computes a gradient for it (if not, analytic = 0 is checked)
+  int64_t checked = 0;       // elements compared
+  int64_t excluded = 0;      // elements left out at a Relu or LeakyRelu kink: w +- eps moved a pre-activation
+                             // across it (the difference then mixes two slopes), or the element failed while
+                             // moving one that lies within float32 rounding of it (the kernels may have taken the
+                             // other branch there)
   std::vector<std::string> kink_nodes;  // "node (Op)" of the kinks that excluded elements
-  double max_rel_error = 0;       // over the checked elements
-  int64_t worst = -1;             // flat index of that element; -1 when none was checked
-  double analytic = 0, numeric = 0;  // the two gradients at worst
-  double floor = 0;               // the relative error's floor for this parameter (GradcheckOptions::tolerance)
+  double max_rel_error = 0;             // over the checked elements
+  int64_t worst = -1;                   // flat index of that element; -1 when none was checked
+  double analytic = 0, numeric = 0;     // the two gradients at worst
+  double floor = 0;                     // the relative error's floor for this parameter (GradcheckOptions::tolerance)
   bool pass = true;
 };
 
 struct GradcheckReport {
-  std::string loss;                // the loss checked, "cross-entropy", ...
+  std::string loss;  // the loss checked, "cross-entropy", ...
   int64_t samples = 0;
   double loss_onnxtrain = 0;       // the batch's loss from the kernels (float32)
   double loss_reference = 0;       // the same from the double reference

@@ -12,23 +12,23 @@
 namespace onnxtrain {
 
 struct ModelInfo {
-  struct Port {                    // a graph input or output
+  struct Port {  // a graph input or output
     std::string name;
-    std::string dtype;             // its type: "float32", "uint8", ..., "sequence(float32)", "optional(...)"
+    std::string dtype;                       // its type: "float32", "uint8", ..., "sequence(float32)", "optional(...)"
     Value::Kind kind = Value::Kind::Tensor;  // what run_values takes or gives for it
-    std::vector<std::string> dims; // "784", or a symbol such as "batch", or "?"
+    std::vector<std::string> dims;           // "784", or a symbol such as "batch", or "?"
   };
   struct NodeInfo {
     std::string name, op_type;
-    int version;                   // the op version in effect at the model's opset (0 where onnxtrain lacks the op)
+    int version;  // the op version in effect at the model's opset (0 where onnxtrain lacks the op)
     std::vector<std::string> inputs, outputs;
-    bool supported = true;         // false only in Model::describe, for an op onnxtrain does not run
+    bool supported = true;  // false only in Model::describe, for an op onnxtrain does not run
   };
   struct Initializer {
     std::string name;
     std::vector<int64_t> shape;
     int64_t count;
-    bool trainable;                // float32 and read by a node; the others (integers, ...) are constants
+    bool trainable;  // float32 and read by a node; the others (integers, ...) are constants
     std::string dtype = "float32";
   };
   std::string producer_name, producer_version;

@@ -11,7 +11,21 @@ namespace onnxtrain {
 // The ONNX tensor element types onnxtrain carries. Training and every op but Add, Identity, Squeeze and Unsqueeze
 // compute in Float32; the others pass through Identity, Squeeze and Unsqueeze and are added by Add, as ONNX defines
 // them.
-enum class DType { Float32, Int64, UInt8, Int8, UInt16, Int16, Int32, UInt32, UInt64, Bool, Float16, BFloat16, Float64 };
+enum class DType {
+  Float32,
+  Int64,
+  UInt8,
+  Int8,
+  UInt16,
+  Int16,
+  Int32,
+  UInt32,
+  UInt64,
+  Bool,
+  Float16,
+  BFloat16,
+  Float64
+};
 
 const char* dtype_name(DType t);  // "float32", "uint8", ...
 size_t dtype_size(DType t);       // bytes per element

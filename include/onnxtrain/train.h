@@ -23,7 +23,7 @@ enum class Precision { F32, Bf16 };
 std::string name_of(Loss loss);
 std::string name_of(Optimizer optimizer);
 std::string name_of(Precision precision);
-Loss loss_named(const std::string& name);            // "" is FromHead
+Loss loss_named(const std::string& name);  // "" is FromHead
 Optimizer optimizer_named(const std::string& name);
 Precision precision_named(const std::string& name);
 
@@ -31,10 +31,10 @@ Precision precision_named(const std::string& name);
 // them the way torch does, so updates match to the last bit where the arithmetic allows.
 struct OptimizerConfig {
   Optimizer kind = Optimizer::Sgd;
-  double lr = -1;               // < 0: the optimizer's default (sgd 0.01, adam and adamw 0.001)
+  double lr = -1;  // < 0: the optimizer's default (sgd 0.01, adam and adamw 0.001)
   double momentum = 0, dampening = 0;
   bool nesterov = false;
-  double weight_decay = -1;     // < 0: the optimizer's default (0; adamw 0.01)
+  double weight_decay = -1;  // < 0: the optimizer's default (0; adamw 0.01)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
@@ -61,8 +61,8 @@ struct TrainOptions {
 };
 
 struct EvalResult {
-  double loss = 0;         // mean over the samples
-  int64_t correct = 0;     // hits: the argmax against class labels, or p > 0.5 against t > 0.5 (binary_accuracy())
+  double loss = 0;      // mean over the samples
+  int64_t correct = 0;  // hits: the argmax against class labels, or p > 0.5 against t > 0.5 (binary_accuracy())
   int64_t count = 0;
   bool classification = false;  // hits were counted
   double accuracy() const { return count ? double(correct) / double(count) : 0; }
@@ -80,10 +80,10 @@ struct TrainingState {
 // each step). For each Relu and LeakyRelu of the model, over the steps since reset_layer_stats():
 struct LayerStats {
   std::string node, op_type;
-  int64_t units = 0;     // features per sample: the output's size over its batch dimension
-  int64_t samples = 0;   // samples seen
-  double dead = 0;       // fraction of units whose pre-activation was <= 0 on every sample seen (zero ReLU output)
-  double negative = 0;   // fraction of (sample, unit) pre-activations that were <= 0
+  int64_t units = 0;    // features per sample: the output's size over its batch dimension
+  int64_t samples = 0;  // samples seen
+  double dead = 0;      // fraction of units whose pre-activation was <= 0 on every sample seen (zero ReLU output)
+  double negative = 0;  // fraction of (sample, unit) pre-activations that were <= 0
 };
 // For each trainable parameter, at the last train_step.
 struct ParamStats {

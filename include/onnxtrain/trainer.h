@@ -17,15 +17,15 @@
 namespace onnxtrain {
 
 struct TrainerOptions {
-  int64_t batch_size = 32;     // samples per step; an epoch's last batch holds what is left
-  int64_t epochs = 1;          // passes over the training data, when steps is 0
-  int64_t steps = 0;           // > 0: this many steps in all, across epochs (a resumed run's steps count)
-  bool shuffle = true;         // a new permutation each epoch, drawn from TrainOptions::seed; false: the data's order
-  int64_t val_every = 0;       // > 0: also validate every this many steps inside an epoch (epoch ends always do)
-  bool diagnostics = false;    // per-epoch layer and parameter statistics, and warnings from them (costs time)
-  std::string checkpoint_dir;  // keep a checkpoint in this folder (created if missing); empty: none
+  int64_t batch_size = 32;       // samples per step; an epoch's last batch holds what is left
+  int64_t epochs = 1;            // passes over the training data, when steps is 0
+  int64_t steps = 0;             // > 0: this many steps in all, across epochs (a resumed run's steps count)
+  bool shuffle = true;           // a new permutation each epoch, drawn from TrainOptions::seed; false: the data's order
+  int64_t val_every = 0;         // > 0: also validate every this many steps inside an epoch (epoch ends always do)
+  bool diagnostics = false;      // per-epoch layer and parameter statistics, and warnings from them (costs time)
+  std::string checkpoint_dir;    // keep a checkpoint in this folder (created if missing); empty: none
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0: at each epoch's end
-  std::string resume_from;     // continue the run whose checkpoint folder this is, bitwise; empty: a new run
+  std::string resume_from;       // continue the run whose checkpoint folder this is, bitwise; empty: a new run
   // The files the run reads besides the model (the data's), that no checkpoint folder may hold; the model's own
   // files are added. A role names each in messages ("the training data").
   files::Inputs inputs;
@@ -37,9 +37,9 @@ struct StepReport {
   int64_t step = 0, epoch = 0, epochs = 0;
   int64_t done = 0, samples = 0;  // samples of this epoch trained so far, of samples
   int64_t batch = 0;
-  float loss = 0;                 // this batch's
-  double epoch_loss = 0;          // the epoch's running mean
-  double elapsed = 0;             // seconds of training (not validation) in this epoch by this process
+  float loss = 0;         // this batch's
+  double epoch_loss = 0;  // the epoch's running mean
+  double elapsed = 0;     // seconds of training (not validation) in this epoch by this process
   const std::vector<ParamStats>* params = nullptr;  // with diagnostics, this step's; else null
 };
 struct ValidationReport {
@@ -53,15 +53,15 @@ struct EpochReport {
   double loss = 0;                // mean over the epoch's samples so far
   bool counted = false;           // accuracy holds the hits of class labels (or a binary classifier's)
   double accuracy = 0;
-  bool validated = false;         // val holds the validation at the epoch's end
+  bool validated = false;  // val holds the validation at the epoch's end
   EvalResult val;
-  int64_t trained = 0;            // samples of it this process trained (0: a resumed run's epoch, ended before)
-  double samples_per_s = 0;       // of those, per second of training
+  int64_t trained = 0;       // samples of it this process trained (0: a resumed run's epoch, ended before)
+  double samples_per_s = 0;  // of those, per second of training
 };
 // With diagnostics, at each epoch's report: each Relu's statistics and each parameter's epoch means.
 struct ParamEpochStats {
   std::string name;
-  double grad_norm = 0, update_ratio = 0;      // means over the epoch's steps
+  double grad_norm = 0, update_ratio = 0;  // means over the epoch's steps
   int64_t steps = 0, vanishing_steps = 0, exploding_steps = 0;
 };
 struct DiagnosticsReport {
@@ -86,8 +86,8 @@ class TrainerObserver {
 };
 
 struct TrainResult {
-  bool stopped = false;     // request_stop() ended it between two steps; nothing was checkpointed for it
-  int64_t steps = 0;        // steps this run took (a resumed run's earlier ones not counted)
+  bool stopped = false;  // request_stop() ended it between two steps; nothing was checkpointed for it
+  int64_t steps = 0;     // steps this run took (a resumed run's earlier ones not counted)
 };
 
 class Trainer {
@@ -128,12 +128,12 @@ class Trainer {
   const CheckpointDir* checkpoints() const;  // the folder checkpoints go to, null for none
   const files::Inputs& inputs() const;       // the run's inputs: the options', the model's, the checkpoint's model
   bool resumed() const;
-  const Position& position() const;          // where the run stands (epoch, next sample, ...)
-  int64_t samples() const;                   // of the training data
+  const Position& position() const;  // where the run stands (epoch, next sample, ...)
+  int64_t samples() const;           // of the training data
   int64_t steps_per_epoch() const;
-  int64_t epochs() const;                    // the epochs the run spans: TrainerOptions::epochs, or enough for steps
-  bool finished() const;                     // nothing left to train (a resumed run past its epochs or steps)
-  std::string resumed_model() const;         // the resumed checkpoint's model file, "" for a new run
+  int64_t epochs() const;             // the epochs the run spans: TrainerOptions::epochs, or enough for steps
+  bool finished() const;              // nothing left to train (a resumed run past its epochs or steps)
+  std::string resumed_model() const;  // the resumed checkpoint's model file, "" for a new run
 
   static_assert(std::atomic<bool>::is_always_lock_free, "request_stop must be async-signal-safe");
 

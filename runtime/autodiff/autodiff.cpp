@@ -178,11 +178,10 @@ LossOp fuse_head(ir::Graph& g, Loss loss, Training& t, size_t& forward_nodes) {
       {Loss::NLL, {"LogSoftmax", "SoftmaxCrossEntropyLoss"}},
       {Loss::BCE, {"Sigmoid", "SigmoidBCELoss"}},
   };
-  static const std::map<Loss, const char*> kUnfused = {
-      {Loss::CrossEntropy, "SoftmaxCrossEntropyLoss"},
-      {Loss::NLL, "NLLLoss"},
-      {Loss::BCE, "BCELoss"},
-      {Loss::MSE, "MSELoss"}};
+  static const std::map<Loss, const char*> kUnfused = {{Loss::CrossEntropy, "SoftmaxCrossEntropyLoss"},
+                                                       {Loss::NLL, "NLLLoss"},
+                                                       {Loss::BCE, "BCELoss"},
+                                                       {Loss::MSE, "MSELoss"}};
   LossOp l{kUnfused.at(loss), t.scores};
   auto head = kHeads.find(loss);
   if (head == kHeads.end()) return l;

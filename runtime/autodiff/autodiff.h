@@ -12,19 +12,20 @@ namespace onnxtrain::autodiff {
 enum class Loss { CrossEntropy, NLL, BCE, MSE };
 
 struct Training {
-  int target = -1;              // the input fed with labels (as float) or targets
-  int loss = -1;                // the scalar loss
-  int scores = -1;              // what accuracy is taken on: the output, or the logits before a fused Softmax
-  bool fused_softmax = false;   // the loss fused with the model's head (Softmax with cross-entropy, LogSoftmax with
-                                // nll, Sigmoid with bce), which then leaves the training graph: the gradient into the
-                                // head's input is (p - onehot) / N, or (p - t) / E for bce
-  std::vector<int> trainable;   // parameters that get a gradient, in graph order
+  int target = -1;             // the input fed with labels (as float) or targets
+  int loss = -1;               // the scalar loss
+  int scores = -1;             // what accuracy is taken on: the output, or the logits before a fused Softmax
+  bool fused_softmax = false;  // the loss fused with the model's head (Softmax with cross-entropy, LogSoftmax with
+                               // nll, Sigmoid with bce), which then leaves the training graph: the gradient into the
+                               // head's input is (p - onehot) / N, or (p - t) / E for bce
+  std::vector<int> trainable;  // parameters that get a gradient, in graph order
 };
 
 // The loss to use when none is named, from the head: Softmax gives cross-entropy, LogSoftmax nll, Sigmoid bce;
 // any other head is an Error asking for TrainOptions::loss.
 Loss default_loss(const ir::Graph& g);
-Loss parse_loss(const std::string& name);  // "cross-entropy" | "nll" | "bce" | "mse"; an Error naming TrainOptions::loss otherwise
+Loss parse_loss(
+    const std::string& name);  // "cross-entropy" | "nll" | "bce" | "mse"; an Error naming TrainOptions::loss otherwise
 const char* loss_name(Loss loss);
 
 // Rewrites g in place. frozen names parameters that get no gradient; an unknown name is an Error.

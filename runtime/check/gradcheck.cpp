@@ -129,8 +129,10 @@ std::vector<int64_t> pick(const std::vector<float>& analytic, int64_t want, std:
 GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const GradcheckOptions& o) {
   if (!(o.eps > 0) || !std::isfinite(o.eps))
     throw Error("gradcheck: GradcheckOptions::eps must be a positive number, got " + std::to_string(o.eps));
-  if (!(o.tolerance > 0)) throw Error("gradcheck: GradcheckOptions::tolerance must be positive, got " + std::to_string(o.tolerance));
-  if (o.elements < 0) throw Error("gradcheck: GradcheckOptions::elements must be 0 (all) or more, got " + std::to_string(o.elements));
+  if (!(o.tolerance > 0))
+    throw Error("gradcheck: GradcheckOptions::tolerance must be positive, got " + std::to_string(o.tolerance));
+  if (o.elements < 0)
+    throw Error("gradcheck: GradcheckOptions::elements must be 0 (all) or more, got " + std::to_string(o.elements));
   const ir::Graph& g = model.impl().graph;
 
   // The analytic side: what train_step would apply, before the optimizer.

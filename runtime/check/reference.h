@@ -17,8 +17,8 @@ class ReferenceForward {
   // Throws Error naming the model for a graph with another number of inputs or integer features.
   ReferenceForward(const ir::Graph& g, const Tensor& x);
 
-  void run_node(size_t k);                      // node k of g.nodes (topological order), from the current values
-  void run(const std::vector<size_t>& nodes);   // these nodes, in the order given
+  void run_node(size_t k);                     // node k of g.nodes (topological order), from the current values
+  void run(const std::vector<size_t>& nodes);  // these nodes, in the order given
   void run_all();
   // The nodes that depend on value, in topological order: what to rerun after changing it.
   std::vector<size_t> downstream(int value) const;

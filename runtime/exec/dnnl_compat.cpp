@@ -51,8 +51,8 @@ InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t bat
   return {fwd, bw, bd};
 }
 
-dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M, int64_t K,
-                                                                           int64_t N) {
+dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M,
+                                                                           int64_t K, int64_t N) {
   const memory::desc a({M, K}, dt::f32, memory::format_tag::nc), y({M, N}, dt::f32, memory::format_tag::nc);
   const memory::desc b({K, N}, dt::f32, memory::format_tag::oi);
   dnnl::inner_product_forward::primitive_desc hint(
@@ -102,8 +102,7 @@ dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::des
 
 int matmul_add_arg() { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1; }
 
-dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha,
-                                             float beta) {
+dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta) {
   dnnl::eltwise_forward::desc d(prop::forward_inference, alg::eltwise_linear, md, alpha, beta);
   return dnnl::eltwise_forward::primitive_desc(d, eng);
 }

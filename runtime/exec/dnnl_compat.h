@@ -62,8 +62,8 @@ struct InnerProductTraining {
 InnerProductTraining inner_product_training(const dnnl::engine& eng, int64_t batch, int64_t in, int64_t out);
 // Y (M,N) = A (M,K) * B (K,N), both plain, as oneDNN's inner product backward-data pass, which reads B as a layer's
 // weights (out = K, in = N) in their plain layout and multiplies with oneDNN's jit gemm.
-dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M, int64_t K,
-                                                                           int64_t N);
+dnnl::inner_product_backward_data::primitive_desc product_as_backward_data(const dnnl::engine& eng, int64_t M,
+                                                                           int64_t K, int64_t N);
 // Inference Y = X W^T + b, then the activation of MatmulEpilogue (ep.relu, ep.relu_slope; nothing else is read):
 // oneDNN's inner product, with W (out, in) in the layout it prefers (any), for weights packed once. bias: nullptr
 // for none, else (out).
@@ -90,8 +90,7 @@ int matmul_add_arg();
 // y = alpha * x + beta, elementwise (eltwise_linear).
 dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta);
 // y = x > 0 ? x : slope * x (eltwise_relu), for inference or for training (keeps what backward needs).
-dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory::desc& md, float slope,
-                                           bool training);
+dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory::desc& md, float slope, bool training);
 // Softmax (or log-softmax) along axis of md (accurate or log); the primitive is softmax_fwd.
 softmax_fwd_pd softmax(const dnnl::engine& eng, const memory::desc& md, int axis, bool training, bool log = false);
 

@@ -54,7 +54,7 @@ struct Executor::Plan {
   std::vector<ops::Step> steps;
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
   uint64_t prepared_version = ~uint64_t(0);
-  size_t forward_steps = 0;       // steps[0, forward_steps) compute the outputs and the loss
+  size_t forward_steps = 0;             // steps[0, forward_steps) compute the outputs and the loss
   std::vector<ops::Step> update_steps;  // run_update(): these run last, instead of the steps marked replaced
   std::vector<char> replaced;           // per step
   std::vector<char> fused;              // per value: a parameter that update_steps update
@@ -126,7 +126,10 @@ struct Executor::Compiled : ops::CompileCtx {
 };
 
 Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool bf16)
-    : g_(g), params_(params ? params : const_cast<float*>(g.params.data())), bf16_(bf16), eng_(dnnl::engine::kind::cpu, 0),
+    : g_(g),
+      params_(params ? params : const_cast<float*>(g.params.data())),
+      bf16_(bf16),
+      eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
   for (const ir::Value& v : g.values)
     if (v.grad_of >= 0) {
@@ -147,7 +150,8 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
     const ir::Value& v = g_.values[id];
     // An integer input's entry holds its values (bound into v.ints by the caller); its shape is their count.
     const ir::Shape shape = v.integer ? ir::Shape{static_cast<int64_t>(v.ints.size())} : key;
-    if (shape.size() > ir::kMaxRank) g_.fail(ir::rank_error("input '" + v.name + "' " + ir::shape_str(shape), shape.size()));
+    if (shape.size() > ir::kMaxRank)
+      g_.fail(ir::rank_error("input '" + v.name + "' " + ir::shape_str(shape), shape.size()));
     if (v.kind == ir::ValueKind::Parameter) {
       if (shape != v.shape)
         g_.fail("input '" + v.name + "' overrides an initializer of shape " + ir::shape_str(v.shape) +
@@ -191,7 +195,8 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
     for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k) {
       if (n.outputs[k] < 0) continue;
       if (out[k].size() > ir::kMaxRank)
-        g_.fail(n, ir::rank_error("output '" + g_.values[n.outputs[k]].name + "' " + ir::shape_str(out[k]), out[k].size()));
+        g_.fail(
+            n, ir::rank_error("output '" + g_.values[n.outputs[k]].name + "' " + ir::shape_str(out[k]), out[k].size()));
       shapes[n.outputs[k]] = out[k];
     }
   }
@@ -241,8 +246,8 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     const ops::OpDef* op = ops::find_op(n.op_type);
     for (size_t k = 0; k < n.inputs.size(); ++k)  // integer inputs are read when the plan is made: [] is a value
       if (const int in = n.inputs[k]; empty(in) && !op->int_input(k))
-        g_.fail(n, "input '" + g_.values[in].name + "' has shape " +
-                ir::shape_str(plan->shapes[in]) + ", and zero-size tensors run only through nodes whose outputs are empty too");
+        g_.fail(n, "input '" + g_.values[in].name + "' has shape " + ir::shape_str(plan->shapes[in]) +
+                       ", and zero-size tensors run only through nodes whose outputs are empty too");
     op->forward(ctx, n, plan->steps);
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }

@@ -25,18 +25,18 @@ class Executor {
 
   // Selects (compiling it the first time) the plan for these fed values: graph inputs, and feedable parameters the
   // user overrides, keyed by value id. For an integer input (a Reshape's shape fed at run time) the entry is its
-  // values, which the caller has bound into the graph value's ints: shapes then follow from them. Refuses missing inputs and shapes that contradict the model. Returns whether
-  // it compiled.
+  // values, which the caller has bound into the graph value's ints: shapes then follow from them. Refuses missing
+  // inputs and shapes that contradict the model. Returns whether it compiled.
   bool prepare(const std::map<int, ir::Shape>& fed);
 
   // Reads fed value v from the caller's buffer instead of the arena, so the caller copies nothing in: every view of
   // v is rebound to data. Ops only read their inputs; data must stay alive and unchanged until run() returns.
   void bind_input(int value, const void* data);
-  void* bytes(int value);                   // a value's buffer: arena, bound input, parameter, constant or gradient
+  void* bytes(int value);  // a value's buffer: arena, bound input, parameter, constant or gradient
   float* data(int value) { return static_cast<float*>(bytes(value)); }  // the same, of a float32 value
-  const ir::Shape& shape(int value) const;  // concrete, after prepare()
-  void run();                               // every step, in order
-  void run_forward();                       // only the steps of nodes not marked backward
+  const ir::Shape& shape(int value) const;                              // concrete, after prepare()
+  void run();                                                           // every step, in order
+  void run_forward();                                                   // only the steps of nodes not marked backward
   // A training run that also applies the update fuse_updates() folded into the backward pass, to the parameters
   // fused() names; their gradients are then not written. The others' gradients are, as in run().
   void run_update();

@@ -124,8 +124,7 @@ void Graph::finalize() {
   }
   for (int o : outputs) {
     const Value& v = values[o];
-    if (v.kind == ValueKind::Activation && v.producer < 0)
-      fail("graph output '" + v.name + "' is produced by no node");
+    if (v.kind == ValueKind::Activation && v.producer < 0) fail("graph output '" + v.name + "' is produced by no node");
   }
 }
 

@@ -46,25 +46,25 @@ enum class ValueKind {
 struct Value {
   std::string name;
   ValueKind kind = ValueKind::Activation;
-  std::vector<Dim> declared;     // declared dims of graph inputs/outputs (empty when undeclared)
-  bool has_declared = false;     // whether the model declared a shape at all
-  Shape shape;                   // Parameter: its dims; others: inferred, kUnknown where symbolic
-  size_t offset = 0;             // Parameter, float Constant: where its values start in Graph::params (row-major)
-  bool integer = false;          // Constant or int64 input read as integers (in ints) by an op (a Reshape's shape)
-  std::vector<int64_t> ints;     // an integer Constant's values
+  std::vector<Dim> declared;  // declared dims of graph inputs/outputs (empty when undeclared)
+  bool has_declared = false;  // whether the model declared a shape at all
+  Shape shape;                // Parameter: its dims; others: inferred, kUnknown where symbolic
+  size_t offset = 0;          // Parameter, float Constant: where its values start in Graph::params (row-major)
+  bool integer = false;       // Constant or int64 input read as integers (in ints) by an op (a Reshape's shape)
+  std::vector<int64_t> ints;  // an integer Constant's values
   // The value's type. Float32 tensors are what ops compute on and train; tensors of other dtypes pass through the
   // few ops that take them (Add, Identity); sequences and optionals (tensor = false) only through Identity.
   DType dtype = DType::Float32;
   bool tensor = true;
-  std::string type_name;         // a non-tensor's ONNX type, as messages name it: "sequence(float32)"
-  std::vector<uint8_t> raw;      // a Constant of another dtype than float32: its element bytes
-  bool feedable = false;         // Parameter listed among graph inputs too (old exports): the user may feed it
-  bool initializer = false;      // read from the model's initializers (not a Constant node, not an input)
-  int producer = -1;             // index of the node producing it, -1 for inputs and parameters
-  std::vector<int> consumers;    // nodes reading it
+  std::string type_name;       // a non-tensor's ONNX type, as messages name it: "sequence(float32)"
+  std::vector<uint8_t> raw;    // a Constant of another dtype than float32: its element bytes
+  bool feedable = false;       // Parameter listed among graph inputs too (old exports): the user may feed it
+  bool initializer = false;    // read from the model's initializers (not a Constant node, not an input)
+  int producer = -1;           // index of the node producing it, -1 for inputs and parameters
+  std::vector<int> consumers;  // nodes reading it
   bool is_output = false;
-  int grad_of = -1;              // set on the value holding a parameter's gradient: that parameter's id
-  bool backward = false;         // made by autodiff (gradients, loss): not needed to compute the outputs
+  int grad_of = -1;       // set on the value holding a parameter's gradient: that parameter's id
+  bool backward = false;  // made by autodiff (gradients, loss): not needed to compute the outputs
 };
 
 struct Attr {
@@ -99,43 +99,43 @@ struct Attr {
 struct Node {
   std::string name;
   std::string op_type;
-  int version = 0;                // the op's version in effect: largest since-version <= the model's opset
-  std::vector<int> inputs;        // value ids; -1 for an absent optional input
-  std::vector<int> outputs;       // value ids; -1 for an unused optional output
+  int version = 0;           // the op's version in effect: largest since-version <= the model's opset
+  std::vector<int> inputs;   // value ids; -1 for an absent optional input
+  std::vector<int> outputs;  // value ids; -1 for an unused optional output
   std::map<std::string, Attr> attrs;
-  bool backward = false;          // emitted by autodiff (or the loss): skipped by a forward-only run
+  bool backward = false;  // emitted by autodiff (or the loss): skipped by a forward-only run
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
   int64_t attr_i(const std::string& a, int64_t dflt) const;
   float attr_f(const std::string& a, float dflt) const;
-  std::string label() const;      // "node 'fc1' (Gemm)"
+  std::string label() const;  // "node 'fc1' (Gemm)"
   int input(size_t k) const { return k < inputs.size() ? inputs[k] : -1; }
 };
 
 struct Graph {
-  std::string source;             // the model file, named in every message
-  int opset = 0;                  // default-domain opset imported by the model
+  std::string source;  // the model file, named in every message
+  int opset = 0;       // default-domain opset imported by the model
   std::vector<Value> values;
-  std::vector<Node> nodes;        // in topological order after finalize()
-  std::vector<int> inputs;        // user-fed inputs, in model order (feedable parameters not included)
-  std::vector<int> outputs;       // graph outputs, in model order
+  std::vector<Node> nodes;   // in topological order after finalize()
+  std::vector<int> inputs;   // user-fed inputs, in model order (feedable parameters not included)
+  std::vector<int> outputs;  // graph outputs, in model order
   // Every parameter's values in one buffer, each starting on a 64-byte boundary: one allocation per role, so that
   // gradients and optimizer moments can share its layout and the optimizer is one loop.
   std::vector<float> params;
-  uint64_t params_version = 0;    // bumped whenever training changes params: sessions repack what they cached
+  uint64_t params_version = 0;  // bumped whenever training changes params: sessions repack what they cached
 
   float* param(int id) { return params.data() + values[id].offset; }
   const float* param(int id) const { return params.data() + values[id].offset; }
-  int64_t numel(int id) const;                // product of the value's shape (all known)
-  std::string type_of(int id) const;          // "float32", "uint8", "sequence(float32)": for messages
+  int64_t numel(int id) const;        // product of the value's shape (all known)
+  std::string type_of(int id) const;  // "float32", "uint8", "sequence(float32)": for messages
 
   int find(const std::string& name) const;  // -1 when absent
   int add_value(Value v);                   // throws on a duplicate name
   // Links producers and consumers, orders nodes topologically, refuses cycles, double definitions and reads of
   // activations no node produces. Node inputs and outputs must already be resolved to value ids.
   void finalize();
-  [[noreturn]] void fail(const std::string& what) const;                   // "<source>: <what>"
-  [[noreturn]] void fail(const Node& n, const std::string& what) const;    // "<source>: node 'x' (Op): <what>"
+  [[noreturn]] void fail(const std::string& what) const;                 // "<source>: <what>"
+  [[noreturn]] void fail(const Node& n, const std::string& what) const;  // "<source>: node 'x' (Op): <what>"
 
  private:
   std::unordered_map<std::string, int> by_name_;

@@ -9,7 +9,8 @@ namespace {
 
 // P (or Z): any shape; T: the same (or as same_elements allows), in [0, 1]. loss: (); dP: P's shape.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
-  if (!same_elements(in[0], in[1])) g.fail(n, "bce targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));
+  if (!same_elements(in[0], in[1]))
+    g.fail(n, "bce targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));
   return {{}, in[0]};
 }
 
@@ -35,9 +36,13 @@ void sigmoid_bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& 
 
 }  // namespace
 
-extern const OpDef kBCELoss{.type = "BCELoss", .versions = {1}, .check = no_check, .infer = infer,
-                            .forward = bce_forward, .internal = true};
-extern const OpDef kSigmoidBCELoss{.type = "SigmoidBCELoss", .versions = {1}, .check = no_check, .infer = infer,
-                                   .forward = sigmoid_bce_forward, .internal = true};
+extern const OpDef kBCELoss{
+    .type = "BCELoss", .versions = {1}, .check = no_check, .infer = infer, .forward = bce_forward, .internal = true};
+extern const OpDef kSigmoidBCELoss{.type = "SigmoidBCELoss",
+                                   .versions = {1},
+                                   .check = no_check,
+                                   .infer = infer,
+                                   .forward = sigmoid_bce_forward,
+                                   .internal = true};
 
 }  // namespace onnxtrain::ops

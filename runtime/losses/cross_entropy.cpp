@@ -14,7 +14,9 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   const Shape &x = in[0], &t = in[1];
   if (x.size() != 2) g.fail(n, "cross-entropy needs (N, C) scores, found " + ir::shape_str(x));
   bool ok = (t.size() == 1 && t[0] == x[0]) || t == x;
-  if (!ok) g.fail(n, "cross-entropy targets " + ir::shape_str(t) + " fit neither (N) labels nor (N, C) probabilities for " + ir::shape_str(x));
+  if (!ok)
+    g.fail(n, "cross-entropy targets " + ir::shape_str(t) + " fit neither (N) labels nor (N, C) probabilities for " +
+                  ir::shape_str(x));
   return {{}, x};
 }
 
@@ -27,7 +29,8 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const bool labels = ctx.shape(n.inputs[1]).size() == 1;
   dnnl::memory x = ctx.view(n.inputs[0], dnnl_compat::plain(xs));
   dnnl::memory t = ctx.view(n.inputs[1], dnnl_compat::plain(ctx.shape(n.inputs[1])));
-  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})), dx = ctx.view(n.outputs[1], dnnl_compat::plain(xs));
+  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})),
+               dx = ctx.view(n.outputs[1], dnnl_compat::plain(xs));
   Step s;
   s.host = [=]() {
     const float* X = static_cast<const float*>(x.get_data_handle());
@@ -45,7 +48,8 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
       if (labels) {
         const int64_t y = static_cast<int64_t>(T[i]);
         total += lse - xi[y];
-        for (int64_t c = 0; c < C; ++c) gi[c] = static_cast<float>((std::exp(double(xi[c]) - lse) - (c == y)) / double(N));
+        for (int64_t c = 0; c < C; ++c)
+          gi[c] = static_cast<float>((std::exp(double(xi[c]) - lse) - (c == y)) / double(N));
       } else {
         const float* ti = T + i * C;
         double s_i = 0, tx = 0;
@@ -62,7 +66,11 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 }  // namespace
 
-extern const OpDef kSoftmaxCrossEntropyLoss{.type = "SoftmaxCrossEntropyLoss", .versions = {1}, .check = no_check,
-                                            .infer = infer, .forward = forward, .internal = true};
+extern const OpDef kSoftmaxCrossEntropyLoss{.type = "SoftmaxCrossEntropyLoss",
+                                            .versions = {1},
+                                            .check = no_check,
+                                            .infer = infer,
+                                            .forward = forward,
+                                            .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -7,7 +7,8 @@ namespace {
 
 // Y: any shape; T: the same (or as same_elements allows). loss: (); dY: Y's shape.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
-  if (!same_elements(in[0], in[1])) g.fail(n, "mse targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));
+  if (!same_elements(in[0], in[1]))
+    g.fail(n, "mse targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));
   return {{}, in[0]};
 }
 
@@ -22,7 +23,7 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 }  // namespace
 
-extern const OpDef kMSELoss{.type = "MSELoss", .versions = {1}, .check = no_check, .infer = infer, .forward = forward,
-                            .internal = true};
+extern const OpDef kMSELoss{
+    .type = "MSELoss", .versions = {1}, .check = no_check, .infer = infer, .forward = forward, .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -10,7 +10,8 @@ namespace {
 // L: (N, C) log-probabilities; T: (N) class indices (as float). loss: (); dL: (N, C).
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   if (in[0].size() != 2 || in[1].size() != 1 || (in[1][0] != in[0][0] && in[0][0] != ir::kUnknown))
-    g.fail(n, "nll needs (N, C) log-probabilities and (N) labels, found " + ir::shape_str(in[0]) + " and " + ir::shape_str(in[1]));
+    g.fail(n, "nll needs (N, C) log-probabilities and (N) labels, found " + ir::shape_str(in[0]) + " and " +
+                  ir::shape_str(in[1]));
   return {{}, in[0]};
 }
 
@@ -20,7 +21,8 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const int64_t N = ls[0], C = ls[1];
   dnnl::memory l = ctx.view(n.inputs[0], dnnl_compat::plain(ls));
   dnnl::memory t = ctx.view(n.inputs[1], dnnl_compat::plain({N}));
-  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})), dl = ctx.view(n.outputs[1], dnnl_compat::plain(ls));
+  dnnl::memory loss = ctx.view(n.outputs[0], dnnl_compat::plain({})),
+               dl = ctx.view(n.outputs[1], dnnl_compat::plain(ls));
   Step s;
   s.host = [=]() {
     const float* L = static_cast<const float*>(l.get_data_handle());
@@ -40,7 +42,7 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 }  // namespace
 
-extern const OpDef kNLLLoss{.type = "NLLLoss", .versions = {1}, .check = no_check, .infer = infer, .forward = forward,
-                            .internal = true};
+extern const OpDef kNLLLoss{
+    .type = "NLLLoss", .versions = {1}, .check = no_check, .infer = infer, .forward = forward, .internal = true};
 
 }  // namespace onnxtrain::ops

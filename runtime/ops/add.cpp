@@ -23,27 +23,32 @@ void check(const ir::Graph& g, const ir::Node& n) {
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
   const Shape &a = in[0], &b = in[1];
   const bool legacy_exact = n.version < 7 && n.attr_i("broadcast", 0) == 0;
-  if (legacy_exact && a != b) g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " differ and broadcast = 0");
+  if (legacy_exact && a != b)
+    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " differ and broadcast = 0");
   Shape y = broadcast(g, n, a, b);
-  if (n.version < 7 && y != a) g.fail(n, "B " + ir::shape_str(b) + " must broadcast to A " + ir::shape_str(a) + " before opset 7");
+  if (n.version < 7 && y != a)
+    g.fail(n, "B " + ir::shape_str(b) + " must broadcast to A " + ir::shape_str(a) + " before opset 7");
   return {y};
 }
 
 // The dtypes of A, B and Y (all one) by opset: float16, float32, float64 from 1; int32, int64, uint32, uint64 from 6;
 // bfloat16 from 13; int8, int16, uint8, uint16 from 14.
 void types(ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) return;  // check's
+  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0)
+    return;  // check's
   const ir::Value &a = g.values[n.inputs[0]], &b = g.values[n.inputs[1]];
   for (const ir::Value* v : {&a, &b}) {
     const DType d = v->dtype;
-    const int since = !v->tensor || d == DType::Bool ? 0
-                      : d == DType::Float32 || d == DType::Float16 || d == DType::Float64 ? 1
+    const int since = !v->tensor || d == DType::Bool                                                       ? 0
+                      : d == DType::Float32 || d == DType::Float16 || d == DType::Float64                  ? 1
                       : d == DType::Int32 || d == DType::Int64 || d == DType::UInt32 || d == DType::UInt64 ? 6
-                      : d == DType::BFloat16 ? 13 : 14;
-    if (since == 0) g.fail(n, "input '" + v->name + "' is " + g.type_of(g.find(v->name)) + "; Add takes numeric tensors");
+                      : d == DType::BFloat16                                                               ? 13
+                                                                                                           : 14;
+    if (since == 0)
+      g.fail(n, "input '" + v->name + "' is " + g.type_of(g.find(v->name)) + "; Add takes numeric tensors");
     if (n.version < since)
-      g.fail(n, "input '" + v->name + "' is " + dtype_name(d) + ", which Add takes from opset " + std::to_string(since) +
-                    " (this is opset " + std::to_string(g.opset) + ")");
+      g.fail(n, "input '" + v->name + "' is " + dtype_name(d) + ", which Add takes from opset " +
+                    std::to_string(since) + " (this is opset " + std::to_string(g.opset) + ")");
   }
   if (a.dtype != b.dtype)
     g.fail(n, "A '" + a.name + "' is " + dtype_name(a.dtype) + " but B '" + b.name + "' is " + dtype_name(b.dtype));
@@ -132,12 +137,15 @@ void typed_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps)
       case DType::UInt8: return plain(uint8_t{});
       case DType::Float64: return plain(double{});
       case DType::Float16:
-        return add_loop<uint16_t>(A, B, Y, a_at, b_at,
-                                  [](uint16_t p, uint16_t q) { return float_to_half(half_to_float(p) + half_to_float(q)); });
+        return add_loop<uint16_t>(A, B, Y, a_at, b_at, [](uint16_t p, uint16_t q) {
+          return float_to_half(half_to_float(p) + half_to_float(q));
+        });
       case DType::BFloat16:
-        return add_loop<uint16_t>(A, B, Y, a_at, b_at,
-                                  [](uint16_t p, uint16_t q) { return float_to_bf16(bf16_to_float(p) + bf16_to_float(q)); });
-      case DType::Float32: case DType::Bool: return;  // oneDNN's; refused by types
+        return add_loop<uint16_t>(A, B, Y, a_at, b_at, [](uint16_t p, uint16_t q) {
+          return float_to_bf16(bf16_to_float(p) + bf16_to_float(q));
+        });
+      case DType::Float32:
+      case DType::Bool: return;  // oneDNN's; refused by types
     }
   };
   steps.push_back(std::move(s));
@@ -180,12 +188,20 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kAdd{.type = "Add", .versions = {1, 6, 7, 13, 14}, .check = check, .infer = infer,
-                        .forward = forward, .gradient = gradient, .reference = reference, .types = types,
+extern const OpDef kAdd{
+    .type = "Add",
+    .versions = {1, 6, 7, 13, 14},
+    .check = check,
+    .infer = infer,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
+    .types = types,
     // Before 7 only B broadcasts, to A, and only with broadcast = 1; from 7 numpy broadcasting, both ways.
     .cases = {{.opset = 1, .shapes = {{3, 5}, {3, 5}}},
               {.opset = 6, .shapes = {{3, 5}, {5}}, .attrs = {{"broadcast", attr(1)}}},
-              {.opset = 7, .shapes = {{3, 1}, {1, 5}}}, {.opset = 13, .shapes = {{2, 3, 4}, {3, 1}}},
+              {.opset = 7, .shapes = {{3, 1}, {1, 5}}},
+              {.opset = 13, .shapes = {{2, 3, 4}, {3, 1}}},
               {.opset = 14, .shapes = {{1}, {2, 7}}}}};
 
 }  // namespace onnxtrain::ops

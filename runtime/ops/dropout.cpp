@@ -35,7 +35,8 @@ float ratio_of(const ir::Graph& g, const ir::Node& n) {
   int r = n.input(1);
   if (r < 0 || runtime_ratio(g, n) >= 0) return 0.5f;
   if (g.values[r].dtype != DType::Float32 || g.numel(r) != 1)
-    g.fail(n, "ratio '" + g.values[r].name + "' must be one float32 value, got " + g.type_of(r) + " " + ir::shape_str(g.values[r].shape));
+    g.fail(n, "ratio '" + g.values[r].name + "' must be one float32 value, got " + g.type_of(r) + " " +
+                  ir::shape_str(g.values[r].shape));
   return g.param(r)[0];
 }
 
@@ -101,7 +102,8 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
   if (dY < 0 || !b.needs(n, 0)) return;
   if (runtime_ratio(b.graph(), n) >= 0) b.graph().fail(n, "ratio must be a constant to train through Dropout");
-  b.set_dX(n, 0, b.emit("DropoutGrad", {dY, n.outputs[1]}, {{"scale", ir::Attr::of(1.f / (1.f - ratio_of(b.graph(), n)))}}));
+  b.set_dX(n, 0,
+           b.emit("DropoutGrad", {dY, n.outputs[1]}, {{"scale", ir::Attr::of(1.f / (1.f - ratio_of(b.graph(), n)))}}));
 }
 
 // DropoutGrad(dY, mask) -> dY * mask * scale while training; in a run that does not train the forward was Y = X
@@ -127,15 +129,28 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kDropout{.type = "Dropout", .versions = {1, 6, 7, 10, 12, 13}, .check = check, .infer = infer,
-                            .forward = forward, .gradient = gradient, .int_inputs = {2}, .grad_outputs = 2,
-                            .reference = reference,
+extern const OpDef kDropout{
+    .type = "Dropout",
+    .versions = {1, 6, 7, 10, 12, 13},
+    .check = check,
+    .infer = infer,
+    .forward = forward,
+    .gradient = gradient,
+    .int_inputs = {2},
+    .grad_outputs = 2,
+    .reference = reference,
     // Outside training, where the tests run it: Y = X at every ratio. is_test before 7; the ratio input from 12.
     .cases = {{.opset = 1, .shapes = {{3, 5}}, .attrs = {{"is_test", attr(1)}, {"ratio", attr(0.3f)}}},
               {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"is_test", attr(1)}}},
-              {.opset = 7, .shapes = {{3, 5}}, .attrs = {{"ratio", attr(0.2f)}}}, {.opset = 10, .shapes = {{13}}},
-              {.opset = 12, .shapes = {{2, 7, 3}}}, {.opset = 13, .shapes = {{3, 5}}}}};
-extern const OpDef kDropoutGrad{.type = "DropoutGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
-                                .forward = grad_forward, .internal = true};
+              {.opset = 7, .shapes = {{3, 5}}, .attrs = {{"ratio", attr(0.2f)}}},
+              {.opset = 10, .shapes = {{13}}},
+              {.opset = 12, .shapes = {{2, 7, 3}}},
+              {.opset = 13, .shapes = {{3, 5}}}}};
+extern const OpDef kDropoutGrad{.type = "DropoutGrad",
+                                .versions = {1},
+                                .check = no_check,
+                                .infer = same_as_first,
+                                .forward = grad_forward,
+                                .internal = true};
 
 }  // namespace onnxtrain::ops

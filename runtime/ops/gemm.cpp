@@ -47,9 +47,9 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   int64_t M = at.transA ? a[1] : a[0], K = at.transA ? a[0] : a[1];
   int64_t Kb = at.transB ? b[1] : b[0], N = at.transB ? b[0] : b[1];
   if (K != ir::kUnknown && Kb != ir::kUnknown && K != Kb)
-    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " cannot multiply (transA=" +
-                  std::to_string(at.transA) + ", transB=" + std::to_string(at.transB) + "): K is " + std::to_string(K) +
-                  " for A but " + std::to_string(Kb) + " for B");
+    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) +
+                  " cannot multiply (transA=" + std::to_string(at.transA) + ", transB=" + std::to_string(at.transB) +
+                  "): K is " + std::to_string(K) + " for A but " + std::to_string(Kb) + " for B");
   if (has_c(n)) {
     const Shape& c = in[2];
     const Shape y = {M, N};
@@ -108,9 +108,9 @@ struct GemmForward {
   int64_t M, K, N;
   dnnl::memory::desc a_md, b_md, y_md;  // A viewed as (M,K), B as (K,N), Y (M,N)
   dc::MatmulEpilogue ep;
-  dnnl::memory c_mem;       // beta*C, right-aligned to (M,N); none when there is no C or beta is 0
+  dnnl::memory c_mem;  // beta*C, right-aligned to (M,N); none when there is no C or beta is 0
   dnnl::memory::desc c_md;
-  bool c_is_row = false;    // C is (N) or (1,N): a layer's bias
+  bool c_is_row = false;  // C is (N) or (1,N): a layer's bias
 
   // Reads the shapes and views the operands; with beta != 1, appends the step that scales C into scratch.
   GemmForward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) : at(attrs_of(n)) {
@@ -183,7 +183,8 @@ void forward_transposed(CompileCtx& ctx, const ir::Node& n, const GemmForward& f
   dc::MatmulEpilogue scale_only;
   scale_only.scale = f.at.alpha;
   steps.push_back({dnnl::matmul(dc::matmul(ctx.engine(), bt_md, at_md, yt_md, scale_only)),
-                   {{DNNL_ARG_SRC, ctx.view(n.inputs[1], bt_md)}, {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[0], at_md)},
+                   {{DNNL_ARG_SRC, ctx.view(n.inputs[1], bt_md)},
+                    {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[0], at_md)},
                     {DNNL_ARG_DST, yt}}});
   auto y_as_yt = dc::strided({N, M}, {1, N});  // Y's buffer seen as Y^T
   steps.push_back({dnnl::reorder(dc::reorder(ctx.engine(), yt_md, y_as_yt)),
@@ -218,8 +219,10 @@ void forward_inner_product(CompileCtx& ctx, const ir::Node& n, const GemmForward
   dnnl::memory packed = ctx.scratch(pd.weights_desc());
   ctx.prepare_step({dnnl::reorder(dc::reorder(ctx.engine(), w_md, pd.weights_desc())),
                     {{DNNL_ARG_SRC, ctx.view(n.inputs[1], w_md)}, {DNNL_ARG_DST, packed}}});
-  Step s{dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, ctx.view(n.inputs[0], f.a_md)}, {DNNL_ARG_WEIGHTS, packed},
-                                           {DNNL_ARG_DST, ctx.view(n.outputs[0], f.y_md)}}};
+  Step s{dnnl::inner_product_forward(pd),
+         {{DNNL_ARG_SRC, ctx.view(n.inputs[0], f.a_md)},
+          {DNNL_ARG_WEIGHTS, packed},
+          {DNNL_ARG_DST, ctx.view(n.outputs[0], f.y_md)}}};
   if (f.ep.add) s.args[DNNL_ARG_BIAS] = ctx.view(n.inputs[2], bias_md);
   steps.push_back(std::move(s));
 }
@@ -296,7 +299,9 @@ void reference(const ir::Graph&, const ir::Node& n, const std::vector<const RefT
 // An ordinary Gemm node for the gradient: alpha * P' * Q', no C.
 int gemm(GradBuilder& b, int P, int Q, float alpha, bool transP, bool transQ) {
   return b.emit("Gemm", {P, Q},
-                {{"alpha", ir::Attr::of(alpha)}, {"transA", ir::Attr::of(int64_t(transP))}, {"transB", ir::Attr::of(int64_t(transQ))}});
+                {{"alpha", ir::Attr::of(alpha)},
+                 {"transA", ir::Attr::of(int64_t(transP))},
+                 {"transB", ir::Attr::of(int64_t(transQ))}});
 }
 
 // Y = alpha * A' * B' + beta * C.
@@ -330,7 +335,8 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
   float scale = n.attr_f("scale", 1.f);
   dnnl::memory in = ctx.view(n.inputs[0], src_md), out = ctx.view(n.outputs[0], dst_md);
   auto linear = [&](dnnl::memory from, dnnl::memory to, const dnnl::memory::desc& md) {
-    steps.push_back({dnnl::eltwise_forward(dc::linear(ctx.engine(), md, scale, 0.f)), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, to}}});
+    steps.push_back(
+        {dnnl::eltwise_forward(dc::linear(ctx.engine(), md, scale, 0.f)), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, to}}});
   };
   if (dst == src) return linear(in, out, src_md);
   auto matmul = [&](dnnl::memory a, const dnnl::memory::desc& a_md, dnnl::memory b, const dnnl::memory::desc& b_md,
@@ -361,27 +367,39 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
     }
     return;
   }
-  steps.push_back({dnnl::reduction(dc::reduce_sum(ctx.engine(), src_md, dst_md)), {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}}});
+  steps.push_back(
+      {dnnl::reduction(dc::reduce_sum(ctx.engine(), src_md, dst_md)), {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}}});
   if (scale != 1.f) linear(out, out, dst_md);
 }
 
 }  // namespace
 
 extern const OpDef kGemm{
-    .type = "Gemm", .versions = {1, 6, 7, 9, 11, 13}, .check = check, .infer = infer, .forward = forward,
-    .gradient = gradient, .reference = reference,
+    .type = "Gemm",
+    .versions = {1, 6, 7, 9, 11, 13},
+    .check = check,
+    .infer = infer,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
     // Every transpose, alpha and beta; C of each broadcast shape: required before 11, broadcast only with
     // broadcast = 1 before 7.
     .cases = {{.opset = 1, .shapes = {{3, 5}, {5, 7}, {3, 7}}, .attrs = {{"alpha", attr(0.5f)}, {"beta", attr(2.f)}}},
               {.opset = 6, .shapes = {{5, 3}, {5, 7}, {7}}, .attrs = {{"broadcast", attr(1)}, {"transA", attr(1)}}},
-              {.opset = 7, .shapes = {{3, 5}, {7, 5}, {1, 7}},
+              {.opset = 7,
+               .shapes = {{3, 5}, {7, 5}, {1, 7}},
                .attrs = {{"transB", attr(1)}, {"alpha", attr(0.7f)}, {"beta", attr(-1.5f)}}},
               {.opset = 9, .shapes = {{5, 3}, {7, 5}, {3, 1}}, .attrs = {{"transA", attr(1)}, {"transB", attr(1)}}},
               {.opset = 11, .shapes = {{3, 5}, {5, 7}}},
               {.opset = 13, .shapes = {{2, 13}, {13, 3}, {1}}, .attrs = {{"beta", attr(-2.f)}}},
-              {.opset = 13, .shapes = {{13, 1}, {3, 13}, {1, 3}},
+              {.opset = 13,
+               .shapes = {{13, 1}, {3, 13}, {1, 3}},
                .attrs = {{"transA", attr(1)}, {"transB", attr(1)}, {"alpha", attr(0.5f)}}}}};
-extern const OpDef kReduceToShape{.type = "ReduceToShape", .versions = {1}, .check = no_check, .infer = reduce_infer,
-                                  .forward = reduce_forward, .internal = true};
+extern const OpDef kReduceToShape{.type = "ReduceToShape",
+                                  .versions = {1},
+                                  .check = no_check,
+                                  .infer = reduce_infer,
+                                  .forward = reduce_forward,
+                                  .internal = true};
 
 }  // namespace onnxtrain::ops

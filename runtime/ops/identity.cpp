@@ -37,11 +37,19 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kIdentity{.type = "Identity", .versions = {1, 13, 14, 16, 19, 21}, .check = check_unary,
-                             .infer = same_as_first, .forward = forward, .gradient = gradient, .reference = reference,
+extern const OpDef kIdentity{.type = "Identity",
+                             .versions = {1, 13, 14, 16, 19, 21},
+                             .check = check_unary,
+                             .infer = same_as_first,
+                             .forward = forward,
+                             .gradient = gradient,
+                             .reference = reference,
                              .types = types,
-    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 13, .shapes = {{2, 7, 3}}}, {.opset = 14, .shapes = {{13}}},
-              {.opset = 16, .shapes = {{3, 5}}}, {.opset = 19, .shapes = {{2, 7, 3}}},
-              {.opset = 21, .shapes = {{3, 5}}}}};
+                             .cases = {{.opset = 1, .shapes = {{3, 5}}},
+                                       {.opset = 13, .shapes = {{2, 7, 3}}},
+                                       {.opset = 14, .shapes = {{13}}},
+                                       {.opset = 16, .shapes = {{3, 5}}},
+                                       {.opset = 19, .shapes = {{2, 7, 3}}},
+                                       {.opset = 21, .shapes = {{3, 5}}}}};
 
 }  // namespace onnxtrain::ops

@@ -34,17 +34,24 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   if (alpha >= 0)
     b.set_dX(n, 0, b.emit("ReluGrad", {dY, n.outputs[0]}, {{"alpha", ir::Attr::of(alpha)}}));
   else
-    b.set_dX(n, 0, b.emit("ReluGrad", {dY, n.inputs[0]}, {{"alpha", ir::Attr::of(alpha)}, {"from_src", ir::Attr::of(int64_t(1))}}));
+    b.set_dX(n, 0,
+             b.emit("ReluGrad", {dY, n.inputs[0]},
+                    {{"alpha", ir::Attr::of(alpha)}, {"from_src", ir::Attr::of(int64_t(1))}}));
 }
 
 }  // namespace
 
-extern const OpDef kLeakyRelu{.type = "LeakyRelu", .versions = {1, 6, 16}, .check = check_unary, .infer = same_as_first,
-                              .forward = forward, .gradient = gradient, .reference = reference,
+extern const OpDef kLeakyRelu{.type = "LeakyRelu",
+                              .versions = {1, 6, 16},
+                              .check = check_unary,
+                              .infer = same_as_first,
+                              .forward = forward,
+                              .gradient = gradient,
+                              .reference = reference,
                               .rectifier_slope = alpha_of,
-    .cases = {{.opset = 1, .shapes = {{3, 5}}},  // the default alpha, 0.01
-              {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(0.3f)}}},
-              {.opset = 16, .shapes = {{3, 5}}, .attrs = {{"alpha", attr(1.7f)}}},
-              {.opset = 16, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(-0.3f)}}}}};
+                              .cases = {{.opset = 1, .shapes = {{3, 5}}},  // the default alpha, 0.01
+                                        {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(0.3f)}}},
+                                        {.opset = 16, .shapes = {{3, 5}}, .attrs = {{"alpha", attr(1.7f)}}},
+                                        {.opset = 16, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(-0.3f)}}}}};
 
 }  // namespace onnxtrain::ops

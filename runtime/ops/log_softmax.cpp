@@ -25,22 +25,32 @@ void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const Re
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
   if (dY < 0 || !b.needs(n, 0)) return;
-  b.set_dX(n, 0, b.emit("SoftmaxGrad", {dY, n.outputs[0]},
-                        {{"axis", ir::Attr::of(softmax_axis(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))},
-                         {"log", ir::Attr::of(int64_t(1))}}));
+  b.set_dX(n, 0,
+           b.emit("SoftmaxGrad", {dY, n.outputs[0]},
+                  {{"axis", ir::Attr::of(softmax_axis(n))},
+                   {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))},
+                   {"log", ir::Attr::of(int64_t(1))}}));
 }
 
 }  // namespace
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kLogSoftmax{.type = "LogSoftmax", .versions = {1, 11, 13}, .check = check_unary,
-                               .infer = softmax_infer, .forward = forward, .gradient = gradient,
-                               .reference = reference,
+extern const OpDef kLogSoftmax{
+    .type = "LogSoftmax",
+    .versions = {1, 11, 13},
+    .check = check_unary,
+    .infer = softmax_infer,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
     // Before 13 the input is coerced to 2-D at axis (default 1); from 13 normalized along axis (default -1).
-    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}}, {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},
+              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
               {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(2)}}},
-              {.opset = 11, .shapes = {{3, 5}}}, {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
-              {.opset = 13, .shapes = {{2, 3, 4}}}, {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+              {.opset = 11, .shapes = {{3, 5}}},
+              {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
+              {.opset = 13, .shapes = {{2, 3, 4}}},
+              {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
               {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-2)}}}}};
 
 }  // namespace onnxtrain::ops

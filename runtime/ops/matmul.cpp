@@ -97,7 +97,9 @@ int swap_last_two(GradBuilder& b, int v, size_t r) {
   return b.emit("Transpose", {v}, {{"perm", perm}});
 }
 
-int insert_axis(GradBuilder& b, int v, int64_t axis) { return b.emit("InsertAxis", {v}, {{"axis", ir::Attr::of(axis)}}); }
+int insert_axis(GradBuilder& b, int v, int64_t axis) {
+  return b.emit("InsertAxis", {v}, {{"axis", ir::Attr::of(axis)}});
+}
 
 // Y = A @ B; dA = dY @ B^T, dB = A^T @ dY (^T: the last two axes), each summed over the batch dims along which its
 // operand was broadcast. With a 1-D operand the product runs on the matrices (1-D A as (1, K), 1-D B as (K, 1), dY
@@ -112,15 +114,15 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   const size_t rym = ry + a1 + b1;  // the ranks as matrices: A (ra + a1), B (rb + b1), dY (rym)
   const bool batched = rym > 2;
   if (a1) dY = insert_axis(b, dY, b1 ? -1 : -2);  // dY: (..., 1, N) or, B 1-D too, (1)
-  if (b1) dY = insert_axis(b, dY, -1);           // dY: (..., M, 1)
+  if (b1) dY = insert_axis(b, dY, -1);            // dY: (..., M, 1)
   const int Am = a1 ? insert_axis(b, A, -2) : A, Bm = b1 ? insert_axis(b, B, -1) : B;
   auto to_shape_of = [&](int grad, int like) {
     return batched || a1 || b1 ? b.emit("ReduceToShape", {grad, like}) : grad;
   };
   if (b.needs(n, 0)) b.set_dX(n, 0, to_shape_of(b.emit("MatMul", {dY, swap_last_two(b, Bm, rb + b1)}), A));
   if (b.needs(n, 1)) {
-    const int dB = b1 ? b.emit("MatMul", {swap_last_two(b, dY, rym), Am})
-                      : b.emit("MatMul", {swap_last_two(b, Am, ra + a1), dY});
+    const int dB =
+        b1 ? b.emit("MatMul", {swap_last_two(b, dY, rym), Am}) : b.emit("MatMul", {swap_last_two(b, Am, ra + a1), dY});
     b.set_dX(n, 1, to_shape_of(dB, B));
   }
 }
@@ -135,13 +137,25 @@ std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const 
 
 }  // namespace
 
-extern const OpDef kMatMul{.type = "MatMul", .versions = {1, 9, 13}, .check = check, .infer = infer, .forward = forward,
-                           .gradient = gradient, .reference = reference,
-    // 2-D, batched with broadcast batch dims, and 1-D operands (a row for A, a column for B).
-    .cases = {{.opset = 1, .shapes = {{3, 5}, {5, 7}}}, {.opset = 9, .shapes = {{2, 3, 5}, {5, 7}}},
-              {.opset = 13, .shapes = {{1, 3, 4}, {2, 4, 5}}}, {.opset = 13, .shapes = {{4}, {2, 4, 5}}},
-              {.opset = 13, .shapes = {{2, 3, 4}, {4}}}, {.opset = 13, .shapes = {{4}, {4}}}}};
-extern const OpDef kInsertAxis{.type = "InsertAxis", .versions = {1}, .check = no_check, .infer = insert_axis_infer,
-                               .forward = shape_only_forward, .internal = true};
+extern const OpDef kMatMul{.type = "MatMul",
+                           .versions = {1, 9, 13},
+                           .check = check,
+                           .infer = infer,
+                           .forward = forward,
+                           .gradient = gradient,
+                           .reference = reference,
+                           // 2-D, batched with broadcast batch dims, and 1-D operands (a row for A, a column for B).
+                           .cases = {{.opset = 1, .shapes = {{3, 5}, {5, 7}}},
+                                     {.opset = 9, .shapes = {{2, 3, 5}, {5, 7}}},
+                                     {.opset = 13, .shapes = {{1, 3, 4}, {2, 4, 5}}},
+                                     {.opset = 13, .shapes = {{4}, {2, 4, 5}}},
+                                     {.opset = 13, .shapes = {{2, 3, 4}, {4}}},
+                                     {.opset = 13, .shapes = {{4}, {4}}}}};
+extern const OpDef kInsertAxis{.type = "InsertAxis",
+                               .versions = {1},
+                               .check = no_check,
+                               .infer = insert_axis_infer,
+                               .forward = shape_only_forward,
+                               .internal = true};
 
 }  // namespace onnxtrain::ops

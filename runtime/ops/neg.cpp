@@ -30,9 +30,14 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 // Neg-1's consumed_inputs is a legacy hint about buffer reuse that changes no value: accepted and ignored, as Relu-1's
 // is. Float32 only, as Relu and Tanh: Neg-6 and 13 add integer types and bfloat16, which onnxtrain refuses by name.
-extern const OpDef kNeg{.type = "Neg", .versions = {1, 6, 13}, .check = check_unary, .infer = same_as_first,
-                        .forward = forward, .gradient = gradient, .reference = reference,
-    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}},
-              {.opset = 13, .shapes = {{13}}}}};
+extern const OpDef kNeg{
+    .type = "Neg",
+    .versions = {1, 6, 13},
+    .check = check_unary,
+    .infer = same_as_first,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
+    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}}, {.opset = 13, .shapes = {{13}}}}};
 
 }  // namespace onnxtrain::ops

@@ -22,7 +22,7 @@ struct Step {
   Step(dnnl::primitive p, std::unordered_map<int, dnnl::memory> a) : prim(std::move(p)), args(std::move(a)) {}
   dnnl::primitive prim;
   std::unordered_map<int, dnnl::memory> args;
-  std::function<void()> host;  // set instead of prim for a host kernel
+  std::function<void()> host;           // set instead of prim for a host kernel
   std::vector<dnnl_exec_arg_t> c_args;  // args as the C API takes them, built once by the executor
 };
 
@@ -32,7 +32,7 @@ class CompileCtx {
   virtual ~CompileCtx() = default;
   virtual const dnnl::engine& engine() const = 0;
   virtual const ir::Graph& graph() const = 0;
-  virtual const Shape& shape(int value) const = 0;       // concrete shape of a value
+  virtual const Shape& shape(int value) const = 0;  // concrete shape of a value
   // A memory object over a value's buffer, seen through md (which may reshape or stride it).
   virtual dnnl::memory view(int value, const dnnl::memory::desc& md) = 0;
   // Arena space owned by this node's kernels, alive for the whole run.
@@ -71,9 +71,9 @@ class GradBuilder {
  public:
   virtual ~GradBuilder() = default;
   virtual const ir::Graph& graph() const = 0;
-  virtual int dY(const ir::Node& n, size_t k) = 0;                   // gradient of output k, -1 if none flows
-  virtual bool needs(const ir::Node& n, size_t k) const = 0;         // whether input k wants a gradient
-  virtual void set_dX(const ir::Node& n, size_t k, int grad) = 0;    // the gradient of input k
+  virtual int dY(const ir::Node& n, size_t k) = 0;                 // gradient of output k, -1 if none flows
+  virtual bool needs(const ir::Node& n, size_t k) const = 0;       // whether input k wants a gradient
+  virtual void set_dX(const ir::Node& n, size_t k, int grad) = 0;  // the gradient of input k
   // Adds a node op_type(inputs) with attrs; returns its single output.
   virtual int emit(const std::string& op_type, const std::vector<int>& inputs,
                    std::map<std::string, ir::Attr> attrs = {}) = 0;
@@ -103,8 +103,8 @@ using TypesFn = void (*)(ir::Graph& g, const ir::Node& n);
 // shapes, and the gradient rule against central differences of `reference` in double. Random data in [-2, 2]; away
 // from 0 for a rectifier, whose kink is tested on its own.
 struct OpCase {
-  int opset;                                    // the model's opset: the op's version in effect there is tested
-  std::vector<Shape> shapes;                    // the float inputs' shapes, in input order (optional ones may stop)
+  int opset;                  // the model's opset: the op's version in effect there is tested
+  std::vector<Shape> shapes;  // the float inputs' shapes, in input order (optional ones may stop)
   std::map<std::string, ir::Attr> attrs = {};
   std::vector<std::vector<int64_t>> ints = {};  // the values of the int_inputs given, in input order
 };
@@ -128,7 +128,7 @@ struct OpDef {
   void (*forward)(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps);
   // The gradient rule: emits the backward nodes. nullptr for an op with no gradient.
   void (*gradient)(GradBuilder& b, const ir::Node& n) = nullptr;
-  bool internal = false;  // made by autodiff, never read from a model file
+  bool internal = false;             // made by autodiff, never read from a model file
   std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
   size_t grad_outputs = 0;           // outputs the gradient rule reads (Dropout's mask): autodiff adds missing ones
   // The naive double forward beside the kernel, the math as a comment above it. Every ONNX op has one; internal ops

@@ -32,21 +32,34 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   bool from_src = n.attr_i("from_src", 0) != 0;
-  steps.push_back({dnnl::eltwise_backward(dnnl_compat::relu_backward(ctx.engine(), md, n.attr_f("alpha", 0.f), !from_src)),
-                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
-                    {from_src ? DNNL_ARG_SRC : DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
-                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+  steps.push_back(
+      {dnnl::eltwise_backward(dnnl_compat::relu_backward(ctx.engine(), md, n.attr_f("alpha", 0.f), !from_src)),
+       {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
+        {from_src ? DNNL_ARG_SRC : DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+        {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
 float slope(const ir::Node&) { return 0.f; }  // Relu is the rectifier of slope 0
 
 }  // namespace
 
-extern const OpDef kRelu{.type = "Relu", .versions = {1, 6, 13, 14}, .check = check_unary, .infer = same_as_first,
-                         .forward = forward, .gradient = gradient, .reference = reference, .rectifier_slope = slope,
-    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}},
-              {.opset = 13, .shapes = {{13}}}, {.opset = 14, .shapes = {{2, 7, 3}}}}};
-extern const OpDef kReluGrad{.type = "ReluGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
-                             .forward = grad_forward, .internal = true};
+extern const OpDef kRelu{.type = "Relu",
+                         .versions = {1, 6, 13, 14},
+                         .check = check_unary,
+                         .infer = same_as_first,
+                         .forward = forward,
+                         .gradient = gradient,
+                         .reference = reference,
+                         .rectifier_slope = slope,
+                         .cases = {{.opset = 1, .shapes = {{3, 5}}},
+                                   {.opset = 6, .shapes = {{2, 7, 3}}},
+                                   {.opset = 13, .shapes = {{13}}},
+                                   {.opset = 14, .shapes = {{2, 7, 3}}}}};
+extern const OpDef kReluGrad{.type = "ReluGrad",
+                             .versions = {1},
+                             .check = no_check,
+                             .infer = same_as_first,
+                             .forward = grad_forward,
+                             .internal = true};
 
 }  // namespace onnxtrain::ops

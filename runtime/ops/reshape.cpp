@@ -42,22 +42,26 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
       g.fail(n, "input shape must be 1-D, got " + ir::shape_str(r));
     }
     if (r[0] == ir::kUnknown) return {};
-    if (static_cast<int64_t>(g.values[n.inputs[1]].ints.size()) != r[0]) return {Shape(static_cast<size_t>(r[0]), ir::kUnknown)};
+    if (static_cast<int64_t>(g.values[n.inputs[1]].ints.size()) != r[0])
+      return {Shape(static_cast<size_t>(r[0]), ir::kUnknown)};
   }
   std::vector<int64_t> want = requested(g, n);
   const bool allowzero = n.attr_i("allowzero", 0) != 0;
   int64_t total = 1, known = 1;
   bool total_known = true;
   for (int64_t d : x) {
-    if (d == ir::kUnknown) total_known = false;
-    else total *= d;
+    if (d == ir::kUnknown)
+      total_known = false;
+    else
+      total *= d;
   }
   int infer_at = -1;
   Shape y(want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     int64_t d = want[i];
     if (d == 0 && !allowzero) {
-      if (i >= x.size()) g.fail(n, "shape has 0 at axis " + std::to_string(i) + " but the input has rank " + std::to_string(x.size()));
+      if (i >= x.size())
+        g.fail(n, "shape has 0 at axis " + std::to_string(i) + " but the input has rank " + std::to_string(x.size()));
       d = x[i];
     }
     if (d == -1) {
@@ -74,13 +78,16 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
   for (size_t i = 0; i < y.size(); ++i)
     if (static_cast<int>(i) != infer_at && y[i] != ir::kUnknown) known *= y[i];
   if (infer_at >= 0) {
-    if (!total_known) y[infer_at] = ir::kUnknown;
+    if (!total_known)
+      y[infer_at] = ir::kUnknown;
     else if (known == 0 || total % known != 0)
       g.fail(n, "cannot reshape " + ir::shape_str(x) + " to " + given_str(want) + ": " + std::to_string(total) +
                     " elements do not divide evenly");
-    else y[infer_at] = total / known;
+    else
+      y[infer_at] = total / known;
   } else if (total_known && known != total && std::find(y.begin(), y.end(), ir::kUnknown) == y.end()) {
-    g.fail(n, "cannot reshape " + ir::shape_str(x) + " (" + std::to_string(total) + " elements) to " + ir::shape_str(y));
+    g.fail(n,
+           "cannot reshape " + ir::shape_str(x) + " (" + std::to_string(total) + " elements) to " + ir::shape_str(y));
   }
   return {y};
 }
@@ -88,9 +95,15 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }  // namespace
 
 // Y = reshape(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kReshape{.type = "Reshape", .versions = {1, 5, 13, 14, 19, 21}, .check = check, .infer = infer,
-                            .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
-                            .reference = shape_only_reference,
+extern const OpDef kReshape{
+    .type = "Reshape",
+    .versions = {1, 5, 13, 14, 19, 21},
+    .check = check,
+    .infer = infer,
+    .forward = shape_only_forward,
+    .gradient = shape_only_gradient,
+    .int_inputs = {1},
+    .reference = shape_only_reference,
     // The shape: an attribute at opset 1, a constant input from 5; the 0 and -1 rules; allowzero from 14.
     .cases = {{.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"shape", attr({4, -1})}}},
               {.opset = 5, .shapes = {{2, 3, 4}}, .ints = {{0, -1, 2}}},

@@ -34,11 +34,20 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kSigmoid{.type = "Sigmoid", .versions = {1, 6, 13}, .check = check_unary, .infer = same_as_first,
-                            .forward = forward, .gradient = gradient, .reference = reference,
-    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}},
-              {.opset = 13, .shapes = {{13}}}}};
-extern const OpDef kSigmoidGrad{.type = "SigmoidGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
-                                .forward = grad_forward, .internal = true};
+extern const OpDef kSigmoid{
+    .type = "Sigmoid",
+    .versions = {1, 6, 13},
+    .check = check_unary,
+    .infer = same_as_first,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
+    .cases = {{.opset = 1, .shapes = {{3, 5}}}, {.opset = 6, .shapes = {{2, 7, 3}}}, {.opset = 13, .shapes = {{13}}}}};
+extern const OpDef kSigmoidGrad{.type = "SigmoidGrad",
+                                .versions = {1},
+                                .check = no_check,
+                                .infer = same_as_first,
+                                .forward = grad_forward,
+                                .internal = true};
 
 }  // namespace onnxtrain::ops

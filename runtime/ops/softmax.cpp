@@ -32,14 +32,16 @@ void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const Re
 void gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
   if (dY < 0 || !b.needs(n, 0)) return;
-  b.set_dX(n, 0, b.emit("SoftmaxGrad", {dY, n.outputs[0]},
-                        {{"axis", ir::Attr::of(softmax_axis(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
+  b.set_dX(n, 0,
+           b.emit("SoftmaxGrad", {dY, n.outputs[0]},
+                  {{"axis", ir::Attr::of(softmax_axis(n))}, {"coerced", ir::Attr::of(int64_t(coerced_2d(n)))}}));
 }
 
 // SoftmaxGrad(dY, Y) -> dX, for Softmax, or with log = 1 for LogSoftmax (dX = dY - exp(Y) * sum(dY)).
 // dY: any shape; Y: the same; dX: the same.
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto [md, axis] = softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
+  auto [md, axis] =
+      softmax_layout(ctx.graph(), n, ctx.shape(n.inputs[0]), n.attr_i("axis", -1), n.attr_i("coerced", 0) != 0);
   bool log = n.attr_i("log", 0) != 0;
   steps.push_back({dnnl_compat::softmax_bwd(dnnl_compat::softmax_backward(ctx.engine(), md, axis, log)),
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
@@ -49,8 +51,8 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::Node& n, const Shape& x, int64_t axis_in,
-                                          bool coerced) {
+std::pair<dnnl::memory::desc, int> softmax_layout(const ir::Graph& g, const ir::Node& n, const Shape& x,
+                                                  int64_t axis_in, bool coerced) {
   int axis = normalize_axis(g, n, axis_in, x.size());
   if (!coerced) return {dnnl_compat::plain(x), axis};
   int64_t outer = 1, inner = 1;
@@ -67,7 +69,8 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
   const bool coerced = coerced_2d(n);
   const int axis = normalize_axis(g, n, softmax_axis(n), s.size());
   int64_t outer = 1, len = 1, inner = 1;
-  for (int i = 0; i < static_cast<int>(s.size()); ++i) (i < axis ? outer : (i == axis || coerced) ? len : inner) *= s[i];
+  for (int i = 0; i < static_cast<int>(s.size()); ++i)
+    (i < axis ? outer : (i == axis || coerced) ? len : inner) *= s[i];
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t in = 0; in < inner; ++in) {
       const auto at = [&](int64_t l) { return static_cast<size_t>((o * len + l) * inner + in); };
@@ -80,15 +83,28 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
 }
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kSoftmax{.type = "Softmax", .versions = {1, 11, 13}, .check = check_unary, .infer = softmax_infer,
-                            .forward = forward, .gradient = gradient, .reference = reference,
+extern const OpDef kSoftmax{
+    .type = "Softmax",
+    .versions = {1, 11, 13},
+    .check = check_unary,
+    .infer = softmax_infer,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
     // Before 13 the input is coerced to 2-D at axis (default 1); from 13 normalized along axis (default -1).
-    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}}, {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},
+              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
               {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(2)}}},
-              {.opset = 11, .shapes = {{3, 5}}}, {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
-              {.opset = 13, .shapes = {{2, 3, 4}}}, {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+              {.opset = 11, .shapes = {{3, 5}}},
+              {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
+              {.opset = 13, .shapes = {{2, 3, 4}}},
+              {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
               {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-2)}}}}};
-extern const OpDef kSoftmaxGrad{.type = "SoftmaxGrad", .versions = {1}, .check = no_check, .infer = same_as_first,
-                                .forward = grad_forward, .internal = true};
+extern const OpDef kSoftmaxGrad{.type = "SoftmaxGrad",
+                                .versions = {1},
+                                .check = no_check,
+                                .infer = same_as_first,
+                                .forward = grad_forward,
+                                .internal = true};
 
 }  // namespace onnxtrain::ops

@@ -46,13 +46,21 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }  // namespace
 
 // Y = squeeze(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kSqueeze{.type = "Squeeze", .versions = {1, 11, 13, 21}, .check = check, .infer = infer,
-                            .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
-                            .reference = shape_only_reference, .types = tensor_type_of_first,
+extern const OpDef kSqueeze{
+    .type = "Squeeze",
+    .versions = {1, 11, 13, 21},
+    .check = check,
+    .infer = infer,
+    .forward = shape_only_forward,
+    .gradient = shape_only_gradient,
+    .int_inputs = {1},
+    .reference = shape_only_reference,
+    .types = tensor_type_of_first,
     // The axes: an attribute before 13 (negative from 11), an input from 13; none: every dim of 1.
     .cases = {{.opset = 1, .shapes = {{1, 3, 1, 5}}, .attrs = {{"axes", attr({0, 2})}}},
               {.opset = 11, .shapes = {{1, 3, 1, 5}}, .attrs = {{"axes", attr({-2})}}},
-              {.opset = 13, .shapes = {{1, 3, 1, 5}}, .ints = {{0}}}, {.opset = 13, .shapes = {{3, 1, 5, 1}}},
+              {.opset = 13, .shapes = {{1, 3, 1, 5}}, .ints = {{0}}},
+              {.opset = 13, .shapes = {{3, 1, 5, 1}}},
               {.opset = 21, .shapes = {{2, 1, 7}}, .ints = {{-2}}}}};
 
 }  // namespace onnxtrain::ops

@@ -63,7 +63,10 @@ void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const Re
     for (size_t k = 0; k < y.size(); ++k) off += idx[k] * xstride[perm[k]];
     out[0].data[e] = in[0]->data[off];
     for (size_t k = y.size(); k-- > 0;)
-      if (++idx[k] < y[k]) break; else idx[k] = 0;
+      if (++idx[k] < y[k])
+        break;
+      else
+        idx[k] = 0;
   }
 }
 
@@ -81,11 +84,16 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 }  // namespace
 
-extern const OpDef kTranspose{.type = "Transpose", .versions = {1, 13, 21}, .check = check_unary, .infer = infer,
-                              .forward = forward, .gradient = gradient, .reference = reference,
-    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},  // the default: the axes reversed
-              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"perm", attr({1, 2, 0})}}},
-              {.opset = 13, .shapes = {{2, 7, 3}}, .attrs = {{"perm", attr({0, 2, 1})}}},
-              {.opset = 21, .shapes = {{3, 5}}, .attrs = {{"perm", attr({1, 0})}}}}};
+extern const OpDef kTranspose{.type = "Transpose",
+                              .versions = {1, 13, 21},
+                              .check = check_unary,
+                              .infer = infer,
+                              .forward = forward,
+                              .gradient = gradient,
+                              .reference = reference,
+                              .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},  // the default: the axes reversed
+                                        {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"perm", attr({1, 2, 0})}}},
+                                        {.opset = 13, .shapes = {{2, 7, 3}}, .attrs = {{"perm", attr({0, 2, 1})}}},
+                                        {.opset = 21, .shapes = {{3, 5}}, .attrs = {{"perm", attr({1, 0})}}}}};
 
 }  // namespace onnxtrain::ops

@@ -43,13 +43,20 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }  // namespace
 
 // Y = unsqueeze(X): the forward a copy, the reference the same; dX = dY reshaped to X's shape (shape_only_*).
-extern const OpDef kUnsqueeze{.type = "Unsqueeze", .versions = {1, 11, 13, 21}, .check = check, .infer = infer,
-                              .forward = shape_only_forward, .gradient = shape_only_gradient, .int_inputs = {1},
-                              .reference = shape_only_reference, .types = tensor_type_of_first,
-    // The axes, counted in the output's rank, in any order: an attribute before 13 (negative from 11), an input
-    // from 13.
-    .cases = {{.opset = 1, .shapes = {{3, 5}}, .attrs = {{"axes", attr({0, 3})}}},
-              {.opset = 11, .shapes = {{2, 7, 3}}, .attrs = {{"axes", attr({-1, 1})}}},
-              {.opset = 13, .shapes = {{3, 5}}, .ints = {{2, 0}}}, {.opset = 21, .shapes = {{13}}, .ints = {{-1}}}}};
+extern const OpDef kUnsqueeze{.type = "Unsqueeze",
+                              .versions = {1, 11, 13, 21},
+                              .check = check,
+                              .infer = infer,
+                              .forward = shape_only_forward,
+                              .gradient = shape_only_gradient,
+                              .int_inputs = {1},
+                              .reference = shape_only_reference,
+                              .types = tensor_type_of_first,
+                              // The axes, counted in the output's rank, in any order: an attribute before 13 (negative
+                              // from 11), an input from 13.
+                              .cases = {{.opset = 1, .shapes = {{3, 5}}, .attrs = {{"axes", attr({0, 3})}}},
+                                        {.opset = 11, .shapes = {{2, 7, 3}}, .attrs = {{"axes", attr({-1, 1})}}},
+                                        {.opset = 13, .shapes = {{3, 5}}, .ints = {{2, 0}}},
+                                        {.opset = 21, .shapes = {{13}}, .ints = {{-1}}}}};
 
 }  // namespace onnxtrain::ops

@@ -46,9 +46,16 @@ class Adam : public Optimizer {
     // Computed in double, as Python floats, then used as float scalars, as torch does.
     const double bc1 = 1.0 - std::pow(c_.beta1, double(t_));
     const double bc2 = 1.0 - std::pow(c_.beta2, double(t_));
-    const Scalars s{static_cast<float>(c_.lr / bc1), static_cast<float>(std::sqrt(bc2)), float(c_.beta1),
-                    float(c_.beta2), float(1.0 - c_.beta1), float(1.0 - c_.beta2), float(c_.eps),
-                    float(c_.weight_decay), float(1.0 - c_.lr * c_.weight_decay), decoupled_};
+    const Scalars s{static_cast<float>(c_.lr / bc1),
+                    static_cast<float>(std::sqrt(bc2)),
+                    float(c_.beta1),
+                    float(c_.beta2),
+                    float(1.0 - c_.beta1),
+                    float(1.0 - c_.beta2),
+                    float(c_.eps),
+                    float(c_.weight_decay),
+                    float(1.0 - c_.lr * c_.weight_decay),
+                    decoupled_};
     float *const ms = m_.data(), *const vs = v_.data();
     for_each_share(ranges, [=](size_t offset, size_t count) {
       update(params + offset, grads + offset, ms + offset, vs + offset, count, s);

@@ -42,13 +42,15 @@ void check_optimizer(const OptimizerConfig& in) {
   if (!sgd && !adam && !adamw) throw Error("OptimizerConfig::kind: not an Optimizer");
   const OptimizerConfig c = resolved(in);
   require(c.lr > 0 && std::isfinite(c.lr), "OptimizerConfig::lr", "must be a positive number", c.lr);
-  require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "OptimizerConfig::weight_decay", "must be >= 0", c.weight_decay);
+  require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "OptimizerConfig::weight_decay", "must be >= 0",
+          c.weight_decay);
   if (sgd) {
     require(c.momentum >= 0 && std::isfinite(c.momentum), "OptimizerConfig::momentum", "must be >= 0", c.momentum);
     require(c.dampening >= 0 && c.dampening <= 1, "OptimizerConfig::dampening", "must be in [0, 1]", c.dampening);
     if (c.nesterov && (c.momentum <= 0 || c.dampening != 0))
-      throw Error("OptimizerConfig::nesterov needs OptimizerConfig::momentum > 0 and OptimizerConfig::dampening 0 (as in "
-                  "torch.optim.SGD)");
+      throw Error(
+          "OptimizerConfig::nesterov needs OptimizerConfig::momentum > 0 and OptimizerConfig::dampening 0 (as in "
+          "torch.optim.SGD)");
     return;
   }
   require(c.beta1 >= 0 && c.beta1 < 1, "OptimizerConfig::beta1", "must be in [0, 1)", c.beta1);

@@ -31,11 +31,13 @@ class Sgd : public Optimizer {
   //   p = p - lr * g
   void step(float* params, const float* grads, const std::vector<Range>& ranges) override {
     // torch's scalars: Python doubles cast to float.
-    const float lr = float(c_.lr), wd = float(c_.weight_decay), mom = float(c_.momentum), damp = float(1.0 - c_.dampening);
+    const float lr = float(c_.lr), wd = float(c_.weight_decay), mom = float(c_.momentum),
+                damp = float(1.0 - c_.dampening);
     const bool first = first_, nesterov = c_.nesterov;
     float* const bufs = buf_.empty() ? nullptr : buf_.data();
     for_each_share(ranges, [=](size_t offset, size_t count) {
-      update(params + offset, grads + offset, bufs ? bufs + offset : nullptr, count, lr, wd, mom, damp, first, nesterov);
+      update(params + offset, grads + offset, bufs ? bufs + offset : nullptr, count, lr, wd, mom, damp, first,
+             nesterov);
     });
     first_ = false;
   }
@@ -46,9 +48,7 @@ class Sgd : public Optimizer {
   }
   void set_steps(int64_t steps) override { first_ = steps == 0; }
   // With no momentum and no weight decay, p = p + (-lr) * grad: the weight-gradient GEMMs may apply it themselves.
-  float fused_scale() const override {
-    return c_.momentum == 0.f && c_.weight_decay == 0.f ? -float(c_.lr) : 0.f;
-  }
+  float fused_scale() const override { return c_.momentum == 0.f && c_.weight_decay == 0.f ? -float(c_.lr) : 0.f; }
 
  private:
   OptimizerConfig c_;

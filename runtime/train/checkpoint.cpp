@@ -33,7 +33,8 @@ std::string read_text(const fs::path& p) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(p, ec);
   if (ec) throw Error(p.string() + ": cannot read: " + ec.message());
-  if (size > kMaxText) throw Error(p.string() + ": " + std::to_string(size) + " bytes is too large for a checkpoint file");
+  if (size > kMaxText)
+    throw Error(p.string() + ": " + std::to_string(size) + " bytes is too large for a checkpoint file");
   std::ifstream in(p, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
@@ -116,8 +117,10 @@ static void check_record(const nlohmann::json& r, const std::string& where) {
   const auto type = r.find("type");
   if (type == r.end() || !type->is_string() || (*type != "step" && *type != "val" && *type != "epoch"))
     throw Error(where + ": 'type' is not step, val or epoch");
-  for (const char* key : {"epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "batch", "samples_per_s"})
-    if (r.contains(key) && !r[key].is_number()) throw Error(where + ": '" + key + "' is not a number, got " + r[key].dump());
+  for (const char* key :
+       {"epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "batch", "samples_per_s"})
+    if (r.contains(key) && !r[key].is_number())
+      throw Error(where + ": '" + key + "' is not a number, got " + r[key].dump());
 }
 
 namespace {
@@ -141,8 +144,9 @@ void CheckpointDir::check(const std::string& dir, const std::string& what, const
   if (lstat(dir.c_str(), &st) == 0) {
     check_existing(dir, label, inputs);
     if (fs::exists(fs::path(dir) / "latest", ec))
-      throw Error(label + ": holds the checkpoint of an earlier run; continue that run with TrainerOptions::resume_from " + dir +
-                  ", or give this one another folder");
+      throw Error(label +
+                  ": holds the checkpoint of an earlier run; continue that run with TrainerOptions::resume_from " +
+                  dir + ", or give this one another folder");
     if (access(dir.c_str(), W_OK | X_OK) != 0) throw Error(label + ": the folder is not writable");
     return;
   }
@@ -181,7 +185,8 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
     files::note_created(lock);
     created_.push_back(lock);
   } else {
-    if (lstat(lock.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) throw Error(label + ": its 'lock' is not a regular file");
+    if (lstat(lock.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      throw Error(label + ": its 'lock' is not a regular file");
     lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (lock_fd_ < 0) throw Error(label + ": cannot open its lock file: " + std::strerror(errno));
   }
@@ -210,8 +215,8 @@ CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, co
     if (!std::regex_match(latest, kStepName))
       throw Error((root / "latest").string() + ": does not name a checkpoint folder (step-NNNNNNNN)");
     if (!resume)
-      throw Error(label + ": holds the checkpoint of an earlier run (" + latest + "); continue that run with TrainerOptions::resume_from " +
-                  dir + ", or give this one another folder");
+      throw Error(label + ": holds the checkpoint of an earlier run (" + latest +
+                  "); continue that run with TrainerOptions::resume_from " + dir + ", or give this one another folder");
     latest_name_ = latest;
     last_step_ = std::stoll(latest.substr(5));
   } else if (resume) {
@@ -309,8 +314,9 @@ Checkpoint CheckpointDir::read() {
     std::error_code ec;
     const uintmax_t have = fs::file_size(fs::path(dir_) / "records.jsonl", ec);
     if (ec || have < records_bytes_)
-      throw Error((fs::path(dir_) / "records.jsonl").string() + ": holds " + (ec ? "nothing" : std::to_string(have) + " bytes") +
-                  ", less than the " + std::to_string(records_bytes_) + " bytes of records its checkpoint covers");
+      throw Error((fs::path(dir_) / "records.jsonl").string() + ": holds " +
+                  (ec ? "nothing" : std::to_string(have) + " bytes") + ", less than the " +
+                  std::to_string(records_bytes_) + " bytes of records its checkpoint covers");
   }
   if (static_cast<int64_t>(c.state.steps) != last_step_)
     throw Error(progress.string() + ": 'step' is " + std::to_string(c.state.steps) + " in the folder " + latest_name_);
@@ -417,9 +423,16 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
     order.i64 = pos.order;
     arrays["order"] = std::move(order);
     save_npz((partial / "state.npz").string(), arrays);
-    nlohmann::json j = {{"format", kFormat}, {"version", kVersion}, {"step", state.steps}, {"epoch", pos.epoch},
-                        {"next", pos.next}, {"rng", pos.rng}, {"loss_sum", pos.loss_sum}, {"correct", pos.correct},
-                        {"seen", pos.seen}, {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
+    nlohmann::json j = {{"format", kFormat},
+                        {"version", kVersion},
+                        {"step", state.steps},
+                        {"epoch", pos.epoch},
+                        {"next", pos.next},
+                        {"rng", pos.rng},
+                        {"loss_sum", pos.loss_sum},
+                        {"correct", pos.correct},
+                        {"seen", pos.seen},
+                        {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
                         {"records_bytes", covered}};
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale

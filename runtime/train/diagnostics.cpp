@@ -55,7 +55,8 @@ void StepStats::observe(Executor& ex, const float* params, const std::vector<opt
     const ir::Shape& s = ex.shape(w.value);
     if (s.empty() || s[0] <= 0) continue;
     const int64_t units = elements(s) / s[0];
-    if (static_cast<int64_t>(w.alive.size()) != units) w.alive.assign(static_cast<size_t>(units), 0), w.samples = w.negative = 0;
+    if (static_cast<int64_t>(w.alive.size()) != units)
+      w.alive.assign(static_cast<size_t>(units), 0), w.samples = w.negative = 0;
     const float* v = ex.data(w.value);
     for (int64_t i = 0; i < s[0]; ++i)
       for (int64_t u = 0; u < units; ++u) {
@@ -76,7 +77,8 @@ void StepStats::observe(Executor& ex, const float* params, const std::vector<opt
     }
     pstats_[k].grad_norm = std::sqrt(gg);
     pstats_[k].weight_norm = std::sqrt(ww);
-    std::copy(params + ranges[k].offset, params + ranges[k].offset + ranges[k].count, before_.begin() + static_cast<long>(at));
+    std::copy(params + ranges[k].offset, params + ranges[k].offset + ranges[k].count,
+              before_.begin() + static_cast<long>(at));
     at += ranges[k].count;
   }
 }
@@ -122,7 +124,8 @@ std::string nonfinite_origin(const ir::Graph& g, Executor& ex) {
       const float* d = ex.data(v);
       const int64_t count = elements(s);
       for (int64_t i = 0; i < count; ++i)
-        if (!std::isfinite(d[i])) return std::string(n.backward ? "the backward pass at " : "the forward pass at ") + n.label();
+        if (!std::isfinite(d[i]))
+          return std::string(n.backward ? "the backward pass at " : "the forward pass at ") + n.label();
     }
   return "";
 }
@@ -144,8 +147,8 @@ DiagnosticsReport EpochTotals::take(int64_t epoch, std::vector<LayerStats> layer
   d.layers = std::move(layers);
   for (auto& [name, p] : params_) {
     if (p.steps == 0) continue;
-    d.params.push_back({name, p.grad_norm / double(p.steps), p.update_ratio / double(p.steps), p.steps, p.vanishing,
-                        p.exploding});
+    d.params.push_back(
+        {name, p.grad_norm / double(p.steps), p.update_ratio / double(p.steps), p.steps, p.vanishing, p.exploding});
     p = Sums();
   }
   return d;
@@ -156,22 +159,26 @@ std::vector<std::string> warnings(const DiagnosticsReport& d) {
   const long long epoch = static_cast<long long>(d.epoch);
   for (const LayerStats& l : d.layers)
     if (l.units > 0 && l.dead > kDeadWarn) {
-      out.push_back(format("epoch %lld: %s '%s' had %s of its %lld units dead for the whole epoch (zero output on "
-                    "every sample); they no longer learn. Try a lower OptimizerConfig::lr, LeakyRelu instead of Relu, or "
-                    "an initialization without large negative biases", epoch, l.op_type.c_str(), l.node.c_str(),
-                    pct(l.dead).c_str(), static_cast<long long>(l.units)));
+      out.push_back(
+          format("epoch %lld: %s '%s' had %s of its %lld units dead for the whole epoch (zero output on "
+                 "every sample); they no longer learn. Try a lower OptimizerConfig::lr, LeakyRelu instead of Relu, or "
+                 "an initialization without large negative biases",
+                 epoch, l.op_type.c_str(), l.node.c_str(), pct(l.dead).c_str(), static_cast<long long>(l.units)));
     }
   for (const ParamEpochStats& p : d.params) {
     if (p.vanishing_steps == p.steps) {
-      out.push_back(format("epoch %lld: the gradient of '%s' vanished (norm below %g on all %lld steps), so it "
-                    "does not learn. Look for dead units feeding it or above it; try LeakyRelu, a higher "
-                    "OptimizerConfig::lr, or another initialization", epoch, p.name.c_str(), kVanishingNorm,
-                    static_cast<long long>(p.steps)));
+      out.push_back(
+          format("epoch %lld: the gradient of '%s' vanished (norm below %g on all %lld steps), so it "
+                 "does not learn. Look for dead units feeding it or above it; try LeakyRelu, a higher "
+                 "OptimizerConfig::lr, or another initialization",
+                 epoch, p.name.c_str(), kVanishingNorm, static_cast<long long>(p.steps)));
     }
     if (p.exploding_steps > 0) {
-      out.push_back(format("epoch %lld: the gradient of '%s' exploded (norm above %g on %lld of %lld steps). Try "
-                    "a lower OptimizerConfig::lr or a smaller-variance initialization", epoch, p.name.c_str(),
-                    kExplodingNorm, static_cast<long long>(p.exploding_steps), static_cast<long long>(p.steps)));
+      out.push_back(
+          format("epoch %lld: the gradient of '%s' exploded (norm above %g on %lld of %lld steps). Try "
+                 "a lower OptimizerConfig::lr or a smaller-variance initialization",
+                 epoch, p.name.c_str(), kExplodingNorm, static_cast<long long>(p.exploding_steps),
+                 static_cast<long long>(p.steps)));
     }
   }
   return out;

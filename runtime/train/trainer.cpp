@@ -41,7 +41,10 @@ void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, siz
   yb.dtype = d.y.dtype;
   yb.shape = d.y.shape;
   yb.shape[0] = b;
-  if (d.y.dtype == DType::Int64) yb.i64.resize(static_cast<size_t>(b * yrow)); else yb.f32.resize(static_cast<size_t>(b * yrow));
+  if (d.y.dtype == DType::Int64)
+    yb.i64.resize(static_cast<size_t>(b * yrow));
+  else
+    yb.f32.resize(static_cast<size_t>(b * yrow));
   for (int64_t k = 0; k < b; ++k) {
     const int64_t i = idx[begin + static_cast<size_t>(k)];
     std::copy(d.x.f32.begin() + i * row, d.x.f32.begin() + (i + 1) * row, xb.f32.begin() + k * row);
@@ -123,11 +126,23 @@ struct Trainer::Impl {
     std::vector<std::string> freeze = options.freeze;
     std::sort(freeze.begin(), freeze.end());
     freeze.erase(std::unique(freeze.begin(), freeze.end()), freeze.end());
-    nlohmann::json c = {{"samples", n}, {"batch-size", topt.batch_size}, {"loss", session->loss_name()},
-                        {"optimizer", name_of(o.kind)}, {"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening},
-                        {"nesterov", o.nesterov}, {"weight-decay", o.weight_decay}, {"beta1", o.beta1},
-                        {"beta2", o.beta2}, {"eps", o.eps}, {"seed", options.seed}, {"no-shuffle", !topt.shuffle},
-                        {"freeze", freeze}, {"precision", session->precision()}, {"threads", options.threads}};
+    nlohmann::json c = {{"samples", n},
+                        {"batch-size", topt.batch_size},
+                        {"loss", session->loss_name()},
+                        {"optimizer", name_of(o.kind)},
+                        {"lr", o.lr},
+                        {"momentum", o.momentum},
+                        {"dampening", o.dampening},
+                        {"nesterov", o.nesterov},
+                        {"weight-decay", o.weight_decay},
+                        {"beta1", o.beta1},
+                        {"beta2", o.beta2},
+                        {"eps", o.eps},
+                        {"seed", options.seed},
+                        {"no-shuffle", !topt.shuffle},
+                        {"freeze", freeze},
+                        {"precision", session->precision()},
+                        {"threads", options.threads}};
     if (!options.output.empty()) c["output"] = session->output();  // checkpoints from before outputs were named lack it
     return c;
   }
@@ -142,8 +157,9 @@ struct Trainer::Impl {
       if (it.key() != "optimizer" && it.key() != "threads") keys.push_back(it.key());  // threads: a note below
     for (const std::string& key : keys) {
       if (!was.contains(key) || was[key] != now[key])
-        throw Error(label + ": the checkpoint was made with " + key + " " + (was.contains(key) ? was[key].dump() : "unset") +
-                    ", this run has " + now[key].dump() + "; resume with the same options");
+        throw Error(label + ": the checkpoint was made with " + key + " " +
+                    (was.contains(key) ? was[key].dump() : "unset") + ", this run has " + now[key].dump() +
+                    "; resume with the same options");
     }
     if (was.value("threads", 0) != now.value("threads", 0))
       obs->on_note("the checkpoint was made with TrainOptions::threads " + std::to_string(was.value("threads", 0)) +
@@ -160,10 +176,11 @@ struct Trainer::Impl {
       return;
     }
     if (static_cast<int64_t>(p.order.size()) != n)
-      throw Error(label + ": the checkpoint's order covers " + std::to_string(p.order.size()) + " samples, the data has " +
-                  std::to_string(n));
+      throw Error(label + ": the checkpoint's order covers " + std::to_string(p.order.size()) +
+                  " samples, the data has " + std::to_string(n));
     if (p.next > n)
-      throw Error(label + ": the checkpoint is " + std::to_string(p.next) + " samples into an epoch of " + std::to_string(n));
+      throw Error(label + ": the checkpoint is " + std::to_string(p.next) + " samples into an epoch of " +
+                  std::to_string(n));
     std::vector<char> seen(static_cast<size_t>(n), 0);
     for (int64_t i : p.order)
       if (i < 0 || i >= n || seen[static_cast<size_t>(i)]++)
@@ -181,8 +198,9 @@ struct Trainer::Impl {
     const std::string bad = session->nonfinite_parameter();
     if (bad.empty()) return;
     throw Error("training diverged: parameter '" + bad + "' holds NaN or Inf after step " +
-                std::to_string(session->steps()) + ", although the loss stayed finite (a Relu can hide a NaN from it). " +
-                written_so_far() + "; check the model's initial weights, or try a lower OptimizerConfig::lr");
+                std::to_string(session->steps()) +
+                ", although the loss stayed finite (a Relu can hide a NaN from it). " + written_so_far() +
+                "; check the model's initial weights, or try a lower OptimizerConfig::lr");
   }
 
   void checkpoint(CheckpointDir& dir) {
@@ -216,11 +234,14 @@ struct Trainer::Impl {
     for (const std::string& w : diagnostics::warnings(d)) obs->on_warning(w);
     nlohmann::json layers = nlohmann::json::array(), ps = nlohmann::json::array();
     for (const LayerStats& l : d.layers)
-      layers.push_back({{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead},
-                        {"negative", l.negative}});
+      layers.push_back(
+          {{"node", l.node}, {"op_type", l.op_type}, {"units", l.units}, {"dead", l.dead}, {"negative", l.negative}});
     for (const ParamEpochStats& p : d.params)
-      ps.push_back({{"name", p.name}, {"grad_norm", p.grad_norm}, {"update_ratio", p.update_ratio},
-                    {"vanishing_steps", p.vanishing_steps}, {"exploding_steps", p.exploding_steps}});
+      ps.push_back({{"name", p.name},
+                    {"grad_norm", p.grad_norm},
+                    {"update_ratio", p.update_ratio},
+                    {"vanishing_steps", p.vanishing_steps},
+                    {"exploding_steps", p.exploding_steps}});
     return {{"layers", layers}, {"params", ps}};
   }
 };
@@ -308,8 +329,10 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
   }
   // The batch buffers at their largest, so that no step allocates.
   m.xb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.x.numel() / n)));
-  if (train.y.dtype == DType::Int64) m.yb.i64.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
-  else m.yb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
+  if (train.y.dtype == DType::Int64)
+    m.yb.i64.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
+  else
+    m.yb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
 }
 
 TrainResult Trainer::run() {
@@ -347,15 +370,16 @@ TrainResult Trainer::run() {
       for (const ParamStats& p : stats)
         if (bad_grad.empty() && !std::isfinite(p.grad_norm)) bad_grad = p.name;
       if (!std::isfinite(loss) || !bad_grad.empty()) {
-        const std::string what = !std::isfinite(loss) ? std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "Inf")
-                                                      : "the gradient of '" + bad_grad + "' became NaN or Inf";
+        const std::string what = !std::isfinite(loss)
+                                     ? std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "Inf")
+                                     : "the gradient of '" + bad_grad + "' became NaN or Inf";
         const std::string where = s.nonfinite_origin();
-        const std::string before = std::isfinite(loss) ? "; the loss was still finite, " + g_text(loss)
+        const std::string before = std::isfinite(loss)         ? "; the loss was still finite, " + g_text(loss)
                                    : std::isnan(m.last_finite) ? std::string("; no step had a finite loss")
                                                                : "; the last finite loss was " + g_text(m.last_finite);
         throw Error("training diverged: " + what + " at step " + std::to_string(step) + " (epoch " +
-                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) + before +
-                    ". " + m.written_so_far() + "; try a lower OptimizerConfig::lr");
+                    std::to_string(pos.epoch) + ")" + (where.empty() ? "" : "; it first appeared in " + where) +
+                    before + ". " + m.written_so_far() + "; try a lower OptimizerConfig::lr");
       }
       m.last_finite = loss;
       pos.next = end;
@@ -364,8 +388,13 @@ TrainResult Trainer::run() {
       pos.seen += end - b;
       seen_here += end - b;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
-      nlohmann::json r = {{"type", "step"}, {"epoch", pos.epoch}, {"step", step}, {"loss", loss}, {"batch", end - b},
-                          {"lr", m.lr}, {"samples_per_s", double(seen_here) / elapsed}};
+      nlohmann::json r = {{"type", "step"},
+                          {"epoch", pos.epoch},
+                          {"step", step},
+                          {"loss", loss},
+                          {"batch", end - b},
+                          {"lr", m.lr},
+                          {"samples_per_s", double(seen_here) / elapsed}};
       if (m.labels) r["accuracy"] = double(hits) / double(end - b);
       if (!stats.empty()) {
         nlohmann::json gn, ur;
@@ -397,7 +426,10 @@ TrainResult Trainer::run() {
       }
       // A checkpoint due at an epoch's last step waits for the epoch's record, so that it covers the whole epoch.
       if (m.to && t.checkpoint_every > 0 && step % t.checkpoint_every == 0) {
-        if (pos.next < n) m.checkpoint(*m.to); else due = true;
+        if (pos.next < n)
+          m.checkpoint(*m.to);
+        else
+          due = true;
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;

@@ -34,10 +34,10 @@ struct TrainingSession::Impl {
   bool bf16 = false;
   std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
   int64_t steps = 0;
-  bool fusable = false;     // plain SGD in f32: the executor can fold the update into the backward pass
+  bool fusable = false;        // plain SGD in f32: the executor can fold the update into the backward pass
   bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
   bool binary = false;         // bce on an (N, 1) output: hits are counted for float 0/1 targets too
-  bool last_fused = false;  // whether the last train_step ran the executor's fused update
+  bool last_fused = false;     // whether the last train_step ran the executor's fused update
   // Per plan (its fused flags): the ranges of the parameters that the executor's fused update leaves to the optimizer.
   std::map<const std::vector<char>*, std::vector<optim::Range>> unfused;
 
@@ -67,11 +67,13 @@ struct TrainingSession::Impl {
       throw Error(src + ": " + what + " of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
     // The element count a shape declares, or -1 for a negative dimension or one past the graph's limit.
     const auto count = [](const Tensor& t) {
-      const bool ok = ir::within_limits(t.shape) && std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
+      const bool ok =
+          ir::within_limits(t.shape) && std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
       return ok ? t.numel() : int64_t{-1};
     };
     if (static_cast<int64_t>(x.f32.size()) != count(x))
-      throw Error(src + ": features of shape " + shape_str(x.shape) + " hold " + std::to_string(x.f32.size()) + " values");
+      throw Error(src + ": features of shape " + shape_str(x.shape) + " hold " + std::to_string(x.f32.size()) +
+                  " values");
     const size_t y_held = y.dtype == DType::Int64 ? y.i64.size() : y.f32.size();
     if (static_cast<int64_t>(y_held) != count(y))
       throw Error(src + ": targets of shape " + shape_str(y.shape) + " hold " + std::to_string(y_held) + " values");
@@ -85,7 +87,8 @@ struct TrainingSession::Impl {
     if (B == 0) throw Error(src + ": the batch is empty");
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
-        throw Error(src + ": integer labels need TrainOptions::loss cross-entropy or nll, not " + autodiff::loss_name(loss));
+        throw Error(src + ": integer labels need TrainOptions::loss cross-entropy or nll, not " +
+                    autodiff::loss_name(loss));
       if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
       for (int64_t i = 0; i < B; ++i)
         if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
@@ -136,7 +139,8 @@ struct TrainingSession::Impl {
     if (s.size() != 2) return 0;
     const float* p = ex->data(t.scores);
     int64_t hits = 0;
-    for (int64_t i = 0; i < s[0]; ++i) hits += (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
+    for (int64_t i = 0; i < s[0]; ++i)
+      hits += (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
     return hits;
   }
 };
@@ -155,7 +159,8 @@ void keep_only_output(ir::Graph& g, const std::string& name) {
   int out = -1;
   for (int o : g.outputs)
     if (g.values[o].name == name) out = o;
-  if (out < 0) g.fail("TrainOptions::output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
+  if (out < 0)
+    g.fail("TrainOptions::output: the model has no output '" + name + "'; its outputs: " + names(g, g.outputs));
   if (g.outputs.size() == 1) return;
   std::vector<bool> live(g.values.size(), false);
   live[out] = true;
@@ -327,7 +332,8 @@ void TrainingSession::restore(const TrainingState& st) {
       const ir::Value& v = m.g.values[m.t.trainable[k]];
       const std::string key = buffer + "/" + v.name;
       auto it = st.optimizer.find(key);
-      if (it == st.optimizer.end()) throw Error("training state: no optimizer tensor '" + key + "' (another optimizer?)");
+      if (it == st.optimizer.end())
+        throw Error("training state: no optimizer tensor '" + key + "' (another optimizer?)");
       if (it->second.dtype != DType::Float32 || it->second.shape != v.shape)
         throw Error("training state: optimizer tensor '" + key + "' is " + dtype_name(it->second.dtype) + " " +
                     shape_str(it->second.shape) + ", expected float32 " + shape_str(v.shape));

@@ -132,8 +132,9 @@ TEST(GemmGradient, EveryTransposeAlphaBetaAndShapeOfC) {
             int B = b.param("B", tB ? ir::Shape{N, K} : ir::Shape{K, N}, random_vec(K * N, seed++));
             std::vector<int> ins = {A, B};
             if (c >= 0) ins.push_back(b.param("C", c_shapes[c], random_vec(numel(c_shapes[c]), seed++)));
-            int y = b.node("Gemm", ins,
-                           {{"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}});
+            int y = b.node(
+                "Gemm", ins,
+                {{"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}});
             b.finish({y});
             gradcheck(b, x, {2, tA ? M : K}, autodiff::Loss::MSE,
                       "tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" + std::to_string(alpha) +
@@ -242,7 +243,8 @@ TEST(LogSoftmaxGradient, EveryAxisAndOpset) {
       int S = b.param("S", {2, 3, 4}, random_vec(24, 19, -2.f, 2.f));
       int y = b.node("LogSoftmax", {S}, {{"axis", attr_i(axis)}});
       b.finish({y});
-      gradcheck(b, x, {2, 3}, autodiff::Loss::MSE, "LogSoftmax opset " + std::to_string(opset) + " axis " + std::to_string(axis));
+      gradcheck(b, x, {2, 3}, autodiff::Loss::MSE,
+                "LogSoftmax opset " + std::to_string(opset) + " axis " + std::to_string(axis));
     }
 }
 
@@ -276,8 +278,8 @@ TEST(ShapeOpsGradient, IdentityFlattenTranspose) {
 }
 
 TEST(AddGradient, SummedOverBroadcastAxes) {
-  const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {
-      {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 4}, {3, 1}}, {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}}, {{1}, {2, 3}}};
+  const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {{{3, 4}, {3, 4}}, {{3, 4}, {4}},       {{3, 4}, {3, 1}},
+                                                               {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}}, {{1}, {2, 3}}};
   uint32_t seed = 50;
   for (auto& [as, bs] : shapes) {
     GraphBuilder b;
@@ -306,9 +308,12 @@ TEST(ReshapeGradient, ZeroAndMinusOneRules) {
 // and as a constant input (13), and Squeeze without axes.
 TEST(SqueezeGradient, AxesFromTheAttributeOrTheInput) {
   for (int opset : {11, 13}) {
-    auto axes = [&](GraphBuilder& b, std::vector<int64_t> a, std::vector<int>& in, std::map<std::string, ir::Attr>& at) {
-      if (opset < 13) at["axes"] = ints(a);
-      else in.push_back(b.int_const("axes" + std::to_string(b.g.values.size()), a));
+    auto axes = [&](GraphBuilder& b, std::vector<int64_t> a, std::vector<int>& in,
+                    std::map<std::string, ir::Attr>& at) {
+      if (opset < 13)
+        at["axes"] = ints(a);
+      else
+        in.push_back(b.int_const("axes" + std::to_string(b.g.values.size()), a));
     };
     {
       GraphBuilder b(opset);
@@ -317,7 +322,7 @@ TEST(SqueezeGradient, AxesFromTheAttributeOrTheInput) {
       std::vector<int> in = {S};
       std::map<std::string, ir::Attr> at;
       axes(b, {0, -2}, in, at);
-      int sq = b.node("Squeeze", in, at);                 // (3, 4)
+      int sq = b.node("Squeeze", in, at);  // (3, 4)
       std::vector<int> in2 = {b.node("Tanh", {sq})};
       std::map<std::string, ir::Attr> at2;
       axes(b, {-1, 1}, in2, at2);
@@ -336,9 +341,17 @@ TEST(SqueezeGradient, AxesFromTheAttributeOrTheInput) {
 
 TEST(MatMulGradient, TwoDAndBatchedWithBroadcastAndOneD) {
   const std::vector<std::pair<ir::Shape, ir::Shape>> shapes = {
-      {{3, 4}, {4, 5}}, {{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}}, {{1, 3, 4}, {2, 4, 5}}, {{2, 1, 3, 4}, {3, 4, 2}},
+      {{3, 4}, {4, 5}},
+      {{2, 3, 4}, {2, 4, 5}},
+      {{2, 3, 4}, {4, 5}},
+      {{1, 3, 4}, {2, 4, 5}},
+      {{2, 1, 3, 4}, {3, 4, 2}},
       // 1-D operands: a row vector times a matrix or a batch, a matrix or a batch times a column, a dot product.
-      {{4}, {4, 5}}, {{4}, {2, 4, 5}}, {{3, 4}, {4}}, {{2, 3, 4}, {4}}, {{4}, {4}}};
+      {{4}, {4, 5}},
+      {{4}, {2, 4, 5}},
+      {{3, 4}, {4}},
+      {{2, 3, 4}, {4}},
+      {{4}, {4}}};
   uint32_t seed = 30;
   for (auto& [as, bs] : shapes) {
     GraphBuilder b;

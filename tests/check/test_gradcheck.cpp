@@ -42,8 +42,10 @@ Batch npz_batch(const std::string& path, int64_t n) {
   const int64_t row = d.x.numel() / d.x.shape[0], yrow = d.y.numel() / d.y.shape[0];
   b.x.shape[0] = b.y.shape[0] = n;
   b.x.f32.resize(static_cast<size_t>(n * row));
-  if (d.y.dtype == DType::Int64) b.y.i64.resize(static_cast<size_t>(n * yrow));
-  else b.y.f32.resize(static_cast<size_t>(n * yrow));
+  if (d.y.dtype == DType::Int64)
+    b.y.i64.resize(static_cast<size_t>(n * yrow));
+  else
+    b.y.f32.resize(static_cast<size_t>(n * yrow));
   return b;
 }
 
@@ -91,13 +93,13 @@ void gemm_rule(ops::GradBuilder& b, const ir::Node& n, bool db_untransposed, flo
   int dY = b.dY(n, 0);
   if (dY < 0) return;
   auto gemm = [&](int P, int Q, bool tP, bool tQ) {
-    return b.emit("Gemm", {P, Q}, {{"alpha", ir::Attr::of(alpha)}, {"transA", ir::Attr::of(int64_t(tP))},
-                                   {"transB", ir::Attr::of(int64_t(tQ))}});
+    return b.emit(
+        "Gemm", {P, Q},
+        {{"alpha", ir::Attr::of(alpha)}, {"transA", ir::Attr::of(int64_t(tP))}, {"transB", ir::Attr::of(int64_t(tQ))}});
   };
   const int A = n.inputs[0], B = n.inputs[1];
   if (b.needs(n, 0)) b.set_dX(n, 0, tA ? gemm(B, dY, tB, true) : gemm(dY, B, false, !tB));
-  if (b.needs(n, 1))
-    b.set_dX(n, 1, db_untransposed || !tB ? gemm(A, dY, !tA, false) : gemm(dY, A, true, tA));
+  if (b.needs(n, 1)) b.set_dX(n, 1, db_untransposed || !tB ? gemm(A, dY, !tA, false) : gemm(dY, A, true, tA));
   if (n.input(2) >= 0 && b.needs(n, 2))
     b.set_dX(n, 2, b.emit("ReduceToShape", {dY, n.inputs[2]}, {{"scale", ir::Attr::of(dc_scale)}}));
 }
@@ -173,8 +175,8 @@ TEST(Gradcheck, SessionGradientsAreWhatTrainStepApplies) {
 }
 
 // Every model the PyTorch parity tests train: Gemm at opsets 7 to 17, MatMul (2-D and batched), Add, Flatten,
-// Transpose, Squeeze, Unsqueeze, Tanh, Sigmoid, LeakyRelu, Dropout; cross-entropy on probabilities, logits and soft targets, nll on
-// LogSoftmax, bce on Sigmoid, mse. Every element is checked.
+// Transpose, Squeeze, Unsqueeze, Tanh, Sigmoid, LeakyRelu, Dropout; cross-entropy on probabilities, logits and soft
+// targets, nll on LogSoftmax, bce on Sigmoid, mse. Every element is checked.
 class GradcheckParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GradcheckParity, CorrectRulesPass) {
@@ -225,7 +227,8 @@ TEST(Gradcheck, CatchesAnUnmaskedReluGradient) {
     // The Relu follows the first Gemm: only its weight and bias get the wrong gradient.
     EXPECT_FALSE(param(r, "0.weight").pass) << describe(r);
     EXPECT_FALSE(param(r, "0.bias").pass) << describe(r);
-    for (const char* ok : {"2.weight", "2.bias", "4.weight", "4.bias"}) EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
+    for (const char* ok : {"2.weight", "2.bias", "4.weight", "4.bias"})
+      EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
     EXPECT_GT(param(r, "0.bias").max_rel_error, 0.1);
   }
   Model m = Model::load(kFashion);
@@ -240,7 +243,8 @@ TEST(Gradcheck, CatchesAGemmWeightGradientInTheWrongLayout) {
     Model m = Model::load(kFashion);
     GradcheckReport r = gradcheck(m, b.x, b.y, opts());
     EXPECT_FALSE(r.pass());
-    for (const char* bad : {"0.weight", "2.weight", "4.weight"}) EXPECT_FALSE(param(r, bad).pass) << bad << "\n" << describe(r);
+    for (const char* bad : {"0.weight", "2.weight", "4.weight"})
+      EXPECT_FALSE(param(r, bad).pass) << bad << "\n" << describe(r);
     // dA and dC are right, so the biases (whose gradients flow through dA) still pass.
     for (const char* ok : {"0.bias", "2.bias", "4.bias"}) EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
   }
@@ -292,7 +296,8 @@ TEST(Gradcheck, CatchesABiasGradientOnePercentOff) {
     EXPECT_FALSE(param(r, bad).pass) << bad << "\n" << describe(r);
     EXPECT_NEAR(param(r, bad).max_rel_error, 0.01 / 1.01, 1e-3) << bad;
   }
-  for (const char* ok : {"0.weight", "2.weight", "4.weight"}) EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
+  for (const char* ok : {"0.weight", "2.weight", "4.weight"})
+    EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
 }
 
 // LeakyRelu(0.01) differentiated as Relu: elements whose gradient flows mostly through negative units are far off.
@@ -303,7 +308,8 @@ TEST(Gradcheck, CatchesALeakyReluSlopeDropped) {
   GradcheckReport r = gradcheck(m, b.x, b.y, opts());
   EXPECT_FALSE(r.pass());
   // The LeakyRelu follows the second Gemm: the first two layers are wrong, the last is not.
-  for (const char* bad : {"0.weight", "0.bias", "2.weight", "2.bias"}) EXPECT_FALSE(param(r, bad).pass) << bad << "\n" << describe(r);
+  for (const char* bad : {"0.weight", "0.bias", "2.weight", "2.bias"})
+    EXPECT_FALSE(param(r, bad).pass) << bad << "\n" << describe(r);
   for (const char* ok : {"4.weight", "4.bias"}) EXPECT_TRUE(param(r, ok).pass) << ok << "\n" << describe(r);
 }
 
@@ -443,7 +449,8 @@ TEST(GradcheckCli, ReportsExcludedKinks) {
   const std::string& dir = tmp.path();
   Outcome r = cli("gradcheck " + kData + "/check/kink_mlp.onnx --data " + kData + "/check/kink.npz --elements 0", dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("fc1.weight: 2 of 6 elements excluded: a pre-activation within eps"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fc1.weight: 2 of 6 elements excluded: a pre-activation within eps"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("kink of node relu1 (Relu)"), std::string::npos) << r.out;
 }
 

@@ -59,12 +59,13 @@ TEST(References, GemmAgreesWithTheKernel) {
             int bb = b.param("B", tB ? ir::Shape{N, K} : ir::Shape{K, N}, random_vec(K * N, seed++));
             std::vector<int> in = {a, bb};
             if (c >= 0) in.push_back(b.param("C", c_shapes[c], random_vec(numel(c_shapes[c]), seed++)));
-            int y = b.node("Gemm", in, {{"transA", attr_i(tA)}, {"transB", attr_i(tB)}, {"alpha", attr_f(alpha)},
-                                        {"beta", attr_f(beta)}});
+            int y = b.node(
+                "Gemm", in,
+                {{"transA", attr_i(tA)}, {"transB", attr_i(tB)}, {"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}});
             b.finish({y});
-            expect_agree(b, a, as, y, seed++, "tA " + std::to_string(tA) + " tB " + std::to_string(tB) + " alpha " +
-                         std::to_string(alpha) + " beta " + std::to_string(beta) + " C " +
-                         (c >= 0 ? ir::shape_str(c_shapes[c]) : "none"));
+            expect_agree(b, a, as, y, seed++,
+                         "tA " + std::to_string(tA) + " tB " + std::to_string(tB) + " alpha " + std::to_string(alpha) +
+                             " beta " + std::to_string(beta) + " C " + (c >= 0 ? ir::shape_str(c_shapes[c]) : "none"));
           }
 }
 
@@ -97,8 +98,10 @@ TEST(References, SoftmaxAndLogSoftmaxAgreeAtEveryAxisAndOpset) {
           int x = b.input("X", s);
           int y = b.node(op, {x}, {{"axis", attr_i(axis)}});
           b.finish({y});
-          expect_agree(b, x, s, y, seed++, std::string(op) + " opset " + std::to_string(opset) + " axis " +
-                       std::to_string(axis) + " " + ir::shape_str(s), -20.f, 20.f);
+          expect_agree(b, x, s, y, seed++,
+                       std::string(op) + " opset " + std::to_string(opset) + " axis " + std::to_string(axis) + " " +
+                           ir::shape_str(s),
+                       -20.f, 20.f);
         }
 }
 
@@ -134,7 +137,8 @@ TEST(References, ShapeOpsAgreeWithTheKernels) {
     b.finish({y});
     expect_agree(b, x, s, y, seed++, "Unsqueeze " + ir::shape_str(axes));
   }
-  for (const std::vector<int64_t>& perm : std::vector<std::vector<int64_t>>{{2, 0, 1, 3}, {3, 2, 1, 0}, {0, 1, 2, 3}, {}}) {
+  for (const std::vector<int64_t>& perm :
+       std::vector<std::vector<int64_t>>{{2, 0, 1, 3}, {3, 2, 1, 0}, {0, 1, 2, 3}, {}}) {
     GraphBuilder b;
     int x = b.input("X", s);
     int y = perm.empty() ? b.node("Transpose", {x}) : b.node("Transpose", {x}, {{"perm", ints(perm)}});
@@ -148,17 +152,24 @@ TEST(References, MatMulAndAddBroadcastAsTheKernelsDo) {
   struct Case {
     ir::Shape a, b;
   };
-  for (const Case& c : std::vector<Case>{{{3, 4}, {4, 5}}, {{2, 3, 4, 5}, {5, 6}}, {{1, 3, 4, 5}, {2, 1, 5, 6}},
-                                        {{4, 5}, {2, 3, 5, 6}}, {{1, 2, 3}, {4, 3, 2}}, {{5}, {5, 6}},
-                                        {{5}, {2, 5, 3}}, {{3, 5}, {5}}, {{2, 3, 5}, {5}}, {{5}, {5}}}) {
+  for (const Case& c : std::vector<Case>{{{3, 4}, {4, 5}},
+                                         {{2, 3, 4, 5}, {5, 6}},
+                                         {{1, 3, 4, 5}, {2, 1, 5, 6}},
+                                         {{4, 5}, {2, 3, 5, 6}},
+                                         {{1, 2, 3}, {4, 3, 2}},
+                                         {{5}, {5, 6}},
+                                         {{5}, {2, 5, 3}},
+                                         {{3, 5}, {5}},
+                                         {{2, 3, 5}, {5}},
+                                         {{5}, {5}}}) {
     GraphBuilder b;
     int x = b.input("A", c.a);
     int y = b.node("MatMul", {x, b.param("B", c.b, random_vec(numel(c.b), seed++))});
     b.finish({y});
     expect_agree(b, x, c.a, y, seed++, "MatMul " + ir::shape_str(c.a) + " @ " + ir::shape_str(c.b));
   }
-  for (const Case& c : std::vector<Case>{{{3, 1, 5}, {4, 1}}, {{2, 3}, {}}, {{4}, {3, 4}}, {{2, 3, 4}, {2, 3, 4}},
-                                        {{3, 1}, {1, 4}}}) {
+  for (const Case& c :
+       std::vector<Case>{{{3, 1, 5}, {4, 1}}, {{2, 3}, {}}, {{4}, {3, 4}}, {{2, 3, 4}, {2, 3, 4}}, {{3, 1}, {1, 4}}}) {
     GraphBuilder b;
     int x = b.input("A", c.a);
     int y = b.node("Add", {x, b.param("B", c.b, random_vec(numel(c.b), seed++))});
@@ -172,8 +183,9 @@ TEST(References, DropoutIsTheIdentityAtInference) {
   for (int opset : {7, 13}) {
     GraphBuilder b(opset);
     int x = b.input("X", {13, 7});
-    int y = b.node("Dropout", {x}, opset < 12 ? std::map<std::string, ir::Attr>{{"ratio", attr_f(0.3f)}}
-                                              : std::map<std::string, ir::Attr>{});
+    int y = b.node(
+        "Dropout", {x},
+        opset < 12 ? std::map<std::string, ir::Attr>{{"ratio", attr_f(0.3f)}} : std::map<std::string, ir::Attr>{});
     b.finish({y});
     expect_agree(b, x, {13, 7}, y, 120 + opset, "Dropout opset " + std::to_string(opset));
   }

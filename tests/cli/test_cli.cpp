@@ -82,7 +82,8 @@ TEST_P(CliError, IsOneLineAndNonZero) {
   std::string out = dir + "/out.npz";
   onnxtrain::testing::write_file(out, "keep me");
   std::string args = c.args;
-  for (auto [from, to] : {std::pair<std::string, std::string>{"MODEL", kModel}, {"REF", kRef}, {"OUT", out}, {"DIR", dir}}) {
+  for (auto [from, to] :
+       {std::pair<std::string, std::string>{"MODEL", kModel}, {"REF", kRef}, {"OUT", out}, {"DIR", dir}}) {
     for (size_t p; (p = args.find(from)) != std::string::npos;) args.replace(p, from.size(), to);
   }
   Outcome r = cli(args);
@@ -150,10 +151,11 @@ TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
   EXPECT_NE(r.err.find("node 'erf0' (Erf): op Erf is not supported"), std::string::npos) << r.err;
   for (const char* line : {"  erf0                     Erf  (x) -> (e)  NOT SUPPORTED\n",
                            "  mul1                     Mul  (m, x) -> (m2)  NOT SUPPORTED\n",
-                           "  relu0                    Relu-",
-                           "inputs:\n  x                        float32  (2,3)\n"})
+                           "  relu0                    Relu-", "inputs:\n  x                        float32  (2,3)\n"})
     EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
-  EXPECT_NE(r.out.find("  relu0                    Relu-13  (m2) -> (y)\n"), std::string::npos) << "Relu is supported:\n" << r.out;
+  EXPECT_NE(r.out.find("  relu0                    Relu-13  (m2) -> (y)\n"), std::string::npos)
+      << "Relu is supported:\n"
+      << r.out;
   EXPECT_EQ(r.out.find("parameters:"), std::string::npos) << "a model that did not load has no parameter count";
   // A file that is not ONNX at all has only the reason.
   Outcome junk = cli("info " + kRef);
@@ -173,13 +175,14 @@ TEST(Cli, FoldersAndDevicesAreNotRead) {
   struct Case {
     std::string args, says;
   };
-  for (const Case& c : {Case{"info " + dir + "/z.onnx", "z.onnx: is a device or socket, not an ONNX model"},
-                        Case{"info " + dir + "/folder.onnx", "folder.onnx: is a folder, not an ONNX model"},
-                        Case{"eval " + kModel + " --data " + dir + "/z.npy", "z.npy: is a device or socket, not an .npy file"},
-                        Case{"eval " + kModel + " --data " + dir + "/z.npz", "z.npz: is a device or socket, not an .npz file"},
-                        Case{"eval " + kModel + " --data " + dir + "/folder.npz", "folder.npz: is a folder, not an .npz file"},
-                        Case{"eval " + kModel + " --data " + dir + "/z-images-idx3-ubyte",
-                             "z-images-idx3-ubyte: is a device or socket, not an idx file"}}) {
+  for (const Case& c :
+       {Case{"info " + dir + "/z.onnx", "z.onnx: is a device or socket, not an ONNX model"},
+        Case{"info " + dir + "/folder.onnx", "folder.onnx: is a folder, not an ONNX model"},
+        Case{"eval " + kModel + " --data " + dir + "/z.npy", "z.npy: is a device or socket, not an .npy file"},
+        Case{"eval " + kModel + " --data " + dir + "/z.npz", "z.npz: is a device or socket, not an .npz file"},
+        Case{"eval " + kModel + " --data " + dir + "/folder.npz", "folder.npz: is a folder, not an .npz file"},
+        Case{"eval " + kModel + " --data " + dir + "/z-images-idx3-ubyte",
+             "z-images-idx3-ubyte: is a device or socket, not an idx file"}}) {
     Outcome r = cli(c.args, 60);
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.err;
     EXPECT_EQ(lines(r.err), 1) << r.err;
@@ -189,42 +192,52 @@ TEST(Cli, FoldersAndDevicesAreNotRead) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, CliError,
-    ::testing::Values(UsageCase{"", 2, "subcommand"}, UsageCase{"frobnicate", 2, "frobnicate"},
-                      UsageCase{"info MODEL --bogus", 2, "--bogus"}, UsageCase{"info", 2, "MODEL"},
-                      UsageCase{"run MODEL --data REF --out OUT --threads 0", 2, "--threads: must be a whole number from 1 to 1024, got 0"},
-                      // Past the limit OpenMP failed to make its threads, or crashed, before any work.
-                      UsageCase{"eval MODEL --data REF --threads 100000", 2, "--threads: must be a whole number from 1 to 1024, got 100000"},
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --batch-size 0", 2, "--batch-size: must be a positive number, got 0"},
-                      // CLI11 would wrap -1 into the unsigned seed.
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --seed -1", 2, "--seed: must be a whole number >= 0, got -1"},
-                      // Another optimizer's option would be ignored without a word.
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --beta1 0.5", 2, "--beta1: applies to --optimizer adam and adamw, not sgd"},
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --optimizer adam --momentum 0.9", 2, "--momentum: applies to --optimizer sgd, not adam"},
-                      // An output onto another output or onto an input: the model or the data was lost.
-                      UsageCase{"train MODEL --data REF --out OUT --log OUT", 2, "out.npz is also where --out writes"},
-                      UsageCase{"train MODEL --data OUT --out DIR/t.onnx --log OUT", 2, "out.npz is the --data this run reads"},
-                      UsageCase{"run MODEL --data OUT --out OUT", 2, "out.npz is the --data this run reads"},
-                      // The readers give float32 features: a typed input got them as float32 and failed at the feed.
-                      UsageCase{"run " ONNXTRAIN_TEST_DATA "/typed/test_add_uint16_initializer/model.onnx --data REF --out OUT", 1,
-                                "is uint16; run feeds float32 features only"},
-                      // A key for data that is not an .npz would do nothing.
-                      UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2, "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
-                      UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2, "--target-key: names an array inside .npz data"},
-                      UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},
-                      UsageCase{"run MODEL --data REF --out OUT --batch-size 0", 2, "--batch-size: must be a positive number, got 0"},
-                      // A negative --lr is refused, not taken as "the default" (the library's sentinel).
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --lr -1", 2, "--lr: must be a positive number, got -1"},
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --weight-decay -0.5", 2, "--weight-decay: must be a number >= 0, got -0.5"},
-                      UsageCase{"train MODEL --data REF --out DIR/t.onnx --epochs 0", 2, "--epochs: must be a positive number, got 0"},
-                      UsageCase{"gradcheck MODEL --data REF --eps -1e-6", 2, "--eps: must be a positive number, got -1e-6"},
-                      UsageCase{"gradcheck MODEL --data REF --elements -1", 2, "--elements: must be a number >= 0, got -1"},
-                      UsageCase{"run MODEL --out OUT", 2, "--data"},
-                      UsageCase{"info DIR/none.onnx", 1, "none.onnx: cannot open"},
-                      UsageCase{"run MODEL --data DIR/none.npz --out OUT", 1, "none.npz"},
-                      UsageCase{"run MODEL --data REF --out OUT --input-key nope", 1, "'nope'"},
-                      UsageCase{"run MODEL --data fashion-mnist --out DIR/missing/out.npz", 1, "out.npz"},
-                      UsageCase{"run MODEL --data MODEL --out OUT", 1, "unknown data format"},
-                      UsageCase{"run MODEL --data " ONNXTRAIN_TEST_DATA "/train/empty.npz --out OUT", 1,
-                                "empty.npz: the data set is empty"}));
+    ::testing::Values(
+        UsageCase{"", 2, "subcommand"}, UsageCase{"frobnicate", 2, "frobnicate"},
+        UsageCase{"info MODEL --bogus", 2, "--bogus"}, UsageCase{"info", 2, "MODEL"},
+        UsageCase{"run MODEL --data REF --out OUT --threads 0", 2,
+                  "--threads: must be a whole number from 1 to 1024, got 0"},
+        // Past the limit OpenMP failed to make its threads, or crashed, before any work.
+        UsageCase{"eval MODEL --data REF --threads 100000", 2,
+                  "--threads: must be a whole number from 1 to 1024, got 100000"},
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --batch-size 0", 2,
+                  "--batch-size: must be a positive number, got 0"},
+        // CLI11 would wrap -1 into the unsigned seed.
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --seed -1", 2,
+                  "--seed: must be a whole number >= 0, got -1"},
+        // Another optimizer's option would be ignored without a word.
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --beta1 0.5", 2,
+                  "--beta1: applies to --optimizer adam and adamw, not sgd"},
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --optimizer adam --momentum 0.9", 2,
+                  "--momentum: applies to --optimizer sgd, not adam"},
+        // An output onto another output or onto an input: the model or the data was lost.
+        UsageCase{"train MODEL --data REF --out OUT --log OUT", 2, "out.npz is also where --out writes"},
+        UsageCase{"train MODEL --data OUT --out DIR/t.onnx --log OUT", 2, "out.npz is the --data this run reads"},
+        UsageCase{"run MODEL --data OUT --out OUT", 2, "out.npz is the --data this run reads"},
+        // The readers give float32 features: a typed input got them as float32 and failed at the feed.
+        UsageCase{"run " ONNXTRAIN_TEST_DATA "/typed/test_add_uint16_initializer/model.onnx --data REF --out OUT", 1,
+                  "is uint16; run feeds float32 features only"},
+        // A key for data that is not an .npz would do nothing.
+        UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2,
+                  "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
+        UsageCase{"train MODEL --data fashion-mnist --out DIR/t.onnx --target-key y", 2,
+                  "--target-key: names an array inside .npz data"},
+        UsageCase{"run MODEL --data REF --out OUT --threads many", 2, "--threads"},
+        UsageCase{"run MODEL --data REF --out OUT --batch-size 0", 2, "--batch-size: must be a positive number, got 0"},
+        // A negative --lr is refused, not taken as "the default" (the library's sentinel).
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --lr -1", 2, "--lr: must be a positive number, got -1"},
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --weight-decay -0.5", 2,
+                  "--weight-decay: must be a number >= 0, got -0.5"},
+        UsageCase{"train MODEL --data REF --out DIR/t.onnx --epochs 0", 2,
+                  "--epochs: must be a positive number, got 0"},
+        UsageCase{"gradcheck MODEL --data REF --eps -1e-6", 2, "--eps: must be a positive number, got -1e-6"},
+        UsageCase{"gradcheck MODEL --data REF --elements -1", 2, "--elements: must be a number >= 0, got -1"},
+        UsageCase{"run MODEL --out OUT", 2, "--data"}, UsageCase{"info DIR/none.onnx", 1, "none.onnx: cannot open"},
+        UsageCase{"run MODEL --data DIR/none.npz --out OUT", 1, "none.npz"},
+        UsageCase{"run MODEL --data REF --out OUT --input-key nope", 1, "'nope'"},
+        UsageCase{"run MODEL --data fashion-mnist --out DIR/missing/out.npz", 1, "out.npz"},
+        UsageCase{"run MODEL --data MODEL --out OUT", 1, "unknown data format"},
+        UsageCase{"run MODEL --data " ONNXTRAIN_TEST_DATA "/train/empty.npz --out OUT", 1,
+                  "empty.npz: the data set is empty"}));
 
 }  // namespace

@@ -82,7 +82,8 @@ double element(const Tensor& t, size_t k) {
   switch (t.dtype) {
     case DType::Float32: return t.f32[k];
     case DType::Int64: return static_cast<double>(t.i64[k]);
-    case DType::UInt8: case DType::Bool: return at(uint8_t{});
+    case DType::UInt8:
+    case DType::Bool: return at(uint8_t{});
     case DType::Int8: return at(int8_t{});
     case DType::UInt16: return at(uint16_t{});
     case DType::Int16: return at(int16_t{});
@@ -135,7 +136,8 @@ void expect_same(const Value& got, const Value& want, const std::string& where) 
   for (size_t k = 0; k < count; ++k) {
     const double gv = element(g, k), wv = element(w, k);
     if (gv == wv) continue;  // infinities too
-    ASSERT_LE(std::fabs(gv - wv), 1e-6 + 1e-5 * std::fabs(wv)) << where << "[" << k << "]: got " << gv << ", expected " << wv;
+    ASSERT_LE(std::fabs(gv - wv), 1e-6 + 1e-5 * std::fabs(wv))
+        << where << "[" << k << "]: got " << gv << ", expected " << wv;
   }
 }
 
@@ -173,7 +175,8 @@ TEST_P(TypedTest, MatchesReference) {
     run_case(kTypedDir + "/" + c);
   }
 }
-INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(onnx_ops(true)), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(onnx_ops(true)),
+                         [](const auto& info) { return info.param; });
 
 // Every typed case the script makes is one of an op that takes other types, so none goes unrun.
 TEST(TypedList, EveryCaseIsRun) {
@@ -223,13 +226,24 @@ TEST(TypedSession, SequencesGoThroughRunValuesAndAreChecked) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
-  says([&] { session.run({{"x", Tensor::f32_of({1}, {1.f})}}); }, "input 'x' is sequence(float32); feed it through run_values");
-  says([&] { session.run_values({{"x", Value::of(Tensor::f32_of({1}, {1.f}))}}); },
-       "input 'x' is sequence(float32) but the value given is float32");
+  says(
+      [&] {
+        session.run({{"x", Tensor::f32_of({1}, {1.f})}});
+      },
+      "input 'x' is sequence(float32); feed it through run_values");
+  says(
+      [&] {
+        session.run_values({{"x", Value::of(Tensor::f32_of({1}, {1.f}))}});
+      },
+      "input 'x' is sequence(float32) but the value given is float32");
   Value seq;
   seq.kind = Value::Kind::Sequence;
   seq.elements = {Value::of(Tensor::f32_of({2}, {1.f, 2.f})), Value::of(Tensor::i64_of({1}, {3}))};
-  says([&] { session.run_values({{"x", seq}}); }, "input 'x' is sequence(float32) but the value given is sequence(float32)");
+  says(
+      [&] {
+        session.run_values({{"x", seq}});
+      },
+      "input 'x' is sequence(float32) but the value given is sequence(float32)");
   says([&] { session.run_values({}); }, "input 'x' was not given any data");
   seq.elements.pop_back();
   auto out = session.run_values({{"x", seq}});
@@ -265,7 +279,8 @@ TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
     TrainingSession train(model, options);
     ADD_FAILURE() << "a uint16 model trains";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("input 'a' is uint16; training computes on float32 tensors"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("input 'a' is uint16; training computes on float32 tensors"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -280,7 +295,8 @@ TEST_P(NodeTest, MatchesReference) {
     run_case(kNodeDir + "/" + c);
   }
 }
-INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(onnx_ops()), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(onnx_ops()),
+                         [](const auto& info) { return info.param; });
 
 // A Reshape whose shape is fed at run time: each new shape value gets its plan, a repeated one reuses it, and bad
 // shapes are one-line errors naming the node or the input.
@@ -322,7 +338,8 @@ TEST_P(OldOpsetTest, MatchesReference) {
     run_case(kOldDir + "/" + c);
   }
 }
-INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(onnx_ops()), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(onnx_ops()),
+                         [](const auto& info) { return info.param; });
 
 // Each version of each op that python3-onnx can write a model for has a case, old-opset or ONNX's own.
 class OpsetCoverage : public ::testing::TestWithParam<std::string> {};

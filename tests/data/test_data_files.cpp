@@ -103,9 +103,12 @@ TEST_P(HostileFile, IsRefusedNamingTheFile) {
   std::string path = kDir + b.file;
   std::string ext = fs::path(path).extension();
   try {
-    if (ext == ".npy") load_npy(path);
-    else if (ext == ".npz") load_npz(path);
-    else load_idx(path);
+    if (ext == ".npy")
+      load_npy(path);
+    else if (ext == ".npz")
+      load_npz(path);
+    else
+      load_idx(path);
     FAIL() << b.file << " was accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr(path));
@@ -154,18 +157,21 @@ TEST(DataBombs, D12_DeclaredSizesBeyondTheMemoryBudgetAreRefused) {
   {
     MemoryLimit limit("40");
     EXPECT_EQ(error_of([] { load_npz(kDir + "bomb.npz"); }),
-              kDir + "bomb.npz: member 'x.npy' declares 32.0 MB of data (float32), 64.0 MB while it is read, more than "
-              "the 40.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+              kDir +
+                  "bomb.npz: member 'x.npy' declares 32.0 MB of data (float32), 64.0 MB while it is read, more than "
+                  "the 40.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
   }
   {
     // The members together: each fits alone, but the second is refused for what the first left.
     MemoryLimit limit("20");
     EXPECT_EQ(error_of([] { load_npz(kDir + "two_members.npz"); }),
-              kDir + "two_members.npz: member 'y.npy' declares 6.0 MB of data (float32), 12.0 MB while it is read, "
-              "more than the 8.0 MB left of the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+              kDir +
+                  "two_members.npz: member 'y.npy' declares 6.0 MB of data (float32), 12.0 MB while it is read, "
+                  "more than the 8.0 MB left of the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
     EXPECT_EQ(error_of([] { load_idx(kDir + "bomb-images-idx3-ubyte.gz"); }),
-              kDir + "bomb-images-idx3-ubyte.gz: declares 80.0 MB of data (float32), 100.0 MB while it is read, more "
-              "than the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
+              kDir +
+                  "bomb-images-idx3-ubyte.gz: declares 80.0 MB of data (float32), 100.0 MB while it is read, more "
+                  "than the 20.0 MB that ONNXTRAIN_MEMORY_LIMIT_MB allows");
     // Through the data set loader, as train and gradcheck call it.
     EXPECT_THAT(error_of([] { load_dataset(kDir + "bomb.npz", Split::Train); }),
                 HasSubstr("bomb.npz: member 'x.npy' declares 32.0 MB"));
@@ -233,8 +239,9 @@ TEST(DataBombs, D12_RunningOutOfMemoryNamesTheFile) {
 // A 0-d y was taken for no y at all ("no labels or targets"): it is named as what it is.
 TEST(DataSets, D22_ZeroDimensionalLabelsAreNamedAsAScalar) {
   EXPECT_EQ(error_of([] { load_dataset(kDir + "y_scalar.npz", Split::Train); }),
-            kDir + "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
-                   "(N, ...)");
+            kDir +
+                "y_scalar.npz: 'y' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                "(N, ...)");
 }
 
 }  // namespace

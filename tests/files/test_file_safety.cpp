@@ -96,7 +96,8 @@ TEST(FileSafety, D1_OutWhoseDataFileIsTheSourcesWeightsIsRefused) {
   // its OUT.data over that file.
   fs::rename(dir + "/src/mlp_external.onnx", dir + "/src/renamed.onnx");
   const std::string before = slurp(dir + "/src/mlp_external.onnx.data");
-  Outcome r = cli("train " + dir + "/src/renamed.onnx --data " + kGood + " --steps 2 --out " + dir + "/src/mlp_external.onnx", dir);
+  Outcome r = cli(
+      "train " + dir + "/src/renamed.onnx --data " + kGood + " --steps 2 --out " + dir + "/src/mlp_external.onnx", dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("mlp_external.onnx.data"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("external data"), std::string::npos) << r.err;
@@ -110,7 +111,8 @@ TEST(FileSafety, D1_OutOntoTheModelsExternalDataIsRefused) {
   const std::string& dir = tmp.path();
   const std::string model = external_copy(dir);
   const std::string before = slurp(dir + "/src/mlp_external.onnx.data");
-  Outcome r = cli("train " + model + " --data " + kGood + " --steps 2 --out " + dir + "/src/../src/mlp_external.onnx.data", dir);
+  Outcome r = cli(
+      "train " + model + " --data " + kGood + " --steps 2 --out " + dir + "/src/../src/mlp_external.onnx.data", dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("MODEL's external data"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
@@ -133,7 +135,8 @@ TEST(FileSafety, D2_FifosAndDevicesAreNeverReplaced) {
     ASSERT_EQ(mknod((dir + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
   }
   const std::string train = "train " + kFashion + " --data " + kGood + " --steps 1 ";
-  std::vector<std::string> cases = {train + "--out " + dir + "/fifo", train + "--out " + dir + "/m.onnx --log " + dir + "/fifo",
+  std::vector<std::string> cases = {train + "--out " + dir + "/fifo",
+                                    train + "--out " + dir + "/m.onnx --log " + dir + "/fifo",
                                     train + "--out " + dir + "/m.onnx --plot " + dir + "/fifo.svg",
                                     "run " + kFashion + " --data " + kGood + " --out " + dir + "/fifo"};
   if (root) {
@@ -187,8 +190,8 @@ TEST(FileSafety, D6_CheckpointsRemoveOnlyTheirOwnStepFolders) {
   fs::create_directories(dir + "/exp/step-results");
   write_file(dir + "/exp/step-by-step-notes.txt", "notes");
   write_file(dir + "/exp/step-results/r.txt", "results");
-  const std::string train = "train " + kFashion + " --data " + kGood + " --batch-size 6 --steps 5 --checkpoint-every 1 --out " +
-                            dir + "/m.onnx --checkpoint ";
+  const std::string train = "train " + kFashion + " --data " + kGood +
+                            " --batch-size 6 --steps 5 --checkpoint-every 1 --out " + dir + "/m.onnx --checkpoint ";
   Outcome r = cli(train + dir + "/exp", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(slurp(dir + "/exp/step-by-step-notes.txt"), "notes");
@@ -215,8 +218,9 @@ TEST(FileSafety, D6_ACheckpointFolderHoldingTheInputsIsRefused) {
   fs::copy(kGood, dir + "/runs/deep/step-1-data.npz");
   const std::string model = slurp(dir + "/runs/step-1.onnx"), data = slurp(dir + "/runs/deep/step-1-data.npz");
   for (const std::string& ck : {dir + "/runs", dir + "/runs/deep", dir, dir + "/runs/deep/.."}) {
-    Outcome r = cli("train " + dir + "/runs/step-1.onnx --data " + dir + "/runs/deep/step-1-data.npz --steps 2 --checkpoint " +
-                    ck + " --out " + dir + "/out.onnx", dir);
+    Outcome r = cli("train " + dir + "/runs/step-1.onnx --data " + dir +
+                        "/runs/deep/step-1-data.npz --steps 2 --checkpoint " + ck + " --out " + dir + "/out.onnx",
+                    dir);
     EXPECT_EQ(r.code, 1) << ck << ": " << r.err;
     EXPECT_NE(r.err.find("give the checkpoints a folder of their own"), std::string::npos) << r.err;
   }
@@ -230,13 +234,16 @@ TEST(FileSafety, D6_ACheckpointFolderHoldingTheInputsIsRefused) {
 TEST(FileSafety, D7_AnotherRunsCheckpointIsNeitherReusedNorReplaced) {
   const TempDir tmp("d7");
   const std::string& dir = tmp.path();
-  const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --steps 3 --checkpoint " + dir + "/ck --out ";
+  const std::string common =
+      kFashion + " --data " + kGood + " --batch-size 6 --steps 3 --checkpoint " + dir + "/ck --out ";
   ASSERT_EQ(cli("train " + common + dir + "/a.onnx --seed 1", dir).code, 0);
-  const std::string progress = slurp(dir + "/ck/step-00000003/progress.json"), weights = slurp(dir + "/ck/step-00000003/model.onnx");
+  const std::string progress = slurp(dir + "/ck/step-00000003/progress.json"),
+                    weights = slurp(dir + "/ck/step-00000003/model.onnx");
   Outcome r = cli("train " + common + dir + "/b.onnx --seed 2", dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("holds the checkpoint of an earlier run (step-00000003); continue that run with --resume"),
-            std::string::npos) << r.err;
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(slurp(dir + "/ck/step-00000003/progress.json"), progress);
   EXPECT_EQ(slurp(dir + "/ck/step-00000003/model.onnx"), weights);
   EXPECT_FALSE(fs::exists(dir + "/b.onnx"));
@@ -251,12 +258,15 @@ TEST(FileSafety, D8_AFolderAnotherRunHoldsIsRefused) {
   ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
   const std::string pid = std::to_string(getpid()) + "\n";
   ASSERT_EQ(write(fd, pid.data(), pid.size()), static_cast<ssize_t>(pid.size()));
-  Outcome r = cli("train " + kFashion + " --data " + kGood + " --steps 2 --checkpoint " + dir + "/ck --out " + dir + "/m.onnx", dir);
+  Outcome r =
+      cli("train " + kFashion + " --data " + kGood + " --steps 2 --checkpoint " + dir + "/ck --out " + dir + "/m.onnx",
+          dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find(dir + "/ck: is being written by pid " + std::to_string(getpid())), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/m.onnx"));
   close(fd);  // released: the same command now runs
-  r = cli("train " + kFashion + " --data " + kGood + " --steps 2 --checkpoint " + dir + "/ck --out " + dir + "/m.onnx", dir);
+  r = cli("train " + kFashion + " --data " + kGood + " --steps 2 --checkpoint " + dir + "/ck --out " + dir + "/m.onnx",
+          dir);
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
@@ -276,8 +286,8 @@ TEST(FileSafety, D9_AnInterruptBeforeTheFirstStepWritesNothing) {
       const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(null_out, 1);
       dup2(err, 2);
-      execl(ONNXTRAIN_CLI, ONNXTRAIN_CLI, "train", kFashion.c_str(), "--data", "fashion-mnist", "--val", "fashion-mnist",
-            "--out", (dir + "/out.onnx").c_str(), "--log", (dir + "/log.jsonl").c_str(), nullptr);
+      execl(ONNXTRAIN_CLI, ONNXTRAIN_CLI, "train", kFashion.c_str(), "--data", "fashion-mnist", "--val",
+            "fashion-mnist", "--out", (dir + "/out.onnx").c_str(), "--log", (dir + "/log.jsonl").c_str(), nullptr);
       _exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -303,8 +313,9 @@ TEST(FileSafety, D10_NonFiniteWeightsAreNeverWritten) {
   const TempDir tmp("d10");
   const std::string& dir = tmp.path();
   write_file(dir + "/out.onnx", "earlier");
-  Outcome r = cli("train " + kFiles + "nan_hidden_mlp.onnx --data " + kGood + " --steps 3 --out " + dir + "/out.onnx --log " +
-                  dir + "/log.jsonl --checkpoint " + dir + "/ck", dir);
+  Outcome r = cli("train " + kFiles + "nan_hidden_mlp.onnx --data " + kGood + " --steps 3 --out " + dir +
+                      "/out.onnx --log " + dir + "/log.jsonl --checkpoint " + dir + "/ck",
+                  dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("parameter 'fc1.weight' holds NaN or Inf"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("loss stayed finite"), std::string::npos) << r.err;
@@ -320,8 +331,9 @@ TEST(FileSafety, D11_CheckpointsAndMemoryDoNotGrowWithTheSteps) {
   const std::string& dir = tmp.path();
   const auto run = [&](int64_t steps, const std::string& ck) {
     Outcome r = cli("train " + kFiles + "tiny_mlp.onnx --data " + kGood + " --batch-size 4 --threads 1 --steps " +
-                    std::to_string(steps) + " --checkpoint-every 50 --checkpoint " + dir + "/" + ck + " --out " + dir +
-                    "/" + ck + ".onnx", dir);
+                        std::to_string(steps) + " --checkpoint-every 50 --checkpoint " + dir + "/" + ck + " --out " +
+                        dir + "/" + ck + ".onnx",
+                    dir);
     EXPECT_EQ(r.code, 0) << r.err;
     struct rusage ru;
     getrusage(RUSAGE_CHILDREN, &ru);
@@ -389,9 +401,12 @@ TEST(FileSafety, D14_ResumeTakesTheSameOptionsHoweverSpelled) {
   const TempDir tmp("d14");
   const std::string& dir = tmp.path();
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";
-  ASSERT_EQ(cli("train " + common + "--steps 2 --freeze 0.bias --freeze 2.bias --checkpoint " + dir + "/ck", dir).code, 0);
+  ASSERT_EQ(cli("train " + common + "--steps 2 --freeze 0.bias --freeze 2.bias --checkpoint " + dir + "/ck", dir).code,
+            0);
   // --lr 0.01 is SGD's default, and --freeze is a set.
-  Outcome r = cli("train " + common + "--steps 3 --lr 0.01 --freeze 2.bias --freeze 0.bias --freeze 0.bias --resume " + dir + "/ck", dir);
+  Outcome r = cli(
+      "train " + common + "--steps 3 --lr 0.01 --freeze 2.bias --freeze 0.bias --freeze 0.bias --resume " + dir + "/ck",
+      dir);
   EXPECT_EQ(r.code, 0) << r.err;
   r = cli("train " + common + "--steps 4 --lr 0.02 --freeze 0.bias --freeze 2.bias --resume " + dir + "/ck", dir);
   EXPECT_EQ(r.code, 1);
@@ -402,9 +417,10 @@ TEST(FileSafety, D15_OutOfRangeOptimizerOptionsAreBadUsage) {
   const TempDir tmp("d15");
   const std::string& dir = tmp.path();
   const std::string train = "train " + kFashion + " --data " + kGood + " --out " + dir + "/m.onnx ";
-  for (const std::string& args : {std::string("--momentum -1"), std::string("--dampening 2"), std::string("--nesterov"),
-                                  std::string("--optimizer adam --beta1 1.5"), std::string("--optimizer adam --beta2 -0.1"),
-                                  std::string("--optimizer adamw --eps -1"), std::string("--momentum nan")}) {
+  for (const std::string& args :
+       {std::string("--momentum -1"), std::string("--dampening 2"), std::string("--nesterov"),
+        std::string("--optimizer adam --beta1 1.5"), std::string("--optimizer adam --beta2 -0.1"),
+        std::string("--optimizer adamw --eps -1"), std::string("--momentum nan")}) {
     Outcome r = cli(train + args, dir);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_NE(r.err.find("usage error"), std::string::npos) << args << ": " << r.err;
@@ -457,7 +473,8 @@ TEST(FileSafety, D17_EveryDestinationIsCheckedBeforeTraining) {
   // An unrelated file at the source's relative location under the --out folder is left alone.
   fs::create_directories(dir + "/other/weights");
   write_file(dir + "/other/weights/w.bin", "a stranger's file");
-  Outcome r = cli("train " + kFiles + "sub/model.onnx --data " + kGood + " --steps 2 --out " + dir + "/other/m.onnx", dir);
+  Outcome r =
+      cli("train " + kFiles + "sub/model.onnx --data " + kGood + " --steps 2 --out " + dir + "/other/m.onnx", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(slurp(dir + "/other/weights/w.bin"), "a stranger's file");
   EXPECT_TRUE(fs::exists(dir + "/other/m.onnx.data"));
@@ -483,7 +500,8 @@ TEST(FileSafety, D19_AFailedRunLeavesTheLogAndPlotAsTheyWere) {
   write_file(dir + "/plot.svg", "old plot");
   // It trains three epochs (each rewrote --log and --plot before the fix), then diverges at step 13.
   Outcome r = cli("train " + kFashion + " --data " + kGood + " --batch-size 5 --epochs 50 --lr 10 --out " + dir +
-                  "/m.onnx --log " + dir + "/log.jsonl --plot " + dir + "/plot.svg", dir);
+                      "/m.onnx --log " + dir + "/log.jsonl --plot " + dir + "/plot.svg",
+                  dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("Nothing was written"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(dir + "/log.jsonl"), "old log\n");
@@ -498,10 +516,12 @@ TEST(FileSafety, D19_AFailedRunLeavesTheLogAndPlotAsTheyWere) {
 TEST(FileSafety, D20_AResumedRunLogsEachEpochOnce) {
   const TempDir tmp("d20");
   const std::string& dir = tmp.path();
-  const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";  // 4 steps an epoch
+  const std::string common =
+      kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";  // 4 steps an epoch
   ASSERT_EQ(cli("train " + common + "--steps 5 --checkpoint " + dir + "/ck --log " + dir + "/a.jsonl", dir).code, 0);
   EXPECT_EQ(epochs_logged(dir + "/a.jsonl"), std::vector<int64_t>({1})) << "a partial epoch was logged";
-  Outcome r = cli("train " + common + "--steps 5 --resume " + dir + "/ck --log " + dir + "/b.jsonl", dir);  // nothing left
+  Outcome r =
+      cli("train " + common + "--steps 5 --resume " + dir + "/ck --log " + dir + "/b.jsonl", dir);  // nothing left
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(epochs_logged(dir + "/b.jsonl"), std::vector<int64_t>({1}));
   ASSERT_EQ(cli("train " + common + "--epochs 3 --resume " + dir + "/ck --log " + dir + "/c.jsonl", dir).code, 0);
@@ -513,9 +533,12 @@ TEST(FileSafety, D20_AResumedRunLogsEachEpochOnce) {
 TEST(FileSafety, D22_MessagesSayWhatIsWrong) {
   const TempDir tmp("d22");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551615 --out " + dir + "/m.onnx", dir);
+  Outcome r =
+      cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551615 --out " + dir + "/m.onnx",
+          dir);
   EXPECT_EQ(r.code, 0) << "the largest uint64 seed: " << r.err;
-  r = cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551616 --out " + dir + "/m.onnx", dir);
+  r = cli("train " + kFashion + " --data " + kGood + " --steps 1 --seed 18446744073709551616 --out " + dir + "/m.onnx",
+          dir);
   EXPECT_EQ(r.code, 2) << r.err;
   // A checkpoint whose position is past the end of its epoch.
   const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --out " + dir + "/m.onnx ";
@@ -535,8 +558,8 @@ TEST(FileSafety, D23_AClosedStdoutDoesNotLoseTheModel) {
   const TempDir tmp("d23");
   const std::string& dir = tmp.path();
   const std::string cmd = std::string("(") + ONNXTRAIN_CLI + " train " + kFashion + " --data " + kGood +
-                          " --batch-size 2 --epochs 3 --out " + dir + "/m.onnx 2> " + dir + "/stderr; echo $? > " + dir +
-                          "/code) | head -c 1 > /dev/null";
+                          " --batch-size 2 --epochs 3 --out " + dir + "/m.onnx 2> " + dir + "/stderr; echo $? > " +
+                          dir + "/code) | head -c 1 > /dev/null";
   std::system(cmd.c_str());
   EXPECT_EQ(slurp(dir + "/code"), "0\n") << slurp(dir + "/stderr");
   ASSERT_TRUE(fs::exists(dir + "/m.onnx"));

@@ -50,9 +50,12 @@ class Scratch {
  private:
   Scratch() {
     std::error_code ec;
-    std::string base = fs::is_directory("/dev/shm", ec) && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : fs::temp_directory_path().string();
+    std::string base = fs::is_directory("/dev/shm", ec) && access("/dev/shm", W_OK) == 0
+                           ? "/dev/shm"
+                           : fs::temp_directory_path().string();
     std::string tmpl = base + "/onnxtrain-fuzz-XXXXXX";
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error(tmpl + ": cannot make a temporary folder: " + std::strerror(errno));
+    if (!mkdtemp(tmpl.data()))
+      throw std::runtime_error(tmpl + ": cannot make a temporary folder: " + std::strerror(errno));
     root_ = tmpl;
     in = root_ + "/in";
     out = root_ + "/out";
@@ -95,7 +98,8 @@ std::string describe(const ModelInfo& m) {
     for (const auto& o : n.outputs) s << ' ' << o;
     s << '\n';
   }
-  for (const auto& i : m.initializers) s << "init " << i.name << ' ' << shape_str(i.shape) << ' ' << i.trainable << '\n';
+  for (const auto& i : m.initializers)
+    s << "init " << i.name << ' ' << shape_str(i.shape) << ' ' << i.trainable << '\n';
   s << m.total_params << ' ' << m.trainable_params << '\n';
   return s.str();
 }
@@ -103,7 +107,8 @@ std::string describe(const ModelInfo& m) {
 // a was saved and b loaded from that file: the same description and bitwise the same weights, or a Violation.
 void check_same(const Model& a, const Model& b) {
   if (describe(a.info()) != describe(b.info()))
-    throw Violation("the saved model describes itself differently:\n" + describe(a.info()) + "---\n" + describe(b.info()));
+    throw Violation("the saved model describes itself differently:\n" + describe(a.info()) + "---\n" +
+                    describe(b.info()));
   const ir::Graph &ga = a.impl().graph, &gb = b.impl().graph;
   for (size_t v = 0; v < ga.values.size(); ++v) {
     if (ga.values[v].kind != ir::ValueKind::Parameter) continue;
@@ -155,7 +160,12 @@ bool as_int64(const Tensor& t, std::vector<int64_t>& v) {
   v.resize(n);
   for (size_t i = 0; i < n; ++i) switch (t.dtype) {
       case DType::Int64: v[i] = t.i64[i]; break;
-      case DType::Int32: { int32_t e; std::memcpy(&e, t.bytes.data() + 4 * i, 4); v[i] = e; break; }
+      case DType::Int32: {
+        int32_t e;
+        std::memcpy(&e, t.bytes.data() + 4 * i, 4);
+        v[i] = e;
+        break;
+      }
       case DType::Int8: v[i] = static_cast<int8_t>(t.bytes[i]); break;
       case DType::UInt8: v[i] = t.bytes[i]; break;
       case DType::Bool: v[i] = t.bytes[i] != 0; break;
@@ -186,11 +196,12 @@ void check_round_trip(const std::string& path, const cli::RunResult& r) {
       throw Violation("output '" + name + "' " + shape_str(t.shape) + " came back from the .npz otherwise");
     std::vector<int64_t> want;
     // Bitwise for float32 (NaNs included); memcmp only over elements, as it takes no null pointer.
-    const bool same = t.dtype == DType::Float32
-                          ? it->second.f32.size() == t.f32.size() &&
-                                (t.f32.empty() || std::memcmp(it->second.f32.data(), t.f32.data(), t.f32.size() * 4) == 0)
-                      : as_int64(t, want) ? it->second.i64 == want
-                                          : true;  // float16, float64 narrowed, ...: the shape is what it keeps
+    const bool same =
+        t.dtype == DType::Float32
+            ? it->second.f32.size() == t.f32.size() &&
+                  (t.f32.empty() || std::memcmp(it->second.f32.data(), t.f32.data(), t.f32.size() * 4) == 0)
+        : as_int64(t, want) ? it->second.i64 == want
+                            : true;  // float16, float64 narrowed, ...: the shape is what it keeps
     if (!same) throw Violation("output '" + name + "' came back from the .npz with other values");
   }
 }
@@ -202,7 +213,8 @@ void check_result(const Model& model, const cli::RunResult& r) {
   if (r.has_accuracy) {
     const Tensor& y0 = r.outputs.at(model.output_names()[0]);
     if (y0.dtype != DType::Float32 || y0.shape.size() != 2 || y0.shape[0] != r.samples || r.right > r.samples)
-      throw Violation("an accuracy over output " + shape_str(y0.shape) + " for " + std::to_string(r.samples) + " samples");
+      throw Violation("an accuracy over output " + shape_str(y0.shape) + " for " + std::to_string(r.samples) +
+                      " samples");
   }
 }
 
@@ -218,12 +230,16 @@ std::vector<Outcome> run_run(const uint8_t* data, size_t size) {
   ModelInfo::Port in;
   if (!step(out, "run_input", [&] { in = cli::run_input(*model); })) return out;
   // (samples, batch, labelled): one uneven split, one batch, equal batches (the pass of another size), and 1 sample.
-  const struct { int64_t n, batch; bool labelled; } runs[] = {{5, 2, false}, {4, 4, true}, {4, 2, true}, {1, 3, true}};
+  const struct {
+    int64_t n, batch;
+    bool labelled;
+  } runs[] = {{5, 2, false}, {4, 4, true}, {4, 2, true}, {1, 3, true}};
   for (const auto& c : runs) {
     const std::string what = "run_dataset(" + std::to_string(c.n) + " in batches of " + std::to_string(c.batch) +
                              (c.labelled ? ", labelled)" : ")");
     cli::RunResult r;
-    if (!step(out, what, [&] { r = cli::run_dataset(*model, small_dataset(in, c.n, c.labelled), c.batch, 1); })) continue;
+    if (!step(out, what, [&] { r = cli::run_dataset(*model, small_dataset(in, c.n, c.labelled), c.batch, 1); }))
+      continue;
     check_result(*model, r);
     step(out, "save_npz(" + what + ")", [&] { check_round_trip(s.out + "/out.npz", r); });
   }
@@ -266,7 +282,8 @@ std::vector<Outcome> run_npy(const uint8_t* data, size_t size) {
     const std::string path = s.write(name, data, size);
     const std::string what = std::string("load_dataset(") + (name + 4) + ")";
     Dataset d;
-    if (step(out, what, [&] { d = load_dataset(path, Split::Train, {"x", "input"}, "y"); })) use_dataset(out, name + 4, d);
+    if (step(out, what, [&] { d = load_dataset(path, Split::Train, {"x", "input"}, "y"); }))
+      use_dataset(out, name + 4, d);
   }
   return out;
 }
@@ -284,7 +301,8 @@ std::vector<Outcome> run_idx(const uint8_t* data, size_t size) {
 std::vector<std::string> bad_messages(const std::vector<Outcome>& outcomes) {
   std::vector<std::string> bad;
   for (const Outcome& o : outcomes)
-    if (!o.ok && (o.error.empty() || o.error.find('\n') != std::string::npos || o.error.find('\r') != std::string::npos))
+    if (!o.ok &&
+        (o.error.empty() || o.error.find('\n') != std::string::npos || o.error.find('\r') != std::string::npos))
       bad.push_back(o.step + ": '" + o.error + "'");
   return bad;
 }

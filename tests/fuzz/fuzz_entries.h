@@ -11,7 +11,7 @@ namespace onnxtrain::fuzz {
 
 // What one step of an input's journey came to: loaded, or refused with an onnxtrain::Error's message.
 struct Outcome {
-  std::string step;   // "Model::load", "load_dataset(.npz)", ...
+  std::string step;  // "Model::load", "load_dataset(.npz)", ...
   bool ok = false;
   std::string error;  // the Error's message when refused
 };

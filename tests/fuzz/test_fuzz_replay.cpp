@@ -78,7 +78,8 @@ TEST_P(Replay, EachInputLoadsOrIsRefusedWithOneLine) {
       continue;
     }
     ASSERT_FALSE(out.empty());
-    for (const std::string& bad : onnxtrain::fuzz::bad_messages(out)) ADD_FAILURE() << "refused without one line: " << bad;
+    for (const std::string& bad : onnxtrain::fuzz::bad_messages(out))
+      ADD_FAILURE() << "refused without one line: " << bad;
     const bool any_loaded = std::any_of(out.begin(), out.end(), [](const Outcome& o) {
       return o.ok && (o.step == "Model::load" || o.step.rfind("load_dataset", 0) == 0);
     });
@@ -98,7 +99,8 @@ TEST_P(Replay, EachInputLoadsOrIsRefusedWithOneLine) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Committed, Replay,
-                         ::testing::Values(Case{"model_regressions", "model", "regressions", onnxtrain::fuzz::run_model},
+                         ::testing::Values(Case{"model_regressions", "model", "regressions",
+                                                onnxtrain::fuzz::run_model},
                                            Case{"model_seeds", "model", "seeds", onnxtrain::fuzz::run_model},
                                            Case{"npy_regressions", "npy", "regressions", onnxtrain::fuzz::run_npy},
                                            Case{"npy_seeds", "npy", "seeds", onnxtrain::fuzz::run_npy},
@@ -121,9 +123,9 @@ TEST(TensorReader, ChecksTheDataBeforeAllocatingForTheShape) {
     pb += '\x08';  // field 1 (dims), varint
     varint(pb, d);
   }
-  pb += '\x10';  // field 2 (data_type)
+  pb += '\x10';   // field 2 (data_type)
   varint(pb, 5);  // INT16
-  pb += '\x4a';  // field 9 (raw_data), length-delimited
+  pb += '\x4a';   // field 9 (raw_data), length-delimited
   varint(pb, 36);
   pb += std::string(36, '\x01');
   const onnxtrain::testing::TempDir dir("tensor");

@@ -38,7 +38,8 @@ void expect_matches_pytorch(const std::string& model_path, const std::string& re
   const Tensor& got = out.at("probs");
   ASSERT_EQ(got.shape, want.shape);
   double max_diff = 0;
-  for (size_t i = 0; i < want.f32.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got.f32[i] - want.f32[i])));
+  for (size_t i = 0; i < want.f32.size(); ++i)
+    max_diff = std::max(max_diff, double(std::fabs(got.f32[i] - want.f32[i])));
   EXPECT_LE(max_diff, 1e-5) << model_path;
 }
 
@@ -117,7 +118,8 @@ TEST(RoundTrip, EveryExportIsByteIdentical) {
 
 TEST(RoundTrip, EveryConformanceModelIsByteIdentical) {
   int n = 0;
-  for (const std::string& root : {std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node", std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets"}) {
+  for (const std::string& root :
+       {std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node", std::string(ONNXTRAIN_TEST_DATA) + "/old_opsets"}) {
     for (auto& e : fs::directory_iterator(root)) {
       std::string name = e.path().filename();
       bool ours = name.rfind("test_gemm", 0) == 0 || name.rfind("test_relu", 0) == 0 ||
@@ -146,7 +148,8 @@ TEST(RoundTrip, ChangedWeightsAreWrittenAndNothingElse) {
     ir::Graph& g = model.impl().graph;
     for (size_t v = 0; v < g.values.size(); ++v)
       if (g.values[v].kind == ir::ValueKind::Parameter)
-        for (int64_t i = 0; i < g.numel(static_cast<int>(v)); ++i) g.param(static_cast<int>(v))[i] = g.param(static_cast<int>(v))[i] * 2.f + 0.25f;
+        for (int64_t i = 0; i < g.numel(static_cast<int>(v)); ++i)
+          g.param(static_cast<int>(v))[i] = g.param(static_cast<int>(v))[i] * 2.f + 0.25f;
     const auto& params = g.params;
     std::string out = dir + "/changed_" + fs::path(src).filename().string();
     model.save(out);
@@ -250,8 +253,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"cycle.onnx", {"cycle"}},
         BadCase{"gemm_mismatch.onnx", {"node 'gemm0' (Gemm)", "cannot multiply", "(2,3)", "(4,5)"}},
         BadCase{"softmax_axis.onnx", {"(Softmax)", "axis 5 is out of range"}},
-        BadCase{"unsupported_op.onnx", {"node 'conv0' (Conv)", "not supported at opset 13", "Gemm (opsets 1-21, trainable through)", "Dropout (opsets 1-21"}},
-        BadCase{"unsupported_ops.onnx", {"node 'erf0' (Erf)", "not supported at opset 13", "the model also has Mul (2 nodes);"}},
+        BadCase{"unsupported_op.onnx",
+                {"node 'conv0' (Conv)", "not supported at opset 13", "Gemm (opsets 1-21, trainable through)",
+                 "Dropout (opsets 1-21"}},
+        BadCase{"unsupported_ops.onnx",
+                {"node 'erf0' (Erf)", "not supported at opset 13", "the model also has Mul (2 nodes);"}},
         BadCase{"ir_version_2.onnx", {"ir_version 2"}}, BadCase{"opset_99.onnx", {"opset 99", "1 to 21"}},
         BadCase{"external_missing.onnx", {"nope.bin", "not found"}},
         BadCase{"external_escape.onnx", {"../escape.bin", "leaves the model's folder"}},
@@ -259,13 +265,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"external_out_of_range.onnx", {"ext_small.bin", "has 16"}},
         BadCase{"external_symlink.onnx", {"ext_link.bin", "resolves outside the model's folder"}},
         BadCase{"external_folder.onnx", {"ext_folder.bin", "is not a regular file"}},
-        BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}},
-        BadCase{"huge_dims.onnx", {"declares more than"}},
+        BadCase{"raw_data_short.onnx", {"raw_data has 8 bytes"}}, BadCase{"huge_dims.onnx", {"declares more than"}},
         BadCase{"no_float_input.onnx", {"input 'x'", "int64"}},
-        BadCase{"squeeze_not_one.onnx", {"node 'squeeze0' (Squeeze)", "cannot squeeze axis 1 of (2,3): its dim is 3, not 1"}},
+        BadCase{"squeeze_not_one.onnx",
+                {"node 'squeeze0' (Squeeze)", "cannot squeeze axis 1 of (2,3): its dim is 3, not 1"}},
         BadCase{"unsqueeze_repeated_axes.onnx", {"node 'unsq0' (Unsqueeze)", "axes (1,1) name an axis more than once"}},
         BadCase{"unsqueeze_no_axes.onnx", {"node 'unsq0' (Unsqueeze)", "attribute axes is required"}},
-        BadCase{"rank13_unsqueeze.onnx", {"node 'unsq0' (Unsqueeze): output 'y'", "has 13 dims; onnxtrain takes at most 12"}},
+        BadCase{"rank13_unsqueeze.onnx",
+                {"node 'unsq0' (Unsqueeze): output 'y'", "has 13 dims; onnxtrain takes at most 12"}},
         BadCase{"function_calls_itself.onnx", {"function mylib.Loop is nested more than 32 calls deep"}},
         BadCase{"function_doubling.onnx", {"expanding the model's functions gives more than 32768 nodes"}},
         BadCase{"rank13_input.onnx", {"input 'x' has 13 dims; onnxtrain takes at most 12"}},
@@ -311,8 +318,10 @@ TEST(BadModels, D10_NonFiniteFloatAttributesAreRefused) {
   Model model = Model::load(kBad + "/constant_tensor_nan.onnx");
   const Tensor y = InferenceSession(model).run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}}).at("y");
   for (int i = 0; i < 6; ++i)
-    if (i % 3 == 0) EXPECT_TRUE(std::isnan(y.f32[i])) << i;
-    else EXPECT_EQ(y.f32[i], 1.f + float(i % 3)) << i;
+    if (i % 3 == 0)
+      EXPECT_TRUE(std::isnan(y.f32[i])) << i;
+    else
+      EXPECT_EQ(y.f32[i], 1.f + float(i % 3)) << i;
 }
 
 // Two initializers over the same bytes of an external file (the same region, or overlapping ones) passed the check
@@ -372,18 +381,26 @@ TEST(BadData, MoreThanTwelveDimsAreRefusedByName) {
   };
   Model unranked = Model::load(kBad + "/unranked_relu.onnx");
   InferenceSession relu(unranked);
-  refused([&] { relu.run({{"x", Tensor::f32_of(thirteen, std::vector<float>(6, 1.f))}}); },
-          "input 'x' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims; onnxtrain takes at most 12");
-  EXPECT_EQ(relu.run({{"x", Tensor::f32_of({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3}, std::vector<float>(6, -1.f))}})
-                .at("y").f32, std::vector<float>(6, 0.f)) << "12 dims run";
+  refused(
+      [&] {
+        relu.run({{"x", Tensor::f32_of(thirteen, std::vector<float>(6, 1.f))}});
+      },
+      "input 'x' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims; onnxtrain takes at most 12");
+  EXPECT_EQ(
+      relu.run({{"x", Tensor::f32_of({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3}, std::vector<float>(6, -1.f))}}).at("y").f32,
+      std::vector<float>(6, 0.f))
+      << "12 dims run";
   Model fed = Model::load(kBad + "/reshape_fed_shape.onnx");
   InferenceSession reshape(fed);
   Tensor shape;
   shape.dtype = DType::Int64;
   shape.shape = {13};
   shape.i64 = std::vector<int64_t>(thirteen.begin(), thirteen.end());
-  refused([&] { reshape.run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}, {"shape", shape}}); },
-          "node 'reshape0' (Reshape): output 'y' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims");
+  refused(
+      [&] {
+        reshape.run({{"x", Tensor::f32_of({2, 3}, std::vector<float>(6, 1.f))}, {"shape", shape}});
+      },
+      "node 'reshape0' (Reshape): output 'y' (1,1,1,1,1,1,1,1,1,1,1,2,3) has 13 dims");
 }
 
 TEST(BadData, ShapeThatContradictsTheModelNamesTheInput) {

@@ -44,47 +44,46 @@ TEST_P(GemmKernel, MatchesReference) {
   // frozen: inference's executor, which packs a stored B once (an inner product where B^T is a layer's weight and C
   // its bias row, else a matmul); otherwise training's, which reads B as it is stored.
   for (bool frozen : {false, true})
-  for (bool tA : {false, true})
-    for (bool tB : {false, true})
-      for (float alpha : {1.f, 0.5f})
-        for (float beta : {1.f, 0.f, -2.f})
-          for (int c = -1; c < static_cast<int>(c_shapes.size()); ++c)
-            for (float slope : {-1.f, 0.f, 0.1f}) {  // the fusion pass's folded Relu/LeakyRelu; -1: none
-              GraphBuilder b;
-              ir::Shape as = tA ? ir::Shape{K, M} : ir::Shape{M, K};
-              ir::Shape bs = tB ? ir::Shape{N, K} : ir::Shape{K, N};
-              auto A = random_vec(M * K, seed++), B = random_vec(K * N, seed++);
-              std::vector<float> C;
-              int a = b.input("A", as);
-              int w = b.param("B", bs, B);
-              std::vector<int> ins = {a, w};
-              if (c >= 0) {
-                C = random_vec(numel(c_shapes[c]), seed++);
-                ins.push_back(b.param("C", c_shapes[c], C));
+    for (bool tA : {false, true})
+      for (bool tB : {false, true})
+        for (float alpha : {1.f, 0.5f})
+          for (float beta : {1.f, 0.f, -2.f})
+            for (int c = -1; c < static_cast<int>(c_shapes.size()); ++c)
+              for (float slope : {-1.f, 0.f, 0.1f}) {  // the fusion pass's folded Relu/LeakyRelu; -1: none
+                GraphBuilder b;
+                ir::Shape as = tA ? ir::Shape{K, M} : ir::Shape{M, K};
+                ir::Shape bs = tB ? ir::Shape{N, K} : ir::Shape{K, N};
+                auto A = random_vec(M * K, seed++), B = random_vec(K * N, seed++);
+                std::vector<float> C;
+                int a = b.input("A", as);
+                int w = b.param("B", bs, B);
+                std::vector<int> ins = {a, w};
+                if (c >= 0) {
+                  C = random_vec(numel(c_shapes[c]), seed++);
+                  ins.push_back(b.param("C", c_shapes[c], C));
+                }
+                std::map<std::string, ir::Attr> attrs = {
+                    {"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}};
+                if (slope >= 0) attrs["onnxtrain.relu_slope"] = attr_f(slope);
+                int y = b.node("Gemm", ins, attrs);
+                b.finish({y});
+                Executor ex(b.g);
+                const uint64_t version = 0;
+                if (frozen) ex.freeze_weights(&version);
+                ex.prepare({{a, as}});
+                std::copy(A.begin(), A.end(), ex.data(a));
+                ex.run();
+                ASSERT_EQ(ex.shape(y), (ir::Shape{M, N}));
+                // The reference computes the Gemm alone; the folded rectifier is applied after it here.
+                auto want = reference(b.g, as, A, y);
+                if (slope >= 0)
+                  for (double& v : want) v = v > 0 ? v : slope * v;
+                expect_close(want, ex.data(y), 1e-5,
+                             std::string(frozen ? "inference " : "") + "M=" + std::to_string(M) +
+                                 " K=" + std::to_string(K) + " N=" + std::to_string(N) + " tA=" + std::to_string(tA) +
+                                 " tB=" + std::to_string(tB) + " alpha=" + std::to_string(alpha) + " beta=" +
+                                 std::to_string(beta) + " C#" + std::to_string(c) + " slope=" + std::to_string(slope));
               }
-              std::map<std::string, ir::Attr> attrs = {
-                  {"alpha", attr_f(alpha)}, {"beta", attr_f(beta)}, {"transA", attr_i(tA)}, {"transB", attr_i(tB)}};
-              if (slope >= 0) attrs["onnxtrain.relu_slope"] = attr_f(slope);
-              int y = b.node("Gemm", ins, attrs);
-              b.finish({y});
-              Executor ex(b.g);
-              const uint64_t version = 0;
-              if (frozen) ex.freeze_weights(&version);
-              ex.prepare({{a, as}});
-              std::copy(A.begin(), A.end(), ex.data(a));
-              ex.run();
-              ASSERT_EQ(ex.shape(y), (ir::Shape{M, N}));
-              // The reference computes the Gemm alone; the folded rectifier is applied after it here.
-              auto want = reference(b.g, as, A, y);
-              if (slope >= 0)
-                for (double& v : want) v = v > 0 ? v : slope * v;
-              expect_close(want, ex.data(y), 1e-5,
-                           std::string(frozen ? "inference " : "") + "M=" + std::to_string(M) + " K=" +
-                               std::to_string(K) + " N=" + std::to_string(N) +
-                               " tA=" + std::to_string(tA) + " tB=" + std::to_string(tB) + " alpha=" +
-                               std::to_string(alpha) + " beta=" + std::to_string(beta) + " C#" + std::to_string(c) +
-                               " slope=" + std::to_string(slope));
-            }
 }
 
 // The last case is a small batch against a large weight, which the kernel computes as Y^T = B * A'^T and a reorder
@@ -168,8 +167,9 @@ TEST(SoftmaxKernel, MatchesReferenceAtEveryAxisAndOpset) {
         ex.prepare({{x, shape}});
         std::copy(X.begin(), X.end(), ex.data(x));
         ex.run();
-        expect_close(reference(b.g, shape, X, y), ex.data(y), 1e-5,
-                     "opset " + std::to_string(opset) + " axis " + std::to_string(axis) + " shape " + ir::shape_str(shape));
+        expect_close(
+            reference(b.g, shape, X, y), ex.data(y), 1e-5,
+            "opset " + std::to_string(opset) + " axis " + std::to_string(axis) + " shape " + ir::shape_str(shape));
       }
 }
 
@@ -181,7 +181,8 @@ TEST(SoftmaxKernel, RefusesAxisOutOfRange) {
     b.finish({y});
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("axis 2 is out of range for an input of rank 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("axis 2 is out of range for an input of rank 2"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -83,7 +83,8 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
     }
     if (f == c.shapes.size()) break;
     const ir::Shape& shape = c.shapes[f++];
-    std::vector<float> data = random_vec(static_cast<size_t>(numel(shape)), static_cast<uint32_t>(17 + 31 * k), -2.f, 2.f);
+    std::vector<float> data =
+        random_vec(static_cast<size_t>(numel(shape)), static_cast<uint32_t>(17 + 31 * k), -2.f, 2.f);
     if (op.rectifier_slope) data = away_from_zero(std::move(data));
     if (k == 0 && first_is_input) {
       t.x = t.b.input(name, shape);
@@ -185,7 +186,8 @@ void check_gradient(const ops::OpDef& op) {
         const double minus = loss();
         v[i] = orig;
         const double numeric = (plus - minus) / (2 * h);
-        ASSERT_NEAR(analytic[i], numeric, 2e-3 * (1 + std::fabs(numeric))) << "d" << fwd.values[p].name << "[" << i << "]";
+        ASSERT_NEAR(analytic[i], numeric, 2e-3 * (1 + std::fabs(numeric)))
+            << "d" << fwd.values[p].name << "[" << i << "]";
       }
       ref.run(after);
     }

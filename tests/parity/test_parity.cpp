@@ -114,9 +114,10 @@ INSTANTIATE_TEST_SUITE_P(Cases, Parity,
                          ::testing::Values("sgd", "sgd_momentum", "sgd_nesterov", "sgd_weight_decay", "adam",
                                            "adam_betas", "adamw", "ce_logits", "ce_soft_targets", "mse", "opset9",
                                            "opset11", "nll_logsoftmax", "bce_sigmoid", "tanh_sigmoid_mse",
-                                           "linear_nobias", "flatten_image", "unfolded_init_inputs", "opset7", "dropout_ratio0", "linear_3d_input",
-                                           "opset17", "squeeze_regression", "squeeze_opset11", "unsqueeze_squeeze",
-                                           "squeeze_all_last_one", "two_heads", "modules_as_functions"),
+                                           "linear_nobias", "flatten_image", "unfolded_init_inputs", "opset7",
+                                           "dropout_ratio0", "linear_3d_input", "opset17", "squeeze_regression",
+                                           "squeeze_opset11", "unsqueeze_squeeze", "squeeze_all_last_one", "two_heads",
+                                           "modules_as_functions"),
                          [](const auto& info) { return info.param; });
 
 // The same through the command line: the file it writes holds PyTorch's weights, and nothing else changed.

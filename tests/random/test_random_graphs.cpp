@@ -72,7 +72,8 @@ TEST(RandomGraphs, OneSgdStepMatchesPyTorch) {
       o.threads = threads;
       TrainingSession session(model, o);
       const Tensor& y = ref.at("y");
-      const float loss = session.train_step(ref.at("x"), Tensor::f32_of(y.shape, std::vector<float>(y.f32.size(), 0.5f)));
+      const float loss =
+          session.train_step(ref.at("x"), Tensor::f32_of(y.shape, std::vector<float>(y.f32.size(), 0.5f)));
       const double want = ref.at("loss").f32.at(0);
       EXPECT_NEAR(loss, want, 1e-5 + 1e-4 * std::fabs(want));
       const ir::Graph& g = model.impl().graph;

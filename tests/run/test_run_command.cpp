@@ -23,7 +23,7 @@ const std::string kDir = std::string(ONNXTRAIN_TEST_DATA) + "/run/";
 
 // `run MODEL.onnx --data DATA.npz --out dir/out.npz` plus extra options.
 onnxtrain::testing::Outcome run(const std::string& model, const std::string& data, const std::string& dir,
-                     const std::string& extra = "") {
+                                const std::string& extra = "") {
   return cli("run " + kDir + model + ".onnx --data " + kDir + data + ".npz --out " + dir + "/out.npz " + extra, dir);
 }
 
@@ -62,9 +62,10 @@ TEST(RunCommand, D3_ZeroDimOutputIsWrittenNotACrash) {
 TEST(RunCommand, D3_ZeroDimOutputOverSeveralBatchesIsRefusedByName) {
   const TempDir tmp("run_d3");
   const std::string& dir = tmp.path();
-  expect_refused(run("scalar", "x3x4", dir, "--batch-size 2"), dir,
-                 "scalar.onnx: output 's' is () for a batch of 2: run concatenates outputs along the batch axis (dim 0); "
-                 "use --batch-size N (>= the 3 samples) to run the data in one batch");
+  expect_refused(
+      run("scalar", "x3x4", dir, "--batch-size 2"), dir,
+      "scalar.onnx: output 's' is () for a batch of 2: run concatenates outputs along the batch axis (dim 0); "
+      "use --batch-size N (>= the 3 samples) to run the data in one batch");
 }
 
 // Flatten(axis=0) gives (1, N*C): no row per sample, so no accuracy, even with labels; the accuracy loop used to
@@ -124,7 +125,8 @@ TEST(RunCommand, D5_FixedBatchModelSaysItsBatchInstead) {
 TEST(RunCommand, D5_MatMulAndInt64OutputsOverSeveralBatchesAreRefused) {
   const TempDir tmp("run_d5");
   const std::string& dir = tmp.path();
-  expect_refused(run("matmul3", "x10x4", dir, "--batch-size 4"), dir, "matmul3.onnx: output 'm' is (2,4,3) for a batch of 4");
+  expect_refused(run("matmul3", "x10x4", dir, "--batch-size 4"), dir,
+                 "matmul3.onnx: output 'm' is (2,4,3) for a batch of 4");
   expect_refused(run("int64", "x10x4", dir, "--batch-size 4"), dir, "int64.onnx: output 'k' is (3) for a batch of 4");
 }
 

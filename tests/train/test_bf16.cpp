@@ -43,10 +43,11 @@ TEST(Bf16, OneEpochWithinHalfAPointOfF32) {
   int k = 0;
   for (const char* precision : {"f32", "bf16"}) {
     int code;
-    std::string out = run(std::string(ONNXTRAIN_CLI) + " train " + kModel +
-                              " --data fashion-mnist --val fashion-mnist --optimizer adam --batch-size 64 --precision " +
-                              precision + " --out " + dir + "/onnxtrain_bf16_" + precision + ".onnx",
-                          &code);
+    std::string out =
+        run(std::string(ONNXTRAIN_CLI) + " train " + kModel +
+                " --data fashion-mnist --val fashion-mnist --optimizer adam --batch-size 64 --precision " + precision +
+                " --out " + dir + "/onnxtrain_bf16_" + precision + ".onnx",
+            &code);
     ASSERT_EQ(code, 0) << out;
     acc[k++] = val_accuracy(out);
     ASSERT_GT(acc[k - 1], 0.8) << out;

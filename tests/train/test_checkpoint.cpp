@@ -62,18 +62,23 @@ TEST_P(Resume, EndsWithTheWeightsOfAnUninterruptedRunBitwise) {
   Outcome a = cli("train " + common + " --epochs 3 --out " + dir + "/a.onnx --log " + dir + "/a.jsonl", dir);
   ASSERT_EQ(a.code, 0) << a.err;
 
-  Outcome b1 = cli("train " + common + " --steps 5 --out " + dir + "/b.onnx --checkpoint " + dir + "/ck --checkpoint-every 2", dir);
+  Outcome b1 = cli(
+      "train " + common + " --steps 5 --out " + dir + "/b.onnx --checkpoint " + dir + "/ck --checkpoint-every 2", dir);
   ASSERT_EQ(b1.code, 0) << b1.err;
   EXPECT_TRUE(fs::exists(dir + "/ck/step-00000005/state.npz"));
   EXPECT_FALSE(fs::exists(dir + "/ck/step-00000004")) << "older checkpoints are dropped once a newer one is published";
   EXPECT_NE(slurp(dir + "/b.onnx"), slurp(dir + "/a.onnx")) << "5 steps should not give the weights of 12";
   Outcome b2 = cli("train " + common + " --steps 9 --out " + dir + "/b.onnx --resume " + dir + "/ck", dir);
   ASSERT_EQ(b2.code, 0) << b2.err;
-  EXPECT_NE(b2.out.find("resuming from " + dir + "/ck at step 5 (epoch 2, 6 of 20 samples done)"), std::string::npos) << b2.out;
-  Outcome b3 = cli("train " + common + " --epochs 3 --out " + dir + "/b.onnx --log " + dir + "/b.jsonl --resume " + dir + "/ck", dir);
+  EXPECT_NE(b2.out.find("resuming from " + dir + "/ck at step 5 (epoch 2, 6 of 20 samples done)"), std::string::npos)
+      << b2.out;
+  Outcome b3 =
+      cli("train " + common + " --epochs 3 --out " + dir + "/b.onnx --log " + dir + "/b.jsonl --resume " + dir + "/ck",
+          dir);
   ASSERT_EQ(b3.code, 0) << b3.err;
 
-  EXPECT_EQ(slurp(dir + "/b.onnx"), slurp(dir + "/a.onnx")) << "the resumed run's weights differ from the uninterrupted run's";
+  EXPECT_EQ(slurp(dir + "/b.onnx"), slurp(dir + "/a.onnx"))
+      << "the resumed run's weights differ from the uninterrupted run's";
   // The resumed run's log holds the whole history, and its losses are the uninterrupted run's.
   auto la = step_losses(dir + "/a.jsonl"), lb = step_losses(dir + "/b.jsonl");
   ASSERT_EQ(la.size(), 12u);
@@ -83,7 +88,8 @@ TEST_P(Resume, EndsWithTheWeightsOfAnUninterruptedRunBitwise) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Resume,
-                         ::testing::Values(ResumeCase{"sgd_nesterov", &kFashion, "--lr 0.05 --momentum 0.9 --nesterov --weight-decay 0.001"},
+                         ::testing::Values(ResumeCase{"sgd_nesterov", &kFashion,
+                                                      "--lr 0.05 --momentum 0.9 --nesterov --weight-decay 0.001"},
                                            ResumeCase{"adam", &kFashion, "--optimizer adam"},
                                            ResumeCase{"adamw_dropout", &kDropout, "--optimizer adamw --lr 0.01"}),
                          [](const auto& info) { return std::string(info.param.name); });
@@ -100,7 +106,8 @@ TEST(ResumeAtEpochEnd, ContinuesWithMoreEpochsBitwise) {
   ASSERT_EQ(b1.code, 0) << b1.err;
   Outcome b2 = cli("train " + common + " --epochs 3 --out " + dir + "/b.onnx --resume " + dir + "/ck", dir);
   ASSERT_EQ(b2.code, 0) << b2.err;
-  EXPECT_NE(b2.out.find("resuming from " + dir + "/ck at step 4 (epoch 2, 0 of 20 samples done)"), std::string::npos) << b2.out;
+  EXPECT_NE(b2.out.find("resuming from " + dir + "/ck at step 4 (epoch 2, 0 of 20 samples done)"), std::string::npos)
+      << b2.out;
   EXPECT_EQ(slurp(dir + "/b.onnx"), slurp(dir + "/a.onnx")) << "one epoch resumed to three differs from three straight";
   Outcome b3 = cli("train " + common + " --epochs 3 --out " + dir + "/c.onnx --resume " + dir + "/ck", dir);
   ASSERT_EQ(b3.code, 0) << b3.err;
@@ -133,9 +140,11 @@ TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
       _exit(127);
     }
     // Once the first checkpoint is out, kill it at a random moment of the run.
-    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);
-    SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) + " ms after the first checkpoint");
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) +
+                 " ms after the first checkpoint");
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
     int status = 0;
@@ -147,7 +156,8 @@ TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
     }
     Outcome r = cli("train " + common + " --out " + out + " --resume " + ck, dir);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx")) << "resumed after kill -9: weights differ from the uninterrupted run";
+    EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx"))
+        << "resumed after kill -9: weights differ from the uninterrupted run";
   }
 }
 
@@ -156,7 +166,8 @@ TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
 TEST(Interruption, WritesACheckpointAndTheCommandThatResumes) {
   const TempDir tmp("sigterm");
   const std::string& dir = tmp.path();
-  const std::string common = kFashion + " --data " + kGood + " --batch-size 6 --threads 2 --optimizer adam --epochs 300";
+  const std::string common =
+      kFashion + " --data " + kGood + " --batch-size 6 --threads 2 --optimizer adam --epochs 300";
   Outcome ref = cli("train " + common + " --out " + dir + "/ref.onnx", dir);
   ASSERT_EQ(ref.code, 0) << ref.err;
   const std::string out = dir + "/out.onnx";
@@ -198,7 +209,7 @@ TEST(Interruption, WritesACheckpointAndTheCommandThatResumes) {
 struct BadResume {
   const char* name;
   std::function<void(const std::string& ck)> damage;  // applied to a good checkpoint folder
-  const char* args;  // the resuming run's options; empty: the checkpointed run's own
+  const char* args;                                   // the resuming run's options; empty: the checkpointed run's own
   const char* says;
 };
 void PrintTo(const BadResume& c, std::ostream* os) { *os << c.name; }
@@ -211,7 +222,11 @@ TEST_P(BadCheckpoint, IsRefusedWithOneLine) {
   const std::string& dir = tmp.path();
   const std::string ck = dir + "/ck";
   const std::string common = kFashion + " --data " + kGood + " --threads 2";
-  ASSERT_EQ(cli("train " + common + " --batch-size 6 --optimizer adam --steps 3 --out " + dir + "/a.onnx --checkpoint " + ck, dir).code, 0);
+  ASSERT_EQ(
+      cli("train " + common + " --batch-size 6 --optimizer adam --steps 3 --out " + dir + "/a.onnx --checkpoint " + ck,
+          dir)
+          .code,
+      0);
   c.damage(ck);
   const std::string args = *c.args ? c.args : "--batch-size 6 --optimizer adam";
   Outcome r = cli("train " + common + " --epochs 2 --out " + dir + "/b.onnx --resume " + ck + " " + args, dir);
@@ -227,10 +242,12 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, BadCheckpoint,
     ::testing::Values(
         BadResume{"no_folder", [](const std::string& ck) { fs::remove_all(ck); }, "", "no such checkpoint folder"},
-        BadResume{"no_latest", [](const std::string& ck) { fs::remove(ck + "/latest"); }, "", "holds no complete checkpoint"},
+        BadResume{"no_latest", [](const std::string& ck) { fs::remove(ck + "/latest"); }, "",
+                  "holds no complete checkpoint"},
         BadResume{"latest_escapes", [](const std::string& ck) { write_file(ck + "/latest", "../../etc\n"); }, "",
                   "does not name a checkpoint folder"},
-        BadResume{"progress_not_json", [](const std::string& ck) { write_file(ck + kStep + "/progress.json", "{\"format\": "); }, "",
+        BadResume{"progress_not_json",
+                  [](const std::string& ck) { write_file(ck + kStep + "/progress.json", "{\"format\": "); }, "",
                   "progress.json: malformed"},
         BadResume{"progress_wrong_types",
                   [](const std::string& ck) {
@@ -292,8 +309,9 @@ TEST(CheckpointOptions, AreCheckedBeforeTraining) {
   EXPECT_NE(onfile.err.find("--checkpoint " + dir + "/file"), std::string::npos) << onfile.err;
   EXPECT_FALSE(fs::exists(dir + "/o.onnx"));
   // A run that fails before its first checkpoint leaves no folder behind (it used to leave the empty ones it made).
-  Outcome bad = cli("train " + kFashion + " --data " + std::string(ONNXTRAIN_TEST_DATA) + "/train/nan.npz --out " + dir +
-                    "/o.onnx --checkpoint " + dir + "/new/ck", dir);
+  Outcome bad = cli("train " + kFashion + " --data " + std::string(ONNXTRAIN_TEST_DATA) + "/train/nan.npz --out " +
+                        dir + "/o.onnx --checkpoint " + dir + "/new/ck",
+                    dir);
   EXPECT_EQ(bad.code, 1) << bad.err;
   EXPECT_FALSE(fs::exists(dir + "/new")) << "the failed run left the checkpoint folders it made";
 }

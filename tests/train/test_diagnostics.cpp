@@ -38,8 +38,11 @@ std::vector<nlohmann::json> records(const std::string& log, const std::string& t
 TEST(Diagnostics, CountsDeadUnitsAndWarnsAboutTheLayer) {
   const TempDir tmp("diag");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kData + "dead_mlp.onnx --data " + kData + "good.npz --batch-size 5 --epochs 2 --diagnostics"
-                  " --log " + dir + "/log.jsonl --out " + dir + "/out.onnx", dir);
+  Outcome r = cli("train " + kData + "dead_mlp.onnx --data " + kData +
+                      "good.npz --batch-size 5 --epochs 2 --diagnostics"
+                      " --log " +
+                      dir + "/log.jsonl --out " + dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   auto epochs = records(dir + "/log.jsonl", "epoch");
   ASSERT_EQ(epochs.size(), 2u);
@@ -51,9 +54,11 @@ TEST(Diagnostics, CountsDeadUnitsAndWarnsAboutTheLayer) {
     EXPECT_DOUBLE_EQ(layers[0].at("dead").get<double>(), 20.0 / 32);
     EXPECT_DOUBLE_EQ(layers[0].at("negative").get<double>(), 20.0 / 32);
   }
-  EXPECT_NE(r.out.find("Relu 'relu1': 32 units, 62.5% dead, 62.5% negative pre-activations"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Relu 'relu1': 32 units, 62.5% dead, 62.5% negative pre-activations"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.err.find("warning: epoch 1: Relu 'relu1' had 62.5% of its 32 units dead for the whole epoch"),
-            std::string::npos) << r.err;
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("LeakyRelu"), std::string::npos) << "the warning gives a hint: " << r.err;
   EXPECT_EQ(r.err.find("vanished"), std::string::npos) << r.err;
 }
@@ -62,7 +67,8 @@ TEST(Diagnostics, HealthyModelHasNoWarnings) {
   const TempDir tmp("diag_ok");
   const std::string& dir = tmp.path();
   Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --batch-size 5 --epochs 2 --diagnostics --out " +
-                  dir + "/out.onnx", dir);
+                      dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("Relu '/1/Relu': 256 units"), std::string::npos) << r.out;
@@ -75,8 +81,11 @@ TEST(Diagnostics, NormsAgreeWithTheWrittenWeights) {
   const TempDir tmp("diag_norms");
   const std::string& dir = tmp.path();
   const double lr = 0.05;
-  Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --batch-size 8 --steps 1 --lr 0.05 --diagnostics"
-                  " --log " + dir + "/log.jsonl --out " + dir + "/out.onnx", dir);
+  Outcome r = cli("train " + kFashion + " --data " + kData +
+                      "good.npz --batch-size 8 --steps 1 --lr 0.05 --diagnostics"
+                      " --log " +
+                      dir + "/log.jsonl --out " + dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   auto steps = records(dir + "/log.jsonl", "step");
   ASSERT_EQ(steps.size(), 1u);
@@ -94,7 +103,8 @@ TEST(Diagnostics, NormsAgreeWithTheWrittenWeights) {
       dd += d * d;
       ww += double(w0[i]) * double(w0[i]);
     }
-    EXPECT_NEAR(steps[0].at("update_ratio").at(name).get<double>(), std::sqrt(dd / ww), 1e-4 * std::sqrt(dd / ww)) << name;
+    EXPECT_NEAR(steps[0].at("update_ratio").at(name).get<double>(), std::sqrt(dd / ww), 1e-4 * std::sqrt(dd / ww))
+        << name;
     EXPECT_NEAR(steps[0].at("grad_norm").at(name).get<double>(), std::sqrt(dd) / lr, 1e-3 * std::sqrt(dd) / lr) << name;
     ++checked;
   }
@@ -104,8 +114,9 @@ TEST(Diagnostics, NormsAgreeWithTheWrittenWeights) {
 TEST(Diagnostics, WarnsAboutVanishingGradients) {
   const TempDir tmp("diag_vanish");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kData + "all_dead_mlp.onnx --data " + kData + "good.npz --batch-size 5 --diagnostics --out " +
-                  dir + "/out.onnx", dir);
+  Outcome r = cli("train " + kData + "all_dead_mlp.onnx --data " + kData +
+                      "good.npz --batch-size 5 --diagnostics --out " + dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("had 100.0% of its 32 units dead"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("the gradient of 'fc1.weight' vanished"), std::string::npos) << r.err;
@@ -117,8 +128,11 @@ TEST(Diagnostics, WarnsAboutVanishingGradients) {
 TEST(Diagnostics, WarnsAboutExplodingGradients) {
   const TempDir tmp("diag_explode");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kData + "exploding_mlp.onnx --data " + kData + "good.npz --batch-size 5 --steps 1 --diagnostics"
-                  " --out " + dir + "/out.onnx", dir);
+  Outcome r = cli("train " + kData + "exploding_mlp.onnx --data " + kData +
+                      "good.npz --batch-size 5 --steps 1 --diagnostics"
+                      " --out " +
+                      dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("the gradient of 'fc1.weight' exploded"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("lower --lr"), std::string::npos) << r.err;
@@ -128,7 +142,9 @@ TEST(Diagnostics, WarnsAboutExplodingGradients) {
 TEST(Diagnostics, NaNNamesTheLayerWhereItFirstAppeared) {
   const TempDir tmp("diag_nan");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kData + "overflow_mlp.onnx --data " + kData + "good.npz --batch-size 5 --out " + dir + "/out.onnx", dir);
+  Outcome r =
+      cli("train " + kData + "overflow_mlp.onnx --data " + kData + "good.npz --batch-size 5 --out " + dir + "/out.onnx",
+          dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("the loss became NaN at step 1"), std::string::npos) << r.err;
@@ -140,23 +156,29 @@ TEST(Diagnostics, NaNNamesTheLayerWhereItFirstAppeared) {
 TEST(Plot, IsWellFormedSvgWithBothCurves) {
   const TempDir tmp("plot");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --val " + kData + "good.npz --val-every 2"
-                  " --batch-size 6 --epochs 3 --plot " + dir + "/curves.svg --log " + dir + "/log.jsonl --out " +
-                  dir + "/out.onnx", dir);
+  Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --val " + kData +
+                      "good.npz --val-every 2"
+                      " --batch-size 6 --epochs 3 --plot " +
+                      dir + "/curves.svg --log " + dir + "/log.jsonl --out " + dir + "/out.onnx",
+                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const size_t steps = records(dir + "/log.jsonl", "step").size(), vals = records(dir + "/log.jsonl", "val").size();
   EXPECT_EQ(steps, 12u);  // 4 an epoch
   // Before training, then at steps 2, 6 and 10 (4, 8 and 12 end epochs, which validate anyway).
   EXPECT_EQ(vals, 4u);
-  const std::string check = std::string(SYSTEM_PYTHON3) + " -c '\n"
+  const std::string check =
+      std::string(SYSTEM_PYTHON3) +
+      " -c '\n"
       "import sys, xml.etree.ElementTree as ET\n"
       "ns = {\"s\": \"http://www.w3.org/2000/svg\"}\n"
       "root = ET.parse(sys.argv[1]).getroot()\n"
       "assert root.tag == \"{http://www.w3.org/2000/svg}svg\", root.tag\n"
-      "lines = {p.get(\"id\"): len(p.get(\"points\").split()) for p in root.iter(\"{http://www.w3.org/2000/svg}polyline\")}\n"
+      "lines = {p.get(\"id\"): len(p.get(\"points\").split()) for p in "
+      "root.iter(\"{http://www.w3.org/2000/svg}polyline\")}\n"
       "texts = [t.text for t in root.iter(\"{http://www.w3.org/2000/svg}text\")]\n"
       "print(lines, texts.count(\"epoch\"), \"loss\" in texts, \"accuracy\" in texts, \"validation loss\" in texts)\n"
-      "' " + dir + "/curves.svg > " + dir + "/parsed 2>&1";
+      "' " +
+      dir + "/curves.svg > " + dir + "/parsed 2>&1";
   ASSERT_EQ(std::system(check.c_str()), 0) << slurp(dir + "/parsed");
   const std::string parsed = slurp(dir + "/parsed");
   // Every step, every epoch and every validation is a point; both panels have an x axis label.
@@ -171,7 +193,9 @@ TEST(Plot, IsWellFormedSvgWithBothCurves) {
 TEST(Plot, RefusesOtherFormatsAndNeedsValForValEvery) {
   const TempDir tmp("plot_bad");
   const std::string& dir = tmp.path();
-  Outcome r = cli("train " + kFashion + " --data " + kData + "good.npz --plot " + dir + "/curves.png --out " + dir + "/o.onnx", dir);
+  Outcome r =
+      cli("train " + kFashion + " --data " + kData + "good.npz --plot " + dir + "/curves.png --out " + dir + "/o.onnx",
+          dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--plot"), std::string::npos) << r.err;
   r = cli("train " + kFashion + " --data " + kData + "good.npz --val-every 3 --out " + dir + "/o.onnx", dir);

@@ -62,28 +62,33 @@ TEST_P(BadTraining, FailsWithOneLineAndWritesNothing) {
   EXPECT_EQ(r2.code, 1) << r2.err;
   EXPECT_EQ(slurp(dir + "/model.onnx"), slurp(kModel));
   int files = 0;
-  for (auto& e : fs::directory_iterator(dir)) files += e.path().filename() != "stdout" && e.path().filename() != "stderr";
+  for (auto& e : fs::directory_iterator(dir))
+    files += e.path().filename() != "stdout" && e.path().filename() != "stderr";
   EXPECT_EQ(files, 1) << "something besides the model was left in " << dir;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadTraining,
     ::testing::Values(
-        BadCase{"label_out_of_range", "--data DATA/label_range.npz", "label 10 of sample 7 is out of range for 10 classes"},
+        BadCase{"label_out_of_range", "--data DATA/label_range.npz",
+                "label 10 of sample 7 is out of range for 10 classes"},
         BadCase{"label_negative", "--data DATA/label_negative.npz", "label -1 of sample 3 is out of range"},
         BadCase{"shape_mismatch", "--data DATA/shape_mismatch.npz", "do not fit model input 'input'"},
         BadCase{"count_mismatch", "--data DATA/count_mismatch.npz", "20 feature rows but 19 labels"},
         BadCase{"nan", "--data DATA/nan.npz", "feature 5 of sample 0 is nan"},
         BadCase{"inf", "--data DATA/inf.npz", "feature 9 of sample 0 is inf"},
         BadCase{"empty", "--data DATA/empty.npz", "the data set is empty"},
-        BadCase{"loss_diverges", "--data DATA/good.npz --lr 1e30 --batch-size 4",
-                "the loss became"},
-        BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse", "integer labels need --loss cross-entropy or nll, not mse"},
+        BadCase{"loss_diverges", "--data DATA/good.npz --lr 1e30 --batch-size 4", "the loss became"},
+        BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse",
+                "integer labels need --loss cross-entropy or nll, not mse"},
         BadCase{"bad_val", "--data DATA/good.npz --val DATA/nan.npz", "is nan"},
         // Float labels index the scores as the int64 ones do: 99.0 was read past the row, 0.5 taken as class 0.
-        BadCase{"float_label_range", "--data DATA/float_label_range.npz", "label 99 of sample 4 is not a class index for 10 classes"},
-        BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz", "label 0.5 of sample 6 is not a class index"},
-        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope", "--freeze: the model has no float initializer named 'nope'"},
+        BadCase{"float_label_range", "--data DATA/float_label_range.npz",
+                "label 99 of sample 4 is not a class index for 10 classes"},
+        BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz",
+                "label 0.5 of sample 6 is not a class index"},
+        BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope",
+                "--freeze: the model has no float initializer named 'nope'"},
         // A 0-d y was reported as no y at all.
         BadCase{"D22_scalar_y", "--data DATA/../data/y_scalar.npz", "y_scalar.npz: 'y' is 0-d (a scalar)"}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -119,7 +124,8 @@ TEST(Outputs, UnwritableOnesAreReportedBeforeTraining) {
       {"--out " + dir + "/a_folder", dir + "/a_folder", "it is a folder"},
       {"--out " + dir + "/out.onnx --log " + dir + "/no/such/log.jsonl", dir + "/no/such/log.jsonl", "No such file"},
       {"--out " + dir + "/out.onnx --plot " + dir + "/a_file/plot.svg", dir + "/a_file/plot.svg", "not a folder"},
-      {"--out " + dir + "/out.onnx --checkpoint " + dir + "/a_file/ckpt", dir + "/a_file/ckpt", "cannot create the folder"},
+      {"--out " + dir + "/out.onnx --checkpoint " + dir + "/a_file/ckpt", dir + "/a_file/ckpt",
+       "cannot create the folder"},
   };
   // Root writes into any folder whatever its mode; everyone else is refused a read-only one.
   if (geteuid() != 0) {
@@ -178,7 +184,8 @@ TEST(Options, ThreadCountsOutOfRangeAreRefused) {
       TrainingSession s(model, options);
       ADD_FAILURE() << "threads " << threads << " was taken";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("threads: " + std::to_string(threads) + " is out of range"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("threads: " + std::to_string(threads) + " is out of range"),
+                std::string::npos)
           << e.what();
     }
     EXPECT_THROW(InferenceSession(model, SessionOptions{threads}), Error);
@@ -209,12 +216,17 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
     return msg.find(part) != std::string::npos ? ::testing::AssertionSuccess()
                                                : ::testing::AssertionFailure() << "'" << part << "' not in: " << msg;
   };
-  EXPECT_TRUE(has(error_of([&] { s.train_step(Tensor::f32_of({0, 784}, {}), Tensor::i64_of({0}, {})); }), "the batch is empty"));
+  EXPECT_TRUE(has(error_of([&] {
+                    s.train_step(Tensor::f32_of({0, 784}, {}), Tensor::i64_of({0}, {}));
+                  }),
+                  "the batch is empty"));
   EXPECT_TRUE(has(error_of([&] { s.train_step(short_x, y2); }), "features of shape (2,784) hold 10 values"));
   EXPECT_TRUE(has(error_of([&] { s.train_step(x2, short_y); }), "targets of shape (2) hold 1 values"));
   EXPECT_TRUE(has(error_of([&] { s.gradients(short_x, y2); }), "features of shape (2,784) hold 10 values"));
   // Float labels index the scores as int64 ones do (99 was read past the row).
-  EXPECT_TRUE(has(error_of([&] { s.train_step(x2, Tensor::f32_of({2}, {0.f, 99.f})); }),
+  EXPECT_TRUE(has(error_of([&] {
+                    s.train_step(x2, Tensor::f32_of({2}, {0.f, 99.f}));
+                  }),
                   "label 99 of sample 1 is not a class index for 10 classes"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, Tensor::f32_of({2}, {-1.f, 1.f})); }), "label -1 of sample 0"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, 0); }), "batch_size must be at least 1, got 0"));
@@ -243,7 +255,8 @@ TEST(Options, LargestCountsTrainWithoutOverflow) {
   std::string out;
   for (int ch; (ch = std::fgetc(p)) != EOF;) out += static_cast<char>(ch);
   EXPECT_EQ(pclose(p), 0) << out;
-  EXPECT_NE(out.find("20 samples, cross-entropy loss, sgd, batch 9223372036854775807, 1 epoch"), std::string::npos) << out;
+  EXPECT_NE(out.find("20 samples, cross-entropy loss, sgd, batch 9223372036854775807, 1 epoch"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("epoch 1/1: loss"), std::string::npos) << out;
 }
 
@@ -292,7 +305,8 @@ TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
   EXPECT_EQ(partial.code, 1);
   EXPECT_NE(partial.err.find("20 samples leave a last batch of 2"), std::string::npos) << partial.err;
   EXPECT_FALSE(fs::exists(dir + "/t.onnx"));
-  Outcome ok = cli("train " + four + " --data " + good + " --batch-size 4 --val " + good + " --out " + dir + "/t.onnx", dir);
+  Outcome ok =
+      cli("train " + four + " --data " + good + " --batch-size 4 --val " + good + " --out " + dir + "/t.onnx", dir);
   EXPECT_EQ(ok.code, 0) << ok.err;
   Outcome eval = cli("eval " + dir + "/t.onnx --data " + good, dir);
   EXPECT_EQ(eval.code, 0) << eval.err;
@@ -302,8 +316,9 @@ TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
   // The library's own message, for a batch fed directly.
   Model model = Model::load(four);
   InferenceSession s(model);
-  EXPECT_NE(error_of([&] { s.run({{"x", Tensor::f32_of({2, 784}, std::vector<float>(2 * 784))}}); })
-                .find("fixes its batch dimension at 4 (a PyTorch export without dynamic_axes?)"),
+  EXPECT_NE(error_of([&] {
+              s.run({{"x", Tensor::f32_of({2, 784}, std::vector<float>(2 * 784))}});
+            }).find("fixes its batch dimension at 4 (a PyTorch export without dynamic_axes?)"),
             std::string::npos);
 }
 
@@ -312,7 +327,8 @@ TEST(FixedBatch, IsNamedBeforeTrainingAndUsedForEvaluation) {
 TEST(ColumnOutput, TakesTargetsOfOneDimension) {
   const TempDir tmp("column");
   const std::string& dir = tmp.path();
-  const std::string common = "train " + kData + "column.onnx --loss mse --no-shuffle --batch-size 8 --epochs 2 --lr 0.001";
+  const std::string common =
+      "train " + kData + "column.onnx --loss mse --no-shuffle --batch-size 8 --epochs 2 --lr 0.001";
   Outcome one = cli(common + " --data " + kData + "column_1d.npz --out " + dir + "/one.onnx", dir);
   ASSERT_EQ(one.code, 0) << one.err;
   Outcome two = cli(common + " --data " + kData + "column_2d.npz --out " + dir + "/two.onnx", dir);
@@ -331,11 +347,13 @@ TEST(SeveralOutputs, TheLossReadsTheOneNamed) {
   const std::string model = parity + "two_heads.onnx", data = " --data " + parity + "two_heads.npz";
   const std::string out = dir + "/trained.onnx";
   for (const char* cmd : {"train", "eval", "gradcheck"}) {
-    const std::string args = std::string(cmd) + " " + model + data + (std::string(cmd) == "train" ? " --out " + out : "");
+    const std::string args =
+        std::string(cmd) + " " + model + data + (std::string(cmd) == "train" ? " --out " + out : "");
     Outcome none = cli(args, dir);
     EXPECT_EQ(none.code, 1) << cmd;
     EXPECT_NE(none.err.find("the model has 2 outputs (probs, aux): name the one the loss reads with --output"),
-              std::string::npos) << cmd << ": " << none.err;
+              std::string::npos)
+        << cmd << ": " << none.err;
     Outcome wrong = cli(args + " --output logits", dir);
     EXPECT_EQ(wrong.code, 1) << cmd;
     EXPECT_NE(wrong.err.find("--output: the model has no output 'logits'; its outputs: probs, aux"), std::string::npos)
@@ -413,7 +431,8 @@ TEST(Interruption, WritesTheModelTrainedSoFar) {
     EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
     std::string err = slurp(dir + "/stderr");
     EXPECT_NE(err.find(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " after step"),
-              std::string::npos) << err;
+              std::string::npos)
+        << err;
     EXPECT_NE(err.find("model trained so far to " + out), std::string::npos) << err;
     ASSERT_TRUE(fs::exists(out));
     Model trained = Model::load(out);  // a whole, loadable model

@@ -199,9 +199,10 @@ TEST(Trainer, RefusesAResumeWithOtherOptionsNamingThem) {
     FAIL() << "a resume with another batch size was accepted";
   } catch (const Error& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("TrainerOptions::resume_from " + dir +
-                     "/ck: the checkpoint was made with batch-size 6, this run has 5"),
-              std::string::npos) << m;
+    EXPECT_NE(
+        m.find("TrainerOptions::resume_from " + dir + "/ck: the checkpoint was made with batch-size 6, this run has 5"),
+        std::string::npos)
+        << m;
     EXPECT_EQ(m.find("--"), std::string::npos) << m;
   }
   run.batch_size = 6;
@@ -262,12 +263,16 @@ TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
   const TempDir tmp("trainer_kill9");
   const std::string& dir = tmp.path();
   const auto driver = [&](const std::string& args) {
-    return std::system((std::string(TRAINER_DRIVER) + " " + kDropout + " " + kGood + " " + args + " > " + dir +
-                        "/driver.err 2>&1").c_str());
+    return std::system(
+        (std::string(TRAINER_DRIVER) + " " + kDropout + " " + kGood + " " + args + " > " + dir + "/driver.err 2>&1")
+            .c_str());
   };
   ASSERT_EQ(driver(dir + "/ref.onnx 600"), 0) << slurp(dir + "/driver.err");
-  Outcome cli_run = cli("train " + kDropout + " --data " + kGood + " --batch-size 6 --threads 2 --optimizer adam "
-                        "--epochs 600 --out " + dir + "/cli.onnx", dir);
+  Outcome cli_run = cli("train " + kDropout + " --data " + kGood +
+                            " --batch-size 6 --threads 2 --optimizer adam "
+                            "--epochs 600 --out " +
+                            dir + "/cli.onnx",
+                        dir);
   ASSERT_EQ(cli_run.code, 0) << cli_run.err;
   EXPECT_EQ(slurp(dir + "/cli.onnx"), slurp(dir + "/ref.onnx")) << "the CLI and the library trained different weights";
   std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
@@ -283,9 +288,11 @@ TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
             static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const int delay_ms = std::uniform_int_distribution<int>(0, 1500)(rng);
-    SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) + " ms after the first checkpoint");
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) +
+                 " ms after the first checkpoint");
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
     int status = 0;
@@ -296,7 +303,8 @@ TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
       ASSERT_EQ(WTERMSIG(status), SIGKILL);
     }
     ASSERT_EQ(driver(out + " 600 " + ck + " resume"), 0) << slurp(dir + "/driver.err");
-    EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx")) << "resumed after kill -9: weights differ from the uninterrupted run";
+    EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx"))
+        << "resumed after kill -9: weights differ from the uninterrupted run";
   }
 }
 
