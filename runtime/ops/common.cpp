@@ -135,6 +135,18 @@ std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const st
   return {in[0]};
 }
 
+// Before 13 the input is coerced to 2-D at axis (default 1); from 13 normalized along axis (default -1).
+std::vector<OpCase> softmax_cases() {
+  return {{.opset = 1, .shapes = {{2, 3, 4}}},
+          {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+          {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(2)}}},
+          {.opset = 11, .shapes = {{3, 5}}},
+          {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
+          {.opset = 13, .shapes = {{2, 3, 4}}},
+          {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
+          {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-2)}}}};
+}
+
 void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::eltwise(ctx.engine(), md, f)),

@@ -199,6 +199,8 @@ Shape padded(Shape s, size_t rank);  // leading 1s up to rank
 // Softmax and LogSoftmax: the axis attribute with each opset's default, and their shape inference.
 int64_t softmax_axis(const ir::Node& n);
 std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+// The cases both are tested at: each opset's default axis and others, since they share the axis rule.
+std::vector<OpCase> softmax_cases();
 
 // The references' broadcasting: for each element of y (row-major), the offset of the element of x that broadcasts
 // to it (x right-aligned to y, its dims of 1 repeated).

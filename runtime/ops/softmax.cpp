@@ -83,23 +83,14 @@ void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x
 }
 
 // X: any shape of rank >= 1; Y: the same (softmax_infer).
-extern const OpDef kSoftmax{
-    .type = "Softmax",
-    .versions = {1, 11, 13},
-    .check = check_unary,
-    .infer = softmax_infer,
-    .forward = forward,
-    .gradient = gradient,
-    .reference = reference,
-    // Before 13 the input is coerced to 2-D at axis (default 1); from 13 normalized along axis (default -1).
-    .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},
-              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
-              {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(2)}}},
-              {.opset = 11, .shapes = {{3, 5}}},
-              {.opset = 11, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-1)}}},
-              {.opset = 13, .shapes = {{2, 3, 4}}},
-              {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
-              {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-2)}}}}};
+extern const OpDef kSoftmax{.type = "Softmax",
+                            .versions = {1, 11, 13},
+                            .check = check_unary,
+                            .infer = softmax_infer,
+                            .forward = forward,
+                            .gradient = gradient,
+                            .reference = reference,
+                            .cases = softmax_cases()};
 extern const OpDef kSoftmaxGrad{.type = "SoftmaxGrad",
                                 .versions = {1},
                                 .check = no_check,
