@@ -20,6 +20,7 @@
 #include "onnxtrain/model.h"
 #include "tests/support/cli.h"
 #include "tests/support/io.h"
+#include "tests/support/kill.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -128,32 +129,13 @@ TEST(KillNine, LeavesALoadableCheckpointThatResumesBitwise) {
   std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   for (int trial = 0; trial < 3; ++trial) {
     const std::string ck = dir + "/ck" + std::to_string(trial), out = dir + "/out" + std::to_string(trial) + ".onnx";
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      dup2(null, 2);
-      std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + common + " --out " + out + " --checkpoint " + ck +
-                        " --checkpoint-every 3";
-      execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    // Once the first checkpoint is out, kill it at a random moment of the run.
-    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    const int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);
+    const int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);  // a random moment of the run
     SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) +
                  " ms after the first checkpoint");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) {  // it finished before the kill: a valid outcome, but then this trial tests nothing
-      ASSERT_EQ(WEXITSTATUS(status), 0);
-    } else {
-      ASSERT_EQ(WTERMSIG(status), SIGKILL);
-    }
+    kill_nine_after_first_checkpoint(std::string(ONNXTRAIN_CLI) + " train " + common + " --out " + out +
+                                         " --checkpoint " + ck + " --checkpoint-every 3",
+                                     ck, delay_ms);
+    ASSERT_FALSE(HasFatalFailure());
     Outcome r = cli("train " + common + " --out " + out + " --resume " + ck, dir);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx"))

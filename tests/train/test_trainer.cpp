@@ -2,17 +2,11 @@
 // moment) and resumed from its checkpoint ends with exactly the weights of an uninterrupted run, bitwise; the
 // observer hears every step and epoch; and a resume that would not continue the same run is refused by name.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <random>
 #include <regex>
-#include <thread>
 
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
@@ -20,6 +14,7 @@
 #include "onnxtrain/trainer.h"
 #include "tests/support/cli.h"
 #include "tests/support/io.h"
+#include "tests/support/kill.h"
 
 namespace fs = std::filesystem;
 using namespace onnxtrain;
@@ -278,30 +273,12 @@ TEST(Trainer, KillNineLeavesACheckpointThatResumesBitwise) {
   std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   for (int trial = 0; trial < 3; ++trial) {
     const std::string ck = dir + "/ck" + std::to_string(trial), out = dir + "/out" + std::to_string(trial) + ".onnx";
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      dup2(null, 2);
-      execl(TRAINER_DRIVER, TRAINER_DRIVER, kDropout.c_str(), kGood.c_str(), out.c_str(), "600", ck.c_str(), "7",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 1200 && !fs::exists(ck + "/latest"); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const int delay_ms = std::uniform_int_distribution<int>(0, 1500)(rng);
     SCOPED_TRACE("trial " + std::to_string(trial) + ": kill -9 " + std::to_string(delay_ms) +
                  " ms after the first checkpoint");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) {  // it finished before the kill: a valid outcome, but then this trial tests nothing
-      ASSERT_EQ(WEXITSTATUS(status), 0);
-    } else {
-      ASSERT_EQ(WTERMSIG(status), SIGKILL);
-    }
+    kill_nine_after_first_checkpoint(
+        std::string(TRAINER_DRIVER) + " " + kDropout + " " + kGood + " " + out + " 600 " + ck + " 7", ck, delay_ms);
+    ASSERT_FALSE(HasFatalFailure());
     ASSERT_EQ(driver(out + " 600 " + ck + " resume"), 0) << slurp(dir + "/driver.err");
     EXPECT_EQ(slurp(out), slurp(dir + "/ref.onnx"))
         << "resumed after kill -9: weights differ from the uninterrupted run";
