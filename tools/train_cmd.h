@@ -1,5 +1,5 @@
-// `onnxtrain train`: its options, and the loop around the library's TrainingSession: epochs, shuffling, progress,
-// validation, the JSON log, the plot, diagnostics, checkpoints and resuming, and stopping cleanly on SIGINT or SIGTERM.
+// `onnxtrain train`: its options, mapped onto the library's Trainer, which runs the loop and the checkpoints; the
+// command prints the progress, writes --log and --plot, and turns SIGINT or SIGTERM into a stop request.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
