@@ -36,6 +36,13 @@ Model Model::load(const std::string& path) {
   return Model(std::move(impl));
 }
 
+int64_t ModelInfo::Port::fixed_batch() const {
+  if (dims.empty()) return 0;
+  const std::string& d = dims[0];
+  const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
+  return digits ? std::stoll(d) : 0;
+}
+
 ModelInfo Model::describe(const std::string& path) { return onnx_io::describe_model(path); }
 
 void Model::save(const std::string& path, const files::Inputs& inputs) const {

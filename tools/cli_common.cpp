@@ -31,10 +31,6 @@ ModelInfo::Port input_port(const Model& model, const std::string& name) {
   throw Error(model.path() + ": the model has no input '" + name + "'");
 }
 
-int64_t fixed_batch(const ModelInfo::Port& p) {
-  return p.dims.empty() ? 0 : std::max<int64_t>(dim_value(p.dims[0]), 0);
-}
-
 Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key) {
   const ModelInfo::Port port = input_port(model, input);

@@ -17,9 +17,6 @@ std::vector<int64_t> sample_dims(const ModelInfo::Port& p);
 // The model's input of that name (a training session's input()).
 ModelInfo::Port input_port(const Model& model, const std::string& name);
 
-// The batch size the input fixes, as a PyTorch export without dynamic_axes does; 0 where the batch is free.
-int64_t fixed_batch(const ModelInfo::Port& p);
-
 // Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's input named input (a training session's
 // input(): with --output, other inputs may feed only other outputs), features fitted to its shape. x_key empty: the
 // input's own name, else x. Throws Error naming the file or the model.

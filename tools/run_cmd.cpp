@@ -61,7 +61,7 @@ RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
   if (d.x.shape.empty() || d.x.shape[0] == 0)
     throw Error(d.source + ": the data set is empty");  // as train and eval say; no outputs to write
   const int64_t n = d.x.shape[0];
-  const int64_t fixed = fixed_batch(in);
+  const int64_t fixed = in.fixed_batch();
   if (fixed) batch = fixed;  // the only size it runs; outputs are the same
   InferenceSession session(model, SessionOptions{threads});
   auto run_rows = [&](int64_t begin, int64_t end) { return session.run({{in.name, slice_rows(d.x, begin, end)}}); };

@@ -17,6 +17,8 @@ struct ModelInfo {
     std::string dtype;                       // its type: "float32", "uint8", ..., "sequence(float32)", "optional(...)"
     Value::Kind kind = Value::Kind::Tensor;  // what run_values takes or gives for it
     std::vector<std::string> dims;           // "784", or a symbol such as "batch", or "?"
+    // The batch size dims[0] fixes (a PyTorch export without dynamic_axes), 0 where it is a symbol or unknown.
+    int64_t fixed_batch() const;
   };
   struct NodeInfo {
     std::string name, op_type;

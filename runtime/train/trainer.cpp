@@ -23,12 +23,8 @@ const char* const kResumeFrom = "TrainerOptions::resume_from";
 
 // The batch size the model's input fixes (a PyTorch export without dynamic_axes), 0 where it is free.
 int64_t fixed_batch(const Model& model, const std::string& input) {
-  for (const ModelInfo::Port& p : model.info().inputs) {
-    if (p.name != input || p.dims.empty()) continue;
-    const std::string& d = p.dims[0];
-    const bool digits = !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
-    return digits ? std::stoll(d) : 0;
-  }
+  for (const ModelInfo::Port& p : model.info().inputs)
+    if (p.name == input) return p.fixed_batch();
   return 0;
 }
 
