@@ -126,13 +126,19 @@ std::vector<bool> requires_grad(const ir::Graph& g, const std::set<std::string>&
   for (size_t v = 0; v < g.values.size(); ++v)
     rg[v] = g.values[v].kind == ir::ValueKind::Parameter && !frozen.count(g.values[v].name) &&
             !g.values[v].consumers.empty();
+  // Only float32 tensors carry gradients: an integer output (Shape of an activation, a mask) depends on the
+  // parameters through no derivative, so a node whose outputs are all integers needs no rule.
+  const auto differentiable = [&](int v) {
+    return v >= 0 && g.values[v].tensor && g.values[v].dtype == DType::Float32 && !g.values[v].integer;
+  };
   for (const ir::Node& n : g.nodes) {
     bool any = false;
     for (int i : n.inputs) any = any || (i >= 0 && rg[i]);
+    any = any && std::any_of(n.outputs.begin(), n.outputs.end(), differentiable);
     if (any && !ops::find_op(n.op_type)->gradient)
       g.fail(n, "has no gradient rule, so the parameters before it cannot be trained");
     for (int o : n.outputs)
-      if (o >= 0) rg[o] = any;
+      if (o >= 0) rg[o] = any && differentiable(o);
   }
   return rg;
 }

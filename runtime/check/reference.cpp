@@ -18,8 +18,9 @@ ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : g_(g),
   if (x.dtype != DType::Float32) throw Error(g.source + ": features must be float32, got " + dtype_name(x.dtype));
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
-    if (!val.tensor || (val.dtype != DType::Float32 && !val.integer))
-      g.fail("value '" + val.name + "' is " + g.type_of(static_cast<int>(v)) + "; the reference runs float32 graphs");
+    if (!val.tensor || val.dtype == DType::Float16 || val.dtype == DType::BFloat16 || val.dtype == DType::Float64)
+      g.fail("value '" + val.name + "' is " + g.type_of(static_cast<int>(v)) +
+             "; the reference runs float32 graphs and their integers");
     ops::RefTensor& t = values_[v];
     if (val.kind == ir::ValueKind::Parameter || (val.kind == ir::ValueKind::Constant && !val.integer)) {
       t.shape = val.shape;
@@ -40,10 +41,15 @@ void ReferenceForward::run_node(size_t k) {
   const ops::OpDef* op = ops::find_op(n.op_type);
   if (!op->reference) g_.fail(n, "has no double reference, so it cannot be checked");
   std::vector<const ops::RefTensor*> in;
-  std::vector<ir::Shape> shapes;
-  for (int i : n.inputs) {
+  ops::InferInputs shapes;
+  std::vector<std::vector<int64_t>> ints(n.inputs.size());  // integer inputs' values, for shape inference
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const int i = n.inputs[k];
     in.push_back(i >= 0 ? &values_[static_cast<size_t>(i)] : nullptr);
     shapes.push_back(i >= 0 ? values_[static_cast<size_t>(i)].shape : ir::Shape{});
+    const bool integer = i >= 0 && (g_.values[i].integer || g_.values[i].dtype != DType::Float32);
+    if (integer) ints[k].assign(in.back()->data.begin(), in.back()->data.end());
+    shapes.known.push_back(integer ? &ints[k] : nullptr);
   }
   const std::vector<ir::Shape> out_shapes = op->infer(g_, n, shapes);
   std::vector<ops::RefTensor> out(n.outputs.size());

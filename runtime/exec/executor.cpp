@@ -50,7 +50,11 @@ std::string declared_str(const ir::Value& v) {
 
 struct Executor::Plan {
   std::vector<ir::Shape> shapes;  // per value
-  std::vector<int64_t> offset;    // byte offset into the arena per value; -1 for parameters and gradients
+  // Per value: the values of a shape chain folded for these shapes (OpDef::fold), and whether it was. A node whose
+  // outputs all folded runs no step; its outputs' slots are filled once, when the plan is made.
+  std::vector<std::vector<int64_t>> folded;
+  std::vector<char> is_folded;
+  std::vector<int64_t> offset;  // byte offset into the arena per value; -1 for parameters and gradients
   std::vector<ops::Step> steps;
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
   uint64_t prepared_version = ~uint64_t(0);
@@ -140,8 +144,9 @@ Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool b
 
 Executor::~Executor() = default;
 
-std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& fed) const {
-  std::vector<ir::Shape> shapes(g_.values.size());
+void Executor::resolve_shapes(const std::map<int, ir::Shape>& fed, Plan& plan) const {
+  std::vector<ir::Shape>& shapes = plan.shapes;
+  shapes.assign(g_.values.size(), {});
   std::map<std::string, int64_t> symbols;
   for (size_t v = 0; v < g_.values.size(); ++v)
     if (g_.values[v].kind == ir::ValueKind::Parameter || g_.values[v].kind == ir::ValueKind::Constant)
@@ -188,10 +193,10 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
   }
   for (int in : g_.inputs)  // sequences and optionals are the session's to check: they have no buffer here
     if (!fed.count(in) && g_.values[in].tensor) g_.fail("input '" + g_.values[in].name + "' was not given any data");
+  std::vector<const std::vector<int64_t>*> values = ops::known_values(g_, true);
+  plan.folded.assign(g_.values.size(), {});
   for (const ir::Node& n : g_.nodes) {
-    std::vector<ir::Shape> in;
-    for (int i : n.inputs) in.push_back(i >= 0 ? shapes[i] : ir::Shape{});
-    auto out = ops::find_op(n.op_type)->infer(g_, n, in);
+    auto out = ops::infer_node(g_, n, shapes, values, plan.folded);
     for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k) {
       if (n.outputs[k] < 0) continue;
       if (out[k].size() > ir::kMaxRank)
@@ -200,8 +205,35 @@ std::vector<ir::Shape> Executor::resolve_shapes(const std::map<int, ir::Shape>& 
       shapes[n.outputs[k]] = out[k];
     }
   }
-  return shapes;
+  plan.is_folded.assign(g_.values.size(), 0);
+  for (const ir::Node& n : g_.nodes)
+    for (int o : n.outputs)
+      if (o >= 0 && values[o] == &plan.folded[o]) plan.is_folded[o] = 1;
 }
+
+namespace {
+
+// A folded value's integers into its buffer, in its dtype (fold makes integer and bool tensors only).
+void store_folded(const ir::Graph& g, int v, const std::vector<int64_t>& ints, void* dst) {
+  const DType d = g.values[v].dtype;
+  for (size_t i = 0; i < ints.size(); ++i) {
+    const int64_t x = ints[i];
+    switch (d) {
+      case DType::Int64: static_cast<int64_t*>(dst)[i] = x; break;
+      case DType::Int32: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(x); break;
+      case DType::Int16: static_cast<int16_t*>(dst)[i] = static_cast<int16_t>(x); break;
+      case DType::Int8: static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(x); break;
+      case DType::UInt64: static_cast<uint64_t*>(dst)[i] = static_cast<uint64_t>(x); break;
+      case DType::UInt32: static_cast<uint32_t*>(dst)[i] = static_cast<uint32_t>(x); break;
+      case DType::UInt16: static_cast<uint16_t*>(dst)[i] = static_cast<uint16_t>(x); break;
+      case DType::UInt8:
+      case DType::Bool: static_cast<uint8_t*>(dst)[i] = static_cast<uint8_t>(x); break;
+      default: g.fail("value '" + g.values[v].name + "' folded to integers but is " + dtype_name(d));
+    }
+  }
+}
+
+}  // namespace
 
 void* Executor::fixed_address(int v) {
   const ir::Value& val = g_.values[v];
@@ -217,7 +249,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     return false;
   }
   auto plan = std::make_unique<Plan>();
-  plan->shapes = resolve_shapes(fed);
+  resolve_shapes(fed, *plan);
 
   // Memory plan: every value gets its own arena slot, but parameters (unless fed) and their gradients, which live
   // in their flat buffers.
@@ -241,8 +273,10 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     const ir::Shape& s = plan->shapes[v];
     return std::find(s.begin(), s.end(), int64_t{0}) != s.end();
   };
+  const auto folded = [&](int v) { return v < 0 || plan->is_folded[v]; };
   for (const ir::Node& n : g_.nodes) {
     if (std::all_of(n.outputs.begin(), n.outputs.end(), empty)) continue;
+    if (std::all_of(n.outputs.begin(), n.outputs.end(), folded)) continue;
     const ops::OpDef* op = ops::find_op(n.op_type);
     for (size_t k = 0; k < n.inputs.size(); ++k)  // integer inputs are read when the plan is made: [] is a value
       if (const int in = n.inputs[k]; empty(in) && !op->int_input(k))
@@ -264,6 +298,9 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
     float* p = static_cast<float*>(m.get_data_handle());
     std::fill(p, p + m.get_desc().get_size() / sizeof(float), value);
   }
+  for (size_t v = 0; v < g_.values.size(); ++v)
+    if (plan->is_folded[v] && plan->offset[v] >= 0)
+      store_folded(g_, static_cast<int>(v), plan->folded[v], plan->arena.get() + plan->offset[v]);
   // The C++ execute() rebuilds its argument vector on every call; the C API takes ours as they are.
   for (auto* list : {&plan->steps, &plan->prepare, &plan->update_steps})
     for (ops::Step& s : *list)

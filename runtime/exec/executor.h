@@ -58,7 +58,8 @@ class Executor {
  private:
   struct Plan;
   struct Compiled;
-  std::vector<ir::Shape> resolve_shapes(const std::map<int, ir::Shape>& fed) const;
+  // Every value's shape for these fed values into plan.shapes, and the shape chains folded for them.
+  void resolve_shapes(const std::map<int, ir::Shape>& fed, Plan& plan) const;
   void run_steps(size_t count, bool update = false);
   void* fixed_address(int value);  // a parameter's or a gradient's place in its flat buffer, or a typed constant's
 

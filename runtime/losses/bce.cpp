@@ -8,7 +8,7 @@ namespace onnxtrain::ops {
 namespace {
 
 // P (or Z): any shape; T: the same (or as same_elements allows), in [0, 1]. loss: (); dP: P's shape.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   if (!same_elements(in[0], in[1]))
     g.fail(n, "bce targets " + ir::shape_str(in[1]) + " do not match outputs " + ir::shape_str(in[0]));
   return {{}, in[0]};

@@ -10,7 +10,7 @@ namespace onnxtrain::ops {
 namespace {
 
 // X: (N, C) logits; T: (N) class indices (as float) or (N, C) class probabilities. loss: (); dX: (N, C).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape &x = in[0], &t = in[1];
   if (x.size() != 2) g.fail(n, "cross-entropy needs (N, C) scores, found " + ir::shape_str(x));
   bool ok = (t.size() == 1 && t[0] == x[0]) || t == x;

@@ -8,7 +8,7 @@ namespace onnxtrain::ops {
 namespace {
 
 // L: (N, C) log-probabilities; T: (N) class indices (as float). loss: (); dL: (N, C).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   if (in[0].size() != 2 || in[1].size() != 1 || (in[1][0] != in[0][0] && in[0][0] != ir::kUnknown))
     g.fail(n, "nll needs (N, C) log-probabilities and (N) labels, found " + ir::shape_str(in[0]) + " and " +
                   ir::shape_str(in[1]));

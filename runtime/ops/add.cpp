@@ -20,7 +20,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
 }
 
 // A, B: shapes that broadcast; Y: the broadcast shape.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape &a = in[0], &b = in[1];
   const bool legacy_exact = n.version < 7 && n.attr_i("broadcast", 0) == 0;
   if (legacy_exact && a != b)

@@ -22,7 +22,7 @@ void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
                    {{DNNL_ARG_SRC, ctx.view(from, md)}, {DNNL_ARG_DST, ctx.view(to, md)}}});
 }
 
-AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+AxesArg axes_arg(const ir::Graph&, const ir::Node& n, const InferInputs& in) {
   AxesArg a;
   if (n.version < 13) {
     auto it = n.attrs.find("axes");
@@ -30,14 +30,12 @@ AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>
     if (a.given) a.axes = it->second.ints;
     return a;
   }
-  const int id = n.input(1);
-  a.given = id >= 0;
+  a.given = n.input(1) >= 0;
   if (!a.given) return a;
-  a.axes = g.values[id].ints;
-  // A fed input: until the session binds its values (at load), only its declared length is there, which they then
-  // match (Reshape's shape input works the same way).
-  if (g.values[id].kind == ir::ValueKind::Input)
-    a.known = in[1].size() == 1 && in[1][0] == static_cast<int64_t>(a.axes.size());
+  // A fed input (or a shape chain): known once its values are bound, when a plan is made.
+  const std::vector<int64_t>* values = in.ints(1);
+  a.known = values != nullptr;
+  if (a.known) a.axes = *values;
   return a;
 }
 
@@ -76,12 +74,18 @@ void shape_only_reference(const ir::Graph&, const ir::Node&, const std::vector<c
 }
 
 // Y = X in another shape; dX = dY reshaped to X's shape.
+bool shape_only_fold(const ir::Graph&, const ir::Node&, const InferInputs& in, std::vector<std::vector<int64_t>>& out) {
+  if (!in.ints(0)) return false;
+  out[0] = *in.ints(0);
+  return true;
+}
+
 void shape_only_gradient(GradBuilder& b, const ir::Node& n) {
   int dY = b.dY(n, 0);
   if (dY >= 0 && b.needs(n, 0)) b.set_dX(n, 0, b.emit("ReshapeLike", {dY, n.inputs[0]}));
 }
 
-std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[0]}; }
+std::vector<Shape> same_as_first(const ir::Graph&, const ir::Node&, const InferInputs& in) { return {in[0]}; }
 
 int normalize_axis(const ir::Graph& g, const ir::Node& n, int64_t axis, size_t rank) {
   int64_t r = static_cast<int64_t>(rank);
@@ -129,7 +133,7 @@ std::vector<int64_t> broadcast_offsets(const Shape& x_in, const Shape& y) {
 
 int64_t softmax_axis(const ir::Node& n) { return n.attr_i("axis", n.version < 13 ? 1 : -1); }
 
-std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   if (in[0].empty()) g.fail(n, "input must have rank >= 1, found a scalar");
   normalize_axis(g, n, softmax_axis(n), in[0].size());
   return {in[0]};

@@ -48,7 +48,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
 }
 
 // X: any shape; Y and mask: the same.
-std::vector<Shape> infer(const ir::Graph&, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph&, const ir::Node& n, const InferInputs& in) {
   return std::vector<Shape>(std::max<size_t>(n.outputs.size(), 1), in[0]);
 }
 

@@ -7,7 +7,7 @@ namespace onnxtrain::ops {
 namespace {
 
 // X: (d0, ..., dr-1); Y: (prod(d[:axis]), prod(d[axis:])).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape& x = in[0];
   const int64_t r = static_cast<int64_t>(x.size());
   int64_t axis = n.attr_i("axis", 1);
@@ -23,9 +23,7 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vecto
 }
 
 // ReshapeLike(V, R) -> V's elements in R's shape (only R's shape is read). V: any shape; R: as many elements.
-std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) {
-  return {in[1]};
-}
+std::vector<Shape> reshape_like_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) { return {in[1]}; }
 
 }  // namespace
 
@@ -34,6 +32,7 @@ extern const OpDef kFlatten{.type = "Flatten",
                             .versions = {1, 9, 11, 13, 21},
                             .check = check_unary,
                             .infer = infer,
+                            .fold = shape_only_fold,
                             .forward = shape_only_forward,
                             .gradient = shape_only_gradient,
                             .reference = shape_only_reference,

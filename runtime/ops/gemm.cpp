@@ -38,7 +38,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
 
 // A: (M,K), or (K,M) with transA; B: (K,N), or (N,K) with transB; C: unidirectionally broadcastable to (M,N).
 // Y: (M,N).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const GemmAttrs at = attrs_of(n);
   const Shape& a = in[0];
   const Shape& b = in[1];
@@ -323,7 +323,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 // ReduceToShape(dY, R) -> scale * dY summed down to R's shape (R right-aligned to dY, as in broadcasting). Only
 // R's shape is read. dY: (d0, ..., dk); R: a shape that broadcasts to dY's; out: R's shape.
-std::vector<Shape> reduce_infer(const ir::Graph&, const ir::Node&, const std::vector<Shape>& in) { return {in[1]}; }
+std::vector<Shape> reduce_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) { return {in[1]}; }
 
 // A 2-D sum over rows or columns is a matmul with a ones vector: 1^T * dY is (1,N), dY * 1 is (M,1). That runs on
 // oneDNN's GEMM kernels, where its reduction primitive has only a reference implementation in 2.6.

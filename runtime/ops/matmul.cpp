@@ -25,7 +25,7 @@ Shape as_matrix_b(Shape b) {
 
 // A: (..., M, K) or (K); B: (..., K, N) or (K); Y: (broadcast(...), M, N), without M when A is 1-D and without N
 // when B is.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   if (in[0].empty() || in[1].empty())
     g.fail(n, "operands must have a rank of at least 1: A " + ir::shape_str(in[0]) + ", B " + ir::shape_str(in[1]));
   const Shape a = as_matrix_a(in[0]), b = as_matrix_b(in[1]);
@@ -129,7 +129,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 
 // InsertAxis(X) -> X's elements with a dim of 1 inserted at `axis`, counted from the end of the output (-1: last).
 // X: any shape; Y: X's rank + 1.
-std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> insert_axis_infer(const ir::Graph&, const ir::Node& n, const InferInputs& in) {
   Shape y = in[0];
   y.insert(y.end() + 1 + n.attr_i("axis", -1), 1);
   return {y};

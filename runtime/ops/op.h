@@ -81,6 +81,16 @@ class GradBuilder {
   virtual const Shape& shape(int value) const = 0;
 };
 
+// What shape inference sees of a node's inputs: the shape of input k (empty for an absent optional one) and, for an
+// integer input whose values are known, those values: a constant, a fed integer input bound when a plan is made, or a
+// shape chain folded for the plan's shapes (Shape of a fed tensor, and the integer ops after it).
+struct InferInputs : std::vector<Shape> {
+  InferInputs() = default;
+  InferInputs(std::initializer_list<Shape> shapes) : std::vector<Shape>(shapes) {}
+  std::vector<const std::vector<int64_t>*> known;  // per input; nullptr (or past the end) where not known
+  const std::vector<int64_t>* ints(size_t k) const { return k < known.size() ? known[k] : nullptr; }
+};
+
 // A tensor of the double-precision reference forward (runtime/check): row-major and dense, no views.
 struct RefTensor {
   Shape shape;
@@ -123,7 +133,14 @@ struct OpDef {
   void (*check)(const ir::Graph& g, const ir::Node& n);
   // Output shapes from input shapes (absent optional inputs are empty shapes). kUnknown dims propagate;
   // a mismatch between known dims is an error naming the node and both shapes.
-  std::vector<Shape> (*infer)(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+  std::vector<Shape> (*infer)(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
+  // Shape chains: the values of the outputs, each an integer tensor, from the inputs' shapes and known values (Shape
+  // gives its input's dims; Gather, Concat, Unsqueeze and the arithmetic fold known integers), so that a chain such as
+  // Shape, Gather, Unsqueeze, Concat feeding a Reshape is evaluated when a plan is made and costs nothing in the step.
+  // out: one per output, to fill. Returns false where it cannot (an input's values unknown): the node then runs its
+  // forward. nullptr: the op never folds.
+  bool (*fold)(const ir::Graph& g, const ir::Node& n, const InferInputs& in,
+               std::vector<std::vector<int64_t>>& out) = nullptr;
   // Appends the forward steps for concrete shapes.
   void (*forward)(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps);
   // The gradient rule: emits the backward nodes. nullptr for an op with no gradient.
@@ -165,6 +182,16 @@ constexpr int kMaxOpset = 21;
 // another type reaching an op that computes in float32 is an error naming the node, the input and its type.
 void infer_types(ir::Graph& g);
 
+// The values shape inference knows before any node runs, by value id: integer constants' and, once a plan binds them
+// (bound), fed integer inputs'; nullptr for every other value.
+std::vector<const std::vector<int64_t>*> known_values(const ir::Graph& g, bool bound);
+// Shape inference of one node in a pass over the graph in node order: shapes and values hold what is known so far, by
+// value id. Returns the outputs' shapes; where the op folds (OpDef::fold), stores the outputs' values in folded (sized
+// to the graph's values, so that pointers into it stay valid) and points values at them.
+std::vector<Shape> infer_node(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& shapes,
+                              std::vector<const std::vector<int64_t>*>& values,
+                              std::vector<std::vector<int64_t>>& folded);
+
 // Static shape inference over the whole graph, symbolic dims unknown: stores each activation's shape and catches
 // shapes that cannot multiply and bad axes at load. A node reading a tensor of unknown rank (an input declared
 // without a shape) is checked when data arrives.
@@ -198,7 +225,7 @@ Shape padded(Shape s, size_t rank);  // leading 1s up to rank
 
 // Softmax and LogSoftmax: the axis attribute with each opset's default, and their shape inference.
 int64_t softmax_axis(const ir::Node& n);
-std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+std::vector<Shape> softmax_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
 // The cases both are tested at: each opset's default axis and others, since they share the axis rule.
 std::vector<OpCase> softmax_cases();
 
@@ -218,6 +245,9 @@ void shape_only_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& s
 void shape_only_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
                           std::vector<RefTensor>& out);
 void shape_only_gradient(GradBuilder& b, const ir::Node& n);
+// Their fold: Y's values are X's, where X's are known (an Unsqueeze in a shape chain).
+bool shape_only_fold(const ir::Graph& g, const ir::Node& n, const InferInputs& in,
+                     std::vector<std::vector<int64_t>>& out);
 
 // Squeeze's and Unsqueeze's axes: the `axes` attribute before opset 13, the integer input 1 from 13 (a constant, or
 // a graph input whose values are bound when a plan is made). given: an attribute or input is there; known: its values
@@ -227,7 +257,7 @@ struct AxesArg {
   bool known = true;
   std::vector<int64_t> axes;
 };
-AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+AxesArg axes_arg(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
 // axes each normalized into [0, rank) and sorted; an error naming the node for one out of range or repeated. what:
 // whose rank it is ("the input", "the output"), for the message.
 std::vector<int64_t> normalize_axes(const ir::Graph& g, const ir::Node& n, std::vector<int64_t> axes, size_t rank,
@@ -240,6 +270,6 @@ void check_unary(const ir::Graph& g, const ir::Node& n);
 // For internal ops, which autodiff builds correctly by construction.
 void no_check(const ir::Graph& g, const ir::Node& n);
 // Output shape = the first input's (elementwise ops and their gradients).
-std::vector<Shape> same_as_first(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in);
+std::vector<Shape> same_as_first(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
 
 }  // namespace onnxtrain::ops

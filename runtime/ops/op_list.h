@@ -20,6 +20,7 @@ ONNXTRAIN_OP(kDropout)
 ONNXTRAIN_OP(kSqueeze)
 ONNXTRAIN_OP(kUnsqueeze)
 ONNXTRAIN_OP(kNeg)
+ONNXTRAIN_OP(kShape)
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 ONNXTRAIN_OP(kReduceToShape)
 ONNXTRAIN_OP(kReluGrad)

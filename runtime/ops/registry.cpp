@@ -73,18 +73,48 @@ void infer_types(ir::Graph& g) {
   }
 }
 
+std::vector<const std::vector<int64_t>*> known_values(const ir::Graph& g, bool bound) {
+  std::vector<const std::vector<int64_t>*> values(g.values.size(), nullptr);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const ir::Value& val = g.values[v];
+    if (val.integer && (val.kind == ir::ValueKind::Constant || (bound && val.kind == ir::ValueKind::Input)))
+      values[v] = &val.ints;
+  }
+  return values;
+}
+
+std::vector<Shape> infer_node(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& shapes,
+                              std::vector<const std::vector<int64_t>*>& values,
+                              std::vector<std::vector<int64_t>>& folded) {
+  const OpDef* op = find_op(n.op_type);
+  InferInputs in;
+  for (int i : n.inputs) {
+    in.push_back(i >= 0 ? shapes[i] : Shape{});
+    in.known.push_back(i >= 0 ? values[i] : nullptr);
+  }
+  std::vector<Shape> out = op->infer(g, n, in);
+  std::vector<std::vector<int64_t>> out_values(n.outputs.size());
+  if (op->fold && op->fold(g, n, in, out_values))
+    for (size_t k = 0; k < n.outputs.size(); ++k)
+      if (const int o = n.outputs[k]; o >= 0) {
+        folded[o] = std::move(out_values[k]);
+        values[o] = &folded[o];
+      }
+  return out;
+}
+
 void infer_shapes(ir::Graph& g) {
   std::vector<bool> ranked(g.values.size(), true);
   for (int i : g.inputs) ranked[i] = g.values[i].has_declared || !g.values[i].shape.empty();
+  std::vector<const std::vector<int64_t>*> values = known_values(g, false);
+  std::vector<std::vector<int64_t>> folded(g.values.size());
+  std::vector<Shape> shapes(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) shapes[v] = g.values[v].shape;
   for (const ir::Node& n : g.nodes) {
-    std::vector<ir::Shape> in;
     bool known = true;
-    for (int i : n.inputs) {
-      in.push_back(i >= 0 ? g.values[i].shape : ir::Shape{});
-      known = known && (i < 0 || ranked[i]);
-    }
+    for (int i : n.inputs) known = known && (i < 0 || ranked[i]);
     std::vector<ir::Shape> out;
-    if (known) out = find_op(n.op_type)->infer(g, n, in);
+    if (known) out = infer_node(g, n, shapes, values, folded);
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       int o = n.outputs[k];
       if (o < 0) continue;
@@ -94,7 +124,7 @@ void infer_shapes(ir::Graph& g) {
                       std::to_string(ir::kMaxElements) + " elements");
       if (ranked[o] && out[k].size() > ir::kMaxRank)
         g.fail(n, ir::rank_error("output '" + g.values[o].name + "' " + ir::shape_str(out[k]), out[k].size()));
-      if (ranked[o]) g.values[o].shape = out[k];
+      if (ranked[o]) g.values[o].shape = shapes[o] = out[k];
     }
   }
 }

@@ -15,11 +15,6 @@ void check(const ir::Graph& g, const ir::Node& n) {
   if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
 }
 
-std::vector<int64_t> requested(const ir::Graph& g, const ir::Node& n) {
-  if (n.version < 5) return n.attrs.count("shape") ? n.attrs.at("shape").ints : std::vector<int64_t>{};
-  return g.values[n.inputs[1]].ints;
-}
-
 // The requested shape as the model gives it, 0s and -1 included: "(4,-1)". (ir::shape_str would show a -1 as "?".)
 std::string given_str(const std::vector<int64_t>& want) {
   std::string s = "(";
@@ -31,21 +26,21 @@ std::string given_str(const std::vector<int64_t>& want) {
 }
 
 // X: any shape; shape: (r) int64, constant or fed; Y: shape with its 0s and -1 resolved.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape& x = in[0];
-  if (n.version >= 5 && g.values[n.inputs[1]].kind == ir::ValueKind::Input) {
-    // A shape fed at run time: the session binds its values into the value's ints before each plan; until then
-    // (at load) only its length, when declared, says the output's rank.
+  if (n.version >= 5 && !in.ints(1)) {
+    // A shape fed at run time or computed by a shape chain: known when a plan is made; until then (at load) only its
+    // length, when known, says the output's rank.
     const Shape& r = in[1];
     if (r.size() != 1) {
       if (r.empty()) return {};
       g.fail(n, "input shape must be 1-D, got " + ir::shape_str(r));
     }
     if (r[0] == ir::kUnknown) return {};
-    if (static_cast<int64_t>(g.values[n.inputs[1]].ints.size()) != r[0])
-      return {Shape(static_cast<size_t>(r[0]), ir::kUnknown)};
+    return {Shape(static_cast<size_t>(r[0]), ir::kUnknown)};
   }
-  std::vector<int64_t> want = requested(g, n);
+  const std::vector<int64_t> want =
+      n.version >= 5 ? *in.ints(1) : (n.has("shape") ? n.attrs.at("shape").ints : std::vector<int64_t>{});
   const bool allowzero = n.attr_i("allowzero", 0) != 0;
   int64_t total = 1, known = 1;
   bool total_known = true;
@@ -100,6 +95,7 @@ extern const OpDef kReshape{
     .versions = {1, 5, 13, 14, 19, 21},
     .check = check,
     .infer = infer,
+    .fold = shape_only_fold,
     .forward = shape_only_forward,
     .gradient = shape_only_gradient,
     .int_inputs = {1},

@@ -16,7 +16,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
 
 // X: (d0, ..., dr-1); axes: (k) int64; Y: X's dims but those at axes, each of which must be 1. No axes (or none
 // listed): X's dims that are not 1, which is unknown while a dim is.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape& x = in[0];
   const AxesArg a = axes_arg(g, n, in);
   if (!a.known) return {};
@@ -51,6 +51,7 @@ extern const OpDef kSqueeze{
     .versions = {1, 11, 13, 21},
     .check = check,
     .infer = infer,
+    .fold = shape_only_fold,
     .forward = shape_only_forward,
     .gradient = shape_only_gradient,
     .int_inputs = {1},

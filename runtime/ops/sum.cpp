@@ -7,7 +7,7 @@ namespace onnxtrain::ops {
 namespace {
 
 // X1..Xn: one shape; Y: the same.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   for (const Shape& s : in)
     if (s != in[0]) g.fail(n, "cannot add " + ir::shape_str(in[0]) + " and " + ir::shape_str(s));
   return {in[0]};

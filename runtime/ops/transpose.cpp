@@ -26,7 +26,7 @@ std::vector<int64_t> perm_of(const ir::Graph& g, const ir::Node& n, size_t rank)
 }
 
 // X: (d0, ..., dr-1); Y: (d[perm[0]], ..., d[perm[r-1]]).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   auto perm = perm_of(g, n, in[0].size());
   Shape y;
   for (int64_t p : perm) y.push_back(in[0][p]);

@@ -21,7 +21,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
 
 // X: (d0, ..., dr-1); axes: (k) int64, each in [-(r+k), r+k); Y: rank r+k, 1 at the axes and X's dims in order
 // elsewhere.
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const std::vector<Shape>& in) {
+std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   const Shape& x = in[0];
   const AxesArg a = axes_arg(g, n, in);
   if (!a.known) return {};
@@ -47,6 +47,7 @@ extern const OpDef kUnsqueeze{.type = "Unsqueeze",
                               .versions = {1, 11, 13, 21},
                               .check = check,
                               .infer = infer,
+                              .fold = shape_only_fold,
                               .forward = shape_only_forward,
                               .gradient = shape_only_gradient,
                               .int_inputs = {1},

@@ -40,6 +40,12 @@ def gemm_ref(a, b, c, alpha, beta, trans_a, trans_b):
     return y + beta * c.astype(np.float64) if c is not None else y
 
 
+def stored(a):
+    """An input or expected output as the case holds it: float32, unless it is an integer or bool array."""
+    a = np.asarray(a)
+    return a if a.dtype.kind in "biu" else a.astype(np.float32)
+
+
 def write_case(out, name, opset, node, inputs, outputs, initializers=()):
     """inputs/outputs: lists of (name, array), graph inputs and outputs; initializers: (name, array) constants."""
     d = os.path.join(out, name)
@@ -50,7 +56,8 @@ def write_case(out, name, opset, node, inputs, outputs, initializers=()):
     graph = helper.make_graph(
         [node], name,
         [helper.make_tensor_value_info(n, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype], a.shape) for n, a in listed],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in outputs],
+        [helper.make_tensor_value_info(n, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[stored(a).dtype], a.shape)
+         for n, a in outputs],
         initializer=[numpy_helper.from_array(a, n) for n, a in initializers])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxtrain-tests")
     model.ir_version = IR_FOR_OPSET[opset]
@@ -58,14 +65,15 @@ def write_case(out, name, opset, node, inputs, outputs, initializers=()):
     written.add((node.op_type, opset))
     for kind, items in (("input", inputs), ("output", outputs)):
         for i, (n, a) in enumerate(items):
-            t = numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)
+            t = numpy_helper.from_array(stored(a), n)
             with open(os.path.join(d, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
                 f.write(t.SerializeToString())
     return name
 
 
 def main(out, cli=None):
-    os.makedirs(out, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # this script's own folder: no case left from an older registry
+    os.makedirs(out)
     cases = []
     x3 = rng.standard_normal((3, 4, 5)).astype(np.float32) * 3
     for opset in (1, 11, 13):
@@ -107,6 +115,12 @@ def main(out, cli=None):
     gemm_case("test_gemm_opset9_column_c", 9, (M, 1), tb=1)
     gemm_case("test_gemm_opset11_no_c", 11, None, ta=1)
     gemm_case("test_gemm_opset13_column_c", 13, (M, 1), beta=3.0)
+
+    # Shape before start and end (opset 15): every dim.
+    for opset in (1, 13):
+        x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+        cases.append(write_case(out, f"test_shape_opset{opset}", opset, helper.make_node("Shape", ["x"], ["y"]),
+                                [("x", x)], [("y", np.array(x.shape, np.int64))]))
 
     x = rng.standard_normal((3, 7)).astype(np.float32)
     x[0, :3] = 0.0

@@ -12,7 +12,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 11: 6, 13: 7, 14: 7, 16: 8}
+IR_FOR_OPSET = {1: 3, 6: 3, 7: 3, 11: 6, 13: 7, 14: 7, 15: 8, 16: 8}
 rng = np.random.default_rng(7)
 BF16 = "bfloat16"  # a dtype tag: arrays of it are held as float32 values that bfloat16 represents exactly
 
@@ -128,6 +128,12 @@ def main(out):
     full_opt = lambda n: helper.make_optional(n, onnx.OptionalProto.TENSOR, numpy_helper.from_array(v))
     cases.append(write_case(out, "test_identity_optional_tensor", 16, [ident, helper.make_node("Identity", ["y"], ["z"])],
                             [("x", opt_t, full_opt("x"))], [("z", opt_t, full_opt("z"))]))
+    # Shape of tensors of other dtypes: int64 dims, whatever the input holds.
+    for dtype, opset in ((np.int64, 13), (np.uint8, 15), (np.bool_, 16)):
+        x = ints(np.uint8, (2, 1, 3)).astype(dtype)
+        cases.append(write_case(out, f"test_shape_{np.dtype(dtype).name}_opset{opset}", opset,
+                                [helper.make_node("Shape", ["x"], ["y"])], [("x", x)],
+                                [("y", np.array(x.shape, np.int64))]))
     # Squeeze and Unsqueeze move bytes, whatever their dtype.
     x = ints(np.int64, (2, 1, 3))
     cases.append(write_case(out, "test_squeeze_int64_opset13", 13, [helper.make_node("Squeeze", ["x", "axes"], ["y"])],

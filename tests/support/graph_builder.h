@@ -73,6 +73,7 @@ struct GraphBuilder {
     g.outputs = std::move(outputs);
     for (int o : g.outputs) g.values[o].is_output = true;
     g.finalize();
+    ops::infer_types(g);
     for (const ir::Node& n : g.nodes) ops::find_op(n.op_type)->check(g, n);
     ops::infer_shapes(g);
   }
