@@ -203,7 +203,8 @@ TEST(TiedInitializers, TheWrittenFileHoldsBothAndNoIdentity) {
   EXPECT_NE(info.out.find("fc2.bias"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("was Identity(fc1.bias)"), std::string::npos) << info.out;
   const std::string args = "train " + kTied + "tied.onnx --data " + kTied +
-                           "tied.npz --no-shuffle --batch-size 16 --epochs 2 --lr 0.1 --out " + out;
+                           "tied.npz --no-shuffle --batch-size 16 --epochs 2 --lr 0.1 --loss cross-entropy --out " +
+                           out;
   const Outcome trained = cli(args, dir.path());
   ASSERT_EQ(trained.code, 0) << args << "\n" << trained.err;
   Model model = Model::load(out);

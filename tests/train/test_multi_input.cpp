@@ -62,6 +62,7 @@ TEST(MultiInput, TrainingSessionFeedsEveryInputByName) {
   Model model = Model::load(kTwo);
   const auto ref = load_npz(kTwoData);
   TrainOptions o;
+  o.loss = Loss::CrossEntropy;
   o.optimizer.lr = 0.1;
   TrainingSession session(model, o);
   EXPECT_EQ(session.inputs(), (std::vector<std::string>{"a", "b"}));
@@ -101,6 +102,7 @@ TEST(MultiInput, TrainerShufflesEveryInputsRowsTogether) {
   ASSERT_EQ(d.x_name, "a");
   ASSERT_EQ(d.more.size(), 1u);
   TrainOptions o;
+  o.loss = Loss::CrossEntropy;
   o.optimizer.lr = 0.1;
   o.seed = 7;
   o.threads = 1;
@@ -147,16 +149,16 @@ TEST(MultiInput, TrainerShufflesEveryInputsRowsTogether) {
 TEST(MultiInput, CommandsFeedEveryInputFromTheNpz) {
   const TempDir dir("multi");
   const std::string out = dir / "trained.onnx";
-  const Outcome trained =
-      cli("train " + kTwo + " --data " + kTwoData + " --no-shuffle --batch-size 16 --epochs 2 --lr 0.1 --out " + out,
-          dir.path());
+  const Outcome trained = cli("train " + kTwo + " --data " + kTwoData +
+                                  " --no-shuffle --batch-size 16 --epochs 2 --lr 0.1 --loss cross-entropy --out " + out,
+                              dir.path());
   ASSERT_EQ(trained.code, 0) << trained.err;
   const Model model = Model::load(out);
   expect_weights(model, load_npz(kTwoData));
-  const Outcome eval = cli("eval " + out + " --data " + kTwoData, dir.path());
+  const Outcome eval = cli("eval " + out + " --data " + kTwoData + " --loss cross-entropy", dir.path());
   ASSERT_EQ(eval.code, 0) << eval.err;
   EXPECT_NE(eval.out.find("(50 samples): loss "), std::string::npos) << eval.out;
-  const Outcome check = cli("gradcheck " + kTwo + " --data " + kTwoData, dir.path());
+  const Outcome check = cli("gradcheck " + kTwo + " --data " + kTwoData + " --loss cross-entropy", dir.path());
   EXPECT_EQ(check.code, 0) << check.out << check.err;
   EXPECT_NE(check.out.find("PASS: all 6 parameters"), std::string::npos) << check.out;
   const std::string preds = dir / "preds.npz";
@@ -167,7 +169,7 @@ TEST(MultiInput, CommandsFeedEveryInputFromTheNpz) {
   for (size_t i = 0; i < want.f32.size(); ++i)
     ASSERT_NEAR(got.f32[i], want.f32[i], 1e-5 + 1e-4 * std::fabs(want.f32[i])) << i;
   // --input-key names the array of a model's only input.
-  const Outcome keyed = cli("eval " + kTwo + " --data " + kTwoData + " --input-key a", dir.path());
+  const Outcome keyed = cli("eval " + kTwo + " --data " + kTwoData + " --loss cross-entropy --input-key a", dir.path());
   EXPECT_EQ(keyed.code, 1);
   EXPECT_EQ(lines(keyed.err), 1) << keyed.err;
   EXPECT_NE(keyed.err.find("--input-key names the array of a model's only input"), std::string::npos) << keyed.err;
@@ -213,8 +215,8 @@ TEST(MultiInput, BadFeedsAreOneLineNamingTheFileAndInput) {
             "range 0 to 255"},
            {"run " + typed + " --data " + kTwoData + " --out " + out,
             "two_inputs.npz: no array 'idx' for model input 'idx' (the model's inputs: idx, img); the file has: a, b, "
-            "losses, output"},
-           {"train " + kTwo + " --data " + kDir + "typed_inputs.npz --out " + dir / "t.onnx",
+            "losses, output, w:fa.bias"},
+           {"train " + kTwo + " --data " + kDir + "typed_inputs.npz --loss cross-entropy --out " + dir / "t.onnx",
             "typed_inputs.npz: no array 'a' for model input 'a'"},
            {"run " + typed + " --data fashion-mnist --out " + out,
             "fashion-mnist: the model has 2 inputs (idx, img); feed them from an .npz"}}) {
