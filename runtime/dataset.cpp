@@ -91,6 +91,7 @@ Dataset read_raw(const std::string& spec, Split split, const std::vector<std::st
                   "; the file has: " + keys_of(arrays));
     *key = xi->first;
     d.x = std::move(xi->second);
+    arrays.erase(xi);  // an input named as the targets' key (ONNX's node tests have inputs named y) takes the array
     take_y(d, arrays, y_key);
   } else if (ends_with(spec, ".npy")) {
     d.x = load_npy(spec);
@@ -226,12 +227,13 @@ Dataset read_inputs(const std::string& spec, Split split, const std::vector<Inpu
       if (!arrays.count(in.name))
         throw Error(spec + ": no array '" + in.name + "' for model input '" + in.name +
                     "' (the model's inputs: " + names + "); the file has: " + keys_of(arrays));
-    take_y(d, arrays, y_key);
     for (size_t i = 0; i < inputs.size(); ++i) {
       Tensor& t = i == 0 ? d.x : d.more[inputs[i].name];
       t = std::move(arrays.at(inputs[i].name));
+      arrays.erase(inputs[i].name);  // an input named as the targets' key takes the array
       convert(t, inputs[i], spec + ": array '" + inputs[i].name + "'");
     }
+    take_y(d, arrays, y_key);
   }
   d.x_name = inputs[0].name;
   check_rows(d);

@@ -4,12 +4,15 @@
 // the file and the input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
+#include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
 #include "onnxtrain/trainer.h"
