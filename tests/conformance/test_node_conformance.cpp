@@ -177,7 +177,7 @@ TEST(TypedSession, SequencesGoThroughRunValuesAndAreChecked) {
   EXPECT_EQ(out.at("y").elements[0].tensor.f32, (std::vector<float>{1.f, 2.f}));
 }
 
-// A typed tensor must come in its input's dtype; training refuses typed inputs and outputs.
+// A typed tensor must come in its input's dtype; training feeds inputs of any dtype, but refuses a typed output.
 TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
   Model model = Model::load(kTypedDir + "/test_add_uint16_initializer/model.onnx");
   const ModelInfo info = model.info();  // the typed initializer is listed, with its dtype, and not counted as trained
@@ -205,7 +205,7 @@ TEST(TypedSession, TensorsMustHaveTheirInputsDtype) {
     TrainingSession train(model, options);
     ADD_FAILURE() << "a uint16 model trains";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("input 'a' is uint16; training computes on float32 tensors"),
+    EXPECT_NE(std::string(e.what()).find("output 'y' is uint16; training computes its loss on float32 tensors"),
               std::string::npos)
         << e.what();
   }
