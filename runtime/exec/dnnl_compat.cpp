@@ -1,6 +1,8 @@
 // oneDNN 2.x primitive construction behind version-neutral helpers. See dnnl_compat.h.
 #include "runtime/exec/dnnl_compat.h"
 
+#include <stdexcept>
+
 namespace onnxtrain::dnnl_compat {
 
 static_assert(ir::kMaxRank <= DNNL_MAX_NDIMS, "every shape the IR admits must fit a oneDNN memory descriptor");
@@ -96,17 +98,6 @@ dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::d
   return dnnl::binary::primitive_desc(dnnl::binary::desc(alg::binary_add, src0, src1, dst), attr, eng);
 }
 
-dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
-                                    const memory::desc& src1, const memory::desc& dst) {
-  const alg a = op == Binary::Add   ? alg::binary_add
-                : op == Binary::Sub ? alg::binary_sub
-                : op == Binary::Mul ? alg::binary_mul
-                : op == Binary::Div ? alg::binary_div
-                : op == Binary::Eq  ? alg::binary_eq
-                                    : alg::binary_ne;
-  return dnnl::binary::primitive_desc(dnnl::binary::desc(a, src0, src1, dst), eng);
-}
-
 dnnl::eltwise_forward::primitive_desc pow(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta) {
   return dnnl::eltwise_forward::primitive_desc(
       dnnl::eltwise_forward::desc(prop::forward_inference, alg::eltwise_pow, md, alpha, beta), eng);
@@ -153,21 +144,74 @@ softmax_fwd_pd softmax(const dnnl::engine& eng, const memory::desc& md, int axis
 }
 
 namespace {
-alg fwd_alg(Eltwise f) { return f == Eltwise::Logistic ? alg::eltwise_logistic : alg::eltwise_tanh; }
-alg bwd_alg(Eltwise f) {
-  return f == Eltwise::Logistic ? alg::eltwise_logistic_use_dst_for_bwd : alg::eltwise_tanh_use_dst_for_bwd;
+alg eltwise_alg(Eltwise f, bool from_dst) {
+  switch (f) {
+    case Eltwise::Logistic: return from_dst ? alg::eltwise_logistic_use_dst_for_bwd : alg::eltwise_logistic;
+    case Eltwise::Tanh: return from_dst ? alg::eltwise_tanh_use_dst_for_bwd : alg::eltwise_tanh;
+    case Eltwise::Exp: return from_dst ? alg::eltwise_exp_use_dst_for_bwd : alg::eltwise_exp;
+    case Eltwise::Sqrt: return from_dst ? alg::eltwise_sqrt_use_dst_for_bwd : alg::eltwise_sqrt;
+    case Eltwise::Elu: return from_dst ? alg::eltwise_elu_use_dst_for_bwd : alg::eltwise_elu;
+    case Eltwise::Abs: return alg::eltwise_abs;
+    case Eltwise::Log: return alg::eltwise_log;
+    case Eltwise::Square: return alg::eltwise_square;
+    case Eltwise::SoftRelu: return alg::eltwise_soft_relu;
+    case Eltwise::Linear: return alg::eltwise_linear;
+    case Eltwise::Pow: return alg::eltwise_pow;
+    case Eltwise::Clip: return alg::eltwise_clip;
+  }
+  return alg::eltwise_linear;
+}
+alg binary_alg(Binary op) {
+  switch (op) {
+    case Binary::Add: return alg::binary_add;
+    case Binary::Sub: return alg::binary_sub;
+    case Binary::Mul: return alg::binary_mul;
+    case Binary::Div: return alg::binary_div;
+    case Binary::Max: return alg::binary_max;
+    case Binary::Eq: return alg::binary_eq;
+    case Binary::Ne: return alg::binary_ne;
+    case Binary::Greater: return alg::binary_gt;
+  }
+  return alg::binary_add;
 }
 }  // namespace
 
-dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f) {
+dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f, float alpha,
+                                              float beta) {
   return dnnl::eltwise_forward::primitive_desc(
-      dnnl::eltwise_forward::desc(prop::forward_inference, fwd_alg(f), md, 0.f, 0.f), eng);
+      dnnl::eltwise_forward::desc(prop::forward_inference, eltwise_alg(f, false), md, alpha, beta), eng);
 }
 
-dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f) {
-  dnnl::eltwise_forward::primitive_desc hint(
-      dnnl::eltwise_forward::desc(prop::forward_training, bwd_alg(f), md, 0.f, 0.f), eng);
-  return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(bwd_alg(f), md, md, 0.f, 0.f), eng, hint);
+dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f,
+                                                        float alpha, float beta, bool from_dst) {
+  const alg a = eltwise_alg(f, from_dst);
+  dnnl::eltwise_forward::primitive_desc hint(dnnl::eltwise_forward::desc(prop::forward_training, a, md, alpha, beta),
+                                             eng);
+  return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(a, md, md, alpha, beta), eng, hint);
+}
+
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst,
+                                    const std::vector<PostOp>& post) {
+  dnnl::post_ops po;
+  for (size_t i = 0; i < post.size(); ++i) {
+    const PostOp& p = post[i];
+    if (p.binary) {
+      po.append_binary(binary_alg(p.op), dst);
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j)
+      if (!post[j].binary && post[j].f == p.f)
+        throw std::invalid_argument("dnnl_compat::binary: an eltwise post-op repeated, which oneDNN 2.6 miscomputes");
+    po.append_eltwise(p.scale, eltwise_alg(p.f, false), p.alpha, p.beta);
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return dnnl::binary::primitive_desc(dnnl::binary::desc(binary_alg(op), src0, src1, dst), attr, eng);
+}
+
+int binary_post_op_arg(size_t index) {
+  return DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(index)) | DNNL_ARG_SRC_1;
 }
 
 dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,

@@ -3,6 +3,7 @@
 // scripts/check_boundaries.sh fails on a version-specific oneDNN name anywhere else.
 #pragma once
 #include <dnnl.hpp>
+#include <vector>
 
 #include "runtime/ir/graph.h"
 
@@ -81,10 +82,6 @@ bool has_native_bf16();
 // activation of MatmulEpilogue (only ep.relu and ep.relu_slope are read).
 dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::desc& src0, const memory::desc& src1,
                                         const memory::desc& dst, const MatmulEpilogue& relu = {});
-// dst = src0 op src1, src1 broadcast to dst (both of dst's rank; src0 of dst's shape). Eq and Ne give 1 or 0.
-enum class Binary { Add, Sub, Mul, Div, Eq, Ne };
-dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
-                                    const memory::desc& src1, const memory::desc& dst);
 // y = alpha * x^beta, elementwise (eltwise_pow); y = |x| (eltwise_abs).
 dnnl::eltwise_forward::primitive_desc pow(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta);
 dnnl::eltwise_forward::primitive_desc abs(const dnnl::engine& eng, const memory::desc& md);
@@ -106,11 +103,37 @@ dnnl::eltwise_forward::primitive_desc relu(const dnnl::engine& eng, const memory
 // Softmax (or log-softmax) along axis of md (accurate or log); the primitive is softmax_fwd.
 softmax_fwd_pd softmax(const dnnl::engine& eng, const memory::desc& md, int axis, bool training, bool log = false);
 
-// Elementwise functions whose gradient oneDNN computes from the output.
-enum class Eltwise { Logistic, Tanh };
-dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f);
-// dX from dY and Y = f(X).
-dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f);
+// oneDNN's elementwise functions y = f(x; alpha, beta), with its meaning of alpha and beta: Elu alpha*(exp(x)-1)
+// below 0; Linear alpha*x + beta; Pow alpha*x^beta; Clip min(max(x, alpha), beta); SoftRelu log(1 + exp(x)); the
+// others ignore both.
+enum class Eltwise { Logistic, Tanh, Abs, Exp, Log, Sqrt, Square, Elu, SoftRelu, Linear, Pow, Clip };
+dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const memory::desc& md, Eltwise f,
+                                              float alpha = 0.f, float beta = 0.f);
+// dX from dY and Y = f(X) (from_dst: Logistic, Tanh, Exp, Sqrt, Elu with alpha >= 0), or from dY and X.
+dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f,
+                                                        float alpha = 0.f, float beta = 0.f, bool from_dst = true);
+
+// dst = src0 op src1 (src1 broadcast to dst, both of dst's rank; src0 of dst's shape), then each post-op in turn on dst: an Eltwise
+// scale * f(dst; alpha, beta), or `dst op tensor` with a tensor of dst's desc, bound at binary_post_op_arg(its index
+// in post). oneDNN 2.6 computes a second eltwise post-op of the same function with the first one's alpha and beta
+// (two Linear post-ops both scale by the first's alpha), so binary() refuses a chain that repeats a function: fold a
+// final scaling into the scale of the eltwise post-op before it instead.
+// Eq, Ne and Greater give 1 or 0.
+enum class Binary { Add, Sub, Mul, Div, Max, Eq, Ne, Greater };
+struct PostOp {
+  static PostOp fn(Eltwise f, float alpha = 0.f, float beta = 0.f, float scale = 1.f) {
+    return {false, f, alpha, beta, scale, Binary::Add};
+  }
+  static PostOp with(Binary op) { return {true, Eltwise::Linear, 0.f, 0.f, 1.f, op}; }
+  bool binary;
+  Eltwise f;
+  float alpha, beta, scale;
+  Binary op;
+};
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst,
+                                    const std::vector<PostOp>& post = {});
+int binary_post_op_arg(size_t index);
 
 // dX from dY for y = x > 0 ? x : slope * x; from dst (y) when from_dst, which needs slope >= 0, else from src (x).
 dnnl::eltwise_backward::primitive_desc relu_backward(const dnnl::engine& eng, const memory::desc& md, float slope,

@@ -154,17 +154,19 @@ std::vector<OpCase> softmax_cases() {
           {.opset = 13, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(-2)}}}};
 }
 
-void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
+void eltwise_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f, float alpha,
+                     float beta) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  steps.push_back({dnnl::eltwise_forward(dnnl_compat::eltwise(ctx.engine(), md, f)),
+  steps.push_back({dnnl::eltwise_forward(dnnl_compat::eltwise(ctx.engine(), md, f, alpha, beta)),
                    {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 
-void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
+void eltwise_backward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f, float alpha,
+                      float beta, bool from_dst) {
   auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  steps.push_back({dnnl::eltwise_backward(dnnl_compat::eltwise_backward(ctx.engine(), md, f)),
+  steps.push_back({dnnl::eltwise_backward(dnnl_compat::eltwise_backward(ctx.engine(), md, f, alpha, beta, from_dst)),
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
-                    {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+                    {from_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
@@ -418,6 +420,10 @@ std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n) {
   const ReducedAxes r = reduced_axes(g, n, b.shape(n.inputs[0]).size(), input);
   if (!r.known) g.fail(n, "training needs the axes as a constant, not a fed or computed value");
   return r.axes;
+}
+
+void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
+  eltwise_backward(ctx, n, steps, f, 0.f, 0.f, true);
 }
 
 }  // namespace onnxtrain::ops

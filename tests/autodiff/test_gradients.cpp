@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "onnxtrain/error.h"
@@ -408,22 +409,27 @@ TEST(Dropout, DropsTheRatioScalesTheRestAndDifferentiatesThroughTheMask) {
 }
 
 // ---- The kink, exactly --------------------------------------------------------------------------------------------
-// With X = 0 everywhere, dX = dY * slope at 0: 0 for Relu, alpha for LeakyRelu, as PyTorch defines them.
-float grad_at_zero(const std::string& op, float alpha) {
+// With X = at everywhere, where Y = y_at: dX / dY there, from autodiff and the backward kernels.
+float grad_at_kink(const std::string& op, std::map<std::string, ir::Attr> attrs, float at = 0.f, float y_at = 0.f) {
   GraphBuilder b;
   int x = b.input("X", {1, 4});
-  int P = b.param("P", {1, 4}, {0.f, 0.f, 0.f, 0.f});
-  std::map<std::string, ir::Attr> attrs;
-  if (op == "LeakyRelu") attrs["alpha"] = attr_f(alpha);
+  int P = b.param("P", {1, 4}, {at, at, at, at});
   int y = b.node(op, {P}, attrs);
   (void)x;
   b.finish({y});
   auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
   Executor ex(b.g);
   ex.prepare({{x, {1, 4}}, {t.target, {1, 4}}});
-  for (int i = 0; i < 4; ++i) ex.data(t.target)[i] = -1.f;  // dL/dy = 2*(0 - (-1))/4 = 0.5
+  for (int i = 0; i < 4; ++i) ex.data(t.target)[i] = y_at - 1.f;  // dL/dy = 2*(Y - (Y - 1))/4 = 0.5
   ex.run();
   return ex.grads()[b.g.values[P].offset] / 0.5f;
+}
+
+// With X = 0 everywhere, dX = dY * slope at 0: 0 for Relu, alpha for LeakyRelu, as PyTorch defines them.
+float grad_at_zero(const std::string& op, float alpha) {
+  std::map<std::string, ir::Attr> attrs;
+  if (op == "LeakyRelu") attrs["alpha"] = attr_f(alpha);
+  return grad_at_kink(op, attrs);
 }
 
 TEST(Kink, ReluDerivativeAtZeroIsZero) { EXPECT_EQ(grad_at_zero("Relu", 0.f), 0.f); }
@@ -516,6 +522,32 @@ TEST(Kink, ReduceL2AtZeroIsZero) {
 TEST(Kink, ReduceMaxTiesShareTheGradient) {
   auto g = grads_of("ReduceMax", {{{2, 3}, {1.f, 3.f, 3.f, 2.f, 2.f, 0.f}}}, {{"axes", ops::attr({1})}}, {2.f, 1.f});
   EXPECT_EQ(g[0], (std::vector<float>{0.f, 0.5f, 0.5f, 0.5f, 0.5f, 0.f}));  // Y = (3, 2), dY = Y - T = 1
+// The values PyTorch gives at each kink (torch.autograd at exactly the point, /usr/bin/python3).
+TEST(Kink, AbsDerivativeAtZeroIsZero) { EXPECT_EQ(grad_at_kink("Abs", {}), 0.f); }  // torch.sign(0)
+
+TEST(Kink, EluDerivativeAtZeroIsAlpha) {  // PyTorch's x <= 0 branch: alpha * exp(0)
+  EXPECT_FLOAT_EQ(grad_at_kink("Elu", {}), 1.f);
+  for (float alpha : {2.f, 0.3f}) EXPECT_FLOAT_EQ(grad_at_kink("Elu", {{"alpha", attr_f(alpha)}}), alpha) << alpha;
+}
+
+TEST(Kink, SeluDerivativeAtZeroIsGammaTimesAlpha) {  // torch.nn.functional.selu: 1.7580993
+  EXPECT_NEAR(grad_at_kink("Selu", {}), 1.7580993f, 1e-6f);
+  EXPECT_FLOAT_EQ(grad_at_kink("Selu", {{"alpha", attr_f(2.f)}, {"gamma", attr_f(3.f)}}), 6.f);
+}
+
+TEST(Kink, CeluDerivativeAtZeroIsOne) {  // PyTorch's x <= 0 branch: exp(0 / alpha), whatever alpha
+  for (float alpha : {1.f, 2.f, 0.5f}) EXPECT_FLOAT_EQ(grad_at_kink("Celu", {{"alpha", attr_f(alpha)}}), 1.f) << alpha;
+}
+
+TEST(Kink, ThresholdedReluDerivativeAtAlphaIsZero) {  // torch.nn.functional.threshold: x <= threshold gives 0
+  EXPECT_EQ(grad_at_kink("ThresholdedRelu", {}, 1.f), 0.f);
+  EXPECT_EQ(grad_at_kink("ThresholdedRelu", {{"alpha", attr_f(-0.5f)}}, -0.5f), 0.f);
+  const float above = std::nextafter(0.5f, 1.f);  // the next float up passes dY through
+  EXPECT_EQ(grad_at_kink("ThresholdedRelu", {{"alpha", attr_f(0.5f)}}, above, above), 1.f);
+}
+
+TEST(Kink, SqrtDerivativeAtZeroIsInfinite) {  // PyTorch: grad / (2 * sqrt(0)) = inf
+  EXPECT_EQ(grad_at_kink("Sqrt", {}), std::numeric_limits<float>::infinity());
 }
 
 TEST(Autodiff, FrozenParametersAndInputsGetNoGradient) {

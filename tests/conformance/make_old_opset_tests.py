@@ -263,6 +263,17 @@ def more_ops(out):
     cases.append(write_case(out, "test_unsqueeze_opset13_constant_axes", 13,
                             helper.make_node("Unsqueeze", ["x", "axes"], ["y"]), [("x", x)],
                             [("y", np.expand_dims(x, (0, 2)))], [("axes", np.array([2, 0], np.int64))]))
+    # Selu: Selu-1's defaults are the constants to 5 digits (alpha 1.6732, gamma 1.0507), Selu-6's float32's nearest
+    # to the exact ones, a relative difference of 4e-5; and both versions with alpha and gamma given.
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32) * 2
+    def selu(v, alpha, gamma):
+        v = v.astype(np.float64)
+        return np.float64(np.float32(gamma)) * np.where(v > 0, v, np.float64(np.float32(alpha)) * np.expm1(v))
+    for opset, tag, extra, alpha, gamma in ((1, "default", {}, 1.6732, 1.0507),
+                                            (1, "attrs", dict(alpha=2.0, gamma=3.0), 2.0, 3.0),
+                                            (6, "default", {}, 1.67326319217681884765625, 1.05070102214813232421875)):
+        cases.append(write_case(out, f"test_selu_opset{opset}_{tag}", opset, helper.make_node("Selu", ["x"], ["y"], **extra),
+                                [("x", x)], [("y", selu(x, alpha, gamma))]))
     return cases
 
 

@@ -86,6 +86,8 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
     std::vector<float> data = random_vec(static_cast<size_t>(numel(shape)), static_cast<uint32_t>(17 + 31 * k),
                                          c.positive ? 0.5f : -2.f, 2.f);
     if (op.rectifier_slope) data = away_from_zero(std::move(data));
+    if (op.positive_inputs)
+      for (float& v : data) v = 0.1f + 0.95f * std::fabs(v);  // into [0.1, 2]
     if (k == 0 && first_is_input) {
       t.x = t.b.input(name, shape);
       t.x_shape = shape;
