@@ -55,42 +55,8 @@ void types(ir::Graph& g, const ir::Node& n) {
   g.values[n.outputs[0]].dtype = a.dtype;
 }
 
-// float16 and bfloat16 as numpy and PyTorch add them: widened to float32, added, rounded to nearest even.
-float from_bits(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-uint32_t to_bits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  return x;
-}
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-  if (exp == 0) {  // zero or subnormal: man * 2^-24
-    const float f = std::ldexp(static_cast<float>(man), -24);
-    return sign ? -f : f;
-  }
-  return from_bits(sign | (exp == 0x1f ? 0x7f800000u | (man << 13) : ((exp + 112) << 23) | (man << 13)));
-}
-uint16_t float_to_half(float f) {
-  const uint32_t x = to_bits(f) & 0x7fffffffu;
-  const uint16_t sign = static_cast<uint16_t>((to_bits(f) >> 16) & 0x8000u);
-  if (x > 0x7f800000u) return sign | 0x7e00u;   // NaN
-  if (x >= 0x47800000u) return sign | 0x7c00u;  // >= 2^16: infinity
-  if (x < 0x38800000u)                          // below 2^-14: a subnormal half, m * 2^-24, m rounded to even
-    return sign | static_cast<uint16_t>(std::nearbyint(std::fabs(f) * 16777216.f));
-  const uint32_t r = x - 0x38000000u;  // the exponent rebiased from 127 to 15
-  return sign | static_cast<uint16_t>((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
-}
-float bf16_to_float(uint16_t h) { return from_bits(uint32_t(h) << 16); }
-uint16_t float_to_bf16(float f) {
-  const uint32_t x = to_bits(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN stays NaN
-  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
+// float16 and bfloat16 as numpy and PyTorch add them: widened to float32, added, rounded to nearest even
+// (half_to_float and the others, common.cpp).
 template <typename T>
 T add(T a, T b) {
   if constexpr (std::is_integral_v<T>) {  // wraps around as numpy's does, without signed overflow

@@ -1,6 +1,8 @@
 // Helpers the op files share: arity checks, shape rules (unary, broadcasting, softmax axes), copies, the elementwise
 // kernels whose gradient oneDNN computes from the output, and the references' broadcasting. No op is defined here.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
@@ -163,6 +165,132 @@ void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<S
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
                     {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+}
+
+int64_t count_of(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::vector<int64_t> row_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1, k = 1; i >= 0; --i) st[i] = k, k *= s[i];
+  return st;
+}
+
+dnnl::memory bytes_view(CompileCtx& ctx, int v) {
+  const int64_t n = count_of(ctx.shape(v)) * static_cast<int64_t>(dtype_size(ctx.graph().values[v].dtype));
+  return ctx.view(v, dnnl_compat::bytes(std::max<int64_t>(n, 1)));
+}
+
+void gather_step(CompileCtx& ctx, int from, int to, std::vector<int64_t> at, std::vector<Step>& steps) {
+  const size_t width = dtype_size(ctx.graph().values[from].dtype);
+  dnnl::memory x = bytes_view(ctx, from), y = bytes_view(ctx, to);
+  Step s;
+  s.host = [x, y, width, at = std::move(at)]() {
+    const auto* X = static_cast<const uint8_t*>(x.get_data_handle());
+    auto* Y = static_cast<uint8_t*>(y.get_data_handle());
+    if (width == 4) {  // float32 and int32, the common case, as whole words
+      const auto* X4 = reinterpret_cast<const uint32_t*>(X);
+      auto* Y4 = reinterpret_cast<uint32_t*>(Y);
+      for (size_t e = 0; e < at.size(); ++e) Y4[e] = X4[at[e]];
+      return;
+    }
+    for (size_t e = 0; e < at.size(); ++e) std::memcpy(Y + e * width, X + at[e] * width, width);
+  };
+  steps.push_back(std::move(s));
+}
+
+namespace {
+float from_bits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint32_t to_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+}  // namespace
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: man * 2^-24
+    const float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  return from_bits(sign | (exp == 0x1f ? 0x7f800000u | (man << 13) : ((exp + 112) << 23) | (man << 13)));
+}
+uint16_t float_to_half(float f) {
+  const uint32_t x = to_bits(f) & 0x7fffffffu;
+  const uint16_t sign = static_cast<uint16_t>((to_bits(f) >> 16) & 0x8000u);
+  if (x > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (x >= 0x47800000u) return sign | 0x7c00u;  // >= 2^16: infinity
+  if (x < 0x38800000u)                          // below 2^-14: a subnormal half, m * 2^-24, m rounded to even
+    return sign | static_cast<uint16_t>(std::nearbyint(std::fabs(f) * 16777216.f));
+  const uint32_t r = x - 0x38000000u;  // the exponent rebiased from 127 to 15
+  return sign | static_cast<uint16_t>((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
+}
+float bf16_to_float(uint16_t h) { return from_bits(uint32_t(h) << 16); }
+uint16_t float_to_bf16(float f) {
+  const uint32_t x = to_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN stays NaN
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+ir::Attr tensor_attr(DType d, double v) {
+  ir::Attr a;
+  a.kind = ir::Attr::Tensor;
+  a.dtype = d;
+  a.ints = {1};
+  a.raw.resize(dtype_size(d));
+  store_double(d, a.raw.data(), 0, v);
+  return a;
+}
+
+double element_as_double(DType d, const void* data, size_t i) {
+  auto at = [&](auto zero) {
+    decltype(zero) v;
+    std::memcpy(&v, static_cast<const uint8_t*>(data) + i * sizeof(v), sizeof(v));
+    return v;
+  };
+  switch (d) {
+    case DType::Float32: return at(float{});
+    case DType::Int64: return static_cast<double>(at(int64_t{}));
+    case DType::UInt8: return at(uint8_t{});
+    case DType::Bool: return at(uint8_t{}) != 0;
+    case DType::Int8: return at(int8_t{});
+    case DType::UInt16: return at(uint16_t{});
+    case DType::Int16: return at(int16_t{});
+    case DType::Int32: return at(int32_t{});
+    case DType::UInt32: return at(uint32_t{});
+    case DType::UInt64: return static_cast<double>(at(uint64_t{}));
+    case DType::Float16: return half_to_float(at(uint16_t{}));
+    case DType::BFloat16: return bf16_to_float(at(uint16_t{}));
+    case DType::Float64: return at(double{});
+  }
+  return 0;
+}
+
+void store_double(DType d, void* data, size_t i, double v) {
+  auto put = [&](auto x) { std::memcpy(static_cast<uint8_t*>(data) + i * sizeof(x), &x, sizeof(x)); };
+  switch (d) {
+    case DType::Float32: return put(static_cast<float>(v));
+    case DType::Int64: return put(static_cast<int64_t>(v));
+    case DType::UInt8: return put(static_cast<uint8_t>(static_cast<int64_t>(v)));
+    case DType::Bool: return put(static_cast<uint8_t>(v != 0));
+    case DType::Int8: return put(static_cast<int8_t>(static_cast<int64_t>(v)));
+    case DType::UInt16: return put(static_cast<uint16_t>(static_cast<int64_t>(v)));
+    case DType::Int16: return put(static_cast<int16_t>(static_cast<int64_t>(v)));
+    case DType::Int32: return put(static_cast<int32_t>(static_cast<int64_t>(v)));
+    case DType::UInt32: return put(static_cast<uint32_t>(static_cast<int64_t>(v)));
+    case DType::UInt64: return put(v < 0 ? static_cast<uint64_t>(static_cast<int64_t>(v)) : static_cast<uint64_t>(v));
+    case DType::Float16: return put(float_to_half(static_cast<float>(v)));
+    case DType::BFloat16: return put(float_to_bf16(static_cast<float>(v)));
+    case DType::Float64: return put(v);
+  }
 }
 
 }  // namespace onnxtrain::ops
