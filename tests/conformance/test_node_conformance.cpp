@@ -50,7 +50,11 @@ std::vector<std::string> cases_of(const std::string& dir, const std::string& op)
   if (!fs::is_directory(dir)) return found;
   for (auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename();
-    if ((name == stem || name.rfind(stem + "_", 0) == 0) && name.find("_expanded") == std::string::npos)
+    // test_gather_elements_* are GatherElements', another op that only shares Gather's prefix.
+    const bool other_op = name.rfind("test_gather_elements", 0) == 0 && stem == "test_gather";
+    // The one exclusion: tests that need STRING tensors (Cast to and from STRING), which onnxtrain does not hold.
+    if (name.find("_STRING") != std::string::npos) continue;
+    if ((name == stem || name.rfind(stem + "_", 0) == 0) && name.find("_expanded") == std::string::npos && !other_op)
       found.push_back(name);
   }
   std::sort(found.begin(), found.end());
@@ -135,7 +139,7 @@ void expect_same(const Value& got, const Value& want, const std::string& where) 
   }
   for (size_t k = 0; k < count; ++k) {
     const double gv = element(g, k), wv = element(w, k);
-    if (gv == wv) continue;  // infinities too
+    if (gv == wv || (std::isnan(gv) && std::isnan(wv))) continue;  // infinities too; a NaN for a NaN
     ASSERT_LE(std::fabs(gv - wv), 1e-6 + 1e-5 * std::fabs(wv))
         << where << "[" << k << "]: got " << gv << ", expected " << wv;
   }
@@ -150,12 +154,20 @@ void run_case(const std::string& dir) {
   for (int s = 0; fs::exists(dir + "/test_data_set_" + std::to_string(s)); ++s, ++sets) {
     std::string set = dir + "/test_data_set_" + std::to_string(s);
     std::map<std::string, Value> inputs;
+    // ONNX 1.12 stores its bfloat16 test tensors as uint16 (the same bits); they are read as the model declares them.
+    const auto as_declared = [](Value v, const std::string& dtype) {
+      if (dtype == "bfloat16" && v.kind == Value::Kind::Tensor && v.tensor.dtype == DType::UInt16)
+        v.tensor.dtype = DType::BFloat16;
+      return v;
+    };
     for (size_t i = 0; i < info.inputs.size(); ++i)
-      inputs[info.inputs[i].name] = load_onnx_value(set + "/input_" + std::to_string(i) + ".pb", info.inputs[i].kind);
+      inputs[info.inputs[i].name] = as_declared(
+          load_onnx_value(set + "/input_" + std::to_string(i) + ".pb", info.inputs[i].kind), info.inputs[i].dtype);
     auto outputs = session.run_values(inputs);
     for (size_t o = 0; o < info.outputs.size(); ++o) {
       const std::string& name = info.outputs[o].name;
-      Value want = load_onnx_value(set + "/output_" + std::to_string(o) + ".pb", info.outputs[o].kind);
+      Value want = as_declared(load_onnx_value(set + "/output_" + std::to_string(o) + ".pb", info.outputs[o].kind),
+                               info.outputs[o].dtype);
       ASSERT_TRUE(outputs.count(name)) << set << ": no output " << name;
       expect_same(outputs.at(name), want, set + " output " + name);
     }
