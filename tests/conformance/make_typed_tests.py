@@ -154,7 +154,7 @@ def main(out):
 
 def movement(out):
     """The data-movement ops on other dtypes than float32: integers, bool and float16 carried byte for byte, Cast
-    between them (NumPy's astype: truncation toward 0, wraparound), and the integer fills and ranges."""
+    between them (NumPy's astype: truncation toward 0, wraparound), and an integer fill."""
     cases = []
     a, b = ints(np.int64, (2, 3)), ints(np.int64, (2, 2))
     cases.append(write_case(out, "test_concat_int64_opset13", 13, [helper.make_node("Concat", ["a", "b"], ["y"], axis=1)],
@@ -197,11 +197,6 @@ def movement(out):
     cases.append(write_case(out, "test_constantofshape_int64_opset13", 13,
                             [helper.make_node("ConstantOfShape", ["s"], ["y"], value=helper.make_tensor("v", TensorProto.INT64, [1], [-3]))],
                             [("s", np.array([2, 3], np.int64))], [("y", np.full((2, 3), -3, np.int64))]))
-    cases.append(write_case(out, "test_range_int64_constants_opset13", 13,
-                            [helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Identity", ["r"], ["y"])],
-                            [("x", np.zeros(1, np.float32))], [("y", np.arange(10, -2, -3, dtype=np.int64))],
-                            initializers=[tensor("s", np.array(10, np.int64)), tensor("l", np.array(-2, np.int64)),
-                                          tensor("d", np.array(-3, np.int64))]))
     return cases
 
 

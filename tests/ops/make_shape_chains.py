@@ -3,7 +3,9 @@ reference for tests/ops/test_shape_chains.cpp. Per model, OUTDIR/NAME.onnx and N
 untrained model's output on x), losses (each SGD step's cross-entropy) and w:<initializer> (the final weights).
     flat13, flat17    x.view(x.size(0), -1) on (N, 3, 4), then a Linear
     heads13, heads17  an attention-style head split read from x.shape: view(b, t, h, d).transpose(1, 2), then
-                      reshape(b, -1) and a Linear"""
+                      reshape(b, -1) and a Linear
+And embedding13.onnx/.npz: nn.Embedding(10, 8) by int64 tokens (N, 6) with repeats, flattened, then a Linear; the npz
+holds tokens, y and PyTorch's gradients of the loss on them (g:<initializer>)."""
 import os
 import sys
 
@@ -81,7 +83,39 @@ def main(out):
             np.savez(os.path.join(out, f"{name}{opset}.npz"), **arrays)
 
 
+class Embedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.fc = nn.Linear(48, 4)
+
+    def forward(self, tokens):
+        e = self.emb(tokens)
+        return self.fc(e.view(e.size(0), -1))
+
+
+def embedding(out):
+    torch.manual_seed(3)
+    model = Embedding()
+    tokens = torch.randint(0, 10, (5, 6))
+    tokens[0, :3] = 7  # repeated within a sample and across samples: their rows' gradients add up
+    tokens[3, 5] = 7
+    y = torch.randint(0, 4, (5,))
+    path = os.path.join(out, "embedding13.onnx")
+    torch.onnx.export(model, tokens[:2], path, opset_version=13, input_names=["tokens"], output_names=["y"],
+                      dynamic_axes={"tokens": {0: "N"}, "y": {0: "N"}})
+    names = sources(path, model)
+    nn.functional.cross_entropy(model(tokens), y).backward()
+    grads = dict(model.named_parameters())
+    arrays = {"tokens": tokens.numpy(), "y": y.numpy()}
+    for init, (key, transposed) in names.items():
+        g = grads[key].grad.numpy()
+        arrays["g:" + init] = g.T.copy() if transposed else g
+    np.savez(os.path.join(out, "embedding13.npz"), **arrays)
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make_shape_chains.py OUTDIR")
     main(sys.argv[1])
+    embedding(sys.argv[1])

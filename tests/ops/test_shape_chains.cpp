@@ -104,6 +104,40 @@ TEST_P(ShapeChain, FoldsWhenAPlanIsMade) {
   expect_chain_folded(training, tex);
 }
 
+// nn.Embedding as PyTorch exports it: Gather of the trained weight by fed int64 tokens. The gradients of the
+// cross-entropy on one batch are PyTorch's, the weight's rows of repeated tokens summed (GatherGrad's scatter-add).
+// Through the executor with the training graph: TrainingSession feeds float32 features alone.
+TEST(Embedding, GradientsArePyTorchs) {
+  Model model = Model::load(kDir + "embedding13.onnx");
+  const auto ref = load_npz(kDir + "embedding13.npz");
+  const Tensor &tokens = ref.at("tokens"), &y = ref.at("y");
+  ir::Graph g = model.impl().graph;
+  const int x = g.inputs[0];
+  ASSERT_EQ(g.values[x].dtype, DType::Int64);
+  const auto t = autodiff::add_training(g, autodiff::Loss::CrossEntropy, {});
+  Executor ex(g);
+  ex.prepare({{x, tokens.shape}, {t.target, y.shape}});
+  std::copy(tokens.i64.begin(), tokens.i64.end(), static_cast<int64_t*>(ex.bytes(x)));
+  for (size_t i = 0; i < y.i64.size(); ++i) ex.data(t.target)[i] = static_cast<float>(y.i64[i]);
+  ex.run();
+  int checked = 0;
+  for (const auto& [key, want] : ref) {
+    if (key.rfind("g:", 0) != 0) continue;
+    const int id = g.find(key.substr(2));
+    ASSERT_GE(id, 0) << key;
+    const float* got = ex.grads() + g.values[id].offset;
+    for (int64_t i = 0; i < want.numel(); ++i)
+      ASSERT_NEAR(got[i], want.f32[i], 1e-6 + 1e-4 * std::fabs(want.f32[i])) << key << "[" << i << "]";
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+  // The flatten's chain folded here too; the embedding's Gather, on data, runs.
+  std::set<std::string> ran;
+  for (int k : ex.step_nodes()) ran.insert(g.nodes[k].op_type);
+  EXPECT_TRUE(ran.count("Gather") && ran.count("GatherGrad"));
+  EXPECT_FALSE(ran.count("Shape") || ran.count("Unsqueeze") || ran.count("Concat"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Exported, ShapeChain, ::testing::Values("flat13", "flat17", "heads13", "heads17"));
 
 }  // namespace
