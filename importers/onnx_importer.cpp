@@ -263,6 +263,30 @@ class Importer {
                          "; float attributes must be finite");
   }
 
+  // A small tensor attribute (ConstantOfShape's value): its dims, dtype and element bytes, float32 ones included.
+  void read_tensor_attr(const ir::Node& n, const onnx::AttributeProto& a, ir::Attr& at) const {
+    const onnx::TensorProto& t = a.t();
+    const std::string what = n.label() + ": attribute " + a.name();
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) g_.fail(n, "attribute " + a.name() + " has external data");
+    const int64_t count = checked_numel(what, t.dims());
+    if (count > kMaxIntConstant) g_.fail(n, "attribute " + a.name() + " has " + std::to_string(count) + " elements");
+    at.kind = ir::Attr::Tensor;
+    at.ints.assign(t.dims().begin(), t.dims().end());
+    if (t.data_type() == onnx::TensorProto::FLOAT) {
+      at.dtype = DType::Float32;
+      std::vector<float> f(static_cast<size_t>(count));
+      const std::string wrong = read_elements(t, DType::Float32, f.size(), f.data());
+      if (!wrong.empty()) fail(what + ": " + wrong);
+      at.raw.resize(f.size() * sizeof(float));
+      if (!f.empty()) std::memcpy(at.raw.data(), f.data(), at.raw.size());
+      return;
+    }
+    ir::Value v;
+    read_typed(what, t, count, v);
+    at.dtype = v.dtype;
+    at.raw = std::move(v.raw);
+  }
+
   // A Constant node folded into a Constant value: from its value tensor or value_float(s) / value_int(s).
   void fold_constant(const onnx::NodeProto& np, const ir::Node& n) {
     if (np.output_size() != 1 || np.attribute_size() != 1) g_.fail(n, "expected one output and one value attribute");
@@ -491,6 +515,7 @@ class Importer {
             at.kind = ir::Attr::String;
             at.s = a.s();
             break;
+          case onnx::AttributeProto::TENSOR: read_tensor_attr(n, a, at); break;
           default: break;
         }
         n.attrs[a.name()] = at;
@@ -522,9 +547,12 @@ class Importer {
           ir::Value& v = g_.values[id];
           // An int64 input read as a shape: its values are bound when the plan is made (Executor::prepare).
           if (v.kind == ir::ValueKind::Input && v.tensor && v.dtype == DType::Int64) v.integer = true;
-          if (!v.integer)
-            g_.fail(n,
-                    "input '" + i + "' must be an integer tensor (an initializer, a Constant node or an int64 input)");
+          // A node's output (a shape chain: Shape, Gather, Concat) is known once it folds, when a plan is made.
+          if (!v.integer && v.kind != ir::ValueKind::Activation)
+            g_.fail(
+                n,
+                "input '" + i +
+                    "' must be an integer tensor (an initializer, a Constant node, an int64 input or a shape chain)");
         }
         n.inputs.push_back(id);
       }

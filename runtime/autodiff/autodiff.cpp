@@ -233,7 +233,9 @@ void walk_backward(ir::Graph& g, Builder& b, size_t forward_nodes) {
     ir::Node n = g.nodes[k];
     bool wants = false;
     for (size_t i = 0; i < n.inputs.size(); ++i) wants = wants || b.needs(n, i);
-    if (wants) ops::find_op(n.op_type)->gradient(b, n);
+    // A node without a rule here has only integer outputs (requires_grad refused the others): Shape of an activation.
+    const ops::GradientFn rule = ops::find_op(n.op_type)->gradient;
+    if (wants && rule) rule(b, n);
   }
 }
 

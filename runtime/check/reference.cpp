@@ -52,11 +52,14 @@ ReferenceForward::ReferenceForward(const ir::Graph& g, const std::map<std::strin
     : g_(g), values_(g.values.size()) {
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
-    if (!val.tensor || val.dtype == DType::Float16 || val.dtype == DType::BFloat16 || val.dtype == DType::Float64)
-      g.fail("value '" + val.name + "' is " + g.type_of(static_cast<int>(v)) +
-             "; the reference runs float32 graphs and their integers");
+    if (!val.tensor)
+      g.fail("value '" + val.name + "' is " + g.type_of(static_cast<int>(v)) + "; the reference runs tensors");
     ops::RefTensor& t = values_[v];
-    if (val.kind == ir::ValueKind::Parameter || (val.kind == ir::ValueKind::Constant && !val.integer)) {
+    if (val.kind == ir::ValueKind::Constant && !val.integer && val.dtype != DType::Float32) {
+      t.shape = val.shape;  // a typed constant (a uint8 image, a bool condition): its elements as doubles
+      t.data.resize(val.raw.size() / dtype_size(val.dtype));
+      for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = ops::element_as_double(val.dtype, val.raw.data(), i);
+    } else if (val.kind == ir::ValueKind::Parameter || (val.kind == ir::ValueKind::Constant && !val.integer)) {
       t.shape = val.shape;
       const float* p = g.param(static_cast<int>(v));
       t.data.assign(p, p + g.numel(static_cast<int>(v)));

@@ -56,6 +56,7 @@ struct Executor::Plan {
   std::vector<char> is_folded;
   std::vector<int64_t> offset;  // byte offset into the arena per value; -1 for parameters and gradients
   std::vector<ops::Step> steps;
+  std::vector<int> step_nodes;     // per step, its node's index
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
   uint64_t prepared_version = ~uint64_t(0);
   size_t forward_steps = 0;             // steps[0, forward_steps) compute the outputs and the loss
@@ -120,6 +121,11 @@ struct Executor::Compiled : ops::CompileCtx {
     for (int r : reads)
       if (r >= 0 && (g.values[r].kind == ir::ValueKind::Parameter || g.values[r].grad_of >= 0)) return 0.f;
     return ex.update_scale_;
+  }
+  const std::vector<int64_t>* ints(int v) const override {
+    if (plan.is_folded[v]) return &plan.folded[v];
+    const ir::Value& val = ex.g_.values[v];
+    return val.integer ? &val.ints : nullptr;
   }
   void update_step(int grad, ops::Step step) override {
     plan.update_steps.push_back(std::move(step));
@@ -199,6 +205,9 @@ void Executor::resolve_shapes(const std::map<int, ir::Shape>& fed, Plan& plan) c
     auto out = ops::infer_node(g_, n, shapes, values, plan.folded);
     for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k) {
       if (n.outputs[k] < 0) continue;
+      if (g_.values[n.outputs[k]].tensor && std::find(out[k].begin(), out[k].end(), ir::kUnknown) != out[k].end())
+        g_.fail(n, "output '" + g_.values[n.outputs[k]].name + "' has shape " + ir::shape_str(out[k]) +
+                       " when the plan is made: an integer input it depends on is computed from data");
       if (out[k].size() > ir::kMaxRank)
         g_.fail(
             n, ir::rank_error("output '" + g_.values[n.outputs[k]].name + "' " + ir::shape_str(out[k]), out[k].size()));
@@ -283,6 +292,7 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
         g_.fail(n, "input '" + g_.values[in].name + "' has shape " + ir::shape_str(plan->shapes[in]) +
                        ", and zero-size tensors run only through nodes whose outputs are empty too");
     op->forward(ctx, n, plan->steps);
+    plan->step_nodes.resize(plan->steps.size(), static_cast<int>(&n - g_.nodes.data()));
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }
   plan->replaced.resize(plan->steps.size());
@@ -331,6 +341,7 @@ void Executor::run() { run_steps(plan_->steps.size()); }
 void Executor::run_forward() { run_steps(plan_->forward_steps); }
 void Executor::run_update() { run_steps(plan_->steps.size(), true); }
 const std::vector<char>& Executor::fused() const { return plan_->fused; }
+const std::vector<int>& Executor::step_nodes() const { return plan_->step_nodes; }
 
 void Executor::run_steps(size_t count, bool update) {
   if (!plan_->prepare.empty() && plan_->prepared_version != *frozen_version_) {

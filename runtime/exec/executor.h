@@ -54,6 +54,9 @@ class Executor {
   // packed once per plan and repacked when the version moves. Before the first prepare().
   void freeze_weights(const uint64_t* version) { frozen_version_ = version; }
   size_t plans() const { return plans_.size(); }
+  // Per step of the current plan (prepare steps apart), the index in g.nodes of the node it computes: a node that
+  // folded (a shape chain) or has nothing to compute is in none. For tests.
+  const std::vector<int>& step_nodes() const;
 
  private:
   struct Plan;

@@ -68,12 +68,14 @@ struct Value {
 };
 
 struct Attr {
-  enum Kind { Int, Float, Ints, Floats, String, Other } kind = Other;
+  enum Kind { Int, Float, Ints, Floats, String, Tensor, Other } kind = Other;
   int64_t i = 0;
   float f = 0;
-  std::vector<int64_t> ints;
+  std::vector<int64_t> ints;  // Ints; a Tensor's dims
   std::vector<float> floats;
   std::string s;
+  DType dtype = DType::Float32;  // a Tensor's (ConstantOfShape's value): its dtype and element bytes
+  std::vector<uint8_t> raw;
 
   static Attr of(int64_t v) {
     Attr a;

@@ -170,6 +170,41 @@ void eltwise_backward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& ste
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
+int64_t count_of(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::vector<int64_t> row_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1, k = 1; i >= 0; --i) st[i] = k, k *= s[i];
+  return st;
+}
+
+dnnl::memory bytes_view(CompileCtx& ctx, int v) {
+  const int64_t n = count_of(ctx.shape(v)) * static_cast<int64_t>(dtype_size(ctx.graph().values[v].dtype));
+  return ctx.view(v, dnnl_compat::bytes(std::max<int64_t>(n, 1)));
+}
+
+void gather_step(CompileCtx& ctx, int from, int to, std::vector<int64_t> at, std::vector<Step>& steps) {
+  const size_t width = dtype_size(ctx.graph().values[from].dtype);
+  dnnl::memory x = bytes_view(ctx, from), y = bytes_view(ctx, to);
+  Step s;
+  s.host = [x, y, width, at = std::move(at)]() {
+    const auto* X = static_cast<const uint8_t*>(x.get_data_handle());
+    auto* Y = static_cast<uint8_t*>(y.get_data_handle());
+    if (width == 4) {  // float32 and int32, the common case, as whole words
+      const auto* X4 = reinterpret_cast<const uint32_t*>(X);
+      auto* Y4 = reinterpret_cast<uint32_t*>(Y);
+      for (size_t e = 0; e < at.size(); ++e) Y4[e] = X4[at[e]];
+      return;
+    }
+    for (size_t e = 0; e < at.size(); ++e) std::memcpy(Y + e * width, X + at[e] * width, width);
+  };
+  steps.push_back(std::move(s));
+}
+
 namespace {
 float from_bits(uint32_t bits) {
   float f;
@@ -424,6 +459,59 @@ std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n) {
 
 void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Eltwise f) {
   eltwise_backward(ctx, n, steps, f, 0.f, 0.f, true);
+}
+
+ir::Attr tensor_attr(DType d, double v) {
+  ir::Attr a;
+  a.kind = ir::Attr::Tensor;
+  a.dtype = d;
+  a.ints = {1};
+  a.raw.resize(dtype_size(d));
+  store_double(d, a.raw.data(), 0, v);
+  return a;
+}
+
+double element_as_double(DType d, const void* data, size_t i) {
+  auto at = [&](auto zero) {
+    decltype(zero) v;
+    std::memcpy(&v, static_cast<const uint8_t*>(data) + i * sizeof(v), sizeof(v));
+    return v;
+  };
+  switch (d) {
+    case DType::Float32: return at(float{});
+    case DType::Int64: return static_cast<double>(at(int64_t{}));
+    case DType::UInt8: return at(uint8_t{});
+    case DType::Bool: return at(uint8_t{}) != 0;
+    case DType::Int8: return at(int8_t{});
+    case DType::UInt16: return at(uint16_t{});
+    case DType::Int16: return at(int16_t{});
+    case DType::Int32: return at(int32_t{});
+    case DType::UInt32: return at(uint32_t{});
+    case DType::UInt64: return static_cast<double>(at(uint64_t{}));
+    case DType::Float16: return half_to_float(at(uint16_t{}));
+    case DType::BFloat16: return bf16_to_float(at(uint16_t{}));
+    case DType::Float64: return at(double{});
+  }
+  return 0;
+}
+
+void store_double(DType d, void* data, size_t i, double v) {
+  auto put = [&](auto x) { std::memcpy(static_cast<uint8_t*>(data) + i * sizeof(x), &x, sizeof(x)); };
+  switch (d) {
+    case DType::Float32: return put(static_cast<float>(v));
+    case DType::Int64: return put(static_cast<int64_t>(v));
+    case DType::UInt8: return put(static_cast<uint8_t>(static_cast<int64_t>(v)));
+    case DType::Bool: return put(static_cast<uint8_t>(v != 0));
+    case DType::Int8: return put(static_cast<int8_t>(static_cast<int64_t>(v)));
+    case DType::UInt16: return put(static_cast<uint16_t>(static_cast<int64_t>(v)));
+    case DType::Int16: return put(static_cast<int16_t>(static_cast<int64_t>(v)));
+    case DType::Int32: return put(static_cast<int32_t>(static_cast<int64_t>(v)));
+    case DType::UInt32: return put(static_cast<uint32_t>(static_cast<int64_t>(v)));
+    case DType::UInt64: return put(v < 0 ? static_cast<uint64_t>(static_cast<int64_t>(v)) : static_cast<uint64_t>(v));
+    case DType::Float16: return put(float_to_half(static_cast<float>(v)));
+    case DType::BFloat16: return put(float_to_bf16(static_cast<float>(v)));
+    case DType::Float64: return put(v);
+  }
 }
 
 }  // namespace onnxtrain::ops

@@ -64,6 +64,9 @@ class CompileCtx {
   // of that step, after every other step, and writes the parameter. It must give the separate update's bits: the
   // GEMM scaled by -lr, then added to p (oneDNN's output scale and sum post-op round as p + (-lr) * dp does).
   virtual void update_step(int grad, Step step) = 0;
+  // An integer value's values for this plan: a constant's, a fed integer input's (bound) or a folded shape chain's;
+  // nullptr where they are data (Slice's starts, Expand's shape: read when the plan is made, as infer read them).
+  virtual const std::vector<int64_t>* ints(int value) const = 0;
 };
 
 // What a gradient rule may do: read the node's values and the gradients of its outputs, emit ordinary nodes, and
@@ -113,12 +116,22 @@ using TypesFn = void (*)(ir::Graph& g, const ir::Node& n);
 // beside its OpDef, as ncnn's one line test_layer("ReLU", pd, weights, a) is: the kernel against `reference` on these
 // shapes, and the gradient rule against central differences of `reference` in double. Random data in [-2, 2]; away
 // from 0 for a rectifier, whose kink is tested on its own.
+// A data input of another dtype than float32 (Gather's indices, Where's condition, Cast's uint8 image): a constant
+// at input `input`, its values given as integers.
+struct TypedInput {
+  size_t input;
+  DType dtype;
+  Shape shape;
+  std::vector<int64_t> values;
+};
 struct OpCase {
   int opset;                  // the model's opset: the op's version in effect there is tested
   std::vector<Shape> shapes;  // the float inputs' shapes, in input order (optional ones may stop)
   std::map<std::string, ir::Attr> attrs = {};
   std::vector<std::vector<int64_t>> ints = {};  // the values of the int_inputs given, in input order
   bool positive = false;  // data drawn in [0.5, 2] instead: for an op real only there (Pow's base)
+  std::vector<TypedInput> typed = {};           // the typed data inputs, which take their places among the others
+  size_t outputs = 1;                           // the node's outputs (Split), each checked against the reference
 };
 
 // An attribute value, for OpCase declarations: {"alpha", attr(0.3f)}, {"perm", attr({1, 0})}.
@@ -127,6 +140,14 @@ ir::Attr attr(T v) {
   return ir::Attr::of(v);
 }
 inline ir::Attr attr(std::vector<int64_t> v) { return ir::Attr::of(std::move(v)); }
+inline ir::Attr attr(const char* s) {  // a string attribute: Cast-1's to
+  ir::Attr a;
+  a.kind = ir::Attr::String;
+  a.s = s;
+  return a;
+}
+// A one-element tensor attribute (ConstantOfShape's value): dtype d holding v.
+ir::Attr tensor_attr(DType d, double v);
 
 struct OpDef {
   const char* type;
@@ -390,6 +411,23 @@ std::vector<int64_t> normalize_axes(const ir::Graph& g, const ir::Node& n, std::
                                     const char* what);
 // Y gets X's tensor type, whatever its dtype: for the ops that only move bytes (Squeeze, Unsqueeze).
 void tensor_type_of_first(ir::Graph& g, const ir::Node& n);
+
+// Data movement (Concat, Split, Slice, Gather, Expand, Where, Cast): host loops over bytes, whatever the dtype, since
+// oneDNN has no primitive that indexes or converts every ONNX type. Index maps are built when a plan is made.
+int64_t count_of(const Shape& s);                     // the product of s's dims
+std::vector<int64_t> row_strides(const Shape& s);     // row-major element strides
+dnnl::memory bytes_view(CompileCtx& ctx, int value);  // a value's whole buffer as bytes
+// A step Y[e] = X[at[e]] element for element, dtype_size(X) bytes each (Slice, Expand: at from the plan's shapes).
+void gather_step(CompileCtx& ctx, int from, int to, std::vector<int64_t> at, std::vector<Step>& steps);
+// float16 and bfloat16 as numpy and PyTorch convert them: widened exactly, narrowed to nearest even.
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bf16_to_float(uint16_t h);
+uint16_t float_to_bf16(float f);
+// Element i of a buffer of dtype d as a double, and a double stored as dtype d (integers truncated toward 0, bool
+// nonzero): for the references and the typed tests, which hold every value as a double.
+double element_as_double(DType d, const void* data, size_t i);
+void store_double(DType d, void* data, size_t i, double v);
 
 // One input and one output, both present (Relu, LeakyRelu, Softmax).
 void check_unary(const ir::Graph& g, const ir::Node& n);

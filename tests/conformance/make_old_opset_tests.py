@@ -184,6 +184,7 @@ def main(out, cli=None):
     cases.append("test_constant_opset13")
     cases += more_ops(out)
     cases += arith_ops(out)
+    cases += movement_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
@@ -331,6 +332,48 @@ def arith_ops(out):
     return cases
 
 
+def movement_ops(out):
+    """The versions of the data-movement ops whose arguments ONNX's node tests (made at the newest) give another way:
+    Concat's axis (default 1 at opset 1, not negative before 11), Split's sizes (an input at 1, the attribute at 2 and
+    11), Slice's starts/ends/axes (attributes at 1), Cast's `to` (a name at 1)."""
+    cases = []
+    a = rng.standard_normal((2, 3)).astype(np.float32)
+    b = rng.standard_normal((2, 4)).astype(np.float32)
+    c = rng.standard_normal((1, 3)).astype(np.float32)
+    cases.append(write_case(out, "test_concat_opset1_default_axis", 1, helper.make_node("Concat", ["a", "b"], ["y"]),
+                            [("a", a), ("b", b)], [("y", np.concatenate([a, b], axis=1))]))
+    cases.append(write_case(out, "test_concat_opset4_axis0", 4, helper.make_node("Concat", ["a", "c"], ["y"], axis=0),
+                            [("a", a), ("c", c)], [("y", np.concatenate([a, c], axis=0))]))
+    cases.append(write_case(out, "test_concat_opset11_axis_neg1", 11,
+                            helper.make_node("Concat", ["a", "b"], ["y"], axis=-1), [("a", a), ("b", b)],
+                            [("y", np.concatenate([a, b], axis=-1))]))
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    parts = np.split(x, [1, 5], axis=1)
+    outs = [(f"y{k}", p) for k, p in enumerate(parts)]
+    cases.append(write_case(out, "test_split_opset1_input_split", 1,
+                            helper.make_node("Split", ["x", "s"], ["y0", "y1", "y2"], axis=1),
+                            [("x", x)], outs, [("s", np.array([1, 4, 1], np.int64))]))
+    for opset in (2, 11):
+        cases.append(write_case(out, f"test_split_opset{opset}_attribute", opset,
+                                helper.make_node("Split", ["x"], ["y0", "y1", "y2"], axis=-1 if opset == 11 else 1,
+                                                 split=[1, 4, 1]), [("x", x)], outs))
+    cases.append(write_case(out, "test_split_opset2_equal_parts", 2,
+                            helper.make_node("Split", ["x"], ["y0", "y1"]), [("x", x.T.copy())],
+                            [(f"y{k}", p) for k, p in enumerate(np.split(x.T, 2, axis=0))]))
+    x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    cases.append(write_case(out, "test_slice_opset1", 1,
+                            helper.make_node("Slice", ["x"], ["y"], starts=[1, 0], ends=[3, 100], axes=[0, 2]),
+                            [("x", x)], [("y", x[1:3, :, 0:100])]))
+    cases.append(write_case(out, "test_slice_opset1_default_axes_negative", 1,
+                            helper.make_node("Slice", ["x"], ["y"], starts=[0, -4], ends=[-1, -1]),
+                            [("x", x)], [("y", x[0:-1, -4:-1])]))
+    for to, dtype in (("FLOAT", np.float32), ("INT32", np.int32), ("INT64", np.int64), ("BOOL", np.bool_)):
+        v = (rng.standard_normal((3, 4)) * 5).astype(np.float32)
+        cases.append(write_case(out, f"test_cast_opset1_FLOAT_to_{to}", 1,
+                                helper.make_node("Cast", ["x"], ["y"], to=to), [("x", v)], [("y", v.astype(dtype))]))
+    return cases
+
+
 def registry(cli):
     """{op: [since-versions]} from `onnxtrain info --ops` (columns: op, opsets, gradient, versions)."""
     lines = subprocess.run([cli, "info", "--ops"], check=True, capture_output=True, text=True).stdout.splitlines()
@@ -355,7 +398,9 @@ def node_tests_at_old_versions(out, cli):
     from onnx.backend.test.case import node as node_cases
     by_op = {}
     for case in node_cases.collect_testcases(None):  # None: every op's
-        tensors = all(isinstance(a, np.ndarray) for arrays in case.data_sets[0] for a in arrays)
+        # Tensors, and none of strings (the one exclusion: onnxtrain holds no STRING tensors).
+        tensors = all(isinstance(a, np.ndarray) and a.dtype.kind not in "OSU" for arrays in case.data_sets[0]
+                      for a in arrays)
         if case.name.endswith("_expanded") or len(case.model.graph.node) != 1 or not tensors:
             continue
         by_op.setdefault(case.model.graph.node[0].op_type, []).append(case)

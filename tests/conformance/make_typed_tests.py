@@ -153,6 +153,7 @@ def main(out):
     cases.append(write_case(out, "test_unsqueeze_uint8_opset13", 13, [helper.make_node("Unsqueeze", ["x", "axes"], ["y"])],
                             [("x", x)], [("y", x.reshape(1, 3, 1))], initializers=[tensor("axes", np.array([0, 2], np.int64))]))
     cases += arith_cases(out)
+    cases += movement(out)
     write_bad(os.path.join(out, "bad"))
     return cases
 
@@ -248,6 +249,51 @@ def arith_cases(out):
     yb = torch.pow(xb.float(), eb16.float()).bfloat16().float().numpy()
     cases.append(write_case(out, "test_pow_bfloat16_bfloat16_opset15", 15, [pw()],
                             [("x", (BF16, xb.float().numpy())), ("e", (BF16, eb16.float().numpy()))], [("y", (BF16, yb))]))
+def movement(out):
+    """The data-movement ops on other dtypes than float32: integers, bool and float16 carried byte for byte, Cast
+    between them (NumPy's astype: truncation toward 0, wraparound), and an integer fill."""
+    cases = []
+    a, b = ints(np.int64, (2, 3)), ints(np.int64, (2, 2))
+    cases.append(write_case(out, "test_concat_int64_opset13", 13, [helper.make_node("Concat", ["a", "b"], ["y"], axis=1)],
+                            [("a", a), ("b", b)], [("y", np.concatenate([a, b], axis=1))]))
+    x = ints(np.int32, (5, 2))
+    cases.append(write_case(out, "test_split_int32_opset13", 13, [helper.make_node("Split", ["x", "s"], ["y0", "y1"])],
+                            [("x", x)], [("y0", x[:2]), ("y1", x[2:])], initializers=[tensor("s", np.array([2, 3], np.int64))]))
+    x = ints(np.uint8, (4, 6))
+    cases.append(write_case(out, "test_slice_uint8_opset13", 13,
+                            [helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])], [("x", x)], [("y", x[::-1, 1:6:2])],
+                            initializers=[tensor("s", np.array([-1, 1], np.int64)), tensor("e", np.array([-100, 6], np.int64)),
+                                          tensor("a", np.array([0, 1], np.int64)), tensor("t", np.array([-1, 2], np.int64))]))
+    x = rng.standard_normal((5, 3)).astype(np.float16)
+    i = np.array([[4, -1], [0, 2]], np.int32)
+    cases.append(write_case(out, "test_gather_float16_int32_indices_opset13", 13, [helper.make_node("Gather", ["x", "i"], ["y"])],
+                            [("x", x), ("i", i)], [("y", x[i])]))
+    c = rng.random((3, 1)) > 0.5
+    p, q = ints(np.int32, (1, 4)), ints(np.int32, (3, 4))
+    cases.append(write_case(out, "test_where_int32_broadcast_opset16", 16, [helper.make_node("Where", ["c", "p", "q"], ["y"])],
+                            [("c", c), ("p", p), ("q", q)], [("y", np.where(c, p, q))]))
+    x = rng.random((3, 1)) > 0.5
+    cases.append(write_case(out, "test_expand_bool_opset13", 13, [helper.make_node("Expand", ["x", "s"], ["y"])],
+                            [("x", x)], [("y", np.broadcast_to(x, (2, 3, 4)).copy())],
+                            initializers=[tensor("s", np.array([2, 1, 4], np.int64))]))
+    img = ints(np.uint8, (2, 3, 4))
+    cases.append(write_case(out, "test_cast_uint8_to_float_opset13", 13, [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+                            [("x", img)], [("y", img.astype(np.float32))]))
+    f = (rng.standard_normal((3, 4)) * 100).astype(np.float32)
+    for to, dtype in ((TensorProto.INT32, np.int32), (TensorProto.INT8, np.int8), (TensorProto.BOOL, np.bool_),
+                      (TensorProto.FLOAT16, np.float16), (TensorProto.DOUBLE, np.float64)):
+        with np.errstate(invalid="ignore"):
+            want = f.astype(np.int64).astype(dtype) if dtype == np.int8 else f.astype(dtype)
+        cases.append(write_case(out, f"test_cast_float_to_{np.dtype(dtype).name}_opset13", 13,
+                                [helper.make_node("Cast", ["x"], ["y"], to=to)], [("x", f)], [("y", want)]))
+    for frm, to, dtype in ((np.int64, TensorProto.INT32, np.int32), (np.int32, TensorProto.UINT8, np.uint8),
+                           (np.bool_, TensorProto.FLOAT, np.float32), (np.int16, TensorProto.INT64, np.int64)):
+        x = rng.random((2, 5)) > 0.5 if frm == np.bool_ else ints(frm, (2, 5))
+        cases.append(write_case(out, f"test_cast_{np.dtype(frm).name}_to_{np.dtype(dtype).name}_opset13", 13,
+                                [helper.make_node("Cast", ["x"], ["y"], to=to)], [("x", x)], [("y", x.astype(dtype))]))
+    cases.append(write_case(out, "test_constantofshape_int64_opset13", 13,
+                            [helper.make_node("ConstantOfShape", ["s"], ["y"], value=helper.make_tensor("v", TensorProto.INT64, [1], [-3]))],
+                            [("s", np.array([2, 3], np.int64))], [("y", np.full((2, 3), -3, np.int64))]))
     return cases
 
 

@@ -67,6 +67,8 @@ std::vector<std::string> cases_of(const std::string& dir, const std::string& op)
     bool named = false;
     for (const std::string& stem : stems) named = named || name == stem || name.rfind(stem + "_", 0) == 0;
     if (!named || name.find("_expanded") != std::string::npos) continue;
+    // The one exclusion: tests that need STRING tensors (Cast to and from STRING), which onnxtrain does not hold.
+    if (name.find("_STRING") != std::string::npos) continue;
     if (fs::exists(e.path() / "model.onnx")) {
       const ModelInfo info = Model::describe((e.path() / "model.onnx").string());
       if (std::none_of(info.nodes.begin(), info.nodes.end(), [&](const auto& n) { return n.op_type == op; })) continue;

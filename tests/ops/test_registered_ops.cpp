@@ -48,6 +48,8 @@ std::string describe(const ops::OpDef& op, const ops::OpCase& c) {
   std::string s = std::string(op.type) + " opset " + std::to_string(c.opset);
   for (const ir::Shape& shape : c.shapes) s += " " + ir::shape_str(shape);
   for (const auto& ints : c.ints) s += " ints " + ir::shape_str(ints);
+  for (const ops::TypedInput& t : c.typed)
+    s += std::string(" ") + dtype_name(t.dtype) + ir::shape_str(t.shape) + "=" + ir::shape_str(t.values);
   for (const auto& [name, a] : c.attrs) s += " " + name + "=" + attr_str(a);
   return s;
 }
@@ -60,7 +62,9 @@ std::vector<float> away_from_zero(std::vector<float> v) {
 }
 
 // A case as a one-node graph. The reference feeds the graph one input, x: the first float input (first_is_input), or
-// else a placeholder (1) that nothing reads, every float input then a parameter, so that each gets a gradient.
+// else a placeholder (1) that nothing reads, every float input then a parameter, so that each gets a gradient. Typed
+// inputs (OpCase::typed) are constants at their places. Every output is a graph output, or (for the gradient, whose
+// loss reads one) the first alone: a gradient rule then meets outputs that no gradient reaches.
 struct Built {
   explicit Built(int opset) : b(opset) {}
   GraphBuilder b;
@@ -69,6 +73,7 @@ struct Built {
   std::vector<float> X;
   std::vector<int> params;
   int y = -1;
+  std::vector<int> ys;  // every output; y is ys[0]
 };
 
 void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_input) {
@@ -76,6 +81,12 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
   size_t f = 0, i = 0;
   for (size_t k = 0;; ++k) {
     const std::string name = "in" + std::to_string(k);
+    const auto typed =
+        std::find_if(c.typed.begin(), c.typed.end(), [&](const ops::TypedInput& ti) { return ti.input == k; });
+    if (typed != c.typed.end()) {
+      inputs.push_back(t.b.typed_const(name, typed->dtype, typed->shape, typed->values));
+      continue;
+    }
     if (op.int_input(k)) {
       if (i == c.ints.size()) break;
       inputs.push_back(t.b.int_const(name, c.ints[i++]));
@@ -103,8 +114,9 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
     t.X = {0.f};
     t.x = t.b.input("placeholder", t.x_shape);
   }
-  t.y = t.b.node(op.type, inputs, c.attrs);
-  t.b.finish({t.y});
+  t.ys = t.b.nodes(op.type, inputs, c.attrs, c.outputs);
+  t.y = t.ys[0];
+  t.b.finish(first_is_input ? t.ys : std::vector<int>{t.y});
 }
 
 class RegisteredOp : public ::testing::TestWithParam<std::string> {
@@ -137,17 +149,19 @@ void check_kernel(const ops::OpDef& op) {
     ex.run();
     check::ReferenceForward ref(t.b.g, Tensor::f32_of(t.x_shape, t.X));
     ref.run_all();
-    const ops::RefTensor& want = ref.value(t.y);
-    ASSERT_EQ(ex.shape(t.y), want.shape);
-    const DType dtype = t.b.g.values[t.y].dtype;
-    for (size_t e = 0; e < want.data.size(); ++e) {
-      if (dtype == DType::Int64) {  // a shape chain's integers, exactly
-        ASSERT_EQ(static_cast<const int64_t*>(ex.bytes(t.y))[e], want.data[e]) << "Y[" << e << "]";
-        continue;
+    for (size_t o = 0; o < t.ys.size(); ++o) {
+      const int y = t.ys[o];
+      const ops::RefTensor& want = ref.value(y);
+      ASSERT_EQ(ex.shape(y), want.shape) << "output " << o;
+      const DType dtype = t.b.g.values[y].dtype;
+      for (size_t e = 0; e < want.data.size(); ++e) {
+        if (dtype != DType::Float32) {  // integers, bool, a shape chain's values, float16: exactly
+          ASSERT_EQ(ops::element_as_double(dtype, ex.bytes(y), e), want.data[e]) << "Y" << o << "[" << e << "]";
+          continue;
+        }
+        const float got = ex.data(y)[e];
+        ASSERT_NEAR(got, want.data[e], 1e-5 * (1 + std::fabs(want.data[e]))) << "Y" << o << "[" << e << "]";
       }
-      ASSERT_EQ(dtype, DType::Float32);
-      const float got = ex.data(t.y)[e];
-      ASSERT_NEAR(got, want.data[e], 1e-5 * (1 + std::fabs(want.data[e]))) << "Y[" << e << "]";
     }
   }
 }
@@ -160,7 +174,9 @@ void check_gradient(const ops::OpDef& op) {
     SCOPED_TRACE(describe(op, c));
     Built t(c.opset);
     build(t, op, c, false);
-    ASSERT_FALSE(t.params.empty());
+    // Nothing to differentiate: no float input (Cast of a uint8 image), or an output that does not train.
+    // Nor a loss over an empty output (an empty slice).
+    if (t.params.empty() || t.b.g.values[t.y].dtype != DType::Float32 || numel(t.b.g.values[t.y].shape) == 0) continue;
     const ir::Graph fwd = t.b.g;  // the forward graph, for the reference: add_training rewrites the builder's
     const ir::Shape y_shape = fwd.values[t.y].shape;
     const std::vector<float> T = random_vec(static_cast<size_t>(numel(y_shape)), 99, -1.f, 1.f);

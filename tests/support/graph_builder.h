@@ -46,8 +46,29 @@ struct GraphBuilder {
     v.ints = std::move(ints);
     return g.add_value(v);
   }
+  // A constant of another dtype (Gather's indices, Where's condition): its element bytes, and for int64, int32 and bool
+  // its values as integers too, as the importer keeps them.
+  int typed_const(const std::string& name, DType dtype, const ir::Shape& shape, const std::vector<int64_t>& values) {
+    ir::Value v;
+    v.name = name;
+    v.kind = ir::ValueKind::Constant;
+    v.dtype = dtype;
+    v.shape = shape;
+    v.raw.resize(values.size() * dtype_size(dtype));
+    for (size_t i = 0; i < values.size(); ++i) ops::store_double(dtype, v.raw.data(), i, double(values[i]));
+    if (dtype == DType::Int64 || dtype == DType::Int32 || dtype == DType::Bool) {
+      v.integer = true;
+      v.ints = values;
+    }
+    return g.add_value(v);
+  }
   // Adds a node at the op's version in effect for the builder's opset; returns its first output.
   int node(const std::string& op, std::vector<int> inputs, std::map<std::string, ir::Attr> attrs = {}) {
+    return nodes(op, std::move(inputs), std::move(attrs), 1)[0];
+  }
+  // The same with `count` outputs (Split); returns them all.
+  std::vector<int> nodes(const std::string& op, std::vector<int> inputs, std::map<std::string, ir::Attr> attrs,
+                         size_t count) {
     ir::Node n;
     n.name = op + std::to_string(g.nodes.size());
     n.op_type = op;
@@ -55,11 +76,13 @@ struct GraphBuilder {
       if (v <= g.opset) n.version = v;
     n.inputs = std::move(inputs);
     n.attrs = std::move(attrs);
-    ir::Value out;
-    out.name = n.name + "_out";
-    n.outputs = {g.add_value(out)};
+    for (size_t k = 0; k < count; ++k) {
+      ir::Value out;
+      out.name = n.name + "_out" + (k ? std::to_string(k) : "");
+      n.outputs.push_back(g.add_value(out));
+    }
     g.nodes.push_back(n);
-    return n.outputs[0];
+    return n.outputs;
   }
   // Lays out the parameters, links the graph and checks every node as the importer would.
   void finish(std::vector<int> outputs) {
