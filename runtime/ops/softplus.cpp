@@ -13,9 +13,8 @@ namespace {
 
 constexpr auto kFn = dnnl_compat::Eltwise::SoftRelu;
 
-// X: any shape; Y: the same.
-// As PyTorch computes it: log1p(exp(X)), and X itself above 20, where the two agree in float32 and exp would
-// overflow further on.
+// X: any shape; Y: the same. As PyTorch computes it: log1p(exp(X)), and X itself above 20, where the two agree in
+// float32 and exp would overflow further on.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   host_map(ctx, n.inputs[0], n.inputs[0], n.outputs[0], steps,
            [](float x, float) { return x > 20.f ? x : std::log1p(std::exp(x)); });

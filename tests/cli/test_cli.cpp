@@ -148,8 +148,8 @@ TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
   Outcome r = cli("info " + path);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(lines(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find("node 'erf0' (Erf): op Erf is not supported"), std::string::npos) << r.err;
-  for (const char* line : {"  erf0                     Erf  (x) -> (e)  NOT SUPPORTED\n",
+  EXPECT_NE(r.err.find("node 'det0' (Det): op Det is not supported"), std::string::npos) << r.err;
+  for (const char* line : {"  det0                     Det  (x) -> (e)  NOT SUPPORTED\n",
                            "  mod1                     Mod  (m, x) -> (m2)  NOT SUPPORTED\n",
                            "  relu0                    Relu-", "inputs:\n  x                        float32  (2,3)\n"})
     EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
