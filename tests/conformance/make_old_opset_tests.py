@@ -17,6 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 # The IR version each opset came with: a model may not declare a newer one than its opset allows readers to expect.
 IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
 rng = np.random.default_rng(2024)
+# What ONNX's node tests of an op are named after, where it is not the op in lower case (test_node_conformance.cpp's
+# stem_of holds the same table).
+STEMS = {"BatchNormalization": "batchnorm", "LayerNormalization": "layer_normalization"}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -300,7 +303,8 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                name = f"test_{op.lower()}_opset{v}" + c.name[len(f"test_{op.lower()}"):]
+                stem = STEMS.get(op, op.lower())
+                name = f"test_{stem}_opset{v}" + c.name[len(f"test_{stem}"):]
                 cases.append(restamp(out, name, c, v))
     return cases
 
