@@ -217,19 +217,20 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   const int dY = b.dY(n, 0);
   if (dY < 0 || !(b.needs(n, 0) || b.needs(n, 1) || b.needs(n, 2))) return;
   const bool fed_form = training_form(n) && b.graph().values[n.inputs[3]].kind != ir::ValueKind::Parameter;
-  const std::vector<int> d =
-      b.emit_n("BatchNormalizationGrad",
-               {dY, n.inputs[0], n.inputs[1], n.inputs[3], n.inputs[4], n.outputs[kBatchMean], n.outputs[kBatchVar]},
-               {{"epsilon", ir::Attr::of(epsilon_of(n))},
-                {"fed_form", ir::Attr::of(int64_t{fed_form})},
-                {"onnxtrain.frozen_state", ir::Attr::of(int64_t{frozen(n)})}},
-               3);
+  const std::vector<int> d = b.emit_n("BatchNormalizationGrad",
+                                      {dY, n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4],
+                                       n.outputs[kBatchMean], n.outputs[kBatchVar]},
+                                      {{"epsilon", ir::Attr::of(epsilon_of(n))},
+                                       {"fed_form", ir::Attr::of(int64_t{fed_form})},
+                                       {"onnxtrain.frozen_state", ir::Attr::of(int64_t{frozen(n)})}},
+                                      3);
   for (size_t k = 0; k < 3; ++k)
     if (b.needs(n, k)) b.set_dX(n, k, d[k]);
 }
 
-// BatchNormalizationGrad(dY, X, scale, running_mean, running_var, batch_mean, batch_var) -> dX, dscale, dB, through
-// oneDNN's backward with the statistics the forward used in this run. dY, X, dX: (N, C, ...); the rest (C).
+// BatchNormalizationGrad(dY, X, scale, B, running_mean, running_var, batch_mean, batch_var) -> dX, dscale, dB,
+// through oneDNN's backward (which reads B too) with the statistics the forward used in this run. dY, X, dX:
+// (N, C, ...); the rest (C).
 std::vector<Shape> grad_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) {
   return {in[1], Shape{in[2]}, Shape{in[2]}};
 }
@@ -239,6 +240,7 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
   const auto md = nchw(xs), cmd = dnnl_compat::plain({xs[1]});
   const float eps = n.attr_f("epsilon", kEpsilon);
   dnnl::memory dy = ctx.view(n.inputs[0], md), x = ctx.view(n.inputs[1], md), scale = ctx.view(n.inputs[2], cmd);
+  dnnl::memory shift = ctx.view(n.inputs[3], cmd);
   dnnl::memory dx = ctx.view(n.outputs[0], md), dscale = ctx.view(n.outputs[1], cmd);
   dnnl::memory dshift = ctx.view(n.outputs[2], cmd);
   const auto backward = [&](bool global, int mean, int var) {
@@ -246,13 +248,14 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                 {{DNNL_ARG_SRC, x},
                  {DNNL_ARG_DIFF_DST, dy},
                  {DNNL_ARG_SCALE, scale},
+                 {DNNL_ARG_SHIFT, shift},
                  {DNNL_ARG_MEAN, ctx.view(mean, cmd)},
                  {DNNL_ARG_VARIANCE, ctx.view(var, cmd)},
                  {DNNL_ARG_DIFF_SRC, dx},
                  {DNNL_ARG_DIFF_SCALE, dscale},
                  {DNNL_ARG_DIFF_SHIFT, dshift}});
   };
-  const Exec batch = backward(false, n.inputs[5], n.inputs[6]), running = backward(true, n.inputs[3], n.inputs[4]);
+  const Exec batch = backward(false, n.inputs[6], n.inputs[7]), running = backward(true, n.inputs[4], n.inputs[5]);
   const bool fed_form = n.attr_i("fed_form", 0) != 0, frozen_state = frozen(n);
   const bool* training = ctx.training();
   const dnnl::stream stream(ctx.engine());

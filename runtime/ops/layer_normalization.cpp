@@ -97,6 +97,7 @@ void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const Re
   const Rows r = rows_of(g, n, in[0]->shape);
   const std::vector<double>& x = in[0]->data;
   const double eps = epsilon_of(n);
+  const RefTensor* bias = in.size() > 2 ? in[2] : nullptr;
   for (int64_t i = 0; i < r.R; ++i) {
     double s = 0, q = 0;
     for (int64_t c = 0; c < r.C; ++c) s += x[i * r.C + c];
@@ -104,7 +105,7 @@ void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const Re
     for (int64_t c = 0; c < r.C; ++c) q += (x[i * r.C + c] - mean) * (x[i * r.C + c] - mean);
     const double var = q / double(r.C), inv = 1 / std::sqrt(var + eps);
     for (int64_t c = 0; c < r.C; ++c)
-      out[0].data[i * r.C + c] = (x[i * r.C + c] - mean) * inv * in[1]->data[c] + (in[2] ? in[2]->data[c] : 0.0);
+      out[0].data[i * r.C + c] = (x[i * r.C + c] - mean) * inv * in[1]->data[c] + (bias ? bias->data[c] : 0.0);
     const double stats[] = {0, mean, inv, var};
     for (size_t k = 1; k < out.size() && k <= kVariance; ++k) out[k].data[i] = stats[k];
   }
@@ -116,13 +117,14 @@ void gradient(GradBuilder& b, const ir::Node& n) {
   const int dY = b.dY(n, 0);
   if (dY < 0 || !(b.needs(n, 0) || b.needs(n, 1) || b.needs(n, 2))) return;
   const std::vector<int> d =
-      b.emit_n("LayerNormalizationGrad", {dY, n.inputs[0], n.inputs[1], n.outputs[1], n.outputs[kVariance]},
+      b.emit_n("LayerNormalizationGrad", {dY, n.inputs[0], n.inputs[1], n.outputs[1], n.outputs[kVariance], n.input(2)},
                {{"epsilon", ir::Attr::of(epsilon_of(n))}, {"axis", ir::Attr::of(n.attr_i("axis", -1))}}, 3);
   for (size_t k = 0; k < 3; ++k)
     if (b.needs(n, k)) b.set_dX(n, k, d[k]);
 }
 
-// LayerNormalizationGrad(dY, X, Scale, Mean, Variance) -> dX, dScale, dB. dY, X, dX: X's shape; dScale, dB: Scale's.
+// LayerNormalizationGrad(dY, X, Scale, Mean, Variance, B) -> dX, dScale, dB (oneDNN's backward reads B too; absent:
+// zeros). dY, X, dX: X's shape; dScale, dB: Scale's.
 std::vector<Shape> grad_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) {
   return {in[1], in[2], in[2]};
 }
@@ -135,6 +137,7 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
                     {DNNL_ARG_SRC, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_SCALE, ctx.view(n.inputs[2], cmd)},
+                    {DNNL_ARG_SHIFT, n.input(5) >= 0 ? ctx.view(n.inputs[5], cmd) : ctx.constant(cmd, 0.f)},
                     {DNNL_ARG_MEAN, ctx.view(n.inputs[3], rmd)},
                     {DNNL_ARG_VARIANCE, ctx.view(n.inputs[4], rmd)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)},
@@ -154,7 +157,7 @@ extern const OpDef kLayerNormalization{
     .grad_outputs = kVariance + 1,
     .reference = reference,
     .cases = {{.opset = 17, .shapes = {{3, 5}, {5}, {5}}},
-              {.opset = 17, .shapes = {{2, 3, 4}, {3, 4}, {4}}, .attrs = {{"axis", attr(1)}}},
+              {.opset = 17, .shapes = {{2, 3, 4}, {3, 4}, {3, 4}}, .attrs = {{"axis", attr(1)}}},
               {.opset = 17, .shapes = {{2, 7, 3}, {3}}, .attrs = {{"epsilon", attr(1e-2f)}}},
               {.opset = 17, .shapes = {{4, 3}, {4, 3}, {4, 3}}, .attrs = {{"axis", attr(0)}}}}};
 extern const OpDef kLayerNormalizationGrad{.type = "LayerNormalizationGrad",
