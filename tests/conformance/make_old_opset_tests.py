@@ -186,9 +186,42 @@ def main(out, cli=None):
             f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
     cases.append("test_constant_opset13")
     cases += more_ops(out)
+    cases += batchnorm_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
+
+
+def batchnorm_ops(out):
+    """BatchNormalization at the versions whose attributes ONNX's node tests (opset 15) lack: consumed_inputs, required
+    at 1, and is_test (1 and 6), spatial (1 to 7). The inference form: Y from the statistics given."""
+    cases = []
+    for opset, extra in ((1, dict(consumed_inputs=[0, 0, 0, 1, 1], is_test=1)), (6, dict(is_test=1, epsilon=1e-2)),
+                         (7, dict(spatial=1, momentum=0.7))):
+        x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+        s, b, m = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+        v = rng.random(3).astype(np.float32) + 0.5
+        eps = extra.get("epsilon", 1e-5)
+        y = (s[:, None] * (x.astype(np.float64) - m[:, None]) / np.sqrt(v[:, None].astype(np.float64) + eps)
+             + b[:, None])
+        node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], **extra)
+        cases.append(write_case(out, f"test_batchnorm_opset{opset}_inference", opset, node,
+                                [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)], [("y", y)]))
+    # The training form of 9 to 13, five outputs, with the statistics fed: ONNX's function of them. Y from the batch's
+    # mean and biased variance; mean and var the running statistics updated from them (ONNX's rule, the biased
+    # variance); saved_mean and saved_var the batch's statistics (the variance, as onnxtrain gives it).
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    s, b, m = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+    v = rng.random(3).astype(np.float32) + 0.5
+    xd = x.astype(np.float64)
+    bm, bv = xd.mean(axis=(0, 2)), xd.var(axis=(0, 2))
+    y = s[:, None] * (xd - bm[:, None]) / np.sqrt(bv[:, None] + 1e-5) + b[:, None]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "mean", "var", "sm", "sv"])
+    cases.append(write_case(out, "test_batchnorm_opset9_training_five_outputs", 9, node,
+                            [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)],
+                            [("y", y), ("mean", 0.9 * m + 0.1 * bm), ("var", 0.9 * v + 0.1 * bv), ("sm", bm),
+                             ("sv", bv)]))
+    return cases
 
 
 def more_ops(out):
