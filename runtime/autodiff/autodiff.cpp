@@ -272,12 +272,12 @@ void check_state_untied(const ir::Graph& g) {
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int v = n.inputs[k];
       if (std::find(op->state_inputs.begin(), op->state_inputs.end(), static_cast<int>(k)) != op->state_inputs.end()) {
-        // State a node computes (Identity of an initializer) has nowhere to be written back.
-        if (v >= 0 && g.values[v].producer >= 0 && n.attr_i("onnxtrain.frozen_state", 0) == 0)
+        // State a node computes (an Identity of an initializer the exporter merged it with) has nowhere to be
+        // written back, and may follow a parameter that trains.
+        if (v >= 0 && g.values[v].producer >= 0)
           g.fail(n, "running statistic '" + g.values[v].name + "' is computed by " +
                         g.nodes[g.values[v].producer].label() +
-                        ", not an initializer, so training cannot update it (TrainOptions::freeze_batchnorm keeps it "
-                        "fixed)");
+                        ", not an initializer of its own; training needs it as one");
         continue;
       }
       if (v < 0 || g.values[v].kind != ir::ValueKind::Parameter) continue;
