@@ -1,8 +1,11 @@
 // IR -> ONNX file: the loaded ModelProto written back with only the float32 initializers' values replaced, each in
-// the storage it came in (raw_data, float_data or an external file). Nothing else is touched, so a model loaded and
-// saved untrained comes back byte for byte. Every file goes through files::atomic_write.
+// the storage it came in (raw_data, float_data or an external file). The one other change: an initializer the
+// importer untied (Source::untied) is written as an initializer of its own and its Identity node dropped, as PyTorch
+// would export the trained model. Nothing else is touched, so a model without such an Identity, loaded and saved
+// untrained, comes back byte for byte. Every file goes through files::atomic_write.
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "exporters/onnx_exporter.h"
 
@@ -122,6 +125,35 @@ void export_model(const Source& src, const ir::Graph& graph, const std::string& 
   for (const Source::Param& p : src.params)
     for (auto& kv : *gp->mutable_initializer(p.tensor)->mutable_external_data())
       if (kv.key() == "location") kv.set_value(plan.location.at(kv.value()));
+
+  // Each untied parameter: a copy of the initializer its Identity read (dtype, dims, doc string), under the Identity's
+  // output name, its values in raw_data; listed among the inputs where that one is (old exports). Then the Identity
+  // nodes go.
+  std::set<std::string> dropped;
+  for (const Source::Untied& u : src.untied) {
+    const onnx::TensorProto& from = src.proto.graph().initializer(u.from);
+    onnx::TensorProto t = from;
+    t.set_name(graph.values[u.value].name);
+    t.clear_float_data();
+    t.clear_external_data();
+    t.clear_data_location();
+    t.set_raw_data(graph.param(u.value), static_cast<size_t>(graph.numel(u.value)) * sizeof(float));
+    *gp->add_initializer() = std::move(t);
+    for (int i = 0; i < src.proto.graph().input_size(); ++i)
+      if (src.proto.graph().input(i).name() == from.name()) {
+        onnx::ValueInfoProto vi = src.proto.graph().input(i);
+        vi.set_name(graph.values[u.value].name);
+        *gp->add_input() = std::move(vi);
+        break;
+      }
+    dropped.insert(u.node);
+  }
+  if (!dropped.empty()) {
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+    for (const onnx::NodeProto& n : gp->node())
+      if (!(n.op_type() == "Identity" && n.output_size() == 1 && dropped.count(n.output(0)))) *kept.Add() = n;
+    gp->mutable_node()->Swap(&kept);
+  }
 
   std::string out;
   if (!m.SerializeToString(&out)) throw Error(path + ": cannot serialize the model (is it over 2 GiB?)");

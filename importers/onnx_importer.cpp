@@ -124,6 +124,7 @@ class Importer {
       read_nodes(gp);
     else
       read_nodes(expand_functions(m, gp, g_));
+    untie_identities(gp, *src);
     read_outputs(gp);
     g_.finalize();
     ops::infer_types(g_);  // first: checks may read constant inputs (Dropout's ratio), which must have their types
@@ -528,6 +529,49 @@ class Importer {
         n.inputs.push_back(id);
       }
     }
+  }
+
+  // PyTorch's eval-mode export (1.13) merges initializers that hold equal values: the second is written as
+  // Identity(first), so two zero biases become one tensor, and trained as written they would stay one where PyTorch
+  // trains two. So an Identity (of the model's own graph, not of a function body) whose input is a float initializer
+  // and whose output nodes read, and the graph does not output, becomes a parameter of its own, starting from the same
+  // values, and the node goes; the exporter writes it back as an initializer of its own (Source::untied). One
+  // initializer that several nodes read directly is real sharing (tied weights) and stays one parameter.
+  void untie_identities(const onnx::GraphProto& gp, Source& src) {
+    std::set<std::string> identities, outputs;  // top-level Identity outputs; graph outputs
+    for (const auto& np : gp.node())
+      if (default_domain(np) && np.op_type() == "Identity" && np.input_size() == 1 && np.output_size() == 1)
+        identities.insert(np.output(0));
+    for (const auto& vi : gp.output()) outputs.insert(vi.name());
+    std::map<int, int> tensor_of;  // IR value of a float initializer -> its index among the initializers
+    for (const Source::Param& p : src.params) tensor_of[p.value] = p.tensor;
+    std::set<int> read;  // values some node reads
+    for (const ir::Node& n : g_.nodes) read.insert(n.inputs.begin(), n.inputs.end());
+    std::set<std::string> listed;  // graph inputs (initializers listed there too, in old exports)
+    for (const auto& vi : gp.input()) listed.insert(vi.name());
+    std::vector<ir::Node> kept;
+    for (ir::Node& n : g_.nodes) {
+      const int from = n.inputs.empty() ? -1 : n.inputs[0], to = n.outputs.empty() ? -1 : n.outputs[0];
+      const bool untie = n.op_type == "Identity" && from >= 0 && to >= 0 && tensor_of.count(from) &&
+                         identities.count(g_.values[to].name) && !outputs.count(g_.values[to].name) && read.count(to);
+      if (!untie) {
+        kept.push_back(std::move(n));
+        continue;
+      }
+      const size_t count = static_cast<size_t>(g_.numel(from));
+      const size_t offset = g_.params.size();
+      g_.params.resize(offset + (count + 15) / 16 * 16, 0.f);  // 64-byte aligned, as read_initializers lays them out
+      std::copy_n(g_.params.data() + g_.values[from].offset, count, g_.params.data() + offset);
+      ir::Value& v = g_.values[to];
+      v.kind = ir::ValueKind::Parameter;
+      v.initializer = true;
+      v.shape = g_.values[from].shape;
+      v.offset = offset;
+      v.feedable = listed.count(g_.values[from].name) != 0;  // listed among the inputs as its source is
+      src.untied.push_back({tensor_of.at(from), to, v.name});
+      meta_.untied.push_back({v.name, g_.values[from].name});
+    }
+    g_.nodes = std::move(kept);
   }
 
   void read_outputs(const onnx::GraphProto& gp) {

@@ -17,6 +17,15 @@ struct Source {
     int value;   // IR value id of the parameter
   };
   std::vector<Param> params;
+  // Initializers the exporter tied: an Identity of an initializer, read as a parameter, became a parameter of its own
+  // (importers/onnx_importer.cpp, untie_identities). The exporter writes each as an initializer of its own, a copy of
+  // `from`'s TensorProto under the Identity's output name, and drops the Identity node.
+  struct Untied {
+    int from;          // index into proto.graph().initializer() of the initializer the Identity read
+    int value;         // IR value id of the new parameter (named as the Identity's output)
+    std::string node;  // the Identity node's output name, which identifies it in proto.graph().node()
+  };
+  std::vector<Untied> untied;
 };
 
 }  // namespace onnxtrain::onnx_io

@@ -1,11 +1,15 @@
 // Data sets by name: file formats come from the data readers; this file only picks files, pairs features with
-// labels, scales Fashion-MNIST to [0,1] and fits sample shapes to the model's input.
+// labels, scales Fashion-MNIST to [0,1], finds each model input's array, and fits sample shapes and dtypes to the
+// model's inputs.
 #include "onnxtrain/dataset.h"
 
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <new>
 
 #include "onnxtrain/data.h"
@@ -39,10 +43,31 @@ std::string labels_for(const std::string& images) {
   return l;
 }
 
-Dataset read_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys,
-                     const std::string& y_key) {
+// "a, b, y": an .npz's arrays, for messages.
+std::string keys_of(const std::map<std::string, Tensor>& arrays) {
+  std::string s;
+  for (const auto& [k, t] : arrays) s += (s.empty() ? "" : ", ") + k;
+  return s;
+}
+
+// The labels or targets under y_key, if the file has them.
+void take_y(Dataset& d, std::map<std::string, Tensor>& arrays, const std::string& y_key) {
+  auto yi = arrays.find(y_key);
+  if (yi != arrays.end() && yi->second.shape.empty())  // else taken for "no labels" (Dataset::has_y)
+    throw Error(d.source + ": '" + y_key +
+                "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
+                "(N, ...)");
+  if (yi != arrays.end()) d.y = std::move(yi->second);
+}
+
+// The features and labels as the readers give them (float32, or integers as int64), the features found under the
+// first of x_keys present in an .npz (*key: the one found). input: the model input they are for, named in messages
+// ("" for none).
+Dataset read_raw(const std::string& spec, Split split, const std::vector<std::string>& x_keys, const std::string& y_key,
+                 const std::string& input, std::string* key) {
   Dataset d;
   d.source = spec;
+  *key = "";
   if (spec == "fashion-mnist") {
     std::string stem = std::string(kFashionDir) + (split == Split::Train ? "/train" : "/t10k");
     std::string images = stem + "-images-idx3-ubyte.gz";
@@ -60,14 +85,13 @@ Dataset read_dataset(const std::string& spec, Split split, const std::vector<std
       if (xi == arrays.end()) xi = arrays.find(k);
       tried += (tried.empty() ? "'" : " or '") + k + "'";
     }
-    if (xi == arrays.end()) throw Error(spec + ": no features array " + tried);
+    if (xi == arrays.end())
+      throw Error(spec + ": no " +
+                  (input.empty() ? "features array " + tried : "array " + tried + " for model input '" + input + "'") +
+                  "; the file has: " + keys_of(arrays));
+    *key = xi->first;
     d.x = std::move(xi->second);
-    auto yi = arrays.find(y_key);
-    if (yi != arrays.end() && yi->second.shape.empty())  // else taken for "no labels" (Dataset::has_y)
-      throw Error(spec + ": '" + y_key +
-                  "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
-                  "(N, ...)");
-    if (yi != arrays.end()) d.y = std::move(yi->second);
+    take_y(d, arrays, y_key);
   } else if (ends_with(spec, ".npy")) {
     d.x = load_npy(spec);
   } else if (spec.find("idx3") != std::string::npos) {
@@ -77,16 +101,143 @@ Dataset read_dataset(const std::string& spec, Split split, const std::vector<std
   } else {
     throw Error(spec + ": unknown data format (expected fashion-mnist, .npz, .npy or an idx3 images file)");
   }
-  if (d.x.dtype != DType::Float32) {
-    // Integer features (uint8 images in an npz) are taken as values; only the dtype changes.
-    d.x.f32.assign(d.x.i64.begin(), d.x.i64.end());
-    d.x.i64.clear();
-    d.x.dtype = DType::Float32;
+  return d;
+}
+
+// Integer features (uint8 images in an npz) are taken as values for a float32 input; only the dtype changes.
+void to_float(Tensor& x) {
+  if (x.dtype == DType::Float32) return;
+  x.f32.assign(x.i64.begin(), x.i64.end());
+  x.i64.clear();
+  x.dtype = DType::Float32;
+}
+
+// Each of t's int64 values as a T in its bytes, refused by name when one lies outside [lo, hi].
+template <typename T>
+void narrow(Tensor& t, DType to, int64_t lo, int64_t hi, const std::string& what) {
+  std::vector<uint8_t> bytes(t.i64.size() * sizeof(T));
+  for (size_t i = 0; i < t.i64.size(); ++i) {
+    const int64_t v = t.i64[i];
+    if (v < lo || v > hi)
+      throw Error(what + " holds " + std::to_string(v) + " at element " + std::to_string(i) + ", outside " +
+                  dtype_name(to) + "'s range " + std::to_string(lo) + " to " + std::to_string(hi));
+    const T e = static_cast<T>(v);
+    std::memcpy(bytes.data() + i * sizeof(T), &e, sizeof(T));
   }
+  t.i64.clear();
+  t.i64.shrink_to_fit();
+  t.bytes = std::move(bytes);
+  t.dtype = to;
+}
+
+// t, as the readers give it, in the dtype of model input `in`. what: "<file>: array 'k'", for messages.
+void convert(Tensor& t, const InputSpec& in, const std::string& what) {
+  const std::string for_input = " for model input '" + in.name + "' (" + dtype_name(in.dtype) + ")";
+  switch (in.dtype) {
+    case DType::Float32: to_float(t); return;
+    case DType::Float16:
+    case DType::BFloat16:
+    case DType::Float64:
+      throw Error(what + for_input + ": data files feed float32, integer and bool inputs, not " + dtype_name(in.dtype));
+    default: break;
+  }
+  if (t.dtype == DType::Float32)
+    throw Error(what + " holds floating-point values" + for_input + "; store it as integers (np.int64, np.uint8, ...)");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  switch (in.dtype) {
+    case DType::Int64: return;
+    case DType::UInt8: return narrow<uint8_t>(t, in.dtype, 0, 255, what + for_input);
+    case DType::Int8: return narrow<int8_t>(t, in.dtype, -128, 127, what + for_input);
+    case DType::UInt16: return narrow<uint16_t>(t, in.dtype, 0, 65535, what + for_input);
+    case DType::Int16: return narrow<int16_t>(t, in.dtype, -32768, 32767, what + for_input);
+    case DType::Int32: return narrow<int32_t>(t, in.dtype, INT32_MIN, INT32_MAX, what + for_input);
+    case DType::UInt32: return narrow<uint32_t>(t, in.dtype, 0, UINT32_MAX, what + for_input);
+    case DType::UInt64: return narrow<uint64_t>(t, in.dtype, 0, kMax, what + for_input);
+    case DType::Bool: return narrow<uint8_t>(t, in.dtype, 0, 1, what + for_input);
+    default: return;
+  }
+}
+
+// Reshapes t's samples to sample_dims when the element counts agree (fit_features).
+void fit(Tensor& t, const std::string& source, const std::string& input_name, const std::vector<int64_t>& sample_dims) {
+  std::vector<int64_t> have(t.shape.begin() + 1, t.shape.end());
+  int64_t have_n = 1, want_n = 1;
+  bool known = true;
+  for (int64_t v : have) have_n *= v;
+  for (int64_t v : sample_dims) {
+    if (v < 0) known = false;
+    want_n *= v;
+  }
+  if (have == sample_dims) return;
+  if (!known) {
+    if (have.size() == sample_dims.size()) return;  // the executor checks what it can
+    throw Error(source + ": samples of shape " + shape_str(have) + " do not fit model input '" + input_name +
+                "' of sample shape " + shape_str(sample_dims));
+  }
+  if (have_n != want_n)
+    throw Error(source + ": samples of shape " + shape_str(have) + " (" + std::to_string(have_n) +
+                " values) do not fit model input '" + input_name + "' of sample shape " + shape_str(sample_dims) +
+                " (" + std::to_string(want_n) + " values)");
+  t.shape.resize(1);
+  t.shape.insert(t.shape.end(), sample_dims.begin(), sample_dims.end());
+}
+
+// The sample counts of the features, every other input and the labels agree, and no features are a scalar.
+void check_rows(const Dataset& d) {
+  const std::string& spec = d.source;
   if (d.x.shape.empty()) throw Error(spec + ": the features are a scalar, expected (N, ...)");
+  for (const auto& [name, t] : d.more) {
+    if (t.shape.empty()) throw Error(spec + ": array '" + name + "' is a scalar, expected (N, ...)");
+    if (t.shape[0] != d.x.shape[0])
+      throw Error(spec + ": " + std::to_string(d.x.shape[0]) + " rows for input '" + d.x_name + "' but " +
+                  std::to_string(t.shape[0]) + " for input '" + name + "'");
+  }
   if (d.has_y() && d.y.shape[0] != d.x.shape[0])
     throw Error(spec + ": " + std::to_string(d.x.shape[0]) + " feature rows but " + std::to_string(d.y.shape[0]) +
                 " labels");
+}
+
+Dataset read_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys,
+                     const std::string& y_key) {
+  std::string key;
+  Dataset d = read_raw(spec, split, x_keys, y_key, "", &key);
+  to_float(d.x);
+  check_rows(d);
+  return d;
+}
+
+Dataset read_inputs(const std::string& spec, Split split, const std::vector<InputSpec>& inputs,
+                    const std::vector<std::string>& x_keys, const std::string& y_key) {
+  if (inputs.empty()) throw Error(spec + ": the model has no input to feed");
+  Dataset d;
+  if (inputs.size() == 1) {
+    std::string key;
+    d = read_raw(spec, split, x_keys, y_key, inputs[0].name, &key);
+    convert(d.x, inputs[0], spec + (key.empty() ? ": the features" : ": array '" + key + "'"));
+  } else {
+    std::string names;
+    for (const InputSpec& in : inputs) names += (names.empty() ? "" : ", ") + in.name;
+    if (!ends_with(spec, ".npz"))
+      throw Error(spec + ": the model has " + std::to_string(inputs.size()) + " inputs (" + names +
+                  "); feed them from an .npz that holds each under its input's name");
+    auto arrays = load_npz(spec);
+    d.source = spec;
+    for (const InputSpec& in : inputs)
+      if (!arrays.count(in.name))
+        throw Error(spec + ": no array '" + in.name + "' for model input '" + in.name +
+                    "' (the model's inputs: " + names + "); the file has: " + keys_of(arrays));
+    take_y(d, arrays, y_key);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Tensor& t = i == 0 ? d.x : d.more[inputs[i].name];
+      t = std::move(arrays.at(inputs[i].name));
+      convert(t, inputs[i], spec + ": array '" + inputs[i].name + "'");
+    }
+  }
+  d.x_name = inputs[0].name;
+  check_rows(d);
+  fit(d.x, spec, inputs[0].name, inputs[0].sample_dims);
+  for (size_t i = 1; i < inputs.size(); ++i)
+    fit(d.more.at(inputs[i].name), spec, inputs[i].name, inputs[i].sample_dims);
   return d;
 }
 
@@ -103,38 +254,39 @@ Dataset load_dataset(const std::string& spec, Split split, const std::vector<std
   }
 }
 
+Dataset load_inputs(const std::string& spec, Split split, const std::vector<InputSpec>& inputs,
+                    const std::vector<std::string>& x_keys, const std::string& y_key) {
+  try {
+    return read_inputs(spec, split, inputs, x_keys, y_key);
+  } catch (const std::bad_alloc&) {
+    throw Error(spec + ": ran out of memory while loading the data set");
+  }
+}
+
 void fit_features(Dataset& d, const std::string& input_name, const std::vector<int64_t>& sample_dims) {
-  std::vector<int64_t> have(d.x.shape.begin() + 1, d.x.shape.end());
-  int64_t have_n = 1, want_n = 1;
-  bool known = true;
-  for (int64_t v : have) have_n *= v;
-  for (int64_t v : sample_dims) {
-    if (v < 0) known = false;
-    want_n *= v;
-  }
-  if (have == sample_dims) return;
-  if (!known) {
-    if (have.size() == sample_dims.size()) return;  // the executor checks what it can
-    throw Error(d.source + ": samples of shape " + shape_str(have) + " do not fit model input '" + input_name +
-                "' of sample shape " + shape_str(sample_dims));
-  }
-  if (have_n != want_n)
-    throw Error(d.source + ": samples of shape " + shape_str(have) + " (" + std::to_string(have_n) +
-                " values) do not fit model input '" + input_name + "' of sample shape " + shape_str(sample_dims) +
-                " (" + std::to_string(want_n) + " values)");
-  d.x.shape.resize(1);
-  d.x.shape.insert(d.x.shape.end(), sample_dims.begin(), sample_dims.end());
+  fit(d.x, d.source, input_name, sample_dims);
 }
 
 void check_trainable(const Dataset& d, int64_t classes) {
   const int64_t n = d.x.shape.empty() ? 0 : d.x.shape[0];
   if (n == 0) throw Error(d.source + ": the data set is empty");
   if (!d.has_y()) throw Error(d.source + ": no labels or targets (an .npz needs 'y' beside the features)");
-  const int64_t row = d.x.numel() / n;
-  for (size_t i = 0; i < d.x.f32.size(); ++i)
-    if (!std::isfinite(d.x.f32[i]))
-      throw Error(d.source + ": feature " + std::to_string(i % row) + " of sample " + std::to_string(i / row) + " is " +
-                  std::to_string(d.x.f32[i]));
+  for (const auto& [name, t] : d.more)
+    if (t.shape.empty() || t.shape[0] != n)
+      throw Error(d.source + ": " + std::to_string(n) + " samples for input '" + d.x_name + "' but " +
+                  (t.shape.empty() ? std::string("a scalar") : std::to_string(t.shape[0])) + " for input '" + name +
+                  "'");
+  // Float features must be finite (integers are); with several inputs, the message names the input.
+  const auto finite = [&](const Tensor& x, const std::string& input) {
+    const int64_t row = x.numel() / n;
+    for (size_t i = 0; i < x.f32.size(); ++i)
+      if (!std::isfinite(x.f32[i]))
+        throw Error(d.source + ": " + (input.empty() ? "" : "input '" + input + "': ") + "feature " +
+                    std::to_string(i % row) + " of sample " + std::to_string(i / row) + " is " +
+                    std::to_string(x.f32[i]));
+  };
+  finite(d.x, d.more.empty() ? "" : d.x_name);
+  for (const auto& [name, t] : d.more) finite(t, name);
   if (d.y.dtype == DType::Int64) {
     for (int64_t i = 0; i < static_cast<int64_t>(d.y.i64.size()); ++i) {
       int64_t l = d.y.i64[i];

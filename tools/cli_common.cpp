@@ -31,14 +31,31 @@ ModelInfo::Port input_port(const Model& model, const std::string& name) {
   throw Error(model.path() + ": the model has no input '" + name + "'");
 }
 
-Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
+Dataset load_for(const Model& model, const std::vector<std::string>& inputs, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key) {
-  const ModelInfo::Port port = input_port(model, input);
-  std::vector<std::string> keys =
-      x_key.empty() ? std::vector<std::string>{port.name, "x"} : std::vector<std::string>{x_key};
-  Dataset d = load_dataset(spec, split, keys, y_key);
-  fit_features(d, port.name, sample_dims(port));
-  return d;
+  std::vector<InputSpec> specs;
+  std::string names;
+  for (const std::string& name : inputs) {
+    const ModelInfo::Port port = input_port(model, name);
+    if (port.kind != Value::Kind::Tensor)
+      throw Error(model.path() + ": input '" + name + "' is " + port.dtype +
+                  "; data files feed tensors (InferenceSession::run_values takes sequences and optionals)");
+    InputSpec in{port.name, DType::Float32, sample_dims(port)};
+    bool known = false;
+    for (int t = 0; t <= static_cast<int>(DType::Float64); ++t)
+      if (port.dtype == dtype_name(static_cast<DType>(t))) in.dtype = static_cast<DType>(t), known = true;
+    if (!known)
+      throw Error(model.path() + ": input '" + name + "' is " + port.dtype + ", which data files cannot feed");
+    specs.push_back(std::move(in));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  if (specs.size() > 1 && !x_key.empty())
+    throw Error("--input-key names the array of a model's only input, and " + model.path() + " has " +
+                std::to_string(specs.size()) + " (" + names + "), each read from the .npz under its own name");
+  const std::vector<std::string> keys = x_key.empty()
+                                            ? std::vector<std::string>{specs.empty() ? "x" : specs[0].name, "x"}
+                                            : std::vector<std::string>{x_key};
+  return load_inputs(spec, split, specs, keys, y_key);
 }
 
 std::string flag_names(std::string text) {

@@ -17,10 +17,11 @@ std::vector<int64_t> sample_dims(const ModelInfo::Port& p);
 // The model's input of that name (a training session's input()).
 ModelInfo::Port input_port(const Model& model, const std::string& name);
 
-// Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's input named input (a training session's
-// input(): with --output, other inputs may feed only other outputs), features fitted to its shape. x_key empty: the
-// input's own name, else x. Throws Error naming the file or the model.
-Dataset load_for(const Model& model, const std::string& input, const std::string& spec, Split split,
+// Loads a data set (.npz, .npy, idx, or fashion-mnist) for the model's inputs named inputs (a training session's
+// inputs(): with --output, other inputs may feed only other outputs; every input for run), each fitted to its input's
+// shape and dtype (load_inputs). One input: its array is x_key (--input-key), else the input's own name, else x.
+// Several: each under its own name, and x_key is refused. Throws Error naming the file, the model or the input.
+Dataset load_for(const Model& model, const std::vector<std::string>& inputs, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key);
 
 // A library message with the API's option names ("OptimizerConfig::lr", "TrainerOptions::resume_from") as the

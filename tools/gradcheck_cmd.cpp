@@ -14,15 +14,17 @@
 namespace onnxtrain::cli {
 namespace {
 
-// The first n rows of t.
+// The first n rows of t, of any dtype.
 Tensor head(const Tensor& t, int64_t n) {
   Tensor h = t;
   const int64_t row = t.shape[0] ? t.numel() / t.shape[0] : 0;
   h.shape[0] = n;
   if (t.dtype == DType::Int64)
     h.i64.resize(static_cast<size_t>(n * row));
-  else
+  else if (t.dtype == DType::Float32)
     h.f32.resize(static_cast<size_t>(n * row));
+  else
+    h.bytes.resize(static_cast<size_t>(n * row) * dtype_size(t.dtype));
   return h;
 }
 
@@ -82,11 +84,13 @@ int cmd_gradcheck(const GradcheckArgs& a) {
   to.loss = o.loss;
   to.output = o.output;
   to.threads = o.threads;
-  Dataset d = load_for(model, TrainingSession(model, to).input(), a.data, Split::Train, a.x_key, a.target_key);
+  Dataset d = load_for(model, TrainingSession(model, to).inputs(), a.data, Split::Train, a.x_key, a.target_key);
   check_trainable(d, 0);  // label ranges are checked against the model's classes by the session
   const int64_t n = std::min(a.samples, d.x.shape[0]);
-  const Tensor x = head(d.x, n), y = head(d.y, n);
-  const GradcheckReport r = gradcheck(model, x, y, o);
+  std::map<std::string, Tensor> inputs = {{d.x_name, head(d.x, n)}};
+  for (const auto& [name, t] : d.more) inputs[name] = head(t, n);
+  const Tensor y = head(d.y, n);
+  const GradcheckReport r = gradcheck(model, inputs, y, o);
 
   std::printf("gradcheck %s on %s: %lld samples, %s loss, eps %g, tolerance %g, %s\n", a.model.c_str(), a.data.c_str(),
               static_cast<long long>(n), r.loss.c_str(), o.eps, o.tolerance,

@@ -1,5 +1,5 @@
 // onnxtrain: the command line, a thin layer over the public API (include/onnxtrain/). Commands: info, run, train,
-// eval, gradcheck (train's loop is in train_cmd.cpp, gradcheck's report in gradcheck_cmd.cpp). Everything that
+// eval, gradcheck, test (train's loop is in train_cmd.cpp, gradcheck's report in gradcheck_cmd.cpp). Everything that
 // computes lives in the library.
 // Every failure is one line on stderr and a non-zero exit: 1 for bad models or data, 2 for bad usage.
 #include <signal.h>
@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "onnxtrain/backend_test.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
@@ -85,6 +86,11 @@ void print_info(const std::string& path, const ModelInfo& info, bool loaded) {
                 !loaded       ? ""
                 : i.trainable ? "  trainable"
                               : "  not trainable");
+  if (!info.untied.empty()) {
+    std::printf("untied (%zu): initializers the exporter had tied, trained and saved as their own\n",
+                info.untied.size());
+    for (auto& u : info.untied) std::printf("  %-24s was Identity(%s)\n", u.name.c_str(), u.from.c_str());
+  }
   if (loaded)
     std::printf("parameters: %s total, %s trainable\n", thousands(info.total_params).c_str(),
                 thousands(info.trainable_params).c_str());
@@ -118,11 +124,11 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   for (const std::string& f : model.files()) inputs.add(f, f == model.files()[0] ? "MODEL" : "MODEL's external data");
   if (data != "fashion-mnist") inputs.add(data, "--data");
   files::check_output(out, "--out", inputs);
-  const ModelInfo::Port input = run_input(model);  // before the data: a model run cannot feed needs no data read
-  // The features' key: --input-key, else the input's own name, else x.
-  std::vector<std::string> keys =
-      x_key.empty() ? std::vector<std::string>{input.name, "x"} : std::vector<std::string>{x_key};
-  RunResult r = run_dataset(model, load_dataset(data, Split::Test, keys), batch, threads);
+  // Before the data: a model run cannot feed needs no data read.
+  std::vector<std::string> names;
+  for (const ModelInfo::Port& p : run_inputs(model)) names.push_back(p.name);
+  // Every input's array: one input's under --input-key, else its own name, else x; several under their names.
+  RunResult r = run_dataset(model, load_for(model, names, data, Split::Test, x_key, "y"), batch, threads);
   save_npz(out, r.outputs, inputs);
   std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(r.samples), path.c_str(),
               out.c_str(), join(model.output_names(), ", ").c_str());
@@ -140,12 +146,35 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
   options.output = output;
   options.threads = threads;
   TrainingSession session(model, options);
-  Dataset d = load_for(model, session.input(), data, Split::Test, x_key, y_key);
+  Dataset d = load_for(model, session.inputs(), data, Split::Test, x_key, y_key);
   check_trainable(d, session.classes());
-  EvalResult r = session.evaluate(d.x, d.y, batch);
+  EvalResult r = session.evaluate(d, batch);
   std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), static_cast<long long>(r.count),
               describe(r).c_str());
   return 0;
+}
+
+// `onnxtrain test DIR...`: each ONNX backend-test folder run and compared as onnx's runner does (run_backend_test),
+// one line each with its worst difference, then a summary. Exit 1 when one fails. Writes nothing.
+int cmd_test(const std::vector<std::string>& dirs, const BackendTestOptions& o) {
+  size_t failed = 0;
+  for (const std::string& dir : dirs) {
+    const BackendTestResult r = run_backend_test(dir, o);
+    if (!r.pass) {
+      ++failed;
+      std::printf("FAIL  %s\n", r.failure.c_str());
+    } else if (r.compared > 0) {
+      std::printf("PASS  %s: %d set%s, worst difference %.3g (%.3g of the tolerance) at %s\n", dir.c_str(), r.sets,
+                  r.sets == 1 ? "" : "s", r.worst, r.worst_rel, r.worst_at.c_str());
+    } else {
+      std::printf("PASS  %s: %d set%s, outputs equal (no float elements)\n", dir.c_str(), r.sets,
+                  r.sets == 1 ? "" : "s");
+    }
+    std::fflush(stdout);
+  }
+  std::printf("%zu passed, %zu failed, of %zu folder%s (rtol %g, atol %g)\n", dirs.size() - failed, failed, dirs.size(),
+              dirs.size() == 1 ? "" : "s", o.rtol, o.atol);
+  return failed ? 1 : 0;
 }
 
 }  // namespace
@@ -200,11 +229,21 @@ int main(int argc, char** argv) {
   GradcheckArgs ga;
   auto* gradcheck = add_gradcheck_command(app, ga);
 
+  std::vector<std::string> test_dirs;
+  BackendTestOptions to;
+  auto* test = app.add_subcommand("test",
+                                  "Run ONNX backend-test folders (model.onnx beside test_data_set_*/input_*.pb and "
+                                  "output_*.pb) as onnx's runner does; exit 1 if one fails");
+  test->add_option("DIR", test_dirs, "Backend-test folders")->required();
+  test->add_option("--rtol", to.rtol, "Relative tolerance for float outputs (default 1e-3)")->check(cli::kNonNegative);
+  test->add_option("--atol", to.atol, "Absolute tolerance for float outputs (default 1e-7)")->check(cli::kNonNegative);
+  test->add_option("--threads", to.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
+
   try {
     if (argc > 1 && argv[1][0] != '-' &&
         app.get_subcommands([&](CLI::App* c) { return c->check_name(argv[1]); }).empty())
       throw CLI::ExtrasError(
-          "unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck)",
+          "unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck, test)",
           CLI::ExitCodes::ExtrasError);
     app.parse(argc, argv);
     if (*train) check_train_usage(*train, ta);
@@ -239,6 +278,7 @@ int main(int argc, char** argv) {
     if (*train) return cmd_train(ta, std::vector<std::string>(argv, argv + argc));
     if (*eval) return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch);
     if (*gradcheck) return cmd_gradcheck(ga);
+    if (*test) return cmd_test(test_dirs, to);
   } catch (const onnxtrain::Error& e) {
     std::fprintf(stderr, "onnxtrain: error: %s\n", flag_names(e.what()).c_str());
     return 1;

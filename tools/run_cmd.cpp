@@ -12,13 +12,20 @@ namespace onnxtrain::cli {
 
 namespace {
 
-// Rows [begin, end) of x: (N, ...) float32.
+// Rows [begin, end) of x: (N, ...) of any dtype.
 Tensor slice_rows(const Tensor& x, int64_t begin, int64_t end) {
   const int64_t row = x.numel() / x.shape[0];
   Tensor t;
+  t.dtype = x.dtype;
   t.shape = x.shape;
   t.shape[0] = end - begin;
-  t.f32.assign(x.f32.begin() + begin * row, x.f32.begin() + end * row);
+  if (x.dtype == DType::Float32)
+    t.f32.assign(x.f32.begin() + begin * row, x.f32.begin() + end * row);
+  else if (x.dtype == DType::Int64)
+    t.i64.assign(x.i64.begin() + begin * row, x.i64.begin() + end * row);
+  else
+    t.bytes.assign(x.bytes.begin() + begin * row * static_cast<int64_t>(dtype_size(x.dtype)),
+                   x.bytes.begin() + end * row * static_cast<int64_t>(dtype_size(x.dtype)));
   return t;
 }
 
@@ -43,28 +50,37 @@ void append_rows(Tensor& all, const Tensor& t) {
 
 }  // namespace
 
-ModelInfo::Port run_input(const Model& model) {
+std::vector<ModelInfo::Port> run_inputs(const Model& model) {
   const ModelInfo info = model.info();
-  if (info.inputs.size() != 1)
-    throw Error(model.path() + ": run feeds one input from --data, but the model has " +
-                std::to_string(info.inputs.size()));
-  // The data readers give float32 features (integers as their values), so run feeds float32 inputs only.
-  if (info.inputs[0].dtype != "float32")
-    throw Error(model.path() + ": input '" + info.inputs[0].name + "' is " + info.inputs[0].dtype +
-                "; run feeds float32 features only (InferenceSession::run takes every dtype)");
-  return info.inputs[0];
+  if (info.inputs.empty()) throw Error(model.path() + ": the model has no input for --data to feed");
+  for (const ModelInfo::Port& p : info.inputs)
+    if (p.kind != Value::Kind::Tensor)
+      throw Error(model.path() + ": input '" + p.name + "' is " + p.dtype +
+                  "; run feeds tensors from --data (InferenceSession::run_values takes sequences and optionals)");
+  return info.inputs;
 }
 
 RunResult run_dataset(Model& model, Dataset d, int64_t batch, int threads) {
-  const ModelInfo::Port in = run_input(model);
-  fit_features(d, in.name, sample_dims(in));
+  const std::vector<ModelInfo::Port> ins = run_inputs(model);
+  const ModelInfo::Port& in = ins[0];
+  if (d.x_name.empty()) {  // features loaded for no input in particular (load_dataset): the model's only one's
+    if (ins.size() != 1)
+      throw Error(model.path() + ": the model has " + std::to_string(ins.size()) + " inputs; " + d.source +
+                  " holds the features of one");
+    d.x_name = in.name;
+    fit_features(d, in.name, sample_dims(in));
+  }
   if (d.x.shape.empty() || d.x.shape[0] == 0)
     throw Error(d.source + ": the data set is empty");  // as train and eval say; no outputs to write
   const int64_t n = d.x.shape[0];
   const int64_t fixed = in.fixed_batch();
   if (fixed) batch = fixed;  // the only size it runs; outputs are the same
   InferenceSession session(model, SessionOptions{threads});
-  auto run_rows = [&](int64_t begin, int64_t end) { return session.run({{in.name, slice_rows(d.x, begin, end)}}); };
+  auto run_rows = [&](int64_t begin, int64_t end) {
+    std::map<std::string, Tensor> feeds = {{d.x_name, slice_rows(d.x, begin, end)}};
+    for (const auto& [name, t] : d.more) feeds[name] = slice_rows(t, begin, end);
+    return session.run(feeds);
+  };
   auto refuse = [&](const std::string& name, const std::vector<int64_t>& shape, int64_t m) {
     std::string how =
         fixed ? "the model's input fixes the batch at " + std::to_string(fixed) + ", so " + std::to_string(n) +

@@ -315,11 +315,11 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   TrainingSession& session = trainer.session();
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
-  Dataset train = load_for(model, session.input(), a.data, Split::Train, a.x_key, a.target_key);
+  Dataset train = load_for(model, session.inputs(), a.data, Split::Train, a.x_key, a.target_key);
   check_trainable(train, session.classes());
   Dataset val;
   if (!a.val.empty()) {
-    val = load_for(model, session.input(), a.val, Split::Test, a.x_key, a.target_key);
+    val = load_for(model, session.inputs(), a.val, Split::Test, a.x_key, a.target_key);
     check_trainable(val, session.classes());
   }
   // The records (--log, --plot, the checkpoint's history) are streamed, never kept: memory and checkpoints stay

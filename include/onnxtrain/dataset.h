@@ -1,6 +1,8 @@
 // Named data sets for the CLI and library: an .npz/.npy file, an MNIST idx pair, or "fashion-mnist" (Debian's
-// dataset-fashion-mnist). Features come back float32, labels int64. It does not batch or shuffle.
+// dataset-fashion-mnist). Features come back float32 (or, loaded for a model's inputs, in each input's dtype), labels
+// int64. It does not batch or shuffle.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -10,9 +12,23 @@ namespace onnxtrain {
 
 struct Dataset {
   std::string source;  // what was loaded, for messages
-  Tensor x;            // (N, ...) float32 features
+  Tensor x;            // (N, ...) features: float32, or the dtype of the model input they were loaded for (load_inputs)
   Tensor y;            // (N) int64 labels or (N, ...) float32 targets; empty when the file has none
+  // A model with several inputs (load_inputs): x feeds the input x_name, and the others' (N, ...) rows are in more,
+  // keyed by input name, each in its input's dtype. Batching and shuffling take every input's rows together. x_name
+  // empty: x feeds the model's only input (or the training session's input()).
+  std::string x_name;
+  std::map<std::string, Tensor> more;
   bool has_y() const { return !y.shape.empty(); }
+  int64_t samples() const { return x.shape.empty() ? 0 : x.shape[0]; }
+};
+
+// A model input that data feeds: its name, dtype, and per-sample dims (its declared dims after the first, -1 where
+// unknown).
+struct InputSpec {
+  std::string name;
+  DType dtype = DType::Float32;
+  std::vector<int64_t> sample_dims;
 };
 
 enum class Split { Train, Test };
@@ -23,13 +39,22 @@ enum class Split { Train, Test };
 Dataset load_dataset(const std::string& spec, Split split, const std::vector<std::string>& x_keys = {"x"},
                      const std::string& y_key = "y");
 
+// spec loaded for a model's inputs. One input: its features are found as load_dataset finds them (the first of
+// x_keys present). Several: spec must be an .npz holding each under its input's name (x_keys is not used). Each array
+// is fitted to its input's sample dims (fit_features) and given its input's dtype: float32 inputs take float and
+// integer arrays (integers as their values); integer and bool inputs take integer and bool arrays, in their own dtype,
+// each value checked against the dtype's range; float arrays for them, and float16, bfloat16 and float64 inputs, are
+// refused. Every Error is one line naming the file and the input; a missing array's lists the arrays the file has.
+Dataset load_inputs(const std::string& spec, Split split, const std::vector<InputSpec>& inputs,
+                    const std::vector<std::string>& x_keys, const std::string& y_key = "y");
+
 // Reshapes x's samples to the model input's per-sample dims when the element counts agree, e.g. (N,28,28) to
 // (N,784). Throws Error naming the input when they cannot agree. sample_dims may hold -1 for unknown dims.
 void fit_features(Dataset& d, const std::string& input_name, const std::vector<int64_t>& sample_dims);
 
-// Refuses data that cannot train: no samples, NaN or Inf features or targets, labels that are negative or not below
-// classes (when classes > 0), and float (N) targets for classes > 1 that are not whole class indices. The Error names
-// the data set, the sample and the value.
+// Refuses data that cannot train: no samples, inputs of unequal sample counts, NaN or Inf features or targets, labels
+// that are negative or not below classes (when classes > 0), and float (N) targets for classes > 1 that are not whole
+// class indices. The Error names the data set, the sample and the value.
 void check_trainable(const Dataset& d, int64_t classes);
 
 }  // namespace onnxtrain

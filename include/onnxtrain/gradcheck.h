@@ -3,6 +3,7 @@
 // no weight. Also first_nonfinite_node, the same reference forward asked where a NaN or an overflow first appears.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,10 @@ struct GradcheckReport {
 // Checks every parameter's gradient on the batch x (B, ...) float32 and y (labels or targets as train_step takes them).
 // Throws Error naming the model, option or tensor for what cannot be checked.
 GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const GradcheckOptions& options = {});
+// The same for a model with several inputs (or inputs of other dtypes): every graph input's batch by name, as
+// TrainingSession::train_step takes them.
+GradcheckReport gradcheck(Model& model, const std::map<std::string, Tensor>& inputs, const Tensor& y,
+                          const GradcheckOptions& options = {});
 
 // The double reference forward on x; "<node name> (<op type>)" of the first node in topological order whose output
 // holds a NaN, an Inf or a value beyond float32's range (|v| > FLT_MAX), or "" if none does.

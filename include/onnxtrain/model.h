@@ -39,6 +39,15 @@ struct ModelInfo {
   std::vector<Port> inputs, outputs;
   std::vector<NodeInfo> nodes;
   std::vector<Initializer> initializers;
+  // Initializers the exporter had tied: PyTorch's eval-mode export writes a tensor that starts equal to another (two
+  // zero biases) as Identity(other). Each such Identity read as a parameter is loaded as a parameter of its own,
+  // starting from the other's values, and saved as an initializer of its own (the Identity node dropped), as PyTorch
+  // trains and would export them. One initializer that nodes read directly stays one (tied weights).
+  struct Untied {
+    std::string name;  // the new parameter: the Identity's output
+    std::string from;  // the initializer it was an Identity of
+  };
+  std::vector<Untied> untied;
   int64_t total_params = 0, trainable_params = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "onnxtrain/dataset.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/tensor.h"
 
@@ -108,14 +109,24 @@ class TrainingSession {
   // with class labels (or 0/1 targets under binary_accuracy()), *correct receives the batch's hits before the update.
   float train_step(const Tensor& x, const Tensor& y, int64_t* correct = nullptr);
 
+  // The same for a model with several inputs, or inputs of other dtypes than float32 (an int64 index, a uint8
+  // image): every input the loss's output depends on (inputs()), keyed by name, each (B, ...) in its input's dtype
+  // and read in place. Keys that name no such input are ignored. The Tensor overloads feed a model's only input.
+  float train_step(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t* correct = nullptr);
+
   // The gradient train_step would take on this batch, of each trainable initializer (keyed by name, float32, shaped as
   // the initializer), from the same kernels and loss, but with Dropout as the identity (as evaluate runs it). No
   // update and no step is counted. *loss, when given, receives the batch's loss. For gradcheck.
   std::map<std::string, Tensor> gradients(const Tensor& x, const Tensor& y, float* loss = nullptr);
+  std::map<std::string, Tensor> gradients(const std::map<std::string, Tensor>& inputs, const Tensor& y,
+                                          float* loss = nullptr);
 
   // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
   // A model whose input fixes its batch dimension (a PyTorch export without dynamic_axes) is run in batches of that.
   EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+  EvalResult evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size = 256);
+  // A data set's features (x, and every other input's in more) and targets.
+  EvalResult evaluate(const Dataset& data, int64_t batch_size = 256);
 
   // The state to checkpoint beside the weights, and its restoration (before the next train_step) in a session made
   // from the same model and options. restore() throws Error naming the tensor for a state that does not fit.
@@ -135,8 +146,9 @@ class TrainingSession {
   std::string nonfinite_parameter() const;
 
   std::string loss_name() const;
-  std::string output() const;  // the output the loss reads
-  std::string input() const;   // the input the features feed: the one that output depends on
+  std::string output() const;               // the output the loss reads
+  std::string input() const;                // the input the features feed: the (first) one that output depends on
+  std::vector<std::string> inputs() const;  // every input that output depends on, in the model's order
   // A binary classifier: bce on one output per sample, (N, 1). Its float 0/1 targets are then scored too, as
   // ((p > 0.5) == (t > 0.5)), the accuracy a PyTorch user computes for it.
   bool binary_accuracy() const;

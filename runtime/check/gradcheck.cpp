@@ -127,6 +127,15 @@ std::vector<int64_t> pick(const std::vector<float>& analytic, int64_t want, std:
 }  // namespace
 
 GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const GradcheckOptions& o) {
+  const ir::Graph& g = model.impl().graph;
+  if (g.inputs.size() != 1)
+    g.fail("gradcheck with one tensor feeds one input, but the model has " + std::to_string(g.inputs.size()) +
+           "; give each by name");
+  return gradcheck(model, {{g.values[g.inputs[0]].name, x}}, y, o);
+}
+
+GradcheckReport gradcheck(Model& model, const std::map<std::string, Tensor>& inputs, const Tensor& y,
+                          const GradcheckOptions& o) {
   if (!(o.eps > 0) || !std::isfinite(o.eps))
     throw Error("gradcheck: GradcheckOptions::eps must be a positive number, got " + std::to_string(o.eps));
   if (!(o.tolerance > 0))
@@ -142,17 +151,19 @@ GradcheckReport gradcheck(Model& model, const Tensor& x, const Tensor& y, const 
   to.threads = o.threads;
   TrainingSession session(model, to);
   float loss_f = 0;
-  std::map<std::string, Tensor> analytic = session.gradients(x, y, &loss_f);
+  std::map<std::string, Tensor> analytic = session.gradients(inputs, y, &loss_f);
 
   GradcheckReport r;
   r.loss = session.loss_name();
-  r.samples = x.shape.empty() ? 0 : x.shape[0];
+  r.samples = y.shape.empty() ? 0 : y.shape[0];
   r.loss_onnxtrain = loss_f;
   const autodiff::Loss loss = autodiff::parse_loss(r.loss);
   const int out = g.find(session.output());
   const bool softmax_head = g.values[out].producer >= 0 && g.nodes[g.values[out].producer].op_type == "Softmax";
 
-  ReferenceForward ref(g, x);
+  std::map<std::string, const Tensor*> fed;
+  for (const auto& [name, t] : inputs) fed[name] = &t;
+  ReferenceForward ref(g, fed);
   ref.run_all();
   const auto L = [&]() { return reference_loss(loss, ref.value(out), softmax_head, y); };
   r.loss_reference = L();

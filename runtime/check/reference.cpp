@@ -5,6 +5,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 #include "onnxtrain/error.h"
 #include "onnxtrain/gradcheck.h"
@@ -12,10 +13,43 @@
 
 namespace onnxtrain::check {
 
-ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : g_(g), values_(g.values.size()) {
+namespace {
+
+// Element k of t, an integer, bool or float32 tensor, as a double.
+double as_double(const Tensor& t, size_t k) {
+  auto at = [&](auto zero) {
+    decltype(zero) v;
+    std::memcpy(&v, t.bytes.data() + k * sizeof(v), sizeof(v));
+    return static_cast<double>(v);
+  };
+  switch (t.dtype) {
+    case DType::Float32: return t.f32[k];
+    case DType::Int64: return static_cast<double>(t.i64[k]);
+    case DType::UInt8:
+    case DType::Bool: return at(uint8_t{});
+    case DType::Int8: return at(int8_t{});
+    case DType::UInt16: return at(uint16_t{});
+    case DType::Int16: return at(int16_t{});
+    case DType::Int32: return at(int32_t{});
+    case DType::UInt32: return at(uint32_t{});
+    case DType::UInt64: return at(uint64_t{});
+    default: return NAN;  // float16, bfloat16, float64: refused before (the constructor's loop over the values)
+  }
+}
+
+}  // namespace
+
+ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : ReferenceForward(g, one_input(g, x)) {}
+
+std::map<std::string, const Tensor*> ReferenceForward::one_input(const ir::Graph& g, const Tensor& x) {
   if (g.inputs.size() != 1)
-    g.fail("the reference forward feeds one input, but the model has " + std::to_string(g.inputs.size()));
-  if (x.dtype != DType::Float32) throw Error(g.source + ": features must be float32, got " + dtype_name(x.dtype));
+    g.fail("the reference forward feeds one input, but the model has " + std::to_string(g.inputs.size()) +
+           "; give each by name");
+  return {{g.values[g.inputs[0]].name, &x}};
+}
+
+ReferenceForward::ReferenceForward(const ir::Graph& g, const std::map<std::string, const Tensor*>& inputs)
+    : g_(g), values_(g.values.size()) {
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
     if (!val.tensor || val.dtype == DType::Float16 || val.dtype == DType::BFloat16 || val.dtype == DType::Float64)
@@ -31,9 +65,20 @@ ReferenceForward::ReferenceForward(const ir::Graph& g, const Tensor& x) : g_(g),
       t.data.assign(val.ints.begin(), val.ints.end());
     }
   }
-  ops::RefTensor& in = values_[static_cast<size_t>(g.inputs[0])];
-  in.shape = x.shape;
-  in.data.assign(x.f32.begin(), x.f32.end());
+  for (int id : g.inputs) {
+    const ir::Value& val = g.values[id];
+    auto it = inputs.find(val.name);
+    if (it == inputs.end()) g.fail("the reference forward has no data for input '" + val.name + "'");
+    const Tensor& x = *it->second;
+    if (x.dtype != val.dtype)
+      throw Error(g.source + ": features for input '" + val.name + "' must be " + dtype_name(val.dtype) + ", got " +
+                  dtype_name(x.dtype));
+    ops::RefTensor& in = values_[static_cast<size_t>(id)];
+    in.shape = x.shape;
+    const size_t n = x.data_bytes() / dtype_size(x.dtype);
+    in.data.resize(n);
+    for (size_t k = 0; k < n; ++k) in.data[k] = as_double(x, k);
+  }
 }
 
 void ReferenceForward::run_node(size_t k) {

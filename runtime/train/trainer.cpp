@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -28,27 +29,46 @@ int64_t fixed_batch(const Model& model, const std::string& input) {
   return 0;
 }
 
-// Copies rows idx[begin, end) of d into the batch tensors, whose buffers are reserved for a whole batch up front.
-void gather(const Dataset& d, const std::vector<int64_t>& idx, size_t begin, size_t end, Tensor& xb, Tensor& yb) {
-  const int64_t n = d.x.shape[0], row = d.x.numel() / n, yrow = d.y.numel() / n, b = static_cast<int64_t>(end - begin);
-  xb.shape = d.x.shape;
-  xb.shape[0] = b;
-  xb.f32.resize(static_cast<size_t>(b * row));
-  yb.dtype = d.y.dtype;
-  yb.shape = d.y.shape;
-  yb.shape[0] = b;
-  if (d.y.dtype == DType::Int64)
-    yb.i64.resize(static_cast<size_t>(b * yrow));
+// Copies rows idx[begin, end) of t (N, ...) of any dtype into tb, whose storage is reserved for a whole batch up front.
+void gather_rows(const Tensor& t, const std::vector<int64_t>& idx, size_t begin, size_t end, Tensor& tb) {
+  const int64_t n = t.shape[0], b = static_cast<int64_t>(end - begin);
+  const size_t width = t.dtype == DType::Float32 ? 4 : t.dtype == DType::Int64 ? 8 : dtype_size(t.dtype);
+  const size_t row = static_cast<size_t>(t.numel() / n) * width;  // bytes per sample
+  tb.dtype = t.dtype;
+  tb.shape = t.shape;
+  tb.shape[0] = b;
+  if (t.dtype == DType::Float32)
+    tb.f32.resize(static_cast<size_t>(b) * row / 4);
+  else if (t.dtype == DType::Int64)
+    tb.i64.resize(static_cast<size_t>(b) * row / 8);
   else
-    yb.f32.resize(static_cast<size_t>(b * yrow));
-  for (int64_t k = 0; k < b; ++k) {
-    const int64_t i = idx[begin + static_cast<size_t>(k)];
-    std::copy(d.x.f32.begin() + i * row, d.x.f32.begin() + (i + 1) * row, xb.f32.begin() + k * row);
-    if (d.y.dtype == DType::Int64)
-      std::copy(d.y.i64.begin() + i * yrow, d.y.i64.begin() + (i + 1) * yrow, yb.i64.begin() + k * yrow);
-    else
-      std::copy(d.y.f32.begin() + i * yrow, d.y.f32.begin() + (i + 1) * yrow, yb.f32.begin() + k * yrow);
-  }
+    tb.bytes.resize(static_cast<size_t>(b) * row);
+  const auto* from = static_cast<const uint8_t*>(t.data());
+  auto* to = static_cast<uint8_t*>(tb.data());
+  if (row == 0) return;
+  for (int64_t k = 0; k < b; ++k)
+    std::memcpy(to + static_cast<size_t>(k) * row,
+                from + static_cast<size_t>(idx[begin + static_cast<size_t>(k)]) * row, row);
+}
+
+// The batch of rows idx[begin, end): every input's rows together (keyed by input name in xb, each reused) and the
+// targets'.
+void gather(const Dataset& d, const std::string& x_name, const std::vector<int64_t>& idx, size_t begin, size_t end,
+            std::map<std::string, Tensor>& xb, Tensor& yb) {
+  gather_rows(d.x, idx, begin, end, xb[x_name]);
+  for (const auto& [name, t] : d.more) gather_rows(t, idx, begin, end, xb[name]);
+  gather_rows(d.y, idx, begin, end, yb);
+}
+
+// The storage of a batch of up to b rows of t, reserved so that no step allocates.
+void reserve_rows(const Tensor& t, int64_t b, Tensor& tb) {
+  const size_t count = static_cast<size_t>(b * (t.numel() / t.shape[0]));
+  if (t.dtype == DType::Float32)
+    tb.f32.reserve(count);
+  else if (t.dtype == DType::Int64)
+    tb.i64.reserve(count);
+  else
+    tb.bytes.reserve(count * dtype_size(t.dtype));
 }
 
 // A checkpoint's config as run_config makes it now: older checkpoints kept -1 for a default lr or weight decay and
@@ -108,7 +128,9 @@ struct Trainer::Impl {
   double lr = 0;
   Position pos;
   std::mt19937_64 rng;
-  Tensor xb, yb;  // the batch, gathered into the same storage each step
+  std::string x_name;                // the input the training data's x feeds
+  std::map<std::string, Tensor> xb;  // the batch of every input, gathered into the same storage each step
+  Tensor yb;
   float last_finite = NAN;
   diagnostics::EpochTotals totals;
 
@@ -216,7 +238,7 @@ struct Trainer::Impl {
 
   // A validation between steps (step 0: before the first), reported and recorded.
   void validate(int64_t step, int64_t epoch) {
-    EvalResult v = session->evaluate(val->x, val->y);
+    EvalResult v = session->evaluate(*val);
     nlohmann::json r = {{"type", "val"}, {"epoch", epoch}, {"step", step}, {"val_loss", v.loss}};
     if (v.classification) r["val_accuracy"] = v.accuracy();
     obs->on_validation({step, epoch, v});
@@ -325,11 +347,10 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
     });
   }
   // The batch buffers at their largest, so that no step allocates.
-  m.xb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.x.numel() / n)));
-  if (train.y.dtype == DType::Int64)
-    m.yb.i64.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
-  else
-    m.yb.f32.reserve(static_cast<size_t>(std::min(batch, n) * (train.y.numel() / n)));
+  m.x_name = train.x_name.empty() ? s.input() : train.x_name;
+  reserve_rows(train.x, std::min(batch, n), m.xb[m.x_name]);
+  for (const auto& [name, t] : train.more) reserve_rows(t, std::min(batch, n), m.xb[name]);
+  reserve_rows(train.y, std::min(batch, n), m.yb);
 }
 
 TrainResult Trainer::run() {
@@ -358,7 +379,7 @@ TrainResult Trainer::run() {
     bool due = false;       // a checkpoint_every checkpoint fell on the epoch's last step
     while (pos.next < n && (t.steps == 0 || s.steps() < t.steps) && !stop_requested()) {
       const int64_t b = pos.next, end = std::min(n, b + t.batch_size);
-      gather(*m.train, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
+      gather(*m.train, m.x_name, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
       int64_t hits = 0;
       const float loss = s.train_step(m.xb, m.yb, &hits);
       const int64_t step = s.steps();
@@ -453,7 +474,7 @@ TrainResult Trainer::run() {
       }
       if (ended && m.val) {
         e.validated = true;
-        e.val = s.evaluate(m.val->x, m.val->y);
+        e.val = s.evaluate(*m.val);
         r["val_loss"] = e.val.loss;
         if (e.val.classification) r["val_accuracy"] = e.val.accuracy();
       }

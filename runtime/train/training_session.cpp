@@ -25,7 +25,9 @@ struct TrainingSession::Impl {
   ir::Graph g;  // the model's graph with loss and backward nodes; parameters are read from the model's buffer
   autodiff::Loss loss;
   autodiff::Training t;
-  int input = -1;
+  int input = -1;                                    // the first of inputs: what the Tensor overloads feed
+  std::vector<int> inputs;                           // every graph input the loss's output depends on
+  std::vector<std::pair<int, const Tensor*>> bound;  // this step's feeds, reused so that a step allocates nothing
   std::string output;  // the graph output the loss reads (with a fused head, t.scores is the head's input)
   std::unique_ptr<Executor> ex;
   std::unique_ptr<optim::Optimizer> opt;
@@ -56,34 +58,67 @@ struct TrainingSession::Impl {
 
   explicit Impl(Model& m) : model(m), g(m.impl().graph) { g.params.clear(); }
 
-  // Checks features and targets as a whole: dtypes, matching counts, and storage that holds what the shapes say
-  // (the kernels read shape-many values from it). "what": "a batch" or "the data".
-  void check_xy(const Tensor& x, const Tensor& y, const char* what) const {
+  // Checks the feeds (each input's batch) and targets as a whole: dtypes, matching counts, and storage that holds
+  // what the shapes say (the kernels read shape-many values from it). "what": "a batch" or "the data".
+  void check_xy(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, const char* what) const {
     const std::string& src = g.source;
-    if (x.dtype != DType::Float32) throw Error(src + ": features must be float32, got " + dtype_name(x.dtype));
     if (y.dtype != DType::Float32 && y.dtype != DType::Int64)
       throw Error(src + ": targets must be int64 labels or float32, got " + dtype_name(y.dtype));
-    if (x.shape.empty() || y.shape.empty() || x.shape[0] != y.shape[0])
-      throw Error(src + ": " + what + " of " + shape_str(x.shape) + " features and " + shape_str(y.shape) + " targets");
     // The element count a shape declares, or -1 for a negative dimension or one past the graph's limit.
     const auto count = [](const Tensor& t) {
       const bool ok =
           ir::within_limits(t.shape) && std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
       return ok ? t.numel() : int64_t{-1};
     };
-    if (static_cast<int64_t>(x.f32.size()) != count(x))
-      throw Error(src + ": features of shape " + shape_str(x.shape) + " hold " + std::to_string(x.f32.size()) +
-                  " values");
+    for (const auto& [id, x] : feeds) {
+      const ir::Value& v = g.values[id];
+      const DType want = v.integer ? DType::Int64 : v.dtype;
+      const std::string named = inputs.size() > 1 ? " for input '" + v.name + "'" : "";
+      if (x->dtype != want)
+        throw Error(src + ": features" + named + " must be " + dtype_name(want) + " (input '" + v.name + "'), got " +
+                    dtype_name(x->dtype));
+      if (x->shape.empty() || y.shape.empty() || x->shape[0] != y.shape[0])
+        throw Error(src + ": " + what + " of " + shape_str(x->shape) + " features" + named + " and " +
+                    shape_str(y.shape) + " targets");
+      if (static_cast<int64_t>(x->data_bytes() / dtype_size(x->dtype)) != count(*x))
+        throw Error(src + ": features" + named + " of shape " + shape_str(x->shape) + " hold " +
+                    std::to_string(x->data_bytes() / dtype_size(x->dtype)) + " values");
+    }
     const size_t y_held = y.dtype == DType::Int64 ? y.i64.size() : y.f32.size();
     if (static_cast<int64_t>(y_held) != count(y))
       throw Error(src + ": targets of shape " + shape_str(y.shape) + " hold " + std::to_string(y_held) + " values");
   }
 
-  // Binds a batch: checks it, picks the plan for its shapes, copies features and targets in.
-  void bind(const Tensor& x, const Tensor& y) {
+  // The feeds of a call that names its inputs: every input the output depends on, from inputs (other keys ignored).
+  const std::vector<std::pair<int, const Tensor*>>& resolve(const std::map<std::string, Tensor>& given) {
+    bound.clear();
+    for (int id : inputs) {
+      auto it = given.find(g.values[id].name);
+      if (it == given.end())
+        throw Error(g.source + ": no data for input '" + g.values[id].name + "' (" + names() + ")");
+      bound.emplace_back(id, &it->second);
+    }
+    return bound;
+  }
+  // The feeds of a call with one tensor: the model's only input.
+  const std::vector<std::pair<int, const Tensor*>>& one(const Tensor& x) {
+    if (inputs.size() != 1)
+      throw Error(g.source + ": the model has " + std::to_string(inputs.size()) + " inputs (" + names() +
+                  "); give each by name");
+    bound.assign(1, {input, &x});
+    return bound;
+  }
+  std::string names() const {
+    std::string s;
+    for (int id : inputs) s += (s.empty() ? "" : ", ") + g.values[id].name;
+    return s;
+  }
+
+  // Binds a batch: checks it, picks the plan for its shapes, binds the features in place and copies the targets in.
+  void bind(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y) {
     const std::string& src = g.source;
-    check_xy(x, y, "a batch");
-    const int64_t B = x.shape[0];
+    check_xy(feeds, y, "a batch");
+    const int64_t B = y.shape[0];
     if (B == 0) throw Error(src + ": the batch is empty");
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
@@ -107,20 +142,34 @@ struct TrainingSession::Impl {
         }
       }
     }
-    fed[input] = x.shape;  // same-size copies reuse the vectors' storage
+    for (const auto& [id, x] : feeds) {
+      ir::Value& v = g.values[id];
+      if (v.integer) {  // an int64 input read as a shape: its values are the plan's key, as InferenceSession binds it
+        v.ints = x->i64;
+        fed[id] = x->i64;
+      } else {
+        fed[id] = x->shape;  // same-size copies reuse the vectors' storage
+      }
+    }
     // Float targets (N) for an (N, 1) output are the same numbers, taken as (N, 1). (torch's MSELoss would broadcast
     // them to (N, N) with a warning, which no one means.)
     ir::Shape& target = fed[t.target];
     target = y.shape;  // assigned, not built: a step allocates nothing once the shapes have been seen
     if (y.dtype == DType::Float32 && y.shape.size() == 1 && column_output) target.push_back(1);
     ex->prepare(fed);
-    if (!x.f32.empty()) ex->bind_input(input, x.f32.data());  // read in place: x outlives the step
+    for (const auto& [id, x] : feeds)
+      if (x->data_bytes() > 0) ex->bind_input(id, x->data());  // read in place: x outlives the step
     float* tgt = ex->data(t.target);
     if (y.dtype == DType::Int64)
       for (int64_t i = 0; i < B; ++i) tgt[i] = static_cast<float>(y.i64[i]);
     else if (!y.f32.empty())  // an empty vector's data() may be null
       std::memcpy(tgt, y.f32.data(), y.f32.size() * sizeof(float));
   }
+
+  float train_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, int64_t* correct);
+  std::map<std::string, Tensor> gradients(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
+                                          float* loss);
+  EvalResult evaluate(std::vector<std::pair<int, const Tensor*>> feeds, const Tensor& y, int64_t batch_size);
 
   // Hits of the scores: the argmax against int64 labels; for a binary classifier, p > 0.5 against float t > 0.5,
   // where p is the Sigmoid's output, or sigmoid(logit) in float when the loss fused the Sigmoid away.
@@ -190,15 +239,17 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (g.outputs.size() != 1)
     g.fail("the model has " + std::to_string(g.outputs.size()) + " outputs (" + names(g, g.outputs) +
            "): name the one the loss reads with TrainOptions::output");
-  if (g.inputs.size() != 1)
-    g.fail("training feeds one input, but the model has " + std::to_string(g.inputs.size()) +
-           (g.inputs.empty() ? "" : " (" + names(g, g.inputs) + ")"));
+  if (g.inputs.empty()) g.fail("training feeds data to the model's inputs, and the output depends on none");
+  m.inputs = g.inputs;
   m.input = g.inputs[0];
   m.output = g.values[g.outputs[0]].name;
-  for (int v : {m.input, g.outputs[0]})
-    if (!g.values[v].tensor || g.values[v].dtype != DType::Float32)
-      g.fail(std::string(v == m.input ? "input '" : "output '") + g.values[v].name + "' is " + g.type_of(v) +
-             "; training computes on float32 tensors");
+  // Inputs may be of any tensor dtype (an int64 index, a uint8 image): no gradient flows into them. What the loss
+  // reads must be float32.
+  for (int v : g.inputs)
+    if (!g.values[v].tensor) g.fail("input '" + g.values[v].name + "' is " + g.type_of(v) + "; training feeds tensors");
+  if (!g.values[g.outputs[0]].tensor || g.values[g.outputs[0]].dtype != DType::Float32)
+    g.fail("output '" + g.values[g.outputs[0]].name + "' is " + g.type_of(g.outputs[0]) +
+           "; training computes its loss on float32 tensors");
   m.loss = options.loss == Loss::FromHead ? autodiff::default_loss(g) : autodiff::parse_loss(name_of(options.loss));
   const ir::Shape& out = g.values[g.outputs[0]].shape;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
@@ -242,8 +293,17 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
 TrainingSession::~TrainingSession() = default;
 
 float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* correct) {
-  Impl& m = *impl_;
-  m.bind(x, y);
+  return impl_->train_step(impl_->one(x), y, correct);
+}
+
+float TrainingSession::train_step(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t* correct) {
+  return impl_->train_step(impl_->resolve(inputs), y, correct);
+}
+
+float TrainingSession::Impl::train_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
+                                        int64_t* correct) {
+  Impl& m = *this;
+  m.bind(feeds, y);
   m.ex->set_training(true);
   m.ex->set_step(static_cast<uint64_t>(m.steps));
   // Diagnostics read every gradient, so they run the update as its own pass.
@@ -265,8 +325,18 @@ float TrainingSession::train_step(const Tensor& x, const Tensor& y, int64_t* cor
 }
 
 std::map<std::string, Tensor> TrainingSession::gradients(const Tensor& x, const Tensor& y, float* loss) {
-  Impl& m = *impl_;
-  m.bind(x, y);
+  return impl_->gradients(impl_->one(x), y, loss);
+}
+
+std::map<std::string, Tensor> TrainingSession::gradients(const std::map<std::string, Tensor>& inputs, const Tensor& y,
+                                                         float* loss) {
+  return impl_->gradients(impl_->resolve(inputs), y, loss);
+}
+
+std::map<std::string, Tensor> TrainingSession::Impl::gradients(const std::vector<std::pair<int, const Tensor*>>& feeds,
+                                                               const Tensor& y, float* loss) {
+  Impl& m = *this;
+  m.bind(feeds, y);
   m.ex->set_training(false);  // Dropout as the identity; DropoutGrad then passes dY through unscaled
   m.ex->run();
   std::map<std::string, Tensor> grads;
@@ -279,31 +349,72 @@ std::map<std::string, Tensor> TrainingSession::gradients(const Tensor& x, const 
   return grads;
 }
 
+namespace {
+
+// Rows [b, e) of t, (N, ...) of any dtype, into out (whose storage is reused).
+void slice_rows(const Tensor& t, int64_t b, int64_t e, Tensor& out) {
+  const int64_t n = t.shape[0], row = n ? t.numel() / n : 0;
+  out.dtype = t.dtype;
+  out.shape = t.shape;
+  out.shape[0] = e - b;
+  if (t.dtype == DType::Float32)
+    out.f32.assign(t.f32.begin() + b * row, t.f32.begin() + e * row);
+  else if (t.dtype == DType::Int64)
+    out.i64.assign(t.i64.begin() + b * row, t.i64.begin() + e * row);
+  else
+    out.bytes.assign(t.bytes.begin() + b * row * static_cast<int64_t>(dtype_size(t.dtype)),
+                     t.bytes.begin() + e * row * static_cast<int64_t>(dtype_size(t.dtype)));
+}
+
+}  // namespace
+
 EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  return impl_->evaluate(impl_->one(x), y, batch_size);
+}
+
+EvalResult TrainingSession::evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size) {
+  return impl_->evaluate(impl_->resolve(inputs), y, batch_size);
+}
+
+EvalResult TrainingSession::evaluate(const Dataset& data, int64_t batch_size) {
   Impl& m = *impl_;
+  std::vector<std::pair<int, const Tensor*>> feeds;
+  const std::string x_name = data.x_name.empty() ? input() : data.x_name;
+  for (int id : m.inputs) {
+    const std::string& name = m.g.values[id].name;
+    auto it = data.more.find(name);
+    if (name == x_name)
+      feeds.emplace_back(id, &data.x);
+    else if (it != data.more.end())
+      feeds.emplace_back(id, &it->second);
+    else
+      throw Error(data.source + ": no data for input '" + name + "' (" + m.names() + ")");
+  }
+  return m.evaluate(std::move(feeds), data.y, batch_size);
+}
+
+EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tensor*>> feeds, const Tensor& y,
+                                           int64_t batch_size) {
+  Impl& m = *this;
   if (batch_size < 1) throw Error("evaluate: batch_size must be at least 1, got " + std::to_string(batch_size));
-  m.check_xy(x, y, "data");
+  m.check_xy(feeds, y, "data");
   const ir::Value& in = m.g.values[m.input];
   if (in.has_declared && !in.declared.empty() && in.declared[0].value > 0) batch_size = in.declared[0].value;
   EvalResult r;
   r.classification = y.dtype == DType::Int64 || m.binary;
-  const int64_t n = x.shape[0];
-  const int64_t row = n ? x.numel() / n : 0, yrow = n ? y.numel() / n : 0;
-  Tensor xb, yb;
+  const int64_t n = y.shape[0];
+  std::vector<Tensor> xb(feeds.size());
+  std::vector<std::pair<int, const Tensor*>> batch(feeds.size());
+  Tensor yb;
   double total = 0;
   for (int64_t b = 0; b < n; b += batch_size) {
     const int64_t e = std::min(n, b + batch_size);
-    xb.shape = x.shape;
-    xb.shape[0] = e - b;
-    xb.f32.assign(x.f32.begin() + b * row, x.f32.begin() + e * row);
-    yb.dtype = y.dtype;
-    yb.shape = y.shape;
-    yb.shape[0] = e - b;
-    if (y.dtype == DType::Int64)
-      yb.i64.assign(y.i64.begin() + b * yrow, y.i64.begin() + e * yrow);
-    else
-      yb.f32.assign(y.f32.begin() + b * yrow, y.f32.begin() + e * yrow);
-    m.bind(xb, yb);
+    for (size_t k = 0; k < feeds.size(); ++k) {
+      slice_rows(*feeds[k].second, b, e, xb[k]);
+      batch[k] = {feeds[k].first, &xb[k]};
+    }
+    slice_rows(y, b, e, yb);
+    m.bind(batch, yb);
     m.ex->run_forward();
     total += double(*m.ex->data(m.t.loss)) * double(e - b);
     r.correct += m.correct(yb);
@@ -385,6 +496,11 @@ std::string TrainingSession::nonfinite_parameter() const {
 std::string TrainingSession::loss_name() const { return autodiff::loss_name(impl_->loss); }
 std::string TrainingSession::output() const { return impl_->output; }
 std::string TrainingSession::input() const { return impl_->g.values[impl_->input].name; }
+std::vector<std::string> TrainingSession::inputs() const {
+  std::vector<std::string> out;
+  for (int id : impl_->inputs) out.push_back(impl_->g.values[id].name);
+  return out;
+}
 bool TrainingSession::binary_accuracy() const { return impl_->binary; }
 
 std::vector<std::string> TrainingSession::trainable() const {

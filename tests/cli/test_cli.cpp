@@ -28,7 +28,7 @@ const std::string kRef = std::string(ONNXTRAIN_SOURCE_DIR) + "/models/fashion_ml
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* cmd : {"--help", "info --help", "run --help"}) {
+  for (const char* cmd : {"--help", "info --help", "run --help", "test --help"}) {
     Outcome r = cli(cmd);
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -190,6 +190,56 @@ TEST(Cli, FoldersAndDevicesAreNotRead) {
   }
 }
 
+// Every file under dir with its size and modification time: what a command that writes nothing leaves as it was.
+std::string listing(const std::string& dir) {
+  std::string s;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    s += e.path().string() + " " + (e.is_regular_file() ? std::to_string(e.file_size()) : "dir") + " " +
+         std::to_string(e.last_write_time().time_since_epoch().count()) + "\n";
+  return s;
+}
+
+// `onnxtrain test`: ONNX backend-test folders run as onnx's runner runs them, one line each (the worst difference of
+// those that pass, the reason of those that fail, naming the file), a summary, exit 1 on any failure; nothing is
+// written, into the folders or anywhere else.
+TEST(CliTest, RunsBackendTestFoldersAsOnnxsRunner) {
+  const std::string node = std::string(ONNXTRAIN_TEST_DATA) + "/onnx_node/node/";
+  const TempDir tmp("clitest");
+  const auto copy_of = [&](const std::string& name, const std::string& as) {
+    fs::copy(node + name, tmp / as, fs::copy_options::recursive);
+    return tmp / as;
+  };
+  // Expected values that are another tensor of the output's shape (the input's): past the tolerance.
+  const std::string wrong = copy_of("test_relu", "wrong");
+  fs::copy_file(wrong + "/test_data_set_0/input_0.pb", wrong + "/test_data_set_0/output_0.pb",
+                fs::copy_options::overwrite_existing);
+  const std::string broken = copy_of("test_relu", "broken");
+  onnxtrain::testing::write_file(broken + "/test_data_set_0/input_0.pb", "this is not a protobuf");
+  // An int64 tensor for test_add's float32 x.
+  const std::string dtype = copy_of("test_add", "dtype");
+  fs::copy_file(node + "test_reshape_reordered_all_dims/test_data_set_0/input_1.pb",
+                dtype + "/test_data_set_0/input_0.pb", fs::copy_options::overwrite_existing);
+  const std::string none = tmp / "none";
+  const std::string before = listing(tmp.path()) + listing(node + "test_relu");
+  // test_add has two inputs; test_shape's output is int64, compared exactly.
+  const Outcome r = cli("test " + node + "test_relu " + node + "test_add " + node + "test_shape " + wrong + " " +
+                        broken + " " + dtype + " " + none);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  for (const std::string& line :
+       {"PASS  " + node + "test_relu: 1 set, worst difference ", "PASS  " + node + "test_add: 1 set, worst difference ",
+        "PASS  " + node + "test_shape: 1 set, outputs equal (no float elements)",
+        "FAIL  " + wrong + ": test_data_set_0 output 'y'[", "FAIL  " + broken + "/test_data_set_0/input_0.pb: ",
+        "FAIL  " + dtype + "/test_data_set_0: ", "input 'x' is float32 but the data is int64",
+        "FAIL  " + none + ": no such folder\n", "3 passed, 4 failed, of 7 folders (rtol 0.001, atol 1e-07)\n"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
+  EXPECT_EQ(lines(r.out), 8) << r.out;
+  EXPECT_EQ(listing(tmp.path()) + listing(node + "test_relu"), before);
+  // The tolerances are options: at atol 100 the wrong values pass.
+  const Outcome loose = cli("test " + wrong + " --atol 100 --rtol 0");
+  EXPECT_EQ(loose.code, 0) << loose.out << loose.err;
+  EXPECT_NE(loose.out.find("1 passed, 0 failed, of 1 folder (rtol 0, atol 100)"), std::string::npos) << loose.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cases, CliError,
     ::testing::Values(
@@ -214,9 +264,9 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"train MODEL --data REF --out OUT --log OUT", 2, "out.npz is also where --out writes"},
         UsageCase{"train MODEL --data OUT --out DIR/t.onnx --log OUT", 2, "out.npz is the --data this run reads"},
         UsageCase{"run MODEL --data OUT --out OUT", 2, "out.npz is the --data this run reads"},
-        // The readers give float32 features: a typed input got them as float32 and failed at the feed.
+        // A missing array names the input and lists the arrays the file has.
         UsageCase{"run " ONNXTRAIN_TEST_DATA "/typed/test_add_uint16_initializer/model.onnx --data REF --out OUT", 1,
-                  "is uint16; run feeds float32 features only"},
+                  "fashion_mlp.ref.npz: no array 'a' or 'x' for model input 'a'; the file has: input, probs"},
         // A key for data that is not an .npz would do nothing.
         UsageCase{"eval MODEL --data fashion-mnist --input-key x", 2,
                   "--input-key: names an array inside .npz data, and fashion-mnist is not an .npz file"},
@@ -232,6 +282,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "--epochs: must be a positive number, got 0"},
         UsageCase{"gradcheck MODEL --data REF --eps -1e-6", 2, "--eps: must be a positive number, got -1e-6"},
         UsageCase{"gradcheck MODEL --data REF --elements -1", 2, "--elements: must be a number >= 0, got -1"},
+        UsageCase{"test", 2, "DIR"}, UsageCase{"test DIR --rtol -1", 2, "--rtol: must be a number >= 0, got -1"},
+        UsageCase{"test DIR --atol nan", 2, "--atol: must be a number >= 0, got nan"},
         UsageCase{"run MODEL --out OUT", 2, "--data"}, UsageCase{"info DIR/none.onnx", 1, "none.onnx: cannot open"},
         UsageCase{"run MODEL --data DIR/none.npz --out OUT", 1, "none.npz"},
         UsageCase{"run MODEL --data REF --out OUT --input-key nope", 1, "'nope'"},

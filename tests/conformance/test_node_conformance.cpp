@@ -1,6 +1,7 @@
 // ONNX conformance: every backend node test of ONNX 1.12 for the ops we run (generated from python3-onnx's case
 // definitions), our old-opset cases (NumPy references, or ONNX's node tests made at the older version), and our typed
-// cases. Each case loads model.onnx, feeds test_data_set_*/input_*.pb and compares with output_*.pb. Which cases run
+// cases. Each case runs through `onnxtrain test` (the library's run_backend_test, include/onnxtrain/backend_test.h):
+// model.onnx fed test_data_set_*/input_*.pb and compared with output_*.pb. Which cases run
 // follows from the op registry: a test per registered op runs every case named after it (test_<op>[_...]), and
 // checks that the cases reach each of the op's versions.
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include "onnxtrain/session.h"
 #include "onnxtrain/train.h"
 #include "runtime/ops/op.h"
+#include "tests/support/cli.h"
 #include "tests/support/io.h"
 
 namespace fs = std::filesystem;
@@ -81,95 +83,22 @@ int version_in(const std::string& model, const std::string& op) {
 // tests/ops/test_registered_ops.cpp alone.
 constexpr int kOnnxPackageOpset = 17;
 
-// Element k of t as a double, whatever its dtype (float16 and bfloat16 decoded here, apart from the runtime's code).
-double element(const Tensor& t, size_t k) {
-  auto at = [&](auto zero) {
-    decltype(zero) v;
-    std::memcpy(&v, t.bytes.data() + k * sizeof(v), sizeof(v));
-    return static_cast<double>(v);
-  };
-  switch (t.dtype) {
-    case DType::Float32: return t.f32[k];
-    case DType::Int64: return static_cast<double>(t.i64[k]);
-    case DType::UInt8:
-    case DType::Bool: return at(uint8_t{});
-    case DType::Int8: return at(int8_t{});
-    case DType::UInt16: return at(uint16_t{});
-    case DType::Int16: return at(int16_t{});
-    case DType::Int32: return at(int32_t{});
-    case DType::UInt32: return at(uint32_t{});
-    case DType::UInt64: return at(uint64_t{});
-    case DType::Float64: return at(double{});
-    case DType::Float16: {
-      const auto h = static_cast<uint16_t>(at(uint16_t{}));
-      const int e = (h >> 10) & 31, m = h & 1023;
-      const double mag = e == 31 ? (m ? NAN : INFINITY) : e ? std::ldexp(1024 + m, e - 25) : std::ldexp(m, -24);
-      return h & 0x8000 ? -mag : mag;
-    }
-    case DType::BFloat16: {
-      const uint32_t bits = static_cast<uint32_t>(at(uint16_t{})) << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
+// The cases in dir run through `onnxtrain test` (the library's run_backend_test, as a user runs a conformance suite):
+// every one must pass, within float32 rounding (atol 1e-6, rtol 1e-5: tighter than onnx's runner, 1e-7 and 1e-3),
+// integers exactly. On a failure the command's line for each failing case is the message.
+void run_cases(const std::string& dir, const std::vector<std::string>& cases) {
+  if (cases.empty()) return;
+  std::string args = "test --atol 1e-6 --rtol 1e-5";
+  for (const std::string& c : cases) args += " " + dir + "/" + c;
+  const onnxtrain::testing::Outcome r = onnxtrain::testing::cli(args);
+  std::string failures;
+  for (size_t at = 0, end; at < r.out.size(); at = end + 1) {
+    end = r.out.find('\n', at);
+    if (end == std::string::npos) end = r.out.size();
+    if (r.out.compare(at, 4, "FAIL") == 0) failures += r.out.substr(at, end - at) + "\n";
   }
-  return NAN;
-}
-
-// got against want, recursively through sequences and optionals: the same kind, dtype, shape and element count, and
-// values within float32 rounding (integers exactly).
-void expect_same(const Value& got, const Value& want, const std::string& where) {
-  ASSERT_EQ(static_cast<int>(got.kind), static_cast<int>(want.kind)) << where;
-  ASSERT_EQ(got.elements.size(), want.elements.size()) << where;
-  for (size_t e = 0; e < want.elements.size(); ++e)
-    expect_same(got.elements[e], want.elements[e], where + "[" + std::to_string(e) + "]");
-  if (want.kind != Value::Kind::Tensor) return;
-  const Tensor &g = got.tensor, &w = want.tensor;
-  // Dropout's mask is the one output onnxtrain gives in another dtype than ONNX: float32 0/1 for ONNX's bool.
-  if (!(w.dtype == DType::Bool && g.dtype == DType::Float32)) {
-    ASSERT_EQ(dtype_name(g.dtype), dtype_name(w.dtype)) << where;
-  }
-  ASSERT_EQ(g.shape, w.shape) << where;
-  const size_t count = static_cast<size_t>(w.numel());
-  ASSERT_EQ(g.data_bytes(), count * dtype_size(g.dtype)) << where;
-  ASSERT_EQ(w.data_bytes(), count * dtype_size(w.dtype)) << where;
-  // Integers, bool, float16 and bfloat16 are exact: every element's bytes are the reference's.
-  if (g.dtype == w.dtype && g.dtype != DType::Float32 && g.dtype != DType::Float64) {
-    const size_t width = dtype_size(g.dtype);
-    const auto *gb = static_cast<const uint8_t*>(g.data()), *wb = static_cast<const uint8_t*>(w.data());
-    for (size_t k = 0; k < count; ++k)
-      ASSERT_EQ(std::memcmp(gb + k * width, wb + k * width, width), 0)
-          << where << "[" << k << "]: got " << element(g, k) << ", expected " << element(w, k);
-    return;
-  }
-  for (size_t k = 0; k < count; ++k) {
-    const double gv = element(g, k), wv = element(w, k);
-    if (gv == wv) continue;  // infinities too
-    ASSERT_LE(std::fabs(gv - wv), 1e-6 + 1e-5 * std::fabs(wv))
-        << where << "[" << k << "]: got " << gv << ", expected " << wv;
-  }
-}
-
-void run_case(const std::string& dir) {
-  ASSERT_TRUE(fs::exists(dir + "/model.onnx")) << dir << " was not generated";
-  Model model = Model::load(dir + "/model.onnx");
-  const ModelInfo info = model.info();
-  InferenceSession session(model);
-  int sets = 0;
-  for (int s = 0; fs::exists(dir + "/test_data_set_" + std::to_string(s)); ++s, ++sets) {
-    std::string set = dir + "/test_data_set_" + std::to_string(s);
-    std::map<std::string, Value> inputs;
-    for (size_t i = 0; i < info.inputs.size(); ++i)
-      inputs[info.inputs[i].name] = load_onnx_value(set + "/input_" + std::to_string(i) + ".pb", info.inputs[i].kind);
-    auto outputs = session.run_values(inputs);
-    for (size_t o = 0; o < info.outputs.size(); ++o) {
-      const std::string& name = info.outputs[o].name;
-      Value want = load_onnx_value(set + "/output_" + std::to_string(o) + ".pb", info.outputs[o].kind);
-      ASSERT_TRUE(outputs.count(name)) << set << ": no output " << name;
-      expect_same(outputs.at(name), want, set + " output " + name);
-    }
-  }
-  EXPECT_GT(sets, 0) << dir << " has no test_data_set";
+  EXPECT_EQ(r.code, 0) << failures << r.err;
+  EXPECT_NE(r.out.find(std::to_string(cases.size()) + " passed, 0 failed"), std::string::npos) << r.out << r.err;
 }
 
 const std::string kTypedDir = std::string(ONNXTRAIN_TEST_DATA) + "/typed";
@@ -179,10 +108,7 @@ class TypedTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(TypedTest, MatchesReference) {
   const auto cases = cases_of(kTypedDir, GetParam());
   EXPECT_FALSE(cases.empty()) << GetParam() << " takes other types than float32 but has no typed case";
-  for (const std::string& c : cases) {
-    SCOPED_TRACE(c);
-    run_case(kTypedDir + "/" + c);
-  }
+  run_cases(kTypedDir, cases);
 }
 INSTANTIATE_TEST_SUITE_P(Typed, TypedTest, ::testing::ValuesIn(onnx_ops(true)),
                          [](const auto& info) { return info.param; });
@@ -299,10 +225,7 @@ class NodeTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(NodeTest, MatchesReference) {
   const auto cases = cases_of(kNodeDir, GetParam());
   EXPECT_FALSE(cases.empty()) << "python3-onnx made no node test named after " << GetParam();
-  for (const std::string& c : cases) {
-    SCOPED_TRACE(c);
-    run_case(kNodeDir + "/" + c);
-  }
+  run_cases(kNodeDir, cases);
 }
 INSTANTIATE_TEST_SUITE_P(Onnx112, NodeTest, ::testing::ValuesIn(onnx_ops()),
                          [](const auto& info) { return info.param; });
@@ -341,12 +264,7 @@ TEST(RuntimeReshape, FollowsEachFedShapeAndRefusesBadOnes) {
 // Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values or ONNX's node tests
 // made at the older version.
 class OldOpsetTest : public ::testing::TestWithParam<std::string> {};
-TEST_P(OldOpsetTest, MatchesReference) {
-  for (const std::string& c : cases_of(kOldDir, GetParam())) {
-    SCOPED_TRACE(c);
-    run_case(kOldDir + "/" + c);
-  }
-}
+TEST_P(OldOpsetTest, MatchesReference) { run_cases(kOldDir, cases_of(kOldDir, GetParam())); }
 INSTANTIATE_TEST_SUITE_P(NumPy, OldOpsetTest, ::testing::ValuesIn(onnx_ops()),
                          [](const auto& info) { return info.param; });
 
@@ -369,10 +287,7 @@ INSTANTIATE_TEST_SUITE_P(Registry, OpsetCoverage, ::testing::ValuesIn(onnx_ops()
 TEST(ConstantNodes, FoldedAtLoad) {
   const auto cases = cases_of(kOldDir, "Constant");
   EXPECT_FALSE(cases.empty());
-  for (const std::string& c : cases) {
-    SCOPED_TRACE(c);
-    run_case(kOldDir + "/" + c);
-  }
+  run_cases(kOldDir, cases);
 }
 
 // Every old-opset case the script makes is one of a registered op (or of Constant, which the importer folds), so

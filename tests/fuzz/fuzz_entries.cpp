@@ -228,7 +228,7 @@ std::vector<Outcome> run_run(const uint8_t* data, size_t size) {
   std::unique_ptr<Model> model;
   if (!step(out, "Model::load", [&] { model = std::make_unique<Model>(Model::load(path)); })) return out;
   ModelInfo::Port in;
-  if (!step(out, "run_input", [&] { in = cli::run_input(*model); })) return out;
+  if (!step(out, "run_input", [&] { in = cli::run_inputs(*model)[0]; })) return out;
   // (samples, batch, labelled): one uneven split, one batch, equal batches (the pass of another size), and 1 sample.
   const struct {
     int64_t n, batch;

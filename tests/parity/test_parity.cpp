@@ -155,4 +155,64 @@ TEST(ParityCli, TrainWritesPyTorchsWeights) {
   }
 }
 
+// Initializers the exporter tied: fc1 and fc2 start with zero biases, which the eval-mode export writes as one
+// initializer and fc2.bias = Identity(fc1.bias); PyTorch trains two. `shared` is one Linear applied twice: one
+// initializer read by two Gemms, which PyTorch trains as one. References from tests/parity/make_tied.py.
+const std::string kTied = std::string(ONNXTRAIN_TEST_DATA) + "/tied/";
+
+TEST(TiedInitializers, TrainAsPyTorchDoesAndRealSharingStays) {
+  Model model = Model::load(kTied + "tied.onnx");
+  const ModelInfo info = model.info();
+  ASSERT_EQ(info.untied.size(), 1u);
+  EXPECT_EQ(info.untied[0].name, "fc2.bias");
+  EXPECT_EQ(info.untied[0].from, "fc1.bias");
+  int shared = 0;
+  for (const ModelInfo::Initializer& i : info.initializers) {
+    shared += i.name == "shared.weight";
+    if (i.name == "fc2.bias") EXPECT_TRUE(i.trainable);
+  }
+  EXPECT_EQ(shared, 1);
+  for (const ModelInfo::NodeInfo& n : info.nodes) EXPECT_NE(n.op_type, "Identity") << n.name;
+  const auto ref = load_npz(kTied + "tied.npz");
+  TrainOptions o;
+  o.loss = Loss::CrossEntropy;
+  o.optimizer.kind = Optimizer::Sgd;
+  o.optimizer.lr = 0.1;
+  TrainingSession session(model, o);
+  const Tensor &x = ref.at("x"), &y = ref.at("y"), &losses = ref.at("losses");
+  const int64_t n = x.shape[0];
+  size_t step = 0;
+  for (int e = 0; e < 2; ++e)
+    for (int64_t b = 0; b < n; b += 16, ++step) {
+      const float loss = session.train_step(rows(x, b, std::min(n, b + 16)), rows(y, b, std::min(n, b + 16)));
+      ASSERT_LT(step, losses.f32.size());
+      EXPECT_NEAR(loss, losses.f32[step], 1e-5 + 1e-4 * std::fabs(losses.f32[step])) << "step " << step;
+    }
+  EXPECT_EQ(step, losses.f32.size());
+  expect_weights(model, ref, "tied");
+}
+
+// The file train writes is what PyTorch would export after training: fc2.bias an initializer of its own, no Identity,
+// everything else kept; `info` on the source says what it untied.
+TEST(TiedInitializers, TheWrittenFileHoldsBothAndNoIdentity) {
+  const TempDir dir("tied");
+  const std::string out = dir / "trained.onnx";
+  const Outcome info = cli("info " + kTied + "tied.onnx", dir.path());
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("untied (1)"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("fc2.bias"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("was Identity(fc1.bias)"), std::string::npos) << info.out;
+  const std::string args = "train " + kTied + "tied.onnx --data " + kTied +
+                           "tied.npz --no-shuffle --batch-size 16 --epochs 2 --lr 0.1 --loss cross-entropy --out " +
+                           out;
+  const Outcome trained = cli(args, dir.path());
+  ASSERT_EQ(trained.code, 0) << args << "\n" << trained.err;
+  Model model = Model::load(out);
+  EXPECT_TRUE(model.info().untied.empty());
+  expect_weights(model, load_npz(kTied + "tied.npz"), "tied via the CLI");
+  const std::string check = std::string(SYSTEM_PYTHON3) + " " + ONNXTRAIN_SOURCE_DIR +
+                            "/tests/parity/make_tied.py --check " + kTied + "tied.onnx " + out;
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+}
+
 }  // namespace

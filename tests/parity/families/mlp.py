@@ -27,5 +27,6 @@ class Shared(nn.Module):
 
 
 MODELS = {
+    "zero_biases": dict(make=zero_biases),
     "shared_layer": dict(make=Shared, optimizer="adam", lr=0.01),
 }
