@@ -17,9 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 # The IR version each opset came with: a model may not declare a newer one than its opset allows readers to expect.
 IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
 rng = np.random.default_rng(2024)
-# What ONNX's node tests of an op are named after, where it is not the op in lower case (test_node_conformance.cpp's
-# stem_of holds the same table).
-STEMS = {"BatchNormalization": "batchnorm", "LayerNormalization": "layer_normalization"}
+# What ONNX names the node tests of the ops whose tests follow neither the op in lower case nor in snake case
+# (test_node_conformance.cpp's kStems holds the same table).
+STEMS = {"BatchNormalization": "batchnorm"}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -187,6 +187,7 @@ def main(out, cli=None):
     cases.append("test_constant_opset13")
     cases += more_ops(out)
     cases += batchnorm_ops(out)
+    cases += arith_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
@@ -301,10 +302,69 @@ def more_ops(out):
     return cases
 
 
+def arith_ops(out):
+    """Mul, Sub, Div and Pow before ONNX's node tests' opsets: B broadcast to A only with broadcast = 1 before 7,
+    numpy broadcasting from 7, the same dtypes for base and exponent before Pow-12; and ReduceSum's axes as an
+    attribute before 13."""
+    cases = []
+    refs = {"Mul": np.multiply, "Sub": np.subtract, "Div": np.divide, "Pow": np.power}
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    for op, versions in (("Mul", (1, 6, 7, 13)), ("Sub", (1, 6, 7, 13)), ("Div", (1, 6, 7, 13)), ("Pow", (1, 7, 12, 13))):
+        base = np.abs(a) + 0.5 if op == "Pow" else a  # real powers
+        for opset in versions:
+            shapes = [((3, 4), {})]
+            if opset < 7:
+                shapes.append(((4,), dict(broadcast=1)))
+            else:
+                shapes += [((1, 4), {}), ((3, 1), {})]
+            for b_shape, extra in shapes:
+                b = rng.standard_normal(b_shape).astype(np.float32)
+                if op == "Div":
+                    b = np.where(np.abs(b) < 0.1, np.float32(0.5), b)
+                node = helper.make_node(op, ["a", "b"], ["y"], **extra)
+                name = f"test_{op.lower()}_opset{opset}_{'x'.join(map(str, b_shape))}"
+                y = refs[op](base.astype(np.float64), b.astype(np.float64))
+                cases.append(write_case(out, name, opset, node, [("a", base), ("b", b)], [("y", y)]))
+        # Both broadcast, A's (3,1) against B's (1,4), at 7: the operand order kept.
+        col = rng.standard_normal((3, 1)).astype(np.float32)
+        col = np.abs(col) + 0.5 if op == "Pow" else col  # a positive base
+        row = rng.standard_normal((1, 4)).astype(np.float32)
+        row = np.abs(row) + 0.5 if op == "Div" else row  # a divisor away from 0
+        node = helper.make_node(op, ["a", "b"], ["y"])
+        cases.append(write_case(out, f"test_{op.lower()}_opset7_both_broadcast", 7, node, [("a", col), ("b", row)],
+                                [("y", refs[op](col.astype(np.float64), row.astype(np.float64)))]))
+    # Pow-12 and 13: the exponent of another dtype than the base.
+    x = np.array([1.5, 2.0, 3.0, 0.5], np.float32)
+    for opset in (12, 13):
+        for e in (np.array([2, 3, -1, 4], np.int64), np.array([2, 0, 3, 1], np.uint8)):
+            node = helper.make_node("Pow", ["x", "e"], ["y"])
+            cases.append(write_case(out, f"test_pow_opset{opset}_float32_{e.dtype.name}", opset, node,
+                                    [("x", x), ("e", e)], [("y", np.power(x.astype(np.float64), e.astype(np.float64)))]))
+        xi, ef = np.array([2, -3, 4, 7], np.int32), np.array([2.0, 3.0, 0.5, 1.5], np.float32)
+        node = helper.make_node("Pow", ["x", "e"], ["y"])
+        cases.append(write_case(out, f"test_pow_opset{opset}_int32_float32", opset, node, [("x", xi), ("e", ef)],
+                                [("y", np.power(xi, ef).astype(np.int32))]))
+    # ReduceSum with axes as an attribute: 1 and 11 (negative axes from 11); no axes: every axis.
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    for opset, tag, extra, axes, keep in ((1, "axis1", dict(axes=[1]), (1,), True),
+                                          (1, "all_do_not_keepdims", dict(keepdims=0), None, False),
+                                          (11, "neg_axes", dict(axes=[-1, 0], keepdims=0), (2, 0), False),
+                                          (11, "default", {}, None, True)):
+        node = helper.make_node("ReduceSum", ["x"], ["y"], **extra)
+        y = x.astype(np.float64).sum(axis=axes, keepdims=keep)
+        cases.append(write_case(out, f"test_reducesum_opset{opset}_{tag}", opset, node, [("x", x)], [("y", y)]))
+    return cases
+
+
 def registry(cli):
     """{op: [since-versions]} from `onnxtrain info --ops` (columns: op, opsets, gradient, versions)."""
     lines = subprocess.run([cli, "info", "--ops"], check=True, capture_output=True, text=True).stdout.splitlines()
     return {f[0]: [int(v) for v in f[3].split(",")] for f in (line.split() for line in lines[1:])}
+
+
+def snake(op):
+    """ReduceMean -> reduce_mean: how ONNX names some ops' node tests (test_reduce_mean_*)."""
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(op))
 
 
 def in_effect(versions, opset):
@@ -336,8 +396,9 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                stem = STEMS.get(op, op.lower())
-                name = f"test_{stem}_opset{v}" + c.name[len(f"test_{stem}"):]
+                stem = next(p for p in (f"test_{STEMS.get(op, op.lower())}", f"test_{op.lower()}", f"test_{snake(op)}")
+                            if c.name.startswith(p))
+                name = f"test_{op.lower()}_opset{v}" + c.name[len(stem):]
                 cases.append(restamp(out, name, c, v))
     return cases
 
