@@ -229,7 +229,7 @@ TEST(CliTest, RunsBackendTestFoldersAsOnnxsRunner) {
        {"PASS  " + node + "test_relu: 1 set, worst difference ", "PASS  " + node + "test_add: 1 set, worst difference ",
         "PASS  " + node + "test_shape: 1 set, outputs equal (no float elements)",
         "FAIL  " + wrong + ": test_data_set_0 output 'y'[", "FAIL  " + broken + "/test_data_set_0/input_0.pb: ",
-        "FAIL  " + dtype + "/test_data_set_0: ", "input 'x' is float32 but the data is int64",
+        "FAIL  " + dtype + "/test_data_set_0: ", std::string("input 'x' is float32 but the data is int64"),
         "FAIL  " + none + ": no such folder\n", "3 passed, 4 failed, of 7 folders (rtol 0.001, atol 1e-07)\n"})
     EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
   EXPECT_EQ(lines(r.out), 8) << r.out;
