@@ -169,7 +169,9 @@ TEST(TiedInitializers, TrainAsPyTorchDoesAndRealSharingStays) {
   int shared = 0;
   for (const ModelInfo::Initializer& i : info.initializers) {
     shared += i.name == "shared.weight";
-    if (i.name == "fc2.bias") EXPECT_TRUE(i.trainable);
+    if (i.name == "fc2.bias") {
+      EXPECT_TRUE(i.trainable);
+    }
   }
   EXPECT_EQ(shared, 1);
   for (const ModelInfo::NodeInfo& n : info.nodes) EXPECT_NE(n.op_type, "Identity") << n.name;
