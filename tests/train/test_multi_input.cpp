@@ -10,6 +10,7 @@
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
+#include "onnxtrain/error.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
 #include "onnxtrain/trainer.h"
