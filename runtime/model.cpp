@@ -106,8 +106,9 @@ ModelInfo Model::info() const {
           {val.name, val.shape, count, false, val.type_name.empty() ? dtype_name(val.dtype) : val.type_name});
       continue;
     }
-    // Trainable: a float parameter some node reads (TrainOptions::freeze can hold some back).
-    bool trainable = !val.consumers.empty();
+    // Trainable: a float parameter some node reads (TrainOptions::freeze can hold some back), but state such as
+    // BatchNormalization's running statistics, which training updates without an optimizer.
+    bool trainable = !val.consumers.empty() && !ops::is_state(g, static_cast<int>(v));
     info.initializers.push_back({val.name, val.shape, count, trainable, "float32"});
     info.total_params += count;
     if (trainable) info.trainable_params += count;

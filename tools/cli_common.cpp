@@ -62,6 +62,7 @@ std::string flag_names(std::string text) {
   static const std::pair<const char*, const char*> kFlags[] = {
       {"TrainOptions::loss", "--loss"},
       {"TrainOptions::output", "--output"},
+      {"TrainOptions::freeze_batchnorm", "--freeze-batchnorm"},
       {"TrainOptions::freeze", "--freeze"},
       {"TrainOptions::precision", "--precision"},
       {"TrainOptions::threads", "--threads"},

@@ -139,6 +139,7 @@ TrainOptions train_options(const TrainArgs& a) {
   o.optimizer = a.opt;
   o.optimizer.kind = optimizer_named(a.optimizer);
   o.freeze = a.freeze;
+  o.freeze_batchnorm = a.freeze_batchnorm;
   o.threads = a.threads;
   o.precision = precision_named(a.precision);
   o.seed = a.seed;
@@ -218,6 +219,8 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)")->check(kSeed);
   train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
   train->add_option("--freeze", a.freeze, "An initializer not to train (repeatable)");
+  train->add_flag("--freeze-batchnorm", a.freeze_batchnorm,
+                  "BatchNormalization keeps its running statistics fixed and normalizes with them (model.eval())");
   train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
   train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);

@@ -12,7 +12,7 @@ namespace onnxtrain::cli {
 
 struct TrainArgs {
   std::string model, data, out, val, loss, output, target_key = "y", x_key, log;
-  bool in_place = false, no_shuffle = false;
+  bool in_place = false, no_shuffle = false, freeze_batchnorm = false;
   int64_t batch = 32, epochs = 1, steps = 0;
   uint64_t seed = 0;
   int threads = 0;

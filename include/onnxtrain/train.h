@@ -55,8 +55,11 @@ struct TrainOptions {
   // only them are not trained.
   std::string output;
   std::vector<std::string> freeze;  // initializers that are not trained
-  int threads = 0;                  // 1 to kMaxThreads (session.h); 0: the machine's cores
-  uint64_t seed = 0;                // Dropout masks, and the Trainer's shuffling
+  // BatchNormalization keeps its running statistics fixed and normalizes with them while training, as fine-tuning
+  // under PyTorch's model.eval() does; false: it normalizes with the batch's and updates them, as under model.train().
+  bool freeze_batchnorm = false;
+  int threads = 0;    // 1 to kMaxThreads (session.h); 0: the machine's cores
+  uint64_t seed = 0;  // Dropout masks, and the Trainer's shuffling
   // Bf16 falls back to f32 where the CPU lacks avx512_bf16; TrainingSession::precision() says which runs.
   Precision precision = Precision::F32;
 };

@@ -44,6 +44,10 @@ class Builder : public ops::GradBuilder {
   void add(int value, int grad) { contrib_[value].push_back(grad); }
 
   int emit(const std::string& op_type, const std::vector<int>& inputs, std::map<std::string, ir::Attr> attrs) override {
+    return emit_n(op_type, inputs, std::move(attrs), 1)[0];
+  }
+  std::vector<int> emit_n(const std::string& op_type, const std::vector<int>& inputs,
+                          std::map<std::string, ir::Attr> attrs, size_t outputs) override {
     const ops::OpDef* op = ops::find_op(op_type);
     ir::Node n;
     n.name = "grad" + std::to_string(g_.nodes.size()) + "/" + op_type;
@@ -52,13 +56,15 @@ class Builder : public ops::GradBuilder {
     n.inputs = inputs;
     n.attrs = std::move(attrs);
     n.backward = true;
-    ir::Value out;
-    out.name = n.name + ":0";
-    out.backward = true;
-    n.outputs = {g_.add_value(out)};
-    rg_.push_back(false);
+    for (size_t k = 0; k < outputs; ++k) {
+      ir::Value out;
+      out.name = n.name + ":" + std::to_string(k);
+      out.backward = true;
+      n.outputs.push_back(g_.add_value(out));
+      rg_.push_back(false);
+    }
     g_.nodes.push_back(std::move(n));
-    return g_.nodes.back().outputs[0];
+    return g_.nodes.back().outputs;
   }
 
   // The gradient of value: its one contribution, or the Sum of several (emitted once).
@@ -125,7 +131,7 @@ std::vector<bool> requires_grad(const ir::Graph& g, const std::set<std::string>&
   std::vector<bool> rg(g.values.size(), false);
   for (size_t v = 0; v < g.values.size(); ++v)
     rg[v] = g.values[v].kind == ir::ValueKind::Parameter && !frozen.count(g.values[v].name) &&
-            !g.values[v].consumers.empty();
+            !g.values[v].consumers.empty() && !ops::is_state(g, static_cast<int>(v));
   // Only float32 tensors carry gradients: an integer output (Shape of an activation, a mask) depends on the
   // parameters through no derivative, so a node whose outputs are all integers needs no rule.
   const auto differentiable = [&](int v) {
@@ -257,8 +263,41 @@ void collect_gradients(ir::Graph& g, const std::vector<bool>& rg, Builder& b, Tr
 
 }  // namespace
 
+namespace {
+
+// A state buffer (a running statistic) that is also read where it would be trained (the scale beside it, when an
+// exporter merged equal initializers): the forward pass would rewrite the scale, or the scale would go untrained, so
+// it is refused.
+void check_state_untied(const ir::Graph& g) {
+  for (const ir::Node& n : g.nodes) {
+    const ops::OpDef* op = ops::find_op(n.op_type);
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const int v = n.inputs[k];
+      if (std::find(op->state_inputs.begin(), op->state_inputs.end(), static_cast<int>(k)) != op->state_inputs.end()) {
+        // State a node computes (an Identity of an initializer the exporter merged it with) has nowhere to be
+        // written back, and may follow a parameter that trains.
+        if (v >= 0 && g.values[v].producer >= 0)
+          g.fail(n, "running statistic '" + g.values[v].name + "' is computed by " +
+                        g.nodes[g.values[v].producer].label() +
+                        ", not an initializer of its own; training needs it as one");
+        continue;
+      }
+      if (v < 0 || g.values[v].kind != ir::ValueKind::Parameter) continue;
+      if (ops::is_state(g, v))
+        g.fail(n,
+               "initializer '" + g.values[v].name +
+                   "' is both a running statistic that training updates and a parameter read here (an export "
+                   "that merged equal initializers?); training needs the running statistics in initializers of their "
+                   "own");
+    }
+  }
+}
+
+}  // namespace
+
 Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
   check_frozen(g, frozen);
+  check_state_untied(g);
   std::vector<bool> rg = requires_grad(g, frozen);
   add_rule_outputs(g, rg);
   Training t;

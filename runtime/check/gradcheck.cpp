@@ -203,7 +203,9 @@ GradcheckReport gradcheck(Model& model, const std::map<std::string, Tensor>& inp
   std::mt19937_64 rng(o.seed);
   for (size_t v = 0; v < g.values.size(); ++v) {
     const ir::Value& val = g.values[v];
-    if (val.kind != ir::ValueKind::Parameter || val.consumers.empty()) continue;
+    // State (running statistics) is no parameter: training updates it without a gradient.
+    if (val.kind != ir::ValueKind::Parameter || val.consumers.empty() || ops::is_state(g, static_cast<int>(v)))
+      continue;
     ParamCheck p;
     p.name = val.name;
     p.shape = val.shape;

@@ -236,4 +236,45 @@ dnnl::reduction::primitive_desc reduce_sum(const dnnl::engine& eng, const memory
   return dnnl::reduction::primitive_desc(dnnl::reduction::desc(alg::reduction_sum, src, dst, 0.f, 0.f), eng);
 }
 
+namespace {
+dnnl::normalization_flags norm_flags(bool global_stats) {
+  dnnl::normalization_flags f = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  return global_stats ? f | dnnl::normalization_flags::use_global_stats : f;
+}
+}  // namespace
+
+dnnl::batch_normalization_forward::primitive_desc batch_norm(const dnnl::engine& eng, const memory::desc& md,
+                                                             float epsilon, bool global_stats) {
+  return dnnl::batch_normalization_forward::primitive_desc(
+      dnnl::batch_normalization_forward::desc(global_stats ? prop::forward_inference : prop::forward_training, md,
+                                              epsilon, norm_flags(global_stats)),
+      eng);
+}
+
+dnnl::batch_normalization_backward::primitive_desc batch_norm_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                                       float epsilon, bool global_stats) {
+  dnnl::batch_normalization_forward::primitive_desc hint(
+      dnnl::batch_normalization_forward::desc(prop::forward_training, md, epsilon, norm_flags(global_stats)), eng);
+  return dnnl::batch_normalization_backward::primitive_desc(
+      dnnl::batch_normalization_backward::desc(prop::backward, md, md, epsilon, norm_flags(global_stats)), eng, hint);
+}
+
+namespace {
+memory::desc row_stats(const memory::desc& md) { return memory::desc({md.dims()[0]}, dt::f32, memory::format_tag::a); }
+}  // namespace
+
+dnnl::layer_normalization_forward::primitive_desc layer_norm(const dnnl::engine& eng, const memory::desc& md,
+                                                             float epsilon) {
+  return dnnl::layer_normalization_forward::primitive_desc(
+      dnnl::layer_normalization_forward::desc(prop::forward_training, md, row_stats(md), epsilon, norm_flags(false)),
+      eng);
+}
+
+dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                                       float epsilon) {
+  return dnnl::layer_normalization_backward::primitive_desc(
+      dnnl::layer_normalization_backward::desc(prop::backward, md, md, row_stats(md), epsilon, norm_flags(false)), eng,
+      layer_norm(eng, md, epsilon));
+}
+
 }  // namespace onnxtrain::dnnl_compat

@@ -145,4 +145,21 @@ dnnl::sum::primitive_desc sum(const dnnl::engine& eng, const memory::desc& md, s
 // dst = src summed over the axes where dst has size 1 (same rank).
 dnnl::reduction::primitive_desc reduce_sum(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst);
 
+// Batch normalization of md (N, C, ...) over every axis but C, with scale and shift (C): for training (batch
+// statistics, which it writes to mean and variance, the variance biased) or with given statistics (global_stats:
+// inference, mean and variance read).
+dnnl::batch_normalization_forward::primitive_desc batch_norm(const dnnl::engine& eng, const memory::desc& md,
+                                                             float epsilon, bool global_stats);
+// dX, dscale and dshift from dY, X, scale and the statistics the forward used (global_stats: given ones, which are
+// then constants).
+dnnl::batch_normalization_backward::primitive_desc batch_norm_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                                       float epsilon, bool global_stats);
+// Layer normalization of md (R, C) over its last axis, with scale and shift (C); mean and variance (R) written
+// (forward training) for the backward.
+dnnl::layer_normalization_forward::primitive_desc layer_norm(const dnnl::engine& eng, const memory::desc& md,
+                                                             float epsilon);
+// dX, dscale and dshift from dY, X, scale, mean and variance.
+dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                                       float epsilon);
+
 }  // namespace onnxtrain::dnnl_compat

@@ -81,6 +81,10 @@ class GradBuilder {
   // Adds a node op_type(inputs) with attrs; returns its single output.
   virtual int emit(const std::string& op_type, const std::vector<int>& inputs,
                    std::map<std::string, ir::Attr> attrs = {}) = 0;
+  // The same with `outputs` outputs, for a backward kernel that computes several gradients in one primitive
+  // (BatchNormalizationGrad: dX, dscale, dB).
+  virtual std::vector<int> emit_n(const std::string& op_type, const std::vector<int>& inputs,
+                                  std::map<std::string, ir::Attr> attrs, size_t outputs) = 0;
   // The shape of a value as the forward pass infers it (kUnknown where symbolic).
   virtual const Shape& shape(int value) const = 0;
 };
@@ -171,6 +175,11 @@ struct OpDef {
   bool internal = false;             // made by autodiff, never read from a model file
   std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
   size_t grad_outputs = 0;           // outputs the gradient rule reads (Dropout's mask): autodiff adds missing ones
+  // State inputs (BatchNormalization's running mean and variance): initializers that no optimizer trains (autodiff
+  // gives them no gradient, so they are never among the trainable ranges, nor weight-decayed) but that the op's
+  // forward kernel rewrites in place in training runs; saved with the model like every initializer. The one mark of
+  // such a buffer is this list: a Parameter read at a state input is state (is_state below).
+  std::vector<int> state_inputs = {};
   // The naive double forward beside the kernel, the math as a comment above it. Every ONNX op has one; internal ops
   // (backward kernels, losses) need none: gradcheck differentiates the model's own graph.
   ReferenceFn reference = nullptr;
@@ -191,6 +200,9 @@ struct OpDef {
     return std::find(int_inputs.begin(), int_inputs.end(), static_cast<int>(k)) != int_inputs.end();
   }
 };
+
+// Whether value is a state buffer: a Parameter that some node reads at one of its op's state_inputs.
+bool is_state(const ir::Graph& g, int value);
 
 // The registry: one explicit list, runtime/ops/op_list.h, a line an op.
 const OpDef* find_op(const std::string& type);

@@ -41,6 +41,17 @@ const OpDef* find_op(const std::string& type) {
   return nullptr;
 }
 
+bool is_state(const ir::Graph& g, int value) {
+  const ir::Value& v = g.values[value];
+  if (v.kind != ir::ValueKind::Parameter) return false;
+  for (int c : v.consumers) {
+    const ir::Node& n = g.nodes[c];
+    for (int k : find_op(n.op_type)->state_inputs)
+      if (n.input(k) == value) return true;
+  }
+  return false;
+}
+
 std::string supported_ops() {
   std::string s;
   for (const OpDef& op : all_ops()) {

@@ -162,6 +162,7 @@ struct Trainer::Impl {
                         {"precision", session->precision()},
                         {"threads", options.threads}};
     if (!options.output.empty()) c["output"] = session->output();  // checkpoints from before outputs were named lack it
+    if (options.freeze_batchnorm) c["freeze-batchnorm"] = true;    // set only when on, as checkpoints without it ran
     return c;
   }
 

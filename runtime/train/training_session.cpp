@@ -255,6 +255,11 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
   m.binary = m.column_output && m.loss == autodiff::Loss::BCE;
+  fuse_layer_norm(g);  // before autodiff: the fused node's gradient is oneDNN's backward
+  // Ops with state (BatchNormalization's running statistics) keep it fixed in training runs too.
+  if (options.freeze_batchnorm)
+    for (ir::Node& n : g.nodes)
+      if (!ops::find_op(n.op_type)->state_inputs.empty()) n.attrs["onnxtrain.frozen_state"] = ir::Attr::of(1);
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)

@@ -565,4 +565,113 @@ TEST(Autodiff, FrozenParametersAndInputsGetNoGradient) {
   EXPECT_THROW(autodiff::add_training(b.g, autodiff::Loss::MSE, {"nope"}), Error);
 }
 
+// BatchNormalization in a training run: Y from the batch's statistics, gradients of everything before it and of scale
+// and B through them (oneDNN's backward), against central differences of the reference computing with the batch's
+// statistics (onnxtrain.batch_stats); the running statistics updated in place as torch.nn.BatchNorm1d does (momentum
+// 0.9 in ONNX's sense, unbiased variance) and never trained. frozen: TrainOptions::freeze_batchnorm's mark, under which
+// the running statistics normalize and stay. x_shape: (N, C, ...).
+void batchnorm_training(int opset, bool frozen, const ir::Shape& x_shape) {
+  SCOPED_TRACE("opset " + std::to_string(opset) + (frozen ? ", frozen" : ""));
+  GraphBuilder b(opset);
+  const int64_t N = x_shape[0], C = x_shape[1];
+  int64_t S = 1;
+  for (size_t i = 2; i < x_shape.size(); ++i) S *= x_shape[i];
+  const int x = b.input("X", x_shape);
+  // h = X + a, a of X's shape: every element of the normalization's input gets a gradient of its own.
+  const int a = b.param("a", x_shape, random_vec(size_t(N * C * S), 4));
+  const int h = b.node("Add", {x, a});
+  const int scale = b.param("scale", {C}, random_vec(size_t(C), 5, 0.5f, 1.5f));
+  const int bias = b.param("bias", {C}, random_vec(size_t(C), 6));
+  const std::vector<float> rm0 = random_vec(size_t(C), 7), rv0 = random_vec(size_t(C), 8, 0.5f, 2.f);
+  const int rm = b.param("running_mean", {C}, rm0), rv = b.param("running_var", {C}, rv0);
+  std::map<std::string, ir::Attr> attrs;
+  if (opset >= 14) attrs["training_mode"] = ir::Attr::of(1);
+  const int y = b.node("BatchNormalization", {h, scale, bias, rm, rv}, attrs);
+  b.finish({y});
+  ir::Graph& g = b.g;
+  ir::Graph fwd = g;  // the reference's graph: batch statistics, unless frozen
+  for (ir::Node& n : fwd.nodes)
+    if (n.op_type == "BatchNormalization" && !frozen) n.attrs["onnxtrain.batch_stats"] = ir::Attr::of(1);
+  for (ir::Node& n : g.nodes)
+    if (n.op_type == "BatchNormalization" && frozen) n.attrs["onnxtrain.frozen_state"] = ir::Attr::of(1);
+  auto t = autodiff::add_training(g, autodiff::Loss::MSE, {});
+  EXPECT_EQ(std::set<int>(t.trainable.begin(), t.trainable.end()), (std::set<int>{a, scale, bias}))
+      << "the running statistics are trained";
+  for (const ir::Value& v : g.values) EXPECT_NE(v.grad_of, rm) << v.name;
+  const std::vector<float> X = random_vec(size_t(N * C * S), 77, -2.f, 2.f);
+  check::ReferenceForward ref(fwd, Tensor::f32_of(x_shape, X));
+  ref.run_all();
+  const Vec y0 = ref.value(y).data;
+  const std::vector<float> T = random_vec(y0.size(), 99);
+  const auto loss = [&] {
+    double sum = 0;
+    const Vec& v = ref.value(y).data;
+    for (size_t e = 0; e < v.size(); ++e) sum += (v[e] - T[e]) * (v[e] - T[e]);
+    return sum / double(v.size());
+  };
+  Executor ex(g);
+  ex.prepare({{x, x_shape}, {t.target, x_shape}});
+  std::copy(X.begin(), X.end(), ex.data(x));
+  std::copy(T.begin(), T.end(), ex.data(t.target));
+  ex.set_training(true);
+  ex.run();
+  for (size_t e = 0; e < y0.size(); ++e) ASSERT_NEAR(ex.data(y)[e], y0[e], 1e-4 * (1 + std::fabs(y0[e]))) << "Y " << e;
+  // The running statistics after the step: torch's update from the batch (h, as the reference computed it).
+  const Vec& hv = ref.value(h).data;
+  for (int64_t c = 0; c < C; ++c) {
+    double m = 0, q = 0;
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t e = 0; e < S; ++e) m += hv[size_t((i * C + c) * S + e)];
+    m /= double(N * S);
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t e = 0; e < S; ++e) q += std::pow(hv[size_t((i * C + c) * S + e)] - m, 2);
+    const double unbiased = q / double(N * S - 1);
+    const double want_m = frozen ? rm0[c] : double(0.9f) * rm0[c] + (1 - double(0.9f)) * m;
+    const double want_v = frozen ? rv0[c] : double(0.9f) * rv0[c] + (1 - double(0.9f)) * unbiased;
+    EXPECT_NEAR(g.param(rm)[c], want_m, 1e-5) << "running_mean " << c;
+    EXPECT_NEAR(g.param(rv)[c], want_v, 1e-5 * (1 + want_v)) << "running_var " << c;
+  }
+  for (int p : t.trainable) {
+    const float* analytic = ex.grads() + g.values[p].offset;
+    const std::vector<size_t> after = ref.downstream(p);
+    Vec& v = ref.value(p).data;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double eps = 1e-6, orig = v[i];
+      v[i] = orig + eps;
+      ref.run(after);
+      const double lp = loss();
+      v[i] = orig - eps;
+      ref.run(after);
+      const double lm = loss();
+      v[i] = orig;
+      const double numeric = (lp - lm) / (2 * eps);
+      ASSERT_NEAR(analytic[i], numeric, 2e-3 * (1 + std::fabs(numeric))) << "d" << g.values[p].name << "[" << i << "]";
+    }
+    ref.run(after);
+  }
+}
+
+TEST(BatchNormalizationTraining, BatchStatisticsAndTorchsRunningUpdateInEachForm) {
+  batchnorm_training(9, false, {6, 3});        // the opset 9-13 form, (N, C)
+  batchnorm_training(15, false, {4, 2, 3});    // training_mode = 1, (N, C, L)
+  batchnorm_training(7, false, {5, 3, 2, 2});  // an inference-form file trains with the batch's statistics too
+  batchnorm_training(15, true, {6, 3});        // frozen: the running statistics normalize and stay
+}
+
+// An exporter that merged equal initializers (running_var and scale both ones) leaves one initializer that training
+// would both update and train: refused, naming it.
+TEST(BatchNormalizationTraining, RunningStatisticTiedToTheScaleIsRefused) {
+  GraphBuilder b(15);
+  const int x = b.input("X", {4, 2});
+  const int ones = b.param("ones", {2}, {1.f, 1.f}), zeros = b.param("zeros", {2}, {0.f, 0.f});
+  const int y = b.node("BatchNormalization", {x, ones, zeros, zeros, ones});
+  b.finish({y});
+  try {
+    autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'ones' is both a running statistic"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace

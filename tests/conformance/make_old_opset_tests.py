@@ -17,6 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 # The IR version each opset came with: a model may not declare a newer one than its opset allows readers to expect.
 IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
 rng = np.random.default_rng(2024)
+# What ONNX names the node tests of the ops whose tests follow neither the op in lower case nor in snake case
+# (test_node_conformance.cpp's kStems holds the same table).
+STEMS = {"BatchNormalization": "batchnorm"}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -183,11 +186,44 @@ def main(out, cli=None):
             f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
     cases.append("test_constant_opset13")
     cases += more_ops(out)
+    cases += batchnorm_ops(out)
     cases += arith_ops(out)
     cases += movement_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
+
+
+def batchnorm_ops(out):
+    """BatchNormalization at the versions whose attributes ONNX's node tests (opset 15) lack: consumed_inputs, required
+    at 1, and is_test (1 and 6), spatial (1 to 7). The inference form: Y from the statistics given."""
+    cases = []
+    for opset, extra in ((1, dict(consumed_inputs=[0, 0, 0, 1, 1], is_test=1)), (6, dict(is_test=1, epsilon=1e-2)),
+                         (7, dict(spatial=1, momentum=0.7))):
+        x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+        s, b, m = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+        v = rng.random(3).astype(np.float32) + 0.5
+        eps = extra.get("epsilon", 1e-5)
+        y = (s[:, None] * (x.astype(np.float64) - m[:, None]) / np.sqrt(v[:, None].astype(np.float64) + eps)
+             + b[:, None])
+        node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], **extra)
+        cases.append(write_case(out, f"test_batchnorm_opset{opset}_inference", opset, node,
+                                [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)], [("y", y)]))
+    # The training form of 9 to 13, five outputs, with the statistics fed: ONNX's function of them. Y from the batch's
+    # mean and biased variance; mean and var the running statistics updated from them (ONNX's rule, the biased
+    # variance); saved_mean and saved_var the batch's statistics (the variance, as onnxtrain gives it).
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    s, b, m = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+    v = rng.random(3).astype(np.float32) + 0.5
+    xd = x.astype(np.float64)
+    bm, bv = xd.mean(axis=(0, 2)), xd.var(axis=(0, 2))
+    y = s[:, None] * (xd - bm[:, None]) / np.sqrt(bv[:, None] + 1e-5) + b[:, None]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "mean", "var", "sm", "sv"])
+    cases.append(write_case(out, "test_batchnorm_opset9_training_five_outputs", 9, node,
+                            [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)],
+                            [("y", y), ("mean", 0.9 * m + 0.1 * bm), ("var", 0.9 * v + 0.1 * bv), ("sm", bm),
+                             ("sv", bv)]))
+    return cases
 
 
 def more_ops(out):
@@ -416,7 +452,8 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                stem = next(p for p in (f"test_{op.lower()}", f"test_{snake(op)}") if c.name.startswith(p))
+                stem = next(p for p in (f"test_{STEMS.get(op, op.lower())}", f"test_{op.lower()}", f"test_{snake(op)}")
+                            if c.name.startswith(p))
                 name = f"test_{op.lower()}_opset{v}" + c.name[len(stem):]
                 cases.append(restamp(out, name, c, v))
     return cases

@@ -8,6 +8,7 @@
 
 #include "onnxtrain/error.h"
 #include "runtime/check/reference.h"
+#include "runtime/exec/fusion.h"
 #include "support/graph_builder.h"
 #include "runtime/ops/op.h"
 
@@ -239,3 +240,65 @@ TEST(Executor, RecompilesOnlyOnShapeChange) {
 }
 
 }  // namespace
+
+namespace {
+
+// The decomposition torch.onnx.export writes for nn.LayerNorm(normalized) before opset 17, over X's last `count` dims:
+// ReduceMean, Sub, Pow(2), ReduceMean, Add(eps), Sqrt, Div, Mul(weight), Add(bias). extra_reader: Sub's output is also
+// a graph output, which keeps the chain apart. Returns the graph's output.
+int layer_norm_chain(onnxtrain::testing::GraphBuilder& b, const ir::Shape& x_shape, int count, bool extra_reader) {
+  using onnxtrain::testing::random_vec;
+  const int x = b.input("X", x_shape);
+  const ir::Shape normalized(x_shape.end() - count, x_shape.end());
+  int64_t n = 1;
+  for (int64_t d : normalized) n *= d;
+  std::vector<int64_t> axes;
+  for (int i = count; i > 0; --i) axes.push_back(-i);
+  const auto scalar = [&](const std::string& name, float v) { return b.param(name, {}, {v}); };
+  const int m = b.node("ReduceMean", {x}, {{"axes", ir::Attr::of(axes)}});
+  const int d = b.node("Sub", {x, m});
+  const int p = b.node("Pow", {d, scalar("two", 2.f)});
+  const int v = b.node("ReduceMean", {p}, {{"axes", ir::Attr::of(axes)}});
+  const int e = b.node("Add", {v, scalar("eps", 1e-3f)});
+  const int q = b.node("Div", {d, b.node("Sqrt", {e})});
+  const int w = b.node("Mul", {q, b.param("weight", normalized, random_vec(size_t(n), 3))});
+  const int y = b.node("Add", {w, b.param("bias", normalized, random_vec(size_t(n), 4))});
+  b.finish(extra_reader ? std::vector<int>{y, d} : std::vector<int>{y});
+  for (const char* c : {"two", "eps"}) b.g.values[b.g.find(c)].kind = ir::ValueKind::Constant;
+  return y;
+}
+
+}  // namespace
+
+// The chain becomes one LayerNormalization over the same axes, computing what the chain's references compute; a chain
+// whose inner value another reads keeps its nodes.
+TEST(LayerNormFusion, PyTorchsDecompositionBecomesOneNode) {
+  for (const char* op : {"ReduceMean", "Sub", "Pow", "Sqrt", "Div", "Mul"})
+    if (!ops::find_op(op)) GTEST_SKIP() << op << " is not registered yet";
+  for (const auto& [shape, count] : std::vector<std::pair<ir::Shape, int>>{{{5, 7}, 1}, {{2, 3, 4}, 2}}) {
+    onnxtrain::testing::GraphBuilder b(13);
+    const int y = layer_norm_chain(b, shape, count, false);
+    const ir::Graph chain = b.g;
+    fuse_layer_norm(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 1u);
+    const ir::Node& ln = b.g.nodes[0];
+    EXPECT_EQ(ln.op_type, "LayerNormalization");
+    EXPECT_EQ(ln.attr_i("axis", 0), -count);
+    EXPECT_FLOAT_EQ(ln.attr_f("epsilon", 0), 1e-3f);
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    const std::vector<float> x = onnxtrain::testing::random_vec(size_t(n), 9, -2.f, 2.f);
+    Executor ex(b.g);
+    ex.prepare({{b.g.inputs[0], shape}});
+    std::copy(x.begin(), x.end(), ex.data(b.g.inputs[0]));
+    ex.run();
+    check::ReferenceForward ref(chain, Tensor::f32_of(shape, x));
+    ref.run_all();
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(ex.data(y)[i], ref.value(y).data[size_t(i)], 1e-5) << i;
+  }
+  onnxtrain::testing::GraphBuilder b(13);
+  layer_norm_chain(b, {5, 7}, 1, true);
+  const size_t before = b.g.nodes.size();
+  fuse_layer_norm(b.g);
+  EXPECT_EQ(b.g.nodes.size(), before) << "a chain whose Sub output is read elsewhere was fused";
+}

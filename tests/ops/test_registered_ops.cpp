@@ -4,6 +4,7 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -99,6 +100,9 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
     if (op.rectifier_slope) data = away_from_zero(std::move(data));
     if (op.positive_inputs)
       for (float& v : data) v = 0.1f + 0.95f * std::fabs(v);  // into [0.1, 2]
+    // State (BatchNormalization's running statistics): a variance, positive.
+    if (std::count(op.state_inputs.begin(), op.state_inputs.end(), static_cast<int>(k)))
+      for (float& v : data) v = 0.25f + std::fabs(v);
     if (k == 0 && first_is_input) {
       t.x = t.b.input(name, shape);
       t.x_shape = shape;
@@ -181,8 +185,10 @@ void check_gradient(const ops::OpDef& op) {
     const ir::Shape y_shape = fwd.values[t.y].shape;
     const std::vector<float> T = random_vec(static_cast<size_t>(numel(y_shape)), 99, -1.f, 1.f);
     auto training = autodiff::add_training(t.b.g, autodiff::Loss::MSE, {});
-    ASSERT_EQ(std::set<int>(training.trainable.begin(), training.trainable.end()),
-              std::set<int>(t.params.begin(), t.params.end()));
+    std::set<int> trainable;  // every parameter but the state (running statistics), which no optimizer trains
+    for (int p : t.params)
+      if (!ops::is_state(fwd, p)) trainable.insert(p);
+    ASSERT_EQ(std::set<int>(training.trainable.begin(), training.trainable.end()), trainable);
     Executor ex(t.b.g);
     ex.prepare({{t.x, t.x_shape}, {training.target, y_shape}});
     std::copy(t.X.begin(), t.X.end(), ex.data(t.x));
@@ -197,7 +203,7 @@ void check_gradient(const ops::OpDef& op) {
       for (size_t e = 0; e < y.size(); ++e) sum += (y[e] - T[e]) * (y[e] - T[e]);
       return sum / double(y.size());
     };
-    for (int p : t.params) {
+    for (int p : trainable) {
       const float* analytic = ex.grads() + t.b.g.values[p].offset;
       const std::vector<size_t> after = ref.downstream(p);
       std::vector<double>& v = ref.value(p).data;

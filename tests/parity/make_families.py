@@ -103,8 +103,19 @@ def run_case(out, family, name, cfg, opset, mode, seed):
     torch.onnx.export(exported, torch.from_numpy(x[:2]), path, opset_version=opset, input_names=["input"],
                       output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                       training=training, do_constant_folding=mode == "eval")
+    from onnx import numpy_helper
     proto = onnx.load(path)
-    sources = initializer_sources(proto, state_of(model))
+    # The trace runs the copy's forward, which in training mode moves its BatchNorm running statistics before they are
+    # written: the file gets the model's untrained values back, the ones PyTorch trains from below.
+    state = state_of(model)
+    moved = [t for t in proto.graph.initializer
+             if t.name in state and state[t.name].shape == tuple(t.dims)
+             and not np.array_equal(numpy_helper.to_array(t), state[t.name])]
+    for t in moved:
+        t.CopyFrom(numpy_helper.from_array(state[t.name], t.name))
+    if moved:
+        onnx.save(proto, path)
+    sources = initializer_sources(proto, state)
 
     loss_fn = nn.MSELoss() if cfg.get("loss") == "mse" else nn.CrossEntropyLoss()
     lr = cfg.get("lr", 0.1)
