@@ -209,7 +209,7 @@ TEST(TypedRefusals, NameTheInputAndItsType) {
       EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
     }
   }
-  EXPECT_EQ(n, 8);
+  EXPECT_EQ(n, 9);
 }
 
 // run() is for tensors; a model with a sequence says so, naming it, and run_values checks each value's type.
