@@ -3,7 +3,8 @@
 // Y = X and the mask is all ones. The ratio comes from the attribute (before opset 12, default 0.5) or a constant
 // input (12 on). Shape inference, the forward kernel, its double reference (inference only), the gradient rule and
 // DropoutGrad, dX = dY * mask / (1 - ratio) (dX = dY in a run that does not train, where Y = X).
-// Host loops: oneDNN has no random primitive. The mask is float 0/1.
+// Host loops: oneDNN has no random primitive. The mask is bool from opset 10, as ONNX declares it (float 0/1 before,
+// and where autodiff adds a mask the model left off, which no one else reads).
 #include <algorithm>
 #include <functional>
 #include <string>
@@ -59,7 +60,10 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   for (int64_t d : xs) E *= d;
   auto md = dnnl_compat::plain(xs);
   dnnl::memory x = ctx.view(n.inputs[0], md), y = ctx.view(n.outputs[0], md);
-  dnnl::memory mask = n.outputs.size() > 1 && n.outputs[1] >= 0 ? ctx.view(n.outputs[1], md) : ctx.scratch(md);
+  const bool has_mask = n.outputs.size() > 1 && n.outputs[1] >= 0;
+  const bool bool_mask = has_mask && ctx.graph().values[n.outputs[1]].dtype == DType::Bool;
+  const auto mask_md = bool_mask ? dnnl_compat::bytes(E) : md;
+  dnnl::memory mask = has_mask ? ctx.view(n.outputs[1], mask_md) : ctx.scratch(md);
   const float fixed_ratio = ratio_of(ctx.graph(), n);
   const int fed = runtime_ratio(ctx.graph(), n);
   dnnl::memory ratio_mem = fed >= 0 ? ctx.view(fed, dnnl_compat::plain({})) : dnnl::memory();
@@ -72,18 +76,24 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   s.host = [=]() {
     const float* X = static_cast<const float*>(x.get_data_handle());
     float* Y = static_cast<float*>(y.get_data_handle());
-    float* M = static_cast<float*>(mask.get_data_handle());
+    void* M = mask.get_data_handle();
+    const auto keep = [&](int64_t e, bool k) {
+      if (bool_mask)
+        static_cast<uint8_t*>(M)[e] = k;
+      else
+        static_cast<float*>(M)[e] = k ? 1.f : 0.f;
+    };
     const float ratio = fed >= 0 ? *static_cast<const float*>(ratio_mem.get_data_handle()) : fixed_ratio;
     const float scale = 1.f / (1.f - ratio);
     if (!*training || ratio == 0.f) {
-      for (int64_t e = 0; e < E; ++e) Y[e] = X[e], M[e] = 1.f;
+      for (int64_t e = 0; e < E; ++e) Y[e] = X[e], keep(e, true);
       return;
     }
     const uint64_t key = mix(node_key ^ mix(*step + 0x632be59bd9b4e019ull));
     for (int64_t e = 0; e < E; ++e) {
       const float u = float(mix(key + uint64_t(e) * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;  // uniform in [0, 1)
-      M[e] = u >= ratio ? 1.f : 0.f;
-      Y[e] = X[e] * M[e] * scale;
+      keep(e, u >= ratio);
+      Y[e] = X[e] * (u >= ratio ? 1.f : 0.f) * scale;  // as torch: X * mask * scale (a dropped -x gives -0)
     }
   };
   steps.push_back(std::move(s));
@@ -113,18 +123,33 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
   int64_t E = 1;
   for (int64_t d : s) E *= d;
   auto md = dnnl_compat::plain(s);
-  dnnl::memory dy = ctx.view(n.inputs[0], md), m = ctx.view(n.inputs[1], md), dx = ctx.view(n.outputs[0], md);
+  const bool bool_mask = ctx.graph().values[n.inputs[1]].dtype == DType::Bool;
+  dnnl::memory dy = ctx.view(n.inputs[0], md), dx = ctx.view(n.outputs[0], md);
+  dnnl::memory m = ctx.view(n.inputs[1], bool_mask ? dnnl_compat::bytes(E) : md);
   const float train_scale = n.attr_f("scale", 1.f);
   const bool* training = ctx.training();
   Step st;
   st.host = [=]() {
     const float* DY = static_cast<const float*>(dy.get_data_handle());
-    const float* M = static_cast<const float*>(m.get_data_handle());
+    const void* M = m.get_data_handle();
     float* DX = static_cast<float*>(dx.get_data_handle());
     const float scale = *training ? train_scale : 1.f;
-    for (int64_t e = 0; e < E; ++e) DX[e] = DY[e] * M[e] * scale;
+    for (int64_t e = 0; e < E; ++e) {
+      const bool kept = bool_mask ? static_cast<const uint8_t*>(M)[e] != 0 : static_cast<const float*>(M)[e] != 0.f;
+      DX[e] = DY[e] * (kept ? 1.f : 0.f) * scale;
+    }
   };
   steps.push_back(std::move(st));
+}
+
+// Y has X's type (float32); the mask is bool from opset 10 (Dropout-7's T, float, before).
+void types(ir::Graph& g, const ir::Node& n) {
+  if (n.input(0) < 0 || n.outputs.empty() || n.outputs[0] < 0) return;  // check's
+  const ir::Value& x = g.values[n.inputs[0]];
+  if (!x.tensor || x.dtype != DType::Float32)
+    g.fail(n, "input '" + x.name + "' is " + g.type_of(n.inputs[0]) + "; Dropout computes on float32 tensors");
+  if (n.outputs.size() > 1 && n.outputs[1] >= 0)
+    g.values[n.outputs[1]].dtype = n.version >= 10 ? DType::Bool : DType::Float32;
 }
 
 }  // namespace
@@ -139,6 +164,7 @@ extern const OpDef kDropout{
     .int_inputs = {2},
     .grad_outputs = 2,
     .reference = reference,
+    .types = types,
     // Outside training, where the tests run it: Y = X at every ratio. is_test before 7; the ratio input from 12.
     .cases = {{.opset = 1, .shapes = {{3, 5}}, .attrs = {{"is_test", attr(1)}, {"ratio", attr(0.3f)}}},
               {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"is_test", attr(1)}}},

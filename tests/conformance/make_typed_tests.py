@@ -128,6 +128,11 @@ def main(out):
     full_opt = lambda n: helper.make_optional(n, onnx.OptionalProto.TENSOR, numpy_helper.from_array(v))
     cases.append(write_case(out, "test_identity_optional_tensor", 16, [ident, helper.make_node("Identity", ["y"], ["z"])],
                             [("x", opt_t, full_opt("x"))], [("z", opt_t, full_opt("z"))]))
+    # Dropout's mask is bool from opset 10: all true outside training.
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    cases.append(write_case(out, "test_dropout_bool_mask_opset13", 13,
+                            [helper.make_node("Dropout", ["x"], ["y", "mask"])], [("x", x)],
+                            [("y", x), ("mask", np.ones(x.shape, np.bool_))]))
     # Shape of tensors of other dtypes: int64 dims, whatever the input holds.
     for dtype, opset in ((np.int64, 13), (np.uint8, 15), (np.bool_, 16)):
         x = ints(np.uint8, (2, 1, 3)).astype(dtype)
