@@ -96,6 +96,38 @@ dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::d
   return dnnl::binary::primitive_desc(dnnl::binary::desc(alg::binary_add, src0, src1, dst), attr, eng);
 }
 
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst) {
+  const alg a = op == Binary::Add   ? alg::binary_add
+                : op == Binary::Sub ? alg::binary_sub
+                : op == Binary::Mul ? alg::binary_mul
+                : op == Binary::Div ? alg::binary_div
+                : op == Binary::Eq  ? alg::binary_eq
+                                    : alg::binary_ne;
+  return dnnl::binary::primitive_desc(dnnl::binary::desc(a, src0, src1, dst), eng);
+}
+
+dnnl::eltwise_forward::primitive_desc pow(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta) {
+  return dnnl::eltwise_forward::primitive_desc(
+      dnnl::eltwise_forward::desc(prop::forward_inference, alg::eltwise_pow, md, alpha, beta), eng);
+}
+
+dnnl::eltwise_forward::primitive_desc abs(const dnnl::engine& eng, const memory::desc& md) {
+  return dnnl::eltwise_forward::primitive_desc(
+      dnnl::eltwise_forward::desc(prop::forward_inference, alg::eltwise_abs, md, 0.f, 0.f), eng);
+}
+
+dnnl::reduction::primitive_desc reduction(const dnnl::engine& eng, Reduction op, const memory::desc& src,
+                                          const memory::desc& dst) {
+  // norm_lp_sum: (sum |src|^p + eps)^(1/p), here p = 2 and eps = 0.
+  const alg a = op == Reduction::Sum    ? alg::reduction_sum
+                : op == Reduction::Mean ? alg::reduction_mean
+                : op == Reduction::Max  ? alg::reduction_max
+                                        : alg::reduction_norm_lp_sum;
+  const float p = op == Reduction::L2 ? 2.f : 0.f;
+  return dnnl::reduction::primitive_desc(dnnl::reduction::desc(a, src, dst, p, 0.f), eng);
+}
+
 dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst) {
   return dnnl::reorder::primitive_desc(eng, src, eng, dst);
 }

@@ -83,6 +83,18 @@ bool has_native_bf16();
 // activation of MatmulEpilogue (only ep.relu and ep.relu_slope are read).
 dnnl::binary::primitive_desc binary_add(const dnnl::engine& eng, const memory::desc& src0, const memory::desc& src1,
                                         const memory::desc& dst, const MatmulEpilogue& relu = {});
+// dst = src0 op src1, src1 broadcast to dst (both of dst's rank; src0 of dst's shape). Eq and Ne give 1 or 0.
+enum class Binary { Add, Sub, Mul, Div, Eq, Ne };
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, Binary op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst);
+// y = alpha * x^beta, elementwise (eltwise_pow); y = |x| (eltwise_abs).
+dnnl::eltwise_forward::primitive_desc pow(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta);
+dnnl::eltwise_forward::primitive_desc abs(const dnnl::engine& eng, const memory::desc& md);
+// dst = src reduced over the axes where dst has size 1 (same rank): the sum, the mean, the max, or the L2 norm
+// sqrt(sum src^2).
+enum class Reduction { Sum, Mean, Max, L2 };
+dnnl::reduction::primitive_desc reduction(const dnnl::engine& eng, Reduction op, const memory::desc& src,
+                                          const memory::desc& dst);
 // dst = src converted between data types and layouts.
 dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::desc& src, const memory::desc& dst);
 

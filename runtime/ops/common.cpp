@@ -1,6 +1,9 @@
 // Helpers the op files share: arity checks, shape rules (unary, broadcasting, softmax axes), copies, the elementwise
-// kernels whose gradient oneDNN computes from the output, and the references' broadcasting. No op is defined here.
+// kernels whose gradient oneDNN computes from the output, the references' broadcasting, and the arithmetic ops'
+// checks, dtypes, kernels and folding, with the float16 and bfloat16 conversions. No op is defined here.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "runtime/exec/dnnl_compat.h"
 #include "runtime/ops/op.h"
@@ -163,6 +166,258 @@ void eltwise_backward_from_dst(CompileCtx& ctx, const ir::Node& n, std::vector<S
                    {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
                     {DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
                     {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
+}
+
+namespace {
+float from_bits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint32_t to_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+}  // namespace
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: man * 2^-24
+    const float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  return from_bits(sign | (exp == 0x1f ? 0x7f800000u | (man << 13) : ((exp + 112) << 23) | (man << 13)));
+}
+
+uint16_t float_to_half(float f) {
+  const uint32_t x = to_bits(f) & 0x7fffffffu;
+  const uint16_t sign = static_cast<uint16_t>((to_bits(f) >> 16) & 0x8000u);
+  if (x > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (x >= 0x47800000u) return sign | 0x7c00u;  // >= 2^16: infinity
+  if (x < 0x38800000u)                          // below 2^-14: a subnormal half, m * 2^-24, m rounded to even
+    return sign | static_cast<uint16_t>(std::nearbyint(std::fabs(f) * 16777216.f));
+  const uint32_t r = x - 0x38000000u;  // the exponent rebiased from 127 to 15
+  return sign | static_cast<uint16_t>((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
+}
+
+float bf16_to_float(uint16_t h) { return from_bits(uint32_t(h) << 16); }
+
+uint16_t float_to_bf16(float f) {
+  const uint32_t x = to_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN stays NaN
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+void check_binary(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0) g.fail(n, "expected inputs A and B");
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+  if (n.version < 7 && n.has("axis")) g.fail(n, "broadcasting along an explicit axis (opset < 7) is not supported");
+}
+
+// A, B: shapes that broadcast; Y: the broadcast shape.
+std::vector<Shape> binary_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
+  const Shape &a = in[0], &b = in[1];
+  const bool legacy_exact = n.version < 7 && n.attr_i("broadcast", 0) == 0;
+  if (legacy_exact && a != b)
+    g.fail(n, "A " + ir::shape_str(a) + " and B " + ir::shape_str(b) + " differ and broadcast = 0");
+  Shape y = broadcast(g, n, a, b);
+  if (n.version < 7 && y != a)
+    g.fail(n, "B " + ir::shape_str(b) + " must broadcast to A " + ir::shape_str(a) + " before opset 7");
+  return {y};
+}
+
+void binary_types(ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() != 2 || n.input(0) < 0 || n.input(1) < 0 || n.outputs.size() != 1 || n.outputs[0] < 0)
+    return;  // check's
+  const ir::Value &a = g.values[n.inputs[0]], &b = g.values[n.inputs[1]];
+  for (const ir::Value* v : {&a, &b}) {
+    const DType d = v->dtype;
+    const int since = !v->tensor || d == DType::Bool                                                       ? 0
+                      : d == DType::Float32 || d == DType::Float16 || d == DType::Float64                  ? 1
+                      : d == DType::Int32 || d == DType::Int64 || d == DType::UInt32 || d == DType::UInt64 ? 6
+                      : d == DType::BFloat16                                                               ? 13
+                                                                                                           : 14;
+    if (since == 0)
+      g.fail(n,
+             "input '" + v->name + "' is " + g.type_of(g.find(v->name)) + "; " + n.op_type + " takes numeric tensors");
+    if (n.version < since)
+      g.fail(n, "input '" + v->name + "' is " + dtype_name(d) + ", which " + n.op_type + " takes from opset " +
+                    std::to_string(since) + " (this is opset " + std::to_string(g.opset) + ")");
+  }
+  if (a.dtype != b.dtype)
+    g.fail(n, "A '" + a.name + "' is " + dtype_name(a.dtype) + " but B '" + b.name + "' is " + dtype_name(b.dtype));
+  g.values[n.outputs[0]].dtype = a.dtype;
+}
+
+// A, B: shapes that broadcast to Y. oneDNN's binary reads src0 at Y's full shape and broadcasts src1 only.
+void binary_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Binary op) {
+  using dnnl_compat::Binary;
+  const Shape& y = ctx.shape(n.outputs[0]);
+  auto y_md = dnnl_compat::plain(y);
+  dnnl::memory out = ctx.view(n.outputs[0], y_md);
+  auto step = [&](Binary o, dnnl::memory src0, int v) {
+    auto md1 = dnnl_compat::plain(padded(ctx.shape(v), y.size()));
+    steps.push_back({dnnl::binary(dnnl_compat::binary(ctx.engine(), o, y_md, md1, y_md)),
+                     {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, ctx.view(v, md1)}, {DNNL_ARG_DST, out}}});
+  };
+  const int a = n.inputs[0], b = n.inputs[1];
+  if (padded(ctx.shape(a), y.size()) == y) return step(op, ctx.view(a, y_md), b);
+  const bool commutes = op == Binary::Add || op == Binary::Mul;
+  if (commutes && padded(ctx.shape(b), y.size()) == y) return step(op, ctx.view(b, y_md), a);
+  // A broadcasts ((3,1) op (1,4), or (4) - (3,4)): Y = 0 + A, then Y = Y op B in place.
+  step(Binary::Add, ctx.constant(y_md, 0.f), a);
+  step(op, out, b);
+}
+
+void binary_reference(const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out,
+                      double (*f)(double, double)) {
+  const std::vector<int64_t> a_at = broadcast_offsets(in[0]->shape, out[0].shape);
+  const std::vector<int64_t> b_at = broadcast_offsets(in[1]->shape, out[0].shape);
+  for (size_t e = 0; e < out[0].data.size(); ++e) out[0].data[e] = f(in[0]->data[a_at[e]], in[1]->data[b_at[e]]);
+}
+
+void broadcast_host_step(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, BroadcastLoop loop) {
+  const ir::Graph& g = ctx.graph();
+  auto bytes_of = [&](int v) {
+    int64_t count = static_cast<int64_t>(dtype_size(g.values[v].dtype));
+    for (int64_t s : ctx.shape(v)) count *= s;
+    return ctx.view(v, dnnl_compat::bytes(count));
+  };
+  dnnl::memory a = bytes_of(n.inputs[0]), b = bytes_of(n.inputs[1]), y = bytes_of(n.outputs[0]);
+  const Shape& ys = ctx.shape(n.outputs[0]);
+  const std::vector<int64_t> a_at = broadcast_offsets(ctx.shape(n.inputs[0]), ys);
+  const std::vector<int64_t> b_at = broadcast_offsets(ctx.shape(n.inputs[1]), ys);
+  Step s;
+  s.host = [=]() { loop(a.get_data_handle(), b.get_data_handle(), y.get_data_handle(), a_at, b_at); };
+  steps.push_back(std::move(s));
+}
+
+bool binary_fold(const ir::Graph& g, const ir::Node& n, const InferInputs& in, std::vector<std::vector<int64_t>>& out,
+                 int64_t (*f)(int64_t, int64_t)) {
+  const DType d = g.values[n.outputs[0]].dtype;
+  if (d == DType::Float32 || d == DType::Float16 || d == DType::BFloat16 || d == DType::Float64 || d == DType::Bool)
+    return false;
+  const std::vector<int64_t>*a = in.ints(0), *b = in.ints(1);
+  if (!a || !b) return false;
+  const Shape y = broadcast(g, n, in[0], in[1]);
+  if (std::find(y.begin(), y.end(), ir::kUnknown) != y.end()) return false;
+  const std::vector<int64_t> a_at = broadcast_offsets(in[0], y), b_at = broadcast_offsets(in[1], y);
+  out[0].resize(a_at.size());
+  for (size_t i = 0; i < a_at.size(); ++i) out[0][i] = f((*a)[a_at[i]], (*b)[b_at[i]]);
+  return true;
+}
+
+int reduction_axes_input_since(const ir::Node& n) { return n.op_type == "ReduceSum" ? 13 : 18; }
+
+void check_reduction(const ir::Graph& g, const ir::Node& n) {
+  const int since = reduction_axes_input_since(n);
+  if (n.input(0) < 0) g.fail(n, "input data is required");
+  if (n.version < since && n.inputs.size() > 1)
+    g.fail(n, "axes is an attribute before opset " + std::to_string(since) + ", not an input");
+  if (n.version >= since && n.has("axes"))
+    g.fail(n, "axes is an input from opset " + std::to_string(since) + ", not an attribute");
+  if (n.version < since && n.has("noop_with_empty_axes"))
+    g.fail(n, "noop_with_empty_axes comes at opset " + std::to_string(since));
+  if (n.inputs.size() > 2) g.fail(n, "expected at most 2 inputs, found " + std::to_string(n.inputs.size()));
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) g.fail(n, "expected 1 output");
+  const int64_t keep = n.attr_i("keepdims", 1), noop = n.attr_i("noop_with_empty_axes", 0);
+  if (keep != 0 && keep != 1) g.fail(n, "keepdims must be 0 or 1, found " + std::to_string(keep));
+  if (noop != 0 && noop != 1) g.fail(n, "noop_with_empty_axes must be 0 or 1, found " + std::to_string(noop));
+}
+
+ReducedAxes reduced_axes(const ir::Graph& g, const ir::Node& n, size_t rank, const std::vector<int64_t>* input) {
+  ReducedAxes r;
+  std::vector<int64_t> axes;
+  if (n.version < reduction_axes_input_since(n)) {
+    auto it = n.attrs.find("axes");
+    if (it != n.attrs.end()) axes = it->second.ints;
+  } else if (n.input(1) >= 0) {
+    if (!input) {
+      r.known = false;
+      return r;
+    }
+    axes = *input;
+  }
+  if (axes.empty()) {
+    if (n.attr_i("noop_with_empty_axes", 0) == 1) return r;  // Y = X
+    for (size_t i = 0; i < rank; ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  r.axes = normalize_axes(g, n, axes, rank, "the input");
+  return r;
+}
+
+Shape kept_shape(const Shape& x, const std::vector<int64_t>& axes) {
+  Shape k = x;
+  for (int64_t a : axes) k[static_cast<size_t>(a)] = 1;
+  return k;
+}
+
+// X: (d0, ..., dr-1); axes: (k) int64; Y: X's dims, those at the axes 1 (keepdims) or dropped.
+std::vector<Shape> reduction_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
+  const ReducedAxes r = reduced_axes(g, n, in[0].size(), in.ints(1));
+  if (!r.known) return {};
+  if (n.attr_i("keepdims", 1) == 1) return {kept_shape(in[0], r.axes)};
+  Shape y;
+  for (size_t i = 0; i < in[0].size(); ++i)
+    if (!std::binary_search(r.axes.begin(), r.axes.end(), static_cast<int64_t>(i))) y.push_back(in[0][i]);
+  return {y};
+}
+
+std::vector<int64_t> plan_axes(CompileCtx& ctx, const ir::Node& n) {
+  const ir::Graph& g = ctx.graph();
+  const std::vector<int64_t>* input = n.input(1) >= 0 ? known_values(g, true)[n.inputs[1]] : nullptr;
+  const ReducedAxes r = reduced_axes(g, n, ctx.shape(n.inputs[0]).size(), input);
+  if (!r.known) g.fail(n, "the axes input must be a constant or a fed input, not a computed value");
+  return r.axes;
+}
+
+// X: (d0, ..., dr-1); Y seen in X's rank, a 1 at each reduced axis.
+void reduction_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Reduction op) {
+  const Shape& x = ctx.shape(n.inputs[0]);
+  const Shape k = kept_shape(x, plan_axes(ctx, n));
+  auto x_md = dnnl_compat::plain(x), k_md = dnnl_compat::plain(k);
+  dnnl::memory src = ctx.view(n.inputs[0], x_md), dst = ctx.view(n.outputs[0], k_md);
+  if (k == x) {  // nothing reduced (or only dims of 1), which oneDNN's reduction refuses: Y = X, or |X|
+    if (op == dnnl_compat::Reduction::L2)
+      steps.push_back(
+          {dnnl::eltwise_forward(dnnl_compat::abs(ctx.engine(), x_md)), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+    else
+      copy_step(ctx, n.inputs[0], n.outputs[0], steps);
+    return;
+  }
+  steps.push_back({dnnl::reduction(dnnl_compat::reduction(ctx.engine(), op, x_md, k_md)),
+                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+}
+
+// Sum, mean, max (from -inf), sqrt of the sum of squares, over the elements of X that reduce to each element of Y.
+void reduction_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                         std::vector<RefTensor>& out, dnnl_compat::Reduction op) {
+  using dnnl_compat::Reduction;
+  std::vector<int64_t> input;
+  if (in.size() > 1 && in[1])
+    for (double v : in[1]->data) input.push_back(static_cast<int64_t>(v));
+  const Shape& x = in[0]->shape;
+  const ReducedAxes r = reduced_axes(g, n, x.size(), in.size() > 1 && in[1] ? &input : nullptr);
+  const Shape k = kept_shape(x, r.axes);
+  const std::vector<int64_t> at = broadcast_offsets(k, x);  // the element of Y each element of X reduces to
+  std::vector<double>& y = out[0].data;
+  std::fill(y.begin(), y.end(), op == Reduction::Max ? -INFINITY : 0.0);
+  for (size_t e = 0; e < at.size(); ++e) {
+    const double v = in[0]->data[e];
+    double& t = y[static_cast<size_t>(at[e])];
+    t = op == Reduction::Max ? std::max(t, v) : op == Reduction::L2 ? t + v * v : t + v;
+  }
+  const double count = y.empty() ? 1.0 : static_cast<double>(at.size() / y.size());
+  for (double& t : y) t = op == Reduction::Mean ? t / count : op == Reduction::L2 ? std::sqrt(t) : t;
+}
+
+std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n) {
+  const ir::Graph& g = b.graph();
+  const std::vector<int64_t>* input = n.input(1) >= 0 ? known_values(g, false)[n.inputs[1]] : nullptr;
+  const ReducedAxes r = reduced_axes(g, n, b.shape(n.inputs[0]).size(), input);
+  if (!r.known) g.fail(n, "training needs the axes as a constant, not a fed or computed value");
+  return r.axes;
 }
 
 }  // namespace onnxtrain::ops

@@ -3,6 +3,7 @@
 #pragma once
 #include <dnnl.hpp>
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -117,6 +118,7 @@ struct OpCase {
   std::vector<Shape> shapes;  // the float inputs' shapes, in input order (optional ones may stop)
   std::map<std::string, ir::Attr> attrs = {};
   std::vector<std::vector<int64_t>> ints = {};  // the values of the int_inputs given, in input order
+  bool positive = false;  // data drawn in [0.5, 2] instead: for an op real only there (Pow's base)
 };
 
 // An attribute value, for OpCase declarations: {"alpha", attr(0.3f)}, {"perm", attr({1, 0})}.
@@ -234,6 +236,106 @@ std::vector<OpCase> softmax_cases();
 std::vector<int64_t> broadcast_offsets(const Shape& x, const Shape& y);
 // Softmax's and LogSoftmax's reference, with softmax_layout's per-opset axis semantics: Y = softmax(X), or log of it.
 void softmax_reference(const ir::Graph& g, const ir::Node& n, const RefTensor& x, RefTensor& y, bool log);
+
+// float16 and bfloat16 as numpy and PyTorch compute on them: widened exactly to float32, and float32 results rounded
+// back to nearest even (overflow to infinity, NaN kept NaN).
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bf16_to_float(uint16_t h);
+uint16_t float_to_bf16(float f);
+
+// The elementwise arithmetic ops (Add, Sub, Mul, Div; Pow's shapes): inputs A and B, one output. Before opset 7 B
+// broadcasts to A only with broadcast = 1 (an explicit axis is refused); from 7 numpy broadcasting both ways.
+void check_binary(const ir::Graph& g, const ir::Node& n);
+std::vector<Shape> binary_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
+// Add's, Sub's, Mul's and Div's dtypes (A, B and Y all one): float16, float32, float64 from opset 1; int32, int64,
+// uint32, uint64 from 6; bfloat16 from 13; int8, int16, uint8, uint16 from 14.
+void binary_types(ir::Graph& g, const ir::Node& n);
+// Y = A op B on float32 through oneDNN's binary primitive, whichever input broadcasts.
+void binary_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Binary op);
+// Y[i] = f(A[a(i)], B[b(i)]), a(i) and b(i) the index i broadcast back to A's and B's shapes: the references.
+void binary_reference(const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out,
+                      double (*f)(double, double));
+
+// The host loops of the elementwise ops, for dtypes oneDNN has no binary for. A loop reads A and B and writes Y,
+// element i of Y from A[a_at[i]] and B[b_at[i]] (broadcast_offsets).
+using BroadcastLoop = std::function<void(const void* A, const void* B, void* Y, const std::vector<int64_t>& a_at,
+                                         const std::vector<int64_t>& b_at)>;
+// The step running loop over the node's A, B and Y, whatever their dtypes; offsets computed here, at plan time.
+void broadcast_host_step(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, BroadcastLoop loop);
+// Y[i] = f(A[a_at[i]], B[b_at[i]]), the elements stored as TA, TB and TY.
+template <typename TA, typename TB, typename TY, typename F>
+void broadcast_loop(const void* a, const void* b, void* y, const std::vector<int64_t>& a_at,
+                    const std::vector<int64_t>& b_at, F f) {
+  const TA* A = static_cast<const TA*>(a);
+  const TB* B = static_cast<const TB*>(b);
+  TY* Y = static_cast<TY*>(y);
+  for (size_t i = 0; i < a_at.size(); ++i) Y[i] = f(A[a_at[i]], B[b_at[i]]);
+}
+// The loop of an op whose A, B and Y share dtype d (not float32 or bool): f is called with d's C++ type (int8_t ...
+// uint64_t, double), or, for float16 and bfloat16, with both widened to float and its result rounded back.
+template <class F>
+BroadcastLoop same_type_loop(DType d, F f) {
+  auto plain = [f](auto zero) -> BroadcastLoop {
+    using T = decltype(zero);
+    return [f](const void* a, const void* b, void* y, const std::vector<int64_t>& a_at,
+               const std::vector<int64_t>& b_at) { broadcast_loop<T, T, T>(a, b, y, a_at, b_at, f); };
+  };
+  auto narrow = [f](float (*widen)(uint16_t), uint16_t (*round)(float)) -> BroadcastLoop {
+    return [f, widen, round](const void* a, const void* b, void* y, const std::vector<int64_t>& a_at,
+                             const std::vector<int64_t>& b_at) {
+      broadcast_loop<uint16_t, uint16_t, uint16_t>(a, b, y, a_at, b_at, [&](uint16_t p, uint16_t q) {
+        return round(static_cast<float>(f(widen(p), widen(q))));
+      });
+    };
+  };
+  switch (d) {
+    case DType::Int64: return plain(int64_t{});
+    case DType::Int32: return plain(int32_t{});
+    case DType::Int16: return plain(int16_t{});
+    case DType::Int8: return plain(int8_t{});
+    case DType::UInt64: return plain(uint64_t{});
+    case DType::UInt32: return plain(uint32_t{});
+    case DType::UInt16: return plain(uint16_t{});
+    case DType::UInt8: return plain(uint8_t{});
+    case DType::Float64: return plain(double{});
+    case DType::Float16: return narrow(half_to_float, float_to_half);
+    case DType::BFloat16: return narrow(bf16_to_float, float_to_bf16);
+    case DType::Float32:
+    case DType::Bool: break;  // oneDNN's; refused by types
+  }
+  return nullptr;
+}
+// Shape chains: Y = f(A, B) over known integer values with broadcasting (Add, Sub, Mul, Div on Shape outputs).
+// Folds only where A and B are both known and Y is an integer tensor.
+bool binary_fold(const ir::Graph& g, const ir::Node& n, const InferInputs& in, std::vector<std::vector<int64_t>>& out,
+                 int64_t (*f)(int64_t, int64_t));
+
+// The reductions (ReduceMean, ReduceSum, ReduceL2, ReduceMax) over the data X: axes is the attribute before
+// axes_input_since (13 for ReduceSum, 18 for the others), the optional integer input 1 from it, negative ones counted
+// from the back; none given, or an empty list: every axis, unless noop_with_empty_axes = 1 (from axes_input_since),
+// when Y = X. keepdims (default 1) keeps each reduced axis as a dim of 1.
+int reduction_axes_input_since(const ir::Node& n);
+void check_reduction(const ir::Graph& g, const ir::Node& n);
+// The axes reduced, normalized and sorted (empty: none, Y = X); known = false while the axes input's values are not.
+struct ReducedAxes {
+  bool known = true;
+  std::vector<int64_t> axes;
+};
+ReducedAxes reduced_axes(const ir::Graph& g, const ir::Node& n, size_t rank, const std::vector<int64_t>* input);
+// X's shape with a 1 at each reduced axis: the shape the kernels see Y (and dY) in, whatever keepdims is.
+Shape kept_shape(const Shape& x, const std::vector<int64_t>& axes);
+// Y: X's shape without (keepdims = 0) or with a 1 at (keepdims = 1) each reduced axis.
+std::vector<Shape> reduction_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
+// The axes at plan time (the axes input a constant or a fed input, bound); an error naming the node otherwise.
+std::vector<int64_t> plan_axes(CompileCtx& ctx, const ir::Node& n);
+// Y = X reduced over its axes by oneDNN's reduction; where no axis is reduced, Y = X (L2: |X|).
+void reduction_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Reduction op);
+// The reference: Y[k] = the reduction of X over the elements that reduce to k.
+void reduction_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                         std::vector<RefTensor>& out, dnnl_compat::Reduction op);
+// The gradient rules' axes: those of the forward node, known when autodiff runs (attribute or constant input).
+std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n);
 
 // A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);

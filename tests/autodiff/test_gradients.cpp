@@ -505,6 +505,68 @@ TEST(Kink, PReluSlopeAtZero) {
   EXPECT_EQ(g[1], std::vector<float>{-1.f});  // dslope = sum of dY * X where X < 0
 }
 
+// The gradients of each parameter of a one-node graph op(P0, P1, ...) under L = mean((Y - T)^2), T given. A
+// parameter listed in constants is a float Constant instead (not trained: Pow's constant exponent).
+std::vector<std::vector<float>> grads_of(const std::string& op,
+                                         const std::vector<std::pair<ir::Shape, std::vector<float>>>& in,
+                                         std::map<std::string, ir::Attr> attrs, const std::vector<float>& target,
+                                         const std::set<size_t>& constants = {}) {
+  GraphBuilder b;
+  int x = b.input("X", {1});
+  std::vector<int> ps;
+  for (size_t k = 0; k < in.size(); ++k) {
+    ps.push_back(b.param("P" + std::to_string(k), in[k].first, in[k].second));
+    if (constants.count(k)) b.g.values[ps.back()].kind = ir::ValueKind::Constant;
+  }
+  int y = b.node(op, ps, attrs);
+  b.finish({y});
+  auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+  Executor ex(b.g);
+  const ir::Shape ys = b.g.values[y].shape;
+  ex.prepare({{x, {1}}, {t.target, ys}});
+  std::copy(target.begin(), target.end(), ex.data(t.target));
+  ex.run();
+  std::vector<std::vector<float>> out;
+  for (size_t k = 0; k < ps.size(); ++k) {
+    const float* g = ex.grads() + b.g.values[ps[k]].offset;
+    out.emplace_back(constants.count(k) ? std::vector<float>{} : std::vector<float>(g, g + in[k].second.size()));
+  }
+  return out;
+}
+
+// Pow at a zero base and a zero exponent, as PyTorch's pow_backward (values from torch 1.13): dX = 0 where E = 0,
+// dE = 0 where X = 0 and E >= 0; dX = inf at X = 0 for 0 < E < 1. T = -1, so dY = (Y + 1) / 2.
+TEST(Kink, PowAtZeroFollowsPyTorch) {
+  const float inf = INFINITY;
+  auto g = grads_of("Pow", {{{4}, {0.f, 0.f, 2.f, 0.f}}, {{4}, {0.f, 2.f, 0.f, 0.5f}}}, {}, {-1.f, -1.f, -1.f, -1.f});
+  EXPECT_EQ(g[0], (std::vector<float>{0.f, 0.f, 0.f, inf}));
+  EXPECT_EQ(g[1][0], 0.f);
+  EXPECT_EQ(g[1][1], 0.f);
+  EXPECT_FLOAT_EQ(g[1][2], 0.6931472f);
+  EXPECT_EQ(g[1][3], 0.f);
+  // A constant exponent (oneDNN's eltwise_pow): X^0 has dX = 0 even at X = 0; X^2 has dX = 2X * dY.
+  auto zero = grads_of("Pow", {{{4}, {0.f, 0.f, -1.5f, 3.f}}, {{}, {0.f}}}, {}, {-1.f, -1.f, -1.f, -1.f}, {1});
+  EXPECT_EQ(zero[0], (std::vector<float>{0.f, 0.f, 0.f, 0.f}));
+  auto square = grads_of("Pow", {{{4}, {0.f, 0.f, -1.5f, 3.f}}, {{}, {2.f}}}, {}, {-1.f, -1.f, -1.f, -1.f}, {1});
+  EXPECT_EQ(square[0][0], 0.f);
+  EXPECT_FLOAT_EQ(square[0][2], -4.875f);
+  EXPECT_FLOAT_EQ(square[0][3], 30.f);
+}
+
+// ReduceL2 of an all-zero row: dX = 0 there, not 0/0, as PyTorch's norm backward gives.
+TEST(Kink, ReduceL2AtZeroIsZero) {
+  auto g = grads_of("ReduceL2", {{{2, 3}, {0.f, 0.f, 0.f, 3.f, 0.f, 4.f}}}, {{"axes", ops::attr({1})}}, {-1.f, 1.f});
+  // Row 1: Y = 5, dY = (5 - 1), dX = dY * X / Y.
+  EXPECT_EQ(g[0], (std::vector<float>{0.f, 0.f, 0.f, 4.f * 3.f / 5.f, 0.f, 4.f * 4.f / 5.f}));
+}
+
+// ReduceMax with ties: they share dY equally, as torch.amax's backward does ([[0, .5, .5], [.5, .5, 0]] for dY = 1);
+// x.max(dim)[0] would give it to one of them.
+TEST(Kink, ReduceMaxTiesShareTheGradient) {
+  auto g = grads_of("ReduceMax", {{{2, 3}, {1.f, 3.f, 3.f, 2.f, 2.f, 0.f}}}, {{"axes", ops::attr({1})}}, {2.f, 1.f});
+  EXPECT_EQ(g[0], (std::vector<float>{0.f, 0.5f, 0.5f, 0.5f, 0.5f, 0.f}));  // Y = (3, 2), dY = Y - T = 1
+}
+
 TEST(Autodiff, FrozenParametersAndInputsGetNoGradient) {
   GraphBuilder b;
   int x = b.input("X", {2, 3});

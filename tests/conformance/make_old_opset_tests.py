@@ -183,6 +183,7 @@ def main(out, cli=None):
             f.write(numpy_helper.from_array(arr.astype(np.float32), n).SerializeToString())
     cases.append("test_constant_opset13")
     cases += more_ops(out)
+    cases += arith_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
@@ -286,10 +287,69 @@ def more_ops(out):
     return cases
 
 
+def arith_ops(out):
+    """Mul, Sub, Div and Pow before ONNX's node tests' opsets: B broadcast to A only with broadcast = 1 before 7,
+    numpy broadcasting from 7, the same dtypes for base and exponent before Pow-12; and ReduceSum's axes as an
+    attribute before 13."""
+    cases = []
+    refs = {"Mul": np.multiply, "Sub": np.subtract, "Div": np.divide, "Pow": np.power}
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    for op, versions in (("Mul", (1, 6, 7, 13)), ("Sub", (1, 6, 7, 13)), ("Div", (1, 6, 7, 13)), ("Pow", (1, 7, 12, 13))):
+        base = np.abs(a) + 0.5 if op == "Pow" else a  # real powers
+        for opset in versions:
+            shapes = [((3, 4), {})]
+            if opset < 7:
+                shapes.append(((4,), dict(broadcast=1)))
+            else:
+                shapes += [((1, 4), {}), ((3, 1), {})]
+            for b_shape, extra in shapes:
+                b = rng.standard_normal(b_shape).astype(np.float32)
+                if op == "Div":
+                    b = np.where(np.abs(b) < 0.1, np.float32(0.5), b)
+                node = helper.make_node(op, ["a", "b"], ["y"], **extra)
+                name = f"test_{op.lower()}_opset{opset}_{'x'.join(map(str, b_shape))}"
+                y = refs[op](base.astype(np.float64), b.astype(np.float64))
+                cases.append(write_case(out, name, opset, node, [("a", base), ("b", b)], [("y", y)]))
+        # Both broadcast, A's (3,1) against B's (1,4), at 7: the operand order kept.
+        col = rng.standard_normal((3, 1)).astype(np.float32)
+        col = np.abs(col) + 0.5 if op == "Pow" else col  # a positive base
+        row = rng.standard_normal((1, 4)).astype(np.float32)
+        row = np.abs(row) + 0.5 if op == "Div" else row  # a divisor away from 0
+        node = helper.make_node(op, ["a", "b"], ["y"])
+        cases.append(write_case(out, f"test_{op.lower()}_opset7_both_broadcast", 7, node, [("a", col), ("b", row)],
+                                [("y", refs[op](col.astype(np.float64), row.astype(np.float64)))]))
+    # Pow-12 and 13: the exponent of another dtype than the base.
+    x = np.array([1.5, 2.0, 3.0, 0.5], np.float32)
+    for opset in (12, 13):
+        for e in (np.array([2, 3, -1, 4], np.int64), np.array([2, 0, 3, 1], np.uint8)):
+            node = helper.make_node("Pow", ["x", "e"], ["y"])
+            cases.append(write_case(out, f"test_pow_opset{opset}_float32_{e.dtype.name}", opset, node,
+                                    [("x", x), ("e", e)], [("y", np.power(x.astype(np.float64), e.astype(np.float64)))]))
+        xi, ef = np.array([2, -3, 4, 7], np.int32), np.array([2.0, 3.0, 0.5, 1.5], np.float32)
+        node = helper.make_node("Pow", ["x", "e"], ["y"])
+        cases.append(write_case(out, f"test_pow_opset{opset}_int32_float32", opset, node, [("x", xi), ("e", ef)],
+                                [("y", np.power(xi, ef).astype(np.int32))]))
+    # ReduceSum with axes as an attribute: 1 and 11 (negative axes from 11); no axes: every axis.
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    for opset, tag, extra, axes, keep in ((1, "axis1", dict(axes=[1]), (1,), True),
+                                          (1, "all_do_not_keepdims", dict(keepdims=0), None, False),
+                                          (11, "neg_axes", dict(axes=[-1, 0], keepdims=0), (2, 0), False),
+                                          (11, "default", {}, None, True)):
+        node = helper.make_node("ReduceSum", ["x"], ["y"], **extra)
+        y = x.astype(np.float64).sum(axis=axes, keepdims=keep)
+        cases.append(write_case(out, f"test_reducesum_opset{opset}_{tag}", opset, node, [("x", x)], [("y", y)]))
+    return cases
+
+
 def registry(cli):
     """{op: [since-versions]} from `onnxtrain info --ops` (columns: op, opsets, gradient, versions)."""
     lines = subprocess.run([cli, "info", "--ops"], check=True, capture_output=True, text=True).stdout.splitlines()
     return {f[0]: [int(v) for v in f[3].split(",")] for f in (line.split() for line in lines[1:])}
+
+
+def snake(op):
+    """ReduceMean -> reduce_mean: how ONNX names some ops' node tests (test_reduce_mean_*)."""
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(op))
 
 
 def in_effect(versions, opset):
@@ -321,7 +381,8 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                name = f"test_{op.lower()}_opset{v}" + c.name[len(f"test_{op.lower()}"):]
+                stem = next(p for p in (f"test_{op.lower()}", f"test_{snake(op)}") if c.name.startswith(p))
+                name = f"test_{op.lower()}_opset{v}" + c.name[len(stem):]
                 cases.append(restamp(out, name, c, v))
     return cases
 

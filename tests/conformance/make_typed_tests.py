@@ -181,7 +181,102 @@ def main(out):
     cases.append(write_case(out, "test_clip_bfloat16_opset13", 13, [clip("x", "min", "max")],
                             [("x", (BF16, x32.float().numpy())), ("min", (BF16, lo32.float().numpy())),
                              ("max", (BF16, hi32.float().numpy()))], [("y", (BF16, y32))]))
+    cases += arith_cases(out)
     write_bad(os.path.join(out, "bad"))
+    return cases
+
+
+def wrap(q, dtype):
+    """A Python integer wrapped into dtype's range, as numpy's integer arithmetic wraps."""
+    info = np.iinfo(dtype)
+    span = int(info.max) - int(info.min) + 1
+    return (q - int(info.min)) % span + int(info.min)
+
+
+def trunc_div(a, b):
+    """Integer quotients truncated toward zero, x / 0 = 0, wrapped (min / -1 = min): onnxtrain's Div, as onnxruntime
+    computes it and PyTorch's exporter assumes; numpy's // floors instead."""
+    q = [0 if int(y) == 0 else (abs(int(x)) // abs(int(y))) * (1 if (int(x) < 0) == (int(y) < 0) else -1)
+         for x, y in zip(a.ravel(), np.broadcast_to(b, a.shape).ravel())]
+    return np.array([wrap(v, a.dtype) for v in q], dtype=a.dtype).reshape(a.shape)
+
+
+def arith_cases(out):
+    """Mul, Sub, Div on every dtype each opset takes, as Add's above; Pow with its base and exponent of different
+    dtypes (opset 12 on), NumPy's np.power(x, y).astype(x.dtype) as ONNX's node tests define it."""
+    cases = []
+    a_shape, b_shape = (3, 1, 5), (4, 1)
+    ops = {"Mul": np.multiply, "Sub": np.subtract}
+    for dtype, opset in ((np.int8, 14), (np.int16, 14), (np.int32, 7), (np.int64, 7), (np.uint8, 14),
+                         (np.uint16, 14), (np.uint32, 7), (np.uint64, 7)):
+        a, b = ints(dtype, a_shape), ints(dtype, b_shape)
+        for op, f in ops.items():
+            with np.errstate(over="ignore"):
+                y = f(a, b)
+            cases.append(write_case(out, f"test_{op.lower()}_{np.dtype(dtype).name}_opset{opset}", opset,
+                                    [helper.make_node(op, ["a", "b"], ["y"])], [("a", a), ("b", b)], [("y", y)]))
+        # Div: the full range, small divisors of both signs, a 0, and (for signed types) min / -1.
+        a = np.broadcast_to(a, (3, 4, 5)).copy()
+        b = rng.integers(1, 9, size=b_shape).astype(dtype)
+        if np.iinfo(dtype).min < 0:
+            b[0, 0], b[1, 0] = dtype(-1), dtype(-7)
+            a[0, 0, 0] = np.iinfo(dtype).min
+        b[2, 0] = 0
+        cases.append(write_case(out, f"test_div_{np.dtype(dtype).name}_opset{opset}", opset,
+                                [helper.make_node("Div", ["a", "b"], ["y"])], [("a", a), ("b", b)],
+                                [("y", trunc_div(a, b))]))
+    # float64, float16 (NumPy computes in float32 and rounds to nearest even) and bfloat16 (PyTorch's).
+    for op, f in (("Mul", np.multiply), ("Sub", np.subtract), ("Div", np.divide)):
+        a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape) + 3
+        cases.append(write_case(out, f"test_{op.lower()}_float64_opset7", 7, [helper.make_node(op, ["a", "b"], ["y"])],
+                                [("a", a), ("b", b)], [("y", f(a, b))]))
+        a = (rng.standard_normal(a_shape) * 300).astype(np.float16)
+        b = (rng.standard_normal(b_shape) * 300).astype(np.float16)
+        with np.errstate(over="ignore"):
+            y = f(a, b)
+        cases.append(write_case(out, f"test_{op.lower()}_float16_opset7", 7, [helper.make_node(op, ["a", "b"], ["y"])],
+                                [("a", a), ("b", b)], [("y", y)], raw_inputs=False))
+        a32 = torch.tensor(rng.standard_normal(a_shape).astype(np.float32)).bfloat16()
+        b32 = torch.tensor(rng.standard_normal(b_shape).astype(np.float32) * 30).bfloat16()
+        y32 = {"Mul": torch.mul, "Sub": torch.sub, "Div": torch.div}[op](a32, b32).float().numpy()
+        cases.append(write_case(out, f"test_{op.lower()}_bfloat16_opset13", 13, [helper.make_node(op, ["a", "b"], ["y"])],
+                                [("a", (BF16, a32.float().numpy())), ("b", (BF16, b32.float().numpy()))],
+                                [("y", (BF16, y32))]))
+    # Pow: float bases to integer exponents, integer bases to integer powers (which wrap) and to float ones (truncated).
+    pw = lambda: helper.make_node("Pow", ["x", "e"], ["y"])
+    xf = (rng.standard_normal((2, 3)) * 2).astype(np.float32)
+    for edt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, np.uint64):
+        e = rng.integers(0, 6, size=(3,)).astype(edt)
+        cases.append(write_case(out, f"test_pow_float32_{np.dtype(edt).name}_opset12", 12, [pw()],
+                                [("x", xf), ("e", e)], [("y", np.power(xf, e).astype(np.float32))]))
+    for xdt in (np.int32, np.int64):
+        x = rng.integers(-40, 40, size=(2, 3)).astype(xdt)
+        e = rng.integers(0, 30, size=(2, 3)).astype(xdt)
+        with np.errstate(over="ignore"):
+            y = np.power(x, e)
+        cases.append(write_case(out, f"test_pow_{np.dtype(xdt).name}_{np.dtype(xdt).name}_wraps_opset12", 12, [pw()],
+                                [("x", x), ("e", e)], [("y", y)]))
+        ef = np.array([0.5, 1.5, 2.0], np.float32)
+        xp = np.abs(x)
+        cases.append(write_case(out, f"test_pow_{np.dtype(xdt).name}_float32_opset12", 12, [pw()],
+                                [("x", xp), ("e", ef)], [("y", np.power(xp, ef).astype(xdt))]))
+    xh = (np.abs(rng.standard_normal((2, 3))) * 3).astype(np.float16)
+    eh = rng.standard_normal((3,)).astype(np.float16)
+    cases.append(write_case(out, "test_pow_float16_float16_opset7", 7, [pw()], [("x", xh), ("e", eh)],
+                            [("y", np.power(xh, eh))], raw_inputs=False))
+    xd = np.abs(rng.standard_normal((2, 3))) + 0.1
+    cases.append(write_case(out, "test_pow_float64_int8_opset12", 12, [pw()],
+                            [("x", xd), ("e", np.array([3, -2, 1], np.int8))],
+                            [("y", np.power(xd, np.array([3, -2, 1], np.int8)))]))
+    xb = torch.tensor(np.abs(rng.standard_normal((2, 3))).astype(np.float32) * 4).bfloat16()
+    eb = rng.standard_normal((3,)).astype(np.float32)
+    yb = torch.pow(xb.float(), torch.tensor(eb)).bfloat16().float().numpy()
+    cases.append(write_case(out, "test_pow_bfloat16_float32_opset13", 13, [pw()],
+                            [("x", (BF16, xb.float().numpy())), ("e", eb)], [("y", (BF16, yb))]))
+    eb16 = torch.tensor(eb).bfloat16()
+    yb = torch.pow(xb.float(), eb16.float()).bfloat16().float().numpy()
+    cases.append(write_case(out, "test_pow_bfloat16_bfloat16_opset15", 15, [pw()],
+                            [("x", (BF16, xb.float().numpy())), ("e", (BF16, eb16.float().numpy()))], [("y", (BF16, yb))]))
     return cases
 
 
@@ -210,6 +305,9 @@ def write_bad(out):
                          "input 'a' is sequence(float32); Add takes numeric tensors"),
         "clip_int8_opset11": (11, [helper.make_node("Clip", ["a"], ["y"])], [("a", t(TensorProto.INT8, (2,)))],
                               "input 'a' is int8, which Clip takes from opset 12 (this is opset 11)"),
+        "pow_mixed_dtypes_opset7": (7, [helper.make_node("Pow", ["a", "b"], ["y"])],
+                                    [("a", t(TensorProto.FLOAT, (2,))), ("b", t(TensorProto.DOUBLE, (2,)))],
+                                    "the exponent may differ in type from opset 12"),
         "string_input": (16, [helper.make_node("Identity", ["a"], ["y"])], [("a", t(TensorProto.STRING, (2,)))],
                          "input 'a' is string, which onnxtrain does not carry"),
     }

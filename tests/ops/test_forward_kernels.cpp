@@ -186,6 +186,41 @@ TEST(SoftmaxKernel, RefusesAxisOutOfRange) {
   }
 }
 
+// A shape chain of the kind PyTorch exports for `x.view(b, h * w, -1)`: Shape, then Mul, Div, Sub and Add on its
+// int64 values, feeding Reshape. The arithmetic folds when the plan is made, for the plan's shapes: the Reshape's
+// output shape follows from it, and the folded values sit in their buffers before any step runs.
+TEST(ShapeChain, ArithmeticFoldsIntoReshape) {
+  GraphBuilder b;
+  auto ints = [&](const std::string& name, std::vector<int64_t> v) {
+    const int id = b.int_const(name, std::move(v));
+    b.g.values[id].dtype = DType::Int64;
+    return id;
+  };
+  const int x = b.input("X", {ir::kUnknown, 6, 4});
+  const int s = b.node("Shape", {x});                        // (b, 6, 4)
+  const int m = b.node("Mul", {s, ints("m", {1, 4, 2})});    // (b, 24, 8)
+  const int d = b.node("Div", {m, ints("d", {1, 1, 8})});    // (b, 24, 1)
+  const int u = b.node("Sub", {d, ints("u", {0, 0, 2})});    // (b, 24, -1)
+  const int a = b.node("Add", {u, ints("a", {0, -1, 0})});   // (b, 23, -1)
+  const int t = b.node("Add", {a, ints("one", {0, 1, 0})});  // (b, 24, -1)
+  const int y = b.node("Reshape", {x, t});
+  b.finish({y});
+  Executor ex(b.g);
+  ex.prepare({{x, {5, 6, 4}}});
+  EXPECT_EQ(ex.shape(y), (ir::Shape{5, 24, 1}));
+  const auto* folded = static_cast<const int64_t*>(ex.bytes(t));
+  EXPECT_EQ(std::vector<int64_t>(folded, folded + 3), (std::vector<int64_t>{5, 24, -1}));
+  const auto* q = static_cast<const int64_t*>(ex.bytes(d));
+  EXPECT_EQ(std::vector<int64_t>(q, q + 3), (std::vector<int64_t>{5, 24, 1}));
+  ex.prepare({{x, {2, 6, 4}}});  // another batch: the chain folds again
+  EXPECT_EQ(ex.shape(y), (ir::Shape{2, 24, 1}));
+  std::vector<float> X(48);
+  for (size_t i = 0; i < X.size(); ++i) X[i] = static_cast<float>(i);
+  std::copy(X.begin(), X.end(), ex.data(x));
+  ex.run();
+  EXPECT_EQ(std::vector<float>(ex.data(y), ex.data(y) + 48), X);
+}
+
 // The executor compiles once per set of input shapes and keeps each plan.
 TEST(Executor, RecompilesOnlyOnShapeChange) {
   GraphBuilder b;

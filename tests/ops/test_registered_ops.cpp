@@ -83,8 +83,8 @@ void build(Built& t, const ops::OpDef& op, const ops::OpCase& c, bool first_is_i
     }
     if (f == c.shapes.size()) break;
     const ir::Shape& shape = c.shapes[f++];
-    std::vector<float> data =
-        random_vec(static_cast<size_t>(numel(shape)), static_cast<uint32_t>(17 + 31 * k), -2.f, 2.f);
+    std::vector<float> data = random_vec(static_cast<size_t>(numel(shape)), static_cast<uint32_t>(17 + 31 * k),
+                                         c.positive ? 0.5f : -2.f, 2.f);
     if (op.rectifier_slope) data = away_from_zero(std::move(data));
     if (k == 0 && first_is_input) {
       t.x = t.b.input(name, shape);

@@ -61,6 +61,8 @@ def check(cli, data, case, node_modules):
                "--optimizer", cfg["optimizer"], "--lr", repr(cfg["lr"]), "--threads", "1", "--log", log, "--out", out]
         if cfg["freeze_batchnorm"]:
             cmd.append("--freeze-batchnorm")
+        for name in cfg.get("freeze", []):
+            cmd += ["--freeze", name]
         run(cmd)
         losses = [r["loss"] for r in map(json.loads, open(log)) if r.get("type") == "step"]
         if len(losses) != len(ref["losses"]):

@@ -8,7 +8,7 @@ A model's keys (all but make optional): make, a zero-arg callable returning the 
 input, the per-sample input shape (12,); dtype, float32 | int64 | uint8 (integers in [0, high), high 10; uint8 in
 [0, 256)); loss, cross-entropy (on the (N, 4) logits) | mse (targets shaped as the output); optimizer, sgd | adam;
 lr, 0.1; opsets, (13, 17); modes, the export modes, ("eval", "train"); freeze_bn, train under model.eval() and pass
---freeze-batchnorm."""
+--freeze-batchnorm. Registered buffers other than BatchNorm's statistics are not trained (--freeze)."""
 import copy
 import glob
 import importlib.util
@@ -127,9 +127,14 @@ def run_case(out, family, name, cfg, opset, mode, seed):
         output = model(torch.from_numpy(x)).numpy()
     np.savez(os.path.join(out, case + ".npz"), x=x, y=y, output=output)
     np.savez(os.path.join(out, case + ".ref.npz"), losses=np.array(losses, np.float64), **weights)
+    # A registered buffer that is no BatchNorm statistic (an input normalization's mean and std) is a constant to
+    # PyTorch, but an initializer like any weight in the export: onnxtrain is told not to train it.
+    trained = dict(model.named_parameters())
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    frozen = sorted(n for n, (k, _) in sources.items() if k not in trained and not k.endswith(stats))
     options = dict(family=family, loss=cfg.get("loss", "cross-entropy"), optimizer=cfg.get("optimizer", "sgd"), lr=lr,
                    batch=BATCH, epochs=EPOCHS, freeze_batchnorm=bool(cfg.get("freeze_bn", False)),
-                   sources={n: k for n, (k, _) in sources.items()})
+                   sources={n: k for n, (k, _) in sources.items()}, freeze=frozen)
     with open(os.path.join(out, case + ".json"), "w") as f:
         json.dump(options, f, indent=1)
     return case

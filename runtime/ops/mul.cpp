@@ -1,0 +1,69 @@
+// Mul: Y = A * B with numpy broadcasting (from opset 7; before it, B broadcasts to A only with broadcast = 1). The
+// forward kernels (oneDNN binary mul for float32, a host loop with numpy's wrapping integer products and its float16
+// and bfloat16 rounding for the other dtypes), its double reference, its fold over known integers (a shape chain's
+// `batch * heads`) and the gradient rule, ordinary Mul nodes summed over the broadcast axes. Only float32 trains.
+#include <type_traits>
+
+#include "runtime/exec/dnnl_compat.h"
+#include "runtime/ops/op.h"
+
+namespace onnxtrain::ops {
+namespace {
+
+// Integers wrap around as numpy's do (the product on uint64_t, truncated: no signed overflow); floats multiply.
+template <typename T>
+T mul(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  } else {
+    return a * b;
+  }
+}
+
+// A, B: shapes that broadcast to Y. float32 through oneDNN's binary mul; other dtypes a host loop.
+void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const DType d = ctx.graph().values[n.outputs[0]].dtype;
+  if (d == DType::Float32) return binary_forward(ctx, n, steps, dnnl_compat::Binary::Mul);
+  broadcast_host_step(ctx, n, steps, same_type_loop(d, [](auto a, auto b) { return mul(a, b); }));
+}
+
+// Y[i] = A[a(i)] * B[b(i)], a(i) and b(i) the index i broadcast back to A's and B's shapes. Y: the broadcast shape.
+void reference(const ir::Graph&, const ir::Node&, const std::vector<const RefTensor*>& in,
+               std::vector<RefTensor>& out) {
+  binary_reference(in, out, [](double a, double b) { return a * b; });
+}
+
+// Y = A * B over known integers.
+bool fold(const ir::Graph& g, const ir::Node& n, const InferInputs& in, std::vector<std::vector<int64_t>>& out) {
+  return binary_fold(g, n, in, out, [](int64_t a, int64_t b) { return mul(a, b); });
+}
+
+// Y = A * B; dA = dY * B summed to A's shape, dB = dY * A summed to B's shape.
+void gradient(GradBuilder& b, const ir::Node& n) {
+  int dY = b.dY(n, 0);
+  if (dY < 0) return;
+  for (size_t k = 0; k < 2; ++k)
+    if (b.needs(n, k)) b.set_dX(n, k, b.emit("ReduceToShape", {b.emit("Mul", {dY, n.inputs[1 - k]}), n.inputs[k]}));
+}
+
+}  // namespace
+
+extern const OpDef kMul{
+    .type = "Mul",
+    .versions = {1, 6, 7, 13, 14},
+    .check = check_binary,
+    .infer = binary_infer,
+    .fold = fold,
+    .forward = forward,
+    .gradient = gradient,
+    .reference = reference,
+    .types = binary_types,
+    // Before 7 only B broadcasts, to A, and only with broadcast = 1; from 7 numpy broadcasting, both ways.
+    .cases = {{.opset = 1, .shapes = {{3, 5}, {3, 5}}},
+              {.opset = 6, .shapes = {{3, 5}, {5}}, .attrs = {{"broadcast", attr(1)}}},
+              {.opset = 7, .shapes = {{3, 1}, {1, 5}}},
+              {.opset = 13, .shapes = {{2, 3, 4}, {3, 1}}},
+              {.opset = 14, .shapes = {{1}, {2, 7}}},
+              {.opset = 14, .shapes = {{2, 7}, {2, 7}}}}};
+
+}  // namespace onnxtrain::ops
