@@ -204,6 +204,8 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
   m.binary = m.column_output && m.loss == autodiff::Loss::BCE;
+  // Before autodiff, so that a fused activation's gradient is one eltwise backward rather than its parts'.
+  fuse_patterns(g, model.impl().graph.params.data());
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)
