@@ -219,19 +219,33 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
                      {{DNNL_ARG_SRC_0, ctx.view(n.inputs[0], md)}, {DNNL_ARG_SRC_1, t}, {DNNL_ARG_DST, out}}});
     return;
   }
-  auto view = [&](int v) { return ctx.view(v, dnnl_compat::plain(ctx.shape(v))); };
+  auto view = [&](int v) {
+    int64_t count = static_cast<int64_t>(dtype_size(g.values[v].dtype));
+    for (int64_t d : ctx.shape(v)) count *= d;
+    return ctx.view(v, dnnl_compat::bytes(count));
+  };
   dnnl::memory dy = view(n.inputs[0]), x = view(n.inputs[1]), ex = view(n.inputs[2]), y = view(n.inputs[3]);
+  // An exponent of another dtype (opset 12 on) is read as float; only dX flows then, E being no float32 to train.
+  const DType de = g.values[n.inputs[2]].dtype;
+  std::function<float(const void*, int64_t)> exponent = [](const void* p, int64_t i) {
+    return static_cast<const float*>(p)[i];
+  };
+  if (de != DType::Float32)
+    with_type(de, true, [&](auto zero) {
+      using E = decltype(zero);
+      exponent = [](const void* p, int64_t i) { return static_cast<float>(to_double(static_cast<const E*>(p)[i])); };
+    });
   const std::vector<int64_t> x_at = broadcast_offsets(ctx.shape(n.inputs[1]), ys);
   const std::vector<int64_t> e_at = broadcast_offsets(ctx.shape(n.inputs[2]), ys);
   Step s;
   s.host = [=]() {
     const float *dY = static_cast<const float*>(dy.get_data_handle()),
                 *X = static_cast<const float*>(x.get_data_handle());
-    const float *E = static_cast<const float*>(ex.get_data_handle()),
-                *Y = static_cast<const float*>(y.get_data_handle());
+    const void* E = ex.get_data_handle();
+    const float* Y = static_cast<const float*>(y.get_data_handle());
     float* d = static_cast<float*>(out.get_data_handle());
     for (size_t i = 0; i < x_at.size(); ++i) {
-      const float a = X[x_at[i]], p = E[e_at[i]];
+      const float a = X[x_at[i]], p = exponent(E, e_at[i]);
       if (wrt_exponent)
         d[i] = a == 0.f && p >= 0.f ? 0.f : dY[i] * (Y[i] * std::log(a));
       else

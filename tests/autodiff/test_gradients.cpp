@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "onnxtrain/error.h"
@@ -551,6 +552,30 @@ TEST(Kink, PowAtZeroFollowsPyTorch) {
   EXPECT_EQ(square[0][0], 0.f);
   EXPECT_FLOAT_EQ(square[0][2], -4.875f);
   EXPECT_FLOAT_EQ(square[0][3], 30.f);
+}
+
+// Pow-12's exponent of another dtype (an int64 constant): only the base trains, dX = dY * E * X^(E-1).
+TEST(Autodiff, PowWithAnIntegerExponentTrainsTheBase) {
+  GraphBuilder b(13);
+  int x = b.input("X", {1});
+  int P = b.param("P", {3}, {1.5f, -2.f, 0.5f});
+  int E = b.int_const("E", {2, 3, 0});
+  ir::Value& e = b.g.values[E];  // as the importer holds an int64 initializer: its values, and its bytes for kernels
+  e.dtype = DType::Int64;
+  e.raw.resize(e.ints.size() * sizeof(int64_t));
+  std::memcpy(e.raw.data(), e.ints.data(), e.raw.size());
+  int y = b.node("Pow", {P, E});
+  b.finish({y});
+  auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+  Executor ex(b.g);
+  ex.prepare({{x, {1}}, {t.target, {3}}});
+  for (int i = 0; i < 3; ++i) ex.data(t.target)[i] = 0.f;
+  ex.run();
+  // Y = (2.25, -8, 1), T = 0: dY = 2Y/3; dX = dY * E * X^(E-1), 0 where E = 0.
+  const float* g = ex.grads() + b.g.values[P].offset;
+  EXPECT_FLOAT_EQ(g[0], 2.f * 2.25f / 3.f * 2.f * 1.5f);
+  EXPECT_FLOAT_EQ(g[1], 2.f * -8.f / 3.f * 3.f * 4.f);
+  EXPECT_EQ(g[2], 0.f);
 }
 
 // ReduceL2 of an all-zero row: dX = 0 there, not 0/0, as PyTorch's norm backward gives.

@@ -60,8 +60,8 @@ def main(out):
         [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "W")])
     # Several unsupported ops: the first node is named, the others counted by type.
     files["unsupported_ops.onnx"] = model(
-        [helper.make_node("Erf", ["x"], ["e"], name="erf0"), helper.make_node("Mul", ["e", "x"], ["m"], name="mul0"),
-         helper.make_node("Mul", ["m", "x"], ["m2"], name="mul1"), helper.make_node("Relu", ["m2"], ["y"], name="relu0")],
+        [helper.make_node("Erf", ["x"], ["e"], name="erf0"), helper.make_node("Mod", ["e", "x"], ["m"], name="mod0"),
+         helper.make_node("Mod", ["m", "x"], ["m2"], name="mod1"), helper.make_node("Relu", ["m2"], ["y"], name="relu0")],
         [vi("x", [2, 3])], [vi("y", [2, 3])])
     files["ir_version_2.onnx"] = relu_model(ir=2)
     files["opset_99.onnx"] = relu_model(opset=99)

@@ -150,7 +150,7 @@ TEST(Cli, InfoDescribesAModelItCannotRunAndMarksTheOps) {
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("node 'erf0' (Erf): op Erf is not supported"), std::string::npos) << r.err;
   for (const char* line : {"  erf0                     Erf  (x) -> (e)  NOT SUPPORTED\n",
-                           "  mul1                     Mul  (m, x) -> (m2)  NOT SUPPORTED\n",
+                           "  mod1                     Mod  (m, x) -> (m2)  NOT SUPPORTED\n",
                            "  relu0                    Relu-", "inputs:\n  x                        float32  (2,3)\n"})
     EXPECT_NE(r.out.find(line), std::string::npos) << "'" << line << "' not in:\n" << r.out;
   EXPECT_NE(r.out.find("  relu0                    Relu-13  (m2) -> (y)\n"), std::string::npos)
