@@ -46,6 +46,7 @@ struct InferenceSession::Impl {
   Executor ex;
   static ir::Graph fused(const ir::Graph& model) {
     ir::Graph g = model;
+    fuse_patterns(g, model.params.data());
     g.params.clear();
     fuse_layer_norm(g);
     fuse_activations(g);

@@ -277,4 +277,69 @@ dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnn
       layer_norm(eng, md, epsilon));
 }
 
+namespace {
+alg activation_alg(Activation f, bool from_dst) {
+  switch (f) {
+    case Activation::Clip: return from_dst ? alg::eltwise_clip_v2_use_dst_for_bwd : alg::eltwise_clip_v2;
+    case Activation::HardSwish: return alg::eltwise_hardswish;
+    case Activation::Swish: return alg::eltwise_swish;
+    case Activation::Mish: return alg::eltwise_mish;
+    case Activation::GeluErf: return alg::eltwise_gelu_erf;
+    case Activation::GeluTanh: return alg::eltwise_gelu_tanh;
+  }
+  return alg::eltwise_linear;
+}
+alg binary_alg(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Max: return alg::binary_max;
+    case BinaryOp::Min: return alg::binary_min;
+    case BinaryOp::Mul: return alg::binary_mul;
+    case BinaryOp::Gt: return alg::binary_gt;
+    case BinaryOp::Lt: return alg::binary_lt;
+  }
+  return alg::binary_add;
+}
+}  // namespace
+
+dnnl::eltwise_forward::primitive_desc activation(const dnnl::engine& eng, const memory::desc& md, Activation f,
+                                                 float alpha, float beta, bool training) {
+  if (f == Activation::HardSwish) alpha = 1.f / 6, beta = 0.5f;  // 2.x ignores them; 3.x reads them
+  dnnl::eltwise_forward::desc d(training ? prop::forward_training : prop::forward_inference, activation_alg(f, false),
+                                md, alpha, beta);
+  return dnnl::eltwise_forward::primitive_desc(d, eng);
+}
+
+dnnl::eltwise_backward::primitive_desc activation_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                           Activation f, float alpha, float beta, bool from_dst) {
+  const alg a = activation_alg(f, from_dst);
+  if (f == Activation::HardSwish) alpha = 1.f / 6, beta = 0.5f;
+  dnnl::eltwise_forward::primitive_desc hint(dnnl::eltwise_forward::desc(prop::forward_training, a, md, alpha, beta),
+                                             eng);
+  return dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(a, md, md, alpha, beta), eng, hint);
+}
+
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, BinaryOp op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst,
+                                    const std::vector<std::pair<BinaryOp, memory::desc>>& post) {
+  dnnl::primitive_attr attr;
+  dnnl::post_ops po;
+  for (const auto& [p, md] : post) po.append_binary(binary_alg(p), md);
+  attr.set_post_ops(po);
+  return dnnl::binary::primitive_desc(dnnl::binary::desc(binary_alg(op), src0, src1, dst), attr, eng);
+}
+
+int binary_post_arg(int k) { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1; }
+
+dnnl::prelu_forward::primitive_desc prelu(const dnnl::engine& eng, const memory::desc& x, const memory::desc& w,
+                                          bool training) {
+  return dnnl::prelu_forward::primitive_desc(
+      dnnl::prelu_forward::desc(training ? prop::forward_training : prop::forward_inference, x, w), eng);
+}
+
+dnnl::prelu_backward::primitive_desc prelu_backward(const dnnl::engine& eng, const memory::desc& x,
+                                                    const memory::desc& w) {
+  dnnl::prelu_forward::primitive_desc hint(dnnl::prelu_forward::desc(prop::forward_training, x, w), eng);
+  return dnnl::prelu_backward::primitive_desc(dnnl::prelu_backward::desc(x, w, x, w), eng, hint);
+}
+
 }  // namespace onnxtrain::dnnl_compat

@@ -3,6 +3,7 @@
 // scripts/check_boundaries.sh fails on a version-specific oneDNN name anywhere else.
 #pragma once
 #include <dnnl.hpp>
+#include <utility>
 #include <vector>
 
 #include "runtime/ir/graph.h"
@@ -161,5 +162,28 @@ dnnl::layer_normalization_forward::primitive_desc layer_norm(const dnnl::engine&
 // dX, dscale and dshift from dY, X, scale, mean and variance.
 dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnnl::engine& eng, const memory::desc& md,
                                                                        float epsilon);
+// Activations: oneDNN eltwise algorithms under version-neutral names. alpha and beta as the function reads them:
+// Clip's bounds (y = min(max(x, alpha), beta), alpha <= beta), Swish's y = x * sigmoid(alpha * x); the others read
+// none (HardSwish is y = x * clip(x / 6 + 1/2, 0, 1)).
+enum class Activation { Clip, HardSwish, Swish, Mish, GeluErf, GeluTanh };
+dnnl::eltwise_forward::primitive_desc activation(const dnnl::engine& eng, const memory::desc& md, Activation f,
+                                                 float alpha, float beta, bool training);
+// dX from dY and X, or from dY and Y with from_dst (Clip only: dX = dY where alpha < Y < beta, strictly).
+dnnl::eltwise_backward::primitive_desc activation_backward(const dnnl::engine& eng, const memory::desc& md,
+                                                           Activation f, float alpha, float beta,
+                                                           bool from_dst = false);
+// dst = src0 op src1, then dst = dst op_k src_k for each post-op k: numpy broadcasting of each src1 and src_k (of
+// dst's rank) to dst, which has src0's shape. Comparisons give 1 or 0.
+enum class BinaryOp { Max, Min, Mul, Gt, Lt };
+dnnl::binary::primitive_desc binary(const dnnl::engine& eng, BinaryOp op, const memory::desc& src0,
+                                    const memory::desc& src1, const memory::desc& dst,
+                                    const std::vector<std::pair<BinaryOp, memory::desc>>& post = {});
+// The argument key of post-op k's second operand in a binary() primitive.
+int binary_post_arg(int k);
+// y = x > 0 ? x : w * x, w (of x's rank) broadcast to x; backward gives dX and dW (w's shape) from dY, X and W.
+dnnl::prelu_forward::primitive_desc prelu(const dnnl::engine& eng, const memory::desc& x, const memory::desc& w,
+                                          bool training);
+dnnl::prelu_backward::primitive_desc prelu_backward(const dnnl::engine& eng, const memory::desc& x,
+                                                    const memory::desc& w);
 
 }  // namespace onnxtrain::dnnl_compat

@@ -1,7 +1,8 @@
-// Gemm + Relu/LeakyRelu fusion: see fusion.h.
+// Gemm + Relu/LeakyRelu fusion, and the activation patterns' fusion into FusedActivation: see fusion.h.
 #include "runtime/exec/fusion.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "runtime/ops/op.h"
 
@@ -28,6 +29,204 @@ void fuse_activations(ir::Graph& g) {
     if (!dead[k]) kept.push_back(std::move(g.nodes[k]));
   g.nodes = std::move(kept);
   // The pre-activation values no node produces now are left unused; finalize relinks producers and consumers.
+  for (ir::Value& v : g.values) v.producer = -1;
+  g.finalize();
+}
+
+namespace {
+
+// Matching the activation patterns over a graph, nodes consumed by an earlier match left alone.
+class PatternMatcher {
+ public:
+  PatternMatcher(const ir::Graph& g, const float* params) : g_(g), params_(params), dead_(g.nodes.size(), false) {}
+
+  // The node producing v, if it is op and still in the graph; -1 otherwise.
+  int made_by(int v, const char* op) const {
+    if (v < 0) return -1;
+    const int k = g_.values[v].producer;
+    return k >= 0 && !dead_[k] && g_.nodes[k].op_type == op ? k : -1;
+  }
+  // Whether v lives only inside a pattern: read by one node, not a graph output.
+  bool inner(int v) const { return v >= 0 && !g_.values[v].is_output && g_.values[v].consumers.size() == 1; }
+  // Whether v is a float32 Constant of one element equal to want (to float32 rounding), of rank <= x's.
+  bool constant(int v, double want, int x) const {
+    if (v < 0) return false;
+    const ir::Value& c = g_.values[v];
+    if (c.kind != ir::ValueKind::Constant || c.integer || c.dtype != DType::Float32 || !c.raw.empty()) return false;
+    int64_t count = 1;
+    for (int64_t d : c.shape) count *= d;
+    if (count != 1 || c.shape.size() > g_.values[x].shape.size()) return false;
+    return std::fabs(params_[c.offset] - want) <= 1e-6 * std::fabs(want) + 1e-7;
+  }
+  // The other input of binary node k, given one of them; -1 if v is not an input of it.
+  int other(int k, int v) const {
+    const ir::Node& n = g_.nodes[k];
+    if (n.inputs.size() != 2) return -1;
+    return n.inputs[0] == v ? n.inputs[1] : n.inputs[1] == v ? n.inputs[0] : -1;
+  }
+
+  // Pattern roots: Mul nodes. Each matcher fills nodes_ (the pattern's nodes) and returns x, or -1.
+  // x * f(x), f a unary chain over x: Sigmoid (SiLU), Softplus then Tanh (Mish), HardSigmoid(1/6, 1/2).
+  int times_of_x(int root, const std::vector<const char*>& chain) {
+    const ir::Node& r = g_.nodes[root];
+    if (r.inputs.size() != 2) return -1;
+    for (int side = 0; side < 2; ++side) {
+      const int x = r.inputs[side];
+      int v = r.inputs[1 - side];
+      std::vector<int> nodes = {root};
+      bool ok = true;
+      for (size_t c = chain.size(); c-- > 0 && ok;) {  // walking back from f's output to x
+        const int k = made_by(v, chain[c]);
+        ok = k >= 0 && inner(v) && g_.nodes[k].inputs.size() == 1;
+        if (!ok) break;
+        if (std::string(chain[c]) == "HardSigmoid")
+          ok = std::fabs(g_.nodes[k].attr_f("alpha", 0.2f) - 1.f / 6) <= 1e-6f &&
+               std::fabs(g_.nodes[k].attr_f("beta", 0.5f) - 0.5f) <= 1e-6f;
+        nodes.push_back(k);
+        v = g_.nodes[k].inputs[0];
+      }
+      if (ok && v == x && g_.values[x].dtype == DType::Float32) {
+        nodes_ = nodes;
+        return x;
+      }
+    }
+    return -1;
+  }
+
+  // x * 0.5 * (1 + inner(x)), the two products in any order and association: the three factors of a Mul of a Mul.
+  // inner_of(u, x) matches u = inner(x), appending its nodes; found for x. Returns x, or -1.
+  template <typename Inner>
+  int gelu(int root, Inner inner_of) {
+    const ir::Node& r = g_.nodes[root];
+    if (r.inputs.size() != 2) return -1;
+    for (int side = 0; side < 2; ++side) {
+      const int m = made_by(r.inputs[side], "Mul");
+      if (m < 0 || !inner(r.inputs[side]) || g_.nodes[m].inputs.size() != 2) continue;
+      const int f[3] = {r.inputs[1 - side], g_.nodes[m].inputs[0], g_.nodes[m].inputs[1]};
+      for (int half = 0; half < 3; ++half)
+        for (int one_plus = 0; one_plus < 3; ++one_plus) {
+          if (half == one_plus) continue;
+          const int x = f[3 - half - one_plus];
+          if (g_.values[x].dtype != DType::Float32 || !constant(f[half], 0.5, x)) continue;
+          // 1 + inner(x)
+          const int a = made_by(f[one_plus], "Add");
+          if (a < 0 || !inner(f[one_plus])) continue;
+          for (int v : g_.nodes[a].inputs) {
+            const int u = other(a, v);
+            if (u < 0 || !constant(v, 1.0, x) || !inner(u)) continue;
+            std::vector<int> nodes = {root, m, a};
+            if (inner_of(u, x, nodes)) {
+              nodes_ = nodes;
+              return x;
+            }
+          }
+        }
+    }
+    return -1;
+  }
+
+  // Erf(x / sqrt 2), or Erf(x * (1/sqrt 2)).
+  bool erf_of_scaled(int u, int x, std::vector<int>& nodes) const {
+    const int e = made_by(u, "Erf");
+    if (e < 0 || g_.nodes[e].inputs.size() != 1) return false;
+    const int d = g_.nodes[e].inputs[0];
+    if (!inner(d)) return false;
+    const int div = made_by(d, "Div"), mul = made_by(d, "Mul");
+    const bool scaled = (div >= 0 && g_.nodes[div].inputs.size() == 2 && g_.nodes[div].inputs[0] == x &&
+                         constant(g_.nodes[div].inputs[1], std::sqrt(2.0), x)) ||
+                        (mul >= 0 && constant(other(mul, x), 1 / std::sqrt(2.0), x));
+    if (!scaled) return false;
+    nodes.insert(nodes.end(), {e, div >= 0 ? div : mul});
+    return true;
+  }
+
+  // Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)), x^3 as Mul(x, Mul(x, x)) (either order) or Pow(x, 3).
+  bool tanh_of_cubic(int u, int x, std::vector<int>& nodes) const {
+    const int t = made_by(u, "Tanh");
+    if (t < 0 || g_.nodes[t].inputs.size() != 1) return false;
+    const int su = g_.nodes[t].inputs[0];
+    const int scale = made_by(su, "Mul");
+    if (scale < 0 || !inner(su)) return false;
+    for (int c : g_.nodes[scale].inputs) {
+      const int s = other(scale, c);
+      if (s < 0 || !constant(c, std::sqrt(2.0 / M_PI), x) || !inner(s)) continue;
+      const int add = made_by(s, "Add");
+      if (add < 0) continue;
+      const int r = other(add, x);
+      const int rm = made_by(r, "Mul");
+      if (rm < 0 || !inner(r)) continue;
+      for (int k : g_.nodes[rm].inputs) {
+        const int cube = other(rm, k);
+        if (cube < 0 || !constant(k, 0.044715, x) || !inner(cube)) continue;
+        std::vector<int> found = {t, scale, add, rm};
+        if (const int p = made_by(cube, "Pow"); p >= 0 && g_.nodes[p].inputs.size() == 2 &&
+                                                g_.nodes[p].inputs[0] == x && constant(g_.nodes[p].inputs[1], 3.0, x)) {
+          found.push_back(p);
+        } else if (const int q = made_by(cube, "Mul"); q >= 0) {
+          const int sq = other(q, x);
+          const int qq = made_by(sq, "Mul");
+          if (qq < 0 || !inner(sq) || g_.nodes[qq].inputs != std::vector<int>{x, x}) continue;
+          found.insert(found.end(), {q, qq});
+        } else {
+          continue;
+        }
+        nodes.insert(nodes.end(), found.begin(), found.end());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The pattern whose last node is root, if any: its x, the function's name, and its nodes in nodes().
+  std::pair<int, const char*> match(int root) {
+    if (dead_[root] || g_.nodes[root].op_type != "Mul") return {-1, nullptr};
+    if (int x = gelu(root, [&](int u, int x, std::vector<int>& n) { return erf_of_scaled(u, x, n); }); x >= 0)
+      return {x, "gelu_erf"};
+    if (int x = gelu(root, [&](int u, int x, std::vector<int>& n) { return tanh_of_cubic(u, x, n); }); x >= 0)
+      return {x, "gelu_tanh"};
+    if (int x = times_of_x(root, {"Sigmoid"}); x >= 0) return {x, "swish"};
+    if (int x = times_of_x(root, {"Softplus", "Tanh"}); x >= 0) return {x, "mish"};
+    if (int x = times_of_x(root, {"HardSigmoid"}); x >= 0) return {x, "hardswish"};
+    return {-1, nullptr};
+  }
+  const std::vector<int>& nodes() const { return nodes_; }
+  void kill(int k) { dead_[k] = true; }
+  bool dead(size_t k) const { return dead_[k]; }
+
+ private:
+  const ir::Graph& g_;
+  const float* params_;
+  std::vector<bool> dead_;
+  std::vector<int> nodes_;
+};
+
+}  // namespace
+
+void fuse_patterns(ir::Graph& g, const float* params) {
+  PatternMatcher m(g, params);
+  bool fused = false;
+  // In topological order, so a pattern's root (its last node) comes after its other nodes.
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const auto [x, function] = m.match(static_cast<int>(k));
+    if (x < 0) continue;
+    for (int d : m.nodes())
+      if (d != static_cast<int>(k)) m.kill(d);
+    ir::Node& root = g.nodes[k];
+    root.op_type = "FusedActivation";
+    root.version = 1;
+    root.inputs = {x};
+    ir::Attr f;
+    f.kind = ir::Attr::String;
+    f.s = function;
+    root.attrs = {{"function", f}};
+    fused = true;
+  }
+  if (!fused) return;
+  std::vector<ir::Node> kept;
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    if (!m.dead(k)) kept.push_back(std::move(g.nodes[k]));
+  g.nodes = std::move(kept);
+  // The values inside the patterns are left unread and unproduced; finalize relinks producers and consumers.
   for (ir::Value& v : g.values) v.producer = -1;
   g.finalize();
 }

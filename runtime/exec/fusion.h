@@ -1,6 +1,8 @@
-// Graph-level fusion before compiling: a Relu or LeakyRelu that alone reads a Gemm's output becomes that Gemm's
-// eltwise post-op, so the pre-activation is never written; the decomposition of layer normalization PyTorch writes
-// before opset 17 becomes one LayerNormalization. They change no values, only where they are computed.
+// Graph-level fusion before compiling. fuse_activations: a Relu or LeakyRelu that alone reads a Gemm's output becomes
+// that Gemm's eltwise post-op, so the pre-activation is never written. fuse_patterns: an activation PyTorch exports as
+// several elementwise ops becomes one FusedActivation node (one oneDNN eltwise primitive forward, one backward).
+// fuse_layer_norm: the decomposition of layer normalization PyTorch writes before opset 17 becomes one
+// LayerNormalization. None changes what is computed beyond float32 rounding, only where.
 #pragma once
 #include "runtime/ir/graph.h"
 
@@ -17,5 +19,16 @@ void fuse_activations(ir::Graph& g);
 // and bias have the normalized dims. Run it before autodiff, so that training differentiates the one primitive; an
 // unmatched graph keeps its nodes.
 void fuse_layer_norm(ir::Graph& g);
+// Rewrites g in place, before autodiff (the fused node's gradient replaces the parts'). params: the buffer holding
+// the float Constants' values (Graph::params of the model), which the patterns' constants are matched against.
+// Matched, as torch.onnx.export (1.13) writes them, each product in any order and association:
+//   GELU (erf):  x * 0.5 * (1 + Erf(x / sqrt 2))                 (Div by sqrt 2, or Mul by 1/sqrt 2)
+//   GELU (tanh): x * 0.5 * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   (x^3: Mul(x, Mul(x, x)) or Pow(x, 3))
+//   SiLU:        x * Sigmoid(x)
+//   Mish:        x * Tanh(Softplus(x))
+//   HardSwish:   x * HardSigmoid(x) with alpha 1/6, beta 1/2   (opset 13's export; 14 on has the HardSwish op)
+// Only where every value inside the pattern has that one reader and is no graph output, every constant a float32
+// Constant of one element; any other graph keeps its ops.
+void fuse_patterns(ir::Graph& g, const float* params);
 
 }  // namespace onnxtrain

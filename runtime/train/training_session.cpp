@@ -260,6 +260,8 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (options.freeze_batchnorm)
     for (ir::Node& n : g.nodes)
       if (!ops::find_op(n.op_type)->state_inputs.empty()) n.attrs["onnxtrain.frozen_state"] = ir::Attr::of(1);
+  // Before autodiff, so that a fused activation's gradient is one eltwise backward rather than its parts'.
+  fuse_patterns(g, model.impl().graph.params.data());
   m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)

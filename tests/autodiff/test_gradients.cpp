@@ -438,6 +438,80 @@ TEST(Kink, LeakyReluDerivativeAtZeroIsAlpha) {
   for (float alpha : {0.01f, 0.2f, 1.5f}) EXPECT_FLOAT_EQ(grad_at_zero("LeakyRelu", alpha), alpha) << alpha;
 }
 
+// The activations' kinks, as torch 1.13 computes them (checked there): the gradient of each input P_k of one node
+// op(P_0, P_1, ...), every P_k a parameter, under dL/dY = 1. Clip's is hardtanh's: 0 at min and at max; a bound that
+// trains gets torch.clamp's. HardSigmoid (alpha 1/6): 0 at -3 and 3. HardSwish: -1/2 at -3, 3/2 at 3. PRelu: the
+// slope at 0.
+std::vector<std::vector<float>> kink_grads(const std::string& op, int opset, const std::vector<ir::Shape>& shapes,
+                                           const std::vector<std::vector<float>>& values,
+                                           std::map<std::string, ir::Attr> attrs = {}) {
+  GraphBuilder b(opset);
+  int x = b.input("X", {1});
+  std::vector<int> P;
+  for (size_t k = 0; k < shapes.size(); ++k) P.push_back(b.param("P" + std::to_string(k), shapes[k], values[k]));
+  int y = b.node(op, P, attrs);
+  b.finish({y});
+  const ir::Shape ys = b.g.values[y].shape;
+  const size_t E = static_cast<size_t>(numel(ys));
+  auto t = autodiff::add_training(b.g, autodiff::Loss::MSE, {});
+  Executor ex(b.g);
+  ex.prepare({{x, {1}}, {t.target, ys}});
+  ex.run_forward();
+  // L = mean((Y - T)^2) with T = Y - E/2 gives dL/dY = 1 everywhere.
+  for (size_t e = 0; e < E; ++e) ex.data(t.target)[e] = ex.data(y)[e] - float(E) / 2;
+  ex.run();
+  std::vector<std::vector<float>> grads;
+  for (size_t k = 0; k < P.size(); ++k) {
+    const float* g = ex.grads() + b.g.values[P[k]].offset;
+    grads.emplace_back(g, g + values[k].size());
+  }
+  return grads;
+}
+
+TEST(Kink, ClipPassesNothingAtItsBounds) {
+  using V = std::vector<float>;
+  // Attribute bounds (opset 6), ReLU6's too.
+  EXPECT_EQ(
+      kink_grads("Clip", 6, {{5}}, {{-1.f, -0.5f, 0.f, 0.5f, 1.f}}, {{"min", attr_f(-0.5f)}, {"max", attr_f(0.5f)}})[0],
+      (V{0, 0, 1, 0, 0}));
+  EXPECT_EQ(kink_grads("Clip", 6, {{4}}, {{0.f, 3.f, 6.f, 7.f}}, {{"min", attr_f(0.f)}, {"max", attr_f(6.f)}})[0],
+            (V{0, 1, 0, 0}));
+  // Input bounds (opset 13), which train as torch.clamp's: dmin = 1 (X = -1 < min), dmax = 1 (X = 2 > max).
+  auto g = kink_grads("Clip", 13, {{6}, {}, {}}, {{-1.f, -0.5f, 0.f, 0.5f, 1.f, 2.f}, {-0.5f}, {1.f}});
+  EXPECT_EQ(g[0], (V{0, 0, 1, 1, 0, 0}));
+  EXPECT_EQ(g[1], V{1});
+  EXPECT_EQ(g[2], V{1});
+  // min > max: Y = max, whose gradient takes it all (torch.clamp: dmin 0, dmax 3).
+  g = kink_grads("Clip", 13, {{3}, {}, {}}, {{-1.f, 0.f, 1.f}, {0.5f}, {-0.5f}});
+  EXPECT_EQ(g[0], (V{0, 0, 0}));
+  EXPECT_EQ(g[1], V{0});
+  EXPECT_EQ(g[2], V{3});
+  // One bound: min alone at opset 11.
+  g = kink_grads("Clip", 11, {{3}, {}}, {{-1.f, 0.f, 1.f}, {0.f}});
+  EXPECT_EQ(g[0], (V{0, 0, 1}));
+  EXPECT_EQ(g[1], V{1});
+}
+
+TEST(Kink, HardSigmoidPassesNothingAtItsEdges) {
+  auto g = kink_grads("HardSigmoid", 6, {{5}}, {{-4.f, -3.f, 0.f, 3.f, 4.f}}, {{"alpha", attr_f(1.f / 6)}})[0];
+  EXPECT_EQ(g[0], 0.f);
+  EXPECT_EQ(g[1], 0.f);
+  EXPECT_FLOAT_EQ(g[2], 1.f / 6);
+  EXPECT_EQ(g[3], 0.f);
+  EXPECT_EQ(g[4], 0.f);
+}
+
+TEST(Kink, HardSwishTakesTheMiddlePieceAtBothKinks) {
+  auto g = kink_grads("HardSwish", 14, {{6}}, {{-4.f, -3.f, 0.f, 1.5f, 3.f, 4.f}})[0];
+  EXPECT_EQ(g, (std::vector<float>{0.f, -0.5f, 0.5f, 1.f, 1.5f, 1.f}));
+}
+
+TEST(Kink, PReluSlopeAtZero) {
+  auto g = kink_grads("PRelu", 16, {{4}, {1}}, {{-1.f, 0.f, 0.f, 2.f}, {0.25f}});
+  EXPECT_EQ(g[0], (std::vector<float>{0.25f, 0.25f, 0.25f, 1.f}));
+  EXPECT_EQ(g[1], std::vector<float>{-1.f});  // dslope = sum of dY * X where X < 0
+}
+
 // The gradients of each parameter of a one-node graph op(P0, P1, ...) under L = mean((Y - T)^2), T given. A
 // parameter listed in constants is a float Constant instead (not trained: Pow's constant exponent).
 std::vector<std::vector<float>> grads_of(const std::string& op,

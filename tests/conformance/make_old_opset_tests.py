@@ -311,6 +311,27 @@ def more_ops(out):
                                             (6, "default", {}, 1.67326319217681884765625, 1.05070102214813232421875)):
         cases.append(write_case(out, f"test_selu_opset{opset}_{tag}", opset, helper.make_node("Selu", ["x"], ["y"], **extra),
                                 [("x", x)], [("y", selu(x, alpha, gamma))]))
+    # Clip: the bounds as attributes before 11 (defaults: float32's lowest and max), as optional inputs from 11
+    # (graph inputs, initializers, or absent); 12 adds the integer types.
+    x = (rng.standard_normal((3, 4, 5)) * 2).astype(np.float32)
+    for opset in (1, 6):
+        for tag, extra in (("both", dict(min=-1.0, max=0.5)), ("min", dict(min=0.0)), ("default", {})):
+            lo, hi = extra.get("min", -np.inf), extra.get("max", np.inf)
+            cases.append(write_case(out, f"test_clip_opset{opset}_{tag}", opset,
+                                    helper.make_node("Clip", ["x"], ["y"], **extra), [("x", x)], [("y", np.clip(x, lo, hi))]))
+    lo, hi = np.array(-0.5, np.float32), np.array(1.0, np.float32)
+    for opset in (11, 12):
+        cases.append(write_case(out, f"test_clip_opset{opset}_inputs", opset, helper.make_node("Clip", ["x", "min", "max"], ["y"]),
+                                [("x", x), ("min", lo), ("max", hi)], [("y", np.clip(x, lo, hi))]))
+        cases.append(write_case(out, f"test_clip_opset{opset}_max_only", opset, helper.make_node("Clip", ["x", "", "max"], ["y"]),
+                                [("x", x), ("max", hi)], [("y", np.minimum(x, hi))]))
+        cases.append(write_case(out, f"test_clip_opset{opset}_initializers", opset,
+                                helper.make_node("Clip", ["x", "min", "max"], ["y"]), [("x", x)], [("y", np.clip(x, lo, hi))],
+                                [("min", lo), ("max", hi)]))
+    xi = rng.integers(-128, 128, (3, 4)).astype(np.int8)
+    cases.append(write_case(out, "test_clip_opset12_int8", 12, helper.make_node("Clip", ["x", "min", "max"], ["y"]),
+                            [("x", xi), ("min", np.array(-20, np.int8)), ("max", np.array(90, np.int8))],
+                            [("y", np.clip(xi, -20, 90).astype(np.int8))]))
     return cases
 
 

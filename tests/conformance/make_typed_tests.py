@@ -152,6 +152,35 @@ def main(out):
     x = ints(np.uint8, (3,))
     cases.append(write_case(out, "test_unsqueeze_uint8_opset13", 13, [helper.make_node("Unsqueeze", ["x", "axes"], ["y"])],
                             [("x", x)], [("y", x.reshape(1, 3, 1))], initializers=[tensor("axes", np.array([0, 2], np.int64))]))
+    # Clip on the dtypes it takes besides float32: the integers from 12 (bounds of X's dtype, over its whole range),
+    # float64 with attribute bounds (6) and input bounds (11, min > max giving max), float16 from 11, bfloat16 from 13.
+    clip = lambda *names: helper.make_node("Clip", list(names), ["y"])
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
+        x = ints(dtype, (3, 4, 5))
+        lo, hi = np.sort(ints(dtype, (2,)))
+        cases.append(write_case(out, f"test_clip_{np.dtype(dtype).name}_opset12", 12, [clip("x", "min", "max")],
+                                [("x", x), ("min", np.array(lo, dtype)), ("max", np.array(hi, dtype))],
+                                [("y", np.clip(x, lo, hi))]))
+    x, hi = ints(np.int32, (7,)), np.array(-5, np.int32)
+    cases.append(write_case(out, "test_clip_int32_max_only_opset13", 13, [clip("x", "", "max")],
+                            [("x", x), ("max", hi)], [("y", np.minimum(x, hi))]))
+    x = rng.standard_normal((3, 4))
+    cases.append(write_case(out, "test_clip_float64_opset6", 6, [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.25)],
+                            [("x", x)], [("y", np.clip(x, -0.5, 0.25))]))
+    lo, hi = np.array(0.5), np.array(-0.25)
+    cases.append(write_case(out, "test_clip_float64_min_above_max_opset11", 11, [clip("x", "min", "max")],
+                            [("x", x), ("min", lo), ("max", hi)], [("y", np.minimum(np.maximum(x, lo), hi))]))
+    x = (rng.standard_normal((2, 5)) * 3).astype(np.float16)
+    x[0, :2] = [np.float16(-0.0), np.float16(np.nan)]
+    lo, hi = np.array(-1.5, np.float16), np.array(2.25, np.float16)
+    cases.append(write_case(out, "test_clip_float16_opset11", 11, [clip("x", "min", "max")],
+                            [("x", x), ("min", lo), ("max", hi)], [("y", np.clip(x, lo, hi))]))
+    x32 = torch.tensor(rng.standard_normal((2, 5)).astype(np.float32) * 3).bfloat16()
+    lo32, hi32 = torch.tensor(-1.0).bfloat16(), torch.tensor(0.75).bfloat16()
+    y32 = torch.clamp(x32, lo32, hi32).float().numpy()
+    cases.append(write_case(out, "test_clip_bfloat16_opset13", 13, [clip("x", "min", "max")],
+                            [("x", (BF16, x32.float().numpy())), ("min", (BF16, lo32.float().numpy())),
+                             ("max", (BF16, hi32.float().numpy()))], [("y", (BF16, y32))]))
     cases += arith_cases(out)
     cases += movement(out)
     write_bad(os.path.join(out, "bad"))
@@ -320,6 +349,8 @@ def write_bad(out):
                                       "input 'a' is sequence(float32); Identity takes sequences and optionals from opset 16"),
         "add_sequence": (16, [helper.make_node("Add", ["a", "a"], ["y"])], [("a", seq_t)],
                          "input 'a' is sequence(float32); Add takes numeric tensors"),
+        "clip_int8_opset11": (11, [helper.make_node("Clip", ["a"], ["y"])], [("a", t(TensorProto.INT8, (2,)))],
+                              "input 'a' is int8, which Clip takes from opset 12 (this is opset 11)"),
         "pow_mixed_dtypes_opset7": (7, [helper.make_node("Pow", ["a", "b"], ["y"])],
                                     [("a", t(TensorProto.FLOAT, (2,))), ("b", t(TensorProto.DOUBLE, (2,)))],
                                     "the exponent may differ in type from opset 12"),

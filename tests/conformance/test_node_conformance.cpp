@@ -161,7 +161,7 @@ TEST(TypedRefusals, NameTheInputAndItsType) {
       EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
     }
   }
-  EXPECT_EQ(n, 9);
+  EXPECT_EQ(n, 10);
 }
 
 // run() is for tensors; a model with a sequence says so, naming it, and run_values checks each value's type.
