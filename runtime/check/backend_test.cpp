@@ -148,9 +148,9 @@ void run_folder(const std::string& dir, const BackendTestOptions& o, BackendTest
     };
     std::map<std::string, Value> inputs;
     for (size_t i = 0; i < info.inputs.size(); ++i)
-      inputs[info.inputs[i].name] = as_declared(
-          load_onnx_value((sd / ("input_" + std::to_string(i) + ".pb")).string(), info.inputs[i].kind),
-          info.inputs[i].dtype);
+      inputs[info.inputs[i].name] =
+          as_declared(load_onnx_value((sd / ("input_" + std::to_string(i) + ".pb")).string(), info.inputs[i].kind),
+                      info.inputs[i].dtype);
     std::map<std::string, Value> got;
     try {
       got = session.run_values(inputs);
@@ -160,9 +160,9 @@ void run_folder(const std::string& dir, const BackendTestOptions& o, BackendTest
     }
     for (size_t k = 0; k < info.outputs.size(); ++k) {
       const std::string& name = info.outputs[k].name;
-      const Value want = as_declared(
-          load_onnx_value((sd / ("output_" + std::to_string(k) + ".pb")).string(), info.outputs[k].kind),
-          info.outputs[k].dtype);
+      const Value want =
+          as_declared(load_onnx_value((sd / ("output_" + std::to_string(k) + ".pb")).string(), info.outputs[k].kind),
+                      info.outputs[k].dtype);
       const std::string differs = compare_values(got.at(name), want, set + " output '" + name + "'", o, &r);
       if (!differs.empty()) {
         r.failure = dir + ": " + differs;

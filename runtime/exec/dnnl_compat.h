@@ -114,12 +114,12 @@ dnnl::eltwise_forward::primitive_desc eltwise(const dnnl::engine& eng, const mem
 dnnl::eltwise_backward::primitive_desc eltwise_backward(const dnnl::engine& eng, const memory::desc& md, Eltwise f,
                                                         float alpha = 0.f, float beta = 0.f, bool from_dst = true);
 
-// dst = src0 op src1 (src1 broadcast to dst, both of dst's rank; src0 of dst's shape), then each post-op in turn on dst: an Eltwise
-// scale * f(dst; alpha, beta), or `dst op tensor` with a tensor of dst's desc, bound at binary_post_op_arg(its index
-// in post). oneDNN 2.6 computes a second eltwise post-op of the same function with the first one's alpha and beta
-// (two Linear post-ops both scale by the first's alpha), so binary() refuses a chain that repeats a function: fold a
-// final scaling into the scale of the eltwise post-op before it instead.
-// Eq, Ne and Greater give 1 or 0.
+// dst = src0 op src1 (src1 broadcast to dst, both of dst's rank; src0 of dst's shape), then each post-op in turn on
+// dst: an Eltwise scale * f(dst; alpha, beta), or `dst op tensor` with a tensor of dst's desc, bound at
+// binary_post_op_arg(its index in post). oneDNN 2.6 computes a second eltwise post-op of the same function with the
+// first one's alpha and beta (two Linear post-ops both scale by the first's alpha), so binary() refuses a chain that
+// repeats a function: fold a final scaling into the scale of the eltwise post-op before it instead. Eq, Ne and Greater
+// give 1 or 0.
 enum class Binary { Add, Sub, Mul, Div, Max, Eq, Ne, Greater };
 struct PostOp {
   static PostOp fn(Eltwise f, float alpha = 0.f, float beta = 0.f, float scale = 1.f) {

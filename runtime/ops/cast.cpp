@@ -192,7 +192,7 @@ extern const OpDef kCast{
     .types = types,
     // `to` by name at 1, by number from 6; float32 to float32 (the one that trains), to integers (truncated), to
     // float16, from uint8 (an image) and from bool.
-    .cases = {{.opset = 1, .shapes = {{3, 4}}, .attrs = {{"to", attr("FLOAT")}}},
+    .cases = {{.opset = 1, .shapes = {{3, 4}}, .attrs = {{"to", attr_string("FLOAT")}}},
               {.opset = 6, .shapes = {{2, 5}}, .attrs = {{"to", attr(6)}}},
               {.opset = 9, .shapes = {{7}}, .attrs = {{"to", attr(10)}}},
               {.opset = 13,

@@ -133,9 +133,9 @@ struct OpCase {
   std::vector<Shape> shapes;  // the float inputs' shapes, in input order (optional ones may stop)
   std::map<std::string, ir::Attr> attrs = {};
   std::vector<std::vector<int64_t>> ints = {};  // the values of the int_inputs given, in input order
-  bool positive = false;  // data drawn in [0.5, 2] instead: for an op real only there (Pow's base)
-  std::vector<TypedInput> typed = {};           // the typed data inputs, which take their places among the others
-  size_t outputs = 1;                           // the node's outputs (Split), each checked against the reference
+  bool positive = false;               // data drawn in [0.5, 2] instead: for an op real only there (Pow's base)
+  std::vector<TypedInput> typed = {};  // the typed data inputs, which take their places among the others
+  size_t outputs = 1;                  // the node's outputs (Split), each checked against the reference
 };
 
 // An attribute value, for OpCase declarations: {"alpha", attr(0.3f)}, {"perm", attr({1, 0})}.
@@ -144,7 +144,9 @@ ir::Attr attr(T v) {
   return ir::Attr::of(v);
 }
 inline ir::Attr attr(std::vector<int64_t> v) { return ir::Attr::of(std::move(v)); }
-inline ir::Attr attr(const char* s) {  // a string attribute: Cast-1's to
+// A string attribute (Cast-1's to). Named apart: an attr(const char*) overload would take attr({0}) as a null string,
+// and one of a char array attr({2, 0, 1}).
+inline ir::Attr attr_string(const char* s) {
   ir::Attr a;
   a.kind = ir::Attr::String;
   a.s = s;

@@ -82,9 +82,11 @@ bool walk_of(const ir::Graph& g, const ir::Node& n, const Shape& x, Get get, Wal
 // X: any shape; starts, ends, axes, steps: (k) int64 or int32; Y: the walk's counts.
 std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
   Walk w;
+  // Bounds not known yet (computed by a shape chain, known when a plan is made): Y keeps X's rank, which is what the
+  // ops after it (and the gradient rules of reductions) need at load.
   if (!walk_of(
           g, n, in[0], [&](size_t k) { return in.ints(k); }, w))
-    return {};
+    return {Shape(in[0].size(), ir::kUnknown)};
   return {w.count};
 }
 

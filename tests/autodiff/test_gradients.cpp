@@ -596,6 +596,8 @@ TEST(Kink, ReduceL2AtZeroIsZero) {
 TEST(Kink, ReduceMaxTiesShareTheGradient) {
   auto g = grads_of("ReduceMax", {{{2, 3}, {1.f, 3.f, 3.f, 2.f, 2.f, 0.f}}}, {{"axes", ops::attr({1})}}, {2.f, 1.f});
   EXPECT_EQ(g[0], (std::vector<float>{0.f, 0.5f, 0.5f, 0.5f, 0.5f, 0.f}));  // Y = (3, 2), dY = Y - T = 1
+}
+
 // The values PyTorch gives at each kink (torch.autograd at exactly the point, /usr/bin/python3).
 TEST(Kink, AbsDerivativeAtZeroIsZero) { EXPECT_EQ(grad_at_kink("Abs", {}), 0.f); }  // torch.sign(0)
 

@@ -278,6 +278,9 @@ def arith_cases(out):
     yb = torch.pow(xb.float(), eb16.float()).bfloat16().float().numpy()
     cases.append(write_case(out, "test_pow_bfloat16_bfloat16_opset15", 15, [pw()],
                             [("x", (BF16, xb.float().numpy())), ("e", (BF16, eb16.float().numpy()))], [("y", (BF16, yb))]))
+    return cases
+
+
 def movement(out):
     """The data-movement ops on other dtypes than float32: integers, bool and float16 carried byte for byte, Cast
     between them (NumPy's astype: truncation toward 0, wraparound), and an integer fill."""

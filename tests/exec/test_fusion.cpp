@@ -122,6 +122,7 @@ struct Case {
   const char* function;
   std::vector<const char*> needs;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }  // ctest lists the case by name
 
 class Fusion : public ::testing::TestWithParam<Case> {};
 
