@@ -16,7 +16,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 OPS = ["MatMul", "Gemm", "Add", "MatMul", "Gemm", "Add", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
-       "LogSoftmax", "Identity", "Flatten", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Dropout"]
+       "LogSoftmax", "Identity", "Flatten", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Dropout",
+       # The MLP-breadth ops: elementwise, arithmetic against a weight, reductions, data movement, normalization.
+       "Abs", "Erf", "Elu", "Selu", "Softplus", "Softsign", "HardSigmoid", "Clip", "Mul", "Sub", "Div",
+       "ReduceMean", "ReduceSum", "ReduceMax", "Concat", "Slice", "Gather", "LayerNormalization"]
+SINCE = {"Erf": 9, "LayerNormalization": 17}  # the ops first defined after opset 7, the lowest drawn
 
 
 def apply(op, attrs, ins, opset):
@@ -55,6 +59,41 @@ def apply(op, attrs, ins, opset):
         for a in sorted(a + r if a < 0 else a for a in axes):
             x = x.unsqueeze(a)
         return x
+    if op == "Abs": return x.abs()
+    if op == "Erf": return torch.erf(x)
+    if op == "Elu": return torch.nn.functional.elu(x, float(np.float32(attrs.get("alpha", 1.0))))
+    if op == "Selu": return torch.selu(x)
+    if op == "Softplus": return torch.nn.functional.softplus(x)
+    if op == "Softsign": return x / (1 + x.abs())
+    if op == "HardSigmoid":
+        a, b = float(np.float32(attrs.get("alpha", 0.2))), float(np.float32(attrs.get("beta", 0.5)))
+        return torch.clamp(a * x + b, 0, 1)
+    if op == "Clip":
+        lo, hi = (attrs["min"], attrs["max"]) if opset < 11 else (float(ins[1]), float(ins[2]))
+        return torch.clamp(x, float(np.float32(lo)), float(np.float32(hi)))
+    if op == "Mul": return x * ins[1]
+    if op == "Sub": return x - ins[1]
+    if op == "Div": return x / ins[1]
+    if op in ("ReduceMean", "ReduceSum", "ReduceMax"):
+        axes = attrs["axes"] if op != "ReduceSum" or opset < 13 else [int(v) for v in ins[1]]
+        keep = bool(attrs.get("keepdims", 1))
+        if op == "ReduceMax": return torch.amax(x, dim=axes, keepdim=keep)
+        return (torch.mean if op == "ReduceMean" else torch.sum)(x, dim=axes, keepdim=keep)
+    if op == "Concat": return torch.cat([x, ins[1]], dim=attrs["axis"])
+    if op == "Slice":
+        if opset < 10:
+            starts, ends, axes = attrs["starts"], attrs["ends"], attrs["axes"]
+        else:
+            starts, ends, axes = ([int(v) for v in t] for t in ins[1:4])
+        for st, en, ax in zip(starts, ends, axes):  # step 1: Python's slicing, clamped the same way
+            x = torch.index_select(x, ax, torch.arange(x.shape[ax])[slice(st, en)])
+        return x
+    if op == "Gather":
+        ax = attrs.get("axis", 0)
+        return torch.index_select(x, ax, ins[1].reshape(-1)).reshape(
+            list(x.shape[:ax]) + list(ins[1].shape) + list(x.shape[ax + 1:]))
+    if op == "LayerNormalization":
+        return torch.nn.functional.layer_norm(x, x.shape[-1:], ins[1], ins[2], float(np.float32(1e-5)))
     if op == "Gemm":
         a = x.T if attrs.get("transA", 0) else x
         b = ins[1].T if attrs.get("transB", 0) else ins[1]
@@ -88,6 +127,7 @@ class Builder:
         rng, x, opset = self.rng, self.values[cur], self.opset
         r, s = x.dim(), list(x.shape)
         op = rng.choice(OPS)
+        if opset < SINCE.get(op, 1): return None
         ins, attrs = [cur], {}
         if op == "LeakyRelu":
             attrs["alpha"] = rng.choice([0.0, 0.1, -0.5, 2.0])
@@ -129,6 +169,56 @@ class Builder:
             axes = sorted(rng.sample(range(r + 1), rng.randint(1, min(2, r + 1))))
             if opset >= 13: ins.append(self.ints(f"a{j}", axes))
             else: attrs["axes"] = axes
+        elif op in ("Abs", "Erf", "Selu", "Softplus", "Softsign"):
+            pass
+        elif op == "Elu":
+            attrs["alpha"] = rng.choice([1.0, 0.5])
+        elif op == "HardSigmoid":
+            attrs["alpha"], attrs["beta"] = rng.choice([(0.2, 0.5), (0.3, 0.4)])
+        elif op == "Clip":
+            lo, hi = rng.choice([(-0.5, 0.5), (0.0, 6.0), (-1.0, 2.0)])
+            if opset < 11:
+                attrs["min"], attrs["max"] = lo, hi
+            else:
+                for nm, v in (("lo", lo), ("hi", hi)):
+                    self.inits.append(numpy_helper.from_array(np.array(v, np.float32), f"{nm}{j}"))
+                    self.values[f"{nm}{j}"] = torch.tensor(v, dtype=torch.float64)
+                    ins.append(f"{nm}{j}")
+        elif op in ("Mul", "Sub", "Div"):
+            tail = s[rng.randint(0, r):]
+            w = self.weight(f"m{j}", [d if rng.random() < 0.6 else 1 for d in tail], 1)
+            if op == "Div":  # a divisor kept away from 0: 1 + |w|, as a constant of the graph's own
+                v = self.values[w].detach().abs() + 1
+                self.inits[-1] = numpy_helper.from_array(v.numpy().astype(np.float32), w)
+                self.values[w] = torch.tensor(v.numpy().astype(np.float32).astype(np.float64), requires_grad=True)
+            ins.append(w)
+        elif op in ("ReduceMean", "ReduceSum", "ReduceMax"):
+            if r == 0: return None
+            axes = sorted(rng.sample(range(r), rng.randint(1, r)))
+            attrs["keepdims"] = rng.randint(0, 1)
+            if op == "ReduceSum" and opset >= 13: ins.append(self.ints(f"a{j}", axes))
+            else: attrs["axes"] = axes
+        elif op == "Concat":
+            if r == 0: return None
+            attrs["axis"] = rng.randrange(r)
+            ins.append(self.weight(f"k{j}", [self.dims() if k == attrs["axis"] else d for k, d in enumerate(s)], 1))
+        elif op == "Slice":
+            if r == 0: return None
+            ax = rng.randrange(r)
+            d = s[ax]
+            st, en = rng.choice([(0, d), (1, d), (0, -1), (-2, d + 5)])
+            if opset < 10:
+                attrs["starts"], attrs["ends"], attrs["axes"] = [st], [en], [ax]
+            else:
+                ins += [self.ints(f"s{j}", [st]), self.ints(f"e{j}", [en]), self.ints(f"x{j}", [ax])]
+        elif op == "Gather":
+            if r == 0: return None
+            attrs["axis"] = rng.randrange(r)
+            idx = [rng.randrange(s[attrs["axis"]]) for _ in range(rng.randint(1, 3))]
+            ins.append(self.ints(f"i{j}", idx))
+        elif op == "LayerNormalization":
+            if opset < 17 or r == 0: return None
+            ins += [self.weight(f"ln_w{j}", [s[-1]], 1), self.weight(f"ln_b{j}", [s[-1]], 1)]
         elif op == "Dropout":
             if opset < 12: return None
             # ratio 0 as an input: the identity in training too, so PyTorch's step is the reference
