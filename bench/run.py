@@ -19,17 +19,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MODELS = {"784-256-128-10": [784, 256, 128, 10], "784-1024-1024-10": [784, 1024, 1024, 10]}
+# name: (widths, arch). LN+GELU: LayerNorm and GELU after each hidden Linear (torch_bench.mlp), exported at opset 17.
+MODELS = {"784-256-128-10": ([784, 256, 128, 10], "mlp"), "784-1024-1024-10": ([784, 1024, 1024, 10], "mlp"),
+          "784-256-128-10 LN+GELU": ([784, 256, 128, 10], "ln_gelu")}
 
 
-def export(widths, path):
+def export(widths, arch, path):
     import torch
     from torch import nn
     sys.path.insert(0, HERE)
     from torch_bench import mlp
-    m = nn.Sequential(*mlp(widths), nn.Softmax(dim=1)).eval()
-    torch.onnx.export(m, torch.zeros(2, widths[0]), path, opset_version=13, input_names=["input"],
-                      output_names=["probs"], dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}})
+    m = nn.Sequential(*mlp(widths, arch), nn.Softmax(dim=1)).eval()
+    torch.onnx.export(m, torch.zeros(2, widths[0]), path, opset_version=17 if arch == "ln_gelu" else 13,
+                      input_names=["input"], output_names=["probs"],
+                      dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}})
 
 
 def parse(out):
@@ -92,7 +95,7 @@ def gemm_flops(widths):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="the small model, batches 32 and 256, short timings")
+    ap.add_argument("--quick", action="store_true", help="the small model and its LN+GELU variant, batches 32 and 256, short timings")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
     ap.add_argument("--rounds", type=int, default=None, help="measurements of each cell (default 3, 1 with --quick)")
@@ -102,7 +105,7 @@ def main():
         raise SystemExit(f"{bench} not found: build first (bash scripts/setup.sh)")
     seconds = a.seconds or (0.4 if a.quick else 1.5)
     rounds = a.rounds or (1 if a.quick else 3)
-    models = {"784-256-128-10": MODELS["784-256-128-10"]} if a.quick else MODELS
+    models = {k: v for k, v in MODELS.items() if k != "784-1024-1024-10"} if a.quick else MODELS
     batches = (32, 256) if a.quick else (32, 256, 1024)
     use_ort = ort_available()
     # bf16 only where the CPU computes it natively; onnxtrain itself falls back to f32 elsewhere.
@@ -116,13 +119,14 @@ def main():
     env_is_best = best is not None and os.environ.get("OPENBLAS_CORETYPE", "").lower() == best.lower()
     # The CPU's f32 FMA peak per thread count (no model is read in this mode).
     peak = {t: run([bench, "none", "--mode", "peak", "--threads", str(t)], t) for t in (1, 2)}
-    for name, widths in models.items():
-        path = os.path.join(tmp, name + ".onnx")
-        export(widths, path)
+    for name, (widths, arch) in models.items():
+        path = os.path.join(tmp, name.replace(" ", "_").replace("+", "_") + ".onnx")
+        export(widths, arch, path)
         for threads in (1, 2):
             for batch in batches:
                 common = ["--threads", str(threads), "--batch", str(batch), "--seconds", str(seconds)]
-                tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--widths", ",".join(map(str, widths))] + common
+                tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--widths", ",".join(map(str, widths)),
+                      "--arch", arch] + common
                 programs = {
                     "ours_t": [bench, path, "--mode", "train"] + common,
                     "ours_i": [bench, path, "--mode", "infer"] + common,

@@ -9,13 +9,15 @@ import torch
 from torch import nn
 
 
-def mlp(widths):
+def mlp(widths, arch="mlp"):
+    """mlp: Linear layers with ReLU and LeakyReLU between them; ln_gelu: each hidden Linear followed by LayerNorm and
+    GELU, as transformer feed-forward blocks are written."""
     layers = []
     acts = [nn.ReLU(), nn.LeakyReLU(0.01)]
     for i in range(len(widths) - 1):
         layers.append(nn.Linear(widths[i], widths[i + 1]))
         if i < len(widths) - 2:
-            layers.append(acts[i % 2])
+            layers += [nn.LayerNorm(widths[i + 1]), nn.GELU()] if arch == "ln_gelu" else [acts[i % 2]]
     return nn.Sequential(*layers)  # logits; the Softmax is fused into the loss, as PyTorch users train
 
 
@@ -68,6 +70,7 @@ def blas_is_right():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--widths", default="784,256,128,10")
+    ap.add_argument("--arch", default="mlp", choices=("mlp", "ln_gelu"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--seconds", type=float, default=2.0)
@@ -79,7 +82,7 @@ def main():
         raise SystemExit(f"torch's BLAS ({'/'.join(blas_in_use())}) computes wrong products on this CPU")
     torch.manual_seed(0)
     widths = [int(w) for w in a.widths.split(",")]
-    model = mlp(widths)
+    model = mlp(widths, a.arch)
     x = torch.rand(a.batch, widths[0])
     y = torch.arange(a.batch) % widths[-1]
     if a.mode == "train":
