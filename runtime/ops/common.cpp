@@ -449,6 +449,20 @@ void reduction_reference(const ir::Graph& g, const ir::Node& n, const std::vecto
   for (double& t : y) t = op == Reduction::Mean ? t / count : op == Reduction::L2 ? std::sqrt(t) : t;
 }
 
+std::vector<OpCase> reduction_cases(int input_since) {
+  std::vector<OpCase> cases = {
+      {.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({1})}}},
+      {.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"keepdims", attr(0)}}},
+      {.opset = 11, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({-1, 0})}, {"keepdims", attr(0)}}}};
+  if (input_since > 13) cases.push_back({.opset = 13, .shapes = {{2, 3, 7}}, .attrs = {{"axes", attr({-2})}}});
+  const int at = input_since;
+  cases.push_back({.opset = at, .shapes = {{2, 3, 7}}, .ints = {{-2}}});
+  cases.push_back({.opset = at, .shapes = {{2, 3, 7}}, .attrs = {{"keepdims", attr(0)}}, .ints = {{0, 2}}});
+  cases.push_back({.opset = at, .shapes = {{2, 3, 7}}});
+  cases.push_back({.opset = at, .shapes = {{2, 3, 7}}, .attrs = {{"noop_with_empty_axes", attr(1)}}});
+  return cases;
+}
+
 std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n) {
   const ir::Graph& g = b.graph();
   const std::vector<int64_t>* input = n.input(1) >= 0 ? known_values(g, false)[n.inputs[1]] : nullptr;

@@ -386,6 +386,9 @@ ReducedAxes reduced_axes(const ir::Graph& g, const ir::Node& n, size_t rank, con
 Shape kept_shape(const Shape& x, const std::vector<int64_t>& axes);
 // Y: X's shape without (keepdims = 0) or with a 1 at (keepdims = 1) each reduced axis.
 std::vector<Shape> reduction_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
+// The cases the reductions share, as they share the axes rule: axes as an attribute (negative from 11) and, from
+// input_since (reduction_axes_input_since), as an input; none given, and noop_with_empty_axes.
+std::vector<OpCase> reduction_cases(int input_since);
 // The axes at plan time (the axes input a constant or a fed input, bound); an error naming the node otherwise.
 std::vector<int64_t> plan_axes(CompileCtx& ctx, const ir::Node& n);
 // Y = X reduced over its axes by oneDNN's reduction; where no axis is reduced, Y = X (L2: |X|).

@@ -61,16 +61,13 @@ extern const OpDef kReduceMax{
     .gradient = gradient,
     .int_inputs = {1},
     .reference = reference,
-    // axes as an attribute (negative from 11) and as an input from 18; none given, and noop_with_empty_axes.
-    .cases = {{.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({1})}}},
-              {.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"keepdims", attr(0)}}},
-              {.opset = 11, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({-1, 0})}, {"keepdims", attr(0)}}},
-              {.opset = 12, .shapes = {{3, 5}}, .attrs = {{"axes", attr({0})}}},
-              {.opset = 13, .shapes = {{2, 3, 7}}, .attrs = {{"axes", attr({-2})}}},
-              {.opset = 18, .shapes = {{2, 3, 7}}, .ints = {{-2}}},
-              {.opset = 18, .shapes = {{2, 3, 7}}, .attrs = {{"keepdims", attr(0)}}, .ints = {{0, 2}}},
-              {.opset = 18, .shapes = {{2, 3, 7}}, .attrs = {{"noop_with_empty_axes", attr(1)}}},
-              {.opset = 20, .shapes = {{2, 3, 7}}}}};
+    // The shared cases, and ReduceMax-12 (its integer types) and 20 (its bool inputs) on float32.
+    .cases = [] {
+      std::vector<OpCase> c = reduction_cases(18);
+      c.push_back({.opset = 12, .shapes = {{3, 5}}, .attrs = {{"axes", attr({0})}}});
+      c.push_back({.opset = 20, .shapes = {{2, 3, 7}}});
+      return c;
+    }()};
 extern const OpDef kReduceMaxGrad{.type = "ReduceMaxGrad",
                                   .versions = {1},
                                   .check = no_check,

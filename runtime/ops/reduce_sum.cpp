@@ -49,23 +49,15 @@ void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) 
 
 }  // namespace
 
-extern const OpDef kReduceSum{
-    .type = "ReduceSum",
-    .versions = {1, 11, 13},
-    .check = check_reduction,
-    .infer = reduction_infer,
-    .forward = forward,
-    .gradient = gradient,
-    .int_inputs = {1},
-    .reference = reference,
-    // axes as an attribute (negative from 11) and as an input from 13; none given, and noop_with_empty_axes.
-    .cases = {{.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({1})}}},
-              {.opset = 1, .shapes = {{3, 4, 5}}, .attrs = {{"keepdims", attr(0)}}},
-              {.opset = 11, .shapes = {{3, 4, 5}}, .attrs = {{"axes", attr({-1, 0})}, {"keepdims", attr(0)}}},
-              {.opset = 13, .shapes = {{2, 3, 7}}, .ints = {{-2}}},
-              {.opset = 13, .shapes = {{2, 3, 7}}, .attrs = {{"keepdims", attr(0)}}, .ints = {{0, 2}}},
-              {.opset = 13, .shapes = {{2, 3, 7}}},
-              {.opset = 13, .shapes = {{2, 3, 7}}, .attrs = {{"noop_with_empty_axes", attr(1)}}}}};
+extern const OpDef kReduceSum{.type = "ReduceSum",
+                              .versions = {1, 11, 13},
+                              .check = check_reduction,
+                              .infer = reduction_infer,
+                              .forward = forward,
+                              .gradient = gradient,
+                              .int_inputs = {1},
+                              .reference = reference,
+                              .cases = reduction_cases(13)};
 extern const OpDef kReduceSumGrad{.type = "ReduceSumGrad",
                                   .versions = {1},
                                   .check = no_check,
