@@ -39,6 +39,7 @@ struct StepReport {
   int64_t batch = 0;
   float loss = 0;         // this batch's
   double epoch_loss = 0;  // the epoch's running mean
+  double lr = 0;          // the learning rate this step used
   double elapsed = 0;     // seconds of training (not validation) in this epoch by this process
   const std::vector<ParamStats>* params = nullptr;  // with diagnostics, this step's; else null
 };

@@ -434,6 +434,7 @@ TrainResult Trainer::run() {
       report.batch = end - b;
       report.loss = loss;
       report.epoch_loss = pos.loss_sum / double(pos.seen);
+      report.lr = m.lr;
       report.elapsed = elapsed;
       report.params = t.diagnostics ? &stats : nullptr;
       m.obs->on_step(report);
