@@ -64,6 +64,7 @@ std::string flag_names(std::string text) {
       {"TrainOptions::output", "--output"},
       {"TrainOptions::freeze_batchnorm", "--freeze-batchnorm"},
       {"TrainOptions::freeze", "--freeze"},
+      {"TrainOptions::train_only", "--train-only"},
       {"TrainOptions::precision", "--precision"},
       {"TrainOptions::threads", "--threads"},
       {"TrainOptions::seed", "--seed"},

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "onnxtrain/backend_test.h"
+#include "onnxtrain/checkpoint.h"
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/error.h"
@@ -17,6 +18,7 @@
 #include "onnxtrain/train.h"
 #include "tools/cli_checks.h"
 #include "tools/cli_common.h"
+#include "tools/cli_usage.h"
 #include "tools/gradcheck_cmd.h"
 #include "tools/omp_spin.h"
 #include "tools/run_cmd.h"
@@ -194,6 +196,9 @@ int main(int argc, char** argv) {
   auto* info_model = info->add_option("MODEL", model_path, "The .onnx file");
   info->add_flag("--ops", list_ops, "List the supported ops instead: opset ranges and whether each has a gradient")
       ->excludes(info_model);
+  int info_threads = 0;  // accepted as every command accepts it; info loads the model and computes nothing
+  info->add_option("--threads", info_threads, "Accepted as by every command; info runs no kernels")
+      ->check(cli::kThreads);
 
   std::string data, out, x_key;
   int threads = 0;
@@ -239,13 +244,75 @@ int main(int argc, char** argv) {
   test->add_option("--atol", to.atol, "Absolute tolerance for float outputs (default 1e-7)")->check(cli::kNonNegative);
   test->add_option("--threads", to.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
 
+  std::string help_topic;
+  auto* help = app.add_subcommand("help", "Show the help of onnxtrain, or of a command: onnxtrain help train");
+  help->add_option("COMMAND", help_topic, "The command");
+
+  // The underscore spellings PyTorch scripts use (--batch_size), for every option.
+  const std::vector<std::string> args = dashed_options(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> commands;
+  for (const CLI::App* c : app.get_subcommands([](CLI::App*) { return true; })) commands.push_back(c->get_name());
+  std::string command_list;
+  for (const std::string& c : commands) command_list += (command_list.empty() ? "" : ", ") + c;
+  const auto did_you_mean = [](const std::string& near) { return near.empty() ? "" : "; did you mean " + near + "?"; };
   try {
-    if (argc > 1 && argv[1][0] != '-' &&
-        app.get_subcommands([&](CLI::App* c) { return c->check_name(argv[1]); }).empty())
+    // Before the command only --help and --version: anything else is a slip, named (CLI11 would say only that a
+    // command is required).
+    if (!args.empty() && args[0].size() > 1 && args[0][0] == '-' && args[0] != "--help" && args[0] != "-h" &&
+        args[0] != "--version") {
+      const std::string name = args[0].substr(0, args[0].find('='));
+      std::string owners;
+      for (const CLI::App* c : app.get_subcommands([](CLI::App*) { return true; }))
+        if (c->get_option_no_throw(name)) owners += (owners.empty() ? "" : ", ") + c->get_name();
       throw CLI::ExtrasError(
-          "unknown command '" + std::string(argv[1]) + "' (commands: info, run, train, eval, gradcheck, test)",
+          owners.empty()
+              ? "unknown option " + name + did_you_mean(closest(name, {"--help", "--version"})) +
+                    " (commands: " + command_list + ")"
+              : name + " is an option of " + owners + "; give the command first: onnxtrain COMMAND " + name + " ...",
           CLI::ExitCodes::ExtrasError);
-    app.parse(argc, argv);
+    }
+    if (!args.empty() && args[0][0] != '-' &&
+        app.get_subcommands([&](CLI::App* c) { return c->check_name(args[0]); }).empty())
+      throw CLI::ExtrasError("unknown command '" + args[0] + "'" + did_you_mean(closest(args[0], commands)) +
+                                 " (commands: " + command_list + ")",
+                             CLI::ExitCodes::ExtrasError);
+    try {
+      app.parse(std::vector<std::string>(args.rbegin(), args.rend()));
+    } catch (const CLI::ExtrasError&) {
+      // An unknown option, named with the nearest the command has.
+      CLI::App* cmd = app.get_subcommands().empty() ? &app : app.get_subcommands()[0];
+      for (const std::string& extra : cmd->remaining()) {
+        if (extra.size() < 2 || extra[0] != '-') continue;
+        const std::string name = extra.substr(0, extra.find('='));
+        throw CLI::ExtrasError("unknown option " + name + did_you_mean(closest(name, option_names(*cmd))),
+                               CLI::ExitCodes::ExtrasError);
+      }
+      throw;
+    }
+    if (*help) {
+      if (help_topic.empty()) return std::printf("%s", app.help().c_str()), 0;
+      const auto found = app.get_subcommands([&](CLI::App* c) { return c->check_name(help_topic); });
+      if (found.empty())
+        throw CLI::ValidationError("COMMAND", "no command '" + help_topic + "'" +
+                                                  did_you_mean(closest(help_topic, commands)) +
+                                                  " (commands: " + command_list + ")");
+      return std::printf("%s", found[0]->help("onnxtrain").c_str()), 0;
+    }
+    // --resume DIR: the options not given are those the checkpoint's run was started with.
+    if (*train && !ta.resume.empty()) {
+      const std::string stored = CheckpointDir::stored_command(ta.resume);
+      if (!stored.empty()) {
+        const std::vector<std::string> merged =
+            with_stored_arguments(*train, std::vector<std::string>(args.begin() + 1, args.end()), stored);
+        std::vector<std::string> again = {"train"};
+        again.insert(again.end(), merged.begin(), merged.end());
+        ta = TrainArgs{};
+        app.clear();
+        app.parse(std::vector<std::string>(again.rbegin(), again.rend()));
+      }
+    }
+    for (CLI::App* cmd : app.get_subcommands()) threads_from_environment(*cmd);
+    if (*train) ta.command = given_arguments(*train, {"--resume", "--help"});
     if (*train) check_train_usage(*train, ta);
     if (*run) {
       check_npz_key(*run, "--input-key", {data});

@@ -18,6 +18,7 @@
 #include "tools/cli_checks.h"
 #include "tools/cli_common.h"
 #include "tools/plot.h"
+#include "tools/progress.h"
 
 namespace onnxtrain::cli {
 namespace {
@@ -31,24 +32,6 @@ void on_stop_signal(int sig) {
   g_stop_signal = sig;
   if (Trainer* t = g_trainer.load()) t->request_stop();
 }
-
-// A one-line progress bar on stderr when it is a terminal; nothing otherwise.
-struct ProgressBar {
-  bool tty = isatty(STDERR_FILENO) != 0;
-  void show(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double loss, double elapsed) const {
-    if (!tty) return;
-    const int64_t width = 30, filled = total ? width * done / total : width;
-    double eta = done ? elapsed * double(total - done) / double(done) : 0;
-    std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s%s] %lld/%lld loss %.4f ETA %.0fs", static_cast<long long>(epoch),
-                 static_cast<long long>(epochs), std::string(static_cast<size_t>(filled), '=').c_str(),
-                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total), loss, eta);
-    std::fflush(stderr);
-  }
-  void clear() const {
-    if (tty) std::fprintf(stderr, "\r\033[K");
-  }
-};
 
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") ==
@@ -90,16 +73,38 @@ std::string sci(double v) {
 struct Printer : TrainerObserver {
   files::StreamedFile* log = nullptr;
   PlotData* plot = nullptr;  // null without --plot
-  ProgressBar progress;
+  ProgressPrinter progress;
+  int64_t batch = 1, per_epoch = 1, run_steps = 1;      // the run's sizes, in samples and steps
+  int64_t epoch = 0, steps_here = 0, samples_here = 0;  // this process's steps and samples in the epoch under way
+
+  Printer(bool quiet, double log_every) : progress(quiet, log_every) {}
 
   void on_record(const std::string& line) override {
     if (log && log->open()) log->write(line + "\n");
     if (plot) plot->add(nlohmann::json::parse(line));
   }
   void on_step(const StepReport& s) override {
-    progress.show(s.epoch, s.epochs, s.done, s.samples, s.epoch_loss, s.elapsed);
+    if (s.epoch != epoch) epoch = s.epoch, steps_here = samples_here = 0;
+    ++steps_here;
+    samples_here += s.batch;
+    Progress p;
+    p.epoch = s.epoch;
+    p.epochs = s.epochs;
+    p.step = (s.done + batch - 1) / batch;
+    // Every epoch has per_epoch steps; the last of a --steps run may end sooner.
+    p.steps = std::max<int64_t>(p.step, std::min(per_epoch, run_steps - (s.epoch - 1) * per_epoch));
+    p.fraction = double(p.step) / double(p.steps);
+    const double per_step = s.elapsed / double(steps_here);  // this process's steps: a resume's earlier ones took none
+    p.elapsed = s.elapsed;
+    p.eta = double(p.steps - p.step) * per_step;
+    p.run_eta = double(std::max<int64_t>(0, run_steps - s.step)) * per_step;
+    p.rate = s.elapsed > 0 ? double(samples_here) / s.elapsed : 0;
+    p.loss = s.epoch_loss;
+    p.lr = s.lr;
+    progress.show(p);
   }
   void on_validation(const ValidationReport& v) override {
+    progress.clear();
     if (v.step == 0) std::printf("before training: val %s\n", describe(v.result).c_str());
   }
   void on_epoch(const EpochReport& e) override {
@@ -115,6 +120,7 @@ struct Printer : TrainerObserver {
     std::fflush(stdout);
   }
   void on_diagnostics(const DiagnosticsReport& d) override {
+    progress.clear();
     for (const LayerStats& l : d.layers)
       std::printf("  %s '%s': %lld units, %s dead, %s negative pre-activations\n", l.op_type.c_str(), l.node.c_str(),
                   static_cast<long long>(l.units), pct(l.dead).c_str(), pct(l.negative).c_str());
@@ -124,9 +130,11 @@ struct Printer : TrainerObserver {
     std::fflush(stdout);
   }
   void on_warning(const std::string& text) override {
+    progress.clear();
     std::fprintf(stderr, "onnxtrain: warning: %s\n", flag_names(text).c_str());
   }
   void on_note(const std::string& text) override {
+    progress.clear();
     std::fprintf(stderr, "onnxtrain: note: %s\n", flag_names(text).c_str());
   }
 };
@@ -139,6 +147,7 @@ TrainOptions train_options(const TrainArgs& a) {
   o.optimizer = a.opt;
   o.optimizer.kind = optimizer_named(a.optimizer);
   o.freeze = a.freeze;
+  o.train_only = a.train_only;
   o.freeze_batchnorm = a.freeze_batchnorm;
   o.threads = a.threads;
   o.precision = precision_named(a.precision);
@@ -158,6 +167,7 @@ TrainerOptions trainer_options(const TrainArgs& a, const files::Inputs& inputs) 
   t.checkpoint_every = a.checkpoint_every;
   t.resume_from = a.resume;
   t.inputs = inputs;
+  t.command = a.command;
   return t;
 }
 
@@ -188,9 +198,11 @@ std::string check_outputs(const TrainArgs& a, const Model& model, const std::str
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   auto* train = app.add_subcommand("train", "Train a model's initializers and write the model back with new weights");
-  train->add_option("MODEL", a.model, "The .onnx file")->required();
-  train->add_option("--data", a.data, "Training data: .npz (x, y), an idx3 file, or fashion-mnist")->required();
-  auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model");
+  // Paths name their type (MODEL, DATA, FILE, DIR): a resumed run's stored options hold them as absolute paths.
+  // MODEL and --data are required unless --resume supplies them (check_train_usage).
+  train->add_option("MODEL", a.model, "The .onnx file (with --resume: the checkpoint's run's)")->type_name("MODEL");
+  train->add_option("--data", a.data, "Training data: .npz (x, y), an idx3 file, or fashion-mnist")->type_name("DATA");
+  auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model")->type_name("FILE");
   auto* inplace = train->add_flag("--in-place", a.in_place, "Rewrite MODEL itself");
   out_opt->excludes(inplace);
   train
@@ -217,36 +229,60 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
       ->excludes(epochs_opt);
   train->add_flag("--no-shuffle", a.no_shuffle, "Batches in file order (default: a new seeded permutation each epoch)");
   train->add_option("--seed", a.seed, "Shuffling and Dropout seed (default 0)")->check(kSeed);
-  train->add_option("--val", a.val, "Validation data, evaluated after each epoch (fashion-mnist: its test split)");
-  train->add_option("--freeze", a.freeze, "An initializer not to train (repeatable)");
+  train
+      ->add_option("--val", a.val,
+                   "Validation data, evaluated before training and after each epoch (fashion-mnist: its test split)")
+      ->type_name("DATA");
+  train->add_option("--freeze", a.freeze,
+                    "An initializer not to train, or a glob pattern over their names ('0.*'; repeatable)");
+  train->add_option("--train-only", a.train_only,
+                    "Train only the initializers this glob pattern matches, freezing the rest (repeatable)");
   train->add_flag("--freeze-batchnorm", a.freeze_batchnorm,
                   "BatchNormalization keeps its running statistics fixed and normalizes with them (model.eval())");
   train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
   train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
-  train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file");
+  train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file")
+      ->type_name("FILE");
   train
       ->add_option("--precision", a.precision,
                    "f32 | bf16: bf16 GEMMs with f32 master weights, where the CPU has avx512_bf16 (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
-  train->add_option("--checkpoint", a.checkpoint,
-                    "Keep a checkpoint (model, optimizer state, data position) in this folder");
+  train
+      ->add_option("--checkpoint", a.checkpoint,
+                   "Keep a checkpoint (model, optimizer state, data position) in this folder")
+      ->type_name("DIR");
   train->add_option("--checkpoint-every", a.checkpoint_every, "Checkpoint every N steps (default: at each epoch's end)")
       ->check(cli::kPositive);
   train
       ->add_option("--val-every", a.val_every,
                    "Also validate every N steps, for --log and --plot (default: at epoch ends only)")
       ->check(cli::kPositive);
-  train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, written with the model");
+  train->add_option("--plot", a.plot, "Draw loss and accuracy against epochs into this .svg, written with the model")
+      ->type_name("FILE");
   train->add_flag("--diagnostics", a.diagnostics,
                   "Report dead ReLU units, negative pre-activations, gradient norms and "
                   "update ratios per epoch, and warn about dead layers and vanishing or exploding gradients");
-  train->add_option("--resume", a.resume,
-                    "Continue the run whose checkpoint folder this is (same options; bitwise the same result)");
+  train->add_flag("--quiet", a.quiet, "No progress line on stderr (the epoch lines, warnings and errors stay)");
+  train
+      ->add_option("--log-every", a.log_every,
+                   "When stderr is not a terminal: a progress line every this many seconds (default 30)")
+      ->check(kPositive);
+  train
+      ->add_option("--resume", a.resume,
+                   "Continue the run whose checkpoint folder this is, bitwise; options not given are the run's own")
+      ->type_name("DIR");
   return train;
 }
 
 void check_train_usage(const CLI::App& train, const TrainArgs& a) {
+  // Without --resume, or from a checkpoint that holds no record of its command line, MODEL and --data are needed.
+  if (a.model.empty())
+    throw CLI::RequiredError(a.resume.empty() ? "MODEL"
+                                              : "MODEL (the checkpoint in " + a.resume +
+                                                    " holds no record of its run's options: give them as that run had "
+                                                    "them)");
+  if (a.data.empty()) throw CLI::RequiredError("--data");
   if (a.out.empty() && !a.in_place) throw CLI::ValidationError("--out", "train needs --out OUT.onnx or --in-place");
   // An option of another optimizer would be ignored without a word: refused, as a likely slip.
   const bool sgd = a.optimizer == "sgd";
@@ -300,7 +336,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   for (const auto& [option, path] : NamedPaths{{"--data", a.data}, {"--val", a.val}})
     if (!path.empty() && path != "fashion-mnist") inputs.add(path, option), data_inputs.add(path, option);
 
-  Printer printer;
+  Printer printer(a.quiet, a.log_every);
   // The checkpoint folders are opened, a resumed checkpoint read and its weights loaded, and the session built.
   Trainer trainer(model, train_options(a), trainer_options(a, inputs), &printer);
   g_trainer.store(&trainer);
@@ -329,11 +365,14 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   const int64_t n = train.x.shape[0];
   PlotData plot(n / a.batch + (n % a.batch != 0));
   printer.log = &log;
+  printer.batch = a.batch;
   printer.plot = a.plot.empty() ? nullptr : &plot;
   // The resume is checked against the data and these options, and the checkpoint's records replayed.
   trainer.set_data(train, a.val.empty() ? nullptr : &val);
   const int64_t epochs = trainer.epochs();
   const Position& pos = trainer.position();
+  printer.per_epoch = trainer.steps_per_epoch();
+  printer.run_steps = a.steps > 0 ? a.steps : epochs * printer.per_epoch;
 
   std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),

@@ -16,15 +16,18 @@ struct TrainArgs {
   int64_t batch = 32, epochs = 1, steps = 0;
   uint64_t seed = 0;
   int threads = 0;
-  std::vector<std::string> freeze;
-  std::string optimizer = "sgd";  // --optimizer, as name_of(Optimizer) spells it
-  OptimizerConfig opt;            // the rest of the optimizer's options; its kind follows from optimizer
+  std::vector<std::string> freeze, train_only;  // names or glob patterns
+  std::string optimizer = "sgd";                // --optimizer, as name_of(Optimizer) spells it
+  OptimizerConfig opt;                          // the rest of the optimizer's options; its kind follows from optimizer
   std::string precision = "f32";
   std::string checkpoint, resume;  // checkpoint folders
   int64_t checkpoint_every = 0;    // steps; 0: at each epoch's end
   std::string plot;                // an .svg rewritten at each epoch's end
   int64_t val_every = 0;           // steps between validations inside an epoch (logged and plotted); 0: none
   bool diagnostics = false;        // dead units, gradient norms, update ratios, warnings
+  bool quiet = false;              // no progress on stderr (tools/progress.h)
+  double log_every = 30;           // seconds between progress lines when stderr is not a terminal
+  std::string command;             // the options as given (cli_usage.h's given_arguments), kept in checkpoints
 };
 
 // Registers the train command and its options, filled into a when parsed.

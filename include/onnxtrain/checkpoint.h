@@ -26,7 +26,8 @@ struct Position {
   std::string rng;             // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
   double loss_sum = 0;         // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
-  std::string config;  // the options that must not change on resume: a JSON object's text
+  std::string config;   // the options that must not change on resume: a JSON object's text
+  std::string command;  // TrainerOptions::command of the run that wrote it: kept, never compared
 };
 
 struct Checkpoint {
@@ -55,6 +56,9 @@ class CheckpointDir {
   // Whether path names, inside dir, a file a checkpoint folder keeps (latest, lock, records.jsonl, a step folder):
   // another output there would be overwritten or removed by the checkpoints.
   static bool uses_name(const std::string& dir, const std::string& path);
+  // The TrainerOptions::command that the newest checkpoint in dir keeps, read without opening or locking the folder
+  // (a front end reads it to know the options of the run it resumes); "" when there is none to read.
+  static std::string stored_command(const std::string& dir);
   CheckpointDir(CheckpointDir&&) noexcept;
   CheckpointDir& operator=(CheckpointDir&&) noexcept;
   // A folder this run created and never published a checkpoint into is removed again, with what it put there.

@@ -54,7 +54,11 @@ struct TrainOptions {
   // auxiliary head), the others are neither computed nor differentiated while training, and parameters that reach
   // only them are not trained.
   std::string output;
-  std::vector<std::string> freeze;  // initializers that are not trained
+  // Initializers that are not trained: names, or glob patterns over them ("0.*", "encoder.*.bias"; fnmatch's * ? and
+  // [...], * spanning dots). Each must match a float initializer, or the session is refused naming it.
+  std::vector<std::string> freeze;
+  // Non-empty: train only the initializers these patterns match, every other one frozen (freeze still applies).
+  std::vector<std::string> train_only;
   // BatchNormalization keeps its running statistics fixed and normalizes with them while training, as fine-tuning
   // under PyTorch's model.eval() does; false: it normalizes with the batch's and updates them, as under model.train().
   bool freeze_batchnorm = false;
@@ -153,6 +157,7 @@ class TrainingSession {
   // ((p > 0.5) == (t > 0.5)), the accuracy a PyTorch user computes for it.
   bool binary_accuracy() const;
   std::vector<std::string> trainable() const;  // the initializers that get gradients
+  std::vector<std::string> frozen() const;     // those TrainOptions::freeze and train_only keep fixed, sorted
   int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
   std::string precision() const;               // what the GEMMs compute in: "f32" or "bf16"
   // The parameters the last train_step updated inside its backward pass: plain SGD (no momentum, no weight decay)

@@ -29,6 +29,10 @@ struct TrainerOptions {
   // The files the run reads besides the model (the data's), that no checkpoint folder may hold; the model's own
   // files are added. A role names each in messages ("the training data").
   files::Inputs inputs;
+  // The front end's own record of how the run was started (the command line keeps its options here), written into
+  // each checkpoint and never compared: CheckpointDir::stored_command reads it back, so that a resume can start the
+  // run again from its checkpoint folder alone.
+  std::string command;
 };
 
 // What the observer hears. Each record is also given as one JSON object's text (on_record), the lines a log holds:

@@ -156,6 +156,21 @@ void CheckpointDir::check(const std::string& dir, const std::string& what, const
     throw Error(label + ": cannot be created: '" + p.string() + "' is not a writable folder");
 }
 
+std::string CheckpointDir::stored_command(const std::string& dir) {
+  try {
+    const fs::path root(dir);
+    std::error_code ec;
+    if (!fs::is_regular_file(root / "latest", ec)) return "";
+    std::string latest = read_text(root / "latest");
+    latest = latest.substr(0, latest.find('\n'));
+    if (!std::regex_match(latest, kStepName)) return "";
+    const nlohmann::json j = nlohmann::json::parse(read_text(root / latest / "progress.json"));
+    return j.is_object() && j.contains("command") && j["command"].is_string() ? j["command"].get<std::string>() : "";
+  } catch (const std::exception&) {
+    return "";  // a damaged checkpoint: resuming it says what is wrong
+  }
+}
+
 CheckpointDir::CheckpointDir(const std::string& dir, const std::string& what, const files::Inputs& inputs, bool resume)
     : dir_(dir), what_(what) {
   const std::string label = what + " " + dir;
@@ -302,6 +317,7 @@ Checkpoint CheckpointDir::read() {
   if (config.contains("threads") && !config["threads"].is_number_integer())
     throw Error(progress.string() + ": 'config' 'threads' is not a whole number");
   p.config = config.dump();
+  if (j.contains("command")) p.command = f.text("command");
   if (version == 1) {
     const nlohmann::json& records = f.at("records");
     if (!records.is_array()) throw Error(progress.string() + ": 'records' is not a list");
@@ -434,6 +450,7 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
                         {"seen", pos.seen},
                         {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
                         {"records_bytes", covered}};
+    if (!pos.command.empty()) j["command"] = pos.command;
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale
     if (fs::exists(fs::symlink_status(final_dir, ec)))

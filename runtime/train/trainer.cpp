@@ -138,12 +138,11 @@ struct Trainer::Impl {
       : model(m), options(std::move(o)), topt(std::move(t)), obs(observer ? observer : &quiet), inputs(topt.inputs) {}
 
   // The options a resumed run must share with the run that wrote the checkpoint for the weights to come out the
-  // same, as they take effect: defaults resolved (an unset lr is the optimizer's), the frozen set sorted.
+  // same, as they take effect: defaults resolved (an unset lr is the optimizer's), the frozen set resolved and sorted.
   nlohmann::json run_config() const {
     const OptimizerConfig o = resolved(options.optimizer);
-    std::vector<std::string> freeze = options.freeze;
-    std::sort(freeze.begin(), freeze.end());
-    freeze.erase(std::unique(freeze.begin(), freeze.end()), freeze.end());
+    // The frozen set as the patterns resolved it: --freeze '0.*' continues a run frozen name by name.
+    const std::vector<std::string> freeze = session->frozen();
     nlohmann::json c = {{"samples", n},
                         {"batch-size", topt.batch_size},
                         {"loss", session->loss_name()},
@@ -330,6 +329,7 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
   m.labels = train.y.dtype == DType::Int64 || s.binary_accuracy();
 
   m.pos.config = m.run_config().dump();
+  m.pos.command = m.topt.command;
   m.rng.seed(m.options.seed);
   if (m.from.open()) {
     const std::string label = std::string(kResumeFrom) + " " + m.topt.resume_from;
@@ -340,6 +340,7 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
     s.restore(m.resumed.state);
     m.pos = std::move(m.resumed.position);
     if (m.pos.order.empty()) m.pos.next = 0;
+    m.pos.command = m.topt.command;  // how this run was started, for the checkpoints it writes
     // The history so far (copied into another checkpoint folder too, if checkpoints go elsewhere).
     m.from.for_each_record([&](const std::string& line) {
       m.obs->on_record(line);

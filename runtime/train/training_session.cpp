@@ -3,6 +3,8 @@
 // reporting here: those belong to the Trainer (trainer.cpp); the statistics themselves are diagnostics.cpp's.
 #include "onnxtrain/train.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -34,7 +36,8 @@ struct TrainingSession::Impl {
   std::vector<optim::Range> ranges;
   int64_t classes = 0;
   bool bf16 = false;
-  std::map<int, ir::Shape> fed;  // the plan key, reused so that a steady-state step allocates nothing
+  std::vector<std::string> frozen;  // the initializers TrainOptions::freeze and train_only keep fixed, sorted
+  std::map<int, ir::Shape> fed;     // the plan key, reused so that a steady-state step allocates nothing
   int64_t steps = 0;
   bool fusable = false;        // plain SGD in f32: the executor can fold the update into the backward pass
   bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
@@ -230,6 +233,41 @@ void keep_only_output(ir::Graph& g, const std::string& name) {
   g.finalize();
 }
 
+// Whether an initializer's name matches a pattern: a glob (fnmatch's * ? [...], where * also spans dots), or the
+// name itself, so that a name holding a bracket still matches.
+bool matches(const std::string& pattern, const std::string& name) {
+  return pattern == name || fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+// The float initializers TrainOptions::freeze and train_only leave untrained. Every pattern must match one: a
+// pattern that matches none is a slip (a typo, another model's names), refused naming it and listing the names.
+std::set<std::string> frozen_set(const ir::Graph& g, const TrainOptions& o) {
+  std::vector<std::string> params;
+  for (const ir::Value& v : g.values)
+    if (v.kind == ir::ValueKind::Parameter) params.push_back(v.name);
+  std::sort(params.begin(), params.end());
+  const auto check = [&](const char* field, const std::vector<std::string>& patterns) {
+    for (const std::string& p : patterns) {
+      if (std::any_of(params.begin(), params.end(), [&](const std::string& n) { return matches(p, n); })) continue;
+      std::string some;
+      for (size_t i = 0; i < params.size() && i < 12; ++i) some += (i ? ", " : "") + params[i];
+      if (params.size() > 12) some += ", ... (" + std::to_string(params.size()) + " in all)";
+      throw Error(std::string(field) + ": '" + p + "' matches no float initializer of the model; it has " +
+                  (params.empty() ? std::string("none") : some));
+    }
+  };
+  check("TrainOptions::freeze", o.freeze);
+  check("TrainOptions::train_only", o.train_only);
+  std::set<std::string> frozen;
+  for (const std::string& n : params) {
+    const auto hit = [&](const std::string& p) { return matches(p, n); };
+    if (std::any_of(o.freeze.begin(), o.freeze.end(), hit) ||
+        (!o.train_only.empty() && std::none_of(o.train_only.begin(), o.train_only.end(), hit)))
+      frozen.insert(n);
+  }
+  return frozen;
+}
+
 }  // namespace
 
 TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std::make_unique<Impl>(model)) {
@@ -262,7 +300,9 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
       if (!ops::find_op(n.op_type)->state_inputs.empty()) n.attrs["onnxtrain.frozen_state"] = ir::Attr::of(1);
   // Before autodiff, so that a fused activation's gradient is one eltwise backward rather than its parts'.
   fuse_patterns(g, model.impl().graph.params.data());
-  m.t = autodiff::add_training(g, m.loss, std::set<std::string>(options.freeze.begin(), options.freeze.end()));
+  const std::set<std::string> frozen = frozen_set(g, options);
+  m.frozen.assign(frozen.begin(), frozen.end());
+  m.t = autodiff::add_training(g, m.loss, frozen);
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)
     if (const ops::OpDef* def = n.backward ? nullptr : ops::find_op(n.op_type); def && def->rectifier_slope) {
@@ -510,6 +550,8 @@ std::vector<std::string> TrainingSession::trainable() const {
   for (int p : impl_->t.trainable) names.push_back(impl_->g.values[p].name);
   return names;
 }
+
+std::vector<std::string> TrainingSession::frozen() const { return impl_->frozen; }
 
 int64_t TrainingSession::classes() const { return impl_->classes; }
 std::string TrainingSession::precision() const { return impl_->bf16 ? "bf16" : "f32"; }
