@@ -88,7 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz",
                 "label 0.5 of sample 6 is not a class index"},
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope",
-                "--freeze: the model has no float initializer named 'nope'"},
+                "--freeze: 'nope' matches no float initializer of the model; it has 0.bias, 0.weight"},
         // A 0-d y was reported as no y at all.
         BadCase{"D22_scalar_y", "--data DATA/../data/y_scalar.npz", "y_scalar.npz: 'y' is 0-d (a scalar)"}),
     [](const auto& info) { return std::string(info.param.name); });
