@@ -102,6 +102,46 @@ TEST(Progress, IsOneLineThatNeverWrapsInTmux) {
   EXPECT_GT(onnxtrain::cli::display_width(narrow), 40) << narrow;
 }
 
+// A resize (SIGWINCH) fits the line to the new width at once: after the pane shrinks from 120 columns to 60, the row
+// the cursor is on holds a whole progress line that ends where the cursor is (a wrapped one would leave its tail
+// there).
+TEST(Progress, FitsTheNewWidthAfterAResize) {
+  if (std::system("command -v tmux > /dev/null 2>&1") != 0) GTEST_SKIP() << "tmux is not installed (scripts/setup.sh)";
+  const TempDir tmp("resize");
+  const std::string tmux = "tmux -S " + tmp.path() + "/sock ";
+  const std::string train = std::string(ONNXTRAIN_CLI) + " train " + kFashion +
+                            " --data fashion-mnist --steps 3000 --batch-size 8 --threads 1 --out " + tmp.path() +
+                            "/o.onnx";
+  EXPECT_EQ(run(tmux + "new-session -d -x 120 -y 12 '" + train + "; sleep 600' 2>&1"), "");
+  const auto cursor_row = [&]() {
+    const std::string at = run(tmux + "display -p '#{cursor_x} #{cursor_y}' 2>&1");
+    std::istringstream in(at);
+    size_t x = 0, y = 0;
+    in >> x >> y;
+    const std::vector<std::string> rows = split_lines(run(tmux + "capture-pane -p 2>&1"));
+    return std::make_pair(x, y < rows.size() ? rows[y] : std::string());
+  };
+  bool wide = false;
+  for (int i = 0; i < 600 && !wide; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto [x, row] = cursor_row();
+    wide = row.rfind("epoch 1/1:", 0) == 0 && onnxtrain::cli::display_width(row) > 60;
+  }
+  EXPECT_TRUE(wide) << "no progress line wider than 60 columns in the 120-column pane";
+  run(tmux + "resize-window -x 60 2>&1");
+  bool fitted = false;
+  std::string last;
+  for (int i = 0; i < 30 && !fitted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto [x, row] = cursor_row();
+    last = row;
+    fitted = row.rfind("epoch 1/1:", 0) == 0 && onnxtrain::cli::display_width(row) <= 59 &&
+             static_cast<size_t>(onnxtrain::cli::display_width(row)) == x;
+  }
+  run(tmux + "kill-server 2>&1");
+  EXPECT_TRUE(fitted) << "after the resize the cursor's row holds: " << last;
+}
+
 // Off a terminal: plain lines, each whole, with no '\r' anywhere; --quiet drops them and keeps the epoch line.
 TEST(Progress, OffATerminalIsPlainLinesWithoutCarriageReturns) {
   const TempDir tmp("plain");
