@@ -147,7 +147,12 @@ int cmd_eval(const std::string& path, const std::string& data, const std::string
   options.threads = threads;
   TrainingSession session(model, options);
   Dataset d = load_for(model, session.inputs(), data, Split::Test, x_key, y_key);
-  check_trainable(d, session.classes());
+  check_trainable(d, session.classes(), session.ignore_index());
+  if (session.loss_from_labels() && d.y.dtype == DType::Int64)
+    std::fprintf(stderr,
+                 "onnxtrain: note: output '%s' comes from no Softmax, LogSoftmax or Sigmoid and the labels are int64 "
+                 "classes, so the loss is cross-entropy on its logits (--loss chooses another)\n",
+                 session.output().c_str());
   EvalResult r = session.evaluate(d, batch);
   std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), static_cast<long long>(r.count),
               describe(r).c_str());

@@ -25,7 +25,15 @@ struct TrainArgs {
   std::string plot;                // an .svg rewritten at each epoch's end
   int64_t val_every = 0;           // steps between validations inside an epoch (logged and plotted); 0: none
   bool diagnostics = false;        // dead units, gradient norms, update ratios, warnings
+  // Gradients and the cross-entropy options (TrainOptions, TrainerOptions::accumulate).
+  double clip_grad_norm = 0, clip_grad_value = 0, label_smoothing = 0;
+  int64_t accumulate = 1, ignore_index = -100;
+  std::string class_weights;  // FILE.npy, or a list "1,2,0.5"
 };
+
+// --class-weights: an .npy of one float per class, or a comma-separated list. Throws Error naming the file for a
+// file that is not one float array, CLI::ValidationError for a list that is not numbers.
+std::vector<float> class_weights_of(const std::string& spec);
 
 // Registers the train command and its options, filled into a when parsed.
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a);
