@@ -403,6 +403,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
               a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.optimizer.c_str(),
               static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
               session.precision() == "bf16" ? ", bf16" : "");
+  if (a.accumulate > 1)
+    std::printf("accumulating %lld batches of %lld per optimizer step (as batch %lld), %lld steps an epoch\n",
+                static_cast<long long>(a.accumulate), static_cast<long long>(a.batch),
+                static_cast<long long>(step_samples), static_cast<long long>(trainer.steps_per_epoch()));
   if (!a.resume.empty())
     std::printf("resuming from %s at step %lld (epoch %lld, %lld of %lld samples done)\n", a.resume.c_str(),
                 static_cast<long long>(session.steps()), static_cast<long long>(pos.epoch),

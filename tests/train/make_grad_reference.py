@@ -98,6 +98,7 @@ N_TRAIN, EPOCHS = 76, 2
 
 
 def gradient_case(out, name, cfg, seed):
+    IGNORE["current"] = cfg.get("ignore_index", -100)
     head = cfg["head"]
     model = make_model(head)
     names = export(model, os.path.join(out, name + ".onnx"))
@@ -109,7 +110,22 @@ def gradient_case(out, name, cfg, seed):
     loss.backward()
     params = dict(model.named_parameters())
     grads = {"g:" + n: params[k].grad.numpy() for n, k in names.items()}
-    np.savez(os.path.join(out, name + ".npz"), x=x, y=y, loss=np.array([loss.item()], np.float64), **grads)
+    np.savez(os.path.join(out, name + ".npz"), x=x, y=y, loss=np.array([loss.item()], np.float64),
+             accuracy=np.array([accuracy(model, x, y)], np.float64), **grads)
+
+
+def accuracy(model, x, y):
+    """The argmax's hits over the class labels not ignored (-100 or the case's ignore_index), as a PyTorch user
+    counts them; -1 for probability targets."""
+    if y.ndim != 1:
+        return -1.0
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x)).argmax(dim=1).numpy()
+    kept = (y != -100) & (y != IGNORE.get("current", -100))
+    return float((pred[kept] == y[kept]).mean())
+
+
+IGNORE = {}
 
 
 def train_case(out, name, cfg, seed):
@@ -123,11 +139,15 @@ def train_case(out, name, cfg, seed):
         opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg.get("momentum", 0))
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    losses, norms = [], []
+    losses, norms, accuracies = [], [], []
     big = cfg["big"]
     for _ in range(EPOCHS):
         for b in range(0, N_TRAIN, big):
             xb, yb = torch.from_numpy(x[b:b + big]), torch.from_numpy(y[b:b + big])
+            with torch.no_grad():
+                kept = yb != -100
+                hits = (model(xb).argmax(dim=1)[kept] == yb[kept]).float().mean().item()
+            accuracies.append(hits)
             opt.zero_grad()
             loss = loss_of(model, head, cfg, xb, yb)
             loss.backward()
@@ -140,7 +160,7 @@ def train_case(out, name, cfg, seed):
     params = dict(model.named_parameters())
     weights = {"w:" + n: params[k].detach().numpy() for n, k in names.items()}
     np.savez(os.path.join(out, name + ".npz"), x=x, y=y, losses=np.array(losses, np.float64),
-             norms=np.array(norms, np.float64), **weights)
+             norms=np.array(norms, np.float64), accuracies=np.array(accuracies, np.float64), **weights)
 
 
 def main(out):

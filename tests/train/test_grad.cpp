@@ -89,6 +89,14 @@ TEST_P(LossOptions, LossAndGradientsAreTorchs) {
     ++checked;
   }
   EXPECT_EQ(checked, 4) << name;
+  // Evaluated in batches of 3, the set's loss is still torch's on it as one batch (each batch divides by the whole
+  // set's normalizer), and the accuracy counts only the targets not ignored.
+  const EvalResult r = session.evaluate(ref.at("x"), ref.at("y"), 3);
+  EXPECT_PRED4(near, r.loss, ref.at("loss").f32[0], 1e-6, 1e-5) << name << ": evaluated loss " << r.loss;
+  if (ref.at("accuracy").f32[0] >= 0) {
+    EXPECT_NEAR(r.accuracy(), ref.at("accuracy").f32[0], 1e-6)
+        << name << ": " << r.correct << " of " << r.count << " with " << r.ignored << " ignored";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LossOptions,
@@ -154,6 +162,8 @@ TEST_P(Training, WeightsLossesAndNormsAreTorchs) {
     const nlohmann::json& r = run.records.steps[k];
     const double loss = r["loss"];
     EXPECT_PRED4(near, loss, losses.f32[k], 1e-6, 1e-5) << name << " step " << k + 1;
+    const double accuracy = r["accuracy"];  // of the targets not ignored, before the update
+    EXPECT_NEAR(accuracy, ref.at("accuracies").f32[k], 1e-6) << name << " step " << k + 1;
     if (c.value("clip_grad_norm", 0.0) > 0) {
       ASSERT_TRUE(r.contains("total_norm")) << name << ": step " << k + 1 << " records no total_norm";
       const double norm = r["total_norm"];
@@ -234,6 +244,15 @@ TEST(Accumulation, AResumeWithOtherGradientOptionsIsRefused) {
   other_weights.class_weights[0] = 5;
   EXPECT_NE(refused(4, other_weights).find("class-weights"), std::string::npos);
   EXPECT_EQ(refused(4, options_of(c)), "") << "the same options continue the run";
+  // And they continue it bitwise: resumed after step 2 of 6, it ends with the uninterrupted run's weights.
+  Model resumed = Model::load(kDir + "accumulate_weighted.onnx"),
+        straight = Model::load(kDir + "accumulate_weighted.onnx");
+  TrainerOptions t;
+  t.batch_size = 8, t.accumulate = 4, t.steps = 6, t.shuffle = false;
+  t.resume_from = tmp.path() + "/ck";
+  Trainer(resumed, options_of(c), t, data).run();
+  train(straight, c, data, false);
+  EXPECT_EQ(resumed.impl().graph.params, straight.impl().graph.params);
 }
 
 // Bad loss and clipping options, each one line naming the field.
@@ -355,6 +374,20 @@ TEST(GradCli, AccumulationClippingAndLossOptionsTrainToTorchsWeights) {
   const Outcome l = cli(list_args, dir.path());
   ASSERT_EQ(l.code, 0) << list_args << "\n" << l.err;
   EXPECT_EQ(slurp(listed), slurp(out));
+}
+
+// eval takes the same loss options: its loss is torch's on the set, in batches of 3, and it notes the default loss.
+TEST(GradCli, EvalTakesTheLossOptions) {
+  const TempDir dir("grad_eval");
+  const auto ref = load_npz(kDir + std::string("ce_all_options.npz"));
+  const std::string args = "eval " + kDir + "ce_all_options.onnx --data " + kDir +
+                           "ce_all_options.npz --batch-size 3 --class-weights 1,2,0.5,3 --label-smoothing 0.2";
+  const Outcome o = cli(args, dir.path());
+  ASSERT_EQ(o.code, 0) << args << "\n" << o.err;
+  char want[64];
+  std::snprintf(want, sizeof want, "loss %.4f, accuracy %.4f", ref.at("loss").f32[0], ref.at("accuracy").f32[0]);
+  EXPECT_NE(o.out.find(want), std::string::npos) << o.out << "\nwants " << want;
+  EXPECT_NE(o.err.find("note: output 'output' comes from no Softmax"), std::string::npos) << o.err;
 }
 
 TEST(GradCli, BadOptionsAreOneLineNamingTheFlag) {
