@@ -269,7 +269,7 @@ void fit_features(Dataset& d, const std::string& input_name, const std::vector<i
   fit(d.x, d.source, input_name, sample_dims);
 }
 
-void check_trainable(const Dataset& d, int64_t classes) {
+void check_trainable(const Dataset& d, int64_t classes, int64_t ignore_index) {
   const int64_t n = d.x.shape.empty() ? 0 : d.x.shape[0];
   if (n == 0) throw Error(d.source + ": the data set is empty");
   if (!d.has_y()) throw Error(d.source + ": no labels or targets (an .npz needs 'y' beside the features)");
@@ -292,7 +292,7 @@ void check_trainable(const Dataset& d, int64_t classes) {
   if (d.y.dtype == DType::Int64) {
     for (int64_t i = 0; i < static_cast<int64_t>(d.y.i64.size()); ++i) {
       int64_t l = d.y.i64[i];
-      if (l < 0 || (classes > 0 && l >= classes))
+      if (l != ignore_index && (l < 0 || (classes > 0 && l >= classes)))
         throw Error(d.source + ": label " + std::to_string(l) + " of sample " + std::to_string(i) + " is out of range" +
                     (classes > 0
                          ? " for " + std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) + ")"
@@ -308,6 +308,7 @@ void check_trainable(const Dataset& d, int64_t classes) {
     if (classes > 1 && d.y.shape.size() == 1)
       for (size_t i = 0; i < d.y.f32.size(); ++i) {
         const float l = d.y.f32[i];
+        if (ignore_index != kNoIgnoredLabel && l == float(ignore_index)) continue;
         if (l < 0 || l != std::floor(l) || l >= float(classes)) {
           char buf[32];
           std::snprintf(buf, sizeof buf, "%g", double(l));

@@ -140,16 +140,23 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   return 0;
 }
 
+// extra: cross-entropy's options (class weights, label smoothing, ignore_index), as train takes them.
 int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& output,
-             const std::string& x_key, const std::string& y_key, int threads, int64_t batch) {
+             const std::string& x_key, const std::string& y_key, int threads, int64_t batch,
+             const TrainOptions& extra) {
   Model model = Model::load(path);
-  TrainOptions options;
+  TrainOptions options = extra;
   options.loss = loss_named(loss);
   options.output = output;
   options.threads = threads;
   TrainingSession session(model, options);
   Dataset d = load_for(model, session.inputs(), data, Split::Test, x_key, y_key);
-  check_trainable(d, session.classes());
+  check_trainable(d, session.classes(), session.ignore_index());
+  if (session.loss_from_labels() && d.y.dtype == DType::Int64)
+    std::fprintf(stderr,
+                 "onnxtrain: note: output '%s' comes from no Softmax, LogSoftmax or Sigmoid and the labels are int64 "
+                 "classes, so the loss is cross-entropy on its logits (--loss chooses another)\n",
+                 session.output().c_str());
   EvalResult r = session.evaluate(d, batch);
   std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), static_cast<long long>(r.count),
               describe(r).c_str());
@@ -230,6 +237,14 @@ int main(int argc, char** argv) {
   eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
+  TrainOptions eval_extra;
+  std::string eval_weights;
+  eval->add_option("--class-weights", eval_weights,
+                   "Cross-entropy and nll class weights: an .npy of one float per class, or a list 1,2,0.5");
+  eval->add_option("--label-smoothing", eval_extra.label_smoothing, "Cross-entropy label smoothing, 0 to 1 (default 0)")
+      ->check(cli::kNonNegative);
+  eval->add_option("--ignore-index", eval_extra.ignore_index,
+                   "Cross-entropy and nll skip targets with this label (default -100, as torch)");
 
   GradcheckArgs ga;
   auto* gradcheck = add_gradcheck_command(app, ga);
@@ -321,6 +336,11 @@ int main(int argc, char** argv) {
     if (*eval) {
       check_npz_key(*eval, "--input-key", {data});
       check_npz_key(*eval, "--target-key", {data});
+      if (eval_extra.label_smoothing > 1)
+        throw CLI::ValidationError("--label-smoothing",
+                                   "must be between 0 and 1, got " + std::to_string(eval_extra.label_smoothing));
+      const bool npy = eval_weights.size() > 4 && eval_weights.compare(eval_weights.size() - 4, 4, ".npy") == 0;
+      if (!eval_weights.empty() && !npy) eval_extra.class_weights = class_weights_of(eval_weights);  // a list: usage
     }
     if (*gradcheck) {
       check_npz_key(*gradcheck, "--input-key", {ga.data});
@@ -343,7 +363,11 @@ int main(int argc, char** argv) {
     if (*info) return cmd_info(model_path);
     if (*run) return cmd_run(model_path, data, out, threads, batch, x_key);
     if (*train) return cmd_train(ta, std::vector<std::string>(argv, argv + argc));
-    if (*eval) return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch);
+    if (*eval) {
+      if (eval_extra.class_weights.empty() && !eval_weights.empty())
+        eval_extra.class_weights = class_weights_of(eval_weights);  // the .npy, read as data
+      return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch, eval_extra);
+    }
     if (*gradcheck) return cmd_gradcheck(ga);
     if (*test) return cmd_test(test_dirs, to);
   } catch (const onnxtrain::Error& e) {

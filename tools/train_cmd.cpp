@@ -8,10 +8,13 @@
 
 #include <nlohmann/json.hpp>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "onnxtrain/checkpoint.h"
+#include "onnxtrain/data.h"
 #include "onnxtrain/error.h"
 #include "onnxtrain/files.h"
 #include "onnxtrain/trainer.h"
@@ -152,6 +155,11 @@ TrainOptions train_options(const TrainArgs& a) {
   o.threads = a.threads;
   o.precision = precision_named(a.precision);
   o.seed = a.seed;
+  if (!a.class_weights.empty()) o.class_weights = class_weights_of(a.class_weights);
+  o.label_smoothing = a.label_smoothing;
+  o.ignore_index = a.ignore_index;
+  o.clip_grad_norm = a.clip_grad_norm;
+  o.clip_grad_value = a.clip_grad_value;
   return o;
 }
 
@@ -166,6 +174,7 @@ TrainerOptions trainer_options(const TrainArgs& a, const files::Inputs& inputs) 
   t.checkpoint_dir = a.checkpoint;
   t.checkpoint_every = a.checkpoint_every;
   t.resume_from = a.resume;
+  t.accumulate = a.accumulate;
   t.inputs = inputs;
   t.command = a.command;
   return t;
@@ -194,7 +203,38 @@ std::string check_outputs(const TrainArgs& a, const Model& model, const std::str
   return interrupt_dir;
 }
 
+bool has_suffix(const std::string& s, const std::string& end) {
+  return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+}
+
 }  // namespace
+
+std::vector<float> class_weights_of(const std::string& spec) {
+  if (has_suffix(spec, ".npy")) {
+    const Tensor t = load_npy(spec);
+    if (t.dtype != DType::Float32)
+      throw Error("--class-weights " + spec + ": holds " + dtype_name(t.dtype) +
+                  " values; class weights are floats (float32 or float64)");
+    if (t.shape.size() != 1)
+      throw Error("--class-weights " + spec + ": holds an array of shape " + shape_str(t.shape) +
+                  "; class weights are one float per class, (C)");
+    return t.f32;
+  }
+  std::vector<float> w;
+  size_t at = 0;
+  while (at <= spec.size()) {
+    const size_t comma = std::min(spec.find(',', at), spec.size());
+    const std::string item = spec.substr(at, comma - at);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !std::isfinite(v))
+      throw CLI::ValidationError("--class-weights",
+                                 "takes an .npy file or a list of numbers such as 1,2,0.5; got " + spec);
+    w.push_back(static_cast<float>(v));
+    at = comma + 1;
+  }
+  return w;
+}
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   auto* train = app.add_subcommand("train", "Train a model's initializers and write the model back with new weights");
@@ -272,6 +312,24 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
       ->add_option("--resume", a.resume,
                    "Continue the run whose checkpoint folder this is, bitwise; options not given are the run's own")
       ->type_name("DIR");
+  auto* clip_norm = train
+                        ->add_option("--clip-grad-norm", a.clip_grad_norm,
+                                     "Scale the gradients to this total 2-norm when above it (clip_grad_norm_)")
+                        ->check(kPositive);
+  train
+      ->add_option("--clip-grad-value", a.clip_grad_value, "Clamp every gradient element to [-V, V] (clip_grad_value_)")
+      ->check(kPositive)
+      ->excludes(clip_norm);
+  train
+      ->add_option("--accumulate", a.accumulate,
+                   "Sum the gradients of N batches of --batch-size per optimizer step (default 1)")
+      ->check(kPositive);
+  train->add_option("--label-smoothing", a.label_smoothing, "Cross-entropy label smoothing, 0 to 1 (default 0)")
+      ->check(kNonNegative);
+  train->add_option("--class-weights", a.class_weights,
+                    "Cross-entropy and nll class weights: an .npy of one float per class, or a list 1,2,0.5");
+  train->add_option("--ignore-index", a.ignore_index,
+                    "Cross-entropy and nll skip targets with this label (default -100, as torch)");
   return train;
 }
 
@@ -315,6 +373,10 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
     throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
   if (a.val_every > 0 && a.val.empty()) throw CLI::ValidationError("--val-every", "needs --val DATA to validate on");
+  if (a.label_smoothing > 1)
+    throw CLI::ValidationError("--label-smoothing",
+                               "must be between 0 and 1, got " + std::to_string(a.label_smoothing));
+  if (!a.class_weights.empty() && !has_suffix(a.class_weights, ".npy")) class_weights_of(a.class_weights);
   if (!a.plot.empty() && (a.plot.size() < 4 || a.plot.compare(a.plot.size() - 4, 4, ".svg") != 0))
     throw CLI::ValidationError("--plot",
                                "writes SVG: name a .svg file (rsvg-convert FILE.svg -o FILE.png makes a PNG)");
@@ -352,18 +414,19 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
   Dataset train = load_for(model, session.inputs(), a.data, Split::Train, a.x_key, a.target_key);
-  check_trainable(train, session.classes());
+  check_trainable(train, session.classes(), session.ignore_index());
   Dataset val;
   if (!a.val.empty()) {
     val = load_for(model, session.inputs(), a.val, Split::Test, a.x_key, a.target_key);
-    check_trainable(val, session.classes());
+    check_trainable(val, session.classes(), session.ignore_index());
   }
   // The records (--log, --plot, the checkpoint's history) are streamed, never kept: memory and checkpoints stay
   // the same size however long the run. --log goes to a side file, published with the model.
   files::StreamedFile log;
   if (!a.log.empty()) log = files::StreamedFile(a.log);
   const int64_t n = train.x.shape[0];
-  PlotData plot(n / a.batch + (n % a.batch != 0));
+  const int64_t step_samples = a.batch > n / a.accumulate ? n : a.batch * a.accumulate;  // an optimizer step's
+  PlotData plot(n / step_samples + (n % step_samples != 0));
   printer.log = &log;
   printer.batch = a.batch;
   printer.plot = a.plot.empty() ? nullptr : &plot;
@@ -379,6 +442,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
               a.output.empty() ? "" : (" on '" + session.output() + "'").c_str(), a.optimizer.c_str(),
               static_cast<long long>(a.batch), static_cast<long long>(epochs), epochs == 1 ? "" : "s",
               session.precision() == "bf16" ? ", bf16" : "");
+  if (a.accumulate > 1)
+    std::printf("accumulating %lld batches of %lld per optimizer step (as batch %lld), %lld steps an epoch\n",
+                static_cast<long long>(a.accumulate), static_cast<long long>(a.batch),
+                static_cast<long long>(step_samples), static_cast<long long>(trainer.steps_per_epoch()));
   if (!a.resume.empty())
     std::printf("resuming from %s at step %lld (epoch %lld, %lld of %lld samples done)\n", a.resume.c_str(),
                 static_cast<long long>(session.steps()), static_cast<long long>(pos.epoch),

@@ -28,7 +28,15 @@ struct TrainArgs {
   bool quiet = false;              // no progress on stderr (tools/progress.h)
   double log_every = 30;           // seconds between progress lines when stderr is not a terminal
   std::string command;             // the options as given (cli_usage.h's given_arguments), kept in checkpoints
+  // Gradients and the cross-entropy options (TrainOptions, TrainerOptions::accumulate).
+  double clip_grad_norm = 0, clip_grad_value = 0, label_smoothing = 0;
+  int64_t accumulate = 1, ignore_index = -100;
+  std::string class_weights;  // FILE.npy, or a list "1,2,0.5"
 };
+
+// --class-weights: an .npy of one float per class, or a comma-separated list. Throws Error naming the file for a
+// file that is not one float array, CLI::ValidationError for a list that is not numbers.
+std::vector<float> class_weights_of(const std::string& spec);
 
 // Registers the train command and its options, filled into a when parsed.
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a);

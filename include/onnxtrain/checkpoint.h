@@ -26,6 +26,7 @@ struct Position {
   std::string rng;             // the shuffling generator (std::mt19937_64's own text form), after this epoch's draw
   double loss_sum = 0;         // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
+  int64_t ignored = 0;  // of seen, targets equal to TrainOptions::ignore_index: not in the accuracy
   std::string config;   // the options that must not change on resume: a JSON object's text
   std::string command;  // TrainerOptions::command of the run that wrote it: kept, never compared
 };

@@ -2,6 +2,7 @@
 // dataset-fashion-mnist). Features come back float32 (or, loaded for a model's inputs, in each input's dtype), labels
 // int64. It does not batch or shuffle.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -54,7 +55,9 @@ void fit_features(Dataset& d, const std::string& input_name, const std::vector<i
 
 // Refuses data that cannot train: no samples, inputs of unequal sample counts, NaN or Inf features or targets, labels
 // that are negative or not below classes (when classes > 0), and float (N) targets for classes > 1 that are not whole
-// class indices. The Error names the data set, the sample and the value.
-void check_trainable(const Dataset& d, int64_t classes);
+// class indices. The Error names the data set, the sample and the value. Labels equal to ignore_index (a
+// TrainingSession's ignore_index()) are accepted: the loss skips them.
+constexpr int64_t kNoIgnoredLabel = INT64_MIN;
+void check_trainable(const Dataset& d, int64_t classes, int64_t ignore_index = kNoIgnoredLabel);
 
 }  // namespace onnxtrain

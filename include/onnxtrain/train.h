@@ -66,14 +66,30 @@ struct TrainOptions {
   uint64_t seed = 0;  // Dropout masks, and the Trainer's shuffling
   // Bf16 falls back to f32 where the CPU lacks avx512_bf16; TrainingSession::precision() says which runs.
   Precision precision = Precision::F32;
+
+  // torch.nn.functional.cross_entropy's options (nll takes class_weights and ignore_index; bce and mse none).
+  // class_weights: one per class (C of the (N, C) output), finite and >= 0; empty: all 1. The mean then divides by
+  // the summed weights of the targets not ignored (probability targets: by N). label_smoothing in [0, 1]: torch 1.13's
+  // mix of the target with the uniform distribution, weighted as torch weights it. Targets equal to ignore_index
+  // (torch's default -100) add nothing to the loss, the gradient or the accuracy; with probability targets it must
+  // be negative, as torch requires.
+  std::vector<float> class_weights;
+  double label_smoothing = 0;
+  int64_t ignore_index = -100;
+  // Gradient clipping before each update, over every trained parameter: torch.nn.utils.clip_grad_norm_ (the 2-norm
+  // of the per-parameter 2-norms; gradients scaled by min(1, max / (norm + 1e-6))) when clip_grad_norm > 0, or
+  // clip_grad_value_ (each element clamped to [-v, v]) when clip_grad_value > 0. One of them at most; 0: off.
+  double clip_grad_norm = 0;
+  double clip_grad_value = 0;
 };
 
 struct EvalResult {
   double loss = 0;      // mean over the samples
   int64_t correct = 0;  // hits: the argmax against class labels, or p > 0.5 against t > 0.5 (binary_accuracy())
   int64_t count = 0;
+  int64_t ignored = 0;          // of count, targets equal to TrainOptions::ignore_index: in neither loss nor hits
   bool classification = false;  // hits were counted
-  double accuracy() const { return count ? double(correct) / double(count) : 0; }
+  double accuracy() const { return count > ignored ? double(correct) / double(count - ignored) : 0; }
 };
 
 // What resuming needs beyond the weights to continue bitwise: the steps taken (Adam's bias correction and Dropout's
@@ -117,6 +133,29 @@ class TrainingSession {
   // image): every input the loss's output depends on (inputs()), keyed by name, each (B, ...) in its input's dtype
   // and read in place. Keys that name no such input are ignored. The Tensor overloads feed a model's only input.
   float train_step(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t* correct = nullptr);
+
+  // Gradient accumulation (TrainerOptions::accumulate): one optimizer step over a batch given in parts. begin_step
+  // names the parts and the whole batch's normalizer (loss_normalizer of all its targets); each accumulate_step runs
+  // forward and backward on one part, its loss divided by that normalizer, and sums its gradients into the step's;
+  // the last part's call also clips, updates and counts the step. Each returns its part's share of the loss: summed,
+  // the whole batch's mean. train_step is begin_step(1, loss_normalizer(y)) and one accumulate_step. BatchNorm's
+  // batch statistics and Dropout's masks are each part's own, as in PyTorch's accumulation.
+  void begin_step(int64_t parts, double normalizer);
+  float accumulate_step(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t* correct = nullptr);
+  // What the loss divides its sum by for these targets: the count of class labels not ignored, each weighted by its
+  // class weight; N for (N, C) probabilities; the element count for bce and mse. Sums over parts. Checks the labels.
+  double loss_normalizer(const Tensor& y) const;
+  // Of these class labels, how many equal TrainOptions::ignore_index (0 for float targets).
+  int64_t ignored(const Tensor& y) const;
+  // The label skipped: TrainOptions::ignore_index under cross-entropy and nll; under other losses none
+  // (kNoIgnoredLabel), so that check_trainable refuses every negative label.
+  int64_t ignore_index() const;
+  // The total 2-norm of the gradients before clipping, at the last step with TrainOptions::clip_grad_norm; NaN
+  // otherwise.
+  double total_norm() const;
+  // The loss was not named and the output is raw scores: cross-entropy on the logits, which takes int64 class labels
+  // only (float targets are refused, asking for TrainOptions::loss). A front end says so.
+  bool loss_from_labels() const;
 
   // The gradient train_step would take on this batch, of each trainable initializer (keyed by name, float32, shaped as
   // the initializer), from the same kernels and loss, but with Dropout as the identity (as evaluate runs it). No

@@ -3,6 +3,7 @@
 // request honoured between steps. It prints nothing: a TrainerObserver hears of each step, validation and epoch.
 #pragma once
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,7 +18,11 @@
 namespace onnxtrain {
 
 struct TrainerOptions {
-  int64_t batch_size = 32;       // samples per step; an epoch's last batch holds what is left
+  int64_t batch_size = 32;  // samples per step; an epoch's last batch holds what is left
+  // Gradient accumulation: each optimizer step sums the gradients of this many consecutive batches of batch_size,
+  // so that it trains to the weights of one batch accumulate times as large (to float rounding): the loss of each
+  // divides by the large batch's normalizer. steps, the step count and checkpoint_every count optimizer steps.
+  int64_t accumulate = 1;
   int64_t epochs = 1;            // passes over the training data, when steps is 0
   int64_t steps = 0;             // > 0: this many steps in all, across epochs (a resumed run's steps count)
   bool shuffle = true;           // a new permutation each epoch, drawn from TrainOptions::seed; false: the data's order
@@ -41,10 +46,11 @@ struct StepReport {
   int64_t step = 0, epoch = 0, epochs = 0;
   int64_t done = 0, samples = 0;  // samples of this epoch trained so far, of samples
   int64_t batch = 0;
-  float loss = 0;         // this batch's
-  double epoch_loss = 0;  // the epoch's running mean
-  double lr = 0;          // the learning rate this step used
-  double elapsed = 0;     // seconds of training (not validation) in this epoch by this process
+  float loss = 0;           // this batch's (with accumulation, the large batch's)
+  double total_norm = NAN;  // with TrainOptions::clip_grad_norm, the gradients' norm before clipping
+  double epoch_loss = 0;    // the epoch's running mean
+  double lr = 0;            // the learning rate this step used
+  double elapsed = 0;       // seconds of training (not validation) in this epoch by this process
   const std::vector<ParamStats>* params = nullptr;  // with diagnostics, this step's; else null
 };
 struct ValidationReport {

@@ -214,13 +214,34 @@ LossOp fuse_head(ir::Graph& g, Loss loss, Training& t, size_t& forward_nodes) {
   return l;
 }
 
+// The scalar input the loss divides its sum by: fed per run, so that the parts of an accumulated step, and the batches
+// of an evaluation, share the whole batch's normalizer.
+int add_normalizer(ir::Graph& g, std::vector<bool>& rg) {
+  ir::Value v;
+  v.name = "onnxtrain:normalizer";
+  v.kind = ir::ValueKind::Input;
+  const int id = g.add_value(v);
+  g.inputs.push_back(id);
+  rg.push_back(false);
+  return id;
+}
+
 // The loss node: outputs (loss, gradient of what it reads), the latter seeding the reverse walk.
-void add_loss_node(ir::Graph& g, Loss loss, const LossOp& l, Training& t, Builder& b) {
+void add_loss_node(ir::Graph& g, Loss loss, const LossOp& l, Training& t, Builder& b, const LossSettings& s) {
   ir::Node ln;
   ln.name = "loss/" + std::string(loss_name(loss));
   ln.op_type = l.op;
   ln.version = 1;
   ln.inputs = {l.read, t.target};
+  if (t.normalizer >= 0) ln.inputs.push_back(t.normalizer);
+  if (!s.weights.empty()) {
+    ir::Attr w;
+    w.kind = ir::Attr::Floats;
+    w.floats = s.weights;
+    ln.attrs["weights"] = w;
+  }
+  if (s.label_smoothing != 0) ln.attrs["label_smoothing"] = ir::Attr::of(static_cast<float>(s.label_smoothing));
+  ln.attrs["ignore_index"] = ir::Attr::of(s.ignore_index);
   ir::Value lv, dv;
   lv.name = "onnxtrain:loss";
   dv.name = "d" + g.values[l.read].name;
@@ -295,7 +316,7 @@ void check_state_untied(const ir::Graph& g) {
 
 }  // namespace
 
-Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen) {
+Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& frozen, const LossSettings& settings) {
   check_frozen(g, frozen);
   check_state_untied(g);
   std::vector<bool> rg = requires_grad(g, frozen);
@@ -304,10 +325,11 @@ Training add_training(ir::Graph& g, Loss loss, const std::set<std::string>& froz
   t.scores = g.outputs[0];
   if (!rg[t.scores]) g.fail("no trainable parameter reaches output '" + g.values[t.scores].name + "'");
   t.target = add_target(g, rg);
+  if (settings.fed_normalizer) t.normalizer = add_normalizer(g, rg);
   size_t forward_nodes = g.nodes.size();
   Builder b(g, rg);
   const LossOp l = fuse_head(g, loss, t, forward_nodes);
-  add_loss_node(g, loss, l, t, b);
+  add_loss_node(g, loss, l, t, b, settings);
   walk_backward(g, b, forward_nodes);
   collect_gradients(g, rg, b, t);
   g.finalize();

@@ -17,7 +17,7 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInput
 // loss = -(1/E) * sum (t * max(log p, -100) + (1 - t) * max(log(1 - p), -100))
 // dP = (p - t) / (max(p * (1 - p), 1e-12) * E)     (PyTorch clamps the same denominator)
 void bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  elementwise_loss(ctx, n, steps, [](float p, float t, float& dp, int64_t E) {
+  elementwise_loss(ctx, n, steps, [](float p, float t, float& dp, float E) {
     double lp = std::max(std::log(double(p)), -100.0), l1p = std::max(std::log(1.0 - p), -100.0);
     dp = static_cast<float>((double(p) - t) / (std::max(double(p) * (1.0 - p), 1e-12) * double(E)));
     return -(t * lp + (1.0 - t) * l1p);
@@ -26,7 +26,7 @@ void bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
 
 // With p = sigmoid(z): loss = (1/E) * sum (max(z, 0) - t * z + log(1 + exp(-|z|)));  dZ = (p - t) / E.
 void sigmoid_bce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  elementwise_loss(ctx, n, steps, [](float z, float t, float& dz, int64_t E) {
+  elementwise_loss(ctx, n, steps, [](float z, float t, float& dz, float E) {
     double zd = z;
     double p = 1.0 / (1.0 + std::exp(-zd));
     dz = static_cast<float>((p - t) / double(E));

@@ -12,11 +12,11 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInput
   return {{}, in[0]};
 }
 
-// loss = (1/E) * sum_e (y_e - t_e)^2;  dY = 2 * (y - t) / E, over all E elements.
+// loss = (1/E) * sum_e (y_e - t_e)^2;  dY = 2 * (y - t) / E, over all E elements (E: the normalizer fed).
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  elementwise_loss(ctx, n, steps, [](float y, float t, float& dy, int64_t E) {
+  elementwise_loss(ctx, n, steps, [](float y, float t, float& dy, float E) {
     float d = y - t;
-    dy = 2.f * d / static_cast<float>(E);
+    dy = 2.f * d / E;
     return double(d) * d;
   });
 }

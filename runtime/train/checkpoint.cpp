@@ -312,6 +312,7 @@ Checkpoint CheckpointDir::read() {
   p.loss_sum = f.number("loss_sum");
   p.correct = f.count("correct");
   p.seen = f.count("seen");
+  p.ignored = j.contains("ignored") ? f.count("ignored") : 0;  // written only when some were
   const nlohmann::json& config = f.at("config");
   if (!config.is_object()) throw Error(progress.string() + ": 'config' is not an object");
   if (config.contains("threads") && !config["threads"].is_number_integer())
@@ -451,6 +452,7 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
                         {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
                         {"records_bytes", covered}};
     if (!pos.command.empty()) j["command"] = pos.command;
+    if (pos.ignored > 0) j["ignored"] = pos.ignored;
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale
     if (fs::exists(fs::symlink_status(final_dir, ec)))

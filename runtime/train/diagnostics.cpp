@@ -50,7 +50,7 @@ void StepStats::start(bool on, const std::vector<std::string>& names, const std:
   reset_layers();
 }
 
-void StepStats::observe(Executor& ex, const float* params, const std::vector<optim::Range>& ranges) {
+void StepStats::observe_layers(Executor& ex) {
   for (Watched& w : watched) {
     const ir::Shape& s = ex.shape(w.value);
     if (s.empty() || s[0] <= 0) continue;
@@ -66,6 +66,9 @@ void StepStats::observe(Executor& ex, const float* params, const std::vector<opt
       }
     w.samples += s[0];
   }
+}
+
+void StepStats::observe_params(Executor& ex, const float* params, const std::vector<optim::Range>& ranges) {
   const float* grads = ex.grads();
   size_t at = 0;
   for (size_t k = 0; k < ranges.size(); ++k) {

@@ -31,7 +31,13 @@ class StepStats {
   void start(bool on, const std::vector<std::string>& names, const std::vector<optim::Range>& ranges);
   // Sign counts of the watched pre-activations and the gradient and weight norms, after the executor's run, before
   // the update; then the update-to-weight ratios, after it.
-  void observe(Executor& ex, const float* params, const std::vector<optim::Range>& ranges);
+  void observe(Executor& ex, const float* params, const std::vector<optim::Range>& ranges) {
+    observe_layers(ex);
+    observe_params(ex, params, ranges);
+  }
+  // The two halves: each part of an accumulated step has its own activations, and the step one summed gradient.
+  void observe_layers(Executor& ex);
+  void observe_params(Executor& ex, const float* params, const std::vector<optim::Range>& ranges);
   void observe_update(const float* params, const std::vector<optim::Range>& ranges);
   std::vector<LayerStats> layer_stats() const;
   void reset_layers();

@@ -131,6 +131,8 @@ struct Trainer::Impl {
   std::string x_name;                // the input the training data's x feeds
   std::map<std::string, Tensor> xb;  // the batch of every input, gathered into the same storage each step
   Tensor yb;
+  int64_t step_samples = 0;  // samples per optimizer step: batch_size times accumulate (at most the data's)
+  Tensor ystep;              // with accumulation, the targets of the whole step, for its normalizer
   float last_finite = NAN;
   diagnostics::EpochTotals totals;
 
@@ -162,6 +164,20 @@ struct Trainer::Impl {
                         {"threads", options.threads}};
     if (!options.output.empty()) c["output"] = session->output();  // checkpoints from before outputs were named lack it
     if (options.freeze_batchnorm) c["freeze-batchnorm"] = true;    // set only when on, as checkpoints without it ran
+    // The same for the gradient and loss options: set only when not the default.
+    c.update(gradient_config());
+    return c;
+  }
+
+  // The options of accumulation, clipping and the loss that change a run's result, those not at their defaults.
+  nlohmann::json gradient_config() const {
+    nlohmann::json c = nlohmann::json::object();
+    if (topt.accumulate > 1) c["accumulate"] = topt.accumulate;
+    if (options.clip_grad_norm > 0) c["clip-grad-norm"] = options.clip_grad_norm;
+    if (options.clip_grad_value > 0) c["clip-grad-value"] = options.clip_grad_value;
+    if (options.label_smoothing > 0) c["label-smoothing"] = options.label_smoothing;
+    if (!options.class_weights.empty()) c["class-weights"] = options.class_weights;
+    if (options.ignore_index != -100) c["ignore-index"] = options.ignore_index;
     return c;
   }
 
@@ -173,6 +189,12 @@ struct Trainer::Impl {
     std::vector<std::string> keys = {"optimizer"};
     for (auto it = now.begin(); it != now.end(); ++it)
       if (it.key() != "optimizer" && it.key() != "threads") keys.push_back(it.key());  // threads: a note below
+    // The gradient and loss options are written only when set: one the checkpoint has and this run lacks differs too.
+    for (const char* key :
+         {"accumulate", "clip-grad-norm", "clip-grad-value", "label-smoothing", "class-weights", "ignore-index"})
+      if (was.contains(key) && !now.contains(key))
+        throw Error(label + ": the checkpoint was made with " + key + " " + was[key].dump() +
+                    ", this run has the default; resume with the same options");
     for (const std::string& key : keys) {
       if (!was.contains(key) || was[key] != now[key])
         throw Error(label + ": the checkpoint was made with " + key + " " +
@@ -273,6 +295,8 @@ Trainer::Trainer(Model& model, TrainOptions options, TrainerOptions trainer, Tra
   if (t.steps <= 0 && t.epochs <= 0)
     throw Error("TrainerOptions::epochs must be positive (or TrainerOptions::steps set), got " +
                 std::to_string(t.epochs));
+  if (t.accumulate < 1)
+    throw Error("TrainerOptions::accumulate must be at least 1, got " + std::to_string(t.accumulate));
   if (t.checkpoint_every < 0 || t.val_every < 0 || t.steps < 0)
     throw Error("TrainerOptions::steps, checkpoint_every and val_every must be >= 0");
   const std::vector<std::string> own_files = model.files();
@@ -306,8 +330,16 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
   Impl& m = *impl_;
   if (m.train) throw Error("Trainer::set_data: the trainer has its data already");
   TrainingSession& s = *m.session;
-  check_trainable(train, s.classes());
-  if (val) check_trainable(*val, s.classes());
+  check_trainable(train, s.classes(), s.ignore_index());
+  if (val) check_trainable(*val, s.classes(), s.ignore_index());
+  // Targets the loss options refuse (float targets where the loss was guessed from int64 labels, an ignore_index
+  // beside probabilities) are refused now, not at the first step.
+  s.loss_normalizer(train.y);
+  if (val) s.loss_normalizer(val->y);
+  if (s.loss_from_labels())
+    m.obs->on_note("output '" + s.output() +
+                   "' comes from no Softmax, LogSoftmax or Sigmoid and the labels are int64 classes, so the loss is "
+                   "cross-entropy on its logits, as torch.nn.CrossEntropyLoss (TrainOptions::loss chooses another)");
   m.train = &train;
   m.val = val;
   const int64_t n = m.n = train.x.shape[0], batch = m.topt.batch_size;
@@ -323,8 +355,9 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
       throw Error(why + ", and " + train.source + "'s " + std::to_string(n) + " samples leave a last batch of " +
                   std::to_string(n % fixed) + "; export again with dynamic_axes");
   }
-  // Rounded-up divisions that cannot overflow, whatever batch_size and steps say.
-  m.per_epoch = n / batch + (n % batch != 0);
+  // Rounded-up divisions that cannot overflow, whatever batch_size, accumulate and steps say.
+  m.step_samples = batch > n / m.topt.accumulate ? n : batch * m.topt.accumulate;
+  m.per_epoch = n / m.step_samples + (n % m.step_samples != 0);
   m.epochs = m.topt.steps > 0 ? m.topt.steps / m.per_epoch + (m.topt.steps % m.per_epoch != 0) : m.topt.epochs;
   m.labels = train.y.dtype == DType::Int64 || s.binary_accuracy();
 
@@ -352,6 +385,7 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
   reserve_rows(train.x, std::min(batch, n), m.xb[m.x_name]);
   for (const auto& [name, t] : train.more) reserve_rows(t, std::min(batch, n), m.xb[name]);
   reserve_rows(train.y, std::min(batch, n), m.yb);
+  if (m.topt.accumulate > 1) reserve_rows(train.y, m.step_samples, m.ystep);
 }
 
 TrainResult Trainer::run() {
@@ -372,17 +406,35 @@ TrainResult Trainer::run() {
         for (size_t i = pos.order.size(); i > 1; --i) std::swap(pos.order[i - 1], pos.order[m.rng() % i]);
       pos.next = 0;
       pos.loss_sum = 0;
-      pos.correct = pos.seen = 0;
+      pos.correct = pos.seen = pos.ignored = 0;
     }
     const auto t0 = std::chrono::steady_clock::now();
     int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
     double eval_secs = 0;   // time spent in val_every validations, not training
     bool due = false;       // a checkpoint_every checkpoint fell on the epoch's last step
     while (pos.next < n && (t.steps == 0 || s.steps() < t.steps) && !stop_requested()) {
-      const int64_t b = pos.next, end = std::min(n, b + t.batch_size);
-      gather(*m.train, m.x_name, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
-      int64_t hits = 0;
-      const float loss = s.train_step(m.xb, m.yb, &hits);
+      const int64_t b = pos.next, end = std::min(n, b + m.step_samples);
+      int64_t hits = 0, ignored = 0;
+      float loss = 0;
+      if (t.accumulate == 1) {
+        gather(*m.train, m.x_name, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
+        loss = s.train_step(m.xb, m.yb, &hits);
+        ignored = s.ignored(m.yb);
+      } else {
+        // One optimizer step over the micro-batches of [b, end), each divided by the whole step's normalizer.
+        gather_rows(m.train->y, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.ystep);
+        s.begin_step((end - b + t.batch_size - 1) / t.batch_size, s.loss_normalizer(m.ystep));
+        ignored = s.ignored(m.ystep);
+        double sum = 0;
+        for (int64_t mb = b; mb < end; mb += t.batch_size) {
+          const int64_t me = std::min(end, mb + t.batch_size);
+          gather(*m.train, m.x_name, pos.order, static_cast<size_t>(mb), static_cast<size_t>(me), m.xb, m.yb);
+          int64_t part_hits = 0;
+          sum += s.accumulate_step(m.xb, m.yb, &part_hits);
+          hits += part_hits;
+        }
+        loss = static_cast<float>(sum);
+      }
       const int64_t step = s.steps();
       std::vector<ParamStats> stats = t.diagnostics ? s.param_stats() : std::vector<ParamStats>();
       std::string bad_grad;
@@ -405,6 +457,7 @@ TrainResult Trainer::run() {
       pos.loss_sum += double(loss) * double(end - b);
       pos.correct += hits;
       pos.seen += end - b;
+      pos.ignored += ignored;
       seen_here += end - b;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
       nlohmann::json r = {{"type", "step"},
@@ -414,7 +467,9 @@ TrainResult Trainer::run() {
                           {"batch", end - b},
                           {"lr", m.lr},
                           {"samples_per_s", double(seen_here) / elapsed}};
-      if (m.labels) r["accuracy"] = double(hits) / double(end - b);
+      if (m.labels && end - b > ignored) r["accuracy"] = double(hits) / double(end - b - ignored);
+      const double total_norm = m.options.clip_grad_norm > 0 ? s.total_norm() : NAN;
+      if (m.options.clip_grad_norm > 0) r["total_norm"] = total_norm;
       if (!stats.empty()) {
         nlohmann::json gn, ur;
         for (const ParamStats& p : stats) {
@@ -436,6 +491,7 @@ TrainResult Trainer::run() {
       report.loss = loss;
       report.epoch_loss = pos.loss_sum / double(pos.seen);
       report.lr = m.lr;
+      report.total_norm = total_norm;
       report.elapsed = elapsed;
       report.params = t.diagnostics ? &stats : nullptr;
       m.obs->on_step(report);
@@ -472,7 +528,8 @@ TrainResult Trainer::run() {
       if (seen_here > 0) r["samples_per_s"] = e.samples_per_s = double(seen_here) / secs;
       if (m.labels) {
         e.counted = true;
-        r["accuracy"] = e.accuracy = double(pos.correct) / double(pos.seen);
+        r["accuracy"] = e.accuracy =
+            pos.seen > pos.ignored ? double(pos.correct) / double(pos.seen - pos.ignored) : 0.0;
       }
       if (ended && m.val) {
         e.validated = true;

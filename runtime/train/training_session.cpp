@@ -43,6 +43,16 @@ struct TrainingSession::Impl {
   bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
   bool binary = false;         // bce on an (N, 1) output: hits are counted for float 0/1 targets too
   bool last_fused = false;     // whether the last train_step ran the executor's fused update
+  bool from_labels = false;    // the loss was guessed as cross-entropy on raw scores: int64 labels only
+  std::vector<float> weights;  // TrainOptions::class_weights
+  int64_t ignore = -100;       // TrainOptions::ignore_index
+  double clip_norm = 0, clip_value = 0;
+  double total_norm = NAN;  // before clipping, at the last step that clipped by norm
+  // The step under way (begin_step): its parts, the part next, the whole batch's normalizer, and the sum of the
+  // gradients of the parts run so far, laid out as the parameters (allocated at the first step of several parts).
+  int64_t parts = 0, part = 0;
+  double normalizer = 0;
+  std::vector<float> acc;
   // Per plan (its fused flags): the ranges of the parameters that the executor's fused update leaves to the optimizer.
   std::map<const std::vector<char>*, std::vector<optim::Range>> unfused;
 
@@ -117,19 +127,21 @@ struct TrainingSession::Impl {
     return s;
   }
 
-  // Binds a batch: checks it, picks the plan for its shapes, binds the features in place and copies the targets in.
-  void bind(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y) {
+  // Binds a batch: checks it, picks the plan for its shapes, binds the features in place and copies the targets in,
+  // with the normalizer the loss divides by (< 0: this batch's own, loss_normalizer(y)).
+  void bind(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, double norm = -1) {
     const std::string& src = g.source;
     check_xy(feeds, y, "a batch");
     const int64_t B = y.shape[0];
     if (B == 0) throw Error(src + ": the batch is empty");
+    check_targets(y);
     if (y.dtype == DType::Int64) {
       if (loss != autodiff::Loss::CrossEntropy && loss != autodiff::Loss::NLL)
         throw Error(src + ": integer labels need TrainOptions::loss cross-entropy or nll, not " +
                     autodiff::loss_name(loss));
       if (y.shape.size() != 1) throw Error(src + ": labels must be (N), got " + shape_str(y.shape));
       for (int64_t i = 0; i < B; ++i)
-        if (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes))
+        if (y.i64[i] != ignore && (y.i64[i] < 0 || (classes > 0 && y.i64[i] >= classes)))
           throw Error(src + ": label " + std::to_string(y.i64[i]) + " of sample " + std::to_string(i) +
                       " is out of range for " + std::to_string(classes) + " classes");
     } else if (y.shape.size() == 1 && (loss == autodiff::Loss::CrossEntropy || loss == autodiff::Loss::NLL)) {
@@ -137,6 +149,7 @@ struct TrainingSession::Impl {
       // a whole number in range (99.0 read past the row, 0.5 was taken as class 0).
       for (int64_t i = 0; i < B; ++i) {
         const float v = y.f32[i];
+        if (v == float(ignore)) continue;
         if (!(v >= 0) || v != std::floor(v) || (classes > 0 && v >= float(classes))) {
           char buf[32];
           std::snprintf(buf, sizeof buf, "%g", double(v));
@@ -158,7 +171,9 @@ struct TrainingSession::Impl {
     ir::Shape& target = fed[t.target];
     target = y.shape;  // assigned, not built: a step allocates nothing once the shapes have been seen
     if (y.dtype == DType::Float32 && y.shape.size() == 1 && column_output) target.push_back(1);
+    fed[t.normalizer].clear();
     ex->prepare(fed);
+    *ex->data(t.normalizer) = static_cast<float>(norm < 0 ? normalizer_of(y) : norm);
     for (const auto& [id, x] : feeds)
       if (x->data_bytes() > 0) ex->bind_input(id, x->data());  // read in place: x outlives the step
     float* tgt = ex->data(t.target);
@@ -168,6 +183,69 @@ struct TrainingSession::Impl {
       std::memcpy(tgt, y.f32.data(), y.f32.size() * sizeof(float));
   }
 
+  bool labels_loss() const { return loss == autodiff::Loss::CrossEntropy || loss == autodiff::Loss::NLL; }
+
+  // What the options refuse for these targets: float targets for a loss guessed from int64 labels, and an
+  // ignore_index >= 0 beside class probabilities (torch refuses it too).
+  void check_targets(const Tensor& y) const {
+    if (from_labels && y.dtype != DType::Int64)
+      throw Error(g.source + ": output '" + output + "' comes from no Softmax, LogSoftmax or Sigmoid and the targets " +
+                  "are " + dtype_name(y.dtype) + ", not int64 class labels, so the loss cannot be guessed: choose it " +
+                  "with TrainOptions::loss (cross-entropy, nll, bce or mse)");
+    if (labels_loss() && y.dtype == DType::Float32 && y.shape.size() == 2 && ignore >= 0)
+      throw Error("TrainOptions::ignore_index " + std::to_string(ignore) +
+                  " applies to class labels; with class probabilities it must be negative, as torch requires");
+  }
+
+  // The sum loss_normalizer describes. A label that names no class counts nothing here (bind refuses it, naming it).
+  double normalizer_of(const Tensor& y) const {
+    if (y.shape.empty()) return 0;
+    const int64_t B = y.shape[0];
+    if (!labels_loss()) return double(y.numel());
+    const auto label_weight = [&](double v) {
+      if (v == double(ignore) || !(v >= 0) || v != std::floor(v) || (classes > 0 && v >= double(classes))) return 0.0;
+      return weights.empty() ? 1.0 : double(weights[static_cast<size_t>(v)]);
+    };
+    double d = 0;
+    if (y.dtype == DType::Int64 && static_cast<int64_t>(y.i64.size()) >= B)
+      for (int64_t i = 0; i < B; ++i) d += label_weight(double(y.i64[i]));
+    else if (y.dtype == DType::Float32 && y.shape.size() == 1 && static_cast<int64_t>(y.f32.size()) >= B)
+      for (int64_t i = 0; i < B; ++i) d += label_weight(double(y.f32[i]));
+    else
+      d = double(B);  // (N, C) probabilities: torch's mean is over the samples
+    return d;
+  }
+
+  int64_t ignored_of(const Tensor& y) const {
+    if (!labels_loss() || y.dtype != DType::Int64) return 0;
+    return std::count(y.i64.begin(), y.i64.end(), ignore);
+  }
+
+  // torch.nn.utils.clip_grad_norm_ and clip_grad_value_ (1.13) on the summed gradient, in its float arithmetic:
+  // each parameter's norm, their norm, coef = min(1, (1 / (norm + 1e-6)) * max) (torch's max / t is
+  // t.reciprocal() * max), every gradient times coef. No allocation.
+  void clip(float* grads) {
+    if (clip_value > 0) {
+      const float v = static_cast<float>(clip_value);
+      for (const optim::Range& r : ranges)
+        for (size_t i = r.offset; i < r.offset + r.count; ++i) grads[i] = std::min(std::max(grads[i], -v), v);
+    }
+    if (clip_norm <= 0) return;
+    double sum = 0;
+    for (const optim::Range& r : ranges) {
+      double gg = 0;
+      for (size_t i = r.offset; i < r.offset + r.count; ++i) gg += double(grads[i]) * grads[i];
+      const float norm = static_cast<float>(std::sqrt(gg));
+      sum += double(norm) * norm;
+    }
+    const float total = static_cast<float>(std::sqrt(sum));
+    total_norm = total;
+    const float coef = std::min((1.f / (total + 1e-6f)) * static_cast<float>(clip_norm), 1.f);
+    for (const optim::Range& r : ranges)
+      for (size_t i = r.offset; i < r.offset + r.count; ++i) grads[i] *= coef;
+  }
+
+  float accumulate_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, int64_t* correct);
   float train_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, int64_t* correct);
   std::map<std::string, Tensor> gradients(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
                                           float* loss);
@@ -191,7 +269,7 @@ struct TrainingSession::Impl {
     const float* p = ex->data(t.scores);
     int64_t hits = 0;
     for (int64_t i = 0; i < s[0]; ++i)
-      hits += (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
+      hits += y.i64[i] != ignore && (std::max_element(p + i * s[1], p + (i + 1) * s[1]) - (p + i * s[1])) == y.i64[i];
     return hits;
   }
 };
@@ -267,6 +345,35 @@ std::set<std::string> frozen_set(const ir::Graph& g, const TrainOptions& o) {
   return frozen;
 }
 
+// The loss and clipping options, checked as torch checks them (and a little more: negative or non-finite class
+// weights, which torch takes, make no mean). classes: C of an (N, C) output, else 0.
+void check_loss_options(const TrainOptions& o, autodiff::Loss loss, int64_t classes) {
+  const bool ce = loss == autodiff::Loss::CrossEntropy, labels = ce || loss == autodiff::Loss::NLL;
+  const std::string name = autodiff::loss_name(loss);
+  if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1))
+    throw Error("TrainOptions::label_smoothing must be between 0 and 1, got " + std::to_string(o.label_smoothing));
+  if (o.label_smoothing > 0 && !ce) throw Error("TrainOptions::label_smoothing applies to cross-entropy, not " + name);
+  if (!o.class_weights.empty()) {
+    if (!labels) throw Error("TrainOptions::class_weights applies to cross-entropy and nll, not " + name);
+    if (static_cast<int64_t>(o.class_weights.size()) != classes)
+      throw Error("TrainOptions::class_weights holds " + std::to_string(o.class_weights.size()) +
+                  " weights; the model's output has " +
+                  (classes > 0 ? std::to_string(classes) + " classes" : std::string("no (N, C) classes")));
+    for (size_t c = 0; c < o.class_weights.size(); ++c)
+      if (!std::isfinite(o.class_weights[c]) || o.class_weights[c] < 0)
+        throw Error("TrainOptions::class_weights: the weight of class " + std::to_string(c) + " is " +
+                    std::to_string(o.class_weights[c]) + "; weights must be finite and >= 0");
+  }
+  if (o.ignore_index != -100 && !labels)
+    throw Error("TrainOptions::ignore_index applies to cross-entropy and nll, not " + name);
+  if (!(o.clip_grad_norm >= 0) || !std::isfinite(o.clip_grad_norm))
+    throw Error("TrainOptions::clip_grad_norm must be a finite number >= 0, got " + std::to_string(o.clip_grad_norm));
+  if (!(o.clip_grad_value >= 0) || !std::isfinite(o.clip_grad_value))
+    throw Error("TrainOptions::clip_grad_value must be a finite number >= 0, got " + std::to_string(o.clip_grad_value));
+  if (o.clip_grad_norm > 0 && o.clip_grad_value > 0)
+    throw Error("TrainOptions::clip_grad_norm and TrainOptions::clip_grad_value: choose one");
+}
+
 }  // namespace
 
 TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std::make_unique<Impl>(model)) {
@@ -287,8 +394,23 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   if (!g.values[g.outputs[0]].tensor || g.values[g.outputs[0]].dtype != DType::Float32)
     g.fail("output '" + g.values[g.outputs[0]].name + "' is " + g.type_of(g.outputs[0]) +
            "; training computes its loss on float32 tensors");
-  m.loss = options.loss == Loss::FromHead ? autodiff::default_loss(g) : autodiff::parse_loss(name_of(options.loss));
   const ir::Shape& out = g.values[g.outputs[0]].shape;
+  if (options.loss != Loss::FromHead) {
+    m.loss = autodiff::parse_loss(name_of(options.loss));
+  } else {
+    // Raw scores of (N, C) classes, from no Softmax, LogSoftmax or Sigmoid: cross-entropy on the logits, as a
+    // PyTorch user writes it, for int64 class labels (check_targets refuses other targets).
+    const int p = g.values[g.outputs[0]].producer;
+    const std::string head = p >= 0 ? g.nodes[p].op_type : "";
+    const bool scores = head != "Softmax" && head != "LogSoftmax" && head != "Sigmoid" && out.size() == 2 && out[1] > 1;
+    m.from_labels = scores;
+    m.loss = scores ? autodiff::Loss::CrossEntropy : autodiff::default_loss(g);
+  }
+  check_loss_options(options, m.loss, out.size() == 2 ? out[1] : 0);
+  m.weights = options.class_weights;
+  m.ignore = options.ignore_index;
+  m.clip_norm = options.clip_grad_norm;
+  m.clip_value = options.clip_grad_value;
   if (out.size() == 2 && out[1] > 0) m.classes = out[1];
   m.column_output = out.size() == 2 && out[1] == 1;
   m.binary = m.column_output && m.loss == autodiff::Loss::BCE;
@@ -301,7 +423,12 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   fuse_patterns(g, model.impl().graph.params.data());
   const std::set<std::string> frozen = frozen_set(g, options);
   m.frozen.assign(frozen.begin(), frozen.end());
-  m.t = autodiff::add_training(g, m.loss, frozen);
+  autodiff::LossSettings settings;
+  settings.weights = options.class_weights;
+  settings.label_smoothing = options.label_smoothing;
+  settings.ignore_index = options.ignore_index;
+  settings.fed_normalizer = true;
+  m.t = autodiff::add_training(g, m.loss, frozen, settings);
   std::vector<std::pair<int, int>> activations;  // (pre-activation, output) of each rectifier (Relu, LeakyRelu)
   for (const ir::Node& n : g.nodes)
     if (const ops::OpDef* def = n.backward ? nullptr : ops::find_op(n.op_type); def && def->rectifier_slope) {
@@ -327,7 +454,8 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   m.ex->set_seed(options.seed);
   // Plain SGD is folded into the weight-gradient GEMMs (f32 only): they add -lr * dW to W instead of writing dW,
   // which saves the update pass's reading and writing of every weight (docs/performance.md has what it gave).
-  m.fusable = !m.bf16 && m.opt->fused_scale() != 0.f;
+  // Clipping needs the whole gradient before any update, so it runs the update as its own pass.
+  m.fusable = !m.bf16 && m.opt->fused_scale() != 0.f && m.clip_norm <= 0 && m.clip_value <= 0;
   if (m.fusable) m.ex->fuse_updates(m.opt->fused_scale());
 }
 
@@ -343,12 +471,25 @@ float TrainingSession::train_step(const std::map<std::string, Tensor>& inputs, c
 
 float TrainingSession::Impl::train_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
                                         int64_t* correct) {
+  check_xy(feeds, y, "a batch");  // before the normalizer reads the labels
+  check_targets(y);
+  parts = 1, part = 0;
+  normalizer = normalizer_of(y);
+  return accumulate_step(feeds, y, correct);
+}
+
+float TrainingSession::Impl::accumulate_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
+                                             int64_t* correct) {
   Impl& m = *this;
-  m.bind(feeds, y);
+  if (m.part >= m.parts)
+    throw Error("TrainingSession::accumulate_step: no step under way (TrainingSession::begin_step names its parts)");
+  m.bind(feeds, y, m.normalizer);
   m.ex->set_training(true);
-  m.ex->set_step(static_cast<uint64_t>(m.steps));
-  // Diagnostics read every gradient, so they run the update as its own pass.
-  const bool fused = m.fusable && !m.diagnose;
+  // Each part draws Dropout masks of its own; part 0 draws those of an unaccumulated step.
+  m.ex->set_step(static_cast<uint64_t>(m.steps) | (static_cast<uint64_t>(m.part) << 48));
+  // Diagnostics read every gradient, and parts sum theirs first, so both run the update as its own pass.
+  const bool fused = m.fusable && !m.diagnose && m.parts == 1;
+  const bool last = m.part + 1 == m.parts;
   m.last_fused = fused;
   if (fused)
     m.ex->run_update();
@@ -356,14 +497,58 @@ float TrainingSession::Impl::train_step(const std::vector<std::pair<int, const T
     m.ex->run();
   m.ex->set_training(false);
   if (correct) *correct = m.correct(y);
-  if (m.diagnose) m.diag.observe(*m.ex, m.model.impl().graph.params.data(), m.ranges);
+  const float loss = *m.ex->data(m.t.loss);
+  if (m.diagnose) m.diag.observe_layers(*m.ex);
+  float* grads = m.ex->grads();
+  if (m.parts > 1) {  // the parts' sum gathers in acc; the last part's gradient joins it where the optimizer reads
+    for (const optim::Range& r : m.ranges)
+      for (size_t i = r.offset; i < r.offset + r.count; ++i) {
+        if (m.part == 0)
+          m.acc[i] = grads[i];
+        else if (!last)
+          m.acc[i] += grads[i];
+        else
+          grads[i] += m.acc[i];
+      }
+  }
+  if (!last) {
+    ++m.part;
+    return loss;
+  }
+  m.part = m.parts = 0;
   ir::Graph& params_owner = m.model.impl().graph;
-  m.opt->step(params_owner.params.data(), m.ex->grads(), fused ? m.unfused_ranges() : m.ranges);
-  if (m.diagnose) m.diag.observe_update(m.model.impl().graph.params.data(), m.ranges);
+  if (m.diagnose) m.diag.observe_params(*m.ex, params_owner.params.data(), m.ranges);
+  m.clip(grads);
+  m.opt->step(params_owner.params.data(), grads, fused ? m.unfused_ranges() : m.ranges);
+  if (m.diagnose) m.diag.observe_update(params_owner.params.data(), m.ranges);
   ++params_owner.params_version;  // inference sessions repack the weights they cached
   ++m.steps;
-  return *m.ex->data(m.t.loss);
+  return loss;
 }
+
+void TrainingSession::begin_step(int64_t parts, double normalizer) {
+  Impl& m = *impl_;
+  if (parts < 1) throw Error("TrainingSession::begin_step: a step has at least one part, got " + std::to_string(parts));
+  if (!(normalizer >= 0) || !std::isfinite(normalizer))
+    throw Error("TrainingSession::begin_step: the normalizer must be a finite number >= 0, got " +
+                std::to_string(normalizer));
+  if (parts > 1 && m.acc.empty()) m.acc.assign(m.model.impl().graph.params.size(), 0.f);
+  m.parts = parts, m.part = 0;
+  m.normalizer = normalizer;
+}
+
+float TrainingSession::accumulate_step(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t* correct) {
+  return impl_->accumulate_step(impl_->resolve(inputs), y, correct);
+}
+
+double TrainingSession::loss_normalizer(const Tensor& y) const {
+  impl_->check_targets(y);
+  return impl_->normalizer_of(y);
+}
+int64_t TrainingSession::ignored(const Tensor& y) const { return impl_->ignored_of(y); }
+int64_t TrainingSession::ignore_index() const { return impl_->labels_loss() ? impl_->ignore : kNoIgnoredLabel; }
+double TrainingSession::total_norm() const { return impl_->total_norm; }
+bool TrainingSession::loss_from_labels() const { return impl_->from_labels; }
 
 std::map<std::string, Tensor> TrainingSession::gradients(const Tensor& x, const Tensor& y, float* loss) {
   return impl_->gradients(impl_->one(x), y, loss);
@@ -441,8 +626,13 @@ EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tens
   m.check_xy(feeds, y, "data");
   const ir::Value& in = m.g.values[m.input];
   if (in.has_declared && !in.declared.empty() && in.declared[0].value > 0) batch_size = in.declared[0].value;
+  m.check_targets(y);
+  // Every batch divides by the whole set's normalizer, so that the losses add up to its mean, weighted as torch
+  // weights one batch of all of it.
+  const double norm = m.normalizer_of(y);
   EvalResult r;
   r.classification = y.dtype == DType::Int64 || m.binary;
+  r.ignored = m.ignored_of(y);
   const int64_t n = y.shape[0];
   std::vector<Tensor> xb(feeds.size());
   std::vector<std::pair<int, const Tensor*>> batch(feeds.size());
@@ -455,13 +645,13 @@ EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tens
       batch[k] = {feeds[k].first, &xb[k]};
     }
     slice_rows(y, b, e, yb);
-    m.bind(batch, yb);
+    m.bind(batch, yb, norm);
     m.ex->run_forward();
-    total += double(*m.ex->data(m.t.loss)) * double(e - b);
+    total += double(*m.ex->data(m.t.loss));
     r.correct += m.correct(yb);
   }
   r.count = n;
-  r.loss = n ? total / double(n) : 0;
+  r.loss = n ? total : 0;
   return r;
 }
 
