@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "onnxtrain/train.h"
+#include "tools/cli_common.h"
 
 namespace onnxtrain::cli {
 
@@ -25,6 +26,8 @@ struct TrainArgs {
   std::string plot;                // an .svg rewritten at each epoch's end
   int64_t val_every = 0;           // steps between validations inside an epoch (logged and plotted); 0: none
   bool diagnostics = false;        // dead units, gradient norms, update ratios, warnings
+  std::string target_col;          // --target-col: a .csv's target column (default: the last)
+  std::string labels, val_labels;  // --labels, --val-labels: .npy labels of .npy or idx features
 };
 
 // Registers the train command and its options, filled into a when parsed.
