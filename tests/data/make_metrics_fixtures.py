@@ -79,6 +79,7 @@ def main(out):
     np.savez(os.path.join(out, "cls.npz"), x=x, y=y)
     np.save(os.path.join(out, "cls_x.npy"), x)
     np.save(os.path.join(out, "cls_y.npy"), y)
+    np.save(os.path.join(out, "cls_y_short.npy"), y[:100])
     header = ["f%d" % i for i in range(f)] + ["label"]
     write_csv(os.path.join(out, "cls.csv"), header, [list(x[i]) + [y[i]] for i in range(n)])
     # The same labels stored as float32 whole numbers: refused under cross-entropy.
