@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
   int64_t batch = 256;
   auto* run = app.add_subcommand("run", "Run a model's forward pass over a data set and write its outputs to .npz");
   run->add_option("MODEL", model_path, "The .onnx file")->required();
-  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")
+  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, .csv, idx3 file, or fashion-mnist")
       ->required();
   run->add_option("--out", out,
                   "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")
@@ -326,7 +326,9 @@ int main(int argc, char** argv) {
   EvalArgs ea;
   auto* eval = app.add_subcommand("eval", "Loss and metrics of a model on a data set");
   eval->add_option("MODEL", model_path, "The .onnx file")->required();
-  eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")
+  eval->add_option(
+          "--data", data,
+          "Test data: .npz (x, y), .csv, .npy (with --labels), an idx3 file, or fashion-mnist (its test split)")
       ->required();
   eval->add_option("--loss", ea.loss, "cross-entropy | nll | bce | mse (default from the head)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));

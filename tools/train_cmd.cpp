@@ -189,7 +189,10 @@ std::string check_outputs(const TrainArgs& a, const Model& model, const std::str
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   auto* train = app.add_subcommand("train", "Train a model's initializers and write the model back with new weights");
   train->add_option("MODEL", a.model, "The .onnx file")->required();
-  train->add_option("--data", a.data, "Training data: .npz (x, y), an idx3 file, or fashion-mnist")->required();
+  train
+      ->add_option("--data", a.data,
+                   "Training data: .npz (x, y), .csv, .npy (with --labels), an idx3 file, or fashion-mnist")
+      ->required();
   auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model");
   auto* inplace = train->add_flag("--in-place", a.in_place, "Rewrite MODEL itself");
   out_opt->excludes(inplace);
