@@ -202,6 +202,10 @@ struct TrainingSession::Impl {
       for (int64_t i = 0; i < s[0]; ++i) {
         const float* row = p + i * c;
         const int64_t label = yb.i64[i];
+        // bind checks labels against a declared C; an output whose C is symbolic is checked here, against the run's.
+        if (label < 0 || label >= c)
+          throw Error(g.source + ": label " + std::to_string(label) + " of a batch's sample " + std::to_string(i) +
+                      " is out of range for the output's " + std::to_string(c) + " classes");
         const int64_t predicted = std::max_element(row, row + c) - row;
         ++r.confusion[label * c + predicted];
         // The label's place in the scores sorted high to low, ties broken by class index as the argmax breaks them.
