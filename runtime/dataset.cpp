@@ -58,6 +58,13 @@ void take_y(Dataset& d, std::map<std::string, Tensor>& arrays, const std::string
                 "' is 0-d (a scalar); it needs one label or target per sample, shape (N) or "
                 "(N, ...)");
   if (yi != arrays.end()) d.y = std::move(yi->second);
+  d.y_name = "array '" + y_key + "'";
+}
+
+std::vector<std::string> names_of(const std::map<std::string, Tensor>& arrays) {
+  std::vector<std::string> v;
+  for (const auto& [k, t] : arrays) v.push_back(k);
+  return v;
 }
 
 // The features and labels as the readers give them (float32, or integers as int64), the features found under the
@@ -79,6 +86,7 @@ Dataset read_raw(const std::string& spec, Split split, const std::vector<std::st
     scale_pixels(d.x);
   } else if (ends_with(spec, ".npz")) {
     auto arrays = load_npz(spec);
+    d.arrays = names_of(arrays);
     auto xi = arrays.end();
     std::string tried;
     for (const std::string& k : x_keys) {
@@ -95,12 +103,20 @@ Dataset read_raw(const std::string& spec, Split split, const std::vector<std::st
     take_y(d, arrays, y_key);
   } else if (ends_with(spec, ".npy")) {
     d.x = load_npy(spec);
+  } else if (ends_with(spec, ".csv")) {
+    CsvTable t = load_csv(spec, y_key);
+    d.x = std::move(t.x);
+    if (!t.target.empty()) {
+      d.y = std::move(t.y);
+      d.y_name = "column '" + t.target + "'";
+      d.y_untyped = true;
+    }
   } else if (spec.find("idx3") != std::string::npos) {
     d.x = load_idx(spec);
     std::string labels = labels_for(spec);
-    if (exists(labels)) d.y = load_idx(labels);
+    if (exists(labels)) d.y = load_idx(labels), d.y_name = labels;
   } else {
-    throw Error(spec + ": unknown data format (expected fashion-mnist, .npz, .npy or an idx3 images file)");
+    throw Error(spec + ": unknown data format (expected fashion-mnist, .npz, .npy, .csv or an idx3 images file)");
   }
   return d;
 }
@@ -223,6 +239,7 @@ Dataset read_inputs(const std::string& spec, Split split, const std::vector<Inpu
                   "); feed them from an .npz that holds each under its input's name");
     auto arrays = load_npz(spec);
     d.source = spec;
+    d.arrays = names_of(arrays);
     for (const InputSpec& in : inputs)
       if (!arrays.count(in.name))
         throw Error(spec + ": no array '" + in.name + "' for model input '" + in.name +
@@ -265,6 +282,35 @@ Dataset load_inputs(const std::string& spec, Split split, const std::vector<Inpu
   }
 }
 
+void load_labels(Dataset& d, const std::string& path) {
+  Tensor y = load_npy(path);
+  if (y.shape.empty()) throw Error(path + ": the labels are 0-d (a scalar); they need one per sample, (N) or (N, ...)");
+  if (y.shape[0] != d.samples())
+    throw Error(path + ": " + std::to_string(y.shape[0]) + " labels for the " + std::to_string(d.samples()) +
+                " samples of " + d.source);
+  d.y = std::move(y);
+  d.y_name = path;
+  d.y_untyped = false;
+}
+
+void fit_targets(Dataset& d, bool class_labels) {
+  if (!d.y_untyped || !d.has_y()) return;
+  d.y_untyped = false;
+  if (!class_labels) return;
+  Tensor labels = Tensor::i64_of(d.y.shape, std::vector<int64_t>(d.y.f32.size()));
+  for (size_t i = 0; i < d.y.f32.size(); ++i) {
+    const float v = d.y.f32[i];
+    if (!(v >= 0) || v != std::floor(v) || v > 9.0e15f) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", double(v));
+      throw Error(d.source + ": row " + std::to_string(i + 2) + ", " + d.y_name + ": " + buf +
+                  " is not a class label (a whole number >= 0), and the loss reads class labels");
+    }
+    labels.i64[i] = static_cast<int64_t>(v);
+  }
+  d.y = std::move(labels);
+}
+
 void fit_features(Dataset& d, const std::string& input_name, const std::vector<int64_t>& sample_dims) {
   fit(d.x, d.source, input_name, sample_dims);
 }
@@ -272,7 +318,16 @@ void fit_features(Dataset& d, const std::string& input_name, const std::vector<i
 void check_trainable(const Dataset& d, int64_t classes, int64_t ignore_index) {
   const int64_t n = d.x.shape.empty() ? 0 : d.x.shape[0];
   if (n == 0) throw Error(d.source + ": the data set is empty");
-  if (!d.has_y()) throw Error(d.source + ": no labels or targets (an .npz needs 'y' beside the features)");
+  if (!d.has_y()) {
+    std::string list;
+    for (const std::string& k : d.arrays) list += (list.empty() ? "" : ", ") + k;
+    if (!d.arrays.empty())
+      throw Error(d.source + ": no " + (d.y_name.empty() ? "labels" : d.y_name) +
+                  " for the labels or targets; the file has: " + list);
+    if (ends_with(d.source, ".npy"))
+      throw Error(d.source + ": an .npy holds features only; its labels come from an .npy of their own (load_labels)");
+    throw Error(d.source + ": no labels or targets");
+  }
   for (const auto& [name, t] : d.more)
     if (t.shape.empty() || t.shape[0] != n)
       throw Error(d.source + ": " + std::to_string(n) + " samples for input '" + d.x_name + "' but " +
@@ -304,18 +359,14 @@ void check_trainable(const Dataset& d, int64_t classes, int64_t ignore_index) {
       if (!std::isfinite(d.y.f32[i]))
         throw Error(d.source + ": target " + std::to_string(i % yrow) + " of sample " + std::to_string(i / yrow) +
                     " is " + std::to_string(d.y.f32[i]));
-    // One float per sample for a model of classes > 1 outputs: class labels stored as floats. Each must name a class.
+    // One float per sample for a model of classes > 1 outputs: class labels stored as floats, which torch's losses
+    // refuse too. Taken as labels, they trained without an accuracy; refused, naming where they are.
     if (classes > 1 && d.y.shape.size() == 1)
-      for (size_t i = 0; i < d.y.f32.size(); ++i) {
-        const float l = d.y.f32[i];
-        if (ignore_index != kNoIgnoredLabel && l == float(ignore_index)) continue;
-        if (l < 0 || l != std::floor(l) || l >= float(classes)) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%g", double(l));
-          throw Error(d.source + ": label " + buf + " of sample " + std::to_string(i) + " is not a class index for " +
-                      std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) + ")");
-        }
-      }
+      throw Error(d.source + ": " + (d.y_name.empty() ? std::string("the labels") : d.y_name) +
+                  " holds float32 (N) labels for a model of " + std::to_string(classes) +
+                  " classes: class labels are int64 (store them with y.astype(np.int64)); float targets for bce or "
+                  "mse have the output's shape (N, " +
+                  std::to_string(classes) + ")");
   }
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ make pkg-config
   libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
-  libzip-dev zlib1g-dev libcli11-dev nlohmann-json3-dev clang-format
+  libzip-dev zlib1g-dev libcsv-dev libcli11-dev nlohmann-json3-dev clang-format
   tmux  # the progress line's test reads it off a real terminal
   python3 python3-onnx python3-numpy python3-torch
   dataset-fashion-mnist

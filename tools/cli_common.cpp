@@ -58,6 +58,34 @@ Dataset load_for(const Model& model, const std::vector<std::string>& inputs, con
   return load_inputs(spec, split, specs, keys, y_key);
 }
 
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+Dataset load_data(const Model& model, const std::vector<std::string>& inputs, const std::string& spec, Split split,
+                  const std::string& x_key, const LabelArgs& labels, bool needed) {
+  std::string y_key = labels.target_key;
+  if (ends_with(spec, ".csv")) y_key = !labels.target_col.empty() ? labels.target_col : needed ? kLastColumn : "";
+  Dataset d = load_for(model, inputs, spec, split, x_key, y_key);
+  if (!labels.labels.empty()) load_labels(d, labels.labels);
+  return d;
+}
+
+void check_target_col(const CLI::App& cmd, const std::vector<std::string>& data) {
+  if (cmd.count("--target-col") == 0) return;
+  for (const std::string& d : data)
+    if (ends_with(d, ".csv")) return;
+  throw CLI::ValidationError("--target-col", "names a column of .csv data, and " + data[0] + " is not a .csv file");
+}
+
+void check_labels_for(const std::string& labels_option, const std::string& labels, const std::string& data) {
+  if (!labels.empty() && (ends_with(data, ".npz") || ends_with(data, ".csv") || data == "fashion-mnist"))
+    throw CLI::ValidationError(labels_option, "gives the labels of .npy or idx features; " + data +
+                                                  " holds its own (--target-key or --target-col names them)");
+}
+
 std::string flag_names(std::string text) {
   static const std::pair<const char*, const char*> kFlags[] = {
       {"TrainOptions::loss", "--loss"},
@@ -92,7 +120,9 @@ std::string flag_names(std::string text) {
       {"TrainerOptions::resume_from", "--resume"},
       {"GradcheckOptions::eps", "--eps"},
       {"GradcheckOptions::tolerance", "--tolerance"},
-      {"GradcheckOptions::elements", "--elements"}};
+      {"GradcheckOptions::elements", "--elements"},
+      {"evaluate: top_k", "--top-k"},
+      {"(load_labels)", "(--labels FILE.npy; --val-labels for --val)"}};
   for (const auto& [api, flag] : kFlags) {
     const std::string from = api;
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + std::strlen(flag)))

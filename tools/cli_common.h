@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/model.h"
 #include "onnxtrain/train.h"
@@ -23,6 +25,25 @@ ModelInfo::Port input_port(const Model& model, const std::string& name);
 // Several: each under its own name, and x_key is refused. Throws Error naming the file, the model or the input.
 Dataset load_for(const Model& model, const std::vector<std::string>& inputs, const std::string& spec, Split split,
                  const std::string& x_key, const std::string& y_key);
+
+// Where a command finds the labels beside --data: --target-key in an .npz, --target-col in a .csv (for train and
+// eval, whose losses need labels, the last column by default; for run, none unless named), --labels FILE.npy
+// beside .npy or idx features.
+struct LabelArgs {
+  std::string target_key = "y", target_col, labels;
+};
+
+// load_for with the labels found as LabelArgs says. needed: the command needs labels (train, eval), so a CSV's last
+// column is its target by default.
+Dataset load_data(const Model& model, const std::vector<std::string>& inputs, const std::string& spec, Split split,
+                  const std::string& x_key, const LabelArgs& labels, bool needed);
+
+// --target-col names a column of .csv data and --labels gives the labels of .npy or idx features: given for other
+// data, each is refused as bad usage naming the option and the data (it would do nothing, or hide the file's own).
+// data: every data set the command reads (--data, --val); --target-col needs a .csv among them.
+void check_target_col(const CLI::App& cmd, const std::vector<std::string>& data);
+// labels_option (--labels, --val-labels) for the data set it labels.
+void check_labels_for(const std::string& labels_option, const std::string& labels, const std::string& data);
 
 // A library message with the API's option names ("OptimizerConfig::lr", "TrainerOptions::resume_from") as the
 // command line's flags ("--lr", "--resume"), for errors, warnings and notes.

@@ -84,7 +84,10 @@ int cmd_gradcheck(const GradcheckArgs& a) {
   to.loss = o.loss;
   to.output = o.output;
   to.threads = o.threads;
-  Dataset d = load_for(model, TrainingSession(model, to).inputs(), a.data, Split::Train, a.x_key, a.target_key);
+  TrainingSession probe(model, to);
+  // A .csv's target is its last column, typed as the loss reads it (as train's).
+  Dataset d = load_data(model, probe.inputs(), a.data, Split::Train, a.x_key, LabelArgs{a.target_key, "", ""}, true);
+  fit_targets(d, probe.class_labels());
   check_trainable(d, 0);  // label ranges are checked against the model's classes by the session
   const int64_t n = std::min(a.samples, d.x.shape[0]);
   std::map<std::string, Tensor> inputs = {{d.x_name, head(d.x, n)}};

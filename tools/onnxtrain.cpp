@@ -5,7 +5,10 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "onnxtrain/backend_test.h"
 #include "onnxtrain/checkpoint.h"
@@ -118,8 +121,11 @@ int cmd_info(const std::string& path) {
   }
 }
 
+// The key --write-labels writes the data's labels under, beside the outputs.
+constexpr const char* kLabelsKey = "labels";
+
 int cmd_run(const std::string& path, const std::string& data, const std::string& out, int threads, int64_t batch,
-            const std::string& x_key) {
+            const std::string& x_key, const LabelArgs& labels, bool write_labels) {
   Model model = Model::load(path);
   // --out may be none of the files the run reads (the model's external data included), checked before the work.
   files::Inputs inputs;
@@ -130,36 +136,133 @@ int cmd_run(const std::string& path, const std::string& data, const std::string&
   std::vector<std::string> names;
   for (const ModelInfo::Port& p : run_inputs(model)) names.push_back(p.name);
   // Every input's array: one input's under --input-key, else its own name, else x; several under their names.
-  RunResult r = run_dataset(model, load_for(model, names, data, Split::Test, x_key, "y"), batch, threads);
+  Dataset d = load_data(model, names, data, Split::Test, x_key, labels, false);
+  // A CSV's targets are class labels when the first output scores classes, (N, C > 1), as run's accuracy reads them.
+  const std::vector<ModelInfo::Port> outs = model.info().outputs;
+  const bool scores = !outs.empty() && outs[0].dims.size() == 2 && sample_dims(outs[0])[0] > 1;
+  fit_targets(d, scores);
+  if (write_labels) {
+    if (!d.has_y())
+      throw Error("--write-labels: " + data + " has no labels" +
+                  (labels.target_key != "y" || data.size() < 4 || data.compare(data.size() - 4, 4, ".npz") != 0
+                       ? ""
+                       : " (no array 'y'; --target-key names another)") +
+                  (data.size() >= 4 && data.compare(data.size() - 4, 4, ".csv") == 0
+                       ? " (--target-col names its column)"
+                       : ""));
+    for (const std::string& o : model.output_names())
+      if (o == kLabelsKey)
+        throw Error("--write-labels: the model has an output named '" + o + "', the key the labels would take");
+  } else if (labels.target_key != "y" && !d.has_y()) {
+    check_trainable(d, 0);  // a --target-key the file lacks: one line listing its arrays
+  }
+  Tensor y = write_labels ? d.y : Tensor();
+  RunResult r = run_dataset(model, std::move(d), batch, threads);
+  if (write_labels) r.outputs[kLabelsKey] = std::move(y);
   save_npz(out, r.outputs, inputs);
-  std::printf("ran %lld samples through %s; wrote %s (%s)\n", static_cast<long long>(r.samples), path.c_str(),
-              out.c_str(), join(model.output_names(), ", ").c_str());
+  std::printf("ran %lld samples through %s; wrote %s (%s%s)\n", static_cast<long long>(r.samples), path.c_str(),
+              out.c_str(), join(model.output_names(), ", ").c_str(), write_labels ? ", labels" : "");
   if (r.has_accuracy)
     std::printf("accuracy: %.4f on %lld labelled samples\n", double(r.right) / double(r.samples),
                 static_cast<long long>(r.samples));
   return 0;
 }
 
+// eval's options beyond run's.
+struct EvalArgs {
+  std::string loss, output;
+  LabelArgs labels;
+  int64_t top_k = 1;
+  bool json = false;
+};
+
+// NaN (a class with no samples) as JSON's null.
+nlohmann::json number(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
+// eval's result as one JSON object: what the text shows, and the confusion matrix whatever the classes.
+nlohmann::json eval_json(const std::string& path, const std::string& data, const std::string& loss,
+                         const EvalResult& r) {
+  nlohmann::json j = {{"model", path}, {"data", data}, {"samples", r.count}, {"loss_name", loss}, {"loss", r.loss}};
+  if (r.classification) {
+    j["accuracy"] = r.accuracy();
+    j["classes"] = r.classes;
+    if (!r.confusion.empty() && r.top_k > 1) {
+      j["top_k"] = r.top_k;
+      j["top_k_accuracy"] = r.top_k_accuracy();
+    }
+    nlohmann::json per = nlohmann::json::array(), matrix = nlohmann::json::array();
+    for (double a : r.per_class_accuracy()) per.push_back(number(a));
+    for (int64_t c = 0; c < r.classes; ++c)
+      matrix.push_back(
+          std::vector<int64_t>(r.confusion.begin() + c * r.classes, r.confusion.begin() + (c + 1) * r.classes));
+    j["per_class_accuracy"] = per;
+    j["confusion_matrix"] = matrix;  // rows: the label; columns: the prediction
+  }
+  if (r.regression) {
+    j["mse"] = r.mse;
+    j["mae"] = r.mae;
+    j["r2"] = r.r2;
+  }
+  return j;
+}
+
+// Up to this many classes, the text shows the per-class accuracy and the confusion matrix (--json always has them).
+constexpr int64_t kPrintedClasses = 20;
+
+void print_eval(const std::string& path, const std::string& data, const EvalResult& r) {
+  std::printf("%s on %s (%lld samples): %s", path.c_str(), data.c_str(), static_cast<long long>(r.count),
+              describe(r).c_str());
+  if (r.classification && r.top_k > 1)
+    std::printf(", top-%lld accuracy %.4f", static_cast<long long>(r.top_k), r.top_k_accuracy());
+  if (r.regression) std::printf(", mse %.6g, mae %.6g, r2 %.6f", r.mse, r.mae, r.r2);
+  std::printf("\n");
+  if (!r.classification || r.confusion.empty()) return;
+  if (r.classes > kPrintedClasses) {
+    std::printf("%lld classes: the per-class accuracy and the confusion matrix are in --json\n",
+                static_cast<long long>(r.classes));
+    return;
+  }
+  const std::vector<double> per = r.per_class_accuracy();
+  std::printf("per-class accuracy:");
+  for (int64_t c = 0; c < r.classes; ++c)
+    std::isnan(per[c]) ? std::printf("%s %lld: n/a", c ? "," : "", static_cast<long long>(c))
+                       : std::printf("%s %lld: %.4f", c ? "," : "", static_cast<long long>(c), per[c]);
+  std::printf("\nconfusion matrix (rows: label, columns: predicted):\n");
+  int width = 3;
+  for (int64_t v : r.confusion) width = std::max(width, static_cast<int>(std::to_string(v).size()));
+  std::printf("%*s", width + 1, "");
+  for (int64_t c = 0; c < r.classes; ++c) std::printf(" %*lld", width, static_cast<long long>(c));
+  std::printf("\n");
+  for (int64_t l = 0; l < r.classes; ++l) {
+    std::printf("%*lld ", width, static_cast<long long>(l));
+    for (int64_t c = 0; c < r.classes; ++c)
+      std::printf(" %*lld", width, static_cast<long long>(r.confusion[l * r.classes + c]));
+    std::printf("\n");
+  }
+}
+
 // extra: cross-entropy's options (class weights, label smoothing, ignore_index), as train takes them.
-int cmd_eval(const std::string& path, const std::string& data, const std::string& loss, const std::string& output,
-             const std::string& x_key, const std::string& y_key, int threads, int64_t batch,
-             const TrainOptions& extra) {
+int cmd_eval(const std::string& path, const std::string& data, const EvalArgs& a, const std::string& x_key, int threads,
+             int64_t batch, const TrainOptions& extra) {
   Model model = Model::load(path);
   TrainOptions options = extra;
-  options.loss = loss_named(loss);
-  options.output = output;
+  options.loss = loss_named(a.loss);
+  options.output = a.output;
   options.threads = threads;
   TrainingSession session(model, options);
-  Dataset d = load_for(model, session.inputs(), data, Split::Test, x_key, y_key);
+  Dataset d = load_data(model, session.inputs(), data, Split::Test, x_key, a.labels, true);
+  fit_targets(d, session.class_labels());
   check_trainable(d, session.classes(), session.ignore_index());
   if (session.loss_from_labels() && d.y.dtype == DType::Int64)
     std::fprintf(stderr,
                  "onnxtrain: note: output '%s' comes from no Softmax, LogSoftmax or Sigmoid and the labels are int64 "
                  "classes, so the loss is cross-entropy on its logits (--loss chooses another)\n",
                  session.output().c_str());
-  EvalResult r = session.evaluate(d, batch);
-  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), static_cast<long long>(r.count),
-              describe(r).c_str());
+  EvalResult r = session.evaluate(d, batch, a.top_k);
+  if (a.json)
+    std::printf("%s\n", eval_json(path, data, session.loss_name(), r).dump().c_str());
+  else
+    print_eval(path, data, r);
   return 0;
 }
 
@@ -212,7 +315,7 @@ int main(int argc, char** argv) {
   int64_t batch = 256;
   auto* run = app.add_subcommand("run", "Run a model's forward pass over a data set and write its outputs to .npz");
   run->add_option("MODEL", model_path, "The .onnx file")->required();
-  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, idx3 file, or fashion-mnist")
+  run->add_option("--data", data, "Inputs: an .npz (key = input name, or x), .npy, .csv, idx3 file, or fashion-mnist")
       ->required();
   run->add_option("--out", out,
                   "Where to write the outputs (.npz, keyed by output name; batches concatenated along dim 0)")
@@ -220,21 +323,36 @@ int main(int argc, char** argv) {
   run->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   run->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   run->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
+  LabelArgs run_labels;
+  bool write_labels = false;
+  run->add_option("--target-key", run_labels.target_key, "The .npz key of the labels (default y)");
+  run->add_option("--target-col", run_labels.target_col,
+                  "The .csv column of the labels (default: none; every column is a feature)");
+  run->add_option("--labels", run_labels.labels, "The labels of .npy or idx features, as an .npy");
+  run->add_flag("--write-labels", write_labels, "Also write the data's labels into OUT.npz, under 'labels'");
 
   TrainArgs ta;
   auto* train = add_train_command(app, ta);
 
-  std::string eval_loss, eval_output, eval_y = "y";
-  auto* eval = app.add_subcommand("eval", "Loss and accuracy of a model on a data set");
+  EvalArgs ea;
+  auto* eval = app.add_subcommand("eval", "Loss and metrics of a model on a data set");
   eval->add_option("MODEL", model_path, "The .onnx file")->required();
-  eval->add_option("--data", data, "Test data: .npz (x, y), an idx3 file, or fashion-mnist (its test split)")
+  eval->add_option(
+          "--data", data,
+          "Test data: .npz (x, y), .csv, .npy (with --labels), an idx3 file, or fashion-mnist (its test split)")
       ->required();
-  eval->add_option("--loss", eval_loss, "cross-entropy | nll | bce | mse (default from the head)")
+  eval->add_option("--loss", ea.loss, "cross-entropy | nll | bce | mse (default from the head)")
       ->check(CLI::IsMember({"cross-entropy", "nll", "bce", "mse"}));
-  eval->add_option("--output", eval_output,
+  eval->add_option("--output", ea.output,
                    "The output the loss reads, for a model with several (default: its only one)");
   eval->add_option("--input-key", x_key, "The .npz key of the features (default: the input's name, else x)");
-  eval->add_option("--target-key", eval_y, "The .npz key of the labels or targets (default y)");
+  eval->add_option("--target-key", ea.labels.target_key, "The .npz key of the labels or targets (default y)");
+  eval->add_option("--target-col", ea.labels.target_col,
+                   "The .csv column of the labels or targets (default: the last)");
+  eval->add_option("--labels", ea.labels.labels, "The labels of .npy or idx features, as an .npy");
+  eval->add_option("--top-k", ea.top_k, "Also count a label among the K highest scores as a hit (default 1)")
+      ->check(cli::whole_number(1, 1u << 30, "from 1"));
+  eval->add_flag("--json", ea.json, "Write the result as one JSON object on stdout (with the confusion matrix)");
   eval->add_option("--threads", threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   eval->add_option("--batch-size", batch, "Samples per forward pass (default 256)")->check(cli::kPositive);
   TrainOptions eval_extra;
@@ -331,6 +449,9 @@ int main(int argc, char** argv) {
     if (*train) check_train_usage(*train, ta);
     if (*run) {
       check_npz_key(*run, "--input-key", {data});
+      check_npz_key(*run, "--target-key", {data});
+      check_target_col(*run, {data});
+      check_labels_for("--labels", run_labels.labels, data);
       check_distinct_outputs({{"--out", out}}, {{"MODEL", model_path}, {"--data", data}});
     }
     if (*eval) {
@@ -341,6 +462,8 @@ int main(int argc, char** argv) {
                                    "must be between 0 and 1, got " + std::to_string(eval_extra.label_smoothing));
       const bool npy = eval_weights.size() > 4 && eval_weights.compare(eval_weights.size() - 4, 4, ".npy") == 0;
       if (!eval_weights.empty() && !npy) eval_extra.class_weights = class_weights_of(eval_weights);  // a list: usage
+      check_target_col(*eval, {data});
+      check_labels_for("--labels", ea.labels.labels, data);
     }
     if (*gradcheck) {
       check_npz_key(*gradcheck, "--input-key", {ga.data});
@@ -361,12 +484,12 @@ int main(int argc, char** argv) {
   try {
     if (*info && list_ops) return cmd_ops();
     if (*info) return cmd_info(model_path);
-    if (*run) return cmd_run(model_path, data, out, threads, batch, x_key);
+    if (*run) return cmd_run(model_path, data, out, threads, batch, x_key, run_labels, write_labels);
     if (*train) return cmd_train(ta, std::vector<std::string>(argv, argv + argc));
     if (*eval) {
       if (eval_extra.class_weights.empty() && !eval_weights.empty())
         eval_extra.class_weights = class_weights_of(eval_weights);  // the .npy, read as data
-      return cmd_eval(model_path, data, eval_loss, eval_output, x_key, eval_y, threads, batch, eval_extra);
+      return cmd_eval(model_path, data, ea, x_key, threads, batch, eval_extra);
     }
     if (*gradcheck) return cmd_gradcheck(ga);
     if (*test) return cmd_test(test_dirs, to);

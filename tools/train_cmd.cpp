@@ -241,7 +241,10 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   // Paths name their type (MODEL, DATA, FILE, DIR): a resumed run's stored options hold them as absolute paths.
   // MODEL and --data are required unless --resume supplies them (check_train_usage).
   train->add_option("MODEL", a.model, "The .onnx file (with --resume: the checkpoint's run's)")->type_name("MODEL");
-  train->add_option("--data", a.data, "Training data: .npz (x, y), an idx3 file, or fashion-mnist")->type_name("DATA");
+  train
+      ->add_option("--data", a.data,
+                   "Training data: .npz (x, y), .csv, .npy (with --labels), an idx3 file, or fashion-mnist")
+      ->type_name("DATA");
   auto* out_opt = train->add_option("--out", a.out, "Where to write the trained model")->type_name("FILE");
   auto* inplace = train->add_flag("--in-place", a.in_place, "Rewrite MODEL itself");
   out_opt->excludes(inplace);
@@ -281,6 +284,10 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
                   "BatchNormalization keeps its running statistics fixed and normalizes with them (model.eval())");
   train->add_option("--input-key", a.x_key, "The .npz key of the features (default: the input's name, else x)");
   train->add_option("--target-key", a.target_key, "The .npz key of the labels or targets (default y)");
+  train->add_option("--target-col", a.target_col, "The .csv column of the labels or targets (default: the last)");
+  train->add_option("--labels", a.labels, "The labels of .npy or idx --data, as an .npy")->type_name("FILE");
+  train->add_option("--val-labels", a.val_labels, "The labels of .npy or idx --val data, as an .npy")
+      ->type_name("FILE");
   train->add_option("--threads", a.threads, "Threads (default: the machine's cores)")->check(cli::kThreads);
   train->add_option("--log", a.log, "Write a JSON object per step and per epoch to this .jsonl file")
       ->type_name("FILE");
@@ -370,6 +377,11 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
                          inputs);
   check_npz_key(train, "--input-key", {a.data, a.val});
   check_npz_key(train, "--target-key", {a.data, a.val});
+  check_target_col(train, {a.data, a.val});
+  check_labels_for("--labels", a.labels, a.data);
+  check_labels_for("--val-labels", a.val_labels, a.val);
+  if (!a.val_labels.empty() && a.val.empty())
+    throw CLI::ValidationError("--val-labels", "needs --val DATA whose labels it gives");
   if (a.checkpoint_every > 0 && a.checkpoint.empty() && a.resume.empty())
     throw CLI::ValidationError("--checkpoint-every", "needs --checkpoint DIR (or --resume DIR) to write to");
   if (a.val_every > 0 && a.val.empty()) throw CLI::ValidationError("--val-every", "needs --val DATA to validate on");
@@ -379,7 +391,10 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
   if (!a.class_weights.empty() && !has_suffix(a.class_weights, ".npy")) class_weights_of(a.class_weights);
   if (!a.plot.empty() && (a.plot.size() < 4 || a.plot.compare(a.plot.size() - 4, 4, ".svg") != 0))
     throw CLI::ValidationError("--plot",
-                               "writes SVG: name a .svg file (rsvg-convert FILE.svg -o FILE.png makes a PNG)");
+                               a.plot +
+                                   " is not an .svg name: --plot writes SVG; name a .svg file, and convert it "
+                                   "with rsvg-convert (rsvg-convert FILE.svg -o FILE.png, Debian's "
+                                   "librsvg2-bin)");
 }
 
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
@@ -413,11 +428,15 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   TrainingSession& session = trainer.session();
   if (a.precision == "bf16" && session.precision() != "bf16")
     std::fprintf(stderr, "onnxtrain: --precision bf16: this CPU has no native bf16 (avx512_bf16); training in f32\n");
-  Dataset train = load_for(model, session.inputs(), a.data, Split::Train, a.x_key, a.target_key);
+  Dataset train = load_data(model, session.inputs(), a.data, Split::Train, a.x_key,
+                            LabelArgs{a.target_key, a.target_col, a.labels}, true);
+  fit_targets(train, session.class_labels());
   check_trainable(train, session.classes(), session.ignore_index());
   Dataset val;
   if (!a.val.empty()) {
-    val = load_for(model, session.inputs(), a.val, Split::Test, a.x_key, a.target_key);
+    val = load_data(model, session.inputs(), a.val, Split::Test, a.x_key,
+                    LabelArgs{a.target_key, a.target_col, a.val_labels}, true);
+    fit_targets(val, session.class_labels());
     check_trainable(val, session.classes(), session.ignore_index());
   }
   // The records (--log, --plot, the checkpoint's history) are streamed, never kept: memory and checkpoints stay

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "onnxtrain/train.h"
+#include "tools/cli_common.h"
 
 namespace onnxtrain::cli {
 
@@ -31,7 +32,9 @@ struct TrainArgs {
   // Gradients and the cross-entropy options (TrainOptions, TrainerOptions::accumulate).
   double clip_grad_norm = 0, clip_grad_value = 0, label_smoothing = 0;
   int64_t accumulate = 1, ignore_index = -100;
-  std::string class_weights;  // FILE.npy, or a list "1,2,0.5"
+  std::string class_weights;       // FILE.npy, or a list "1,2,0.5"
+  std::string target_col;          // --target-col: a .csv's target column (default: the last)
+  std::string labels, val_labels;  // --labels, --val-labels: .npy labels of .npy or idx features
 };
 
 // --class-weights: an .npy of one float per class, or a comma-separated list. Throws Error naming the file for a

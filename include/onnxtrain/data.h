@@ -1,8 +1,9 @@
-// Data files in and out: NumPy .npy/.npz (np.savez and np.savez_compressed) and MNIST idx (.gz or plain).
+// Data files in and out: NumPy .npy/.npz (np.savez and np.savez_compressed), CSV, and MNIST idx (.gz or plain).
 // Readers check every declared size against the bytes present before allocating; they never trust a header.
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "onnxtrain/files.h"
 #include "onnxtrain/tensor.h"
@@ -25,6 +26,18 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
 
 // Writes text (a log, a report) atomically, as every output: a temporary file beside path, then rename.
 void save_text(const std::string& path, const std::string& text);
+
+// A CSV file (RFC 4180, parsed by libcsv) with a header row naming its columns; every other cell a number (strtod's
+// forms, finite). target: the name of the target column, kLastColumn (dataset.h) for the last, "" for none.
+// Non-numeric or empty cells, rows of another length, a target column it lacks, a header alone or an empty file are
+// each an Error naming the file, the row (the header is row 1) and the column.
+struct CsvTable {
+  std::vector<std::string> features;  // the feature columns' names, in file order
+  std::string target;                 // the target column's name; "" for none
+  Tensor x;                           // (N, features) float32
+  Tensor y;                           // (N) float32; empty without a target
+};
+CsvTable load_csv(const std::string& path, const std::string& target);
 
 // MNIST idx (idx1 ubyte labels -> Int64 (N); idx3 ubyte images -> Float32 (N, rows, cols) with raw 0..255 values).
 // Gzip is detected from the magic bytes, not the name.

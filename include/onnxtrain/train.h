@@ -90,6 +90,25 @@ struct EvalResult {
   int64_t ignored = 0;          // of count, targets equal to TrainOptions::ignore_index: in neither loss nor hits
   bool classification = false;  // hits were counted
   double accuracy() const { return count > ignored ? double(correct) / double(count - ignored) : 0; }
+
+  // Class labels (classification): the top-k hits, a label among the k highest scores (ties go to the lower class
+  // index, as the argmax's do; torchmetrics' MulticlassAccuracy(top_k=k, average='micro')), and the confusion matrix,
+  // confusion[label * classes + predicted] (a binary classifier's has 2 classes, predicted p > 0.5).
+  int64_t top_k = 1;
+  int64_t correct_top_k = 0;
+  int64_t classes = 0;
+  std::vector<int64_t> confusion;
+  double top_k_accuracy() const { return count > ignored ? double(correct_top_k) / double(count - ignored) : 0; }
+  // Per class: the hits among its samples over its samples (its recall; torchmetrics' MulticlassAccuracy with
+  // average=None). A class with no samples gets NaN.
+  std::vector<double> per_class_accuracy() const;
+
+  // Float targets under mse (regression): the mean squared and absolute errors over every element, and R^2 as
+  // sklearn's r2_score computes it with multioutput='uniform_average': 1 - SS_res / SS_tot for each output (each
+  // element of a sample), then their mean; an output whose targets are constant counts 1 when predicted exactly and 0
+  // otherwise (sklearn's force_finite).
+  bool regression = false;
+  double mse = 0, mae = 0, r2 = 0;
 };
 
 // What resuming needs beyond the weights to continue bitwise: the steps taken (Adam's bias correction and Dropout's
@@ -166,10 +185,13 @@ class TrainingSession {
 
   // The loss (and accuracy for class labels) of the model as it is now, over x and y in batches, without training.
   // A model whose input fixes its batch dimension (a PyTorch export without dynamic_axes) is run in batches of that.
-  EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
-  EvalResult evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size = 256);
+  // With class labels it also counts the top_k hits (1 to the classes; an Error naming top_k otherwise) and the
+  // confusion matrix; with float targets under mse, the regression metrics (EvalResult).
+  EvalResult evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256, int64_t top_k = 1);
+  EvalResult evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size = 256,
+                      int64_t top_k = 1);
   // A data set's features (x, and every other input's in more) and targets.
-  EvalResult evaluate(const Dataset& data, int64_t batch_size = 256);
+  EvalResult evaluate(const Dataset& data, int64_t batch_size = 256, int64_t top_k = 1);
 
   // The state to checkpoint beside the weights, and its restoration (before the next train_step) in a session made
   // from the same model and options. restore() throws Error naming the tensor for a state that does not fit.
@@ -198,7 +220,9 @@ class TrainingSession {
   std::vector<std::string> trainable() const;  // the initializers that get gradients
   std::vector<std::string> frozen() const;     // those TrainOptions::freeze and train_only keep fixed, sorted
   int64_t classes() const;                     // C of a (N, C) output, 0 otherwise
-  std::string precision() const;               // what the GEMMs compute in: "f32" or "bf16"
+  // The loss reads class indices: cross-entropy or nll on an output of classes > 1 (fit_targets' class_labels).
+  bool class_labels() const;
+  std::string precision() const;  // what the GEMMs compute in: "f32" or "bf16"
   // The parameters the last train_step updated inside its backward pass: plain SGD (no momentum, no weight decay)
   // is folded into the GEMMs that compute weight and bias gradients, which then add -lr times the gradient to the
   // parameter instead of writing the gradient (f32, without diagnostics). The optimizer's own pass updated the rest.

@@ -145,18 +145,10 @@ struct TrainingSession::Impl {
           throw Error(src + ": label " + std::to_string(y.i64[i]) + " of sample " + std::to_string(i) +
                       " is out of range for " + std::to_string(classes) + " classes");
     } else if (y.shape.size() == 1 && (loss == autodiff::Loss::CrossEntropy || loss == autodiff::Loss::NLL)) {
-      // Float (N) targets are class indices to these losses, whose kernels index the scores with them: each must be
-      // a whole number in range (99.0 read past the row, 0.5 was taken as class 0).
-      for (int64_t i = 0; i < B; ++i) {
-        const float v = y.f32[i];
-        if (v == float(ignore)) continue;
-        if (!(v >= 0) || v != std::floor(v) || (classes > 0 && v >= float(classes))) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%g", double(v));
-          throw Error(src + ": label " + buf + " of sample " + std::to_string(i) + " is not a class index for " +
-                      std::to_string(classes) + " classes");
-        }
-      }
+      // One float per sample would be class indices to these losses, as torch refuses them (its cross_entropy takes
+      // float targets only as (N, C) probabilities): taken as labels, they trained without any accuracy counted.
+      throw Error(src + ": float32 (N) targets under " + autodiff::loss_name(loss) +
+                  ": class labels are int64 (and class probabilities float32 (N, C))");
     }
     for (const auto& [id, x] : feeds) {
       ir::Value& v = g.values[id];
@@ -249,7 +241,76 @@ struct TrainingSession::Impl {
   float train_step(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y, int64_t* correct);
   std::map<std::string, Tensor> gradients(const std::vector<std::pair<int, const Tensor*>>& feeds, const Tensor& y,
                                           float* loss);
-  EvalResult evaluate(std::vector<std::pair<int, const Tensor*>> feeds, const Tensor& y, int64_t batch_size);
+  EvalResult evaluate(std::vector<std::pair<int, const Tensor*>> feeds, const Tensor& y, int64_t batch_size,
+                      int64_t top_k);
+
+  // evaluate's sums for R^2, per output element of a sample, in double: Welford's running mean and squared
+  // deviations of the targets (SS_tot without the cancellation of sum(y^2) - n mean^2), and the squared errors.
+  struct RegressionSums {
+    int64_t n = 0;
+    std::vector<double> mean, m2, ss_res;
+    double abs_err = 0, sq_err = 0;
+  };
+
+  // evaluate's metrics of the batch just run against its targets yb: the top-k hits and the confusion matrix for
+  // class labels (or a binary classifier's 0/1 targets), the regression sums for float targets under mse.
+  void score(const Tensor& yb, EvalResult& r, RegressionSums& reg) {
+    if (binary && yb.dtype == DType::Float32) {
+      const float* p = ex->data(t.scores);
+      if (r.confusion.empty()) r.classes = 2, r.confusion.assign(4, 0);
+      for (size_t i = 0; i < yb.f32.size(); ++i) {
+        const float prob = t.fused_softmax ? 1.f / (1.f + std::exp(-p[i])) : p[i];
+        const int64_t label = yb.f32[i] > 0.5f, predicted = prob > 0.5f;
+        ++r.confusion[label * 2 + predicted];
+        r.correct_top_k += label == predicted;
+      }
+      return;
+    }
+    if (yb.dtype == DType::Int64) {
+      const ir::Shape& s = ex->shape(t.scores);
+      if (s.size() != 2) return;
+      const int64_t c = s[1];
+      if (r.confusion.empty()) {
+        if (r.top_k > c)
+          throw Error(g.source + ": evaluate: top_k must be from 1 to the " + std::to_string(c) + " classes, got " +
+                      std::to_string(r.top_k));
+        r.classes = c;
+        r.confusion.assign(static_cast<size_t>(c * c), 0);
+      }
+      const float* p = ex->data(t.scores);
+      for (int64_t i = 0; i < s[0]; ++i) {
+        const float* row = p + i * c;
+        const int64_t label = yb.i64[i];
+        if (label == ignore) continue;  // TrainOptions::ignore_index: in no metric, as in no loss
+        // bind checks labels against a declared C; an output whose C is symbolic is checked here, against the run's.
+        if (label < 0 || label >= c)
+          throw Error(g.source + ": label " + std::to_string(label) + " of a batch's sample " + std::to_string(i) +
+                      " is out of range for the output's " + std::to_string(c) + " classes");
+        const int64_t predicted = std::max_element(row, row + c) - row;
+        ++r.confusion[label * c + predicted];
+        // The label's place in the scores sorted high to low, ties broken by class index as the argmax breaks them.
+        int64_t above = 0;
+        for (int64_t j = 0; j < c; ++j) above += row[j] > row[label] || (row[j] == row[label] && j < label);
+        r.correct_top_k += above < r.top_k;
+      }
+      return;
+    }
+    if (loss != autodiff::Loss::MSE) return;
+    const float* p = ex->data(t.scores);
+    const int64_t b = yb.shape[0], e = b ? static_cast<int64_t>(yb.f32.size()) / b : 0;
+    if (reg.mean.empty()) reg.mean.assign(e, 0), reg.m2.assign(e, 0), reg.ss_res.assign(e, 0);
+    for (int64_t i = 0; i < b; ++i) {
+      ++reg.n;
+      for (int64_t j = 0; j < e; ++j) {
+        const double v = yb.f32[i * e + j], d = double(p[i * e + j]) - v, delta = v - reg.mean[j];
+        reg.mean[j] += delta / double(reg.n);
+        reg.m2[j] += delta * (v - reg.mean[j]);
+        reg.ss_res[j] += d * d;
+        reg.sq_err += d * d;
+        reg.abs_err += std::fabs(d);
+      }
+    }
+  }
 
   // Hits of the scores: the argmax against int64 labels; for a binary classifier, p > 0.5 against float t > 0.5,
   // where p is the Sigmoid's output, or sigmoid(logit) in float when the loss fused the Sigmoid away.
@@ -594,15 +655,16 @@ void slice_rows(const Tensor& t, int64_t b, int64_t e, Tensor& out) {
 
 }  // namespace
 
-EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
-  return impl_->evaluate(impl_->one(x), y, batch_size);
+EvalResult TrainingSession::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int64_t top_k) {
+  return impl_->evaluate(impl_->one(x), y, batch_size, top_k);
 }
 
-EvalResult TrainingSession::evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size) {
-  return impl_->evaluate(impl_->resolve(inputs), y, batch_size);
+EvalResult TrainingSession::evaluate(const std::map<std::string, Tensor>& inputs, const Tensor& y, int64_t batch_size,
+                                     int64_t top_k) {
+  return impl_->evaluate(impl_->resolve(inputs), y, batch_size, top_k);
 }
 
-EvalResult TrainingSession::evaluate(const Dataset& data, int64_t batch_size) {
+EvalResult TrainingSession::evaluate(const Dataset& data, int64_t batch_size, int64_t top_k) {
   Impl& m = *impl_;
   std::vector<std::pair<int, const Tensor*>> feeds;
   const std::string x_name = data.x_name.empty() ? input() : data.x_name;
@@ -616,14 +678,18 @@ EvalResult TrainingSession::evaluate(const Dataset& data, int64_t batch_size) {
     else
       throw Error(data.source + ": no data for input '" + name + "' (" + m.names() + ")");
   }
-  return m.evaluate(std::move(feeds), data.y, batch_size);
+  return m.evaluate(std::move(feeds), data.y, batch_size, top_k);
 }
 
 EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tensor*>> feeds, const Tensor& y,
-                                           int64_t batch_size) {
+                                           int64_t batch_size, int64_t top_k) {
   Impl& m = *this;
   if (batch_size < 1) throw Error("evaluate: batch_size must be at least 1, got " + std::to_string(batch_size));
+  if (top_k < 1) throw Error("evaluate: top_k must be at least 1, got " + std::to_string(top_k));
   m.check_xy(feeds, y, "data");
+  if (top_k > 1 && y.dtype != DType::Int64)
+    throw Error(m.g.source + ": evaluate: top_k " + std::to_string(top_k) +
+                " applies to (N, C) scores against int64 class labels");
   const ir::Value& in = m.g.values[m.input];
   if (in.has_declared && !in.declared.empty() && in.declared[0].value > 0) batch_size = in.declared[0].value;
   m.check_targets(y);
@@ -631,6 +697,8 @@ EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tens
   // weights one batch of all of it.
   const double norm = m.normalizer_of(y);
   EvalResult r;
+  r.top_k = top_k;
+  RegressionSums reg;
   r.classification = y.dtype == DType::Int64 || m.binary;
   r.ignored = m.ignored_of(y);
   const int64_t n = y.shape[0];
@@ -649,10 +717,32 @@ EvalResult TrainingSession::Impl::evaluate(std::vector<std::pair<int, const Tens
     m.ex->run_forward();
     total += double(*m.ex->data(m.t.loss));
     r.correct += m.correct(yb);
+    m.score(yb, r, reg);
   }
   r.count = n;
   r.loss = n ? total : 0;
+  if (reg.n > 0) {
+    r.regression = true;
+    const double elements = double(reg.n) * double(reg.mean.size());
+    r.mse = reg.sq_err / elements;
+    r.mae = reg.abs_err / elements;
+    double sum = 0;
+    for (size_t j = 0; j < reg.mean.size(); ++j)
+      sum += reg.m2[j] > 0 ? 1 - reg.ss_res[j] / reg.m2[j] : (reg.ss_res[j] == 0 ? 1.0 : 0.0);
+    r.r2 = reg.mean.empty() ? 0 : sum / double(reg.mean.size());
+  }
   return r;
+}
+
+std::vector<double> EvalResult::per_class_accuracy() const {
+  std::vector<double> acc(static_cast<size_t>(classes), std::nan(""));
+  if (confusion.size() != static_cast<size_t>(classes * classes)) return acc;
+  for (int64_t c = 0; c < classes; ++c) {
+    int64_t samples = 0;
+    for (int64_t p = 0; p < classes; ++p) samples += confusion[c * classes + p];
+    if (samples) acc[c] = double(confusion[c * classes + c]) / double(samples);
+  }
+  return acc;
 }
 
 TrainingState TrainingSession::state() const {
@@ -743,6 +833,9 @@ std::vector<std::string> TrainingSession::trainable() const {
 std::vector<std::string> TrainingSession::frozen() const { return impl_->frozen; }
 
 int64_t TrainingSession::classes() const { return impl_->classes; }
+bool TrainingSession::class_labels() const {
+  return impl_->classes > 1 && (impl_->loss == autodiff::Loss::CrossEntropy || impl_->loss == autodiff::Loss::NLL);
+}
 std::string TrainingSession::precision() const { return impl_->bf16 ? "bf16" : "f32"; }
 
 std::vector<std::string> TrainingSession::fused_updates() const {

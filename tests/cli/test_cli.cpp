@@ -294,3 +294,61 @@ INSTANTIATE_TEST_SUITE_P(
                   "empty.npz: the data set is empty"}));
 
 }  // namespace
+
+namespace {
+
+const std::string kMetrics = std::string(ONNXTRAIN_TEST_DATA) + "/metrics/";
+
+// --plot writes SVG: another name is refused before anything is read, and the message names rsvg-convert.
+TEST(Cli, PlotWithAnotherExtensionNamesRsvgConvert) {
+  const TempDir tmp("cli");
+  Outcome r = cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls.npz --out " + tmp.path() +
+                  "/o.onnx --plot " + tmp.path() + "/curve.png");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("curve.png is not an .svg name"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rsvg-convert FILE.svg -o FILE.png"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.path() + "/o.onnx"));
+}
+
+// The same samples from a CSV, from an .npy with --labels, and from an .npz train to the same weights, byte for
+// byte; --val-labels gives the validation's.
+TEST(Cli, TrainsOnCsvAndNpyLabelsAsOnTheNpz) {
+  const TempDir tmp("cli");
+  const std::string& d = tmp.path();
+  const std::string common = " --optimizer adam --epochs 2 --batch-size 16 --threads 1 --val ";
+  Outcome npz = cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls.npz" + common + kMetrics +
+                    "cls.npz --out " + d + "/npz.onnx");
+  ASSERT_EQ(npz.code, 0) << npz.err;
+  Outcome csv = cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls.csv --target-col label" + common +
+                    kMetrics + "cls.csv --out " + d + "/csv.onnx");
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  Outcome npy =
+      cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls_x.npy --labels " + kMetrics + "cls_y.npy" +
+          common + kMetrics + "cls_x.npy --val-labels " + kMetrics + "cls_y.npy --out " + d + "/npy.onnx");
+  ASSERT_EQ(npy.code, 0) << npy.err;
+  EXPECT_EQ(onnxtrain::testing::slurp(d + "/csv.onnx"), onnxtrain::testing::slurp(d + "/npz.onnx"));
+  EXPECT_EQ(onnxtrain::testing::slurp(d + "/npy.onnx"), onnxtrain::testing::slurp(d + "/npz.onnx"));
+  // The validation lines agree too (the accuracy is counted: the labels are class labels in all three).
+  const auto epoch_line = [](const std::string& out) {  // without its samples/s, which vary
+    const size_t at = out.find("epoch 2/2");
+    const std::string line = at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+    return line.substr(0, line.rfind(", "));
+  };
+  EXPECT_NE(epoch_line(npz.out).find("accuracy"), std::string::npos) << npz.out;
+  EXPECT_NE(epoch_line(npz.out).find("val loss"), std::string::npos) << npz.out;
+  EXPECT_EQ(epoch_line(csv.out), epoch_line(npz.out));
+  EXPECT_EQ(epoch_line(npy.out), epoch_line(npz.out));
+  // --val-labels without --val, and --val .npy without labels.
+  Outcome lone = cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls.npz --val-labels " + kMetrics +
+                     "cls_y.npy --out " + d + "/x.onnx");
+  EXPECT_EQ(lone.code, 2) << lone.err;
+  EXPECT_NE(lone.err.find("--val-labels: needs --val DATA"), std::string::npos) << lone.err;
+  Outcome unlabelled = cli("train " + kMetrics + "cls.onnx --data " + kMetrics + "cls.npz --val " + kMetrics +
+                           "cls_x.npy --out " + d + "/x.onnx");
+  EXPECT_EQ(unlabelled.code, 1) << unlabelled.err;
+  EXPECT_NE(unlabelled.err.find("cls_x.npy: an .npy holds features only"), std::string::npos) << unlabelled.err;
+  EXPECT_FALSE(fs::exists(d + "/x.onnx"));
+}
+
+}  // namespace

@@ -298,6 +298,23 @@ std::vector<Outcome> run_idx(const uint8_t* data, size_t size) {
   return out;
 }
 
+std::vector<Outcome> run_csv(const uint8_t* data, size_t size) {
+  Scratch& s = Scratch::get();
+  s.reset();
+  const std::string path = s.write("data.csv", data, size);
+  std::vector<Outcome> out;
+  for (const char* target : {kLastColumn, ""}) {
+    Dataset d;
+    if (!step(out, std::string("load_dataset(csv, ") + (*target ? "last column" : "no target") + ")",
+              [&] { d = load_dataset(path, Split::Train, {"x"}, target); }))
+      continue;
+    Dataset regression = d;
+    step(out, "fit_targets(csv, regression)", [&] { fit_targets(regression, false); });
+    if (step(out, "fit_targets(csv, classes)", [&] { fit_targets(d, true); })) use_dataset(out, "csv", d);
+  }
+  return out;
+}
+
 std::vector<std::string> bad_messages(const std::vector<Outcome>& outcomes) {
   std::vector<std::string> bad;
   for (const Outcome& o : outcomes)

@@ -32,6 +32,10 @@ std::vector<Outcome> run_npy(const uint8_t* data, size_t size);
 // The bytes as an idx3 images file (plain or gzip): load_dataset, fit_features and check_trainable.
 std::vector<Outcome> run_idx(const uint8_t* data, size_t size);
 
+// The bytes as a .csv: load_dataset with the last column as the target and with none, then fit_targets as a
+// classifier's and a regressor's, fit_features and check_trainable, as `train` and `eval` do.
+std::vector<Outcome> run_csv(const uint8_t* data, size_t size);
+
 // Model::load of the bytes; when it loads, `run`'s work (cli::run_dataset) over a few small data sets shaped to its
 // input, with and without labels, in one batch and in several; each result saved with save_npz and loaded back,
 // which must give the same outputs (a Violation otherwise).

@@ -1,5 +1,5 @@
 """Writes the fuzz targets' seed corpora from the project's own models, test fixtures and Debian's Fashion-MNIST:
-OUTDIR/model, OUTDIR/npy, OUTDIR/idx and OUTDIR/run. By default the small committed set (tests/fuzz/seeds, a few KB a file);
+OUTDIR/model, OUTDIR/npy, OUTDIR/idx, OUTDIR/csv and OUTDIR/run. By default the small committed set (tests/fuzz/seeds, a few KB a file);
 with --large the bigger run-time extras that tests/fuzz/run.sh adds. It runs nothing of onnxtrain's."""
 import argparse
 import gzip
@@ -145,8 +145,25 @@ def fashion(split, count):
     return images, labels, x, y
 
 
+def csv_seeds():
+    """CSV files for fuzz_csv: well-formed ones (quoting, CRLF, a byte-order mark, exponents) and one per fault the
+    reader names."""
+    return {
+        "iris-like.csv": b"sepal_length,sepal_width,petal_length,petal_width,species\n5.1,3.5,1.4,0.2,0\n"
+                         b"7.0,3.2,4.7,1.4,1\n6.3,3.3,6.0,2.5,2\n",
+        "quoted-crlf-bom.csv": b'\xef\xbb\xbf"a","b, with comma","y"\r\n"1.5",-2e-3,1\r\n3,"4",0\r\n',
+        "regression.csv": b"x1,x2,target\n0.25,-1,3.75\n1e3,2.5E-2,-0.5\n\n7,8,9\n",
+        "fraction-label.csv": b"a,y\n1,0.5\n",
+        "not-a-number.csv": b"a,b,y\n1,two,0\n",
+        "ragged.csv": b"a,b,y\n1,2\n3,4,5,6\n",
+        "header-only.csv": b"a,b,y\n",
+        "unclosed-quote.csv": b'a,b\n1,"2\n',
+        "nan.csv": b"a,y\nnan,1\n",
+    }
+
+
 def committed(out, tmp):
-    seeds = {"model": {}, "npy": {}, "idx": {}, "run": {}}
+    seeds = {"model": {}, "npy": {}, "idx": {}, "csv": csv_seeds(), "run": {}}
     m, n, i = seeds["model"], seeds["npy"], seeds["idx"]
 
     # Models: the bundled MLP and its test variants (opsets, initializers as inputs, external data), the Dropout
@@ -226,7 +243,7 @@ def committed(out, tmp):
 def large(out, tmp):
     """Run-time extras, too big to commit: more Fashion-MNIST, the training-test data sets, the reference npz. None
     for models: the bundled ones are near 1 MB, far over fuzz_model's input size; their shrunk copies are committed."""
-    seeds = {"model": {}, "npy": {}, "idx": {}, "run": {}}
+    seeds = {"model": {}, "npy": {}, "idx": {}, "csv": {}, "run": {}}
     run("tests/train/make_train_data.py", f"{tmp}/train")
     for f in sorted(os.listdir(f"{tmp}/train")):
         if f.endswith(".npz"):
@@ -253,7 +270,7 @@ def write(out, seeds):
 def main():
     global CLI
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("out", help="folder for model/, npy/ and idx/ (replaced)")
+    ap.add_argument("out", help="folder for model/, npy/, idx/, csv/ and run/ (replaced)")
     ap.add_argument("--large", action="store_true", help="the run-time extras instead of the committed seeds")
     ap.add_argument("--cli", default=CLI, help="the onnxtrain command line, whose `info --ops` lists the ops")
     args = ap.parse_args()

@@ -13,13 +13,13 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-600}
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model npy idx run)
+[ ${#targets[@]} -gt 0 ] || targets=(model npy idx csv run)
 build=${ONNXTRAIN_FUZZ_BUILD:-$root/build-fuzz}
 out=${ONNXTRAIN_FUZZ_OUT:-$here/out}
 
 # Largest input the fuzzer makes, per target: the model seeds are about 1 KB (fuzz_run's models too); the data
 # targets take the run-time seeds (up to 64 KB: the training sets of tests/train, more Fashion-MNIST).
-declare -A max_len=([model]=16384 [npy]=65536 [idx]=65536 [run]=16384)
+declare -A max_len=([model]=16384 [npy]=65536 [idx]=65536 [csv]=16384 [run]=16384)
 for t in "${targets[@]}"; do
   [ -n "${max_len[$t]:-}" ] || { echo "run.sh: unknown target '$t' (model, npy, idx or run)" >&2; exit 2; }
 done

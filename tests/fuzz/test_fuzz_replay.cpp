@@ -40,7 +40,7 @@ using onnxtrain::fuzz::Outcome;
 
 struct Case {
   const char* name;    // "model_regressions": what the test is called
-  const char* target;  // model, npy, idx, run
+  const char* target;  // model, npy, idx, csv, run
   const char* folder;  // regressions, seeds
   std::vector<Outcome> (*entry)(const uint8_t*, size_t);
 };
@@ -106,6 +106,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, Replay,
                                            Case{"npy_seeds", "npy", "seeds", onnxtrain::fuzz::run_npy},
                                            Case{"idx_regressions", "idx", "regressions", onnxtrain::fuzz::run_idx},
                                            Case{"idx_seeds", "idx", "seeds", onnxtrain::fuzz::run_idx},
+                                           Case{"csv_seeds", "csv", "seeds", onnxtrain::fuzz::run_csv},
                                            Case{"run_seeds", "run", "seeds", onnxtrain::fuzz::run_run}),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -82,11 +82,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"mse_needs_float_targets", "--data DATA/good.npz --loss mse",
                 "integer labels need --loss cross-entropy or nll, not mse"},
         BadCase{"bad_val", "--data DATA/good.npz --val DATA/nan.npz", "is nan"},
-        // Float labels index the scores as the int64 ones do: 99.0 was read past the row, 0.5 taken as class 0.
+        // Float (N) labels under cross-entropy are refused whatever their values (99.0 was read past the row, 0.5
+        // taken as class 0, and whole ones trained without an accuracy), naming the file and the array.
         BadCase{"float_label_range", "--data DATA/float_label_range.npz",
-                "label 99 of sample 4 is not a class index for 10 classes"},
+                "float_label_range.npz: array 'y' holds float32 (N) labels for a model of 10 classes"},
         BadCase{"float_label_fraction", "--data DATA/float_label_fraction.npz",
-                "label 0.5 of sample 6 is not a class index"},
+                "float_label_fraction.npz: array 'y' holds float32 (N) labels for a model of 10 classes"},
         BadCase{"unknown_freeze", "--data DATA/good.npz --freeze nope",
                 "--freeze: 'nope' matches no float initializer of the model; it has 0.bias, 0.weight"},
         // A 0-d y was reported as no y at all.
@@ -223,12 +224,15 @@ TEST(SessionInput, BadBatchesAreRefusedByName) {
   EXPECT_TRUE(has(error_of([&] { s.train_step(short_x, y2); }), "features of shape (2,784) hold 10 values"));
   EXPECT_TRUE(has(error_of([&] { s.train_step(x2, short_y); }), "targets of shape (2) hold 1 values"));
   EXPECT_TRUE(has(error_of([&] { s.gradients(short_x, y2); }), "features of shape (2,784) hold 10 values"));
-  // Float labels index the scores as int64 ones do (99 was read past the row).
+  // Float (N) labels under cross-entropy are refused, whatever their values (99 was read past the row).
   EXPECT_TRUE(has(error_of([&] {
                     s.train_step(x2, Tensor::f32_of({2}, {0.f, 99.f}));
                   }),
-                  "label 99 of sample 1 is not a class index for 10 classes"));
-  EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, Tensor::f32_of({2}, {-1.f, 1.f})); }), "label -1 of sample 0"));
+                  "float32 (N) targets under cross-entropy: class labels are int64"));
+  EXPECT_TRUE(has(error_of([&] {
+                    s.evaluate(x2, Tensor::f32_of({2}, {-1.f, 1.f}));
+                  }),
+                  "float32 (N) targets under cross-entropy"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, 0); }), "batch_size must be at least 1, got 0"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, y2, -5); }), "batch_size must be at least 1, got -5"));
   EXPECT_TRUE(has(error_of([&] { s.evaluate(x2, short_y); }), "targets of shape (2) hold 1 values"));
