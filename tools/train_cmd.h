@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "onnxtrain/schedule.h"
 #include "onnxtrain/train.h"
 
 namespace onnxtrain::cli {
@@ -25,6 +26,13 @@ struct TrainArgs {
   std::string plot;                // an .svg rewritten at each epoch's end
   int64_t val_every = 0;           // steps between validations inside an epoch (logged and plotted); 0: none
   bool diagnostics = false;        // dead units, gradient norms, update ratios, warnings
+  // The learning-rate schedule (--lr-schedule and its options) as TrainerOptions::schedule; its kind follows from
+  // lr_schedule, its milestones from --lr-milestones' list, threshold_abs from --plateau-threshold-mode.
+  std::string lr_schedule = "constant", milestones, threshold_mode = "rel";
+  LrSchedule schedule;
+  std::string save_best;       // --save-best METRIC: val_loss or val_accuracy, kept in --out
+  int64_t early_stopping = 0;  // --early-stopping PATIENCE, in validations
+  double min_delta = 0;
 };
 
 // Registers the train command and its options, filled into a when parsed.

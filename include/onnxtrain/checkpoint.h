@@ -27,6 +27,9 @@ struct Position {
   double loss_sum = 0;         // this epoch's running totals, for its summary line
   int64_t correct = 0, seen = 0;
   std::string config;  // the options that must not change on resume: a JSON object's text
+  // The Trainer's own state (the schedule's, the best validation, the early-stopping count): a JSON object's text,
+  // empty in checkpoints that have none.
+  std::string trainer;
 };
 
 struct Checkpoint {

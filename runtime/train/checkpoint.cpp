@@ -302,6 +302,10 @@ Checkpoint CheckpointDir::read() {
   if (config.contains("threads") && !config["threads"].is_number_integer())
     throw Error(progress.string() + ": 'config' 'threads' is not a whole number");
   p.config = config.dump();
+  if (j.contains("trainer")) {
+    if (!j["trainer"].is_object()) throw Error(progress.string() + ": 'trainer' is not an object");
+    p.trainer = j["trainer"].dump();
+  }
   if (version == 1) {
     const nlohmann::json& records = f.at("records");
     if (!records.is_array()) throw Error(progress.string() + ": 'records' is not a list");
@@ -434,6 +438,7 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
                         {"seen", pos.seen},
                         {"config", pos.config.empty() ? nlohmann::json() : nlohmann::json::parse(pos.config)},
                         {"records_bytes", covered}};
+    if (!pos.trainer.empty()) j["trainer"] = nlohmann::json::parse(pos.trainer);
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale
     if (fs::exists(fs::symlink_status(final_dir, ec)))
