@@ -430,7 +430,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
 
   Printer printer;
   // The checkpoint folders are opened, a resumed checkpoint read and its weights loaded, and the session built.
-  Trainer trainer(model, train_options(a), trainer_options(a, inputs), &printer);
+  // --in-place with --save-best rewrites MODEL at each improvement: the trainer is given the data alone as inputs
+  // then, and adds the model's files itself for everything but that write.
+  Trainer trainer(model, train_options(a),
+                  trainer_options(a, a.in_place && !a.save_best.empty() ? data_inputs : inputs), &printer);
   g_trainer.store(&trainer);
   struct Unhook {
     ~Unhook() { g_trainer.store(nullptr); }

@@ -41,7 +41,8 @@ struct TrainerOptions {
   int64_t early_stopping = 0;
   double min_delta = 0;
   // The files the run reads besides the model (the data's), that no checkpoint folder may hold; the model's own
-  // files are added. A role names each in messages ("the training data").
+  // files are added (and are protected from save_best unless it names the model itself: leave them out of inputs
+  // then). A role names each in messages ("the training data").
   files::Inputs inputs;
 };
 

@@ -407,6 +407,13 @@ TEST(SaveBestCli, OutHoldsTheBestAndEarlyStoppingSaysSo) {
     EXPECT_EQ(slurp(tmp.path() + "/m.onnx"), last);
   else
     EXPECT_NE(slurp(tmp.path() + "/m.onnx"), last);
+  // --in-place: the model itself is where the best goes.
+  fs::copy_file(d + ".onnx", tmp.path() + "/own.onnx");
+  const Outcome in_place = cli("train " + tmp.path() + "/own.onnx --data " + d + ".npz --val " + d + "_val.npz " +
+                                   "--epochs 1 --batch-size 8 --save-best val_accuracy --in-place",
+                               tmp.path());
+  ASSERT_EQ(in_place.code, 0) << in_place.err;
+  EXPECT_NE(slurp(tmp.path() + "/own.onnx"), slurp(d + ".onnx"));
 }
 
 }  // namespace
