@@ -207,6 +207,7 @@ struct Trainer::Impl {
 
   // The Trainer's own state for the checkpoint (Position::trainer).
   std::string trainer_state() const {
+    if (!sched) return "";  // before set_data: nothing has run
     nlohmann::json j = {{"schedule", nlohmann::json::parse(sched->state())},
                         {"best_step", best_step},
                         {"early_stopping_wait", es_wait}};
@@ -226,7 +227,7 @@ struct Trainer::Impl {
   void after_validation(const EvalResult& v, int64_t step) {
     if (sched->validated(v.loss)) {
       session->set_lr(sched->lr());
-      obs->on_note("LrSchedule plateau: the validation loss has not improved for " +
+      obs->on_note("LrSchedule::kind plateau: the validation loss has not improved for " +
                    std::to_string(topt.schedule.patience + 1) + " validations; lr lowered to " + g_text(sched->lr()) +
                    " after step " + std::to_string(step));
     }
