@@ -3,12 +3,16 @@
 // warmup; the weights a small MLP trains to under each; a run stopped mid-schedule and resumed, bitwise; and the
 // best validation and the early-stopping count, also across a resume.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "onnxtrain/data.h"
 #include "onnxtrain/dataset.h"
@@ -414,6 +418,44 @@ TEST(SaveBestCli, OutHoldsTheBestAndEarlyStoppingSaysSo) {
                                tmp.path());
   ASSERT_EQ(in_place.code, 0) << in_place.err;
   EXPECT_NE(slurp(tmp.path() + "/own.onnx"), slurp(d + ".onnx"));
+}
+
+// Ctrl-C leaves --out holding the best validation's weights, not the last ones: the interrupt's write skips the model.
+TEST(SaveBestCli, AnInterruptLeavesTheBestInOut) {
+  const TempDir tmp("save_best_interrupt");
+  const std::string d = kDir + "sgd_step", out = tmp.path() + "/m.onnx", log = tmp.path() + "/log.jsonl";
+  const std::string cmd = std::string(ONNXTRAIN_CLI) + " train " + d + ".onnx --data " + d + ".npz --val " + d +
+                          "_val.npz --val-every 4 --batch-size 8 --epochs 1000000 --lr 1.5 --threads 1 " +
+                          "--save-best val_loss --out " + out + " --log " + log;
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string sink = tmp.path() + "/output";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > " + sink + " 2>&1").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 2000 && !fs::exists(out); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some validations more
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(tmp.path() + "/output");
+  ASSERT_EQ(WEXITSTATUS(status), 128 + SIGINT) << slurp(tmp.path() + "/output");
+  std::ifstream in(log);
+  double best = INFINITY;
+  int validations = 0;
+  for (std::string line; std::getline(in, line);) {
+    const json r = json::parse(line);
+    if ((r["type"] == "val" && r["step"].get<int64_t>() > 0) || (r["type"] == "epoch" && r.contains("val_loss")))
+      best = std::min(best, r["val_loss"].get<double>()), ++validations;
+  }
+  ASSERT_GE(validations, 2);
+  Model saved = Model::load(out);
+  TrainOptions o;
+  o.threads = 1;
+  TrainingSession s(saved, o);
+  EXPECT_EQ(s.evaluate(load_dataset(d + "_val.npz", Split::Train)).loss, best);
+  EXPECT_TRUE(fs::exists(out + ".checkpoint/latest"));
 }
 
 }  // namespace
