@@ -346,7 +346,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
       ->check(kNonNegative);
   train
       ->add_option("--plateau-patience", a.schedule.patience,
-                   "plateau: validations without improvement before lowering the lr (default 10)")
+                   "plateau: validations without improvement it lets pass; the next one lowers the lr (default 10)")
       ->check(kNonNegative);
   train->add_option("--plateau-threshold", a.schedule.threshold, "plateau: what counts as improvement (default 1e-4)")
       ->check(kNonNegative);
