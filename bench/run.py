@@ -4,6 +4,7 @@ other down by orders of magnitude. Prints a table of samples/s, ratios, the oneD
 
     python3 bench/run.py            # the full grid, 3 rounds (about 10 minutes)
     python3 bench/run.py --quick    # under a minute
+    python3 bench/run.py --against OLD/build   # also an older build, in the same rounds: is a change a slowdown?
 
 Each cell is measured in rounds: every program once per round, the rounds one after the other, and the median of the
 rounds taken per program. A passing disturbance on a shared machine then moves one round, not the ratio.
@@ -99,10 +100,14 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
     ap.add_argument("--rounds", type=int, default=None, help="measurements of each cell (default 3, 1 with --quick)")
+    ap.add_argument("--against", metavar="BUILD", help="another onnxtrain build (an older commit's) trained in the same "
+                    "rounds; prints this build's training speed against it, for the models that build loads")
     a = ap.parse_args()
     bench = os.path.join(a.build, "bench", "onnxtrain_bench")
-    if not os.path.exists(bench):
-        raise SystemExit(f"{bench} not found: build first (bash scripts/setup.sh)")
+    old_bench = os.path.join(a.against, "bench", "onnxtrain_bench") if a.against else None
+    for b in filter(None, (bench, old_bench)):
+        if not os.path.exists(b):
+            raise SystemExit(f"{b} not found: build first (bash scripts/setup.sh)")
     seconds = a.seconds or (0.4 if a.quick else 1.5)
     rounds = a.rounds or (1 if a.quick else 3)
     models = {k: v for k, v in MODELS.items() if k != "784-1024-1024-10"} if a.quick else MODELS
@@ -138,11 +143,18 @@ def main():
                     "torch_i": tb + ["--mode", "infer"] if env_is_best else (tb + ["--mode", "infer"], best),
                     "ort_i": ["node", os.path.join(HERE, "ort_bench.js"), path, str(threads), str(batch), str(seconds)]
                     if use_ort else None,
+                    "old_t": ("against", [old_bench, path, "--mode", "train"] + common) if old_bench else None,
                 }
                 got = {key: [] for key in programs}
                 for _ in range(rounds):
                     for key, cmd in programs.items():
-                        if isinstance(cmd, tuple):  # (command, OpenBLAS core): left out if that core fails here
+                        if isinstance(cmd, tuple) and cmd[0] == "against":  # left out where it cannot load the model
+                            r = run(cmd[1], threads, optional=True)
+                            if r is None:
+                                programs[key] = None
+                            else:
+                                got[key].append(r)
+                        elif isinstance(cmd, tuple):  # (command, OpenBLAS core): left out if that core fails here
                             r = run(cmd[0], threads, cmd[1], optional=True)
                             if r is None:
                                 programs[key] = None
@@ -166,7 +178,7 @@ def main():
                                           min(float(r["samples_per_s"]) for r in got[key])) / med(key))
                 rows.append(dict(model=name, threads=threads, batch=batch, ours_t=med("ours_t"), bf16=med("bf16"),
                                  torch_t=med("torch_t"), torch_env=med("torch_env"), bound=med("bound"), blocked=med("blocked"),
-                                 ours_i=med("ours_i"), torch_i=med("torch_i"), ort_i=med("ort_i"),
+                                 ours_i=med("ours_i"), torch_i=med("torch_i"), ort_i=med("ort_i"), old_t=med("old_t"),
                                  peak=float(peak[threads]["gflops"]) * 1e9 / gemm_flops(widths),
                                  spread=max(spread("ours_t"), spread("torch_t")),
                                  rss=med("ours_t", "peak_rss_kb") / 1024, min=min_bytes(widths, batch) / 2**20))
@@ -208,6 +220,14 @@ def main():
           f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
           f"with --precision bf16. spread: (max-min)/median "
           f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
+    if old_bench:
+        print(f"\nTraining against {a.against}, measured in the same rounds:")
+        print("| model | thr | batch | train | against | x against |\n|---|---|---|---|---|---|")
+        for r in rows:
+            old = r["old_t"]
+            print(f"| {r['model']} | {r['threads']} | {r['batch']} | {k(r['ours_t'])} | {k(old) if old else '-'} | "
+                  f"{r['ours_t'] / old:.2f} |" if old else f"| {r['model']} | {r['threads']} | {r['batch']} | "
+                  f"{k(r['ours_t'])} | - (does not load the model) | - |")
 
 
 if __name__ == "__main__":

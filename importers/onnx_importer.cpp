@@ -232,7 +232,8 @@ class Importer {
     if (std::string wrong = read_elements(t, v.dtype, count, v.raw.data()); !wrong.empty()) fail(what + ": " + wrong);
     // int64, int32 and bool constants small enough to be a shape are also kept as values, for the ops that read
     // integers (a Reshape's shape, a Dropout's training_mode).
-    if ((v.dtype == DType::Int64 || v.dtype == DType::Int32 || v.dtype == DType::Bool) && n <= kMaxIntConstant) {
+    if ((v.dtype == DType::Int64 || v.dtype == DType::Int32 || v.dtype == DType::Int16 || v.dtype == DType::Bool) &&
+        n <= kMaxIntConstant) {
       v.integer = true;
       v.ints.resize(count);
       for (size_t i = 0; i < count; ++i) {
@@ -545,10 +546,26 @@ class Importer {
         if (nf != unreadable_.end()) g_.fail(n, "input '" + i + "' is " + nf->second + ", which onnxtrain cannot read");
         if (wants_ints && id >= 0) {
           ir::Value& v = g_.values[id];
-          // An int64 input read as a shape: its values are bound when the plan is made (Executor::prepare).
-          if (v.kind == ir::ValueKind::Input && v.tensor && v.dtype == DType::Int64) v.integer = true;
+          const bool floating = v.dtype == DType::Float32 || v.dtype == DType::Float64;
+          // An integer input read as a shape: its values are bound when the plan is made (Executor::prepare); a
+          // float one too, where the op reads floats (Range's bounds).
+          const bool integral = v.dtype == DType::Int64 || v.dtype == DType::Int32 || v.dtype == DType::Int16;
+          if (v.kind == ir::ValueKind::Input && v.tensor && integral) v.integer = true;
+          if (v.kind == ir::ValueKind::Input && v.tensor && floating && op->real_inputs) v.real = true;
+          if (v.kind == ir::ValueKind::Constant && !v.integer && floating && op->real_inputs && !v.real) {
+            v.real = true;
+            const size_t count = static_cast<size_t>(g_.numel(id));
+            for (size_t e = 0; e < count; ++e) {
+              double x = 0;
+              if (v.dtype == DType::Float32)
+                x = g_.params[v.offset + e];
+              else
+                std::memcpy(&x, v.raw.data() + e * sizeof x, sizeof x);
+              v.reals.push_back(x);
+            }
+          }
           // A node's output (a shape chain: Shape, Gather, Concat) is known once it folds, when a plan is made.
-          if (!v.integer && v.kind != ir::ValueKind::Activation)
+          if (!v.integer && !v.real && v.kind != ir::ValueKind::Activation)
             g_.fail(
                 n,
                 "input '" + i +

@@ -68,12 +68,8 @@ struct InferenceSession::Impl {
     std::map<int, ir::Shape> shapes;
     for (auto& [id, t] : fed) {
       ir::Value& v = g.values[id];
-      if (v.integer) {  // a shape read when the plan is made: its values are the plan's key
-        if (t->dtype != DType::Int64 || t->shape.size() != 1 || static_cast<int64_t>(t->i64.size()) != t->numel())
-          g.fail("input '" + v.name + "' must be a 1-D int64 tensor, got " + dtype_name(t->dtype) + " " +
-                 shape_str(t->shape));
-        v.ints = t->i64;
-        shapes[id] = t->i64;
+      if (v.integer || v.real) {  // read when the plan is made (a shape): its values are the plan's key
+        bind_plan_values(g, v, *t, shapes[id]);
         continue;
       }
       if (t->dtype != v.dtype)

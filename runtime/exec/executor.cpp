@@ -152,6 +152,29 @@ Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool b
 
 Executor::~Executor() = default;
 
+void bind_plan_values(const ir::Graph& g, ir::Value& v, const Tensor& t, ir::Shape& key) {
+  const int64_t n = t.numel();
+  if (t.dtype != v.dtype || t.shape.size() > 1 || t.data_bytes() != static_cast<size_t>(n) * dtype_size(t.dtype))
+    g.fail("input '" + v.name + "' is read when the plan is made and must be a scalar or 1-D " + dtype_name(v.dtype) +
+           " tensor, got " + dtype_name(t.dtype) + " " + shape_str(t.shape));
+  key.assign(1, static_cast<int64_t>(t.shape.size()));
+  const size_t count = static_cast<size_t>(n);
+  if (v.real) {
+    v.reals.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      v.reals[i] = v.dtype == DType::Float32 ? double(t.f32[i]) : ops::element_as_double(v.dtype, t.data(), i);
+      int64_t bits;
+      std::memcpy(&bits, &v.reals[i], sizeof bits);  // the key tells apart every value, -0 and NaNs included
+      key.push_back(bits);
+    }
+    return;
+  }
+  v.ints.resize(count);
+  for (size_t i = 0; i < count; ++i)
+    v.ints[i] = v.dtype == DType::Int64 ? t.i64[i] : static_cast<int64_t>(ops::element_as_double(v.dtype, t.data(), i));
+  key.insert(key.end(), v.ints.begin(), v.ints.end());
+}
+
 void Executor::resolve_shapes(const std::map<int, ir::Shape>& fed, Plan& plan) const {
   std::vector<ir::Shape>& shapes = plan.shapes;
   shapes.assign(g_.values.size(), {});
@@ -161,8 +184,10 @@ void Executor::resolve_shapes(const std::map<int, ir::Shape>& fed, Plan& plan) c
       shapes[v] = g_.values[v].shape;
   for (auto& [id, key] : fed) {
     const ir::Value& v = g_.values[id];
-    // An integer input's entry holds its values (bound into v.ints by the caller); its shape is their count.
-    const ir::Shape shape = v.integer ? ir::Shape{static_cast<int64_t>(v.ints.size())} : key;
+    // An input read when the plan is made has bind_plan_values' key: its rank, then its values.
+    const ir::Shape shape = !(v.integer || v.real)       ? key
+                            : key.empty() || key[0] == 0 ? ir::Shape{}
+                                                         : ir::Shape{static_cast<int64_t>(key.size()) - 1};
     if (shape.size() > ir::kMaxRank)
       g_.fail(ir::rank_error("input '" + v.name + "' " + ir::shape_str(shape), shape.size()));
     if (v.kind == ir::ValueKind::Parameter) {

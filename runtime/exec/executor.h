@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "onnxtrain/tensor.h"
 #include "runtime/ir/graph.h"
 #include "runtime/ops/op.h"
 
@@ -16,6 +17,12 @@ namespace onnxtrain {
 void set_threads(int n);
 int default_threads();
 
+// A fed input that an op reads when the plan is made (an integer input such as a Reshape's shape; a float one such as
+// Range's bounds): checks t (a scalar or 1-D tensor of v's dtype) against v, binds its values into v.ints or
+// v.reals, and writes prepare()'s key for it into key (reusing its storage): the rank, then the values (a float's
+// bits). Throws Error naming the input.
+void bind_plan_values(const ir::Graph& g, ir::Value& v, const Tensor& t, ir::Shape& key);
+
 class Executor {
  public:
   // g must outlive the executor. Parameters are read (and trained) in place at params + value.offset; by default
@@ -24,8 +31,8 @@ class Executor {
   ~Executor();
 
   // Selects (compiling it the first time) the plan for these fed values: graph inputs, and feedable parameters the
-  // user overrides, keyed by value id. For an integer input (a Reshape's shape fed at run time) the entry is its
-  // values, which the caller has bound into the graph value's ints: shapes then follow from them. Refuses missing
+  // user overrides, keyed by value id. For an input read when the plan is made (a Reshape's shape fed at run time)
+  // the entry is bind_plan_values' key: shapes then follow from the values it bound. Refuses missing
   // inputs and shapes that contradict the model. Returns whether it compiled.
   bool prepare(const std::map<int, ir::Shape>& fed);
 

@@ -52,6 +52,10 @@ struct Value {
   size_t offset = 0;          // Parameter, float Constant: where its values start in Graph::params (row-major)
   bool integer = false;       // Constant or int64 input read as integers (in ints) by an op (a Reshape's shape)
   std::vector<int64_t> ints;  // an integer Constant's values
+  // A float Constant or input that an op reads as numbers when a plan is made (Range's bounds), as doubles; an input's
+  // are bound with each plan, as an integer input's ints are.
+  bool real = false;
+  std::vector<double> reals;
   // The value's type. Float32 tensors are what ops compute on and train; tensors of other dtypes pass through the
   // few ops that take them (Add, Identity); sequences and optionals (tensor = false) only through Identity.
   DType dtype = DType::Float32;

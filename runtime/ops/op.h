@@ -100,6 +100,9 @@ struct InferInputs : std::vector<Shape> {
   InferInputs(std::initializer_list<Shape> shapes) : std::vector<Shape>(shapes) {}
   std::vector<const std::vector<int64_t>*> known;  // per input; nullptr (or past the end) where not known
   const std::vector<int64_t>* ints(size_t k) const { return k < known.size() ? known[k] : nullptr; }
+  // A float input's values, for the ops whose int_inputs may be floats (OpDef::real_inputs): Range's bounds.
+  std::vector<const std::vector<double>*> known_reals;
+  const std::vector<double>* reals(size_t k) const { return k < known_reals.size() ? known_reals[k] : nullptr; }
 };
 
 // A tensor of the double-precision reference forward (runtime/check): row-major and dense, no views.
@@ -179,6 +182,7 @@ struct OpDef {
   void (*gradient)(GradBuilder& b, const ir::Node& n) = nullptr;
   bool internal = false;             // made by autodiff, never read from a model file
   std::vector<int> int_inputs = {};  // inputs that are constant integer tensors (Reshape's shape), not float data
+  bool real_inputs = false;          // the int_inputs may be float too, read as doubles (InferInputs::reals)
   size_t grad_outputs = 0;           // outputs the gradient rule reads (Dropout's mask): autodiff adds missing ones
   // State inputs (BatchNormalization's running mean and variance): initializers that no optimizer trains (autodiff
   // gives them no gradient, so they are never among the trainable ranges, nor weight-decayed) but that the op's

@@ -55,6 +55,7 @@ ONNXTRAIN_OP(kWhere)
 ONNXTRAIN_OP(kExpand)
 ONNXTRAIN_OP(kCast)
 ONNXTRAIN_OP(kConstantOfShape)
+ONNXTRAIN_OP(kRange)
 // Internal ops that autodiff emits: backward kernels, fan-out sums and losses.
 ONNXTRAIN_OP(kReduceToShape)
 ONNXTRAIN_OP(kReluGrad)

@@ -102,6 +102,10 @@ std::vector<Shape> infer_node(const ir::Graph& g, const ir::Node& n, const std::
   for (int i : n.inputs) {
     in.push_back(i >= 0 ? shapes[i] : Shape{});
     in.known.push_back(i >= 0 ? values[i] : nullptr);
+    // A float Constant's values, or a fed input's once bound (empty before).
+    const bool real =
+        i >= 0 && g.values[i].real && (g.values[i].kind == ir::ValueKind::Constant || !g.values[i].reals.empty());
+    in.known_reals.push_back(real ? &g.values[i].reals : nullptr);
   }
   std::vector<Shape> out = op->infer(g, n, in);
   std::vector<std::vector<int64_t>> out_values(n.outputs.size());

@@ -73,7 +73,7 @@ struct TrainingSession::Impl {
     };
     for (const auto& [id, x] : feeds) {
       const ir::Value& v = g.values[id];
-      const DType want = v.integer ? DType::Int64 : v.dtype;
+      const DType want = v.dtype;
       const std::string named = inputs.size() > 1 ? " for input '" + v.name + "'" : "";
       if (x->dtype != want)
         throw Error(src + ": features" + named + " must be " + dtype_name(want) + " (input '" + v.name + "'), got " +
@@ -145,9 +145,8 @@ struct TrainingSession::Impl {
     }
     for (const auto& [id, x] : feeds) {
       ir::Value& v = g.values[id];
-      if (v.integer) {  // an int64 input read as a shape: its values are the plan's key, as InferenceSession binds it
-        v.ints = x->i64;
-        fed[id] = x->i64;
+      if (v.integer || v.real) {  // read as a shape: its values are the plan's key, as InferenceSession binds it
+        bind_plan_values(g, v, *x, fed[id]);
       } else {
         fed[id] = x->shape;  // same-size copies reuse the vectors' storage
       }

@@ -183,6 +183,7 @@ def main(out):
                              ("max", (BF16, hi32.float().numpy()))], [("y", (BF16, y32))]))
     cases += arith_cases(out)
     cases += movement(out)
+    cases += range_cases(out)
     write_bad(os.path.join(out, "bad"))
     return cases
 
@@ -326,6 +327,25 @@ def movement(out):
     cases.append(write_case(out, "test_constantofshape_int64_opset13", 13,
                             [helper.make_node("ConstantOfShape", ["s"], ["y"], value=helper.make_tensor("v", TensorProto.INT64, [1], [-3]))],
                             [("s", np.array([2, 3], np.int64))], [("y", np.full((2, 3), -3, np.int64))]))
+    return cases
+
+
+def range_cases(out):
+    """Range on fed scalars of each type it takes, up and down, against torch.arange (start + i*delta, so a float range
+    does not drift), and one on Constant nodes. Its length comes from the values, which the plan is made for."""
+    cases = []
+    for dtype, start, limit, delta in ((np.float32, 0.1, 2.0, 0.3), (np.float64, 5.0, -1.5, -0.7), (np.int16, -3, 9, 4),
+                                       (np.int32, 7, -8, -3), (np.int64, 0, 1000, 7), (np.float32, 1.0, 1.0, 1.0)):
+        a, b, c = (np.array(v, dtype) for v in (start, limit, delta))
+        want = torch.arange(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)).numpy().astype(dtype)
+        name = f"test_range_{np.dtype(dtype).name}_{'empty' if want.size == 0 else 'up' if delta > 0 else 'down'}_opset11"
+        cases.append(write_case(out, name, 11, [helper.make_node("Range", ["s", "l", "d"], ["y"])],
+                                [("s", a), ("l", b), ("d", c)], [("y", want)]))
+    consts = [helper.make_node("Constant", [], [n], value=tensor(n + "_v", np.array(v, np.float32)))
+              for n, v in (("s", -1.0), ("l", 1.0), ("d", 0.25))]
+    cases.append(write_case(out, "test_range_float_constants_opset13", 13,
+                            consts + [helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Add", ["r", "x"], ["y"])],
+                            [("x", np.ones(8, np.float32))], [("y", np.arange(-1.0, 1.0, 0.25).astype(np.float32) + 1)]))
     return cases
 
 

@@ -274,8 +274,40 @@ TEST(RuntimeReshape, FollowsEachFedShapeAndRefusesBadOnes) {
   };
   refused(Tensor::i64_of({3}, {5, -1, 7}), "do not divide evenly");
   refused(Tensor::i64_of({3}, {-1, -1, 2}), "more than one -1");
-  refused(Tensor::f32_of({3}, {2, 3, 4}), "must be a 1-D int64 tensor");
-  refused(Tensor::i64_of({1, 3}, {2, 3, 4}), "must be a 1-D int64 tensor");
+  refused(Tensor::f32_of({3}, {2, 3, 4}), "must be a scalar or 1-D int64 tensor");
+  refused(Tensor::i64_of({1, 3}, {2, 3, 4}), "must be a scalar or 1-D int64 tensor");
+}
+
+// Range's length comes from its fed values, a plan for each; bad ones are refused by name.
+TEST(PlanValues, RangeFollowsItsFedBoundsAndRefusesBadOnes) {
+  Model model = Model::load(kTypedDir + "/test_range_int32_down_opset11/model.onnx");
+  InferenceSession session(model);
+  const auto i32 = [](std::vector<int32_t> v, std::vector<int64_t> shape = {}) {
+    std::vector<uint8_t> bytes(v.size() * 4);
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+    return Tensor::bytes_of(DType::Int32, shape, bytes);
+  };
+  const auto range = [&](int32_t a, int32_t b, int32_t d) {
+    const Tensor y = session.run({{"s", i32({a})}, {"l", i32({b})}, {"d", i32({d})}}).at("y");
+    std::vector<int32_t> v(static_cast<size_t>(y.numel()));
+    std::memcpy(v.data(), y.bytes.data(), y.bytes.size());
+    return v;
+  };
+  EXPECT_EQ(range(0, 5, 2), (std::vector<int32_t>{0, 2, 4}));
+  EXPECT_EQ(range(3, -3, -3), (std::vector<int32_t>{3, 0}));
+  EXPECT_EQ(range(0, 5, -1), std::vector<int32_t>{});
+  EXPECT_EQ(range(0, 5, 2), (std::vector<int32_t>{0, 2, 4}));  // the first plan again
+  auto refused = [&](const Tensor& d, const std::string& says) {
+    try {
+      session.run({{"s", i32({0})}, {"l", i32({5})}, {"d", d}});
+      ADD_FAILURE() << "accepted a bad delta";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused(i32({0}), "delta is 0");
+  refused(i32({1, 2}, {2}), "input 'd' expects shape () but the data has shape (2)");
+  refused(Tensor::i64_of({}, {1}), "input 'd' is read when the plan is made and must be a scalar or 1-D int32");
 }
 
 // Old-opset cases made by tests/conformance/make_old_opset_tests.py, with NumPy expected values or ONNX's node tests

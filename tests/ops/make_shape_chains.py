@@ -4,6 +4,8 @@ untrained model's output on x), losses (each SGD step's cross-entropy) and w:<in
     flat13, flat17    x.view(x.size(0), -1) on (N, 3, 4), then a Linear
     heads13, heads17  an attention-style head split read from x.shape: view(b, t, h, d).transpose(1, 2), then
                       reshape(b, -1) and a Linear
+    positions13, 17   x + nn.Embedding(5, 8)(torch.arange(x.size(1))) on (N, T, 8), mean over T, a Linear; also
+                      x_short and out_short: the untrained model on a shorter sequence
 And embedding13.onnx/.npz: nn.Embedding(10, 8) by int64 tokens (N, 6) with repeats, flattened, then a Linear; the npz
 holds tokens, y and PyTorch's gradients of the loss on them (g:<initializer>)."""
 import os
@@ -37,6 +39,18 @@ class Heads(nn.Module):
         return self.fc(q.reshape(b, -1))
 
 
+class Positions(nn.Module):
+    """A learned position embedding read by torch.arange over the sequence's length, then mean pooling."""
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Embedding(5, 8)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = x + self.pos(torch.arange(x.size(1)))
+        return self.fc(h.mean(1))
+
+
 def sources(path, model):
     """Each initializer's parameter: {name: (state_dict key, transposed)} (a Linear before MatMul exports W^T)."""
     import onnx
@@ -55,7 +69,7 @@ def sources(path, model):
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    for name, make, shape in (("flat", Flat, (3, 4)), ("heads", Heads, (5, 8))):
+    for name, make, shape in (("flat", Flat, (3, 4)), ("heads", Heads, (5, 8)), ("positions", Positions, (5, 8))):
         for opset in (13, 17):
             torch.manual_seed(7)
             model = make()
@@ -63,10 +77,11 @@ def main(out):
             y = torch.randint(0, 4, (N,))
             path = os.path.join(out, f"{name}{opset}.onnx")
             torch.onnx.export(model, x[:2], path, opset_version=opset, input_names=["x"], output_names=["y"],
-                              dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+                              dynamic_axes={"x": {0: "N", 1: "T"} if name == "positions" else {0: "N"}, "y": {0: "N"}})
             names = sources(path, model)
             with torch.no_grad():
                 first = model(x).numpy()
+                short = model(x[:3, :3]).numpy() if name == "positions" else None  # a shorter sequence
             sgd = torch.optim.SGD(model.parameters(), lr=LR)
             losses = []
             for b in range(0, N, BATCH):
@@ -77,6 +92,8 @@ def main(out):
                 losses.append(loss.item())
             state = model.state_dict()
             arrays = {"x": x.numpy(), "y": y.numpy(), "out": first, "losses": np.array(losses, np.float32)}
+            if name == "positions":
+                arrays.update(x_short=x[:3, :3].numpy().copy(), out_short=short)
             for init, (key, transposed) in names.items():
                 w = state[key].numpy()
                 arrays["w:" + init] = w.T.copy() if transposed else w

@@ -46,8 +46,8 @@ struct GraphBuilder {
     v.ints = std::move(ints);
     return g.add_value(v);
   }
-  // A constant of another dtype (Gather's indices, Where's condition): its element bytes, and for int64, int32 and bool
-  // its values as integers too, as the importer keeps them.
+  // A constant of another dtype (Gather's indices, Where's condition): its element bytes, and for int64, int32, int16
+  // and bool its values as integers too, as the importer keeps them.
   int typed_const(const std::string& name, DType dtype, const ir::Shape& shape, const std::vector<int64_t>& values) {
     ir::Value v;
     v.name = name;
@@ -56,7 +56,7 @@ struct GraphBuilder {
     v.shape = shape;
     v.raw.resize(values.size() * dtype_size(dtype));
     for (size_t i = 0; i < values.size(); ++i) ops::store_double(dtype, v.raw.data(), i, double(values[i]));
-    if (dtype == DType::Int64 || dtype == DType::Int32 || dtype == DType::Bool) {
+    if (dtype == DType::Int64 || dtype == DType::Int32 || dtype == DType::Int16 || dtype == DType::Bool) {
       v.integer = true;
       v.ints = values;
     }
