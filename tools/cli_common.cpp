@@ -122,7 +122,24 @@ std::string flag_names(std::string text) {
       {"GradcheckOptions::tolerance", "--tolerance"},
       {"GradcheckOptions::elements", "--elements"},
       {"evaluate: top_k", "--top-k"},
-      {"(load_labels)", "(--labels FILE.npy; --val-labels for --val)"}};
+      {"(load_labels)", "(--labels FILE.npy; --val-labels for --val)"},
+      {"TrainerOptions::schedule", "--lr-schedule"},
+      {"TrainerOptions::save_best", "--save-best"},
+      {"TrainerOptions::monitor", "--save-best"},
+      {"TrainerOptions::early_stopping", "--early-stopping"},
+      {"TrainerOptions::min_delta", "--min-delta"},
+      {"LrSchedule::kind", "--lr-schedule"},
+      {"LrSchedule::step_size", "--lr-step-size"},
+      {"LrSchedule::milestones", "--lr-milestones"},
+      {"LrSchedule::gamma", "--lr-gamma"},
+      {"LrSchedule::min_lr", "--lr-min"},
+      {"LrSchedule::warmup_steps", "--warmup-steps"},
+      {"LrSchedule::factor", "--plateau-factor"},
+      {"LrSchedule::patience", "--plateau-patience"},
+      {"LrSchedule::threshold_abs", "--plateau-threshold-mode"},
+      {"LrSchedule::threshold", "--plateau-threshold"},
+      {"LrSchedule::cooldown", "--plateau-cooldown"},
+      {"LrSchedule::plateau_min_lr", "--plateau-min-lr"}};
   for (const auto& [api, flag] : kFlags) {
     const std::string from = api;
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + std::strlen(flag)))

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -163,6 +164,29 @@ TrainOptions train_options(const TrainArgs& a) {
   return o;
 }
 
+// --lr-milestones 100,200 as steps; throws CLI::ValidationError for anything but positive whole numbers.
+std::vector<int64_t> milestones_of(const std::string& list) {
+  std::vector<int64_t> steps;
+  size_t at = 0;
+  while (!list.empty() && at <= list.size()) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    const std::string item = list.substr(at, comma - at);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v <= 0)
+      throw CLI::ValidationError("--lr-milestones",
+                                 "takes positive step counts separated by commas (100,200), got '" + list + "'");
+    steps.push_back(v);
+    at = comma + 1;
+  }
+  return steps;
+}
+
 TrainerOptions trainer_options(const TrainArgs& a, const files::Inputs& inputs) {
   TrainerOptions t;
   t.batch_size = a.batch;
@@ -177,6 +201,13 @@ TrainerOptions trainer_options(const TrainArgs& a, const files::Inputs& inputs) 
   t.accumulate = a.accumulate;
   t.inputs = inputs;
   t.command = a.command;
+  t.schedule = a.schedule;
+  t.schedule.kind = schedule_named(a.lr_schedule);
+  t.schedule.threshold_abs = a.threshold_mode == "abs";
+  t.schedule.milestones = milestones_of(a.milestones);
+  if (!a.save_best.empty()) t.monitor = a.save_best, t.save_best = a.in_place ? a.model : a.out;
+  t.early_stopping = a.early_stopping;
+  t.min_delta = a.min_delta;
   return t;
 }
 
@@ -205,6 +236,54 @@ std::string check_outputs(const TrainArgs& a, const Model& model, const std::str
 
 bool has_suffix(const std::string& s, const std::string& end) {
   return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+}
+
+// The schedule's options: each only with the schedule that reads it, the ones it needs given, those that need
+// validation data with --val; then the library's own ranges (check_schedule), under the flags' names.
+void check_schedule_usage(const CLI::App& train, const TrainArgs& a) {
+  const std::string& k = a.lr_schedule;
+  const std::vector<std::pair<const char*, std::vector<std::string>>> owners = {
+      {"--lr-step-size", {"step"}},
+      {"--lr-milestones", {"multistep"}},
+      {"--lr-gamma", {"step", "multistep", "exponential"}},
+      {"--lr-min", {"cosine"}},
+      {"--plateau-factor", {"plateau"}},
+      {"--plateau-patience", {"plateau"}},
+      {"--plateau-threshold", {"plateau"}},
+      {"--plateau-threshold-mode", {"plateau"}},
+      {"--plateau-cooldown", {"plateau"}},
+      {"--plateau-min-lr", {"plateau"}}};
+  for (const auto& [option, kinds] : owners)
+    if (train.count(option) && std::find(kinds.begin(), kinds.end(), k) == kinds.end()) {
+      std::string names;
+      for (const std::string& n : kinds) names += (names.empty() ? "" : " or ") + n;
+      throw CLI::ValidationError(option, "applies to --lr-schedule " + names + ", not " + k);
+    }
+  if (k == "step" && !train.count("--lr-step-size"))
+    throw CLI::ValidationError("--lr-schedule", "step needs --lr-step-size N");
+  if (k == "multistep" && !train.count("--lr-milestones"))
+    throw CLI::ValidationError("--lr-schedule", "multistep needs --lr-milestones N,M,...");
+  if (k == "exponential" && !train.count("--lr-gamma"))
+    throw CLI::ValidationError("--lr-schedule", "exponential needs --lr-gamma G");
+  if (a.val.empty()) {
+    if (k == "plateau")
+      throw CLI::ValidationError("--lr-schedule", "plateau steps on the validation loss: it needs --val DATA");
+    if (!a.save_best.empty()) throw CLI::ValidationError("--save-best", "needs --val DATA to validate on");
+    if (a.early_stopping > 0) throw CLI::ValidationError("--early-stopping", "needs --val DATA to validate on");
+  }
+  if (train.count("--min-delta") && a.early_stopping == 0)
+    throw CLI::ValidationError("--min-delta", "applies to --early-stopping, which is not given");
+  try {
+    LrSchedule s = a.schedule;
+    s.kind = schedule_named(k);
+    s.milestones = milestones_of(a.milestones);
+    check_schedule(s);
+  } catch (const Error& e) {
+    const std::string m = flag_names(e.what());
+    std::string flag = m.substr(0, m.find(' '));
+    if (!flag.empty() && flag.back() == ':') flag.pop_back();  // "LrSchedule::warmup_steps: not with ..."
+    throw CLI::ValidationError(flag, m.substr(m.find(' ') + 1));
+  }
 }
 
 }  // namespace
@@ -337,6 +416,53 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
                     "Cross-entropy and nll class weights: an .npy of one float per class, or a list 1,2,0.5");
   train->add_option("--ignore-index", a.ignore_index,
                     "Cross-entropy and nll skip targets with this label (default -100, as torch)");
+  // Learning-rate schedules (torch.optim.lr_scheduler's), keeping the best weights, early stopping.
+  train
+      ->add_option("--lr-schedule", a.lr_schedule,
+                   "constant | step | multistep | exponential | cosine | onecycle | plateau: torch's StepLR, "
+                   "MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau, stepped once per "
+                   "optimizer step (plateau: per validation) (default constant)")
+      ->check(CLI::IsMember({"constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau"}));
+  train->add_option("--lr-step-size", a.schedule.step_size, "step: multiply the lr by --lr-gamma every N steps")
+      ->check(kPositive);
+  train->add_option("--lr-milestones", a.milestones, "multistep: the steps at which the lr is multiplied (100,200)");
+  train->add_option("--lr-gamma", a.schedule.gamma, "step, multistep, exponential: the factor (default 0.1)")
+      ->check(kPositive);
+  train->add_option("--lr-min", a.schedule.min_lr, "cosine: the lr it anneals to, eta_min (default 0)")
+      ->check(kNonNegative);
+  train
+      ->add_option("--warmup-steps", a.schedule.warmup_steps,
+                   "Raise the lr linearly from lr/N over the first N steps, then follow --lr-schedule (LinearLR then "
+                   "SequentialLR)")
+      ->check(kPositive);
+  train->add_option("--plateau-factor", a.schedule.factor, "plateau: multiply the lr by this (default 0.1)")
+      ->check(kNonNegative);
+  train
+      ->add_option("--plateau-patience", a.schedule.patience,
+                   "plateau: validations without improvement it lets pass; the next one lowers the lr (default 10)")
+      ->check(kNonNegative);
+  train->add_option("--plateau-threshold", a.schedule.threshold, "plateau: what counts as improvement (default 1e-4)")
+      ->check(kNonNegative);
+  train->add_option("--plateau-threshold-mode", a.threshold_mode, "plateau: rel | abs (default rel)")
+      ->check(CLI::IsMember({"rel", "abs"}));
+  train
+      ->add_option("--plateau-cooldown", a.schedule.cooldown,
+                   "plateau: validations to wait after lowering the lr (default 0)")
+      ->check(kNonNegative);
+  train->add_option("--plateau-min-lr", a.schedule.plateau_min_lr, "plateau: the lowest lr (default 0)")
+      ->check(kNonNegative);
+  train
+      ->add_option("--save-best", a.save_best,
+                   "val_loss | val_accuracy: keep the weights of the best validation so far in --out (the last ones "
+                   "stay in the checkpoint)")
+      ->check(CLI::IsMember({"val_loss", "val_accuracy"}));
+  train
+      ->add_option("--early-stopping", a.early_stopping,
+                   "Stop when the --save-best metric (default val_loss) has not improved by more than --min-delta "
+                   "for N validations")
+      ->check(kPositive);
+  train->add_option("--min-delta", a.min_delta, "--early-stopping: the least change that counts (default 0)")
+      ->check(kNonNegative);
   return train;
 }
 
@@ -389,6 +515,7 @@ void check_train_usage(const CLI::App& train, const TrainArgs& a) {
     throw CLI::ValidationError("--label-smoothing",
                                "must be between 0 and 1, got " + std::to_string(a.label_smoothing));
   if (!a.class_weights.empty() && !has_suffix(a.class_weights, ".npy")) class_weights_of(a.class_weights);
+  check_schedule_usage(train, a);
   if (!a.plot.empty() && (a.plot.size() < 4 || a.plot.compare(a.plot.size() - 4, 4, ".svg") != 0))
     throw CLI::ValidationError("--plot",
                                a.plot +
@@ -415,7 +542,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
 
   Printer printer(a.quiet, a.log_every);
   // The checkpoint folders are opened, a resumed checkpoint read and its weights loaded, and the session built.
-  Trainer trainer(model, train_options(a), trainer_options(a, inputs), &printer);
+  // --in-place with --save-best rewrites MODEL at each improvement: the trainer is given the data alone as inputs
+  // then, and adds the model's files itself for everything but that write.
+  Trainer trainer(model, train_options(a),
+                  trainer_options(a, a.in_place && !a.save_best.empty() ? data_inputs : inputs), &printer);
   g_trainer.store(&trainer);
   struct Unhook {
     ~Unhook() { g_trainer.store(nullptr); }
@@ -482,9 +612,11 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   };
   // The model, then --log and --plot: published together at the end (or at an interrupt), so that a run that
   // fails leaves every one of them as it was.
-  const auto publish = [&]() {
+  // With --save-best, --out holds the best validation's weights, written by the trainer at each improvement: the
+  // last weights go there only when no validation has been scored yet.
+  const auto publish = [&](const TrainResult& r) {
     trainer.check_weights();
-    model.save(out, a.in_place ? data_inputs : inputs);
+    if (a.save_best.empty() || std::isnan(r.best)) model.save(out, a.in_place ? data_inputs : inputs);
     if (log.open()) log.publish();
     if (!a.plot.empty()) {
       const std::string name = a.model.substr(a.model.find_last_of('/') + 1);
@@ -516,7 +648,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
         failed = e.what();
       }
     }
-    publish();
+    publish(result);
     if (failed.empty()) {
       try {
         trainer.write_checkpoint(ck ? nullptr : &interrupted);
@@ -535,7 +667,13 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
                  static_cast<long long>(n), out.c_str(), dir.c_str(), resume_command(argv, dir).c_str());
     return 128 + g_stop_signal;
   }
-  publish();
+  publish(result);
+  if (!a.save_best.empty() && !std::isnan(result.best))
+    std::printf("best validation: %s %s at step %lld%s\n", a.save_best.c_str(), sci(result.best).c_str(),
+                static_cast<long long>(result.best_step),
+                result.best_saved ? (", its weights in " + out).c_str()
+                                  : ", written to --out by the run resumed (no better one since)");
+  if (result.early_stopped) std::printf("stopped early: %s\n", flag_names(result.reason).c_str());
   std::printf("wrote %s%s%s%s\n", out.c_str(), a.log.empty() ? "" : (", " + a.log).c_str(),
               a.plot.empty() ? "" : (", " + a.plot).c_str(), !ck ? "" : (", checkpoint in " + ck->dir()).c_str());
   return 0;

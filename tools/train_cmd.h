@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "onnxtrain/schedule.h"
 #include "onnxtrain/train.h"
 #include "tools/cli_common.h"
 
@@ -35,6 +36,13 @@ struct TrainArgs {
   std::string class_weights;       // FILE.npy, or a list "1,2,0.5"
   std::string target_col;          // --target-col: a .csv's target column (default: the last)
   std::string labels, val_labels;  // --labels, --val-labels: .npy labels of .npy or idx features
+  // The learning-rate schedule (--lr-schedule and its options) as TrainerOptions::schedule; its kind follows from
+  // lr_schedule, its milestones from --lr-milestones' list, threshold_abs from --plateau-threshold-mode.
+  std::string lr_schedule = "constant", milestones, threshold_mode = "rel";
+  LrSchedule schedule;
+  std::string save_best;       // --save-best METRIC: val_loss or val_accuracy, kept in --out
+  int64_t early_stopping = 0;  // --early-stopping PATIENCE, in validations
+  double min_delta = 0;
 };
 
 // --class-weights: an .npy of one float per class, or a comma-separated list. Throws Error naming the file for a

@@ -29,6 +29,9 @@ struct Position {
   int64_t ignored = 0;  // of seen, targets equal to TrainOptions::ignore_index: not in the accuracy
   std::string config;   // the options that must not change on resume: a JSON object's text
   std::string command;  // TrainerOptions::command of the run that wrote it: kept, never compared
+  // The Trainer's own state (the schedule's, the best validation, the early-stopping count): a JSON object's text,
+  // empty in checkpoints that have none.
+  std::string trainer;
 };
 
 struct Checkpoint {

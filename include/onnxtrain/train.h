@@ -199,6 +199,14 @@ class TrainingSession {
   void restore(const TrainingState& state);
   int64_t steps() const;  // train_step calls so far, counting restored ones
 
+  // The learning rate from the next train_step on (a schedule's; OptimizerConfig::lr until then). Nothing is
+  // rebuilt: the plain-SGD update fused into the GEMMs reads it when it runs. lr() is the one the next step uses.
+  void set_lr(double lr);
+  double lr() const;
+  // SGD's momentum, or Adam's and AdamW's beta1, from the next train_step on (OneCycleLR cycles it). For SGD the
+  // session must have been made with a nonzero OptimizerConfig::momentum, which gives it its buffer; Error otherwise.
+  void set_momentum(double momentum);
+
   void set_diagnostics(bool on);
   std::vector<LayerStats> layer_stats() const;
   void reset_layer_stats();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "onnxtrain/dataset.h"
 #include "onnxtrain/files.h"
 #include "onnxtrain/model.h"
+#include "onnxtrain/schedule.h"
 #include "onnxtrain/train.h"
 
 namespace onnxtrain {
@@ -31,8 +33,21 @@ struct TrainerOptions {
   std::string checkpoint_dir;    // keep a checkpoint in this folder (created if missing); empty: none
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0: at each epoch's end
   std::string resume_from;       // continue the run whose checkpoint folder this is, bitwise; empty: a new run
+  // The learning rate over the run, from OptimizerConfig::lr (schedule.h); Constant: that lr throughout. A resume
+  // may change it, or the lr (noted): the new schedule then gives the lr it has at the checkpoint's step.
+  LrSchedule schedule;
+  // Keeping the best weights and stopping early watch monitor at each validation after training starts: "val_loss"
+  // (lower is better) or "val_accuracy" (higher; class labels only). Both need validation data.
+  std::string monitor = "val_loss";
+  // Non-empty: the model is written here (temporary file and rename) at each validation better than every one
+  // before, so that it holds the best weights so far, also after an interrupt; the checkpoint keeps the last ones.
+  std::string save_best;
+  // > 0: stop when monitor has not improved on its best by more than min_delta for this many validations in a row.
+  int64_t early_stopping = 0;
+  double min_delta = 0;
   // The files the run reads besides the model (the data's), that no checkpoint folder may hold; the model's own
-  // files are added. A role names each in messages ("the training data").
+  // files are added (and are protected from save_best unless it names the model itself: leave them out of inputs
+  // then). A role names each in messages ("the training data").
   files::Inputs inputs;
   // The front end's own record of how the run was started (the command line keeps its options here), written into
   // each checkpoint and never compared: CheckpointDir::stored_command reads it back, so that a resume can start the
@@ -99,6 +114,14 @@ class TrainerObserver {
 struct TrainResult {
   bool stopped = false;  // request_stop() ended it between two steps; nothing was checkpointed for it
   int64_t steps = 0;     // steps this run took (a resumed run's earlier ones not counted)
+  // TrainerOptions::early_stopping ended it (checkpointed as a finished run); reason says so in a sentence.
+  bool early_stopped = false;
+  std::string reason;
+  // TrainerOptions::save_best: whether this process wrote it, and the best value of monitor so far (NaN: none yet)
+  // with the step of its validation (a resumed run's best counts).
+  bool best_saved = false;
+  double best = std::numeric_limits<double>::quiet_NaN();
+  int64_t best_step = 0;
 };
 
 class Trainer {

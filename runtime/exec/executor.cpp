@@ -12,6 +12,7 @@
 
 #include "onnxtrain/error.h"
 #include "onnxtrain/session.h"
+#include "runtime/exec/dnnl_compat.h"
 
 namespace onnxtrain {
 
@@ -112,16 +113,16 @@ struct Executor::Compiled : ops::CompileCtx {
     constants.emplace_back(m, value);
     return m;
   }
-  float update_scale(int grad, const std::vector<int>& reads) const override {
+  bool fuses_update(int grad, const std::vector<int>& reads) const override {
     const ir::Graph& g = ex.g_;
     const ir::Value& dp = g.values[grad];
-    if (ex.update_scale_ == 0.f || dp.grad_of < 0 || plan.offset[dp.grad_of] >= 0 || dp.is_output ||
-        !dp.consumers.empty())
-      return 0.f;
+    if (!ex.fuse_ || dp.grad_of < 0 || plan.offset[dp.grad_of] >= 0 || dp.is_output || !dp.consumers.empty())
+      return false;
     for (int r : reads)
-      if (r >= 0 && (g.values[r].kind == ir::ValueKind::Parameter || g.values[r].grad_of >= 0)) return 0.f;
-    return ex.update_scale_;
+      if (r >= 0 && (g.values[r].kind == ir::ValueKind::Parameter || g.values[r].grad_of >= 0)) return false;
+    return true;
   }
+  dnnl::memory update_scale_memory() override { return ex.update_scale_mem_; }
   const std::vector<int64_t>* ints(int v) const override {
     if (plan.is_folded[v]) return &plan.folded[v];
     const ir::Value& val = ex.g_.values[v];
@@ -141,6 +142,7 @@ Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool b
       bf16_(bf16),
       eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
+  update_scale_mem_ = dnnl::memory(dnnl_compat::plain({1}), eng_, &update_scale_);
   for (const ir::Value& v : g.values)
     if (v.grad_of >= 0) {
       grads_.assign(params ? params_size : g.params.size(), 0.f);

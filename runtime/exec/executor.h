@@ -54,7 +54,10 @@ class Executor {
   void set_step(uint64_t step) { step_ = step; }  // the training step the next run() is (Dropout's masks)
   // Plain SGD, p = p + scale * dp with scale = -lr, to be folded into the steps that write whole parameter gradients,
   // for run_update(). Before the first prepare().
-  void fuse_updates(float scale) { update_scale_ = scale; }
+  void fuse_updates(float scale) { update_scale_ = scale, fuse_ = scale != 0.f; }
+  // A new scale for the fused update (a scheduled lr), between runs: the steps read it when they run, so no plan
+  // changes. Only after fuse_updates() with a nonzero scale.
+  void set_update_scale(float scale) { update_scale_ = scale; }
   // Per value id, after prepare(): whether run_update() updates this parameter itself (the plan's GEMM shapes decide).
   const std::vector<char>& fused() const;
   // Inference: parameters change only between runs, as *version says (the model's params_version); weights may be
@@ -81,6 +84,8 @@ class Executor {
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
   float update_scale_ = 0.f;
+  bool fuse_ = false;              // fuse_updates() asked for the fused update (a scale set later may be 0: an lr of 0)
+  dnnl::memory update_scale_mem_;  // one float viewing update_scale_, read by the fused-update steps
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

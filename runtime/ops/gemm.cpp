@@ -88,18 +88,21 @@ bool gemm_as_backward_data(int64_t M, int64_t K, int64_t N) { return M <= 64 && 
 
 namespace {
 
-// The fused-update variant of the matmul step (a, b) -> n's output, a parameter's gradient P: P = P + lr_step * a * b,
-// registered with ctx.update_step. lr_step is CompileCtx::update_scale's answer; 0 registers nothing.
-void fold_update(CompileCtx& ctx, const ir::Node& n, float lr_step, const dnnl::memory& a,
-                 const dnnl::memory::desc& a_md, const dnnl::memory& b, const dnnl::memory::desc& b_md,
-                 const dnnl::memory::desc& y_md) {
-  if (lr_step == 0.f) return;
+// The fused-update variant of the matmul step (a, b) -> n's output, a parameter's gradient P: P = P + (-lr) * a * b,
+// registered with ctx.update_step when fuse (CompileCtx::fuses_update's answer). The step reads (-lr) at each run
+// from CompileCtx::update_scale_memory(), so a schedule's new lr needs no new primitive.
+void fold_update(CompileCtx& ctx, const ir::Node& n, bool fuse, const dnnl::memory& a, const dnnl::memory::desc& a_md,
+                 const dnnl::memory& b, const dnnl::memory::desc& b_md, const dnnl::memory::desc& y_md) {
+  if (!fuse) return;
   dc::MatmulEpilogue update;
-  update.scale = lr_step;
+  update.runtime_scale = true;  // the lr of each step, which a schedule changes: read when the step runs
   update.accumulate = true;
   const int param = ctx.graph().values[n.outputs[0]].grad_of;
   ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, update)),
-                                 {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(param, y_md)}}});
+                                 {{DNNL_ARG_SRC, a},
+                                  {DNNL_ARG_WEIGHTS, b},
+                                  {DNNL_ARG_DST, ctx.view(param, y_md)},
+                                  {dc::matmul_scale_arg(), ctx.update_scale_memory()}}});
 }
 
 // One Gemm node's forward as each strategy reads it. Built in place and never copied: ep.add points at c_md.
@@ -264,7 +267,7 @@ void forward_matmul(CompileCtx& ctx, const ir::Node& n, const GemmForward& f, st
   steps.push_back(std::move(s));
   // A weight gradient dW = A' * B' with plain SGD folded in: W = W + (-lr) * (A' * B').
   if (f.ep.scale == 1.f && !f.ep.add && !f.ep.relu && !ctx.bf16())
-    fold_update(ctx, n, ctx.update_scale(n.outputs[0], {n.inputs[0], n.inputs[1]}), a, a_md, b, b_md, f.y_md);
+    fold_update(ctx, n, ctx.fuses_update(n.outputs[0], {n.inputs[0], n.inputs[1]}), a, a_md, b, b_md, f.y_md);
 }
 
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
@@ -347,18 +350,18 @@ void reduce_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
                      {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, y}}});
   };
   // A bias gradient db = sum(dY) with plain SGD folded in: b = b + (-lr) * sum(dY).
-  const float lr_step = scale == 1.f ? ctx.update_scale(n.outputs[0], {n.inputs[0]}) : 0.f;
+  const bool fuse = scale == 1.f && ctx.fuses_update(n.outputs[0], {n.inputs[0]});
   if (src.size() == 2) {
     const int64_t M = src[0], N = src[1];
     auto ones_m_md = dc::plain({1, M}), ones_n_md = dc::plain({N, 1});
     if (dst[0] == 1 && dst[1] == N) {  // (1,N) = 1^T * dY
       dnnl::memory ones = ctx.constant(ones_m_md, 1.f);
       matmul(ones, ones_m_md, in, src_md, out, dst_md, scale);
-      fold_update(ctx, n, lr_step, ones, ones_m_md, in, src_md, dst_md);
+      fold_update(ctx, n, fuse, ones, ones_m_md, in, src_md, dst_md);
     } else if (dst[0] == M && dst[1] == 1) {  // (M,1) = dY * 1
       dnnl::memory ones = ctx.constant(ones_n_md, 1.f);
       matmul(in, src_md, ones, ones_n_md, out, dst_md, scale);
-      fold_update(ctx, n, lr_step, in, src_md, ones, ones_n_md, dst_md);
+      fold_update(ctx, n, fuse, in, src_md, ones, ones_n_md, dst_md);
     } else {  // (1,1) = 1^T * dY * 1
       auto row_md = dc::plain({1, N});
       dnnl::memory row = ctx.scratch(row_md);

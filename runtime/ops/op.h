@@ -56,10 +56,13 @@ class CompileCtx {
   // Arena space filled with value once, when the plan is made (e.g. a ones vector that turns a sum into a matmul).
   virtual dnnl::memory constant(const dnnl::memory::desc& md, float value) = 0;
   // Training with an update that folds into the backward pass (plain SGD, p = p + (-lr) * dp): for a step that writes
-  // the whole gradient `grad` of a parameter, the factor (-lr) with which a variant of the step may add its result
-  // to the parameter instead; 0 where it may not: no such update, another node reads the gradient, or the step reads
+  // the whole gradient `grad` of a parameter, whether a variant of the step may add (-lr) times its result to the
+  // parameter instead; not where there is no such update, another node reads the gradient, or the step reads
   // (reads: the values it reads) a parameter or gradient, which another fused update may already have changed.
-  virtual float update_scale(int grad, const std::vector<int>& reads) const = 0;
+  // The factor changes between runs (a learning-rate schedule), so the variant reads it when it runs, from
+  // update_scale_memory(): a one-float memory holding the current (-lr), bound at dnnl_compat::matmul_scale_arg().
+  virtual bool fuses_update(int grad, const std::vector<int>& reads) const = 0;
+  virtual dnnl::memory update_scale_memory() = 0;
   // The fused variant of the step the op appended last, which wrote gradient `grad`: in update runs it runs instead
   // of that step, after every other step, and writes the parameter. It must give the separate update's bits: the
   // GEMM scaled by -lr, then added to p (oneDNN's output scale and sum post-op round as p + (-lr) * dp does).

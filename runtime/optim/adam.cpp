@@ -66,6 +66,8 @@ class Adam : public Optimizer {
     return {{"exp_avg", &m_}, {"exp_avg_sq", &v_}};
   }
   void set_steps(int64_t steps) override { t_ = steps; }
+  void set_lr(double lr) override { c_.lr = lr; }
+  void set_momentum(double beta1) override { c_.beta1 = beta1; }
 
  private:
   OptimizerConfig c_;

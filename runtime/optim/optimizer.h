@@ -82,6 +82,10 @@ class Optimizer {
   // For an update p = p + s * grad with no state, s (plain SGD: -lr), which the backward pass may then apply itself
   // (Executor::fuse_updates); 0 for any other rule.
   virtual float fused_scale() const { return 0.f; }
+  // From the next step on, another learning rate, and another momentum (SGD's momentum, Adam's beta1), as a
+  // scheduler writes them into torch's param_group between steps. The state buffers stay.
+  virtual void set_lr(double lr) = 0;
+  virtual void set_momentum(double momentum) = 0;
 };
 
 // size is the flat buffers' length. Throws Error naming the option for an invalid configuration.

@@ -49,6 +49,11 @@ class Sgd : public Optimizer {
   void set_steps(int64_t steps) override { first_ = steps == 0; }
   // With no momentum and no weight decay, p = p + (-lr) * grad: the weight-gradient GEMMs may apply it themselves.
   float fused_scale() const override { return c_.momentum == 0.f && c_.weight_decay == 0.f ? -float(c_.lr) : 0.f; }
+  void set_lr(double lr) override { c_.lr = lr; }
+  // A momentum set here is one the buffer was made for (OneCycleLR's, made with its max_momentum).
+  void set_momentum(double momentum) override {
+    if (!buf_.empty()) c_.momentum = momentum;
+  }
 
  private:
   OptimizerConfig c_;

@@ -319,6 +319,10 @@ Checkpoint CheckpointDir::read() {
     throw Error(progress.string() + ": 'config' 'threads' is not a whole number");
   p.config = config.dump();
   if (j.contains("command")) p.command = f.text("command");
+  if (j.contains("trainer")) {
+    if (!j["trainer"].is_object()) throw Error(progress.string() + ": 'trainer' is not an object");
+    p.trainer = j["trainer"].dump();
+  }
   if (version == 1) {
     const nlohmann::json& records = f.at("records");
     if (!records.is_array()) throw Error(progress.string() + ": 'records' is not a list");
@@ -453,6 +457,7 @@ void CheckpointDir::write(const Model& model, const TrainingState& state, const 
                         {"records_bytes", covered}};
     if (!pos.command.empty()) j["command"] = pos.command;
     if (pos.ignored > 0) j["ignored"] = pos.ignored;
+    if (!pos.trainer.empty()) j["trainer"] = nlohmann::json::parse(pos.trainer);
     files::atomic_write((partial / "progress.json").string(), j.dump() + "\n");
     if (fs::exists(fs::symlink_status(final_dir, ec))) remove_step(final_dir);  // never published: stale
     if (fs::exists(fs::symlink_status(final_dir, ec)))

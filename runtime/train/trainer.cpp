@@ -135,6 +135,15 @@ struct Trainer::Impl {
   Tensor ystep;              // with accumulation, the targets of the whole step, for its normalizer
   float last_finite = NAN;
   diagnostics::EpochTotals totals;
+  std::unique_ptr<LrScheduler> sched;  // made in set_data, when the run's steps are known
+  // save_best and early_stopping: the best value of the monitored metric (NaN: none yet) and its step; the best
+  // early stopping measures against (improved by more than min_delta) and the validations since.
+  double best = NAN, es_best = NAN;
+  int64_t best_step = 0, es_wait = 0;
+  bool best_saved = false;    // this process wrote save_best
+  files::Inputs best_inputs;  // what save_best may not overwrite
+  bool stopping = false;      // early stopping: end the run after this validation
+  std::string stop_reason;
 
   Impl(Model& m, TrainOptions o, TrainerOptions t, TrainerObserver* observer)
       : model(m), options(std::move(o)), topt(std::move(t)), obs(observer ? observer : &quiet), inputs(topt.inputs) {}
@@ -164,6 +173,8 @@ struct Trainer::Impl {
                         {"threads", options.threads}};
     if (!options.output.empty()) c["output"] = session->output();  // checkpoints from before outputs were named lack it
     if (options.freeze_batchnorm) c["freeze-batchnorm"] = true;    // set only when on, as checkpoints without it ran
+    if (topt.schedule.kind != Schedule::Constant || topt.schedule.warmup_steps > 0)
+      c["lr-schedule"] = schedule_config();
     // The same for the gradient and loss options: set only when not the default.
     c.update(gradient_config());
     return c;
@@ -181,6 +192,86 @@ struct Trainer::Impl {
     return c;
   }
 
+  // The schedule as it takes effect, for run_config: its kind, the fields it reads, and the run's steps where the
+  // schedule is sized by them.
+  nlohmann::json schedule_config() const {
+    const LrSchedule& l = topt.schedule;
+    nlohmann::json c = {{"kind", name_of(l.kind)}, {"warmup-steps", l.warmup_steps}};
+    switch (l.kind) {
+      case Schedule::Step: c["step-size"] = l.step_size, c["gamma"] = l.gamma; break;
+      case Schedule::MultiStep: c["milestones"] = l.milestones, c["gamma"] = l.gamma; break;
+      case Schedule::Exponential: c["gamma"] = l.gamma; break;
+      case Schedule::Cosine: c["min-lr"] = l.min_lr, c["total-steps"] = total_steps(); break;
+      case Schedule::OneCycle:
+        c["total-steps"] = total_steps();
+        c["pct-start"] = l.pct_start, c["div-factor"] = l.div_factor, c["final-div-factor"] = l.final_div_factor;
+        c["cycle-momentum"] = l.cycle_momentum, c["base-momentum"] = l.base_momentum;
+        c["max-momentum"] = l.max_momentum;
+        break;
+      case Schedule::Plateau:
+        c["factor"] = l.factor, c["patience"] = l.patience, c["threshold"] = l.threshold;
+        c["threshold-mode"] = l.threshold_abs ? "abs" : "rel", c["cooldown"] = l.cooldown;
+        c["min-lr"] = l.plateau_min_lr, c["eps"] = l.eps;
+        break;
+      default: break;
+    }
+    return c;
+  }
+
+  int64_t total_steps() const { return topt.steps > 0 ? topt.steps : epochs * per_epoch; }
+
+  // The Trainer's own state for the checkpoint (Position::trainer).
+  std::string trainer_state() const {
+    if (!sched) return "";  // before set_data: nothing has run
+    nlohmann::json j = {{"schedule", nlohmann::json::parse(sched->state())},
+                        {"best_step", best_step},
+                        {"early_stopping_wait", es_wait}};
+    if (!std::isnan(best)) j["best"] = best;
+    if (!std::isnan(es_best)) j["early_stopping_best"] = es_best;
+    return j.dump();
+  }
+
+  // The monitored metric of a validation.
+  double metric(const EvalResult& v) const { return topt.monitor == "val_accuracy" ? v.accuracy() : v.loss; }
+  bool better(double value, double than, double delta) const {
+    if (std::isnan(than)) return !std::isnan(value);
+    return topt.monitor == "val_accuracy" ? value > than + delta : value < than - delta;
+  }
+
+  // After each validation once training has started: the plateau schedule, save_best, early stopping.
+  void after_validation(const EvalResult& v, int64_t step) {
+    if (sched->validated(v.loss)) {
+      session->set_lr(sched->lr());
+      obs->on_note("LrSchedule::kind plateau: the validation loss has not improved for " +
+                   std::to_string(topt.schedule.patience + 1) + " validations; lr lowered to " + g_text(sched->lr()) +
+                   " after step " + std::to_string(step));
+    }
+    const double value = metric(v);
+    if (!topt.save_best.empty() && better(value, best, 0)) {
+      check_weights();  // a non-finite weight is never written as the best
+      model.save(topt.save_best, best_inputs);
+      best = value;
+      best_step = step;
+      best_saved = true;
+    } else if (topt.save_best.empty() && better(value, best, 0)) {
+      best = value;
+      best_step = step;
+    }
+    if (topt.early_stopping > 0) {
+      if (better(value, es_best, topt.min_delta)) {
+        es_best = value;
+        es_wait = 0;
+      } else if (++es_wait >= topt.early_stopping) {
+        stopping = true;
+        stop_reason = "early stopping after step " + std::to_string(step) + ": " + topt.monitor +
+                      " has not improved by more than TrainerOptions::min_delta " + g_text(topt.min_delta) +
+                      " for TrainerOptions::early_stopping " + std::to_string(topt.early_stopping) +
+                      " validations (best " + g_text(best) + " at step " + std::to_string(best_step) + ")";
+        obs->on_note(stop_reason);
+      }
+    }
+  }
+
   // Refuses a resume whose options would not continue the same run, naming the first option that differs.
   void check_same_run(const nlohmann::json& checkpoint, const nlohmann::json& now) const {
     const std::string label = std::string(kResumeFrom) + " " + topt.resume_from;
@@ -188,7 +279,8 @@ struct Trainer::Impl {
     // The optimizer first: the defaults of others (lr) follow from it.
     std::vector<std::string> keys = {"optimizer"};
     for (auto it = now.begin(); it != now.end(); ++it)
-      if (it.key() != "optimizer" && it.key() != "threads") keys.push_back(it.key());  // threads: a note below
+      if (it.key() != "optimizer" && it.key() != "threads" && it.key() != "lr" && it.key() != "lr-schedule")
+        keys.push_back(it.key());  // threads, lr and the schedule: notes below
     // The gradient and loss options are written only when set: one the checkpoint has and this run lacks differs too.
     for (const char* key :
          {"accumulate", "clip-grad-norm", "clip-grad-value", "label-smoothing", "class-weights", "ignore-index"})
@@ -201,6 +293,14 @@ struct Trainer::Impl {
                     (was.contains(key) ? was[key].dump() : "unset") + ", this run has " + now[key].dump() +
                     "; resume with the same options");
     }
+    const nlohmann::json constant = {{"kind", "constant"}};
+    const nlohmann::json was_schedule = was.value("lr-schedule", constant),
+                         schedule = now.value("lr-schedule", constant);
+    if (was.value("lr", nlohmann::json()) != now["lr"] || was_schedule != schedule)
+      obs->on_note("the checkpoint was made with OptimizerConfig::lr " + was.value("lr", nlohmann::json()).dump() +
+                   " and TrainerOptions::schedule " + was_schedule.dump() + "; this run has lr " + now["lr"].dump() +
+                   " and schedule " + schedule.dump() + ", which from here gives the lr it gives at step " +
+                   std::to_string(resumed.state.steps));
     if (was.value("threads", 0) != now.value("threads", 0))
       obs->on_note("the checkpoint was made with TrainOptions::threads " + std::to_string(was.value("threads", 0)) +
                    " and this run uses " + std::to_string(now.value("threads", 0)) +
@@ -246,6 +346,7 @@ struct Trainer::Impl {
   void checkpoint(CheckpointDir& dir) {
     check_weights();
     pos.rng = rng_text(rng);
+    pos.trainer = trainer_state();
     const int64_t before = dir.last_step();
     dir.write(model, session->state(), pos);
     if (dir.last_step() != before) obs->on_checkpoint(dir.last_step(), dir.dir());  // not when the step had one
@@ -258,12 +359,13 @@ struct Trainer::Impl {
   }
 
   // A validation between steps (step 0: before the first), reported and recorded.
-  void validate(int64_t step, int64_t epoch) {
+  EvalResult validate(int64_t step, int64_t epoch) {
     EvalResult v = session->evaluate(*val);
     nlohmann::json r = {{"type", "val"}, {"epoch", epoch}, {"step", step}, {"val_loss", v.loss}};
     if (v.classification) r["val_accuracy"] = v.accuracy();
     obs->on_validation({step, epoch, v});
     record(r);
+    return v;
   }
 
   // An epoch's diagnostics: reported, warned about, and returned for its record.
@@ -313,7 +415,26 @@ Trainer::Trainer(Model& model, TrainOptions options, TrainerOptions trainer, Tra
   else if (m.from.open())
     m.to = &m.from;
   if (m.from.open()) model.load_weights(m.resumed.model);
-  m.session = std::make_unique<TrainingSession>(model, m.options);
+  check_schedule(t.schedule);
+  if (t.monitor != "val_loss" && t.monitor != "val_accuracy")
+    throw Error("TrainerOptions::monitor: '" + t.monitor + "' is not val_loss or val_accuracy");
+  if (t.early_stopping < 0 || !(t.min_delta >= 0) || !std::isfinite(t.min_delta))
+    throw Error("TrainerOptions::early_stopping and min_delta must be >= 0");
+  TrainOptions session_options = m.options;
+  // OneCycleLR sets the momentum (or beta1) of every step, so SGD has a momentum buffer even from momentum 0, as
+  // torch's SGD then has: it is made with the schedule's first momentum, which the first step sets anyway.
+  if (t.schedule.kind == Schedule::OneCycle && t.schedule.cycle_momentum && m.options.optimizer.kind == Optimizer::Sgd)
+    session_options.optimizer.momentum = t.schedule.max_momentum;
+  if (!t.save_best.empty()) {
+    m.best_inputs = t.inputs;
+    if (m.from.open()) m.best_inputs.add(m.resumed.model, "checkpoint's model");
+    // The model's own files are outputs when save_best names the model itself (training it in place).
+    if (!files::same_target(t.save_best, own_files[0]))
+      for (const std::string& f : own_files)
+        m.best_inputs.add(f, f == own_files[0] ? "model" : "model's external data");
+    model.check_save(t.save_best, m.best_inputs);
+  }
+  m.session = std::make_unique<TrainingSession>(model, session_options);
   m.session->set_diagnostics(t.diagnostics);
   m.lr = resolved(m.options.optimizer).lr;
 }
@@ -360,6 +481,18 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
   m.per_epoch = n / m.step_samples + (n % m.step_samples != 0);
   m.epochs = m.topt.steps > 0 ? m.topt.steps / m.per_epoch + (m.topt.steps % m.per_epoch != 0) : m.topt.epochs;
   m.labels = train.y.dtype == DType::Int64 || s.binary_accuracy();
+  const TrainerOptions& t = m.topt;
+  if (!val && t.schedule.kind == Schedule::Plateau)
+    throw Error("LrSchedule::kind plateau steps on the validation loss: it needs validation data");
+  if (!val && !t.save_best.empty())
+    throw Error("TrainerOptions::save_best keeps the best validation's weights: it needs validation data");
+  if (!val && t.early_stopping > 0)
+    throw Error("TrainerOptions::early_stopping watches the validations: it needs validation data");
+  if ((!t.save_best.empty() || t.early_stopping > 0) && t.monitor == "val_accuracy" &&
+      !(val->y.dtype == DType::Int64 || s.binary_accuracy()))
+    throw Error("TrainerOptions::monitor val_accuracy needs class labels in the validation data (" + val->source +
+                " has float targets)");
+  m.sched = std::make_unique<LrScheduler>(t.schedule, resolved(m.options.optimizer).lr, m.total_steps());
 
   m.pos.config = m.run_config().dump();
   m.pos.command = m.topt.command;
@@ -371,6 +504,25 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
     std::istringstream in(m.resumed.position.rng);
     if (!(in >> m.rng)) throw Error(label + ": the checkpoint's generator state is malformed");
     s.restore(m.resumed.state);
+    // The schedule continues from its state when neither it nor the lr changed; otherwise the new one gives the lr
+    // it has at this step (a plateau schedule starting afresh).
+    const nlohmann::json was = normalized(nlohmann::json::parse(m.resumed.position.config)),
+                         now = nlohmann::json::parse(m.pos.config);
+    const bool same_schedule = was.value("lr", nlohmann::json()) == now["lr"] &&
+                               was.value("lr-schedule", nlohmann::json()) == now.value("lr-schedule", nlohmann::json());
+    nlohmann::json state = m.resumed.position.trainer.empty() ? nlohmann::json::object()
+                                                              : nlohmann::json::parse(m.resumed.position.trainer);
+    if (same_schedule && state.contains("schedule")) {
+      m.sched->restore(state["schedule"].dump());
+    } else {
+      while (m.sched->steps() < s.steps()) m.sched->step();
+    }
+    if (state.contains("best") && state["best"].is_number()) m.best = state["best"].get<double>();
+    if (state.contains("best_step") && state["best_step"].is_number()) m.best_step = state["best_step"].get<int64_t>();
+    if (state.contains("early_stopping_best") && state["early_stopping_best"].is_number())
+      m.es_best = state["early_stopping_best"].get<double>();
+    if (state.contains("early_stopping_wait") && state["early_stopping_wait"].is_number())
+      m.es_wait = state["early_stopping_wait"].get<int64_t>();
     m.pos = std::move(m.resumed.position);
     if (m.pos.order.empty()) m.pos.next = 0;
     m.pos.command = m.topt.command;  // how this run was started, for the checkpoints it writes
@@ -380,6 +532,8 @@ void Trainer::set_data(const Dataset& train, const Dataset* val) {
       if (m.to && m.to != &m.from) m.to->append_record(line);
     });
   }
+  s.set_lr(m.sched->lr());
+  if (m.sched->sets_momentum()) s.set_momentum(m.sched->momentum());
   // The batch buffers at their largest, so that no step allocates.
   m.x_name = train.x_name.empty() ? s.input() : train.x_name;
   reserve_rows(train.x, std::min(batch, n), m.xb[m.x_name]);
@@ -396,9 +550,24 @@ TrainResult Trainer::run() {
   const TrainerOptions& t = m.topt;
   const int64_t n = m.n, first_step = s.steps();
   TrainResult result;
-  if (stop_requested()) return result.stopped = true, result;
+  const auto finish = [&]() {
+    result.early_stopped = m.stopping;
+    result.reason = m.stop_reason;
+    result.best_saved = m.best_saved;
+    result.best = m.best;
+    result.best_step = m.best_step;
+    return result;
+  };
+  if (stop_requested()) return result.stopped = true, finish();
+  if (t.early_stopping > 0 && m.es_wait >= t.early_stopping) {  // a resumed run that had stopped early
+    m.stopping = true;
+    m.stop_reason = "early stopping: the checkpoint's run had stopped early (" + t.monitor + " not improved for " +
+                    std::to_string(m.es_wait) + " validations); a larger TrainerOptions::early_stopping goes on";
+    m.obs->on_note(m.stop_reason);
+    return finish();
+  }
   if (m.val && !m.from.open()) m.validate(0, 0);  // where validation starts: the first point of its curve
-  while (pos.epoch <= m.epochs) {
+  while (pos.epoch <= m.epochs && !m.stopping) {
     if (pos.order.empty()) {  // a new epoch: its own draw of the order
       pos.order.resize(static_cast<size_t>(n));
       std::iota(pos.order.begin(), pos.order.end(), 0);
@@ -412,10 +581,11 @@ TrainResult Trainer::run() {
     int64_t seen_here = 0;  // samples this process trained in this epoch, for the rate
     double eval_secs = 0;   // time spent in val_every validations, not training
     bool due = false;       // a checkpoint_every checkpoint fell on the epoch's last step
-    while (pos.next < n && (t.steps == 0 || s.steps() < t.steps) && !stop_requested()) {
+    while (pos.next < n && (t.steps == 0 || s.steps() < t.steps) && !stop_requested() && !m.stopping) {
       const int64_t b = pos.next, end = std::min(n, b + m.step_samples);
       int64_t hits = 0, ignored = 0;
       float loss = 0;
+      m.lr = s.lr();  // the lr this step uses, set by the schedule after the step before
       if (t.accumulate == 1) {
         gather(*m.train, m.x_name, pos.order, static_cast<size_t>(b), static_cast<size_t>(end), m.xb, m.yb);
         loss = s.train_step(m.xb, m.yb, &hits);
@@ -436,6 +606,9 @@ TrainResult Trainer::run() {
         loss = static_cast<float>(sum);
       }
       const int64_t step = s.steps();
+      m.sched->step();  // torch's scheduler.step() after optimizer.step(): the next step's lr
+      s.set_lr(m.sched->lr());
+      if (m.sched->sets_momentum()) s.set_momentum(m.sched->momentum());
       std::vector<ParamStats> stats = t.diagnostics ? s.param_stats() : std::vector<ParamStats>();
       std::string bad_grad;
       for (const ParamStats& p : stats)
@@ -497,7 +670,7 @@ TrainResult Trainer::run() {
       m.obs->on_step(report);
       if (t.val_every > 0 && m.val && step % t.val_every == 0 && pos.next < n) {  // the epoch's end validates anyway
         const auto e0 = std::chrono::steady_clock::now();
-        m.validate(step, pos.epoch);
+        m.after_validation(m.validate(step, pos.epoch), step);
         eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
       }
       // A checkpoint due at an epoch's last step waits for the epoch's record, so that it covers the whole epoch.
@@ -510,7 +683,7 @@ TrainResult Trainer::run() {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - eval_secs;
     result.steps = s.steps() - first_step;
-    if (stop_requested()) return result.stopped = true, result;  // the caller writes what it wants (write_checkpoint)
+    if (stop_requested()) return result.stopped = true, finish();  // the caller writes what it wants (write_checkpoint)
     // An epoch's record is made once, when it ends. A step count that stops inside one reports its running totals
     // but records nothing: the run resumed from there records that epoch when it ends, and a resume with nothing
     // left to train reports nothing.
@@ -536,6 +709,7 @@ TrainResult Trainer::run() {
         e.val = s.evaluate(*m.val);
         r["val_loss"] = e.val.loss;
         if (e.val.classification) r["val_accuracy"] = e.val.accuracy();
+        m.after_validation(e.val, s.steps());
       }
       m.obs->on_epoch(e);
       if (t.diagnostics) r["diagnostics"] = m.report_diagnostics(pos.epoch);
@@ -548,7 +722,7 @@ TrainResult Trainer::run() {
     if (m.to && (t.checkpoint_every == 0 || due)) m.checkpoint(*m.to);
   }
   if (m.to) m.checkpoint(*m.to);  // so that a later resume with more epochs or steps goes on
-  return result;
+  return finish();
 }
 
 void Trainer::write_checkpoint(CheckpointDir* dir) {
@@ -569,6 +743,7 @@ int64_t Trainer::steps_per_epoch() const { return impl_->per_epoch; }
 int64_t Trainer::epochs() const { return impl_->epochs; }
 bool Trainer::finished() const {
   const Impl& m = *impl_;
+  if (m.topt.early_stopping > 0 && m.es_wait >= m.topt.early_stopping) return true;  // it had stopped early
   return m.topt.steps > 0 ? m.session->steps() >= m.topt.steps : m.pos.epoch > m.epochs;
 }
 std::string Trainer::resumed_model() const { return impl_->from.open() ? impl_->resumed.model : ""; }

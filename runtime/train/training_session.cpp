@@ -39,6 +39,7 @@ struct TrainingSession::Impl {
   std::vector<std::string> frozen;  // the initializers TrainOptions::freeze and train_only keep fixed, sorted
   std::map<int, ir::Shape> fed;     // the plan key, reused so that a steady-state step allocates nothing
   int64_t steps = 0;
+  OptimizerConfig config;      // resolved; lr and momentum as set_lr and set_momentum last set them
   bool fusable = false;        // plain SGD in f32: the executor can fold the update into the backward pass
   bool column_output = false;  // the output is (N, 1): one value per sample, whose targets may come as (N)
   bool binary = false;         // bce on an (N, 1) output: hits are counted for float 0/1 targets too
@@ -507,6 +508,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
   ir::Graph& mg = model.impl().graph;
   for (int p : m.t.trainable) m.ranges.push_back({g.values[p].offset, static_cast<size_t>(g.numel(p))});
   m.opt = optim::make(options.optimizer, mg.params.size());
+  m.config = resolved(options.optimizer);
   set_threads(options.threads);
   if (options.precision != Precision::F32 && options.precision != Precision::Bf16)
     throw Error("TrainOptions::precision: not a Precision");
@@ -786,6 +788,24 @@ void TrainingSession::restore(const TrainingState& st) {
 }
 
 int64_t TrainingSession::steps() const { return impl_->steps; }
+
+void TrainingSession::set_lr(double lr) {
+  Impl& m = *impl_;
+  if (!(lr >= 0) || !std::isfinite(lr)) throw Error("TrainingSession::set_lr: the lr must be >= 0 and finite");
+  m.config.lr = lr;
+  m.opt->set_lr(lr);
+  // The fused steps read the scale when they run; a plan made before is not rebuilt.
+  if (m.fusable) m.ex->set_update_scale(m.opt->fused_scale());
+}
+
+double TrainingSession::lr() const { return impl_->config.lr; }
+
+void TrainingSession::set_momentum(double momentum) {
+  Impl& m = *impl_;
+  if (m.config.kind == Optimizer::Sgd && m.config.momentum == 0)
+    throw Error("TrainingSession::set_momentum: an SGD session made without OptimizerConfig::momentum has no buffer");
+  m.opt->set_momentum(momentum);
+}
 
 void TrainingSession::set_diagnostics(bool on) {
   Impl& m = *impl_;

@@ -408,9 +408,13 @@ TEST(FileSafety, D14_ResumeTakesTheSameOptionsHoweverSpelled) {
       "train " + common + "--steps 3 --lr 0.01 --freeze 2.bias --freeze 0.bias --freeze 0.bias --resume " + dir + "/ck",
       dir);
   EXPECT_EQ(r.code, 0) << r.err;
-  r = cli("train " + common + "--steps 4 --lr 0.02 --freeze 0.bias --freeze 2.bias --resume " + dir + "/ck", dir);
+  r = cli("train " + common + "--steps 4 --momentum 0.5 --freeze 0.bias --freeze 2.bias --resume " + dir + "/ck", dir);
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("made with lr 0.01, this run has 0.02"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("made with momentum 0.0, this run has 0.5"), std::string::npos) << r.err;
+  // A new lr (or schedule) is allowed, and noted.
+  r = cli("train " + common + "--steps 4 --lr 0.02 --freeze 0.bias --freeze 2.bias --resume " + dir + "/ck", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("note: the checkpoint was made with --lr 0.01"), std::string::npos) << r.err;
 }
 
 TEST(FileSafety, D15_OutOfRangeOptimizerOptionsAreBadUsage) {

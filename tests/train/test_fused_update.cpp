@@ -73,6 +73,38 @@ TEST(FusedUpdate, PlainSgdInTheBackwardPassGivesTheSeparatePassWeights) {
   EXPECT_GT(moved, 1e-3f) << "the weights did not train";
 }
 
+// A schedule's lr, set between steps (TrainingSession::set_lr): the fused GEMMs read it when they run, so each plan,
+// made at the first lr, goes on fusing every update and trains as the separate pass does at each step's lr.
+TEST(FusedUpdate, ANewLrBetweenStepsIsWhatTheFusedGemmsApply) {
+  Model fused_model = Model::load(kFashion), separate_model = Model::load(kFashion),
+        fixed_model = Model::load(kFashion);
+  TrainingSession fused(fused_model, sgd(0.05)), separate(separate_model, sgd(0.05)), fixed(fixed_model, sgd(0.05));
+  separate.set_diagnostics(true);
+  std::mt19937 rng(11);
+  const double lrs[] = {0.05, 0.2, 0.01, 0.3, 0.0, 0.07};
+  int k = 0;
+  for (int round = 0; round < 2; ++round)
+    for (int64_t n : {32, 256, 7}) {
+      const double lr = lrs[k++ % 6];
+      fused.set_lr(lr);
+      separate.set_lr(lr);
+      EXPECT_EQ(fused.lr(), lr);
+      Batch b = random_batch(n, rng);
+      fused.train_step(b.x, b.y);
+      separate.train_step(b.x, b.y);
+      fixed.train_step(b.x, b.y);
+      EXPECT_EQ(fused.fused_updates(), fused.trainable()) << "batch " << n << " at lr " << lr;
+    }
+  const std::vector<float>&a = fused_model.impl().graph.params, &b = separate_model.impl().graph.params,
+        &c = fixed_model.impl().graph.params;
+  float apart = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_NEAR(a[i], b[i], 1e-6f * (1.f + std::fabs(b[i]))) << "parameter element " << i;
+    apart = std::max(apart, std::fabs(a[i] - c[i]));
+  }
+  EXPECT_GT(apart, 1e-4f) << "the new lrs changed nothing: the fused GEMMs kept the first one";
+}
+
 // A model whose second layer is MatMul and Add: the Gemm's parameters and the Add's bias (its gradient a sum over
 // the batch, as a Gemm's) are updated in the GEMMs, the MatMul's weight by the optimizer's pass over its range alone,
 // and together they train as the separate pass does.
