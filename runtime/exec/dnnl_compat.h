@@ -162,6 +162,23 @@ dnnl::layer_normalization_forward::primitive_desc layer_norm(const dnnl::engine&
 // dX, dscale and dshift from dY, X, scale, mean and variance.
 dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnnl::engine& eng, const memory::desc& md,
                                                                        float epsilon);
+// Convolutions (direct, no Winograd, so results round as the reference sums) on the layouts the descs give: the
+// spatial geometry, with oneDNN's dilations (0 is none) and the padding before (pad_l) and after (pad_r) each axis.
+struct ConvShape {
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+// Y = X * W (+ bias): training keeps what the backward passes are made against (forward_training).
+dnnl::convolution_forward::primitive_desc conv_forward(const dnnl::engine& eng, const ConvShape& c,
+                                                       const memory::desc& src, const memory::desc& wei,
+                                                       const memory::desc* bias, const memory::desc& dst,
+                                                       bool training);
+// dX from dY and W; dW (and dbias) from X and dY. hint: the forward they belong to.
+dnnl::convolution_backward_data::primitive_desc conv_backward_data(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& diff_src, const memory::desc& wei,
+    const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint);
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& src, const memory::desc& diff_wei,
+    const memory::desc* diff_bias, const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint);
 // Activations: oneDNN eltwise algorithms under version-neutral names. alpha and beta as the function reads them:
 // Clip's bounds (y = min(max(x, alpha), beta), alpha <= beta), Swish's y = x * sigmoid(alpha * x); the others read
 // none (HardSwish is y = x * clip(x / 6 + 1/2, 0, 1)).

@@ -19,7 +19,7 @@ IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7,
 rng = np.random.default_rng(2024)
 # What ONNX names the node tests of the ops whose tests follow neither the op in lower case nor in snake case
 # (test_node_conformance.cpp's kStems holds the same table).
-STEMS = {"BatchNormalization": "batchnorm"}
+STEMS = {"BatchNormalization": ["batchnorm"], "Conv": ["basic_conv", "conv"]}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -473,7 +473,7 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                stem = next(p for p in (f"test_{STEMS.get(op, op.lower())}", f"test_{op.lower()}", f"test_{snake(op)}")
+                stem = next(p for p in [f"test_{s}" for s in STEMS.get(op, [])] + [f"test_{op.lower()}", f"test_{snake(op)}"]
                             if c.name.startswith(p))
                 name = f"test_{op.lower()}_opset{v}" + c.name[len(stem):]
                 cases.append(restamp(out, name, c, v))
