@@ -308,6 +308,30 @@ dnnl::convolution_backward_weights::primitive_desc conv_backward_weights(
 }
 
 namespace {
+alg pool_alg(Pool p) {
+  switch (p) {
+    case Pool::Max: return alg::pooling_max;
+    case Pool::AvgIncludePadding: return alg::pooling_avg_include_padding;
+    case Pool::AvgExcludePadding: return alg::pooling_avg_exclude_padding;
+  }
+  return alg::pooling_max;
+}
+}  // namespace
+
+pool_fwd::primitive_desc pool_forward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                      const memory::desc& src, const memory::desc& dst, bool training) {
+  return {pool_fwd::desc(training ? prop::forward_training : prop::forward_inference, pool_alg(p), src, dst, c.strides,
+                         kernel, c.dilates, c.pad_l, c.pad_r),
+          eng};
+}
+
+pool_bwd::primitive_desc pool_backward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                       const memory::desc& diff_src, const memory::desc& diff_dst,
+                                       const pool_fwd::primitive_desc& hint) {
+  return {pool_bwd::desc(pool_alg(p), diff_src, diff_dst, c.strides, kernel, c.dilates, c.pad_l, c.pad_r), eng, hint};
+}
+
+namespace {
 alg activation_alg(Activation f, bool from_dst) {
   switch (f) {
     case Activation::Clip: return from_dst ? alg::eltwise_clip_v2_use_dst_for_bwd : alg::eltwise_clip_v2;

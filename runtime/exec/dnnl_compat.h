@@ -179,6 +179,17 @@ dnnl::convolution_backward_data::primitive_desc conv_backward_data(
 dnnl::convolution_backward_weights::primitive_desc conv_backward_weights(
     const dnnl::engine& eng, const ConvShape& c, const memory::desc& src, const memory::desc& diff_wei,
     const memory::desc* diff_bias, const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint);
+// Pooling, with dilations (2.x: the pooling_v2 primitives; 3.x: pooling_forward and pooling_backward). The window is
+// a ConvShape's (oneDNN's dilations: 0 is none) with its kernel. Max keeps, in training, the argmax in a workspace
+// that its backward reads.
+enum class Pool { Max, AvgIncludePadding, AvgExcludePadding };
+using pool_fwd = dnnl::pooling_v2_forward;
+using pool_bwd = dnnl::pooling_v2_backward;
+pool_fwd::primitive_desc pool_forward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                      const memory::desc& src, const memory::desc& dst, bool training);
+pool_bwd::primitive_desc pool_backward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                       const memory::desc& diff_src, const memory::desc& diff_dst,
+                                       const pool_fwd::primitive_desc& hint);
 // Activations: oneDNN eltwise algorithms under version-neutral names. alpha and beta as the function reads them:
 // Clip's bounds (y = min(max(x, alpha), beta), alpha <= beta), Swish's y = x * sigmoid(alpha * x); the others read
 // none (HardSwish is y = x * clip(x / 6 + 1/2, 0, 1)).

@@ -13,33 +13,13 @@ namespace {
 
 namespace dc = dnnl_compat;
 
-// An Ints attribute, or `count` copies of dflt when absent; its length must be count.
-std::vector<int64_t> ints_attr(const ir::Graph& g, const ir::Node& n, const char* name, size_t count, int64_t dflt) {
-  auto it = n.attrs.find(name);
-  if (it == n.attrs.end()) return std::vector<int64_t>(count, dflt);
-  if (it->second.kind != ir::Attr::Ints || it->second.ints.size() != count)
-    g.fail(n, std::string("attribute ") + name + " must hold " + std::to_string(count) + " integers, got " +
-                  ir::shape_str(it->second.ints));
-  return it->second.ints;
-}
-
-std::string auto_pad_of(const ir::Node& n) {
-  auto it = n.attrs.find("auto_pad");
-  return it == n.attrs.end() || it->second.s.empty() ? "NOTSET" : it->second.s;
-}
-
-// Where each output element reads: per spatial axis the stride, dilation, kernel size and the padding before and
-// after, and the output's size. ONNX's defaults: strides and dilations 1, pads 0, auto_pad NOTSET, group 1.
-struct Geometry {
-  int64_t group = 1;
-  std::vector<int64_t> strides, dilations, kernel, pad_begin, pad_end, out;
-};
-
 // X: (N, C, D1..Dr); W: (M, C/group, k1..kr). Unknown (symbolic) spatial sizes give unknown output sizes.
+struct Geometry : Window {
+  int64_t group = 1;
+};
 Geometry geometry(const ir::Graph& g, const ir::Node& n, const Shape& x, const Shape& w) {
   if (x.size() < 3 || x.size() > 5) g.fail(n, "X must be (N, C, D1[, D2[, D3]]), got " + ir::shape_str(x));
   if (w.size() != x.size()) g.fail(n, "W " + ir::shape_str(w) + " must have X's rank, " + std::to_string(x.size()));
-  const size_t r = x.size() - 2;
   Geometry geo;
   geo.group = n.attr_i("group", 1);
   if (geo.group < 1) g.fail(n, "group must be positive, got " + std::to_string(geo.group));
@@ -49,43 +29,11 @@ Geometry geometry(const ir::Graph& g, const ir::Node& n, const Shape& x, const S
   if (x[1] != ir::kUnknown && w[1] != ir::kUnknown && x[1] != w[1] * geo.group)
     g.fail(n, "X has " + std::to_string(x[1]) + " channels but W " + ir::shape_str(w) + " takes " +
                   std::to_string(w[1]) + " per group in " + std::to_string(geo.group) + " groups");
-  geo.kernel.assign(w.begin() + 2, w.end());
-  if (n.has("kernel_shape") && ints_attr(g, n, "kernel_shape", r, 0) != geo.kernel)
-    g.fail(n, "kernel_shape " + ir::shape_str(ints_attr(g, n, "kernel_shape", r, 0)) + " differs from W's " +
-                  ir::shape_str(geo.kernel));
-  geo.strides = ints_attr(g, n, "strides", r, 1);
-  geo.dilations = ints_attr(g, n, "dilations", r, 1);
-  const std::vector<int64_t> pads = ints_attr(g, n, "pads", 2 * r, 0);
-  const std::string auto_pad = auto_pad_of(n);
-  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
-    g.fail(n, "auto_pad '" + auto_pad + "' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
-  geo.pad_begin.assign(r, 0);
-  geo.pad_end.assign(r, 0);
-  geo.out.assign(r, ir::kUnknown);
-  for (size_t i = 0; i < r; ++i) {
-    const int64_t s = geo.strides[i], d = geo.dilations[i], k = geo.kernel[i], in = x[2 + i];
-    if (s < 1 || d < 1) g.fail(n, "strides and dilations must be positive");
-    if (auto_pad == "NOTSET") {
-      geo.pad_begin[i] = pads[i];
-      geo.pad_end[i] = pads[r + i];
-      if (pads[i] < 0 || pads[r + i] < 0) g.fail(n, "pads must be >= 0, got " + ir::shape_str(pads));
-    }
-    if (in == ir::kUnknown || k == ir::kUnknown) continue;
-    const int64_t span = (k - 1) * d + 1;  // the kernel's extent with its dilation
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      // out = ceil(in / s), padded by what that takes; the odd element goes at the end (UPPER) or the start (LOWER).
-      geo.out[i] = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (geo.out[i] - 1) * s + span - in);
-      geo.pad_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      geo.pad_end[i] = total - geo.pad_begin[i];
-    } else {
-      const int64_t padded = in + geo.pad_begin[i] + geo.pad_end[i];
-      if (padded < span)
-        g.fail(n, "the kernel spans " + std::to_string(span) + " along spatial axis " + std::to_string(i) +
-                      " but X, padded, has " + std::to_string(padded));
-      geo.out[i] = (padded - span) / s + 1;
-    }
-  }
+  const std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  if (n.has("kernel_shape") && ints_attr(g, n, "kernel_shape", kernel.size(), 0) != kernel)
+    g.fail(n, "kernel_shape " + ir::shape_str(ints_attr(g, n, "kernel_shape", kernel.size(), 0)) +
+                  " differs from W's " + ir::shape_str(kernel));
+  static_cast<Window&>(geo) = window_of(g, n, x, kernel, false);
   return geo;
 }
 

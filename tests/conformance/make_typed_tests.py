@@ -184,6 +184,7 @@ def main(out):
     cases += arith_cases(out)
     cases += movement(out)
     cases += range_cases(out)
+    cases += maxpool_cases(out)
     write_bad(os.path.join(out, "bad"))
     return cases
 
@@ -346,6 +347,19 @@ def range_cases(out):
     cases.append(write_case(out, "test_range_float_constants_opset13", 13,
                             consts + [helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Add", ["r", "x"], ["y"])],
                             [("x", np.ones(8, np.float32))], [("y", np.arange(-1.0, 1.0, 0.25).astype(np.float32) + 1)]))
+    return cases
+
+
+def maxpool_cases(out):
+    """MaxPool on the other dtypes it takes (int8 and uint8 from opset 12, float16 and double), 2x2 windows at stride
+    2: the maximum of each, from NumPy."""
+    cases = []
+    for dtype, opset in ((np.int8, 12), (np.uint8, 12), (np.float16, 11), (np.float64, 11)):
+        x = ints(dtype, (2, 3, 4, 6)) if np.issubdtype(dtype, np.integer) else rng.standard_normal((2, 3, 4, 6)).astype(dtype)
+        want = x.reshape(2, 3, 2, 2, 3, 2).max(axis=(3, 5))
+        cases.append(write_case(out, f"test_maxpool_{np.dtype(dtype).name}_opset{opset}", opset,
+                                [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                                [("x", x)], [("y", want)]))
     return cases
 
 
