@@ -19,7 +19,8 @@ IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7,
 rng = np.random.default_rng(2024)
 # What ONNX names the node tests of the ops whose tests follow neither the op in lower case nor in snake case
 # (test_node_conformance.cpp's kStems holds the same table).
-STEMS = {"BatchNormalization": ["batchnorm"], "Conv": ["basic_conv", "conv"]}
+STEMS = {"BatchNormalization": ["batchnorm"], "Conv": ["basic_conv", "conv"],
+         "Pad": ["constant_pad", "edge_pad", "reflect_pad", "wrap_pad"]}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -189,6 +190,7 @@ def main(out, cli=None):
     cases += batchnorm_ops(out)
     cases += arith_ops(out)
     cases += movement_ops(out)
+    cases += pad_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
@@ -428,6 +430,21 @@ def movement_ops(out):
         v = (rng.standard_normal((3, 4)) * 5).astype(np.float32)
         cases.append(write_case(out, f"test_cast_opset1_FLOAT_to_{to}", 1,
                                 helper.make_node("Cast", ["x"], ["y"], to=to), [("x", v)], [("y", v.astype(dtype))]))
+    return cases
+
+
+def pad_ops(out):
+    """Pad's attribute forms: `paddings` and `value` at 1, `pads` and each mode at 2 (from 11 they are inputs, which
+    ONNX's node tests cover), against NumPy's pad (numpy's symmetric-free "reflect" is ONNX's reflect)."""
+    cases = []
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    cases.append(write_case(out, "test_pad_opset1_constant_value", 1,
+                            helper.make_node("Pad", ["x"], ["y"], paddings=[1, 0, 2, 3], value=1.5), [("x", x)],
+                            [("y", np.pad(x, ((1, 2), (0, 3)), constant_values=1.5))]))
+    for mode in ("constant", "reflect", "edge"):
+        cases.append(write_case(out, f"test_pad_opset2_{mode}", 2,
+                                helper.make_node("Pad", ["x"], ["y"], pads=[2, 1, 1, 3], mode=mode), [("x", x)],
+                                [("y", np.pad(x, ((2, 1), (1, 3)), mode=mode))]))
     return cases
 
 

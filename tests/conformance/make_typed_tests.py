@@ -185,6 +185,7 @@ def main(out):
     cases += movement(out)
     cases += range_cases(out)
     cases += maxpool_cases(out)
+    cases += pad_cases(out)
     write_bad(os.path.join(out, "bad"))
     return cases
 
@@ -360,6 +361,25 @@ def maxpool_cases(out):
         cases.append(write_case(out, f"test_maxpool_{np.dtype(dtype).name}_opset{opset}", opset,
                                 [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
                                 [("x", x)], [("y", want)]))
+    return cases
+
+
+def pad_cases(out):
+    """Pad on other dtypes (element bytes moved as they are): int32 with a constant of its own, uint8 edge, bool
+    constant, float16 reflect, against NumPy's pad."""
+    cases = []
+    for dtype, mode in ((np.int32, "constant"), (np.uint8, "edge"), (np.bool_, "constant"), (np.float16, "reflect")):
+        x = rng.random((3, 4)) > 0.5 if dtype == np.bool_ else ints(dtype, (3, 4)) if dtype != np.float16 else \
+            rng.standard_normal((3, 4)).astype(dtype)
+        pads = np.array([1, 2, 2, 1], np.int64)
+        inputs, extra = [("x", x)], {}
+        if mode == "constant" and dtype != np.bool_:
+            inputs.append(("c", np.array(7, dtype)))
+            extra = {"constant_values": 7}
+        want = np.pad(x, ((1, 2), (2, 1)), mode=mode, **extra)
+        cases.append(write_case(out, f"test_pad_{np.dtype(dtype).name}_{mode}_opset13", 13,
+                                [helper.make_node("Pad", ["x", "p"] + (["c"] if len(inputs) > 1 else []), ["y"], mode=mode)],
+                                inputs, [("y", want)], initializers=[tensor("p", pads)]))
     return cases
 
 

@@ -57,8 +57,10 @@ std::string snake(const std::string& s) {
 
 // What ONNX names the node tests of the few ops whose tests follow neither spelling (make_old_opset_tests.py's STEMS
 // holds the same table).
-const std::map<std::string, std::vector<std::string>> kStems = {{"BatchNormalization", {"batchnorm"}},
-                                                                {"Conv", {"basic_conv"}}};
+const std::map<std::string, std::vector<std::string>> kStems = {
+    {"BatchNormalization", {"batchnorm"}},
+    {"Conv", {"basic_conv"}},
+    {"Pad", {"constant_pad", "edge_pad", "reflect_pad", "wrap_pad"}}};
 
 // The cases in dir named after op: test_<op in lower case> or test_<op in snake case> (or kStems'), alone or followed
 // by _...,
