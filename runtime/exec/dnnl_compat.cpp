@@ -281,6 +281,60 @@ dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnn
       layer_norm(eng, md, epsilon));
 }
 
+dnnl::convolution_forward::primitive_desc conv_forward(const dnnl::engine& eng, const ConvShape& c,
+                                                       const memory::desc& src, const memory::desc& wei,
+                                                       const memory::desc* bias, const memory::desc& dst,
+                                                       bool training) {
+  const prop p = training ? prop::forward_training : prop::forward_inference;
+  using d = dnnl::convolution_forward::desc;
+  return {bias ? d(p, alg::convolution_direct, src, wei, *bias, dst, c.strides, c.dilates, c.pad_l, c.pad_r)
+               : d(p, alg::convolution_direct, src, wei, dst, c.strides, c.dilates, c.pad_l, c.pad_r),
+          eng};
+}
+
+dnnl::convolution_backward_data::primitive_desc conv_backward_data(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& diff_src, const memory::desc& wei,
+    const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint) {
+  return {dnnl::convolution_backward_data::desc(alg::convolution_direct, diff_src, wei, diff_dst, c.strides, c.dilates,
+                                                c.pad_l, c.pad_r),
+          eng, hint};
+}
+
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& src, const memory::desc& diff_wei,
+    const memory::desc* diff_bias, const memory::desc& diff_dst,
+    const dnnl::convolution_forward::primitive_desc& hint) {
+  using d = dnnl::convolution_backward_weights::desc;
+  return {diff_bias
+              ? d(alg::convolution_direct, src, diff_wei, *diff_bias, diff_dst, c.strides, c.dilates, c.pad_l, c.pad_r)
+              : d(alg::convolution_direct, src, diff_wei, diff_dst, c.strides, c.dilates, c.pad_l, c.pad_r),
+          eng, hint};
+}
+
+namespace {
+alg pool_alg(Pool p) {
+  switch (p) {
+    case Pool::Max: return alg::pooling_max;
+    case Pool::AvgIncludePadding: return alg::pooling_avg_include_padding;
+    case Pool::AvgExcludePadding: return alg::pooling_avg_exclude_padding;
+  }
+  return alg::pooling_max;
+}
+}  // namespace
+
+pool_fwd::primitive_desc pool_forward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                      const memory::desc& src, const memory::desc& dst, bool training) {
+  return {pool_fwd::desc(training ? prop::forward_training : prop::forward_inference, pool_alg(p), src, dst, c.strides,
+                         kernel, c.dilates, c.pad_l, c.pad_r),
+          eng};
+}
+
+pool_bwd::primitive_desc pool_backward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                       const memory::desc& diff_src, const memory::desc& diff_dst,
+                                       const pool_fwd::primitive_desc& hint) {
+  return {pool_bwd::desc(pool_alg(p), diff_src, diff_dst, c.strides, kernel, c.dilates, c.pad_l, c.pad_r), eng, hint};
+}
+
 namespace {
 alg activation_alg(Activation f, bool from_dst) {
   switch (f) {

@@ -169,6 +169,34 @@ dnnl::layer_normalization_forward::primitive_desc layer_norm(const dnnl::engine&
 // dX, dscale and dshift from dY, X, scale, mean and variance.
 dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnnl::engine& eng, const memory::desc& md,
                                                                        float epsilon);
+// Convolutions (direct, no Winograd, so results round as the reference sums) on the layouts the descs give: the
+// spatial geometry, with oneDNN's dilations (0 is none) and the padding before (pad_l) and after (pad_r) each axis.
+struct ConvShape {
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+// Y = X * W (+ bias): training keeps what the backward passes are made against (forward_training).
+dnnl::convolution_forward::primitive_desc conv_forward(const dnnl::engine& eng, const ConvShape& c,
+                                                       const memory::desc& src, const memory::desc& wei,
+                                                       const memory::desc* bias, const memory::desc& dst,
+                                                       bool training);
+// dX from dY and W; dW (and dbias) from X and dY. hint: the forward they belong to.
+dnnl::convolution_backward_data::primitive_desc conv_backward_data(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& diff_src, const memory::desc& wei,
+    const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint);
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights(
+    const dnnl::engine& eng, const ConvShape& c, const memory::desc& src, const memory::desc& diff_wei,
+    const memory::desc* diff_bias, const memory::desc& diff_dst, const dnnl::convolution_forward::primitive_desc& hint);
+// Pooling, with dilations (2.x: the pooling_v2 primitives; 3.x: pooling_forward and pooling_backward). The window is
+// a ConvShape's (oneDNN's dilations: 0 is none) with its kernel. Max keeps, in training, the argmax in a workspace
+// that its backward reads.
+enum class Pool { Max, AvgIncludePadding, AvgExcludePadding };
+using pool_fwd = dnnl::pooling_v2_forward;
+using pool_bwd = dnnl::pooling_v2_backward;
+pool_fwd::primitive_desc pool_forward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                      const memory::desc& src, const memory::desc& dst, bool training);
+pool_bwd::primitive_desc pool_backward(const dnnl::engine& eng, Pool p, const ConvShape& c, const memory::dims& kernel,
+                                       const memory::desc& diff_src, const memory::desc& diff_dst,
+                                       const pool_fwd::primitive_desc& hint);
 // Activations: oneDNN eltwise algorithms under version-neutral names. alpha and beta as the function reads them:
 // Clip's bounds (y = min(max(x, alpha), beta), alpha <= beta), Swish's y = x * sigmoid(alpha * x); the others read
 // none (HardSwish is y = x * clip(x / 6 + 1/2, 0, 1)).

@@ -528,4 +528,63 @@ void store_double(DType d, void* data, size_t i, double v) {
   }
 }
 
+// An Ints attribute, or `count` copies of dflt when absent; its length must be count.
+std::vector<int64_t> ints_attr(const ir::Graph& g, const ir::Node& n, const char* name, size_t count, int64_t dflt) {
+  auto it = n.attrs.find(name);
+  if (it == n.attrs.end()) return std::vector<int64_t>(count, dflt);
+  if (it->second.kind != ir::Attr::Ints || it->second.ints.size() != count)
+    g.fail(n, std::string("attribute ") + name + " must hold " + std::to_string(count) + " integers, got " +
+                  ir::shape_str(it->second.ints));
+  return it->second.ints;
+}
+
+static std::string auto_pad_of(const ir::Node& n) {
+  auto it = n.attrs.find("auto_pad");
+  return it == n.attrs.end() || it->second.s.empty() ? "NOTSET" : it->second.s;
+}
+
+Window window_of(const ir::Graph& g, const ir::Node& n, const Shape& x, const std::vector<int64_t>& kernel,
+                 bool ceil_mode) {
+  const size_t r = kernel.size();
+  Window w;
+  w.kernel = kernel;
+  w.strides = ints_attr(g, n, "strides", r, 1);
+  w.dilations = ints_attr(g, n, "dilations", r, 1);
+  const std::vector<int64_t> pads = ints_attr(g, n, "pads", 2 * r, 0);
+  const std::string auto_pad = auto_pad_of(n);
+  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
+    g.fail(n, "auto_pad '" + auto_pad + "' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  w.pad_begin.assign(r, 0);
+  w.pad_end.assign(r, 0);
+  w.out.assign(r, ir::kUnknown);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t s = w.strides[i], d = w.dilations[i], k = kernel[i], in = x[2 + i];
+    if (s < 1 || d < 1) g.fail(n, "strides and dilations must be positive");
+    if (k != ir::kUnknown && k < 1) g.fail(n, "kernel_shape must be positive, got " + ir::shape_str(kernel));
+    if (auto_pad == "NOTSET") {
+      w.pad_begin[i] = pads[i];
+      w.pad_end[i] = pads[r + i];
+      if (pads[i] < 0 || pads[r + i] < 0) g.fail(n, "pads must be >= 0, got " + ir::shape_str(pads));
+    }
+    if (in == ir::kUnknown || k == ir::kUnknown) continue;
+    const int64_t span = (k - 1) * d + 1;  // the kernel's extent with its dilation
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      // out = ceil(in / s), padded by what that takes; the odd element goes at the end (UPPER) or the start (LOWER).
+      w.out[i] = (in + s - 1) / s;
+      const int64_t total = std::max<int64_t>(0, (w.out[i] - 1) * s + span - in);
+      w.pad_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      w.pad_end[i] = total - w.pad_begin[i];
+      continue;
+    }
+    const int64_t padded = in + w.pad_begin[i] + w.pad_end[i];
+    if (padded < span)
+      g.fail(n, "the kernel spans " + std::to_string(span) + " along spatial axis " + std::to_string(i) +
+                    " but X, padded, has " + std::to_string(padded));
+    w.out[i] = (padded - span + (ceil_mode ? s - 1 : 0)) / s + 1;
+    // As PyTorch and ONNX Runtime: a ceil-mode window must start inside X or its leading padding.
+    if (ceil_mode && (w.out[i] - 1) * s >= in + w.pad_begin[i]) --w.out[i];
+  }
+  return w;
+}
+
 }  // namespace onnxtrain::ops

@@ -453,6 +453,35 @@ uint16_t float_to_bf16(float f);
 double element_as_double(DType d, const void* data, size_t i);
 void store_double(DType d, void* data, size_t i, double v);
 
+// The sliding window of Conv and the pools, per spatial axis of X (N, C, D1..Dr): stride, dilation, kernel size,
+// the padding before and after (explicit `pads`, or what `auto_pad` SAME_UPPER/SAME_LOWER/VALID makes), and the
+// output's size (kUnknown for an unknown input size). ONNX's defaults: strides and dilations 1, pads 0, NOTSET.
+// ceil_mode: the output size rounds up, as MaxPool's and AveragePool's ceil_mode ask.
+struct Window {
+  std::vector<int64_t> strides, dilations, kernel, pad_begin, pad_end, out;
+};
+Window window_of(const ir::Graph& g, const ir::Node& n, const Shape& x, const std::vector<int64_t>& kernel,
+                 bool ceil_mode);
+// Pooling (pooling.cpp), for MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool: X (N, C, D1..Dr) to
+// Y (N, C, O1..Or). The window of node n (a pool, or its PoolGrad) for X, its algorithm, and the padding after each
+// axis as oneDNN takes it (a ceil-mode window past the pads reads padding).
+struct PoolSpec {
+  dnnl_compat::Pool alg = dnnl_compat::Pool::Max;
+  Window w;
+  std::vector<int64_t> pad_r;
+};
+PoolSpec pool_spec(const ir::Graph& g, const ir::Node& n, const Shape& x);
+// The forward steps of Y = output 0. workspace: the value that keeps max pooling's argmax for its backward (a
+// training graph's extra output), or -1; indices: MaxPool's Indices output (int64), or -1.
+void pool_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, int workspace, int indices);
+// dX = PoolGrad(dY, X[, workspace]) with n's attributes.
+void pool_gradient(GradBuilder& b, const ir::Node& n, int workspace);
+// Y from X in double: the window's maximum, or its mean over the elements (and, counting padding, the pads) it covers.
+void pool_reference(const PoolSpec& p, const RefTensor& x, RefTensor& y);
+
+// An Ints attribute, or `count` copies of dflt when absent; refused unless it holds count integers.
+std::vector<int64_t> ints_attr(const ir::Graph& g, const ir::Node& n, const char* name, size_t count, int64_t dflt);
+
 // One input and one output, both present (Relu, LeakyRelu, Softmax).
 void check_unary(const ir::Graph& g, const ir::Node& n);
 // For internal ops, which autodiff builds correctly by construction.

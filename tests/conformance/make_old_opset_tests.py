@@ -19,7 +19,8 @@ IR_FOR_OPSET = {**{v: 3 for v in range(1, 9)}, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7,
 rng = np.random.default_rng(2024)
 # What ONNX names the node tests of the ops whose tests follow neither the op in lower case nor in snake case
 # (test_node_conformance.cpp's kStems holds the same table).
-STEMS = {"BatchNormalization": "batchnorm"}
+STEMS = {"BatchNormalization": ["batchnorm"], "Conv": ["basic_conv", "conv"],
+         "Pad": ["constant_pad", "edge_pad", "reflect_pad", "wrap_pad"]}
 # (op, opset) of every case written: what the registry's versions are checked against.
 written = set()
 
@@ -189,6 +190,7 @@ def main(out, cli=None):
     cases += batchnorm_ops(out)
     cases += arith_ops(out)
     cases += movement_ops(out)
+    cases += pad_ops(out)
     if cli:
         cases += node_tests_at_old_versions(out, cli)
     print("\n".join(cases))
@@ -431,6 +433,21 @@ def movement_ops(out):
     return cases
 
 
+def pad_ops(out):
+    """Pad's attribute forms: `paddings` and `value` at 1, `pads` and each mode at 2 (from 11 they are inputs, which
+    ONNX's node tests cover), against NumPy's pad (numpy's symmetric-free "reflect" is ONNX's reflect)."""
+    cases = []
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    cases.append(write_case(out, "test_pad_opset1_constant_value", 1,
+                            helper.make_node("Pad", ["x"], ["y"], paddings=[1, 0, 2, 3], value=1.5), [("x", x)],
+                            [("y", np.pad(x, ((1, 2), (0, 3)), constant_values=1.5))]))
+    for mode in ("constant", "reflect", "edge"):
+        cases.append(write_case(out, f"test_pad_opset2_{mode}", 2,
+                                helper.make_node("Pad", ["x"], ["y"], pads=[2, 1, 1, 3], mode=mode), [("x", x)],
+                                [("y", np.pad(x, ((2, 1), (1, 3)), mode=mode))]))
+    return cases
+
+
 def registry(cli):
     """{op: [since-versions]} from `onnxtrain info --ops` (columns: op, opsets, gradient, versions)."""
     lines = subprocess.run([cli, "info", "--ops"], check=True, capture_output=True, text=True).stdout.splitlines()
@@ -473,15 +490,18 @@ def node_tests_at_old_versions(out, cli):
             if v > newest or v in reached:
                 continue
             for c in tests:
-                stem = next(p for p in (f"test_{STEMS.get(op, op.lower())}", f"test_{op.lower()}", f"test_{snake(op)}")
+                stem = next(p for p in [f"test_{s}" for s in STEMS.get(op, [])] + [f"test_{op.lower()}", f"test_{snake(op)}"]
                             if c.name.startswith(p))
                 name = f"test_{op.lower()}_opset{v}" + c.name[len(stem):]
-                cases.append(restamp(out, name, c, v))
+                restamped = restamp(out, name, c, v)
+                if restamped:
+                    cases.append(restamped)
     return cases
 
 
 def restamp(out, name, case, opset):
-    """case's model and data, the model declaring opset (and that opset's IR version)."""
+    """case's model and data, the model declaring opset (and that opset's IR version); None where the case is no
+    model at that opset (an attribute, output or type the op gained later: MaxPool's ceil_mode, Indices, uint8)."""
     d = os.path.join(out, name)
     shutil.rmtree(d, ignore_errors=True)
     m = onnx.ModelProto()
@@ -489,6 +509,10 @@ def restamp(out, name, case, opset):
     del m.opset_import[:]
     m.opset_import.extend([helper.make_opsetid("", opset)])
     m.ir_version = IR_FOR_OPSET[opset]
+    try:
+        onnx.checker.check_model(m, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError):
+        return None
     os.makedirs(d)
     onnx.save(m, os.path.join(d, "model.onnx"))
     for s, (inputs, outputs) in enumerate(case.data_sets):

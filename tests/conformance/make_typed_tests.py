@@ -184,6 +184,8 @@ def main(out):
     cases += arith_cases(out)
     cases += movement(out)
     cases += range_cases(out)
+    cases += maxpool_cases(out)
+    cases += pad_cases(out)
     write_bad(os.path.join(out, "bad"))
     return cases
 
@@ -346,6 +348,38 @@ def range_cases(out):
     cases.append(write_case(out, "test_range_float_constants_opset13", 13,
                             consts + [helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Add", ["r", "x"], ["y"])],
                             [("x", np.ones(8, np.float32))], [("y", np.arange(-1.0, 1.0, 0.25).astype(np.float32) + 1)]))
+    return cases
+
+
+def maxpool_cases(out):
+    """MaxPool on the other dtypes it takes (int8 and uint8 from opset 12, float16 and double), 2x2 windows at stride
+    2: the maximum of each, from NumPy."""
+    cases = []
+    for dtype, opset in ((np.int8, 12), (np.uint8, 12), (np.float16, 11), (np.float64, 11)):
+        x = ints(dtype, (2, 3, 4, 6)) if np.issubdtype(dtype, np.integer) else rng.standard_normal((2, 3, 4, 6)).astype(dtype)
+        want = x.reshape(2, 3, 2, 2, 3, 2).max(axis=(3, 5))
+        cases.append(write_case(out, f"test_maxpool_{np.dtype(dtype).name}_opset{opset}", opset,
+                                [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                                [("x", x)], [("y", want)]))
+    return cases
+
+
+def pad_cases(out):
+    """Pad on other dtypes (element bytes moved as they are): int32 with a constant of its own, uint8 edge, bool
+    constant, float16 reflect, against NumPy's pad."""
+    cases = []
+    for dtype, mode in ((np.int32, "constant"), (np.uint8, "edge"), (np.bool_, "constant"), (np.float16, "reflect")):
+        x = rng.random((3, 4)) > 0.5 if dtype == np.bool_ else ints(dtype, (3, 4)) if dtype != np.float16 else \
+            rng.standard_normal((3, 4)).astype(dtype)
+        pads = np.array([1, 2, 2, 1], np.int64)
+        inputs, extra = [("x", x)], {}
+        if mode == "constant" and dtype != np.bool_:
+            inputs.append(("c", np.array(7, dtype)))
+            extra = {"constant_values": 7}
+        want = np.pad(x, ((1, 2), (2, 1)), mode=mode, **extra)
+        cases.append(write_case(out, f"test_pad_{np.dtype(dtype).name}_{mode}_opset13", 13,
+                                [helper.make_node("Pad", ["x", "p"] + (["c"] if len(inputs) > 1 else []), ["y"], mode=mode)],
+                                inputs, [("y", want)], initializers=[tensor("p", pads)]))
     return cases
 
 

@@ -57,7 +57,10 @@ std::string snake(const std::string& s) {
 
 // What ONNX names the node tests of the few ops whose tests follow neither spelling (make_old_opset_tests.py's STEMS
 // holds the same table).
-const std::map<std::string, std::string> kStems = {{"BatchNormalization", "batchnorm"}};
+const std::map<std::string, std::vector<std::string>> kStems = {
+    {"BatchNormalization", {"batchnorm"}},
+    {"Conv", {"basic_conv"}},
+    {"Pad", {"constant_pad", "edge_pad", "reflect_pad", "wrap_pad"}}};
 
 // The cases in dir named after op: test_<op in lower case> or test_<op in snake case> (or kStems'), alone or followed
 // by _...,
@@ -65,7 +68,8 @@ const std::map<std::string, std::string> kStems = {{"BatchNormalization", "batch
 // is ReduceSumSquare's, not ReduceSum's). Sorted, for a stable order.
 std::vector<std::string> cases_of(const std::string& dir, const std::string& op) {
   std::set<std::string> stems = {"test_" + lower(op), "test_" + snake(op)};
-  if (auto it = kStems.find(op); it != kStems.end()) stems.insert("test_" + it->second);
+  if (auto it = kStems.find(op); it != kStems.end())
+    for (const std::string& s : it->second) stems.insert("test_" + s);
   std::vector<std::string> found;
   if (!fs::is_directory(dir)) return found;
   for (auto& e : fs::directory_iterator(dir)) {

@@ -184,9 +184,9 @@ def committed(out, tmp):
     ours = ops(CLI)
     for root in (f"{tmp}/conf/node", f"{tmp}/old"):
         for case in sorted(os.listdir(root)):
-            # test_reduce_mean_* is ReduceMean's, test_batchnorm_* BatchNormalization's: the name without underscores
+            # test_reduce_mean_* is ReduceMean's, test_batchnorm_* BatchNormalization's, test_basic_conv_* Conv's: the name without underscores
             # starts with the op's.
-            name = case[len("test_"):].replace("_", "").replace("batchnorm", "batchnormalization", 1)
+            name = case[len("test_"):].replace("_", "").replace("batchnorm", "batchnormalization", 1).replace("basicconv", "conv", 1)
             path = f"{root}/{case}/model.onnx"
             if any(name.startswith(op) for op in ours) and "_expanded" not in case and os.path.getsize(path) <= SMALL:
                 m[f"{case}.onnx"] = open(path, "rb").read()
