@@ -31,10 +31,7 @@ memory::desc strided(const memory::dims& dims, const memory::dims& strides) {
 dnnl::matmul::primitive_desc matmul(const dnnl::engine& eng, const memory::desc& src, const memory::desc& wei,
                                     const memory::desc& dst, const MatmulEpilogue& ep) {
   dnnl::primitive_attr attr;
-  if (ep.runtime_scale)
-    attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-  else if (ep.scale != 1.f)
-    attr.set_output_scales(0, {ep.scale});
+  if (ep.scale != 1.f) attr.set_output_scales(0, {ep.scale});
   dnnl::post_ops po;
   if (ep.accumulate) po.append_sum(1.f);
   if (ep.add) po.append_binary(alg::binary_add, *ep.add);
@@ -127,7 +124,6 @@ dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::des
 }
 
 int matmul_add_arg() { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1; }
-int matmul_scale_arg() { return DNNL_ARG_ATTR_OUTPUT_SCALES; }
 
 dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta) {
   dnnl::eltwise_forward::desc d(prop::forward_inference, alg::eltwise_linear, md, alpha, beta);

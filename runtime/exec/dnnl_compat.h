@@ -17,9 +17,7 @@
 //   - post_ops::append_eltwise(scale, alg, a, b) is append_eltwise(alg, a, b).
 //   - primitive_attr::set_output_scales is gone: matmul() takes set_scales_mask(DNNL_ARG_WEIGHTS, 0) and the scale as
 //     a runtime f32 argument DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS. That argument is bound where the steps are built
-//     (ops/gemm.cpp, the callers of matmul() with MatmulEpilogue::scale != 1), which then change too. A runtime
-//     scale (MatmulEpilogue::runtime_scale, 2.x's DNNL_RUNTIME_F32_VAL output scale) is already bound that way, at
-//     matmul_scale_arg(), which becomes DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS.
+//     (ops/gemm.cpp, the callers of matmul() with MatmulEpilogue::scale != 1), which then change too.
 //   - cpu_isa: check that avx512_core_bf16 and avx512_core_amx keep their names (has_native_bf16).
 #if DNNL_VERSION_MAJOR >= 3
 #error "port runtime/exec/dnnl_compat.{h,cpp} to oneDNN 3.x: see the list at the top of dnnl_compat.h"
@@ -48,9 +46,6 @@ memory::desc strided(const memory::dims& dims, const memory::dims& strides);
 // What follows a matmul: dst = scale * (src x wei) [+ add] [then relu with slope].
 struct MatmulEpilogue {
   float scale = 1.f;
-  // The scale is read when the step runs, from a one-float memory bound at matmul_scale_arg() (scale is then
-  // ignored): a fused update whose learning rate a schedule changes between steps, with no new primitive.
-  bool runtime_scale = false;
   bool accumulate = false;  // dst = scale * product + dst (a sum post-op): a fused update of the buffer dst views
   const memory::desc* add = nullptr;  // broadcastable src1 of a binary add post-op
   bool relu = false;
@@ -101,8 +96,6 @@ dnnl::reorder::primitive_desc reorder(const dnnl::engine& eng, const memory::des
 
 // The argument key of the binary add's src1 in a matmul built with an add epilogue.
 int matmul_add_arg();
-// The argument key of the one-float scale of a matmul built with MatmulEpilogue::runtime_scale.
-int matmul_scale_arg();
 
 // y = alpha * x + beta, elementwise (eltwise_linear).
 dnnl::eltwise_forward::primitive_desc linear(const dnnl::engine& eng, const memory::desc& md, float alpha, float beta);

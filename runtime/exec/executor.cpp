@@ -122,7 +122,7 @@ struct Executor::Compiled : ops::CompileCtx {
       if (r >= 0 && (g.values[r].kind == ir::ValueKind::Parameter || g.values[r].grad_of >= 0)) return false;
     return true;
   }
-  dnnl::memory update_scale_memory() override { return ex.update_scale_mem_; }
+  float update_scale() const override { return ex.update_scale_; }
   const std::vector<int64_t>* ints(int v) const override {
     if (plan.is_folded[v]) return &plan.folded[v];
     const ir::Value& val = ex.g_.values[v];
@@ -142,7 +142,6 @@ Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool b
       bf16_(bf16),
       eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
-  update_scale_mem_ = dnnl::memory(dnnl_compat::plain({1}), eng_, &update_scale_);
   for (const ir::Value& v : g.values)
     if (v.grad_of >= 0) {
       grads_.assign(params ? params_size : g.params.size(), 0.f);
@@ -151,6 +150,13 @@ Executor::Executor(const ir::Graph& g, float* params, size_t params_size, bool b
 }
 
 Executor::~Executor() = default;
+
+void Executor::set_update_scale(float scale) {
+  if (scale == update_scale_) return;
+  update_scale_ = 0.f, fuse_ = false;
+  plans_.clear();
+  plan_ = nullptr;
+}
 
 void bind_plan_values(const ir::Graph& g, ir::Value& v, const Tensor& t, ir::Shape& key) {
   const int64_t n = t.numel();

@@ -55,9 +55,10 @@ class Executor {
   // Plain SGD, p = p + scale * dp with scale = -lr, to be folded into the steps that write whole parameter gradients,
   // for run_update(). Before the first prepare().
   void fuse_updates(float scale) { update_scale_ = scale, fuse_ = scale != 0.f; }
-  // A new scale for the fused update (a scheduled lr), between runs: the steps read it when they run, so no plan
-  // changes. Only after fuse_updates() with a nonzero scale.
-  void set_update_scale(float scale) { update_scale_ = scale; }
+  // A new scale for the fused update (a scheduled lr), between runs. The fused steps hold the scale as a constant
+  // (see CompileCtx::update_scale), so a different one ends the fusion: the plans are made again, once, without it,
+  // and run_update() then updates no parameter itself.
+  void set_update_scale(float scale);
   // Per value id, after prepare(): whether run_update() updates this parameter itself (the plan's GEMM shapes decide).
   const std::vector<char>& fused() const;
   // Inference: parameters change only between runs, as *version says (the model's params_version); weights may be
@@ -84,8 +85,7 @@ class Executor {
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
   float update_scale_ = 0.f;
-  bool fuse_ = false;              // fuse_updates() asked for the fused update (a scale set later may be 0: an lr of 0)
-  dnnl::memory update_scale_mem_;  // one float viewing update_scale_, read by the fused-update steps
+  bool fuse_ = false;  // fuse_updates() asked for the fused update, and no other scale has been set since
   std::vector<float> grads_;
   dnnl::engine eng_;
   dnnl::stream stream_;

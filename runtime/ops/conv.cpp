@@ -144,7 +144,7 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 std::vector<Shape> grad_data_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) { return {in[1]}; }
 
 // The forward primitive descriptor a backward one is made against (oneDNN's hint).
-dnnl::convolution_forward::primitive_desc hint(CompileCtx& ctx, const Descs& d, bool bias) {
+auto hint(CompileCtx& ctx, const Descs& d, bool bias) {
   return dc::conv_forward(ctx.engine(), d.conv, d.x, d.w, bias ? &d.b : nullptr, d.y, true);
 }
 

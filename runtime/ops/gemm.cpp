@@ -89,20 +89,16 @@ bool gemm_as_backward_data(int64_t M, int64_t K, int64_t N) { return M <= 64 && 
 namespace {
 
 // The fused-update variant of the matmul step (a, b) -> n's output, a parameter's gradient P: P = P + (-lr) * a * b,
-// registered with ctx.update_step when fuse (CompileCtx::fuses_update's answer). The step reads (-lr) at each run
-// from CompileCtx::update_scale_memory(), so a schedule's new lr needs no new primitive.
+// registered with ctx.update_step when fuse (CompileCtx::fuses_update's answer), with (-lr) as its output scale.
 void fold_update(CompileCtx& ctx, const ir::Node& n, bool fuse, const dnnl::memory& a, const dnnl::memory::desc& a_md,
                  const dnnl::memory& b, const dnnl::memory::desc& b_md, const dnnl::memory::desc& y_md) {
   if (!fuse) return;
   dc::MatmulEpilogue update;
-  update.runtime_scale = true;  // the lr of each step, which a schedule changes: read when the step runs
+  update.scale = ctx.update_scale();
   update.accumulate = true;
   const int param = ctx.graph().values[n.outputs[0]].grad_of;
   ctx.update_step(n.outputs[0], {dnnl::matmul(dc::matmul(ctx.engine(), a_md, b_md, y_md, update)),
-                                 {{DNNL_ARG_SRC, a},
-                                  {DNNL_ARG_WEIGHTS, b},
-                                  {DNNL_ARG_DST, ctx.view(param, y_md)},
-                                  {dc::matmul_scale_arg(), ctx.update_scale_memory()}}});
+                                 {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, ctx.view(param, y_md)}}});
 }
 
 // One Gemm node's forward as each strategy reads it. Built in place and never copied: ep.add points at c_md.

@@ -59,10 +59,11 @@ class CompileCtx {
   // the whole gradient `grad` of a parameter, whether a variant of the step may add (-lr) times its result to the
   // parameter instead; not where there is no such update, another node reads the gradient, or the step reads
   // (reads: the values it reads) a parameter or gradient, which another fused update may already have changed.
-  // The factor changes between runs (a learning-rate schedule), so the variant reads it when it runs, from
-  // update_scale_memory(): a one-float memory holding the current (-lr), bound at dnnl_compat::matmul_scale_arg().
+  // update_scale() is the factor, (-lr), which the variant holds as a constant: oneDNN 2.6 runs a matmul whose
+  // output scale is read at run time on a slower kernel (gemm:jit for brgemm) than the separate update costs, so a
+  // new lr ends the fusion instead (Executor::set_update_scale).
   virtual bool fuses_update(int grad, const std::vector<int>& reads) const = 0;
-  virtual dnnl::memory update_scale_memory() = 0;
+  virtual float update_scale() const = 0;
   // The fused variant of the step the op appended last, which wrote gradient `grad`: in update runs it runs instead
   // of that step, after every other step, and writes the parameter. It must give the separate update's bits: the
   // GEMM scaled by -lr, then added to p (oneDNN's output scale and sum post-op round as p + (-lr) * dp does).

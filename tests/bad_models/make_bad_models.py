@@ -56,8 +56,7 @@ def main(out):
     files["softmax_axis.onnx"] = model([helper.make_node("Softmax", ["x"], ["y"], name="softmax0", axis=5)],
                                        [vi("x", [2, 3])], [vi("y", [2, 3])])
     files["unsupported_op.onnx"] = model(
-        [helper.make_node("Conv", ["x", "W"], ["y"], name="conv0")], [vi("x", [1, 1, 4, 4])], [vi("y", None)],
-        [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "W")])
+        [helper.make_node("LRN", ["x"], ["y"], name="lrn0", size=3)], [vi("x", [1, 1, 4, 4])], [vi("y", None)])
     # Several unsupported ops: the first node is named, the others counted by type.
     files["unsupported_ops.onnx"] = model(
         [helper.make_node("Det", ["x"], ["e"], name="det0"), helper.make_node("Mod", ["e", "x"], ["m"], name="mod0"),

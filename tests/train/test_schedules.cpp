@@ -209,10 +209,11 @@ TEST_P(Trained, TheTrainerTrainsToTorchsWeightsWithTorchsLrs) {
     EXPECT_EQ(rec.report_lrs[i], torch_lrs[i]) << name << ": StepReport::lr of step " << i + 1;
   }
   expect_torchs_weights(model, name);
-  // Plain SGD keeps its update inside the weight-gradient GEMMs under a changing lr, with no plan rebuilt.
+  // Plain SGD under a changing lr leaves the weight-gradient GEMMs, which hold a constant lr, to the separate update
+  // pass (TrainingSession::set_lr), which then applies each step's lr: the weights above are torch's.
   if (c.options.optimizer.kind == Optimizer::Sgd && c.options.optimizer.momentum == 0 &&
       c.trainer.schedule.kind != Schedule::OneCycle) {
-    EXPECT_EQ(trainer.session().fused_updates(), trainer.session().trainable()) << name;
+    EXPECT_TRUE(trainer.session().fused_updates().empty()) << name;
   }
 }
 
