@@ -94,9 +94,11 @@ struct Printer : TrainerObserver {
     Progress p;
     p.epoch = s.epoch;
     p.epochs = s.epochs;
-    p.step = (s.done + batch - 1) / batch;
+    p.step = s.done / batch + (s.done % batch != 0);  // rounded up without overflow: --batch-size may be INT64_MAX
     // Every epoch has per_epoch steps; the last of a --steps run may end sooner.
-    p.steps = std::max<int64_t>(p.step, std::min(per_epoch, run_steps - (s.epoch - 1) * per_epoch));
+    int64_t before = 0;  // the steps of the earlier epochs, saturated: --epochs may be INT64_MAX
+    if (__builtin_mul_overflow(s.epoch - 1, per_epoch, &before)) before = INT64_MAX;
+    p.steps = std::max<int64_t>(p.step, std::min(per_epoch, std::max<int64_t>(0, run_steps - before)));
     p.fraction = double(p.step) / double(p.steps);
     const double per_step = s.elapsed / double(steps_here);  // this process's steps: a resume's earlier ones took none
     p.elapsed = s.elapsed;
@@ -584,7 +586,10 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   const int64_t epochs = trainer.epochs();
   const Position& pos = trainer.position();
   printer.per_epoch = trainer.steps_per_epoch();
-  printer.run_steps = a.steps > 0 ? a.steps : epochs * printer.per_epoch;
+  if (a.steps > 0)
+    printer.run_steps = a.steps;
+  else if (__builtin_mul_overflow(epochs, printer.per_epoch, &printer.run_steps))
+    printer.run_steps = INT64_MAX;
 
   std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),

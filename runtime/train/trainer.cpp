@@ -218,7 +218,12 @@ struct Trainer::Impl {
     return c;
   }
 
-  int64_t total_steps() const { return topt.steps > 0 ? topt.steps : epochs * per_epoch; }
+  // Saturated: --epochs may be as large as int64 holds.
+  int64_t total_steps() const {
+    int64_t n = 0;
+    if (topt.steps > 0) return topt.steps;
+    return __builtin_mul_overflow(epochs, per_epoch, &n) ? INT64_MAX : n;
+  }
 
   // The Trainer's own state for the checkpoint (Position::trainer).
   std::string trainer_state() const {
