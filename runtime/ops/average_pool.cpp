@@ -14,20 +14,7 @@ void check(const ir::Graph& g, const ir::Node& n) {
   if (n.version < 19 && n.has("dilations")) g.fail(n, "dilations is an attribute from opset 19");
 }
 
-// X: (N, C, D1..Dr); Y: (N, C, O1..Or).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
-  const PoolSpec p = pool_spec(g, n, in[0]);
-  Shape y = {in[0][0], in[0][1]};
-  y.insert(y.end(), p.w.out.begin(), p.w.out.end());
-  return {y};
-}
-
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) { pool_forward(ctx, n, steps, -1, -1); }
-
-void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
-               std::vector<RefTensor>& out) {
-  pool_reference(pool_spec(g, n, in[0]->shape), *in[0], out[0]);
-}
 
 // Y = sum over each window / its count: dX[i] = sum of dY / count over the windows that cover i.
 void gradient(GradBuilder& b, const ir::Node& n) { pool_gradient(b, n, -1); }
@@ -38,10 +25,10 @@ extern const OpDef kAveragePool{
     .type = "AveragePool",
     .versions = {1, 7, 10, 11, 19},
     .check = check,
-    .infer = infer,
+    .infer = pool_infer,
     .forward = forward,
     .gradient = gradient,
-    .reference = reference,
+    .reference = pool_reference,
     // Pads counted and not, ceil mode, auto_pad, dilations, 1-D and 3-D.
     .cases = {
         {.opset = 1, .shapes = {{2, 3, 7, 6}}, .attrs = {{"kernel_shape", attr({3, 2})}, {"pads", attr({1, 1, 1, 1})}}},

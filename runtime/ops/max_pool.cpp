@@ -8,7 +8,8 @@
 namespace onnxtrain::ops {
 namespace {
 
-constexpr size_t kWorkspace = 2;  // beyond ONNX's outputs: the argmax of a training forward, for the backward
+constexpr size_t kWorkspace =
+    2;  // beyond ONNX's outputs: the argmax of a training forward (Y's shape), for the backward
 
 void check(const ir::Graph& g, const ir::Node& n) {
   if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, X");
@@ -33,14 +34,6 @@ void types(ir::Graph& g, const ir::Node& n) {
   if (n.outputs.size() > 1 && n.outputs[1] >= 0) g.values[n.outputs[1]].dtype = DType::Int64;
 }
 
-// X: (N, C, D1..Dr); Y and Indices: (N, C, O1..Or); the workspace: Y's shape (4 bytes an element holds oneDNN's).
-std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
-  const PoolSpec p = pool_spec(g, n, in[0]);
-  Shape y = {in[0][0], in[0][1]};
-  y.insert(y.end(), p.w.out.begin(), p.w.out.end());
-  return std::vector<Shape>(std::max<size_t>(n.outputs.size(), 1), y);
-}
-
 int output(const ir::Node& n, size_t k) { return k < n.outputs.size() ? n.outputs[k] : -1; }
 
 // Indices only where the model asks for them: autodiff's placeholder for output 1 (made so that the workspace can be
@@ -49,11 +42,6 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const int indices = output(n, 1);
   const bool wanted = indices >= 0 && ctx.graph().values[indices].dtype == DType::Int64;
   pool_forward(ctx, n, steps, output(n, kWorkspace), wanted ? indices : -1);
-}
-
-void reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
-               std::vector<RefTensor>& out) {
-  pool_reference(pool_spec(g, n, in[0]->shape), *in[0], out[0]);
 }
 
 // Y = max over each window: dX[i] = sum of dY over the windows whose (first) maximum i is.
@@ -65,11 +53,11 @@ extern const OpDef kMaxPool{
     .type = "MaxPool",
     .versions = {1, 8, 10, 11, 12},
     .check = check,
-    .infer = infer,
+    .infer = pool_infer,
     .forward = forward,
     .gradient = gradient,
     .grad_outputs = kWorkspace + 1,
-    .reference = reference,
+    .reference = pool_reference,
     .types = types,
     // Strides that do not divide, pads, dilations, ceil mode, 1-D and 3-D.
     .cases = {{.opset = 1, .shapes = {{2, 3, 7, 6}}, .attrs = {{"kernel_shape", attr({3, 2})}}},

@@ -477,8 +477,11 @@ PoolSpec pool_spec(const ir::Graph& g, const ir::Node& n, const Shape& x);
 void pool_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, int workspace, int indices);
 // dX = PoolGrad(dY, X[, workspace]) with n's attributes.
 void pool_gradient(GradBuilder& b, const ir::Node& n, int workspace);
+// Y (and MaxPool's other outputs, the same shape): (N, C, O1..Or) for n's window on X.
+std::vector<Shape> pool_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in);
 // Y from X in double: the window's maximum, or its mean over the elements (and, counting padding, the pads) it covers.
-void pool_reference(const PoolSpec& p, const RefTensor& x, RefTensor& y);
+void pool_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                    std::vector<RefTensor>& out);
 
 // An Ints attribute, or `count` copies of dflt when absent; refused unless it holds count integers.
 std::vector<int64_t> ints_attr(const ir::Graph& g, const ir::Node& n, const char* name, size_t count, int64_t dflt);

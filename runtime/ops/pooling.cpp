@@ -114,7 +114,18 @@ void each_window(const Dims3& d, Visit visit, Done done) {
 
 }  // namespace
 
-void pool_reference(const PoolSpec& p, const RefTensor& x, RefTensor& y) {
+std::vector<Shape> pool_infer(const ir::Graph& g, const ir::Node& n, const InferInputs& in) {
+  const PoolSpec p = pool_spec(g, n, in[0]);
+  Shape y = {in[0][0], in[0][1]};
+  y.insert(y.end(), p.w.out.begin(), p.w.out.end());
+  return std::vector<Shape>(std::max<size_t>(n.outputs.size(), 1), y);
+}
+
+void pool_reference(const ir::Graph& g, const ir::Node& n, const std::vector<const RefTensor*>& in,
+                    std::vector<RefTensor>& out) {
+  const RefTensor& x = *in[0];
+  RefTensor& y = out[0];
+  const PoolSpec p = pool_spec(g, n, x.shape);
   const Dims3 d = dims3(p, x.shape, y.shape);
   double acc = 0;
   int64_t count = 0;
