@@ -1,5 +1,6 @@
-"""Exports the bundled Fashion-MNIST MLP (784-256-128-10: Relu, LeakyRelu, Softmax) from PyTorch, with PyTorch's
-own outputs on a fixed batch as the reference. With --variants it also writes the exports the tests compare against
+"""Exports the bundled Fashion-MNIST MLP (784-256-128-10: Relu, LeakyRelu, Softmax) and CNN (two Conv+Relu+MaxPool
+stages of 16 and 32 channels, then Linear 1568-128-10 on raw scores) from PyTorch, with PyTorch's own outputs on a
+fixed batch as the reference. With --variants it also writes the exports the tests compare against
 (opsets 9 to 17, initializers listed as inputs, external data). It trains nothing."""
 import argparse
 import os
@@ -19,19 +20,31 @@ def mlp(seed):
     ).eval()
 
 
-def export(model, path, opset, **kwargs):
+def cnn(seed):
+    """x: (N, 1, 28, 28) -> scores (N, 10). bench/cnn_torch.py trains this same module."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (N, 16, 14, 14)
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 7, 7)
+        nn.Flatten(),                                                 # (N, 1568)
+        nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
+        nn.Linear(128, 10),
+    ).eval()
+
+
+def export(model, path, opset, shape=(784,), output="probs", **kwargs):
     torch.onnx.export(
-        model, torch.zeros(2, 784), path, opset_version=opset,
-        input_names=["input"], output_names=["probs"],
-        dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
+        model, torch.zeros(2, *shape), path, opset_version=opset,
+        input_names=["input"], output_names=[output],
+        dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
         do_constant_folding=True, **kwargs)
 
 
-def reference(model, path, rows, seed):
-    x = np.random.default_rng(seed).random((rows, 784), dtype=np.float32)
+def reference(model, path, rows, seed, shape=(784,), output="probs"):
+    x = np.random.default_rng(seed).random((rows, *shape), dtype=np.float32)
     with torch.no_grad():
-        probs = model(torch.from_numpy(x)).numpy()
-    np.savez(path, input=x, probs=probs)
+        y = model(torch.from_numpy(x)).numpy()
+    np.savez(path, input=x, **{output: y})
 
 
 def main():
@@ -49,6 +62,15 @@ def main():
     ops = [n.op_type for n in m.graph.node]
     assert ops == ["Gemm", "Relu", "Gemm", "LeakyRelu", "Gemm", "Softmax"], ops
     reference(model, os.path.join(args.out, "fashion_mlp.ref.npz"), 16, 0)
+
+    model = cnn(0)
+    path = os.path.join(args.out, "fashion_cnn.onnx")
+    export(model, path, 13, shape=(1, 28, 28), output="scores")
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm"], ops
+    reference(model, os.path.join(args.out, "fashion_cnn.ref.npz"), 16, 0, shape=(1, 28, 28), output="scores")
     if not args.variants:
         return
 

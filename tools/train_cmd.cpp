@@ -121,7 +121,8 @@ struct Printer : TrainerObserver {
         e.loss);
     if (e.counted) std::printf(", accuracy %.4f", e.accuracy);
     if (e.validated) std::printf(", val %s", describe(e.val).c_str());
-    if (e.trained > 0) std::printf(", %.0f samples/s", e.samples_per_s);
+    if (e.trained > 0)  // the epoch's training time (validation not counted) and its rate, as one field
+      std::printf(", %.1f s (%.0f samples/s)", double(e.trained) / e.samples_per_s, e.samples_per_s);
     std::printf("\n");
     std::fflush(stdout);
   }

@@ -1,6 +1,7 @@
 """Runs every command the README shows, as a reader would paste it, against the built tree: each code block of shell
 commands (tagged sh, bash, shell or console, or untagged with lines that start with a program), split at `&&`, run in
-a fresh folder that holds links to the source tree's entries and to the build, with HOME there too (`~/.local`).
+a fresh folder per block (so a block's `eval` reads the file its `train` wrote) that holds links to the source tree's
+entries and to the build, with HOME there too (`~/.local`).
 Each command must exit 0, and each file it names as an output (--out, --plot, --log, --checkpoint, --prefix) must
 exist and not be empty. A README command can thus not drift from the tool. CMake blocks must be lines that
 examples/consumer/CMakeLists.txt holds (the target's name aside), the project a test builds.
@@ -85,22 +86,22 @@ def main(readme, source, build):
         cmds = commands(body)
         if not cmds or (tag not in SHELL and (tag or not all(is_program(shlex.split(c)[0], source) for c in cmds))):
             continue  # program output, or code of another language
-        for cmd in cmds:
-            words = shlex.split(cmd)
-            why = skipped(words)
-            if why:
-                skips.append(f"{cmd[:60]}...: {why}")
-                continue
-            for option, value in SHORTEN.get(words[0], {}).items():
-                if option in words:
-                    words[words.index(option) + 1] = value
-            with tempfile.TemporaryDirectory(prefix="readme_") as d:
-                for entry in os.listdir(source):
-                    if entry not in ("build", ".git"):
-                        os.symlink(os.path.join(source, entry), os.path.join(d, entry))
-                os.symlink(build, os.path.join(d, "build"))
-                home = os.path.join(d, "home")
-                os.mkdir(home)
+        with tempfile.TemporaryDirectory(prefix="readme_") as d:  # one folder per block: a later command reads
+            for entry in os.listdir(source):                         # what an earlier one wrote
+                if entry not in ("build", ".git"):
+                    os.symlink(os.path.join(source, entry), os.path.join(d, entry))
+            os.symlink(build, os.path.join(d, "build"))
+            home = os.path.join(d, "home")
+            os.mkdir(home)
+            for cmd in cmds:
+                words = shlex.split(cmd)
+                why = skipped(words)
+                if why:
+                    skips.append(f"{cmd[:60]}...: {why}")
+                    continue
+                for option, value in SHORTEN.get(words[0], {}).items():
+                    if option in words:
+                        words[words.index(option) + 1] = value
                 words = [home + w[1:] if w == "~" or w.startswith("~/") else w for w in words]
                 wanted = outputs(words)
                 for f in wanted:

@@ -244,4 +244,25 @@ TEST(DataSets, D22_ZeroDimensionalLabelsAreNamedAsAScalar) {
                 "(N, ...)");
 }
 
+// Flat (N, 784) rows and (N, 28, 28) images feed the bundled CNN's (N, 1, 28, 28) input unchanged but for the shape;
+// rows of another element count are refused naming the input.
+TEST(DataSets, FeaturesTakeTheCnnInputShapeWhenTheCountsAgree) {
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{3, 784}, std::vector<int64_t>{3, 28, 28}}) {
+    Dataset d;
+    d.source = "images";
+    std::vector<float> v(3 * 784);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = float(k % 251) / 250.0f;
+    d.x = Tensor::f32_of(shape, v);
+    fit_features(d, "input", {1, 28, 28});
+    EXPECT_EQ(d.x.shape, (std::vector<int64_t>{3, 1, 28, 28}));
+    EXPECT_EQ(d.x.f32, v);
+  }
+  Dataset d;
+  d.source = "rows.npz";
+  d.x = Tensor::f32_of({3, 100}, std::vector<float>(300));
+  EXPECT_EQ(error_of([&] { fit_features(d, "input", {1, 28, 28}); }),
+            "rows.npz: samples of shape (100) (100 values) do not fit model input 'input' of sample shape (1,28,28) "
+            "(784 values)");
+}
+
 }  // namespace

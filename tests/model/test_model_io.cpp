@@ -29,13 +29,14 @@ const std::string kVariants = std::string(ONNXTRAIN_TEST_DATA) + "/models";
 const std::string kBad = std::string(ONNXTRAIN_TEST_DATA) + "/bad_models";
 
 // Runs model on the reference input saved by models/make_models.py and compares with PyTorch's output.
-void expect_matches_pytorch(const std::string& model_path, const std::string& ref_path) {
+void expect_matches_pytorch(const std::string& model_path, const std::string& ref_path,
+                            const std::string& output = "probs") {
   Model model = Model::load(model_path);
   auto ref = load_npz(ref_path);
   InferenceSession session(model);
   auto out = session.run({{"input", ref.at("input")}});
-  const Tensor& want = ref.at("probs");
-  const Tensor& got = out.at("probs");
+  const Tensor& want = ref.at(output);
+  const Tensor& got = out.at(output);
   ASSERT_EQ(got.shape, want.shape);
   double max_diff = 0;
   for (size_t i = 0; i < want.f32.size(); ++i)
@@ -45,6 +46,11 @@ void expect_matches_pytorch(const std::string& model_path, const std::string& re
 
 TEST(PyTorchParity, BundledFashionMlp) {
   expect_matches_pytorch(kModels + "/fashion_mlp.onnx", kModels + "/fashion_mlp.ref.npz");
+}
+
+// The bundled CNN's input is (N, 1, 28, 28) and its output raw scores.
+TEST(PyTorchParity, BundledFashionCnn) {
+  expect_matches_pytorch(kModels + "/fashion_cnn.onnx", kModels + "/fashion_cnn.ref.npz", "scores");
 }
 
 // A session reads each run's input where the caller holds it (no copy): a second tensor of the same shape, here the
