@@ -260,7 +260,9 @@ TEST(DataSets, FeaturesTakeTheCnnInputShapeWhenTheCountsAgree) {
   Dataset d;
   d.source = "rows.npz";
   d.x = Tensor::f32_of({3, 100}, std::vector<float>(300));
-  EXPECT_EQ(error_of([&] { fit_features(d, "input", {1, 28, 28}); }),
+  EXPECT_EQ(error_of([&] {
+              fit_features(d, "input", {1, 28, 28});
+            }),
             "rows.npz: samples of shape (100) (100 values) do not fit model input 'input' of sample shape (1,28,28) "
             "(784 values)");
 }
