@@ -121,8 +121,7 @@ struct Printer : TrainerObserver {
         e.loss);
     if (e.counted) std::printf(", accuracy %.4f", e.accuracy);
     if (e.validated) std::printf(", val %s", describe(e.val).c_str());
-    if (e.trained > 0)  // the epoch's training time (validation not counted) and its rate, as one field
-      std::printf(", %.1f s (%.0f samples/s)", double(e.trained) / e.samples_per_s, e.samples_per_s);
+    if (e.trained > 0) std::printf(", %.1f s (%.0f samples/s)", e.seconds, e.samples_per_s);  // one field
     std::printf("\n");
     std::fflush(stdout);
   }
@@ -587,10 +586,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   const int64_t epochs = trainer.epochs();
   const Position& pos = trainer.position();
   printer.per_epoch = trainer.steps_per_epoch();
-  if (a.steps > 0)
-    printer.run_steps = a.steps;
-  else if (__builtin_mul_overflow(epochs, printer.per_epoch, &printer.run_steps))
-    printer.run_steps = INT64_MAX;
+  printer.run_steps = trainer.total_steps();
 
   std::printf("training %s on %s: %lld samples, %s loss%s, %s, batch %lld, %lld epoch%s%s\n", a.model.c_str(),
               a.data.c_str(), static_cast<long long>(n), session.loss_name().c_str(),

@@ -83,6 +83,7 @@ struct EpochReport {
   EvalResult val;
   int64_t trained = 0;       // samples of it this process trained (0: a resumed run's epoch, ended before)
   double samples_per_s = 0;  // of those, per second of training
+  double seconds = 0;        // the epoch's training time in this process (validation not counted)
 };
 // With diagnostics, at each epoch's report: each Relu's statistics and each parameter's epoch means.
 struct ParamEpochStats {
@@ -165,6 +166,7 @@ class Trainer {
   const Position& position() const;  // where the run stands (epoch, next sample, ...)
   int64_t samples() const;           // of the training data
   int64_t steps_per_epoch() const;
+  int64_t total_steps() const;        // the run's optimizer steps: TrainerOptions::steps, or epochs' worth (saturated)
   int64_t epochs() const;             // the epochs the run spans: TrainerOptions::epochs, or enough for steps
   bool finished() const;              // nothing left to train (a resumed run past its epochs or steps)
   std::string resumed_model() const;  // the resumed checkpoint's model file, "" for a new run

@@ -8,8 +8,8 @@
 namespace onnxtrain::ops {
 namespace {
 
-constexpr size_t kWorkspace =
-    2;  // beyond ONNX's outputs: the argmax of a training forward (Y's shape), for the backward
+// Beyond ONNX's outputs: the argmax of a training forward (Y's shape), for the backward.
+constexpr size_t kWorkspace = 2;
 
 void check(const ir::Graph& g, const ir::Node& n) {
   if (n.inputs.size() != 1 || n.input(0) < 0) g.fail(n, "expected 1 input, X");

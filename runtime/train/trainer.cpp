@@ -702,6 +702,7 @@ TrainResult Trainer::run() {
       e.ended = ended;
       e.loss = pos.loss_sum / double(pos.seen);
       e.trained = seen_here;
+      e.seconds = secs;
       nlohmann::json r = {{"type", "epoch"}, {"epoch", pos.epoch}, {"loss", e.loss}};
       if (seen_here > 0) r["samples_per_s"] = e.samples_per_s = double(seen_here) / secs;
       if (m.labels) {
@@ -745,6 +746,7 @@ bool Trainer::resumed() const { return impl_->from.open(); }
 const Position& Trainer::position() const { return impl_->pos; }
 int64_t Trainer::samples() const { return impl_->n; }
 int64_t Trainer::steps_per_epoch() const { return impl_->per_epoch; }
+int64_t Trainer::total_steps() const { return impl_->total_steps(); }
 int64_t Trainer::epochs() const { return impl_->epochs; }
 bool Trainer::finished() const {
   const Impl& m = *impl_;
