@@ -142,11 +142,12 @@ TEST(Progress, FitsTheNewWidthAfterAResize) {
   EXPECT_TRUE(fitted) << "after the resize the cursor's row holds: " << last;
 }
 
-// Off a terminal: plain lines, each whole, with no '\r' anywhere; --quiet drops them and keeps the epoch line.
+// Off a terminal: plain lines, each whole, with no '\r' anywhere; --quiet drops them and keeps the epoch line. The run
+// is long enough (2000 steps, a quarter second on a fast core) for several lines at --log-every 0.01.
 TEST(Progress, OffATerminalIsPlainLinesWithoutCarriageReturns) {
   const TempDir tmp("plain");
   const std::string common = "train " + kFashion +
-                             " --data fashion-mnist --steps 200 --batch-size 8 --threads 1 --out " + tmp.path() +
+                             " --data fashion-mnist --steps 2000 --batch-size 8 --threads 1 --out " + tmp.path() +
                              "/o.onnx";
   Outcome r = cli(common + " --log-every 0.01");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -156,18 +157,18 @@ TEST(Progress, OffATerminalIsPlainLinesWithoutCarriageReturns) {
   for (const std::string& l : split_lines(r.err)) {
     if (l.rfind("epoch 1/1: ", 0) != 0) continue;
     ++progress;
-    for (const char* field : {"%, step ", "/200, ", " elapsed, ETA ", ", run ETA ", " samples/s, loss ", ", lr 0.01"})
+    for (const char* field : {"%, step ", "/2000, ", " elapsed, ETA ", ", run ETA ", " samples/s, loss ", ", lr 0.01"})
       EXPECT_NE(l.find(field), std::string::npos) << "'" << field << "' not in: " << l;
   }
   EXPECT_GT(progress, 1) << r.err;
-  EXPECT_NE(r.out.find("epoch 1/1 (1600 of 60000 samples): loss "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 1/1 (16000 of 60000 samples): loss "), std::string::npos) << r.out;
   // The default interval (30 s) prints none in a run this short.
   Outcome quiet_default = cli(common);
   EXPECT_EQ(quiet_default.err, "");
   Outcome quiet = cli(common + " --log-every 0.01 --quiet");
   ASSERT_EQ(quiet.code, 0) << quiet.err;
   EXPECT_EQ(quiet.err, "");
-  EXPECT_NE(quiet.out.find("epoch 1/1 (1600 of 60000 samples): loss "), std::string::npos) << quiet.out;
+  EXPECT_NE(quiet.out.find("epoch 1/1 (16000 of 60000 samples): loss "), std::string::npos) << quiet.out;
 }
 
 struct Usage {
