@@ -77,6 +77,11 @@ dnnl::inner_product_forward::primitive_desc inner_product_inference(const dnnl::
 }
 
 memory::desc any_layout(const memory::dims& dims) { return memory::desc(dims, dt::f32, memory::format_tag::any); }
+memory::desc any_like(const memory::desc& md) { return any_layout(md.dims()); }
+memory::desc plain_like(const memory::desc& md) { return plain(md.dims()); }
+bool is_f32_of(const memory::desc& md, const ir::Shape& dims) {
+  return md.data_type() == dt::f32 && md.dims() == memory::dims(dims.begin(), dims.end());
+}
 
 memory::desc as_bf16(const memory::dims& dims) {
   return memory::desc(dims, dt::bf16, dims.size() == 2 ? memory::format_tag::ab : memory::format_tag::a);
@@ -279,13 +284,19 @@ dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnn
 
 dnnl::convolution_forward::primitive_desc conv_forward(const dnnl::engine& eng, const ConvShape& c,
                                                        const memory::desc& src, const memory::desc& wei,
-                                                       const memory::desc* bias, const memory::desc& dst,
-                                                       bool training) {
+                                                       const memory::desc* bias, const memory::desc& dst, bool training,
+                                                       bool relu, float relu_slope) {
   const prop p = training ? prop::forward_training : prop::forward_inference;
   using d = dnnl::convolution_forward::desc;
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops post;
+    post.append_eltwise(1.f, alg::eltwise_relu, relu_slope, 0.f);
+    attr.set_post_ops(post);
+  }
   return {bias ? d(p, alg::convolution_direct, src, wei, *bias, dst, c.strides, c.dilates, c.pad_l, c.pad_r)
                : d(p, alg::convolution_direct, src, wei, dst, c.strides, c.dilates, c.pad_l, c.pad_r),
-          eng};
+          attr, eng};
 }
 
 dnnl::convolution_backward_data::primitive_desc conv_backward_data(

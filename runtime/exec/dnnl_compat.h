@@ -75,6 +75,11 @@ dnnl::inner_product_forward::primitive_desc inner_product_inference(const dnnl::
                                                                     const MatmulEpilogue& ep);
 // f32 of these dims in whatever layout the primitive prefers (format_tag::any): for weights packed once.
 memory::desc any_layout(const memory::dims& dims);
+// md's dims in format any (for a primitive to pick the layout), and plain (row-major f32).
+memory::desc any_like(const memory::desc& md);
+memory::desc plain_like(const memory::desc& md);
+// Whether md is an f32 desc of these dims, in any layout.
+bool is_f32_of(const memory::desc& md, const ir::Shape& dims);
 // The same dims as md in bf16, plain row-major: where a bf16 GEMM reads its operands.
 memory::desc as_bf16(const memory::dims& dims);
 // Whether this CPU computes bf16 GEMMs natively (avx512_bf16); oneDNN would emulate them slowly otherwise.
@@ -167,11 +172,12 @@ dnnl::layer_normalization_backward::primitive_desc layer_norm_backward(const dnn
 struct ConvShape {
   memory::dims strides, dilates, pad_l, pad_r;
 };
-// Y = X * W (+ bias): training keeps what the backward passes are made against (forward_training).
+// Y = X * W (+ bias), then with relu y = y > 0 ? y : relu_slope * y: training keeps what the backward passes are made
+// against (forward_training). Descs of format any let oneDNN pick its blocked layouts.
 dnnl::convolution_forward::primitive_desc conv_forward(const dnnl::engine& eng, const ConvShape& c,
                                                        const memory::desc& src, const memory::desc& wei,
-                                                       const memory::desc* bias, const memory::desc& dst,
-                                                       bool training);
+                                                       const memory::desc* bias, const memory::desc& dst, bool training,
+                                                       bool relu = false, float relu_slope = 0.f);
 // dX from dY and W; dW (and dbias) from X and dY. hint: the forward they belong to.
 dnnl::convolution_backward_data::primitive_desc conv_backward_data(
     const dnnl::engine& eng, const ConvShape& c, const memory::desc& diff_src, const memory::desc& wei,

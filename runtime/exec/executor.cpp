@@ -55,7 +55,16 @@ struct Executor::Plan {
   // outputs all folded runs no step; its outputs' slots are filled once, when the plan is made.
   std::vector<std::vector<int64_t>> folded;
   std::vector<char> is_folded;
-  std::vector<int64_t> offset;  // byte offset into the arena per value; -1 for parameters and gradients
+  std::vector<int64_t> offset;             // byte offset into the arena per value; -1 for parameters and gradients
+  std::vector<dnnl::memory::desc> layout;  // per value, the layout it is stored in where blocked[v]
+  std::vector<char> blocked;
+  // bytes() of a value stored blocked: a plain copy, made by a reorder when asked for.
+  struct PlainCopy {
+    std::vector<char> buffer;
+    dnnl::reorder reorder;
+    dnnl::memory src, dst;
+  };
+  std::map<int, PlainCopy> plain_copies;
   std::vector<ops::Step> steps;
   std::vector<int> step_nodes;     // per step, its node's index
   std::vector<ops::Step> prepare;  // weight packing: run before the first run and after the parameters change
@@ -93,8 +102,64 @@ struct Executor::Compiled : ops::CompileCtx {
   void prepare_step(ops::Step step) override { plan.prepare.push_back(std::move(step)); }
   uint64_t seed() const override { return ex.seed_; }
   const uint64_t* step() const override { return &ex.step_; }
+  // A value in another layout, for readers that want it so (input()): filled by a reorder before the first of them.
+  struct Copy {
+    int value;
+    dnnl::memory::desc md;
+    dnnl::memory memory;
+    int64_t offset;
+  };
+  std::vector<Copy> copies;
+  std::vector<ops::Step> pending;  // those reorders, to run before the steps of the node being compiled
+
+  const Copy& copy_of(int v, const dnnl::memory::desc& md) {
+    for (const Copy& c : copies)
+      if (c.value == v && c.md == md) return c;
+    const dnnl::memory::desc own = stored_as(v, md);
+    const int64_t offset = arena_end;
+    dnnl::memory m = scratch(md);
+    ops::Step s{dnnl::reorder(dnnl_compat::reorder(ex.eng_, own, md)),
+                {{DNNL_ARG_SRC, view(v, own)}, {DNNL_ARG_DST, m}}};
+    if (weights_frozen() && stored(v))
+      plan.prepare.push_back(std::move(s));
+    else
+      pending.push_back(std::move(s));
+    copies.push_back({v, md, m, offset});
+    return copies.back();
+  }
+  const dnnl::memory::desc* layout(int v) const override { return plan.blocked[v] ? &plan.layout[v] : nullptr; }
+  bool may_block(int v) const override {
+    const ir::Graph& g = ex.g_;
+    const ir::Value& val = g.values[v];
+    if (plan.offset[v] < 0 || plan.fed.count(v) || val.is_output || !val.tensor || val.dtype != DType::Float32 ||
+        plan.is_folded[v])
+      return false;
+    for (int k : val.consumers)
+      if (const ops::OpDef* op = ops::find_op(g.nodes[k].op_type); op && op->layouts) return true;
+    return false;
+  }
+  void set_layout(int v, const dnnl::memory::desc& md) override {
+    plan.layout[v] = md;
+    plan.blocked[v] = 1;
+    const int64_t slot = aligned(bytes_of(ex.g_.values[v], plan.shapes[v]));
+    if (static_cast<int64_t>(md.get_size()) > slot) {
+      plan.offset[v] = arena_end;
+      arena_end += aligned(static_cast<int64_t>(md.get_size()));
+    }
+  }
+  // v's layout, as a reader wanting md sees it: a plain value in md's dims (a grouped weight's extra axis).
+  dnnl::memory::desc stored_as(int v, const dnnl::memory::desc& md) const {
+    return plan.blocked[v] ? plan.layout[v] : dnnl_compat::plain_like(md);
+  }
+  dnnl::memory input(int v, const dnnl::memory::desc& md) override {
+    return stored_as(v, md) == md ? view(v, md) : copy_of(v, md).memory;
+  }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {
     dnnl::memory m(md, ex.eng_, DNNL_MEMORY_NONE);
+    if (plan.blocked[v] && md != plan.layout[v]) {  // a reader of the plain layout, through md
+      bindings.emplace_back(m, copy_of(v, dnnl_compat::plain(plan.shapes[v])).offset);
+      return m;
+    }
     if (plan.offset[v] < 0)
       fixed.emplace_back(m, ex.fixed_address(v));
     else
@@ -296,6 +361,8 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
   // Memory plan: every value gets its own arena slot, but parameters (unless fed) and their gradients, which live
   // in their flat buffers.
   plan->offset.assign(g_.values.size(), -1);
+  plan->layout.assign(g_.values.size(), {});
+  plan->blocked.assign(g_.values.size(), 0);
   plan->fused.assign(g_.values.size(), 0);
   for (auto& [id, shape] : fed) plan->fed[id];
   Compiled ctx(*this, *plan);
@@ -324,7 +391,15 @@ bool Executor::prepare(const std::map<int, ir::Shape>& fed) {
       if (const int in = n.inputs[k]; empty(in) && !op->int_input(k))
         g_.fail(n, "input '" + g_.values[in].name + "' has shape " + ir::shape_str(plan->shapes[in]) +
                        ", and zero-size tensors run only through nodes whose outputs are empty too");
+    const size_t first = plan->steps.size();
     op->forward(ctx, n, plan->steps);
+    if (!ctx.pending.empty()) {  // the node's inputs in the layouts its kernels read, before them
+      const auto at = static_cast<std::ptrdiff_t>(first);
+      if (plan->replaced.size() > first) plan->replaced.insert(plan->replaced.begin() + at, ctx.pending.size(), 0);
+      plan->steps.insert(plan->steps.begin() + at, std::make_move_iterator(ctx.pending.begin()),
+                         std::make_move_iterator(ctx.pending.end()));
+      ctx.pending.clear();
+    }
     plan->step_nodes.resize(plan->steps.size(), static_cast<int>(&n - g_.nodes.data()));
     if (!n.backward) plan->forward_steps = plan->steps.size();
   }
@@ -363,6 +438,21 @@ void Executor::bind_input(int v, const void* data) {
 
 void* Executor::bytes(int v) {
   if (plan_->offset[v] < 0) return fixed_address(v);
+  const dnnl::memory::desc& md = plan_->layout[v];
+  if (plan_->blocked[v] && dnnl_compat::is_f32_of(md, plan_->shapes[v])) {
+    auto [it, fresh] = plan_->plain_copies.try_emplace(v);
+    Plan::PlainCopy& c = it->second;
+    if (fresh) {
+      const auto plain = dnnl_compat::plain(plan_->shapes[v]);
+      c.buffer.resize(plain.get_size());
+      c.src = dnnl::memory(md, eng_, plan_->arena.get() + plan_->offset[v]);
+      c.dst = dnnl::memory(plain, eng_, c.buffer.data());
+      c.reorder = dnnl::reorder(dnnl_compat::reorder(eng_, md, plain));
+    }
+    c.reorder.execute(stream_, c.src, c.dst);
+    stream_.wait();
+    return c.buffer.data();
+  }
   if (auto it = plan_->fed.find(v); it != plan_->fed.end() && it->second.bound) return it->second.bound;
   return plan_->arena.get() + plan_->offset[v];
 }
@@ -375,6 +465,7 @@ void Executor::run_forward() { run_steps(plan_->forward_steps); }
 void Executor::run_update() { run_steps(plan_->steps.size(), true); }
 const std::vector<char>& Executor::fused() const { return plan_->fused; }
 const std::vector<int>& Executor::step_nodes() const { return plan_->step_nodes; }
+bool Executor::blocked(int v) const { return plan_->blocked[v] != 0; }
 
 void Executor::run_steps(size_t count, bool update) {
   if (!plan_->prepare.empty() && plan_->prepared_version != *frozen_version_) {

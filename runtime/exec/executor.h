@@ -39,7 +39,9 @@ class Executor {
   // Reads fed value v from the caller's buffer instead of the arena, so the caller copies nothing in: every view of
   // v is rebound to data. Ops only read their inputs; data must stay alive and unchanged until run() returns.
   void bind_input(int value, const void* data);
-  void* bytes(int value);  // a value's buffer: arena, bound input, parameter, constant or gradient
+  // A value's buffer: arena, bound input, parameter, constant or gradient. Of a value the plan keeps in a blocked
+  // layout, a plain copy made when asked for, to be read only.
+  void* bytes(int value);
   float* data(int value) { return static_cast<float*>(bytes(value)); }  // the same, of a float32 value
   const ir::Shape& shape(int value) const;                              // concrete, after prepare()
   void run();                                                           // every step, in order
@@ -65,6 +67,8 @@ class Executor {
   // packed once per plan and repacked when the version moves. Before the first prepare().
   void freeze_weights(const uint64_t* version) { frozen_version_ = version; }
   size_t plans() const { return plans_.size(); }
+  // Whether the current plan stores value in a layout other than plain (CompileCtx::layout). For tests.
+  bool blocked(int value) const;
   // Per step of the current plan (prepare steps apart), the index in g.nodes of the node it computes: a node that
   // folded (a shape chain) or has nothing to compute is in none. For tests.
   const std::vector<int>& step_nodes() const;

@@ -1,4 +1,4 @@
-// Gemm + Relu/LeakyRelu fusion, and the activation patterns' fusion into FusedActivation: see fusion.h.
+// Gemm or Conv + Relu/LeakyRelu fusion, and the activation patterns' fusion into FusedActivation: see fusion.h.
 #include "runtime/exec/fusion.h"
 
 #include <algorithm>
@@ -11,7 +11,7 @@ namespace onnxtrain {
 void fuse_activations(ir::Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   for (ir::Node& gemm : g.nodes) {
-    if (gemm.op_type != "Gemm" || gemm.has("onnxtrain.relu_slope")) continue;
+    if ((gemm.op_type != "Gemm" && gemm.op_type != "Conv") || gemm.has("onnxtrain.relu_slope")) continue;
     const int pre = gemm.outputs[0];
     const ir::Value& v = g.values[pre];
     if (v.is_output || v.consumers.size() != 1) continue;

@@ -1,7 +1,7 @@
-// Graph-level fusion before compiling. fuse_activations: a Relu or LeakyRelu that alone reads a Gemm's output becomes
-// that Gemm's eltwise post-op, so the pre-activation is never written. fuse_patterns: an activation PyTorch exports as
-// several elementwise ops becomes one FusedActivation node (one oneDNN eltwise primitive forward, one backward).
-// fuse_layer_norm: the decomposition of layer normalization PyTorch writes before opset 17 becomes one
+// Graph-level fusion before compiling. fuse_activations: a Relu or LeakyRelu that alone reads a Gemm's or a Conv's
+// output becomes its eltwise post-op, so the pre-activation is never written. fuse_patterns: an activation PyTorch
+// exports as several elementwise ops becomes one FusedActivation node (one oneDNN eltwise primitive forward, one
+// backward). fuse_layer_norm: the decomposition of layer normalization PyTorch writes before opset 17 becomes one
 // LayerNormalization. None changes what is computed beyond float32 rounding, only where.
 #pragma once
 #include "runtime/ir/graph.h"

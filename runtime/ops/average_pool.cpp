@@ -29,6 +29,7 @@ extern const OpDef kAveragePool{
     .forward = forward,
     .gradient = gradient,
     .reference = pool_reference,
+    .layouts = true,
     // Pads counted and not, ceil mode, auto_pad, dilations, 1-D and 3-D.
     .cases = {
         {.opset = 1, .shapes = {{2, 3, 7, 6}}, .attrs = {{"kernel_shape", attr({3, 2})}, {"pads", attr({1, 1, 1, 1})}}},

@@ -17,7 +17,33 @@ void check_unary(const ir::Graph& g, const ir::Node& n) {
 
 void no_check(const ir::Graph&, const ir::Node&) {}
 
+dnnl::memory::desc elementwise_layout(CompileCtx& ctx, std::initializer_list<int> inputs, int out) {
+  if (ctx.may_block(out))
+    for (int v : inputs)
+      if (const dnnl::memory::desc* md = v >= 0 ? ctx.layout(v) : nullptr; md && ctx.shape(v) == ctx.shape(out)) {
+        ctx.set_layout(out, *md);
+        return *md;
+      }
+  return dnnl_compat::plain(ctx.shape(out));
+}
+
+dnnl::memory written(CompileCtx& ctx, int out, const dnnl::memory::desc& md, std::vector<Step>& after) {
+  const dnnl::memory::desc* stored = ctx.layout(out);
+  const dnnl::memory::desc own = stored ? *stored : dnnl_compat::plain_like(md);
+  if (own == md) return ctx.view(out, md);
+  dnnl::memory tmp = ctx.scratch(md);
+  after.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), md, own)),
+                   {{DNNL_ARG_SRC, tmp}, {DNNL_ARG_DST, ctx.view(out, own)}}});
+  return tmp;
+}
+
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps) {
+  if (const dnnl::memory::desc* md = ctx.layout(from)) {  // the reorder back to row-major is the copy
+    const auto plain = dnnl_compat::plain(ctx.shape(from));
+    steps.push_back({dnnl::reorder(dnnl_compat::reorder(ctx.engine(), *md, plain)),
+                     {{DNNL_ARG_SRC, ctx.view(from, *md)}, {DNNL_ARG_DST, ctx.view(to, plain)}}});
+    return;
+  }
   int64_t n = static_cast<int64_t>(dtype_size(ctx.graph().values[from].dtype));
   for (int64_t d : ctx.shape(from)) n *= d;
   auto md = dnnl_compat::bytes(n);  // bytes, whatever the dtype

@@ -2,7 +2,7 @@
 // strides, dilations, pads (explicit, or auto_pad SAME_UPPER, SAME_LOWER, VALID) and groups (depthwise included).
 // Shape inference, the forward kernel (oneDNN convolution), its double reference, the gradient rule and its two
 // backward kernels: ConvGradData (dX, oneDNN's backward data) and ConvGradWeights (dW and dB, its backward weights).
-// Tensors stay in plain NCHW layouts here; blocked layouts between convolutions are the plan's to choose.
+// The kernels run on the blocked layouts oneDNN picks, and keep activations in them (OpDef::layouts).
 #include <string>
 
 #include "runtime/exec/dnnl_compat.h"
@@ -77,13 +77,24 @@ Descs descs(const ir::Graph& g, const ir::Node& n, const Shape& x, const Shape& 
   return d;
 }
 
+dnnl::memory::desc any(const dnnl::memory::desc& md) { return dc::any_like(md); }
+
+// The kernels pick their layouts (format any). Activations and their gradients stay in them from one op with
+// OpDef::layouts to the next (CompileCtx::layout); the weights, plain in the parameter buffer, are reordered into
+// theirs at each step (they are small beside the activations), and once per plan where they are frozen. A Relu that
+// fusion folded into the node (onnxtrain.relu_slope) is the convolution's post-op.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const bool bias = n.input(2) >= 0;
-  const Descs d = descs(ctx.graph(), n, ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1]), ctx.shape(n.outputs[0]), bias);
-  const auto pd = dc::conv_forward(ctx.engine(), d.conv, d.x, d.w, bias ? &d.b : nullptr, d.y, !ctx.weights_frozen());
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, ctx.view(n.inputs[0], d.x)},
-                                                {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[1], d.w)},
-                                                {DNNL_ARG_DST, ctx.view(n.outputs[0], d.y)}};
+  const int y = n.outputs[0];
+  const Descs d = descs(ctx.graph(), n, ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1]), ctx.shape(y), bias);
+  const bool relu = n.has("onnxtrain.relu_slope"), block = ctx.may_block(y);
+  const auto pd =
+      dc::conv_forward(ctx.engine(), d.conv, any(d.x), any(d.w), bias ? &d.b : nullptr, block ? any(d.y) : d.y,
+                       !ctx.weights_frozen(), relu, relu ? n.attr_f("onnxtrain.relu_slope", 0.f) : 0.f);
+  if (pd.dst_desc() != d.y) ctx.set_layout(y, pd.dst_desc());
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, ctx.input(n.inputs[0], pd.src_desc())},
+                                                {DNNL_ARG_WEIGHTS, ctx.input(n.inputs[1], pd.weights_desc())},
+                                                {DNNL_ARG_DST, ctx.view(y, pd.dst_desc())}};
   if (bias) args[DNNL_ARG_BIAS] = ctx.view(n.inputs[2], d.b);
   steps.push_back({dnnl::convolution_forward(pd), std::move(args)});
 }
@@ -143,18 +154,21 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 // ConvGradData(dY, X, W) -> dX: X's shape.
 std::vector<Shape> grad_data_infer(const ir::Graph&, const ir::Node&, const InferInputs& in) { return {in[1]}; }
 
-// The forward primitive descriptor a backward one is made against (oneDNN's hint).
+// The forward primitive descriptor a backward one is made against (oneDNN's hint), in the layouts it picks.
 auto hint(CompileCtx& ctx, const Descs& d, bool bias) {
-  return dc::conv_forward(ctx.engine(), d.conv, d.x, d.w, bias ? &d.b : nullptr, d.y, true);
+  return dc::conv_forward(ctx.engine(), d.conv, any(d.x), any(d.w), bias ? &d.b : nullptr, any(d.y), true);
 }
 
 void grad_data_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
+  const int dX = n.outputs[0];
   const Descs d = descs(ctx.graph(), n, ctx.shape(n.inputs[1]), ctx.shape(n.inputs[2]), ctx.shape(n.inputs[0]), false);
-  steps.push_back({dnnl::convolution_backward_data(
-                       dc::conv_backward_data(ctx.engine(), d.conv, d.x, d.w, d.y, hint(ctx, d, false))),
-                   {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], d.y)},
-                    {DNNL_ARG_WEIGHTS, ctx.view(n.inputs[2], d.w)},
-                    {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], d.x)}}});
+  const auto pd = dc::conv_backward_data(ctx.engine(), d.conv, ctx.may_block(dX) ? any(d.x) : d.x, any(d.w), any(d.y),
+                                         hint(ctx, d, false));
+  if (pd.diff_src_desc() != d.x) ctx.set_layout(dX, pd.diff_src_desc());
+  steps.push_back({dnnl::convolution_backward_data(pd),
+                   {{DNNL_ARG_DIFF_DST, ctx.input(n.inputs[0], pd.diff_dst_desc())},
+                    {DNNL_ARG_WEIGHTS, ctx.input(n.inputs[2], pd.weights_desc())},
+                    {DNNL_ARG_DIFF_SRC, ctx.view(dX, pd.diff_src_desc())}}});
 }
 
 // ConvGradWeights(dY, X, W) -> dW (W's shape)[, dB (M)]. W is read for its shape alone.
@@ -163,16 +177,20 @@ std::vector<Shape> grad_weights_infer(const ir::Graph&, const ir::Node& n, const
   return {in[2]};
 }
 
+// dW in the layout the kernel picks, reordered into the plain gradient buffer.
 void grad_weights_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const bool bias = n.outputs.size() > 1 && n.outputs[1] >= 0;
   const Descs d = descs(ctx.graph(), n, ctx.shape(n.inputs[1]), ctx.shape(n.inputs[2]), ctx.shape(n.inputs[0]), bias);
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], d.y)},
-                                                {DNNL_ARG_SRC, ctx.view(n.inputs[1], d.x)},
-                                                {DNNL_ARG_DIFF_WEIGHTS, ctx.view(n.outputs[0], d.w)}};
+  const auto pd = dc::conv_backward_weights(ctx.engine(), d.conv, any(d.x), any(d.w), bias ? &d.b : nullptr, any(d.y),
+                                            hint(ctx, d, bias));
+  std::vector<Step> after;
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_DIFF_DST, ctx.input(n.inputs[0], pd.diff_dst_desc())},
+      {DNNL_ARG_SRC, ctx.input(n.inputs[1], pd.src_desc())},
+      {DNNL_ARG_DIFF_WEIGHTS, written(ctx, n.outputs[0], pd.diff_weights_desc(), after)}};
   if (bias) args[DNNL_ARG_DIFF_BIAS] = ctx.view(n.outputs[1], d.b);
-  steps.push_back({dnnl::convolution_backward_weights(dc::conv_backward_weights(
-                       ctx.engine(), d.conv, d.x, d.w, bias ? &d.b : nullptr, d.y, hint(ctx, d, bias))),
-                   std::move(args)});
+  steps.push_back({dnnl::convolution_backward_weights(pd), std::move(args)});
+  for (Step& s : after) steps.push_back(std::move(s));
 }
 
 }  // namespace
@@ -185,6 +203,7 @@ extern const OpDef kConv{
     .forward = forward,
     .gradient = gradient,
     .reference = reference,
+    .layouts = true,
     // Odd channel counts, strides that do not divide the input, pads larger than the kernel, groups (depthwise),
     // dilations, each auto_pad, 1-D and 3-D, and no bias.
     .cases = {
@@ -212,12 +231,14 @@ extern const OpDef kConvGradData{.type = "ConvGradData",
                                  .check = no_check,
                                  .infer = grad_data_infer,
                                  .forward = grad_data_forward,
-                                 .internal = true};
+                                 .internal = true,
+                                 .layouts = true};
 extern const OpDef kConvGradWeights{.type = "ConvGradWeights",
                                     .versions = {1},
                                     .check = no_check,
                                     .infer = grad_weights_infer,
                                     .forward = grad_weights_forward,
-                                    .internal = true};
+                                    .internal = true,
+                                    .layouts = true};
 
 }  // namespace onnxtrain::ops

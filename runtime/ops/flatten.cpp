@@ -36,6 +36,7 @@ extern const OpDef kFlatten{.type = "Flatten",
                             .forward = shape_only_forward,
                             .gradient = shape_only_gradient,
                             .reference = shape_only_reference,
+                            .layouts = true,  // a blocked X is reordered into Y, in row-major order
                             .cases = {{.opset = 1, .shapes = {{2, 3, 4}}},
                                       {.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(0)}}},
                                       {.opset = 9, .shapes = {{2, 3, 4}}, .attrs = {{"axis", attr(3)}}},

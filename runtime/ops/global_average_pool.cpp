@@ -19,6 +19,7 @@ extern const OpDef kGlobalAveragePool{.type = "GlobalAveragePool",
                                       .forward = forward,
                                       .gradient = gradient,
                                       .reference = pool_reference,
+                                      .layouts = true,
                                       .cases = {{.opset = 1, .shapes = {{2, 3, 5, 4}}},
                                                 {.opset = 1, .shapes = {{3, 2, 7}}},
                                                 {.opset = 1, .shapes = {{1, 2, 3, 2, 3}}}}};

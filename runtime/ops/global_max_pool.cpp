@@ -31,6 +31,7 @@ extern const OpDef kGlobalMaxPool{.type = "GlobalMaxPool",
                                   .gradient = gradient,
                                   .grad_outputs = kWorkspace + 1,
                                   .reference = pool_reference,
+                                  .layouts = true,
                                   .cases = {{.opset = 1, .shapes = {{2, 3, 5, 4}}},
                                             {.opset = 1, .shapes = {{3, 2, 7}}},
                                             {.opset = 1, .shapes = {{1, 2, 3, 2, 3}}}}};

@@ -9,10 +9,11 @@ namespace {
 
 float alpha_of(const ir::Node& n) { return n.attr_f("alpha", 0.01f); }
 
+// In X's layout, where it is blocked (a convolution's output).
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  const auto md = elementwise_layout(ctx, {n.inputs[0]}, n.outputs[0]);
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, alpha_of(n), false)),
-                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+                   {{DNNL_ARG_SRC, ctx.input(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 
 // Y = X > 0 ? X : alpha * X (alpha the float attribute, exactly). X: any shape; Y: the same.
@@ -49,6 +50,7 @@ extern const OpDef kLeakyRelu{.type = "LeakyRelu",
                               .gradient = gradient,
                               .reference = reference,
                               .rectifier_slope = alpha_of,
+                              .layouts = true,
                               .cases = {{.opset = 1, .shapes = {{3, 5}}},  // the default alpha, 0.01
                                         {.opset = 6, .shapes = {{2, 7, 3}}, .attrs = {{"alpha", attr(0.3f)}}},
                                         {.opset = 16, .shapes = {{3, 5}}, .attrs = {{"alpha", attr(1.7f)}}},

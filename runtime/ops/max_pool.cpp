@@ -59,6 +59,7 @@ extern const OpDef kMaxPool{
     .grad_outputs = kWorkspace + 1,
     .reference = pool_reference,
     .types = types,
+    .layouts = true,
     // Strides that do not divide, pads, dilations, ceil mode, 1-D and 3-D.
     .cases = {{.opset = 1, .shapes = {{2, 3, 7, 6}}, .attrs = {{"kernel_shape", attr({3, 2})}}},
               {.opset = 8,

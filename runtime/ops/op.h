@@ -34,8 +34,24 @@ class CompileCtx {
   virtual const dnnl::engine& engine() const = 0;
   virtual const ir::Graph& graph() const = 0;
   virtual const Shape& shape(int value) const = 0;  // concrete shape of a value
-  // A memory object over a value's buffer, seen through md (which may reshape or stride it).
+  // A memory object over a value's buffer, seen through md (which may reshape or stride it). A value stored in a
+  // blocked layout (below) seen through any other desc is read from a plain copy of it: input(value, plain).
   virtual dnnl::memory view(int value, const dnnl::memory::desc& md) = 0;
+  // Layouts. A value is stored plain (row-major f32, dnnl_compat::plain) unless its producer chose another layout for
+  // it with set_layout: a convolution's nChw16c, which the ops with OpDef::layouts then read and write in directly,
+  // from one convolution to the next. The others see plain copies, so an op needs no change to stay correct.
+  // layout(v): the layout v is stored in, nullptr where it is plain.
+  virtual const dnnl::memory::desc* layout(int value) const = 0;
+  // Whether value's producer may store it in a layout of its choosing: a float32 activation or gradient in the arena
+  // (not fed, not a graph output, not a parameter or its gradient) that some op with OpDef::layouts reads.
+  virtual bool may_block(int value) const = 0;
+  // Stores value in md; before any view of it is made. Its slot grows where md pads the channels.
+  virtual void set_layout(int value, const dnnl::memory::desc& md) = 0;
+  // value as a kernel reads it in md (a plain value seen in md's dims, as a grouped weight is): its own buffer where it
+  // is stored in md, else a copy in md that a reorder fills
+  // before the node's steps run. The copy is made once per plan for every reader that wants md, and for a parameter
+  // of frozen weights in a prepare step.
+  virtual dnnl::memory input(int value, const dnnl::memory::desc& md) = 0;
   // Arena space owned by this node's kernels, alive for the whole run.
   virtual dnnl::memory scratch(const dnnl::memory::desc& md) = 0;
   // Whether GEMMs compute in bf16 (operands converted, f32 results and master weights).
@@ -199,6 +215,9 @@ struct OpDef {
   // in the op. What this makes the op: a post-op that fusion folds into the Gemm before it, a kink at 0 that gradcheck
   // keeps away from, and an activation whose dead units --diagnostics count. nullptr for every other op.
   float (*rectifier_slope)(const ir::Node& n) = nullptr;
+  // The op reads its float inputs in whatever layout they are stored in (CompileCtx::layout) and may store its outputs
+  // in a blocked one: a value that such an op reads may be kept blocked by its producer (CompileCtx::may_block).
+  bool layouts = false;
   // The registry tests draw the op's inputs in [0.1, 2], not [-2, 2]: Log and Sqrt are real only there, and
   // Reciprocal's central differences fail near its pole at 0.
   bool positive_inputs = false;
@@ -407,7 +426,17 @@ void reduction_reference(const ir::Graph& g, const ir::Node& n, const std::vecto
 // The gradient rules' axes: those of the forward node, known when autodiff runs (attribute or constant input).
 std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n);
 
-// A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten.
+// The layout an elementwise kernel computes in, for an op with OpDef::layouts: the layout of the first of `inputs`
+// stored blocked, if `out` may be stored so (it then is); else plain, of out's shape. The inputs are then read with
+// ctx.input(v, layout).
+dnnl::memory::desc elementwise_layout(CompileCtx& ctx, std::initializer_list<int> inputs, int out);
+// The memory a kernel writes value `out` through, in md (a layout the primitive chose): out's own buffer when it is
+// stored in md, else scratch in md and a reorder into out's layout (a plain out seen in md's dims), which the caller
+// pushes after the kernel's step.
+dnnl::memory written(CompileCtx& ctx, int out, const dnnl::memory::desc& md, std::vector<Step>& after);
+
+// A step copying value from into value to, element for element (same count, any shapes): Identity, Flatten. A
+// blocked `from` is reordered into `to` in row-major order.
 void copy_step(CompileCtx& ctx, int from, int to, std::vector<Step>& steps);
 
 // The ops that change only a tensor's shape (Flatten, Reshape, Squeeze, Unsqueeze): Y = X's elements in row-major

@@ -149,15 +149,20 @@ void pool_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, 
   const PoolSpec p = pool_spec(g, n, xs);
   const DType dtype = g.values[n.inputs[0]].dtype;
   if (dtype == DType::Float32) {
-    const auto x = dc::plain(xs), y = dc::plain(ys);
+    // In X's layout where it is blocked (a convolution's), Y then in the one oneDNN picks for it.
+    const dnnl::memory::desc* blocked = ctx.layout(n.inputs[0]);
+    const bool block = blocked && ctx.may_block(n.outputs[0]);
+    const auto x = block ? *blocked : dc::plain(xs), y = dc::plain(ys);
     const bool training = workspace >= 0;
-    const auto pd = dc::pool_forward(ctx.engine(), p.alg, conv_shape(p), p.w.kernel, x, y, training);
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, ctx.view(n.inputs[0], x)},
-                                                  {DNNL_ARG_DST, ctx.view(n.outputs[0], y)}};
+    const auto pd =
+        dc::pool_forward(ctx.engine(), p.alg, conv_shape(p), p.w.kernel, x, block ? dc::any_like(y) : y, training);
+    if (block) ctx.set_layout(n.outputs[0], pd.dst_desc());
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, ctx.input(n.inputs[0], x)},
+                                                  {DNNL_ARG_DST, ctx.view(n.outputs[0], pd.dst_desc())}};
     if (training && p.alg == dc::Pool::Max) {
+      // The argmax, stored in its desc (which tells PoolGrad the layouts this ran in; its slot grows where they pad).
       const dnnl::memory::desc ws = pd.workspace_desc();
-      if (ws.get_size() > static_cast<size_t>(count_of(ys)) * 4)
-        g.fail(n, "oneDNN's max pooling workspace is larger than the plan's buffer for it");
+      ctx.set_layout(workspace, ws);
       args[DNNL_ARG_WORKSPACE] = ctx.view(workspace, ws);
     }
     steps.push_back({dc::pool_fwd(pd), std::move(args)});
@@ -221,14 +226,29 @@ std::vector<Shape> grad_infer(const ir::Graph&, const ir::Node&, const InferInpu
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const Shape &xs = ctx.shape(n.inputs[1]), &ys = ctx.shape(n.inputs[0]);
   const PoolSpec p = pool_spec(ctx.graph(), n, xs);
-  const auto x = dc::plain(xs), y = dc::plain(ys);
+  // In the layouts the forward ran in: X's (input 1) where it is blocked and the forward kept Y blocked too, Y's
+  // then as oneDNN picked it from X's. Max pooling's workspace desc says which it was; average pooling reads no
+  // workspace, and any consistent pair of layouts will do.
+  const dnnl::memory::desc* blocked = ctx.layout(n.inputs[1]);
   const auto c = conv_shape(p);
   const auto kernel = p.w.kernel;
-  const auto hint = dc::pool_forward(ctx.engine(), p.alg, c, kernel, x, y, true);
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], y)},
-                                                {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], x)}};
-  if (p.alg == dc::Pool::Max) args[DNNL_ARG_WORKSPACE] = ctx.view(n.inputs[2], hint.workspace_desc());
-  steps.push_back({dc::pool_bwd(dc::pool_backward(ctx.engine(), p.alg, c, kernel, x, y, hint)), std::move(args)});
+  const auto make_hint = [&](bool block) {
+    return dc::pool_forward(ctx.engine(), p.alg, c, kernel, block ? *blocked : dc::plain(xs),
+                            block ? dc::any_layout({ys.begin(), ys.end()}) : dc::plain(ys), true);
+  };
+  const dnnl::memory::desc* ws = p.alg == dc::Pool::Max ? ctx.layout(n.inputs[2]) : nullptr;
+  bool block = blocked && (ws ? make_hint(false).workspace_desc() != *ws : ctx.may_block(n.outputs[0]));
+  const auto hint = make_hint(block);
+  if (ws && hint.workspace_desc() != *ws) ctx.graph().fail(n, "the workspace of its forward has another layout");
+  const auto pd = dc::pool_backward(ctx.engine(), p.alg, c, kernel, hint.src_desc(), hint.dst_desc(), hint);
+  if (block && ctx.may_block(n.outputs[0])) ctx.set_layout(n.outputs[0], pd.diff_src_desc());
+  std::vector<Step> after;
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_DIFF_DST, ctx.input(n.inputs[0], pd.diff_dst_desc())},
+      {DNNL_ARG_DIFF_SRC, written(ctx, n.outputs[0], pd.diff_src_desc(), after)}};
+  if (ws) args[DNNL_ARG_WORKSPACE] = ctx.view(n.inputs[2], *ws);
+  steps.push_back({dc::pool_bwd(pd), std::move(args)});
+  for (Step& st : after) steps.push_back(std::move(st));
 }
 
 }  // namespace
@@ -238,6 +258,7 @@ extern const OpDef kPoolGrad{.type = "PoolGrad",
                              .check = no_check,
                              .infer = grad_infer,
                              .forward = grad_forward,
-                             .internal = true};
+                             .internal = true,
+                             .layouts = true};
 
 }  // namespace onnxtrain::ops

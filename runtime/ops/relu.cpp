@@ -7,10 +7,11 @@ namespace onnxtrain::ops {
 namespace {
 
 // X: any shape; Y: the same.
+// In X's layout, where it is blocked (a convolution's output).
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  const auto md = elementwise_layout(ctx, {n.inputs[0]}, n.outputs[0]);
   steps.push_back({dnnl::eltwise_forward(dnnl_compat::relu(ctx.engine(), md, 0.f, false)),
-                   {{DNNL_ARG_SRC, ctx.view(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+                   {{DNNL_ARG_SRC, ctx.input(n.inputs[0], md)}, {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
 }
 
 // Y = max(X, 0). X: any shape; Y: the same.
@@ -29,13 +30,14 @@ void gradient(GradBuilder& b, const ir::Node& n) {
 // ReluGrad(dY, V) -> dX = dY where V > 0, else alpha * dY. V is Y (the default, alpha >= 0 keeps its sign) or X
 // (from_src = 1). At V = 0 the slope is alpha: ReLU'(0) = 0 and LeakyReLU'(0) = alpha, as in PyTorch.
 // dY: any shape; V: the same; dX: the same.
+// In V's layout (or dY's), where it is blocked.
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
+  const auto md = elementwise_layout(ctx, {n.inputs[1], n.inputs[0]}, n.outputs[0]);
   bool from_src = n.attr_i("from_src", 0) != 0;
   steps.push_back(
       {dnnl::eltwise_backward(dnnl_compat::relu_backward(ctx.engine(), md, n.attr_f("alpha", 0.f), !from_src)),
-       {{DNNL_ARG_DIFF_DST, ctx.view(n.inputs[0], md)},
-        {from_src ? DNNL_ARG_SRC : DNNL_ARG_DST, ctx.view(n.inputs[1], md)},
+       {{DNNL_ARG_DIFF_DST, ctx.input(n.inputs[0], md)},
+        {from_src ? DNNL_ARG_SRC : DNNL_ARG_DST, ctx.input(n.inputs[1], md)},
         {DNNL_ARG_DIFF_SRC, ctx.view(n.outputs[0], md)}}});
 }
 
@@ -51,6 +53,7 @@ extern const OpDef kRelu{.type = "Relu",
                          .gradient = gradient,
                          .reference = reference,
                          .rectifier_slope = slope,
+                         .layouts = true,
                          .cases = {{.opset = 1, .shapes = {{3, 5}}},
                                    {.opset = 6, .shapes = {{2, 7, 3}}},
                                    {.opset = 13, .shapes = {{13}}},
@@ -60,6 +63,7 @@ extern const OpDef kReluGrad{.type = "ReluGrad",
                              .check = no_check,
                              .infer = same_as_first,
                              .forward = grad_forward,
-                             .internal = true};
+                             .internal = true,
+                             .layouts = true};
 
 }  // namespace onnxtrain::ops

@@ -100,6 +100,7 @@ extern const OpDef kReshape{
     .gradient = shape_only_gradient,
     .int_inputs = {1},
     .reference = shape_only_reference,
+    .layouts = true,  // a blocked X is reordered into Y, in row-major order
     // The shape: an attribute at opset 1, a constant input from 5; the 0 and -1 rules; allowzero from 14.
     .cases = {{.opset = 1, .shapes = {{2, 3, 4}}, .attrs = {{"shape", attr({4, -1})}}},
               {.opset = 5, .shapes = {{2, 3, 4}}, .ints = {{0, -1, 2}}},
