@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -180,8 +181,9 @@ StepBound conv_bound(const Model& m, const ir::Shape& x_shape, double seconds, i
     if (bias) args[DNNL_ARG_BIAS] = zeroed(b, eng);
     prims.emplace_back(dnnl::convolution_forward(fwd), std::move(args));
     join(r.fwd, fwd.impl_info_str());
-    // The backward passes read what the forward's layouts hold where they chose the same; a buffer of their own
-    // where not (what a plan would reorder into once, outside the step).
+    // The backward passes share the forward's buffers (and each other's dY) where they chose the same layouts; where
+    // not (backward data's weights, here), they read a buffer of their own, and the reorder a step would need into
+    // it, the weights changing every step, is left out of the bound.
     auto same_or_new = [&](const dnnl::memory& have, const dnnl::memory::desc& want) {
       return have.get_desc() == want ? have : zeroed(want, eng);
     };
@@ -191,10 +193,12 @@ StepBound conv_bound(const Model& m, const ir::Shape& x_shape, double seconds, i
     for (size_t i = 1; i < y.size(); ++i) out *= double(y[i]);
     const double pass = out * double(w[1]) * k;  // MACs per sample of one pass: each output, C/group x kernel
     macs += 2 * pass;
+    std::optional<dnnl::memory> ddst;
     if (grad[n.inputs[0]]) {
       const auto bd = dc::conv_backward_data(eng, c, dc::any_layout(x), dc::any_layout(wg), dc::any_layout(y), fwd);
+      ddst = zeroed(bd.diff_dst_desc(), eng);
       prims.emplace_back(dnnl::convolution_backward_data(bd),
-                         std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, zeroed(bd.diff_dst_desc(), eng)},
+                         std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, *ddst},
                                                                {DNNL_ARG_WEIGHTS, same_or_new(wei, bd.weights_desc())},
                                                                {DNNL_ARG_DIFF_SRC, zeroed(bd.diff_src_desc(), eng)}});
       join(r.bwd_data, bd.impl_info_str());
@@ -202,9 +206,10 @@ StepBound conv_bound(const Model& m, const ir::Shape& x_shape, double seconds, i
     }
     const auto bw = dc::conv_backward_weights(eng, c, dc::any_layout(x), dc::any_layout(wg), bias ? &b : nullptr,
                                               dc::any_layout(y), fwd);
-    std::unordered_map<int, dnnl::memory> wargs = {{DNNL_ARG_SRC, same_or_new(src, bw.src_desc())},
-                                                   {DNNL_ARG_DIFF_DST, zeroed(bw.diff_dst_desc(), eng)},
-                                                   {DNNL_ARG_DIFF_WEIGHTS, zeroed(bw.diff_weights_desc(), eng)}};
+    std::unordered_map<int, dnnl::memory> wargs = {
+        {DNNL_ARG_SRC, same_or_new(src, bw.src_desc())},
+        {DNNL_ARG_DIFF_DST, ddst ? same_or_new(*ddst, bw.diff_dst_desc()) : zeroed(bw.diff_dst_desc(), eng)},
+        {DNNL_ARG_DIFF_WEIGHTS, zeroed(bw.diff_weights_desc(), eng)}};
     if (bias) wargs[DNNL_ARG_DIFF_BIAS] = zeroed(bw.diff_bias_desc(), eng);
     prims.emplace_back(dnnl::convolution_backward_weights(bw), std::move(wargs));
     join(r.bwd_weights, bw.impl_info_str());
