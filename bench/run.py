@@ -3,8 +3,8 @@ same exported MLPs and the bundled CNN (models/fashion_cnn.onnx), data sizes and
 time: OpenMP programs sharing two cores slow each other down by orders of magnitude. Prints a table of samples/s,
 ratios, the oneDNN GEMM bound and peak memory for the MLPs, and one for the CNN with its convolution-and-GEMM bound.
 
-    python3 bench/run.py            # the full grid, 3 rounds (about 12 minutes)
-    python3 bench/run.py --quick    # about 75 s: the CNN on 1 thread only
+    python3 bench/run.py            # the full grid, 3 rounds (about 15 minutes)
+    python3 bench/run.py --quick    # about 80 s: the CNN on 1 thread only
     python3 bench/run.py --epoch    # also one Fashion-MNIST epoch of the CNN, onnxtrain's CLI against PyTorch's
     python3 bench/run.py --against OLD/build   # also an older build, in the same rounds: is a change a slowdown?
 
