@@ -1,14 +1,16 @@
 // Times ONNX Runtime inference (onnxruntime-node) of a model for bench/run.py; prints key=value pairs like the others.
-// Usage: node ort_bench.js MODEL THREADS BATCH SECONDS
+// Usage: node ort_bench.js MODEL THREADS BATCH SECONDS [DIMS]; DIMS: one sample's input dims, "784" (the default,
+// an MLP's) or "1,28,28" (the bundled CNN's).
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [path, threads, batch, seconds] = process.argv.slice(2);
+  const [path, threads, batch, seconds, dims = '784'] = process.argv.slice(2);
   const session = await ort.InferenceSession.create(path, {
     intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
   });
-  const B = Number(batch), D = 784;
-  const x = new ort.Tensor('float32', Float32Array.from({length: B * D}, () => Math.random()), [B, D]);
+  const B = Number(batch), shape = [B, ...dims.split(',').map(Number)];
+  const x = new ort.Tensor('float32', Float32Array.from({length: shape.reduce((a, b) => a * b)}, () => Math.random()),
+                           shape);
   const feeds = {[session.inputNames[0]]: x};
   for (let i = 0; i < 3; i++) await session.run(feeds);
   const now = () => Number(process.hrtime.bigint()) / 1e9;

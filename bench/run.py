@@ -1,9 +1,11 @@
 """onnxtrain against PyTorch (and ONNX Runtime when its Node package is installed), side by side in one run, on the
-same exported MLPs, data sizes and thread counts. One process at a time: OpenMP programs sharing two cores slow each
-other down by orders of magnitude. Prints a table of samples/s, ratios, the oneDNN GEMM bound and peak memory.
+same exported MLPs and the bundled CNN (models/fashion_cnn.onnx), data sizes and thread counts. One process at a
+time: OpenMP programs sharing two cores slow each other down by orders of magnitude. Prints a table of samples/s,
+ratios, the oneDNN GEMM bound and peak memory for the MLPs, and one for the CNN with its convolution-and-GEMM bound.
 
-    python3 bench/run.py            # the full grid, 3 rounds (about 10 minutes)
-    python3 bench/run.py --quick    # under a minute
+    python3 bench/run.py            # the full grid, 3 rounds (about 15 minutes)
+    python3 bench/run.py --quick    # about 80 s: the CNN on 1 thread only
+    python3 bench/run.py --epoch    # also one Fashion-MNIST epoch of the CNN, onnxtrain's CLI against PyTorch's
     python3 bench/run.py --against OLD/build   # also an older build, in the same rounds: is a change a slowdown?
 
 Each cell is measured in rounds: every program once per round, the rounds one after the other, and the median of the
@@ -11,6 +13,7 @@ rounds taken per program. A passing disturbance on a shared machine then moves o
 """
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -23,6 +26,9 @@ ROOT = os.path.dirname(HERE)
 # name: (widths, arch). LN+GELU: LayerNorm and GELU after each hidden Linear (torch_bench.mlp), exported at opset 17.
 MODELS = {"784-256-128-10": ([784, 256, 128, 10], "mlp"), "784-1024-1024-10": ([784, 1024, 1024, 10], "mlp"),
           "784-256-128-10 LN+GELU": ([784, 256, 128, 10], "ln_gelu")}
+# The bundled CNN, as shipped (make_models.py's cnn(0)); torch_bench.py --arch cnn builds the same module.
+CNN = os.path.join(ROOT, "models", "fashion_cnn.onnx")
+CNN_DIMS = "1,28,28"  # one sample of its input, for ort_bench.js
 
 
 def export(widths, arch, path):
@@ -57,9 +63,10 @@ def strongest_openblas_core():
     return "Haswell" if {"avx2", "fma"} <= flags else None
 
 
-def run(cmd, threads, openblas_core=None, optional=False):
+def run(cmd, threads, openblas_core=None, optional=False, raw=False):
     """Runs one measurement and returns its key=value pairs. openblas_core forces OPENBLAS_CORETYPE; without it the
-    environment's setting (or OpenBLAS's detection) stands. optional: a failure returns None instead of stopping."""
+    environment's setting (or OpenBLAS's detection) stands. optional: a failure returns None instead of stopping.
+    raw: returns the whole stdout instead (the epoch runs, which print sentences)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     if openblas_core:
         env["OPENBLAS_CORETYPE"] = openblas_core
@@ -71,7 +78,39 @@ def run(cmd, threads, openblas_core=None, optional=False):
             print(f"\n{' '.join(cmd)} failed (left out): {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             return None
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
-    return parse(r.stdout.strip().splitlines()[-1])
+    return r.stdout if raw else parse(r.stdout.strip().splitlines()[-1])
+
+
+def measure(programs, threads, rounds):
+    """Each program's key=value results over the rounds, every program once per round. A program is a command, or
+    (command, OpenBLAS core) left out if that core fails here, or ("against", command) left out where the other build
+    cannot load the model; left-out programs are set to None in programs and have no results."""
+    got = {key: [] for key in programs}
+    for _ in range(rounds):
+        for key, cmd in programs.items():
+            if isinstance(cmd, tuple) and cmd[0] == "against":
+                r = run(cmd[1], threads, optional=True)
+            elif isinstance(cmd, tuple):
+                r = run(cmd[0], threads, cmd[1], optional=True)
+            elif cmd:
+                r = run(cmd, threads)
+            else:
+                continue
+            if r is None:
+                programs[key] = None
+            else:
+                got[key].append(r)
+    return got
+
+
+def median(got, key, field="samples_per_s"):
+    return statistics.median(float(r[field]) for r in got[key]) if got[key] else None
+
+
+def spread(got, key):
+    """Within each measurement (its repeats) and across the rounds, whichever is wider."""
+    vals = [float(r["samples_per_s"]) for r in got[key]]
+    return max(max(float(r["spread"]) for r in got[key]), (max(vals) - min(vals)) / median(got, key))
 
 
 def ort_available():
@@ -96,8 +135,11 @@ def gemm_flops(widths):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="the small model and its LN+GELU variant, batches 32 and 256, short timings")
+    ap.add_argument("--quick", action="store_true", help="the small model and its LN+GELU variant, batches 32 and 256, "
+                    "the CNN at batches 64 and 256 on 1 thread, short timings")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--epoch", action="store_true", help="also one epoch of the CNN on Fashion-MNIST, onnxtrain's CLI "
+                    "against bench/cnn_torch.py, per thread count of the CNN rows (over a minute)")
     ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
     ap.add_argument("--rounds", type=int, default=None, help="measurements of each cell (default 3, 1 with --quick)")
     ap.add_argument("--against", metavar="BUILD", help="another onnxtrain build (an older commit's) trained in the same "
@@ -145,23 +187,7 @@ def main():
                     if use_ort else None,
                     "old_t": ("against", [old_bench, path, "--mode", "train"] + common) if old_bench else None,
                 }
-                got = {key: [] for key in programs}
-                for _ in range(rounds):
-                    for key, cmd in programs.items():
-                        if isinstance(cmd, tuple) and cmd[0] == "against":  # left out where it cannot load the model
-                            r = run(cmd[1], threads, optional=True)
-                            if r is None:
-                                programs[key] = None
-                            else:
-                                got[key].append(r)
-                        elif isinstance(cmd, tuple):  # (command, OpenBLAS core): left out if that core fails here
-                            r = run(cmd[0], threads, cmd[1], optional=True)
-                            if r is None:
-                                programs[key] = None
-                            else:
-                                got[key].append(r)
-                        elif cmd:
-                            got[key].append(run(cmd, threads))
+                got = measure(programs, threads, rounds)
                 if env_is_best:
                     got["torch_env"] = got["torch_t"]
                 if not got["torch_t"]:  # the forced core does not run here: compare with the environment's
@@ -170,19 +196,73 @@ def main():
                     got["torch_i"] = [run(tb + ["--mode", "infer"], threads)]
                 info.update(blas=got["torch_env"][0]["blas"], env_core=got["torch_env"][0].get("core", "-"),
                             core=got["torch_t"][0].get("core", "-"))
-                med = lambda key, field="samples_per_s": statistics.median(float(r[field]) for r in got[key]) \
-                    if got[key] else None
-                # spread: within each measurement (its repeats) and across the rounds, the noisier side's.
-                spread = lambda key: max(max(float(r["spread"]) for r in got[key]),
-                                         (max(float(r["samples_per_s"]) for r in got[key]) -
-                                          min(float(r["samples_per_s"]) for r in got[key])) / med(key))
+                med = lambda key, field="samples_per_s": median(got, key, field)
                 rows.append(dict(model=name, threads=threads, batch=batch, ours_t=med("ours_t"), bf16=med("bf16"),
                                  torch_t=med("torch_t"), torch_env=med("torch_env"), bound=med("bound"), blocked=med("blocked"),
                                  ours_i=med("ours_i"), torch_i=med("torch_i"), ort_i=med("ort_i"), old_t=med("old_t"),
                                  peak=float(peak[threads]["gflops"]) * 1e9 / gemm_flops(widths),
-                                 spread=max(spread("ours_t"), spread("torch_t")),
+                                 spread=max(spread(got, "ours_t"), spread(got, "torch_t")),
                                  rss=med("ours_t", "peak_rss_kb") / 1024, min=min_bytes(widths, batch) / 2**20))
                 print(".", end="", flush=True, file=sys.stderr)
+    mlp_seconds = time.time() - started
+
+    # The bundled CNN, its own table: no bf16 or blocked inner products, and a bound that adds its convolutions.
+    # PyTorch: the same handling as the MLPs' torch column (OpenBLAS's strongest core for its Linear layers; its
+    # convolutions run its bundled oneDNN, whatever the BLAS).
+    cnn_threads = (1,) if a.quick else (1, 2)
+    cnn_rows = []
+    for threads in cnn_threads:
+        for batch in (64, 256):
+            common = ["--threads", str(threads), "--batch", str(batch), "--seconds", str(seconds)]
+            tb = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--arch", "cnn"] + common
+            forced = lambda cmd: cmd if env_is_best else (cmd, best)
+            programs = {
+                "ours_t": [bench, CNN, "--mode", "train"] + common,
+                "ours_i": [bench, CNN, "--mode", "infer"] + common,
+                "bound": [bench, CNN, "--mode", "conv"] + common,
+                "torch_t": forced(tb + ["--mode", "train"]),
+                "torch_i": forced(tb + ["--mode", "infer"]),
+                "ort_i": ["node", os.path.join(HERE, "ort_bench.js"), CNN, str(threads), str(batch), str(seconds),
+                          CNN_DIMS] if use_ort else None,
+                "old_t": ("against", [old_bench, CNN, "--mode", "train"] + common) if old_bench else None,
+            }
+            got = measure(programs, threads, rounds)
+            for key, mode in (("torch_t", "train"), ("torch_i", "infer")):  # the forced core fails: the environment's
+                if not got[key]:
+                    got[key] = [run(tb + ["--mode", mode], threads)]
+            med = lambda key, field="samples_per_s": median(got, key, field)
+            b = got["bound"][0]
+            cnn_rows.append(dict(model="fashion_cnn", threads=threads, batch=batch, ours_t=med("ours_t"),
+                                 torch_t=med("torch_t"), bound=med("bound"), ours_i=med("ours_i"),
+                                 torch_i=med("torch_i"), ort_i=med("ort_i"), old_t=med("old_t"),
+                                 core=got["torch_t"][0].get("core", "-"),
+                                 # samples/s at the FMA peak, for the step's conv and GEMM FLOPs
+                                 peak=float(peak[threads]["gflops"]) * 1e9 / float(b["flops_per_sample"]),
+                                 flops=float(b["flops_per_sample"]),
+                                 impls=(b["conv_fwd"], b["conv_bwd_data"], b["conv_bwd_weights"]),
+                                 spread=max(spread(got, "ours_t"), spread(got, "torch_t")),
+                                 rss=med("ours_t", "peak_rss_kb") / 1024, min=med("ours_t", "min_bytes") / 2**20))
+            print(".", end="", flush=True, file=sys.stderr)
+    cnn_seconds = time.time() - started - mlp_seconds
+
+    # One epoch of Fashion-MNIST as the README's example trains it (Adam, lr 1e-3, batch 64): the CLI's epoch line
+    # against bench/cnn_torch.py, whose PyTorch runs as the torch column's does.
+    epochs = []
+    if a.epoch:
+        cli = os.path.join(a.build, "onnxtrain")
+        for threads in cnn_threads:
+            out = run([cli, "train", CNN, "--data", "fashion-mnist", "--optimizer", "adam", "--lr", "1e-3",
+                       "--batch-size", "64", "--epochs", "1", "--threads", str(threads),
+                       "--out", os.path.join(tmp, "cnn.onnx")], threads, raw=True)
+            ours = re.search(r"^epoch 1/1: .*, ([0-9.]+) s \(", out, re.M)
+            cmd = [sys.executable, os.path.join(HERE, "cnn_torch.py"), "--threads", str(threads)]
+            theirs = run(cmd, threads, None if env_is_best else best, optional=True, raw=True) or \
+                run(cmd, threads, raw=True)
+            torch_s = re.search(r"one epoch in ([0-9.]+) s", theirs)
+            if not ours or not torch_s:
+                raise SystemExit(f"no epoch time in:\n{out}\n{theirs}")
+            epochs.append((threads, float(ours.group(1)), float(torch_s.group(1))))
+            print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)
     shutil.rmtree(tmp)
 
@@ -219,11 +299,48 @@ def main():
           f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
           f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
           f"with --precision bf16. spread: (max-min)/median "
-          f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {time.time() - started:.0f} s.")
+          f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {mlp_seconds:.0f} s.")
+
+    print(f"\nThe bundled CNN (models/fashion_cnn.onnx), trained with SGD (lr 1e-4) on cross-entropy of its scores:")
+    head = ("model", "thr", "batch", "train", "torch", "x torch", "2x torch % peak", "bound", "% bound",
+            "bound % peak", "train % peak", "infer", "torch", "x torch", "ORT", "x ORT", "spread", "RSS MiB", "min+50")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in cnn_rows:
+        ort = r["ort_i"]
+        print("| " + " | ".join([
+            r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
+            f"{r['ours_t'] / r['torch_t']:.2f}", f"{200 * r['torch_t'] / r['peak']:.0f}%",
+            k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%", f"{100 * r['bound'] / r['peak']:.0f}%",
+            f"{100 * r['ours_t'] / r['peak']:.0f}%",
+            k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
+            k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
+            f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
+    impls = {}
+    for r in cnn_rows:
+        impls.setdefault(r["impls"], []).append(f"{r['threads']} thr batch {r['batch']}")
+    chose = "; ".join(f"forward {f}, backward data {d}, backward weights {w} ({', '.join(cells)})"
+                      for (f, d, w), cells in impls.items())
+    flops = cnn_rows[0]["flops"] if cnn_rows else 0
+    print(f"torch: PyTorch's own module (make_models.cnn(0)), OpenBLAS's {cnn_rows[0]['core'] if cnn_rows else '-'} "
+          f"kernels for its Linear layers, its bundled oneDNN for its convolutions. bound: the step's convolutions "
+          f"and GEMMs alone, as oneDNN primitives: each convolution's forward, backward data (not the first's) and "
+          f"backward weights with its bias, on the layouts oneDNN picks and no reorder, then oneDNN matmul on the "
+          f"Linear layers' GEMMs on plain buffers (onnxtrain_bench --mode conv). The convolutions oneDNN chose, in "
+          f"node order: {chose}. % peak: the FLOP rate of the same convolutions and GEMMs ({flops / 1e6:.1f} MFLOP a "
+          f"sample) against the CPU's f32 FMA peak; 2x torch % peak: the rate twice PyTorch's samples/s would take. "
+          f"min+50: 1.3x (parameters, their gradients, the input batch, every forward node's output and its "
+          f"gradient) + 50 MiB. {cnn_seconds:.0f} s.")
+    if epochs:
+        print(f"\nOne epoch of Fashion-MNIST (60000 samples; Adam, lr 1e-3, batch 64): `onnxtrain train` (its epoch "
+              f"line) against bench/cnn_torch.py:")
+        print("| thr | onnxtrain s | PyTorch s | x PyTorch |\n|---|---|---|---|")
+        for threads, ours, theirs in epochs:
+            print(f"| {threads} | {ours:.1f} | {theirs:.1f} | {theirs / ours:.2f} |")
     if old_bench:
         print(f"\nTraining against {a.against}, measured in the same rounds:")
         print("| model | thr | batch | train | against | x against |\n|---|---|---|---|---|---|")
-        for r in rows:
+        for r in rows + cnn_rows:
             old = r["old_t"]
             print(f"| {r['model']} | {r['threads']} | {r['batch']} | {k(r['ours_t'])} | {k(old) if old else '-'} | "
                   f"{r['ours_t'] / old:.2f} |" if old else f"| {r['model']} | {r['threads']} | {r['batch']} | "

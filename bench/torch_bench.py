@@ -1,8 +1,10 @@
-"""Times PyTorch training or inference of an MLP for bench/run.py, in its own process so that its threads and BLAS
-are set before torch loads. Prints one line of key=value pairs, like onnxtrain_bench."""
+"""Times PyTorch training or inference of an MLP, or of the bundled CNN (--arch cnn: models/make_models.py's cnn(0),
+which models/fashion_cnn.onnx holds), for bench/run.py, in its own process so that its threads and BLAS are set
+before torch loads. Prints one line of key=value pairs, like onnxtrain_bench."""
 import argparse
 import ctypes
 import os
+import sys
 import time
 
 import torch
@@ -70,7 +72,7 @@ def blas_is_right():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--widths", default="784,256,128,10")
-    ap.add_argument("--arch", default="mlp", choices=("mlp", "ln_gelu"))
+    ap.add_argument("--arch", default="mlp", choices=("mlp", "ln_gelu", "cnn"), help="cnn ignores --widths")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--seconds", type=float, default=2.0)
@@ -81,10 +83,17 @@ def main():
     if not blas_is_right():
         raise SystemExit(f"torch's BLAS ({'/'.join(blas_in_use())}) computes wrong products on this CPU")
     torch.manual_seed(0)
-    widths = [int(w) for w in a.widths.split(",")]
-    model = mlp(widths, a.arch)
-    x = torch.rand(a.batch, widths[0])
-    y = torch.arange(a.batch) % widths[-1]
+    if a.arch == "cnn":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+        from make_models import cnn
+        model = cnn(0).train()  # make_models returns it in eval mode, for the export
+        x = torch.rand(a.batch, 1, 28, 28)
+        y = torch.arange(a.batch) % 10
+    else:
+        widths = [int(w) for w in a.widths.split(",")]
+        model = mlp(widths, a.arch)
+        x = torch.rand(a.batch, widths[0])
+        y = torch.arange(a.batch) % widths[-1]
     if a.mode == "train":
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
         loss_fn = nn.CrossEntropyLoss()
@@ -97,9 +106,11 @@ def main():
     else:
         model.eval()
 
-        def infer():
+        def infer():  # as the exports compute: the MLPs end in Softmax, the CNN in raw scores
             with torch.no_grad():
-                torch.softmax(model(x), dim=1)
+                out = model(x)
+                if a.arch != "cnn":
+                    torch.softmax(out, dim=1)
         t = time_it(infer, a.seconds, a.repeats)
     med = t[len(t) // 2]
     blas, core = blas_in_use()
