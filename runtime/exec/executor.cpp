@@ -152,6 +152,8 @@ struct Executor::Compiled : ops::CompileCtx {
     return plan.blocked[v] ? plan.layout[v] : dnnl_compat::plain_like(md);
   }
   dnnl::memory input(int v, const dnnl::memory::desc& md) override {
+    // A blocked value wanted in other dims is read plain, reshaped: view's copy.
+    if (plan.blocked[v] && !dnnl_compat::is_f32_of(md, plan.shapes[v])) return view(v, md);
     return stored_as(v, md) == md ? view(v, md) : copy_of(v, md).memory;
   }
   dnnl::memory view(int v, const dnnl::memory::desc& md) override {

@@ -59,6 +59,7 @@ extern const OpDef kAdd{
     .gradient = gradient,
     .reference = reference,
     .types = binary_types,
+    .layouts = true,  // Y = A + B of one shape in a blocked input's layout (a residual block's skip)
     // Before 7 only B broadcasts, to A, and only with broadcast = 1; from 7 numpy broadcasting, both ways.
     .cases = {{.opset = 1, .shapes = {{3, 5}, {3, 5}}},
               {.opset = 6, .shapes = {{3, 5}, {5}}, .attrs = {{"broadcast", attr(1)}}},

@@ -100,9 +100,13 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   int64_t count = 1;  // values per channel
   for (size_t i = 0; i < xs.size(); ++i) count *= i == 1 ? 1 : xs[i];
   const int64_t C = xs[1];
-  const auto md = nchw(xs), cmd = dnnl_compat::plain({C});
+  // In X's layout where it is blocked (a convolution's output), else as (N, C, S, 1).
+  const dnnl::memory::desc* blocked = ctx.layout(n.inputs[0]);
+  const bool block = blocked && ctx.may_block(n.outputs[0]);
+  if (block) ctx.set_layout(n.outputs[0], *blocked);
+  const auto md = block ? *blocked : nchw(xs), cmd = dnnl_compat::plain({C});
   const float eps = epsilon_of(n);
-  dnnl::memory x = ctx.view(n.inputs[0], md), y = ctx.view(n.outputs[0], md);
+  dnnl::memory x = ctx.input(n.inputs[0], md), y = ctx.view(n.outputs[0], md);
   dnnl::memory scale = ctx.view(n.inputs[1], cmd), shift = ctx.view(n.inputs[2], cmd);
   dnnl::memory rm = ctx.view(n.inputs[3], cmd), rv = ctx.view(n.inputs[4], cmd);
   const auto out = [&](size_t k) {
@@ -237,9 +241,13 @@ std::vector<Shape> grad_infer(const ir::Graph&, const ir::Node&, const InferInpu
 
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const Shape& xs = ctx.shape(n.inputs[1]);
-  const auto md = nchw(xs), cmd = dnnl_compat::plain({xs[1]});
+  // In X's layout where it is blocked, dX then too.
+  const dnnl::memory::desc* blocked = ctx.layout(n.inputs[1]);
+  const bool block = blocked && ctx.may_block(n.outputs[0]);
+  if (block) ctx.set_layout(n.outputs[0], *blocked);
+  const auto md = block ? *blocked : nchw(xs), cmd = dnnl_compat::plain({xs[1]});
   const float eps = n.attr_f("epsilon", kEpsilon);
-  dnnl::memory dy = ctx.view(n.inputs[0], md), x = ctx.view(n.inputs[1], md), scale = ctx.view(n.inputs[2], cmd);
+  dnnl::memory dy = ctx.input(n.inputs[0], md), x = ctx.input(n.inputs[1], md), scale = ctx.view(n.inputs[2], cmd);
   dnnl::memory shift = ctx.view(n.inputs[3], cmd);
   dnnl::memory dx = ctx.view(n.outputs[0], md), dscale = ctx.view(n.outputs[1], cmd);
   dnnl::memory dshift = ctx.view(n.outputs[2], cmd);
@@ -276,6 +284,7 @@ extern const OpDef kBatchNormalization{
     .grad_outputs = kBatchVar + 1,
     .state_inputs = {3, 4},
     .reference = reference,
+    .layouts = true,
     // Inference (the running statistics): (N, C), (N, C, L) and (N, C, H, W); epsilon and momentum apart from their
     // defaults. The training rule is tested by Gradients.BatchNormalizationTraining* (tests/autodiff).
     .cases = {
@@ -290,6 +299,7 @@ extern const OpDef kBatchNormalizationGrad{.type = "BatchNormalizationGrad",
                                            .check = no_check,
                                            .infer = grad_infer,
                                            .forward = grad_forward,
-                                           .internal = true};
+                                           .internal = true,
+                                           .layouts = true};
 
 }  // namespace onnxtrain::ops

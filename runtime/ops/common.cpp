@@ -317,6 +317,15 @@ void binary_types(ir::Graph& g, const ir::Node& n) {
 void binary_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps, dnnl_compat::Binary op) {
   using dnnl_compat::Binary;
   const Shape& y = ctx.shape(n.outputs[0]);
+  const int a = n.inputs[0], b = n.inputs[1];
+  if (ctx.shape(a) == y && ctx.shape(b) == y) {  // no broadcast: in the layout of an input stored blocked (a skip)
+    const auto md = elementwise_layout(ctx, {a, b}, n.outputs[0]);
+    steps.push_back({dnnl::binary(dnnl_compat::binary(ctx.engine(), op, md, md, md)),
+                     {{DNNL_ARG_SRC_0, ctx.input(a, md)},
+                      {DNNL_ARG_SRC_1, ctx.input(b, md)},
+                      {DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}});
+    return;
+  }
   auto y_md = dnnl_compat::plain(y);
   dnnl::memory out = ctx.view(n.outputs[0], y_md);
   auto step = [&](Binary o, dnnl::memory src0, int v) {
@@ -324,7 +333,6 @@ void binary_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps
     steps.push_back({dnnl::binary(dnnl_compat::binary(ctx.engine(), o, y_md, md1, y_md)),
                      {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, ctx.view(v, md1)}, {DNNL_ARG_DST, out}}});
   };
-  const int a = n.inputs[0], b = n.inputs[1];
   if (padded(ctx.shape(a), y.size()) == y) return step(op, ctx.view(a, y_md), b);
   const bool commutes = op == Binary::Add || op == Binary::Mul;
   if (commutes && padded(ctx.shape(b), y.size()) == y) return step(op, ctx.view(b, y_md), a);
