@@ -33,6 +33,34 @@ void fuse_activations(ir::Graph& g) {
   g.finalize();
 }
 
+void mask_before_max_pool(ir::Graph& g) {
+  bool changed = false;
+  for (ir::Node& relu : g.nodes) {
+    if (relu.op_type != "ReluGrad" || relu.attr_i("from_src", 0) != 0 || relu.attr_f("alpha", 0.f) != 0.f) continue;
+    const int dR = relu.inputs[0], Y = relu.inputs[1];
+    const ir::Value& d = g.values[dR];
+    if (d.producer < 0 || d.is_output || d.consumers.size() != 1) continue;
+    ir::Node& pool = g.nodes[d.producer];
+    if (pool.op_type != "PoolGrad" || pool.inputs.size() < 3 || pool.inputs[1] != Y) continue;
+    const std::string of = pool.attrs.count("pool_of") ? pool.attrs.at("pool_of").s : "";
+    if (of != "MaxPool" && of != "GlobalMaxPool") continue;
+    const int fwd = g.values[pool.inputs[2]].producer;  // the forward pool, whose workspace PoolGrad reads
+    if (fwd < 0) continue;
+    const int P = g.nodes[fwd].outputs[0];
+    // ReluGrad(dP, P) -> the node's own output; then PoolGrad writes what ReluGrad wrote.
+    const int dX = relu.outputs[0], dP = pool.inputs[0];
+    relu.inputs = {dP, P};
+    relu.outputs = {dR};
+    pool.inputs[0] = dR;
+    pool.outputs[0] = dX;
+    g.values[dR].shape = g.values[dP].shape;
+    changed = true;
+  }
+  if (!changed) return;
+  for (ir::Value& v : g.values) v.producer = -1;
+  g.finalize();  // relinks, and orders the ReluGrad before the PoolGrad it now feeds
+}
+
 namespace {
 
 // Matching the activation patterns over a graph, nodes consumed by an earlier match left alone.

@@ -12,6 +12,13 @@ namespace onnxtrain {
 // negative slope) keeps the pair apart, since the pre-activation then has a second reader.
 void fuse_activations(ir::Graph& g);
 
+// Rewrites g in place, after autodiff: a Relu's gradient taken after a max pool's, dX = ReluGrad(PoolGrad(dP), Y)
+// with Y the pool's input, becomes dX = PoolGrad(ReluGrad(dP, P)) with P the pool's output. PoolGrad puts each
+// window's gradient on its argmax, whose value is P, so masking by P > 0 before it masks the same elements; but on
+// the pooled tensor, a quarter of the size for a 2x2 pool. Exact: the mask multiplies by 0 or 1. ReluGrad from Y (the
+// Relu's output, which the pool reads) with slope 0 only.
+void mask_before_max_pool(ir::Graph& g);
+
 // Rewrites g in place: the chain torch.onnx.export writes for nn.LayerNorm before opset 17,
 //   m = ReduceMean(x, trailing axes); d = Sub(x, m); v = ReduceMean(Pow(d, 2)); q = Div(d, Sqrt(Add(v, eps)));
 //   y = Add(Mul(q, weight), bias)     (Add(.., bias) optional)

@@ -501,6 +501,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
       activations.emplace_back(n.inputs[0], n.outputs[0]);
     }
   fuse_activations(g);
+  mask_before_max_pool(g);
   for (size_t k = 0; k < activations.size(); ++k) {
     const ir::Value& pre = g.values[activations[k].first];
     const bool fused_away = pre.kind == ir::ValueKind::Activation && pre.producer < 0;

@@ -201,3 +201,57 @@ TEST(FusionLeaves, AGraphOutputInside) {
 }
 
 }  // namespace
+
+// mask_before_max_pool: X (2,3,9,8) -> Conv(4, 3x3) -> Relu -> MaxPool -> Flatten -> Gemm, pools with disjoint and
+// with overlapping windows. The rewritten graph masks the pooled gradient by the pool's output, and its gradients
+// are bitwise those of the graph autodiff wrote.
+struct PoolCase {
+  std::vector<int64_t> kernel, strides;
+  int64_t features;  // 4 channels times the pooled plane
+};
+class MaskBeforeMaxPool : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(MaskBeforeMaxPool, MasksThePooledGradientAndComputesTheSameGradients) {
+  const PoolCase& c = GetParam();
+  GraphBuilder b{13};
+  const int x = b.input("X", {2, 3, 9, 8});
+  const int conv =
+      b.node("Conv", {x, b.param("W", {4, 3, 3, 3}, random_vec(108, 1)), b.param("B", {4}, random_vec(4, 2))},
+             {{"pads", ir::Attr::of(std::vector<int64_t>{1, 1, 1, 1})}});
+  const int relu = b.node("Relu", {conv});
+  const int pool =
+      b.node("MaxPool", {relu}, {{"kernel_shape", ir::Attr::of(c.kernel)}, {"strides", ir::Attr::of(c.strides)}});
+  const int flat = b.node("Flatten", {pool});
+  const int y = b.node("Gemm", {flat, b.param("W2", {c.features, 3}, random_vec(size_t(c.features) * 3, 3))});
+  b.finish({y});
+  std::vector<std::vector<float>> grads;
+  for (bool rewrite : {false, true}) {
+    ir::Graph g = b.g;
+    const auto t = autodiff::add_training(g, autodiff::Loss::MSE, {});
+    if (rewrite) {
+      mask_before_max_pool(g);
+      int masked = 0;
+      for (const ir::Node& n : g.nodes)
+        if (n.op_type == "ReluGrad") {
+          EXPECT_EQ(n.inputs[1], pool) << "the mask reads the pool's output";
+          EXPECT_EQ(g.nodes[g.values[n.outputs[0]].consumers.at(0)].op_type, "PoolGrad");
+          ++masked;
+        }
+      EXPECT_EQ(masked, 1);
+    }
+    Executor ex(g);
+    ex.prepare({{x, {2, 3, 9, 8}}, {t.target, {2, 3}}});
+    const std::vector<float> X = random_vec(432, 7, -2.f, 2.f), T = random_vec(6, 8);
+    std::copy(X.begin(), X.end(), ex.data(x));
+    std::copy(T.begin(), T.end(), ex.data(t.target));
+    ex.run();
+    grads.emplace_back(ex.grads(), ex.grads() + g.params.size());
+  }
+  EXPECT_EQ(grads[0], grads[1]);
+  int zero = 0;  // the Relu's mask matters: some units are dead
+  for (float v : grads[0]) zero += v == 0.f;
+  EXPECT_LT(zero, static_cast<int>(grads[0].size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Pools, MaskBeforeMaxPool,
+                         ::testing::Values(PoolCase{{2, 2}, {2, 2}, 4 * 4 * 4}, PoolCase{{3, 3}, {1, 1}, 4 * 7 * 6}));
