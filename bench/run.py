@@ -138,6 +138,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the small model and its LN+GELU variant, batches 32 and 256, "
                     "the CNN at batches 64 and 256 on 1 thread, short timings")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--cnn", action="store_true", help="the CNN's rows alone, on 1 and 2 threads (with --quick too)")
     ap.add_argument("--epoch", action="store_true", help="also one epoch of the CNN on Fashion-MNIST, onnxtrain's CLI "
                     "against bench/cnn_torch.py, per thread count of the CNN rows (over a minute)")
     ap.add_argument("--seconds", type=float, default=None, help="timing per measurement")
@@ -153,6 +154,8 @@ def main():
     seconds = a.seconds or (0.4 if a.quick else 1.5)
     rounds = a.rounds or (1 if a.quick else 3)
     models = {k: v for k, v in MODELS.items() if k != "784-1024-1024-10"} if a.quick else MODELS
+    if a.cnn:
+        models = {}
     batches = (32, 256) if a.quick else (32, 256, 1024)
     use_ort = ort_available()
     # bf16 only where the CPU computes it natively; onnxtrain itself falls back to f32 elsewhere.
@@ -209,7 +212,7 @@ def main():
     # The bundled CNN, its own table: no bf16 or blocked inner products, and a bound that adds its convolutions.
     # PyTorch: the same handling as the MLPs' torch column (OpenBLAS's strongest core for its Linear layers; its
     # convolutions run its bundled oneDNN, whatever the BLAS).
-    cnn_threads = (1,) if a.quick else (1, 2)
+    cnn_threads = (1,) if a.quick and not a.cnn else (1, 2)
     cnn_rows = []
     for threads in cnn_threads:
         for batch in (64, 256):
@@ -268,38 +271,39 @@ def main():
 
     k = lambda v: f"{v / 1000:.0f}k" if v >= 10000 else f"{v / 1000:.1f}k"
     env_ct = os.environ.get("OPENBLAS_CORETYPE")
-    print(f"PyTorch {__import__('torch').__version__} with BLAS {info['blas']}: torch runs OpenBLAS's {info['core']} "
-          f"kernels, torch env its {info['env_core']} kernels "
+    print(f"PyTorch {__import__('torch').__version__} with BLAS {info.get('blas', '-')}: torch runs OpenBLAS's "
+          f"{info.get('core', '-')} kernels, torch env its {info.get('env_core', '-')} kernels "
           f"({'OPENBLAS_CORETYPE=' + env_ct if env_ct else 'the environment sets no OPENBLAS_CORETYPE'}); ONNX Runtime: {'onnxruntime-node' if use_ort else 'not installed'}; {os.cpu_count()} cores; "
           f"{seconds:g} s per measurement, medians of 5 repeats, medians of {rounds} round{'s' if rounds > 1 else ''}")
     p1, p2 = peak[1], peak[2]
     print(f"f32 FMA peak, GFLOP/s: 1 thread {float(p1['gflops']):.0f} ({p1['isa']}; AVX2 {float(p1['avx2_gflops']):.0f}), "
           f"2 threads {float(p2['gflops']):.0f} (AVX2 {float(p2['avx2_gflops']):.0f})")
-    head = ("model", "thr", "batch", "train", "torch", "x torch", "2x torch % peak", "torch env", "x env", "bound", "% bound", "bound % peak", "blocked", "bf16",
-            "infer", "torch",
-            "x torch", "ORT", "x ORT", "spread", "RSS MiB", "min+50")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for r in rows:
-        ort = r["ort_i"]
-        print("| " + " | ".join([
-            r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
-            f"{r['ours_t'] / r['torch_t']:.2f}", f"{200 * r['torch_t'] / r['peak']:.0f}%", k(r["torch_env"]), f"{r['ours_t'] / r['torch_env']:.1f}",
-            k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
-            f"{100 * r['bound'] / r['peak']:.0f}%",
-            f"{r['blocked'] / r['bound']:.2f}",
-            k(r["bf16"]) if r["bf16"] else "-",
-            k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
-            k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
-            f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
-    print(f"train/infer: samples/s. torch: PyTorch with OpenBLAS's strongest kernels for this CPU (its AVX-512 or "
-          f"AVX2 sgemm), the one the ratios compare with; 2x torch % peak: the GEMM FLOP rate that twice its samples/s would take, against "
-          f"the CPU's f32 FMA peak; torch env: the same PyTorch with the environment's OpenBLAS core. "
-          f"bound: oneDNN matmul alone on the same step's f32 GEMMs. bound % peak: the bound's "
-          f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
-          f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
-          f"with --precision bf16. spread: (max-min)/median "
-          f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {mlp_seconds:.0f} s.")
+    if rows:  # the MLPs (not with --cnn)
+        head = ("model", "thr", "batch", "train", "torch", "x torch", "2x torch % peak", "torch env", "x env", "bound", "% bound", "bound % peak", "blocked", "bf16",
+                "infer", "torch",
+                "x torch", "ORT", "x ORT", "spread", "RSS MiB", "min+50")
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            ort = r["ort_i"]
+            print("| " + " | ".join([
+                r["model"], str(r["threads"]), str(r["batch"]), k(r["ours_t"]), k(r["torch_t"]),
+                f"{r['ours_t'] / r['torch_t']:.2f}", f"{200 * r['torch_t'] / r['peak']:.0f}%", k(r["torch_env"]), f"{r['ours_t'] / r['torch_env']:.1f}",
+                k(r["bound"]), f"{100 * r['ours_t'] / r['bound']:.0f}%",
+                f"{100 * r['bound'] / r['peak']:.0f}%",
+                f"{r['blocked'] / r['bound']:.2f}",
+                k(r["bf16"]) if r["bf16"] else "-",
+                k(r["ours_i"]), k(r["torch_i"]), f"{r['ours_i'] / r['torch_i']:.1f}",
+                k(ort) if ort else "-", f"{r['ours_i'] / ort:.2f}" if ort else "-",
+                f"{100 * r['spread']:.0f}%", f"{r['rss']:.0f}", f"{1.3 * r['min'] + 50:.0f}"]) + " |")
+        print(f"train/infer: samples/s. torch: PyTorch with OpenBLAS's strongest kernels for this CPU (its AVX-512 or "
+              f"AVX2 sgemm), the one the ratios compare with; 2x torch % peak: the GEMM FLOP rate that twice its samples/s would take, against "
+              f"the CPU's f32 FMA peak; torch env: the same PyTorch with the environment's OpenBLAS core. "
+              f"bound: oneDNN matmul alone on the same step's f32 GEMMs. bound % peak: the bound's "
+              f"FLOP rate against the CPU's f32 FMA peak (vector FMAs alone, no loads). blocked: the same GEMMs as "
+              f"inner products on weights kept in oneDNN's blocked layout, against the bound. bf16: onnxtrain training "
+              f"with --precision bf16. spread: (max-min)/median "
+              f"of the noisier side in training, over the repeats and over the rounds. min+50: 1.3x the theoretical minimum + 50 MiB. {mlp_seconds:.0f} s.")
 
     print(f"\nThe bundled CNN (models/fashion_cnn.onnx), trained with SGD (lr 1e-4) on cross-entropy of its scores:")
     head = ("model", "thr", "batch", "train", "torch", "x torch", "2x torch % peak", "bound", "% bound",
