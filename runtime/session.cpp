@@ -47,6 +47,7 @@ struct InferenceSession::Impl {
   static ir::Graph fused(const ir::Graph& model) {
     ir::Graph g = model;
     fuse_patterns(g, model.params.data());
+    fold_zero_pad(g, model.params.data());
     g.params.clear();
     fuse_layer_norm(g);
     fuse_activations(g);

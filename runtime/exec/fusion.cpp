@@ -33,6 +33,55 @@ void fuse_activations(ir::Graph& g) {
   g.finalize();
 }
 
+void fold_zero_pad(ir::Graph& g, const float* params) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (ir::Node& pool : g.nodes) {
+    if (pool.op_type != "AveragePool" || pool.version < 7 || pool.attr_i("ceil_mode", 0) != 0) continue;
+    if (pool.has("auto_pad") && !pool.attrs.at("auto_pad").s.empty() && pool.attrs.at("auto_pad").s != "NOTSET")
+      continue;
+    const ir::Value& padded = g.values[pool.inputs[0]];
+    if (padded.producer < 0 || padded.is_output || padded.consumers.size() != 1) continue;
+    const int k = padded.producer;
+    const ir::Node& pad = g.nodes[k];
+    if (pad.op_type != "Pad" || dead[k]) continue;
+    if (pad.has("mode") && !pad.attrs.at("mode").s.empty() && pad.attrs.at("mode").s != "constant") continue;
+    std::vector<int64_t> pads;
+    if (pad.version < 11) {
+      if (pad.attr_f("value", 0.f) != 0.f) continue;
+      pads = pad.attrs.at(pad.version < 2 ? "paddings" : "pads").ints;
+    } else {
+      const int p = pad.input(1), value = pad.input(2);
+      if (pad.input(3) >= 0 || p < 0 || !g.values[p].integer || g.values[p].kind != ir::ValueKind::Constant) continue;
+      if (value >= 0) {
+        const ir::Value& c = g.values[value];
+        if (c.kind != ir::ValueKind::Constant || c.dtype != DType::Float32 || !c.raw.empty() || g.numel(value) != 1 ||
+            params[c.offset] != 0.f)
+          continue;
+      }
+      pads = g.values[p].ints;
+    }
+    const size_t r = pads.size() / 2;
+    if (r < 3 || pads.size() != 2 * r || pads[0] != 0 || pads[1] != 0 || pads[r] != 0 || pads[r + 1] != 0) continue;
+    if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; })) continue;
+    std::vector<int64_t> own = pool.has("pads") ? pool.attrs.at("pads").ints : std::vector<int64_t>(2 * (r - 2), 0);
+    if (own.size() != 2 * (r - 2)) continue;
+    if (pool.attr_i("count_include_pad", 0) == 0 && std::any_of(own.begin(), own.end(), [](int64_t p) { return p; }))
+      continue;
+    for (size_t a = 0; a + 2 < r; ++a) own[a] += pads[2 + a], own[r - 2 + a] += pads[r + 2 + a];
+    pool.attrs["pads"] = ir::Attr::of(own);
+    pool.attrs["count_include_pad"] = ir::Attr::of(int64_t{1});
+    pool.inputs[0] = pad.inputs[0];
+    dead[k] = true;
+  }
+  if (std::find(dead.begin(), dead.end(), true) == dead.end()) return;
+  std::vector<ir::Node> kept;
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    if (!dead[k]) kept.push_back(std::move(g.nodes[k]));
+  g.nodes = std::move(kept);
+  for (ir::Value& v : g.values) v.producer = -1;
+  g.finalize();
+}
+
 void mask_before_max_pool(ir::Graph& g) {
   bool changed = false;
   for (ir::Node& relu : g.nodes) {

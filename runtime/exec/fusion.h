@@ -19,6 +19,13 @@ void fuse_activations(ir::Graph& g);
 // Relu's output, which the pool reads) with slope 0 only.
 void mask_before_max_pool(ir::Graph& g);
 
+// Rewrites g in place, before autodiff: Pad with zeros on the spatial axes (constant mode, value 0, pads >= 0, none on
+// N and C), read only by an AveragePool (opset 7 on, no auto_pad, no ceil_mode, and no pads of its own unless it
+// counts them), becomes the AveragePool's own pads with count_include_pad = 1, as torch.onnx.export writes
+// nn.AvgPool2d(padding=p) at some opsets. The window then averages the same values, and no padded copy is made.
+// params: the float Constants' values, against which Pad's constant_value is checked.
+void fold_zero_pad(ir::Graph& g, const float* params);
+
 // Rewrites g in place: the chain torch.onnx.export writes for nn.LayerNorm before opset 17,
 //   m = ReduceMean(x, trailing axes); d = Sub(x, m); v = ReduceMean(Pow(d, 2)); q = Div(d, Sqrt(Add(v, eps)));
 //   y = Add(Mul(q, weight), bias)     (Add(.., bias) optional)

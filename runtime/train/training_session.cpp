@@ -484,6 +484,7 @@ TrainingSession::TrainingSession(Model& model, TrainOptions options) : impl_(std
       if (!ops::find_op(n.op_type)->state_inputs.empty()) n.attrs["onnxtrain.frozen_state"] = ir::Attr::of(1);
   // Before autodiff, so that a fused activation's gradient is one eltwise backward rather than its parts'.
   fuse_patterns(g, model.impl().graph.params.data());
+  fold_zero_pad(g, model.impl().graph.params.data());
   const std::set<std::string> frozen = frozen_set(g, options);
   m.frozen.assign(frozen.begin(), frozen.end());
   autodiff::LossSettings settings;

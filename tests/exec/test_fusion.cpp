@@ -255,3 +255,60 @@ TEST_P(MaskBeforeMaxPool, MasksThePooledGradientAndComputesTheSameGradients) {
 
 INSTANTIATE_TEST_SUITE_P(Pools, MaskBeforeMaxPool,
                          ::testing::Values(PoolCase{{2, 2}, {2, 2}, 4 * 4 * 4}, PoolCase{{3, 3}, {1, 1}, 4 * 7 * 6}));
+
+// fold_zero_pad: X (2,3,7,6) -> Pad(zeros, 1 on each spatial side) -> AveragePool(3x3, stride 2) -> Flatten -> Gemm,
+// as torch.onnx.export writes nn.AvgPool2d(3, 2, padding=1). Folded, the pool pads and counts the zeros itself; its
+// outputs and gradients are those of the Pad and the pool, to float32 rounding.
+TEST(FoldZeroPad, BecomesThePoolsPadsAndComputesTheSame) {
+  GraphBuilder b{13};
+  const int x = b.input("X", {2, 3, 7, 6});
+  const int padded = b.node("Pad", {x, b.int_const("pads", {0, 0, 1, 1, 0, 0, 1, 1})});
+  const int pool = b.node("AveragePool", {padded},
+                          {{"kernel_shape", ir::Attr::of(std::vector<int64_t>{3, 3})},
+                           {"strides", ir::Attr::of(std::vector<int64_t>{2, 2})}});
+  const int y = b.node("Gemm", {b.node("Flatten", {pool}), b.param("W", {36, 3}, random_vec(108, 3))});
+  b.finish({y});
+  std::vector<std::vector<float>> outs, grads;
+  for (bool fold : {false, true}) {
+    ir::Graph g = b.g;
+    if (fold) {
+      fold_zero_pad(g, g.params.data());
+      ASSERT_EQ(g.nodes.size(), 3u);
+      const ir::Node& p = g.nodes[0];
+      EXPECT_EQ(p.op_type, "AveragePool");
+      EXPECT_EQ(p.inputs[0], x);
+      EXPECT_EQ(p.attrs.at("pads").ints, (std::vector<int64_t>{1, 1, 1, 1}));
+      EXPECT_EQ(p.attr_i("count_include_pad", 0), 1);
+    }
+    const auto t = autodiff::add_training(g, autodiff::Loss::MSE, {});
+    Executor ex(g);
+    ex.prepare({{x, {2, 3, 7, 6}}, {t.target, {2, 3}}});
+    const std::vector<float> X = random_vec(252, 7, -2.f, 2.f), T = random_vec(6, 8);
+    std::copy(X.begin(), X.end(), ex.data(x));
+    std::copy(T.begin(), T.end(), ex.data(t.target));
+    ex.run();
+    outs.emplace_back(ex.data(y), ex.data(y) + 6);
+    grads.emplace_back(ex.grads(), ex.grads() + g.params.size());
+  }
+  for (size_t i = 0; i < outs[0].size(); ++i) EXPECT_NEAR(outs[1][i], outs[0][i], 1e-6f) << i;
+  for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_NEAR(grads[1][i], grads[0][i], 1e-6f) << i;
+}
+
+// A Pad of another value, or on the channels, stays.
+TEST(FoldZeroPad, LeavesAPadOfOnesAndAPadOfChannels) {
+  for (int which = 0; which < 2; ++which) {
+    GraphBuilder b{13};
+    const int x = b.input("X", {2, 3, 7, 6});
+    const int value = b.param("v", {}, {1.f});
+    b.g.values[value].kind = ir::ValueKind::Constant;
+    const std::vector<int64_t> pads =
+        which ? std::vector<int64_t>{0, 1, 1, 1, 0, 0, 1, 1} : std::vector<int64_t>{0, 0, 1, 1, 0, 0, 1, 1};
+    std::vector<int> in = {x, b.int_const("pads", pads)};
+    if (!which) in.push_back(value);
+    const int padded = b.node("Pad", in);
+    b.finish({b.node("AveragePool", {padded}, {{"kernel_shape", ir::Attr::of(std::vector<int64_t>{3, 3})}})});
+    ir::Graph g = b.g;
+    fold_zero_pad(g, g.params.data());
+    EXPECT_EQ(g.nodes.size(), 2u) << which;
+  }
+}
