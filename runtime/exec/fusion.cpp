@@ -3,10 +3,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "runtime/ops/op.h"
 
 namespace onnxtrain {
+
+namespace {
+
+// Drops the nodes `dead` names (the others keep their order), appends `added`, and relinks producers and consumers:
+// values that no node produces any more are left unread, and finalize orders the nodes topologically.
+void relink(ir::Graph& g, const std::function<bool(size_t)>& dead = nullptr, std::vector<ir::Node> added = {}) {
+  std::vector<ir::Node> kept;
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    if (!dead || !dead(k)) kept.push_back(std::move(g.nodes[k]));
+  for (ir::Node& n : added) kept.push_back(std::move(n));
+  g.nodes = std::move(kept);
+  for (ir::Value& v : g.values) v.producer = -1;
+  g.finalize();
+}
+
+}  // namespace
 
 void fuse_activations(ir::Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
@@ -24,13 +41,7 @@ void fuse_activations(ir::Graph& g) {
     gemm.outputs[0] = act.outputs[0];
     dead[k] = true;
   }
-  std::vector<ir::Node> kept;
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    if (!dead[k]) kept.push_back(std::move(g.nodes[k]));
-  g.nodes = std::move(kept);
-  // The pre-activation values no node produces now are left unused; finalize relinks producers and consumers.
-  for (ir::Value& v : g.values) v.producer = -1;
-  g.finalize();
+  relink(g, [&](size_t k) { return dead[k]; });  // the pre-activations are left unread
 }
 
 void fold_zero_pad(ir::Graph& g, const float* params) {
@@ -73,13 +84,7 @@ void fold_zero_pad(ir::Graph& g, const float* params) {
     pool.inputs[0] = pad.inputs[0];
     dead[k] = true;
   }
-  if (std::find(dead.begin(), dead.end(), true) == dead.end()) return;
-  std::vector<ir::Node> kept;
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    if (!dead[k]) kept.push_back(std::move(g.nodes[k]));
-  g.nodes = std::move(kept);
-  for (ir::Value& v : g.values) v.producer = -1;
-  g.finalize();
+  if (std::find(dead.begin(), dead.end(), true) != dead.end()) relink(g, [&](size_t k) { return dead[k]; });
 }
 
 void mask_before_max_pool(ir::Graph& g) {
@@ -105,9 +110,7 @@ void mask_before_max_pool(ir::Graph& g) {
     g.values[dR].shape = g.values[dP].shape;
     changed = true;
   }
-  if (!changed) return;
-  for (ir::Value& v : g.values) v.producer = -1;
-  g.finalize();  // relinks, and orders the ReluGrad before the PoolGrad it now feeds
+  if (changed) relink(g);  // orders each ReluGrad before the PoolGrad it now feeds
 }
 
 namespace {
@@ -298,14 +301,7 @@ void fuse_patterns(ir::Graph& g, const float* params) {
     root.attrs = {{"function", f}};
     fused = true;
   }
-  if (!fused) return;
-  std::vector<ir::Node> kept;
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    if (!m.dead(k)) kept.push_back(std::move(g.nodes[k]));
-  g.nodes = std::move(kept);
-  // The values inside the patterns are left unread and unproduced; finalize relinks producers and consumers.
-  for (ir::Value& v : g.values) v.producer = -1;
-  g.finalize();
+  if (fused) relink(g, [&](size_t k) { return m.dead(k); });  // the values inside the patterns are left unread
 }
 
 }  // namespace onnxtrain
@@ -415,14 +411,9 @@ void fuse_layer_norm(ir::Graph& g) {
       if (n) dead[index(n)] = true;
     added.push_back(std::move(ln));
   }
-  if (added.empty()) return;
-  std::vector<ir::Node> kept;
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    if (!dead[k]) kept.push_back(std::move(g.nodes[k]));
-  for (ir::Node& n : added) kept.push_back(std::move(n));
-  g.nodes = std::move(kept);
-  for (ir::Value& v : g.values) v.producer = -1;
-  g.finalize();  // orders the fused nodes among the others
+  if (!added.empty())
+    relink(
+        g, [&](size_t k) { return dead[k]; }, std::move(added));  // ordered among the others
 }
 
 }  // namespace onnxtrain

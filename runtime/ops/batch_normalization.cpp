@@ -101,10 +101,8 @@ void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   for (size_t i = 0; i < xs.size(); ++i) count *= i == 1 ? 1 : xs[i];
   const int64_t C = xs[1];
   // In X's layout where it is blocked (a convolution's output), else as (N, C, S, 1).
-  const dnnl::memory::desc* blocked = ctx.layout(n.inputs[0]);
-  const bool block = blocked && ctx.may_block(n.outputs[0]);
-  if (block) ctx.set_layout(n.outputs[0], *blocked);
-  const auto md = block ? *blocked : nchw(xs), cmd = dnnl_compat::plain({C});
+  const auto kept = elementwise_layout(ctx, {n.inputs[0]}, n.outputs[0]);
+  const auto md = ctx.layout(n.outputs[0]) ? kept : nchw(xs), cmd = dnnl_compat::plain({C});
   const float eps = epsilon_of(n);
   dnnl::memory x = ctx.input(n.inputs[0], md), y = ctx.view(n.outputs[0], md);
   dnnl::memory scale = ctx.view(n.inputs[1], cmd), shift = ctx.view(n.inputs[2], cmd);
@@ -242,10 +240,8 @@ std::vector<Shape> grad_infer(const ir::Graph&, const ir::Node&, const InferInpu
 void grad_forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
   const Shape& xs = ctx.shape(n.inputs[1]);
   // In X's layout where it is blocked, dX then too.
-  const dnnl::memory::desc* blocked = ctx.layout(n.inputs[1]);
-  const bool block = blocked && ctx.may_block(n.outputs[0]);
-  if (block) ctx.set_layout(n.outputs[0], *blocked);
-  const auto md = block ? *blocked : nchw(xs), cmd = dnnl_compat::plain({xs[1]});
+  const auto kept = elementwise_layout(ctx, {n.inputs[1]}, n.outputs[0]);
+  const auto md = ctx.layout(n.outputs[0]) ? kept : nchw(xs), cmd = dnnl_compat::plain({xs[1]});
   const float eps = n.attr_f("epsilon", kEpsilon);
   dnnl::memory dy = ctx.input(n.inputs[0], md), x = ctx.input(n.inputs[1], md), scale = ctx.view(n.inputs[2], cmd);
   dnnl::memory shift = ctx.view(n.inputs[3], cmd);

@@ -17,7 +17,7 @@ void check_unary(const ir::Graph& g, const ir::Node& n) {
 
 void no_check(const ir::Graph&, const ir::Node&) {}
 
-dnnl::memory::desc elementwise_layout(CompileCtx& ctx, std::initializer_list<int> inputs, int out) {
+dnnl::memory::desc elementwise_layout(CompileCtx& ctx, const std::vector<int>& inputs, int out) {
   if (ctx.may_block(out))
     for (int v : inputs)
       if (const dnnl::memory::desc* md = v >= 0 ? ctx.layout(v) : nullptr; md && ctx.shape(v) == ctx.shape(out)) {

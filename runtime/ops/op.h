@@ -429,7 +429,7 @@ std::vector<int64_t> grad_axes(GradBuilder& b, const ir::Node& n);
 // The layout an elementwise kernel computes in, for an op with OpDef::layouts: the layout of the first of `inputs`
 // stored blocked, if `out` may be stored so (it then is); else plain, of out's shape. The inputs are then read with
 // ctx.input(v, layout).
-dnnl::memory::desc elementwise_layout(CompileCtx& ctx, std::initializer_list<int> inputs, int out);
+dnnl::memory::desc elementwise_layout(CompileCtx& ctx, const std::vector<int>& inputs, int out);
 // The memory a kernel writes value `out` through, in md (a layout the primitive chose): out's own buffer when it is
 // stored in md, else scratch in md and a reorder into out's layout (a plain out seen in md's dims), which the caller
 // pushes after the kernel's step.

@@ -15,13 +15,7 @@ std::vector<Shape> infer(const ir::Graph& g, const ir::Node& n, const InferInput
 
 // In the layout of the first input stored blocked (gradients meeting at a convolution's output), else plain.
 void forward(CompileCtx& ctx, const ir::Node& n, std::vector<Step>& steps) {
-  auto md = dnnl_compat::plain(ctx.shape(n.inputs[0]));
-  for (int v : n.inputs)
-    if (const dnnl::memory::desc* blocked = ctx.layout(v); blocked && ctx.may_block(n.outputs[0])) {
-      md = *blocked;
-      ctx.set_layout(n.outputs[0], md);
-      break;
-    }
+  const auto md = elementwise_layout(ctx, n.inputs, n.outputs[0]);
   Step s{dnnl::sum(dnnl_compat::sum(ctx.engine(), md, n.inputs.size())), {{DNNL_ARG_DST, ctx.view(n.outputs[0], md)}}};
   for (size_t i = 0; i < n.inputs.size(); ++i)
     s.args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = ctx.input(n.inputs[i], md);
