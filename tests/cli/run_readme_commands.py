@@ -86,9 +86,12 @@ def main(readme, source, build):
         cmds = commands(body)
         if not cmds or (tag not in SHELL and (tag or not all(is_program(shlex.split(c)[0], source) for c in cmds))):
             continue  # program output, or code of another language
+        # The files the block writes at the top of its folder: a reader who ran the README before has them in the
+        # tree, and the block makes its own instead of seeing theirs (a deeper path still reaches the tree).
+        written = {f for c in cmds for f in outputs(shlex.split(c)) if f and os.path.dirname(os.path.normpath(f)) == ""}
         with tempfile.TemporaryDirectory(prefix="readme_") as d:  # one folder per block: a later command reads
             for entry in os.listdir(source):                         # what an earlier one wrote
-                if entry not in ("build", ".git"):
+                if entry not in ("build", ".git") and entry not in written:
                     os.symlink(os.path.join(source, entry), os.path.join(d, entry))
             os.symlink(build, os.path.join(d, "build"))
             home = os.path.join(d, "home")
